@@ -1,0 +1,154 @@
+"""Encoder checkpoints: a folder with `model.safetensors` (weights) and `config.json`.
+
+The config names each tower's architecture, its input spec (modality, channels or joints,
+rate, window length) and the joint space the towers map into. Weights are safetensors only:
+checkpoints may come from elsewhere, and loading a pickle would run its code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from encoders.features import featurize, pose_feature_count
+from encoders.nets import build_tower
+from indexer.bodyparts import CANONICAL_JOINTS
+from indexer.units import IMU6_CHANNELS
+from indexer.windows import Window, WindowSpec
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: float = 5.0,
+                   hop: float = 1.0, imu_rate: float = 50.0, pose_rate: float = 25.0,
+                   params: dict | None = None) -> dict:
+    """An IMU + pose config; `params` go to both towers' constructors."""
+    params = dict(params or {})
+    return {
+        "format": "motionsearch-encoder/1",
+        "name": f"imu-pose-{architecture}",
+        "embed_dim": embed_dim,
+        "space": "imu-pose",
+        "window": {"length": window, "hop": hop},
+        "logit_scale_init": math.log(1 / 0.07),
+        "towers": {
+            "imu": {"architecture": architecture, "rate": imu_rate, "channels": list(IMU6_CHANNELS),
+                    "in_features": len(IMU6_CHANNELS), "params": {"groups": 2, **params}},
+            "pose": {"architecture": architecture, "rate": pose_rate, "joints": list(CANONICAL_JOINTS),
+                     "dims": 3, "in_features": pose_feature_count(3), "params": {"groups": 1, **params}},
+        },
+    }
+
+
+class JointModel(nn.Module):
+    """One tower per modality, all mapping into one joint space, and the learnable temperature."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = config
+        self.towers = nn.ModuleDict(
+            {m: build_tower(spec, config["embed_dim"]) for m, spec in config["towers"].items()}
+        )
+        self.logit_scale = nn.Parameter(torch.tensor(float(config.get("logit_scale_init", math.log(1 / 0.07)))))
+
+    def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return self.towers[modality](x, valid)
+
+
+def save(model: JointModel, folder: str | Path, extra: dict | None = None) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = dict(model.config)
+    if extra:
+        config.update(extra)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = folder / (WEIGHTS + ".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(folder / WEIGHTS)
+    (folder / CONFIG).write_text(json.dumps(config, indent=2))
+    return folder
+
+
+@dataclass
+class Encoder:
+    """A loaded checkpoint, ready to embed windows."""
+
+    model: JointModel
+    config: dict
+    checksum: str  # sha256 of the weights file
+
+    @property
+    def id(self) -> str:
+        return f"{self.config['name']}@{self.checksum[:12]}"
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.config["towers"])
+
+    @property
+    def window(self) -> WindowSpec:
+        return WindowSpec(**self.config["window"])
+
+    @property
+    def rates(self) -> dict[str, float]:
+        return {m: float(spec["rate"]) for m, spec in self.config["towers"].items()}
+
+    @torch.no_grad()
+    def encode_arrays(self, modality: str, arrays: list[np.ndarray], valid: list[int],
+                      batch: int = 128) -> np.ndarray:
+        """Unit-norm vectors (N, d) for raw windows of one modality."""
+        self.model.eval()
+        feats = np.stack([featurize(modality, a, v) for a, v in zip(arrays, valid)])
+        out = []
+        for i in range(0, len(feats), batch):
+            x = torch.from_numpy(feats[i : i + batch])
+            n = torch.tensor(valid[i : i + batch], dtype=torch.long)
+            out.append(self.model(modality, x, n).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config["embed_dim"]), np.float32)
+
+    def encode(self, windows: list[Window]) -> np.ndarray:
+        """Vectors for windows that all share one modality."""
+        if not windows:
+            return np.zeros((0, self.config["embed_dim"]), np.float32)
+        modality = windows[0].modality
+        return self.encode_arrays(modality, [w.data for w in windows], [w.valid for w in windows])
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load(folder: str | Path) -> Encoder:
+    folder = Path(folder)
+    weights, config_path = folder / WEIGHTS, folder / CONFIG
+    for p in (weights, config_path):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: missing; a checkpoint folder holds {WEIGHTS} and {CONFIG} "
+                                    "(make one with `python -m encoders train`)")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{config_path}: not valid JSON ({exc})") from None
+    model = JointModel(config)
+    try:
+        state = load_file(str(weights))
+    except Exception as exc:
+        raise ValueError(f"{weights}: not a readable safetensors file ({exc})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{weights}: weights do not match {config_path} "
+                         f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    model.eval()
+    return Encoder(model, config, sha256_file(weights))

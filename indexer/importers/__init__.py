@@ -1,0 +1,45 @@
+"""Importers: turn a source (a folder, a manifest, ...) into `Entry`s that load `Recording`s.
+
+Each importer module exposes `detect(path) -> bool` and `discover(path) -> list[Entry]`.
+`discover` only lists (cheap); `Entry.load()` reads and validates one recording and raises
+`BadInput` naming the file and the reason when it cannot.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+from indexer.model import Entry
+
+# Format name -> module. Order matters for auto-detection: the most specific layout first.
+IMPORTERS: dict[str, str] = {
+    "utd-mhad": "indexer.importers.utd_mhad",
+    "archive": "indexer.importers.archive",
+    "bvh": "indexer.importers.bvh",
+    "demo": "indexer.importers.demo",
+}
+
+
+def importer(fmt: str) -> ModuleType:
+    if fmt not in IMPORTERS:
+        raise ValueError(f"unknown format {fmt!r}; known: {', '.join(IMPORTERS)}")
+    return importlib.import_module(IMPORTERS[fmt])
+
+
+def detect_format(source: str | Path) -> str:
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: source does not exist")
+    for name in IMPORTERS:
+        if name != "demo" and importer(name).detect(path):
+            return name
+    raise ValueError(
+        f"{path}: not a layout any importer knows. Expected a UTD-MHAD folder (inertial/, skeleton/), "
+        "an archive manifest (manifest.toml / manifest.csv, see README), or a folder of .bvh files."
+    )
+
+
+def discover(source: str | Path, fmt: str | None = None) -> list[Entry]:
+    fmt = fmt or detect_format(source)
+    return importer(fmt).discover(Path(source))

@@ -1,0 +1,660 @@
+"""The generic archive layout: a folder any user can produce, described by one manifest.
+
+`manifest.toml` (one `[[recording]]` table per recording, with `[[recording.imu]]`,
+`[recording.pose]`, `[recording.video]` and `[recording.text]` sub-tables) or `manifest.csv`
+(one row per recording, one IMU at most). Stream files are named relative to the manifest.
+See docs/archive-format.md for the full description and examples.
+
+`discover` parses the manifest eagerly, so a manifest that cannot be read fails at once, naming
+itself. Anything wrong with one recording (a missing file, an unknown rate, a bad shape) is
+raised by that recording's `Entry.load`, so the rest of the archive still builds.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.bodyparts import (
+    CANONICAL_JOINTS,
+    COCO17_JOINTS,
+    KINECT20_JOINTS,
+    SKELETONS,
+    canonical_joint_positions,
+    canonical_placement,
+)
+from indexer.errors import BadInput
+from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan, VideoStream
+from indexer.units import ACC_UNITS, GYR_UNITS, imu_channels_to_si, length_to_si
+
+MANIFESTS = ("manifest.toml", "manifest.csv")
+
+# Skeletons whose joint order is fixed enough to be the default when `joints` is not given.
+DEFAULT_JOINTS = {"canonical": CANONICAL_JOINTS, "kinect20": KINECT20_JOINTS, "coco17": COCO17_JOINTS}
+# 2-D keypoints are often in pixels or normalised image coordinates; those are left as they are.
+IMAGE_UNITS = ("px", "pixels", "normalized", "normalised")
+
+RECORDING_KEYS = {"id", "dataset", "subject", "trial", "labels", "imu", "pose", "video", "text"}
+STREAM_KEYS = {
+    "imu": {"file", "rate", "channels", "placement", "acc_unit", "gyr_unit"},
+    "pose": {"file", "fps", "skeleton", "joints", "units"},
+    "video": {"file", "offset", "duration"},
+    "text": {"file"},
+}
+CSV_COLUMNS = [
+    "id", "dataset", "subject", "trial", "labels",
+    "imu_file", "imu_rate", "imu_channels", "imu_placement", "imu_acc_unit", "imu_gyr_unit",
+    "pose_file", "pose_fps", "pose_skeleton", "pose_joints", "pose_units",
+    "video_file", "video_offset", "video_duration",
+    "text_file",
+]
+
+
+# ----------------------------------------------------------------------------- specs
+
+
+@dataclass
+class ImuSpec:
+    file: Path
+    rate: float
+    channels: list[str] | None
+    placement: str
+    acc_unit: str
+    gyr_unit: str
+
+
+@dataclass
+class PoseSpec:
+    file: Path
+    fps: float
+    skeleton: str
+    joints: list[str]
+    units: str
+
+
+@dataclass
+class VideoSpec:
+    file: Path
+    offset: float = 0.0
+    duration: float | None = None
+
+
+@dataclass
+class RecordingSpec:
+    """One recording as the manifest describes it; files are not read yet."""
+
+    id: str  # "<dataset>/<id>"
+    dataset: str
+    subject: str | None
+    trial: str | None
+    labels: list[str]
+    imu: list[ImuSpec] = field(default_factory=list)
+    pose: PoseSpec | None = None
+    video: VideoSpec | None = None
+    text: list[Path] = field(default_factory=list)
+
+    def files(self) -> list[Path]:
+        out = [s.file for s in self.imu]
+        out += [s.file for s in (self.pose, self.video) if s is not None]
+        return out + self.text
+
+
+class _Where:
+    """Builds BadInputs that point at the manifest and say which recording/stream is wrong."""
+
+    def __init__(self, manifest: Path, rec_id: str, stream: str = ""):
+        self.manifest, self.rec_id, self.stream = manifest, rec_id, stream
+
+    def at(self, stream: str) -> _Where:
+        return _Where(self.manifest, self.rec_id, stream)
+
+    def error(self, reason: str) -> BadInput:
+        prefix = f"recording {self.rec_id!r}" + (f", {self.stream}" if self.stream else "")
+        return BadInput(str(self.manifest), f"{prefix}: {reason}")
+
+
+def _text(value: Any) -> str | None:
+    """A cell or TOML value as a stripped string; empty means absent."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _names(value: Any) -> list[str] | None:
+    """A list, or a ";"-separated string, of names."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else str(value).split(";")
+    names = [str(x).strip() for x in items if str(x).strip()]
+    return names or None
+
+
+def _positive(value: Any, what: str, where: _Where) -> float:
+    # bool is an int in Python; `rate = true` is a typo, not 1 Hz.
+    try:
+        number = float(value) if value is not None and not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise where.error(f"unknown {what} {value!r} (must be a positive number of Hz)")
+    return number
+
+
+def _file(value: Any, root: Path, where: _Where) -> Path:
+    name = _text(value)
+    if name is None:
+        raise where.error("no `file` given")
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def _unknown_keys(table: dict, known: set[str], where: _Where) -> None:
+    extra = sorted(set(table) - known)
+    if extra:
+        raise where.error(f"unknown key(s) {extra}; known: {sorted(known)}")
+
+
+def _tables(value: Any, where: _Where) -> list[dict]:
+    """A sub-table given once ([recording.x]) or repeated ([[recording.x]])."""
+    if value is None:
+        return []
+    tables = value if isinstance(value, list) else [value]
+    if not all(isinstance(t, dict) for t in tables):
+        raise where.error("must be a table with a `file` key")
+    return tables
+
+
+def _imu_spec(table: dict, root: Path, where: _Where) -> ImuSpec:
+    _unknown_keys(table, STREAM_KEYS["imu"], where)
+    placement = _text(table.get("placement")) or "right_wrist"
+    acc_unit = _text(table.get("acc_unit")) or "m/s^2"
+    gyr_unit = _text(table.get("gyr_unit")) or "rad/s"
+    try:
+        placement = canonical_placement(placement)
+    except ValueError as exc:
+        raise where.error(str(exc)) from None
+    if acc_unit.lower() not in ACC_UNITS:
+        raise where.error(f"unknown acc_unit {acc_unit!r}; known: {', '.join(ACC_UNITS)}")
+    if gyr_unit.lower() not in GYR_UNITS:
+        raise where.error(f"unknown gyr_unit {gyr_unit!r}; known: {', '.join(GYR_UNITS)}")
+    channels = _names(table.get("channels"))
+    return ImuSpec(
+        file=_file(table.get("file"), root, where),
+        rate=_positive(table.get("rate"), "rate", where),
+        channels=[c.lower() for c in channels] if channels else None,
+        placement=placement,
+        acc_unit=acc_unit,
+        gyr_unit=gyr_unit,
+    )
+
+
+def _pose_spec(table: dict, root: Path, where: _Where) -> PoseSpec:
+    _unknown_keys(table, STREAM_KEYS["pose"], where)
+    skeleton = _text(table.get("skeleton")) or "canonical"
+    if skeleton not in SKELETONS:
+        raise where.error(f"unknown skeleton {skeleton!r}; known: {', '.join(SKELETONS)}")
+    joints = _names(table.get("joints")) or DEFAULT_JOINTS.get(skeleton)
+    if joints is None:
+        raise where.error(f"skeleton {skeleton!r} has no default joint order; list its `joints`")
+    return PoseSpec(
+        file=_file(table.get("file"), root, where),
+        fps=_positive(table.get("fps"), "frame rate (fps)", where),
+        skeleton=skeleton,
+        joints=list(joints),
+        units=_text(table.get("units")) or "m",
+    )
+
+
+def _video_spec(table: dict, root: Path, where: _Where) -> VideoSpec:
+    _unknown_keys(table, STREAM_KEYS["video"], where)
+    try:
+        offset = float(table.get("offset") or 0.0)
+        duration = float(table["duration"]) if _text(table.get("duration")) else None
+    except (TypeError, ValueError):
+        raise where.error("video offset/duration must be numbers of seconds") from None
+    return VideoSpec(_file(table.get("file"), root, where), offset, duration)
+
+
+def recording_spec(raw: dict, root: Path, manifest: Path, default_dataset: str) -> RecordingSpec:
+    """Check one recording's manifest entry (types, units, names) without reading its files."""
+    rec_id = _text(raw.get("id")) or "?"
+    where = _Where(manifest, rec_id)
+    _unknown_keys(raw, RECORDING_KEYS, where)
+    dataset = _text(raw.get("dataset")) or default_dataset
+    spec = RecordingSpec(
+        id=f"{dataset}/{rec_id}",
+        dataset=dataset,
+        subject=_text(raw.get("subject")),
+        trial=_text(raw.get("trial")),
+        labels=_names(raw.get("labels")) or [],
+    )
+    for n, table in enumerate(_tables(raw.get("imu"), where.at("imu")), start=1):
+        spec.imu.append(_imu_spec(table, root, where.at(f"imu #{n}")))
+    for table in _tables(raw.get("pose"), where.at("pose"))[:1] if raw.get("pose") is not None else []:
+        if isinstance(raw["pose"], list) and len(raw["pose"]) > 1:
+            raise where.at("pose").error("a recording holds one pose stream")
+        spec.pose = _pose_spec(table, root, where.at("pose"))
+    for table in _tables(raw.get("video"), where.at("video")):
+        if spec.video is not None:
+            raise where.at("video").error("a recording holds one video")
+        spec.video = _video_spec(table, root, where.at("video"))
+    for table in _tables(raw.get("text"), where.at("text")):
+        _unknown_keys(table, STREAM_KEYS["text"], where.at("text"))
+        spec.text.append(_file(table.get("file"), root, where.at("text")))
+    if not spec.files():
+        raise where.error("has no stream (imu, pose, video or text); nothing to index")
+    return spec
+
+
+# ----------------------------------------------------------------------------- manifests
+
+
+def _read_toml(manifest: Path) -> tuple[list[dict], str | None]:
+    try:
+        with open(manifest, "rb") as f:
+            doc = tomllib.load(f)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(str(manifest), f"not valid TOML ({exc})") from None
+    extra = sorted(set(doc) - {"recording", "dataset"})
+    if extra:
+        raise BadInput(str(manifest), f"unknown top-level key(s) {extra}; expected [[recording]] tables")
+    records = doc.get("recording")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise BadInput(str(manifest), "expected [[recording]] tables")
+    return records, _text(doc.get("dataset"))
+
+
+def _csv_row_to_table(row: dict[str, str]) -> dict:
+    """A manifest.csv row -> the same shape as a TOML [[recording]] table."""
+    cells = {k: v for k, v in row.items() if _text(v) is not None}
+    table: dict[str, Any] = {k: cells[k] for k in ("id", "dataset", "subject", "trial", "labels") if k in cells}
+    for stream in STREAM_KEYS:
+        # Any imu_* cell makes an imu stream, so `imu_rate` without `imu_file` is reported, not lost.
+        sub = {k[len(stream) + 1:]: v for k, v in cells.items() if k.startswith(stream + "_")}
+        if sub:
+            table[stream] = [sub] if stream == "imu" else sub
+    return table
+
+
+def _read_csv(manifest: Path) -> list[dict]:
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            rows = [{k.strip(): v for k, v in row.items() if k is not None} for row in reader]
+            ragged = [n for n, row in enumerate(rows, start=2) if None in row.values()]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BadInput(str(manifest), f"not a readable CSV ({exc})") from None
+    if not columns:
+        raise BadInput(str(manifest), "manifest is empty (expected a header row starting with id)")
+    if "id" not in columns:
+        raise BadInput(str(manifest), f"no `id` column; columns are {columns}")
+    extra = [c for c in columns if c not in CSV_COLUMNS]
+    if extra:
+        raise BadInput(str(manifest), f"unknown column(s) {extra}; known: {', '.join(CSV_COLUMNS)}")
+    if ragged:
+        raise BadInput(str(manifest), f"row(s) {ragged} have fewer cells than the header")
+    return [_csv_row_to_table(row) for row in rows]
+
+
+def find_manifest(path: Path) -> Path | None:
+    path = Path(path)
+    if path.is_file():
+        return path if path.name in MANIFESTS else None
+    found = [path / name for name in MANIFESTS if (path / name).is_file()]
+    if len(found) > 1:
+        raise BadInput(str(path), "holds both manifest.toml and manifest.csv; keep one")
+    return found[0] if found else None
+
+
+def read_manifest(path: Path) -> list[tuple[str, RecordingSpec | BadInput]]:
+    """(record id, spec or the reason it is unusable) per recording, in manifest order.
+
+    Raises BadInput for the manifest itself when it cannot be parsed, holds no recording, a
+    recording has no id, or two recordings share an id.
+    """
+    manifest = find_manifest(path)
+    if manifest is None:
+        raise BadInput(str(path), f"no {' or '.join(MANIFESTS)} here")
+    if manifest.stat().st_size == 0:
+        raise BadInput(str(manifest), "manifest is empty")
+    root = manifest.parent
+    if manifest.suffix == ".toml":
+        raw, dataset = _read_toml(manifest)
+    else:
+        raw, dataset = _read_csv(manifest), None
+    if not raw:
+        raise BadInput(str(manifest), "manifest lists no recordings")
+    default_dataset = dataset or root.resolve().name
+
+    out: list[tuple[str, RecordingSpec | BadInput]] = []
+    for n, table in enumerate(raw, start=1):
+        rec_id = _text(table.get("id"))
+        if rec_id is None:
+            raise BadInput(str(manifest), f"recording #{n} has no id")
+        full_id = f"{_text(table.get('dataset')) or default_dataset}/{rec_id}"
+        try:
+            out.append((full_id, recording_spec(table, root, manifest, default_dataset)))
+        except BadInput as exc:
+            out.append((full_id, exc))
+    ids = [rec_id for rec_id, _ in out]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise BadInput(str(manifest), f"duplicate recording id(s) {duplicates}")
+    return out
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _existing(path: Path, what: str = "stream file") -> Path:
+    if not path.is_file():
+        raise BadInput(str(path), f"missing {what} (named in the manifest)")
+    if path.stat().st_size == 0:
+        raise BadInput(str(path), f"{what} is empty")
+    return path
+
+
+def _read_table(path: Path) -> tuple[list[str] | None, np.ndarray]:
+    """(column names or None, float64 values) from a CSV, Parquet or NPY file."""
+    import polars as pl
+
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return None, _read_npy(path)
+    try:
+        if suffix == ".csv":
+            # Read as text and cast, so a stray word is reported by column instead of turning
+            # the column into strings.
+            df = pl.read_csv(path, infer_schema_length=0)
+            df = df.select(pl.col(c).str.strip_chars() for c in df.columns)
+        elif suffix in (".parquet", ".pq"):
+            df = pl.read_parquet(path)
+        else:
+            raise BadInput(str(path), f"unknown IMU file type {suffix!r}; use .csv, .parquet or .npy")
+        nulls = int(sum(df.null_count().row(0)))
+        if nulls:
+            raise BadInput(str(path), f"{nulls} empty cell(s)")
+        values = df.select(pl.all().cast(pl.Float64, strict=True)).to_numpy()
+    except pl.exceptions.PolarsError as exc:
+        raise BadInput(str(path), f"unreadable table ({str(exc).splitlines()[0]})") from None
+    return [c.strip().lower() for c in df.columns], values
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        # Never unpickle: archives may come from anyone.
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise BadInput(str(path), f"not a readable .npy array ({exc})") from None
+    if not np.issubdtype(array.dtype, np.number):
+        raise BadInput(str(path), f"array holds {array.dtype}, not numbers")
+    return np.asarray(array, dtype=np.float64)
+
+
+def _pick_channels(path: Path, names: list[str] | None, data: np.ndarray, wanted: list[str] | None):
+    """(channels, columns): named columns when the header has them all, else by position."""
+    if data.ndim != 2:
+        raise BadInput(str(path), f"IMU data must be 2-D (samples x channels), got shape {data.shape}")
+    if wanted is None:
+        if names is None:
+            raise BadInput(str(path), "an .npy IMU file needs `channels` in the manifest")
+        wanted = names
+    elif names is not None and set(wanted) <= set(names) and len(wanted) != data.shape[1]:
+        return wanted, data[:, [names.index(c) for c in wanted]]
+    if len(wanted) != data.shape[1]:
+        raise BadInput(
+            str(path), f"file has {data.shape[1]} columns {names or ''} but {len(wanted)} channels are named {wanted}"
+        )
+    if len(set(wanted)) != len(wanted):
+        raise BadInput(str(path), f"repeated channel names {wanted}")
+    return wanted, data
+
+
+def load_imu(spec: ImuSpec) -> ImuStream:
+    path = _existing(spec.file)
+    names, data = _read_table(path)
+    channels, data = _pick_channels(path, names, data, spec.channels)
+    # A unit only converts acc_*/gyr_* columns; with other names it would silently do nothing.
+    for prefix, unit, si in (("acc", spec.acc_unit, "m/s^2"), ("gyr", spec.gyr_unit, "rad/s")):
+        if unit.lower() != si and not any(c.startswith(prefix) for c in channels):
+            raise BadInput(str(path), f"{prefix}_unit {unit!r} given but no {prefix}_* channel in {channels}")
+    return ImuStream(
+        data=imu_channels_to_si(data, channels, spec.acc_unit, spec.gyr_unit),
+        rate=spec.rate,
+        channels=channels,
+        placement=spec.placement,
+        source=str(path),
+    )
+
+
+def load_pose(spec: PoseSpec) -> PoseStream:
+    path = _existing(spec.file)
+    if path.suffix.lower() != ".npy":
+        raise BadInput(str(path), "pose files must be .npy arrays (frames x joints x 2|3)")
+    data = _read_npy(path)
+    if data.ndim == 3 and data.shape[2] == 2 and spec.units.lower() in IMAGE_UNITS:
+        pass  # image coordinates have no metric scale to convert to
+    else:
+        try:
+            data = length_to_si(data, spec.units)
+        except ValueError as exc:
+            raise BadInput(str(path), str(exc)) from None
+    pose = PoseStream(data=data, rate=spec.fps, skeleton=spec.skeleton, joints=spec.joints, source=str(path))
+    try:
+        # Fail here, naming the file, rather than later in a pose encoder.
+        canonical_joint_positions(pose.data[:1], pose.skeleton, pose.joints)
+    except BadInput as exc:
+        raise BadInput(str(path), exc.reason) from None
+    return pose
+
+
+def load_video(spec: VideoSpec) -> VideoStream:
+    path = _existing(spec.file, "video file")
+    return VideoStream(path=str(path), duration=spec.duration, offset=spec.offset)
+
+
+def _span(path: Path, where: str, row: Any) -> TextSpan:
+    if not isinstance(row, dict):
+        raise BadInput(str(path), f"{where}: expected an object with start, end, text")
+    missing = [k for k in ("start", "end", "text") if row.get(k) in (None, "")]
+    if missing:
+        raise BadInput(str(path), f"{where}: missing {missing}")
+    try:
+        start, end = float(row["start"]), float(row["end"])
+    except (TypeError, ValueError):
+        raise BadInput(str(path), f"{where}: start/end must be numbers of seconds") from None
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+        raise BadInput(str(path), f"{where}: need 0 <= start <= end, got {start}..{end}")
+    text = str(row["text"]).strip()
+    if not text:
+        raise BadInput(str(path), f"{where}: empty text")
+    return TextSpan(start, end, text)
+
+
+def load_text(path: Path) -> list[TextSpan]:
+    path = _existing(path, "text file")
+    suffix = path.suffix.lower()
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise BadInput(str(path), f"not UTF-8 text ({exc})") from None
+    if suffix in (".jsonl", ".ndjson"):
+        spans = []
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadInput(str(path), f"line {n}: not JSON ({exc.msg})") from None
+            spans.append(_span(path, f"line {n}", row))
+    elif suffix == ".csv":
+        reader = csv.DictReader(lines)
+        if not {"start", "end", "text"} <= set(reader.fieldnames or []):
+            raise BadInput(str(path), f"text CSV needs columns start,end,text; has {reader.fieldnames}")
+        spans = [_span(path, f"row {n}", row) for n, row in enumerate(reader, start=2)]
+    else:
+        raise BadInput(str(path), f"unknown text file type {suffix!r}; use .csv or .jsonl")
+    if not spans:
+        raise BadInput(str(path), "text file holds no spans")
+    return spans
+
+
+def load_recording(spec: RecordingSpec) -> Recording:
+    text = [span for path in spec.text for span in load_text(path)]
+    return Recording(
+        id=spec.id,
+        dataset=spec.dataset,
+        subject=spec.subject,
+        trial=spec.trial,
+        labels=list(spec.labels),
+        imu=[load_imu(s) for s in spec.imu],
+        pose=load_pose(spec.pose) if spec.pose else None,
+        video=load_video(spec.video) if spec.video else None,
+        text=sorted(text, key=lambda s: (s.start, s.end)),
+        sources=[str(p) for p in spec.files()],
+    )
+
+
+# ----------------------------------------------------------------------------- importer API
+
+
+def detect(path: Path) -> bool:
+    try:
+        return find_manifest(Path(path)) is not None
+    except BadInput:
+        return True  # it is an archive; discover will say what is wrong with it
+
+
+def _raise(error: BadInput) -> Recording:
+    raise error
+
+
+def discover(path: Path) -> list[Entry]:
+    """One Entry per manifest recording, in manifest order."""
+    entries = []
+    for rec_id, spec in read_manifest(Path(path)):
+        if isinstance(spec, BadInput):
+            entries.append(Entry(id=rec_id, sources=[], load=lambda e=spec: _raise(e)))
+        else:
+            entries.append(
+                Entry(id=rec_id, sources=[str(p) for p in spec.files()], load=lambda s=spec: load_recording(s))
+            )
+    return entries
+
+
+# ----------------------------------------------------------------------------- example
+
+
+def _example_pose(frames: int, fps: float, phase: float) -> np.ndarray:
+    """(frames, 16, 3) canonical joints in metres: a person walking forward along +z."""
+    rest = {
+        "pelvis": (0, 1.0, 0), "chest": (0, 1.3, 0), "neck": (0, 1.5, 0), "head": (0, 1.65, 0),
+        "left_shoulder": (0.18, 1.45, 0), "left_elbow": (0.2, 1.17, 0), "left_wrist": (0.22, 0.92, 0),
+        "right_shoulder": (-0.18, 1.45, 0), "right_elbow": (-0.2, 1.17, 0), "right_wrist": (-0.22, 0.92, 0),
+        "left_hip": (0.1, 0.95, 0), "left_knee": (0.1, 0.52, 0), "left_ankle": (0.1, 0.08, 0),
+        "right_hip": (-0.1, 0.95, 0), "right_knee": (-0.1, 0.52, 0), "right_ankle": (-0.1, 0.08, 0),
+    }
+    t = np.arange(frames) / fps
+    pose = np.tile(np.array([rest[j] for j in CANONICAL_JOINTS], dtype=np.float64), (frames, 1, 1))
+    swing = 0.15 * np.sin(2 * np.pi * 1.0 * t + phase)
+    for joint, sign, gain in (("wrist", 1, 1.0), ("elbow", 1, 0.5), ("ankle", -1, 1.0), ("knee", -1, 0.5)):
+        pose[:, CANONICAL_JOINTS.index(f"left_{joint}"), 2] += sign * gain * swing
+        pose[:, CANONICAL_JOINTS.index(f"right_{joint}"), 2] -= sign * gain * swing
+    pose[:, :, 2] += 1.2 * t[:, None]  # walking forward at 1.2 m/s
+    return pose
+
+
+def _example_imu(samples: int, rate: float, phase: float) -> np.ndarray:
+    """(samples, 6): acc in g (gravity on z) and gyro in deg/s of a swinging wrist."""
+    t = np.arange(samples) / rate
+    swing = np.sin(2 * np.pi * 1.0 * t + phase)
+    acc = np.stack([0.3 * swing, 0.1 * np.cos(2 * np.pi * t), 1.0 + 0.05 * swing], axis=1)
+    gyr = np.stack([90.0 * np.cos(2 * np.pi * t + phase), 10.0 * swing, np.zeros_like(t)], axis=1)
+    return np.concatenate([acc, gyr], axis=1)
+
+
+_EXAMPLE_TOML = """\
+# A tiny example archive (see docs/archive-format.md).
+dataset = "example"
+
+[[recording]]
+id = "walk_01"
+subject = "s1"
+labels = ["walk", "outdoor"]
+
+[[recording.imu]]
+file = "imu/walk_01.csv"
+rate = 100
+placement = "right_wrist"
+acc_unit = "g"
+gyr_unit = "deg/s"
+
+[recording.pose]
+file = "pose/walk_01.npy"
+fps = 30
+skeleton = "canonical"
+
+[recording.text]
+file = "text/walk_01.csv"
+
+[[recording]]
+id = "wave_01"
+subject = "s2"
+labels = "wave;greeting"
+
+[[recording.imu]]
+file = "imu/wave_01.csv"
+rate = 100
+placement = "left wrist"
+acc_unit = "g"
+gyr_unit = "deg/s"
+
+[recording.pose]
+file = "pose/wave_01.npy"
+fps = 30
+
+[recording.text]
+file = "text/wave_01.jsonl"
+"""
+
+_EXAMPLE_CSV = """\
+id,dataset,subject,labels,imu_file,imu_rate,imu_placement,imu_acc_unit,imu_gyr_unit,pose_file,pose_fps,pose_skeleton,text_file
+walk_01,example,s1,walk;outdoor,imu/walk_01.csv,100,right_wrist,g,deg/s,pose/walk_01.npy,30,canonical,text/walk_01.csv
+wave_01,example,s2,wave;greeting,imu/wave_01.csv,100,left wrist,g,deg/s,pose/wave_01.npy,30,,text/wave_01.jsonl
+"""
+
+
+def write_example(folder: Path, form: str = "toml") -> Path:
+    """Write a tiny valid archive (two recordings) into `folder`; returns the manifest path.
+
+    `form` is "toml" or "csv" (the same recordings either way).
+    """
+    if form not in ("toml", "csv"):
+        raise ValueError(f"form must be 'toml' or 'csv', not {form!r}")
+    folder = Path(folder)
+    for sub in ("imu", "pose", "text"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    header = "acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z"
+    for name, phase in (("walk_01", 0.0), ("wave_01", 1.0)):
+        np.savetxt(folder / "imu" / f"{name}.csv", _example_imu(300, 100.0, phase),
+                   delimiter=",", header=header, comments="", fmt="%.6f")
+        np.save(folder / "pose" / f"{name}.npy", _example_pose(90, 30.0, phase).astype(np.float32))
+    (folder / "text" / "walk_01.csv").write_text(
+        'start,end,text\n0.0,1.5,"walks forward, arms swinging"\n1.5,3.0,keeps walking\n'
+    )
+    (folder / "text" / "wave_01.jsonl").write_text(
+        json.dumps({"start": 0.0, "end": 2.0, "text": "waves with the left hand"}) + "\n"
+        + json.dumps({"start": 2.0, "end": 3.0, "text": "lowers the arm"}) + "\n"
+    )
+    manifest = folder / f"manifest.{form}"
+    manifest.write_text(_EXAMPLE_TOML if form == "toml" else _EXAMPLE_CSV)
+    return manifest

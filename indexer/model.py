@@ -1,0 +1,162 @@
+"""The one data model every importer produces and everything downstream consumes.
+
+Units are fixed here so nothing downstream has to guess: time in seconds from the start of
+the recording, rates in Hz, acceleration in m/s^2, angular velocity in rad/s, positions in
+metres. Importers convert; see `indexer.units`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from indexer.bodyparts import BODY_PARTS, canonical_joint_positions
+from indexer.errors import BadInput
+
+
+@dataclass
+class ImuStream:
+    """One inertial sensor: samples (T x C) with named channels, worn at one body part."""
+
+    data: np.ndarray  # (T, C) float32, acc_* in m/s^2, gyr_* in rad/s
+    rate: float
+    channels: list[str]
+    placement: str  # canonical body part, e.g. "right_wrist"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float32)
+        where = self.source or "IMU stream"
+        if self.data.ndim != 2:
+            raise BadInput(where, f"IMU data must be 2-D (samples x channels), got shape {self.data.shape}")
+        if self.data.shape[0] == 0:
+            raise BadInput(where, "IMU stream is empty (0 samples)")
+        if self.data.shape[1] != len(self.channels):
+            raise BadInput(
+                where,
+                f"IMU has {self.data.shape[1]} columns but {len(self.channels)} channel names {self.channels}",
+            )
+        if not np.isfinite(self.rate) or self.rate <= 0:
+            raise BadInput(where, f"unknown or invalid IMU rate {self.rate!r} Hz")
+        if not np.isfinite(self.data).all():
+            bad = int((~np.isfinite(self.data)).sum())
+            raise BadInput(where, f"IMU data holds {bad} NaN/inf values")
+        if self.placement not in BODY_PARTS:
+            raise BadInput(where, f"unknown sensor placement {self.placement!r}; known: {', '.join(BODY_PARTS)}")
+
+    @property
+    def duration(self) -> float:
+        return self.data.shape[0] / self.rate
+
+
+@dataclass
+class PoseStream:
+    """A pose / mocap sequence: T frames of J joints in 2-D or 3-D (metres for 3-D)."""
+
+    data: np.ndarray  # (T, J, D) float32, D in {2, 3}
+    rate: float
+    skeleton: str  # "kinect20", "cmu-bvh", "coco17", ... (see indexer.bodyparts.SKELETONS)
+    joints: list[str]  # the skeleton's own joint names, in column order
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float32)
+        where = self.source or "pose stream"
+        if self.data.ndim != 3 or self.data.shape[2] not in (2, 3):
+            raise BadInput(where, f"pose data must be (frames, joints, 2|3), got shape {self.data.shape}")
+        if self.data.shape[0] == 0:
+            raise BadInput(where, "pose stream is empty (0 frames)")
+        if self.data.shape[1] != len(self.joints):
+            raise BadInput(where, f"pose has {self.data.shape[1]} joints but {len(self.joints)} joint names")
+        if not np.isfinite(self.rate) or self.rate <= 0:
+            raise BadInput(where, f"unknown or invalid pose frame rate {self.rate!r} Hz")
+        if not np.isfinite(self.data).all():
+            bad = int((~np.isfinite(self.data)).sum())
+            raise BadInput(where, f"pose data holds {bad} NaN/inf values")
+
+    @property
+    def duration(self) -> float:
+        return self.data.shape[0] / self.rate
+
+    def canonical(self) -> np.ndarray:
+        """(T, 16, D) positions on the canonical joint set, whatever the source skeleton."""
+        return canonical_joint_positions(self.data, self.skeleton, self.joints)
+
+
+@dataclass
+class VideoStream:
+    """A video file, decoded lazily (only the frames a window needs)."""
+
+    path: str
+    duration: float | None = None  # seconds; None = read from the container when needed
+    offset: float = 0.0  # recording time of the video's first frame
+
+
+@dataclass
+class TextSpan:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Recording:
+    id: str
+    dataset: str
+    subject: str | None = None
+    labels: list[str] = field(default_factory=list)
+    imu: list[ImuStream] = field(default_factory=list)
+    pose: PoseStream | None = None
+    video: VideoStream | None = None
+    text: list[TextSpan] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    trial: str | None = None
+
+    @property
+    def duration(self) -> float:
+        lengths = [s.duration for s in self.imu]
+        if self.pose is not None:
+            lengths.append(self.pose.duration)
+        if self.video is not None and self.video.duration:
+            lengths.append(self.video.duration)
+        if not lengths and self.text:
+            lengths.append(max(t.end for t in self.text))
+        return float(max(lengths)) if lengths else 0.0
+
+    def modalities(self) -> list[str]:
+        out = []
+        if self.imu:
+            out.append("imu")
+        if self.pose is not None:
+            out.append("pose")
+        if self.video is not None:
+            out.append("video")
+        if self.text:
+            out.append("text")
+        return out
+
+    def label_text(self) -> str:
+        """A one-line description: the labels, else the text annotations."""
+        if self.labels:
+            return "; ".join(self.labels)
+        return "; ".join(t.text for t in self.text)
+
+
+@dataclass
+class Entry:
+    """A recording an importer has found but not yet read.
+
+    Building checks `id` against the index before calling `load`, so a rebuild reads nothing
+    it has already indexed.
+    """
+
+    id: str
+    sources: list[str]
+    load: Callable[[], Recording]
+    subject: str | None = None  # when the listing already tells (file names), for cheap filtering
+
+
+def source_paths(*paths: str | Path | None) -> list[str]:
+    return [str(p) for p in paths if p is not None]

@@ -1,0 +1,274 @@
+"""The on-disk layout of an index directory. Everything else asks this module.
+
+    DIR/
+      recordings.lance   one row per recording (metadata)
+      windows.lance      one row per (window, encoder): ids, times, label, vector  <- the truth
+      indexed.lance      the commit log: (recording, encoder) pairs whose windows are complete
+      faiss/<encoder>.<modality>.faiss + .json   rebuildable accelerators + manifests
+
+Writes are ordered so that a crash leaves the previous index readable: a recording's windows
+are written first, then its `indexed` row. Windows with no `indexed` row are leftovers of an
+interrupted build; opening the store for writing deletes them. FAISS files are written to a
+temporary name and renamed into place.
+
+`uri` may be a local directory or an object-store URI (s3://...): LanceDB handles both and
+the FAISS files go through pyarrow's filesystem layer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.fs
+
+from indexer import vectors
+
+RECORDINGS_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("dataset", pa.string()),
+    ("subject", pa.string()),
+    ("trial", pa.string()),
+    ("labels", pa.list_(pa.string())),
+    ("text", pa.string()),
+    ("duration", pa.float64()),
+    ("modalities", pa.list_(pa.string())),
+    ("sources", pa.list_(pa.string())),
+])
+
+WINDOWS_SCHEMA = pa.schema([
+    ("id", pa.int64()),
+    ("recording_id", pa.string()),
+    ("dataset", pa.string()),
+    ("subject", pa.string()),
+    ("modality", pa.string()),
+    ("body_part", pa.string()),
+    ("t_start", pa.float64()),
+    ("t_end", pa.float64()),
+    ("label", pa.string()),
+    ("encoder_id", pa.string()),
+    # Variable-length so that encoders of different widths can share one index; FAISS does the
+    # vector search, LanceDB keeps the vectors as the truth to rebuild it from.
+    ("vector", pa.list_(pa.float32())),
+])
+
+INDEXED_SCHEMA = pa.schema([
+    ("recording_id", pa.string()),
+    ("encoder_id", pa.string()),
+    ("windows", pa.int64()),
+    ("built_at", pa.float64()),
+])
+
+TABLES = {"recordings": RECORDINGS_SCHEMA, "windows": WINDOWS_SCHEMA, "indexed": INDEXED_SCHEMA}
+
+
+def _sql_str(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(_sql_str(v) for v in values)})"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+@dataclass
+class FaissEntry:
+    index: object  # faiss.Index, on the best device
+    manifest: dict
+
+
+class IndexStore:
+    """An index directory: LanceDB tables + FAISS files."""
+
+    def __init__(self, uri: str | Path, create: bool = False):
+        self.uri = str(uri)
+        if "://" not in self.uri:
+            path = Path(self.uri).resolve()
+            if not create and not (path / "windows.lance").exists():
+                raise FileNotFoundError(f"{path}: not a motionsearch index (no windows table); "
+                                        "build one with `python -m indexer build`")
+            path.mkdir(parents=True, exist_ok=True)
+            self.uri = str(path)
+        self.db = lancedb.connect(self.uri)
+        existing = set(self._table_names())
+        for name, schema in TABLES.items():
+            if name not in existing:
+                if not create:
+                    raise FileNotFoundError(f"{self.uri}: index has no {name!r} table")
+                self.db.create_table(name, schema=schema, exist_ok=True)
+        self.tables = {name: self.db.open_table(name) for name in TABLES}
+        self.fs, self._root = pyarrow.fs.FileSystem.from_uri(self.uri)
+        self._faiss: dict[tuple[str, str], FaissEntry] = {}
+
+    def _table_names(self) -> list[str]:
+        lister = getattr(self.db, "list_tables", None)
+        if lister is not None:
+            result = lister()
+            names = getattr(result, "tables", result)
+            return list(names)
+        return list(self.db.table_names())
+
+    # ---- reading -------------------------------------------------------------------------
+    def table(self, name: str, where: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+        """A table (optionally filtered with a SQL predicate) as a polars DataFrame."""
+        tbl = self.tables[name]
+        if where is None and columns is None:
+            return pl.from_arrow(tbl.to_arrow())
+        query = tbl.search()
+        if where:
+            query = query.where(where)
+        if columns:
+            query = query.select(columns)
+        return pl.from_arrow(query.limit(None).to_arrow() if hasattr(query, "limit") else query.to_arrow())
+
+    def recordings(self, where: str | None = None) -> pl.DataFrame:
+        return self.table("recordings", where)
+
+    def windows(self, where: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+        return self.table("windows", where, columns)
+
+    def indexed_ids(self, encoder_id: str) -> set[str]:
+        df = self.table("indexed", f"encoder_id = {_sql_str(encoder_id)}", ["recording_id"])
+        return set(df["recording_id"].to_list())
+
+    def encoders(self) -> list[str]:
+        return sorted(set(self.table("indexed", columns=["encoder_id"])["encoder_id"].to_list()))
+
+    def count(self, name: str, where: str | None = None) -> int:
+        return int(self.tables[name].count_rows(where) if where else self.tables[name].count_rows())
+
+    def vectors(self, encoder_id: str, modality: str, where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of one encoder and modality, optionally filtered."""
+        pred = f"encoder_id = {_sql_str(encoder_id)} AND modality = {_sql_str(modality)}"
+        if where:
+            pred += f" AND ({where})"
+        df = self.windows(pred, ["id", "vector"])
+        if df.height == 0:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        return df["id"].to_numpy(), np.stack(df["vector"].to_numpy()).astype(np.float32)
+
+    # ---- writing -------------------------------------------------------------------------
+    def remove_incomplete(self) -> int:
+        """Delete windows of (recording, encoder) pairs with no `indexed` row: the leftovers
+        of an interrupted build. Returns how many rows went."""
+        windows = self.table("windows", columns=["recording_id", "encoder_id"]).unique()
+        done = self.table("indexed", columns=["recording_id", "encoder_id"])
+        orphans = windows.join(done, on=["recording_id", "encoder_id"], how="anti")
+        removed = 0
+        for enc, group in orphans.group_by("encoder_id"):
+            ids = group["recording_id"].to_list()
+            pred = f"encoder_id = {_sql_str(enc[0])} AND {sql_in('recording_id', ids)}"
+            removed += self.count("windows", pred)
+            self.tables["windows"].delete(pred)
+        return removed
+
+    def next_window_id(self) -> int:
+        if self.count("windows") == 0:
+            return 0
+        return int(self.table("windows", columns=["id"])["id"].max()) + 1
+
+    def add_recordings(self, rows: list[dict]) -> None:
+        """Add recording metadata rows that are not there yet."""
+        if not rows:
+            return
+        have = set(self.table("recordings", sql_in("id", [r["id"] for r in rows]), ["id"])["id"].to_list())
+        new = [r for r in rows if r["id"] not in have]
+        if new:
+            self.tables["recordings"].add(pa.Table.from_pylist(new, schema=RECORDINGS_SCHEMA))
+
+    def commit_windows(self, rows: list[dict], done: list[tuple[str, str, int]]) -> None:
+        """Write window rows, then mark their (recording, encoder) pairs complete."""
+        if rows:
+            self.tables["windows"].add(pa.Table.from_pylist(rows, schema=WINDOWS_SCHEMA))
+        if done:
+            now = time.time()
+            log = [{"recording_id": r, "encoder_id": e, "windows": n, "built_at": now} for r, e, n in done]
+            self.tables["indexed"].add(pa.Table.from_pylist(log, schema=INDEXED_SCHEMA))
+
+    # ---- FAISS -----------------------------------------------------------------------------
+    def _faiss_path(self, encoder_id: str, modality: str) -> str:
+        return f"{self._root}/faiss/{_slug(encoder_id)}.{modality}.faiss"
+
+    def _write_atomic(self, path: str, blob: bytes) -> None:
+        tmp = f"{path}.tmp-{time.time_ns()}"
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(blob)
+        self.fs.move(tmp, path)
+
+    def _read(self, path: str) -> bytes:
+        with self.fs.open_input_stream(path) as f:
+            return f.read()
+
+    def _exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
+
+    def write_faiss(self, encoder_id: str, modality: str, encoder_checksum: str,
+                    factory: str | None = None) -> dict:
+        """(Re)build the FAISS index of one encoder and modality from the LanceDB vectors."""
+        ids, vecs = self.vectors(encoder_id, modality)
+        kind = vectors.choose_factory(len(ids), factory)
+        index = vectors.build(vecs, ids, kind)
+        blob = vectors.to_bytes(index)
+        manifest = {
+            "encoder_id": encoder_id,
+            "modality": modality,
+            "index_type": kind,
+            "metric": "inner_product",
+            "dimension": int(vecs.shape[1]),
+            "count": int(len(ids)),
+            "encoder_checksum": encoder_checksum,
+            "index_sha256": hashlib.sha256(blob).hexdigest(),
+            "windows_table_version": int(self.tables["windows"].version),
+            "built_at": time.time(),
+        }
+        path = self._faiss_path(encoder_id, modality)
+        self.fs.create_dir(f"{self._root}/faiss", recursive=True)
+        self._write_atomic(path, blob)
+        self._write_atomic(path[: -len(".faiss")] + ".json", json.dumps(manifest, indent=2).encode())
+        self._faiss.pop((encoder_id, modality), None)
+        return manifest
+
+    def faiss_manifests(self) -> list[dict]:
+        folder = f"{self._root}/faiss"
+        if not self._exists(folder):
+            return []
+        sel = pyarrow.fs.FileSelector(folder)
+        return [json.loads(self._read(info.path)) for info in self.fs.get_file_info(sel)
+                if info.path.endswith(".json")]
+
+    def faiss(self, encoder_id: str, modality: str) -> FaissEntry:
+        """The FAISS index of one encoder and modality, loaded once and kept. An index whose
+        manifest disagrees with LanceDB (stale or missing) is rebuilt in memory from LanceDB."""
+        key = (encoder_id, modality)
+        if key in self._faiss:
+            return self._faiss[key]
+        path = self._faiss_path(encoder_id, modality)
+        meta_path = path[: -len(".faiss")] + ".json"
+        want = self.count("windows", f"encoder_id = {_sql_str(encoder_id)} AND modality = {_sql_str(modality)}")
+        if want == 0:
+            raise LookupError(f"the index holds no {modality!r} windows for encoder {encoder_id!r}")
+        index = None
+        manifest: dict = {}
+        if self._exists(path) and self._exists(meta_path):
+            manifest = json.loads(self._read(meta_path))
+            blob = self._read(path)
+            if manifest.get("count") == want and hashlib.sha256(blob).hexdigest() == manifest.get("index_sha256"):
+                index = vectors.from_bytes(blob)
+        if index is None:  # LanceDB is the truth; the accelerator is rebuilt from it
+            ids, vecs = self.vectors(encoder_id, modality)
+            index = vectors.build(vecs, ids, vectors.choose_factory(len(ids)))
+            manifest = {"encoder_id": encoder_id, "modality": modality, "count": len(ids),
+                        "dimension": int(vecs.shape[1]), "rebuilt_in_memory": True}
+        entry = FaissEntry(vectors.on_best_device(index), manifest)
+        self._faiss[key] = entry
+        return entry

@@ -1,0 +1,112 @@
+"""Resampling and cutting streams into fixed-length windows.
+
+All modalities of a recording are cut at the same start times, so the i-th IMU window and the
+i-th pose window of a recording cover the same interval: that is what pairs them for training
+and evaluation. A recording shorter than a window becomes one zero-padded window whose true
+end (`t_end`) and number of valid samples (`valid`) are kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import scipy.interpolate
+import scipy.signal
+
+from indexer.model import Recording
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    length: float = 5.0  # seconds
+    hop: float = 1.0  # seconds between window starts
+
+    def __post_init__(self) -> None:
+        if self.length <= 0 or self.hop <= 0:
+            raise ValueError(f"window length and hop must be positive, got {self.length}, {self.hop}")
+
+
+@dataclass
+class Window:
+    recording_id: str
+    modality: str  # "imu" | "pose"
+    body_part: str  # an IMU's placement, or "all" for the whole skeleton
+    t_start: float
+    t_end: float  # true end: less than t_start + length for a padded window
+    data: np.ndarray  # (n, ...) at the encoder's rate, zero-padded after `valid` samples
+    valid: int
+
+
+def resample(data: np.ndarray, rate: float, target: float) -> np.ndarray:
+    """Resample along axis 0 from `rate` to `target` Hz.
+
+    Rational ratios with small terms go through scipy's polyphase filter (anti-aliased);
+    awkward ratios (UTD-MHAD's skeleton runs at T/duration Hz) are low-passed when
+    downsampling and then interpolated on the target time grid.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    if abs(rate - target) < 1e-9:
+        return data.copy()
+    n_out = max(1, int(round(data.shape[0] * target / rate)))
+    ratio = Fraction(target / rate).limit_denominator(64)
+    if abs(float(ratio) - target / rate) < 1e-9 and data.shape[0] > 8:
+        out = scipy.signal.resample_poly(data, ratio.numerator, ratio.denominator, axis=0, padtype="line")
+        return out[:n_out]
+    if data.shape[0] < 2:
+        return np.repeat(data, n_out, axis=0)
+    if target < rate and data.shape[0] > 15:
+        b, a = scipy.signal.butter(4, 0.9 * target / rate)
+        data = scipy.signal.filtfilt(b, a, data, axis=0)
+    t_in = np.arange(data.shape[0]) / rate
+    t_out = np.arange(n_out) / target
+    f = scipy.interpolate.interp1d(t_in, data, axis=0, kind="linear", bounds_error=False,
+                                   fill_value=(data[0], data[-1]))
+    return f(t_out)
+
+
+def window_starts(duration: float, spec: WindowSpec) -> list[float]:
+    """Start times covering [0, duration]: every `hop`, plus one aligned to the end if the
+    regular grid leaves a tail uncovered; a single start at 0 for a short recording."""
+    if duration <= spec.length + 1e-9:
+        return [0.0]
+    last = duration - spec.length
+    starts = list(np.arange(0.0, last + 1e-9, spec.hop))
+    if last - starts[-1] > 1e-6:
+        starts.append(last)
+    return [float(round(s, 6)) for s in starts]
+
+
+def cut(data: np.ndarray, rate: float, t_start: float, length: float) -> tuple[np.ndarray, int]:
+    """The `length`-second slice of a stream sampled at `rate` starting at `t_start`,
+    zero-padded to full length; returns (slice, number of real samples)."""
+    n = int(round(length * rate))
+    i0 = int(round(t_start * rate))
+    part = data[i0 : i0 + n]
+    out = np.zeros((n,) + data.shape[1:], dtype=np.float32)
+    out[: len(part)] = part
+    return out, len(part)
+
+
+def recording_windows(rec: Recording, spec: WindowSpec, rates: dict[str, float],
+                      starts: list[float] | None = None) -> list[Window]:
+    """Windows of every modality in `rates` ({"imu": 50, "pose": 25}) the recording has."""
+    starts = window_starts(rec.duration, spec) if starts is None else starts
+    streams: list[tuple[str, str, np.ndarray, float]] = []
+    if "imu" in rates:
+        for imu in rec.imu:
+            streams.append(("imu", imu.placement, resample(imu.data, imu.rate, rates["imu"]), rates["imu"]))
+    if "pose" in rates and rec.pose is not None:
+        pose = rec.pose.canonical()
+        flat = pose.reshape(pose.shape[0], -1)
+        res = resample(flat, rec.pose.rate, rates["pose"]).reshape(-1, *pose.shape[1:])
+        streams.append(("pose", "all", res, rates["pose"]))
+    out = []
+    for modality, part, data, rate in streams:
+        stream_end = data.shape[0] / rate
+        for s in starts:
+            if s >= stream_end - 1e-9:
+                continue
+            piece, valid = cut(data, rate, s, spec.length)
+            out.append(Window(rec.id, modality, part, s, min(s + spec.length, stream_end), piece, valid))
+    return out
