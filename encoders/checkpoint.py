@@ -84,6 +84,7 @@ class Encoder:
     model: JointModel
     config: dict
     checksum: str  # sha256 of the weights file
+    source: str = ""  # the checkpoint folder it was loaded from
 
     @property
     def id(self) -> str:
@@ -151,4 +152,4 @@ def load(folder: str | Path) -> Encoder:
         raise ValueError(f"{weights}: weights do not match {config_path} "
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     model.eval()
-    return Encoder(model, config, sha256_file(weights))
+    return Encoder(model, config, sha256_file(weights), str(folder))

@@ -149,7 +149,7 @@ class IndexStore:
 
     def vectors(self, encoder_id: str, modality: str, where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of one encoder and modality, optionally filtered."""
-        pred = f"encoder_id = {_sql_str(encoder_id)} AND modality = {_sql_str(modality)}"
+        pred = self.encoder_filter(encoder_id, modality)
         if where:
             pred += f" AND ({where})"
         df = self.windows(pred, ["id", "vector"])
@@ -177,23 +177,53 @@ class IndexStore:
             return 0
         return int(self.table("windows", columns=["id"])["id"].max()) + 1
 
-    def add_recordings(self, rows: list[dict]) -> None:
-        """Add recording metadata rows that are not there yet."""
-        if not rows:
-            return
-        have = set(self.table("recordings", sql_in("id", [r["id"] for r in rows]), ["id"])["id"].to_list())
-        new = [r for r in rows if r["id"] not in have]
-        if new:
-            self.tables["recordings"].add(pa.Table.from_pylist(new, schema=RECORDINGS_SCHEMA))
-
-    def commit_windows(self, rows: list[dict], done: list[tuple[str, str, int]]) -> None:
-        """Write window rows, then mark their (recording, encoder) pairs complete."""
-        if rows:
-            self.tables["windows"].add(pa.Table.from_pylist(rows, schema=WINDOWS_SCHEMA))
+    def commit(self, windows: list[dict], recordings: list[dict], done: list[tuple[str, str, int]]) -> None:
+        """Write window rows, then the recordings' metadata (those not there yet), then mark the
+        (recording, encoder) pairs complete. Until that last write the windows do not count."""
+        if windows:
+            self.tables["windows"].add(pa.Table.from_pylist(windows, schema=WINDOWS_SCHEMA))
+        if recordings:
+            have = set(self.table("recordings", sql_in("id", [r["id"] for r in recordings]), ["id"])["id"].to_list())
+            new = [r for r in recordings if r["id"] not in have]
+            if new:
+                self.tables["recordings"].add(pa.Table.from_pylist(new, schema=RECORDINGS_SCHEMA))
         if done:
             now = time.time()
             log = [{"recording_id": r, "encoder_id": e, "windows": n, "built_at": now} for r, e, n in done]
             self.tables["indexed"].add(pa.Table.from_pylist(log, schema=INDEXED_SCHEMA))
+
+    # ---- encoders kept with the index, so queries embed with the very weights it was built with
+    def _encoder_dir(self, encoder_id: str) -> str:
+        return f"{self._root}/encoders/{_slug(encoder_id)}"
+
+    def save_encoder(self, encoder) -> None:
+        from encoders.checkpoint import CONFIG, WEIGHTS
+
+        folder = self._encoder_dir(encoder.id)
+        if self._exists(f"{folder}/{WEIGHTS}"):
+            return
+        self.fs.create_dir(folder, recursive=True)
+        self._write_atomic(f"{folder}/{CONFIG}", json.dumps(encoder.config, indent=2).encode())
+        self._write_atomic(f"{folder}/{WEIGHTS}", Path(encoder.source, WEIGHTS).read_bytes())
+
+    def load_encoder(self, encoder_id: str):
+        """The checkpoint an index was built with (copied to a temp folder if the index is remote)."""
+        from encoders import checkpoint
+
+        folder = self._encoder_dir(encoder_id)
+        if "://" not in self.uri:
+            return checkpoint.load(folder)
+        import tempfile
+
+        local = Path(tempfile.mkdtemp(prefix="motionsearch-encoder-"))
+        for name in (checkpoint.CONFIG, checkpoint.WEIGHTS):
+            (local / name).write_bytes(self._read(f"{folder}/{name}"))
+        return checkpoint.load(local)
+
+    @staticmethod
+    def encoder_filter(encoder_id: str, modality: str | None = None) -> str:
+        pred = f"encoder_id = {_sql_str(encoder_id)}"
+        return pred + (f" AND modality = {_sql_str(modality)}" if modality else "")
 
     # ---- FAISS -----------------------------------------------------------------------------
     def _faiss_path(self, encoder_id: str, modality: str) -> str:
@@ -254,7 +284,7 @@ class IndexStore:
             return self._faiss[key]
         path = self._faiss_path(encoder_id, modality)
         meta_path = path[: -len(".faiss")] + ".json"
-        want = self.count("windows", f"encoder_id = {_sql_str(encoder_id)} AND modality = {_sql_str(modality)}")
+        want = self.count("windows", self.encoder_filter(encoder_id, modality))
         if want == 0:
             raise LookupError(f"the index holds no {modality!r} windows for encoder {encoder_id!r}")
         index = None

@@ -40,6 +40,6 @@ def detect_format(source: str | Path) -> str:
     )
 
 
-def discover(source: str | Path, fmt: str | None = None) -> list[Entry]:
+def discover(source: str | Path | None, fmt: str | None = None) -> list[Entry]:
     fmt = fmt or detect_format(source)
-    return importer(fmt).discover(Path(source))
+    return importer(fmt).discover(Path(source) if source is not None else None)

@@ -237,14 +237,14 @@ def recording_spec(raw: dict, root: Path, manifest: Path, default_dataset: str) 
     )
     for n, table in enumerate(_tables(raw.get("imu"), where.at("imu")), start=1):
         spec.imu.append(_imu_spec(table, root, where.at(f"imu #{n}")))
-    for table in _tables(raw.get("pose"), where.at("pose"))[:1] if raw.get("pose") is not None else []:
-        if isinstance(raw["pose"], list) and len(raw["pose"]) > 1:
-            raise where.at("pose").error("a recording holds one pose stream")
-        spec.pose = _pose_spec(table, root, where.at("pose"))
-    for table in _tables(raw.get("video"), where.at("video")):
-        if spec.video is not None:
-            raise where.at("video").error("a recording holds one video")
-        spec.video = _video_spec(table, root, where.at("video"))
+    poses = _tables(raw.get("pose"), where.at("pose"))
+    videos = _tables(raw.get("video"), where.at("video"))
+    if len(poses) > 1 or len(videos) > 1:
+        raise where.error("a recording holds at most one pose stream and one video")
+    if poses:
+        spec.pose = _pose_spec(poses[0], root, where.at("pose"))
+    if videos:
+        spec.video = _video_spec(videos[0], root, where.at("video"))
     for table in _tables(raw.get("text"), where.at("text")):
         _unknown_keys(table, STREAM_KEYS["text"], where.at("text"))
         spec.text.append(_file(table.get("file"), root, where.at("text")))
@@ -288,8 +288,7 @@ def _read_csv(manifest: Path) -> list[dict]:
         with open(manifest, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             columns = [c.strip() for c in reader.fieldnames or []]
-            rows = [{k.strip(): v for k, v in row.items() if k is not None} for row in reader]
-            ragged = [n for n, row in enumerate(rows, start=2) if None in row.values()]
+            raw_rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise BadInput(str(manifest), f"not a readable CSV ({exc})") from None
     if not columns:
@@ -299,9 +298,11 @@ def _read_csv(manifest: Path) -> list[dict]:
     extra = [c for c in columns if c not in CSV_COLUMNS]
     if extra:
         raise BadInput(str(manifest), f"unknown column(s) {extra}; known: {', '.join(CSV_COLUMNS)}")
+    # DictReader files surplus cells under the key None and pads short rows with None.
+    ragged = [n for n, row in enumerate(raw_rows, start=2) if None in row or None in row.values()]
     if ragged:
-        raise BadInput(str(manifest), f"row(s) {ragged} have fewer cells than the header")
-    return [_csv_row_to_table(row) for row in rows]
+        raise BadInput(str(manifest), f"row(s) {ragged} do not have as many cells as the header")
+    return [_csv_row_to_table({k.strip(): v for k, v in row.items()}) for row in raw_rows]
 
 
 def find_manifest(path: Path) -> Path | None:
@@ -407,14 +408,16 @@ def _pick_channels(path: Path, names: list[str] | None, data: np.ndarray, wanted
         if names is None:
             raise BadInput(str(path), "an .npy IMU file needs `channels` in the manifest")
         wanted = names
-    elif names is not None and set(wanted) <= set(names) and len(wanted) != data.shape[1]:
-        return wanted, data[:, [names.index(c) for c in wanted]]
-    if len(wanted) != data.shape[1]:
-        raise BadInput(
-            str(path), f"file has {data.shape[1]} columns {names or ''} but {len(wanted)} channels are named {wanted}"
-        )
     if len(set(wanted)) != len(wanted):
         raise BadInput(str(path), f"repeated channel names {wanted}")
+    if names is not None and set(wanted) <= set(names):
+        # Lets a table carry extra columns (a timestamp, say) and any column order.
+        return wanted, data[:, [names.index(c) for c in wanted]]
+    if len(wanted) != data.shape[1]:
+        header = f" ({', '.join(names)})" if names else ""
+        raise BadInput(
+            str(path), f"file has {data.shape[1]} columns{header} but {len(wanted)} channels are named {wanted}"
+        )
     return wanted, data
 
 
@@ -427,7 +430,7 @@ def load_imu(spec: ImuSpec) -> ImuStream:
         if unit.lower() != si and not any(c.startswith(prefix) for c in channels):
             raise BadInput(str(path), f"{prefix}_unit {unit!r} given but no {prefix}_* channel in {channels}")
     return ImuStream(
-        data=imu_channels_to_si(data, channels, spec.acc_unit, spec.gyr_unit),
+        data=data,
         rate=spec.rate,
         channels=channels,
         placement=spec.placement,
@@ -543,7 +546,7 @@ def discover(path: Path) -> list[Entry]:
     entries = []
     for rec_id, spec in read_manifest(Path(path)):
         if isinstance(spec, BadInput):
-            entries.append(Entry(id=rec_id, sources=[], load=lambda e=spec: _raise(e)))
+            entries.append(Entry(id=rec_id, sources=[spec.path], load=lambda e=spec: _raise(e)))
         else:
             entries.append(
                 Entry(id=rec_id, sources=[str(p) for p in spec.files()], load=lambda s=spec: load_recording(s))

@@ -1,0 +1,143 @@
+"""archive -> windows -> vectors -> LanceDB tables + FAISS indexes.
+
+A build reads only recordings the index does not hold yet for this encoder, so running it
+again does no repeated work and adding recordings to a source adds only those. Each recording
+is read, windowed and embedded in memory before anything is written, so bad input never
+leaves half a recording behind; the file and the reason are reported and the build goes on.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from encoders.checkpoint import Encoder
+from indexer.errors import BadInput
+from indexer.model import Entry, Recording
+from indexer.store import IndexStore
+from indexer.windows import recording_windows
+
+log = logging.getLogger(__name__)
+
+COMMIT_EVERY = 64  # recordings per LanceDB write: fewer, larger fragments
+
+
+@dataclass
+class BuildSummary:
+    found: int = 0
+    already_indexed: int = 0
+    read: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    windows_written: int = 0
+    removed_incomplete: int = 0
+    faiss: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def format(self) -> str:
+        lines = [
+            f"recordings found: {self.found}, already indexed: {self.already_indexed}, "
+            f"read: {self.read}, skipped: {len(self.skipped)}",
+            f"windows written: {self.windows_written} in {self.seconds:.1f} s",
+        ]
+        if self.removed_incomplete:
+            lines.append(f"removed {self.removed_incomplete} windows left by an interrupted build")
+        for m in self.faiss:
+            lines.append(f"faiss index {m['encoder_id']} / {m['modality']}: {m['count']} vectors, "
+                         f"dim {m['dimension']}, {m['index_type']}")
+        if self.skipped:
+            lines.append("skipped:")
+            lines.extend(f"  {path}: {reason}" for path, reason in self.skipped)
+        return "\n".join(lines)
+
+
+def recording_row(rec: Recording) -> dict:
+    return {
+        "id": rec.id, "dataset": rec.dataset, "subject": rec.subject, "trial": rec.trial,
+        "labels": list(rec.labels), "text": rec.label_text(), "duration": float(rec.duration),
+        "modalities": rec.modalities(), "sources": list(rec.sources),
+    }
+
+
+def embed_recording(rec: Recording, encoder: Encoder, next_id: int) -> list[dict]:
+    """Window rows (with vectors) for every modality of `rec` the encoder covers."""
+    windows = recording_windows(rec, encoder.window, encoder.rates)
+    rows = []
+    label = rec.label_text()
+    for modality in encoder.modalities:
+        group = [w for w in windows if w.modality == modality]
+        if not group:
+            continue
+        vecs = encoder.encode(group)
+        for w, v in zip(group, vecs):
+            rows.append({
+                "id": next_id + len(rows), "recording_id": rec.id, "dataset": rec.dataset,
+                "subject": rec.subject, "modality": modality, "body_part": w.body_part,
+                "t_start": w.t_start, "t_end": w.t_end, "label": label, "encoder_id": encoder.id,
+                "vector": v.tolist(),
+            })
+    return rows
+
+
+def build(entries: list[Entry], store: IndexStore, encoder: Encoder, progress: bool = True,
+          index_type: str | None = None) -> BuildSummary:
+    start = time.time()
+    summary = BuildSummary(found=len(entries))
+    summary.removed_incomplete = store.remove_incomplete()
+    store.save_encoder(encoder)
+    done = store.indexed_ids(encoder.id)
+    todo = [e for e in entries if e.id not in done]
+    summary.already_indexed = len(entries) - len(todo)
+    next_id = store.next_window_id()
+    pending_rows: list[dict] = []
+    pending_recs: list[dict] = []
+    pending_done: list[tuple[str, str, int]] = []
+    touched: set[str] = set()
+
+    def flush() -> None:
+        store.commit(pending_rows, pending_recs, pending_done)
+        pending_rows.clear()
+        pending_recs.clear()
+        pending_done.clear()
+
+    bar = tqdm(todo, desc="indexing", unit="rec", disable=not progress)
+    for entry in bar:
+        try:
+            rec = entry.load()
+            rows = embed_recording(rec, encoder, next_id)
+            if not rows:
+                raise BadInput(entry.sources[0] if entry.sources else entry.id,
+                               f"no stream the encoder reads (it needs {', '.join(encoder.modalities)}; "
+                               f"the recording has {', '.join(rec.modalities()) or 'none'})")
+        except BadInput as exc:
+            summary.skipped.append((exc.path, exc.reason))
+            bar.write(f"skipped {exc.path}: {exc.reason}")
+            continue
+        except Exception as exc:  # an importer bug must not kill a long build either; it is reported
+            where = entry.sources[0] if entry.sources else entry.id
+            summary.skipped.append((where, f"unexpected {type(exc).__name__}: {exc}"))
+            bar.write(f"skipped {where}: unexpected {type(exc).__name__}: {exc}")
+            continue
+        next_id += len(rows)
+        summary.read += 1
+        summary.windows_written += len(rows)
+        touched.update(r["modality"] for r in rows)
+        pending_rows.extend(rows)
+        pending_recs.append(recording_row(rec))
+        pending_done.append((rec.id, encoder.id, len(rows)))
+        if len(pending_done) >= COMMIT_EVERY:
+            flush()
+    flush()
+    have = {(m["encoder_id"], m["modality"]) for m in store.faiss_manifests()}
+    for modality in encoder.modalities:
+        stale = modality in touched or (encoder.id, modality) not in have
+        if stale and store.count("windows", store.encoder_filter(encoder.id, modality)):
+            summary.faiss.append(store.write_faiss(encoder.id, modality, encoder.checksum, index_type))
+    summary.seconds = time.time() - start
+    return summary
+
+
+def build_path(out: str | Path, entries: list[Entry], encoder: Encoder, **kw) -> BuildSummary:
+    return build(entries, IndexStore(out, create=True), encoder, **kw)
