@@ -67,6 +67,14 @@ SKELETONS: dict[str, dict[str, str]] = {
         "lThigh": "left_hip", "lShin": "left_knee", "lFoot": "left_ankle",
         "rThigh": "right_hip", "rShin": "right_knee", "rFoot": "right_ankle",
     },
+    # CMU's ASF-derived BVH exports (e.g. takes 16_01, 16_02): joints named after bones.
+    "cmu-asf": {
+        "hip": "pelvis", "thorax": "chest", "upperneck": "neck", "head": "head",
+        "lhumerus": "left_shoulder", "lradius": "left_elbow", "lwrist": "left_wrist",
+        "rhumerus": "right_shoulder", "rradius": "right_elbow", "rwrist": "right_wrist",
+        "lfemur": "left_hip", "ltibia": "left_knee", "lfoot": "left_ankle",
+        "rfemur": "right_hip", "rtibia": "right_knee", "rfoot": "right_ankle",
+    },
     "coco17": {
         "nose": "head",
         "left_shoulder": "left_shoulder", "left_elbow": "left_elbow", "left_wrist": "left_wrist",

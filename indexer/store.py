@@ -69,12 +69,31 @@ INDEXED_SCHEMA = pa.schema([
 TABLES = {"recordings": RECORDINGS_SCHEMA, "windows": WINDOWS_SCHEMA, "indexed": INDEXED_SCHEMA}
 
 
-def _sql_str(value: str) -> str:
+def sql_str(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
 def sql_in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(_sql_str(v) for v in values)})"
+    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+STRING_KEYS = ("subject", "trial", "dataset", "recording_id", "id")
+_NUMERIC_ON_STRING = re.compile(r"\b(subject|trial)\s*(=|!=|<>)\s*(-?\d+(?:\.\d+)?)\b")
+_IN_ON_STRING = re.compile(r"\b(subject|trial)\s+(NOT\s+)?IN\s*\(([^)]*)\)", re.IGNORECASE)
+
+
+def normalize_where(where: str | None) -> str | None:
+    """Let users write `subject = 2` for the string-typed subject and trial columns."""
+    if not where:
+        return where
+    where = _NUMERIC_ON_STRING.sub(lambda m: f"{m.group(1)} {m.group(2)} '{m.group(3)}'", where)
+
+    def quote_list(m: re.Match) -> str:
+        items = [v.strip() for v in m.group(3).split(",") if v.strip()]
+        quoted = ", ".join(v if v.startswith("'") else f"'{v}'" for v in items)
+        return f"{m.group(1)} {m.group(2) or ''}IN ({quoted})"
+
+    return _IN_ON_STRING.sub(quote_list, where)
 
 
 def _slug(text: str) -> str:
@@ -122,6 +141,7 @@ class IndexStore:
     def table(self, name: str, where: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
         """A table (optionally filtered with a SQL predicate) as a polars DataFrame."""
         tbl = self.tables[name]
+        where = normalize_where(where)
         if where is None and columns is None:
             return pl.from_arrow(tbl.to_arrow())
         query = tbl.search()
@@ -129,7 +149,10 @@ class IndexStore:
             query = query.where(where)
         if columns:
             query = query.select(columns)
-        return pl.from_arrow(query.limit(None).to_arrow() if hasattr(query, "limit") else query.to_arrow())
+        try:
+            return pl.from_arrow(query.limit(None).to_arrow())
+        except ValueError as exc:
+            raise ValueError(f"invalid filter {where!r}: {str(exc).split(', /')[0]}") from None
 
     def recordings(self, where: str | None = None) -> pl.DataFrame:
         return self.table("recordings", where)
@@ -137,8 +160,13 @@ class IndexStore:
     def windows(self, where: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
         return self.table("windows", where, columns)
 
+    def windows_by_id(self, ids: list[int], columns: list[str] | None = None) -> pl.DataFrame:
+        ids = [int(i) for i in ids]
+        pred = f"id IN ({', '.join(map(str, ids))})" if ids else "id < 0"
+        return self.windows(pred, columns)
+
     def indexed_ids(self, encoder_id: str) -> set[str]:
-        df = self.table("indexed", f"encoder_id = {_sql_str(encoder_id)}", ["recording_id"])
+        df = self.table("indexed", f"encoder_id = {sql_str(encoder_id)}", ["recording_id"])
         return set(df["recording_id"].to_list())
 
     def encoders(self) -> list[str]:
@@ -167,7 +195,7 @@ class IndexStore:
         removed = 0
         for enc, group in orphans.group_by("encoder_id"):
             ids = group["recording_id"].to_list()
-            pred = f"encoder_id = {_sql_str(enc[0])} AND {sql_in('recording_id', ids)}"
+            pred = f"encoder_id = {sql_str(enc[0])} AND {sql_in('recording_id', ids)}"
             removed += self.count("windows", pred)
             self.tables["windows"].delete(pred)
         return removed
@@ -222,8 +250,8 @@ class IndexStore:
 
     @staticmethod
     def encoder_filter(encoder_id: str, modality: str | None = None) -> str:
-        pred = f"encoder_id = {_sql_str(encoder_id)}"
-        return pred + (f" AND modality = {_sql_str(modality)}" if modality else "")
+        pred = f"encoder_id = {sql_str(encoder_id)}"
+        return pred + (f" AND modality = {sql_str(modality)}" if modality else "")
 
     # ---- FAISS -----------------------------------------------------------------------------
     def _faiss_path(self, encoder_id: str, modality: str) -> str:

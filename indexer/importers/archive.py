@@ -430,7 +430,7 @@ def load_imu(spec: ImuSpec) -> ImuStream:
         if unit.lower() != si and not any(c.startswith(prefix) for c in channels):
             raise BadInput(str(path), f"{prefix}_unit {unit!r} given but no {prefix}_* channel in {channels}")
     return ImuStream(
-        data=data,
+        data=imu_channels_to_si(data, channels, spec.acc_unit, spec.gyr_unit),
         rate=spec.rate,
         channels=channels,
         placement=spec.placement,
