@@ -3,6 +3,9 @@
 Examples:
   python -m encoders train ../shared/data/utd-mhad --out ckpt/utd-cnn-gru
   python -m encoders eval  ../shared/data/utd-mhad --checkpoint ckpt/utd-cnn-gru
+  python -m encoders train-tokens ../shared/data/utd-mhad --concat --out ckpt/utd-tokens
+  python -m encoders train ../shared/data/utd-mhad --text-tower minilm --video-encoder small_cnn --out ckpt/utd-text
+  python -m encoders eval-text ../shared/data/utd-mhad --checkpoint ckpt/utd-text   (also eval-zeroshot, eval-video)
 """
 from __future__ import annotations
 
@@ -42,6 +45,10 @@ def _source(args) -> tuple[list, str]:
 def cmd_train(args) -> int:
     entries, fmt = _source(args)
     subjects = _subjects(args.subjects, fmt, "train")
+    if args.text_tower:  # text-aligned training (IMU2CLIP / AURA-MFM): encoders.semantic_cli
+        from encoders.semantic_cli import cmd_train_semantic
+
+        return cmd_train_semantic(args, entries, fmt, subjects)
     config = checkpoint.default_config(args.arch, embed_dim=args.dim, window=args.window, hop=args.hop)
     rates = {m: spec["rate"] for m, spec in config["towers"].items()}
     from indexer.windows import WindowSpec
@@ -106,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle schedule)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train)
+    from encoders.semantic_cli import add_eval_commands, add_train_arguments
+
+    add_train_arguments(t)
 
     e = sub.add_parser("eval", help="IMU<->pose retrieval metrics on held-out subjects")
     common(e)
@@ -113,11 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--json", help="also write the report as JSON here")
     e.set_defaults(func=cmd_eval)
 
+    from encoders.train_tokens import add_cli as add_train_tokens
+
+    add_train_tokens(sub, common, _source, _subjects)
+    add_eval_commands(sub, common, _source, _subjects)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except LookupError as exc:  # e.g. encoders.text.TextTowerUnavailable: weights not to be had here
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -122,6 +122,31 @@ class Encoder:
         modality = windows[0].modality
         return self.encode_arrays(modality, [w.data for w in windows], [w.valid for w in windows])
 
+    # ---- text-aligned checkpoints (config["text"] names the frozen text tower; see encoders.text)
+    @property
+    def video_size(self) -> int | None:
+        """Side in pixels of the frames the video tower reads, or None without a video tower."""
+        spec = self.config["towers"].get("video")
+        return int(spec["size"]) if spec else None
+
+    @property
+    def text_aligned(self) -> bool:
+        return bool(self.config.get("text"))
+
+    def text_tower(self):
+        if not self.text_aligned:
+            raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.get('space')!r}); "
+                             "train one with `python -m encoders train --text-tower minilm`")
+        from encoders.text import load_text_tower
+
+        return load_text_tower(self.config["text"])
+
+    def encode_text(self, texts: list[str], templates: bool = True) -> np.ndarray:
+        """Unit vectors (N, d) for text in this encoder's joint space. With `templates` each text
+        is embedded through the prompt templates the towers were trained against, averaged."""
+        tower = self.text_tower()
+        return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -142,12 +167,22 @@ def load(folder: str | Path) -> Encoder:
         config = json.loads(config_path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{config_path}: not valid JSON ({exc})") from None
-    model = JointModel(config)
+    if "tokens" in config:  # a MoBind token checkpoint: same folder layout, other model
+        from encoders import tokens
+
+        return tokens.load(folder, config)
+    try:
+        model = JointModel(config)
+    except (KeyError, TypeError, ValueError) as exc:  # valid JSON, but not an encoder config
+        raise ValueError(f"{config_path}: not a motionsearch encoder config ({type(exc).__name__}: {exc})") from None
     try:
         state = load_file(str(weights))
     except Exception as exc:
         raise ValueError(f"{weights}: not a readable safetensors file ({exc})") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # same names, other shapes: torch reports a size mismatch
+        raise ValueError(f"{weights}: weights do not match {config_path} ({str(exc).splitlines()[-1].strip()})") from None
     if missing or unexpected:
         raise ValueError(f"{weights}: weights do not match {config_path} "
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")

@@ -35,6 +35,8 @@ FEATURES = {"imu": imu_features, "pose": pose_features}
 
 
 def featurize(modality: str, window: np.ndarray, valid: int) -> np.ndarray:
+    if modality == "video":  # frames stay uint8 (4x smaller); the video tower scales them
+        return np.asarray(window)
     if modality == "pose":
         return pose_features(window, valid)
     return imu_features(window)

@@ -85,5 +85,9 @@ def build_tower(spec: dict, embed_dim: int) -> nn.Module:
     """A tower from its config entry: {"architecture": ..., "in_features": ..., "params": {...}}."""
     arch = spec["architecture"]
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+        from encoders.video import VIDEO_ARCHITECTURES  # video towers live with the video decoding
+
+        if arch in VIDEO_ARCHITECTURES:
+            return VIDEO_ARCHITECTURES[arch](spec["in_features"], embed_dim, **spec.get("params", {}))
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join([*ARCHITECTURES, *VIDEO_ARCHITECTURES])}")
     return ARCHITECTURES[arch](spec["in_features"], embed_dim, **spec.get("params", {}))

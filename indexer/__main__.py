@@ -21,6 +21,12 @@ DEMO_EPOCHS = 25
 
 def _train_demo_encoder(folder: Path, quiet: bool):
     """The demo has no pretrained checkpoint to download, so it trains one on itself."""
+    from encoders.text import minilm_available
+
+    if minilm_available():  # text-aligned, so text queries work on the demo too (encoders.train_semantic)
+        from encoders.train_semantic import train_demo
+
+        return train_demo(folder, DEMO_EPOCHS, progress=not quiet)
     from encoders import checkpoint
     from encoders.data import paired_windows
     from encoders.train import TrainSettings, train

@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from encoders.checkpoint import Encoder
+from encoders.channels import conform_imu
 from indexer.errors import BadInput
 from indexer.model import Entry, Recording
 from indexer.store import IndexStore
@@ -32,6 +33,7 @@ class BuildSummary:
     read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     windows_written: int = 0
+    tokens_written: int = 0
     removed_incomplete: int = 0
     faiss: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -42,10 +44,13 @@ class BuildSummary:
             f"read: {self.read}, skipped: {len(self.skipped)}",
             f"windows written: {self.windows_written} in {self.seconds:.1f} s",
         ]
+        if self.tokens_written:
+            lines.append(f"tokens written: {self.tokens_written} (0.2 s each)")
         if self.removed_incomplete:
             lines.append(f"removed {self.removed_incomplete} windows left by an interrupted build")
         for m in self.faiss:
-            lines.append(f"faiss index {m['encoder_id']} / {m['modality']}: {m['count']} vectors, "
+            kind = m["modality"] if m.get("table", "windows") == "windows" else f"{m['table']} {m['modality']}"
+            lines.append(f"faiss index {m['encoder_id']} / {kind}: {m['count']} vectors, "
                          f"dim {m['dimension']}, {m['index_type']}")
         if self.skipped:
             lines.append("skipped:")
@@ -63,7 +68,8 @@ def recording_row(rec: Recording) -> dict:
 
 def embed_recording(rec: Recording, encoder: Encoder, next_id: int) -> list[dict]:
     """Window rows (with vectors) for every modality of `rec` the encoder covers."""
-    windows = recording_windows(rec, encoder.window, encoder.rates)
+    rec = conform_imu(rec, encoder.config)
+    windows = recording_windows(rec, encoder.window, encoder.rates, video_size=getattr(encoder, "video_size", None))
     rows = []
     label = rec.label_text()
     for modality in encoder.modalities:
@@ -91,13 +97,17 @@ def build(entries: list[Entry], store: IndexStore, encoder: Encoder, progress: b
     todo = [e for e in entries if e.id not in done]
     summary.already_indexed = len(entries) - len(todo)
     next_id = store.next_window_id()
+    with_tokens = getattr(encoder, "has_tokens", False)  # a MoBind token checkpoint
+    next_token = store.next_token_id() if with_tokens else 0
+    pending_tokens: list[dict] = []
     pending_rows: list[dict] = []
     pending_recs: list[dict] = []
     pending_done: list[tuple[str, str, int]] = []
     touched: set[str] = set()
 
     def flush() -> None:
-        store.commit(pending_rows, pending_recs, pending_done)
+        store.commit(pending_rows, pending_recs, pending_done, tokens=pending_tokens)
+        pending_tokens.clear()
         pending_rows.clear()
         pending_recs.clear()
         pending_done.clear()
@@ -106,7 +116,12 @@ def build(entries: list[Entry], store: IndexStore, encoder: Encoder, progress: b
     for entry in bar:
         try:
             rec = entry.load()
-            rows = embed_recording(rec, encoder, next_id)
+            if with_tokens:
+                from indexer.token_build import embed_with_tokens
+
+                rows, tokens = embed_with_tokens(rec, encoder, next_id, next_token)
+            else:
+                rows, tokens = embed_recording(rec, encoder, next_id), []
             if not rows:
                 raise BadInput(entry.sources[0] if entry.sources else entry.id,
                                f"no stream the encoder reads (it needs {', '.join(encoder.modalities)}; "
@@ -121,6 +136,9 @@ def build(entries: list[Entry], store: IndexStore, encoder: Encoder, progress: b
             bar.write(f"skipped {where}: unexpected {type(exc).__name__}: {exc}")
             continue
         next_id += len(rows)
+        next_token += len(tokens)
+        pending_tokens.extend(tokens)
+        summary.tokens_written += len(tokens)
         summary.read += 1
         summary.windows_written += len(rows)
         touched.update(r["modality"] for r in rows)
@@ -130,11 +148,24 @@ def build(entries: list[Entry], store: IndexStore, encoder: Encoder, progress: b
         if len(pending_done) >= COMMIT_EVERY:
             flush()
     flush()
-    have = {(m["encoder_id"], m["modality"]) for m in store.faiss_manifests()}
+    manifests = store.faiss_manifests()
+    have = {(m["encoder_id"], m["modality"]): m.get("count") for m in manifests
+            if m.get("table", "windows") == "windows"}
     for modality in encoder.modalities:
-        stale = modality in touched or (encoder.id, modality) not in have
-        if stale and store.count("windows", store.encoder_filter(encoder.id, modality)):
+        count = store.count("windows", store.encoder_filter(encoder.id, modality))
+        # A count that disagrees means an earlier build died between its LanceDB commit and
+        # its FAISS write (or a crash cleanup removed rows): rewrite the file now.
+        stale = modality in touched or have.get((encoder.id, modality)) != count
+        if stale and count:
             summary.faiss.append(store.write_faiss(encoder.id, modality, encoder.checksum, index_type))
+    if with_tokens:
+        have_tokens = {(m["encoder_id"], m["modality"]): m.get("count") for m in manifests
+                       if m.get("table") == "tokens"}
+        for modality in encoder.modalities:
+            count = store.count("tokens", store.encoder_filter(encoder.id, modality))
+            if count and (modality in touched or have_tokens.get((encoder.id, modality)) != count):
+                summary.faiss.append(store.write_faiss(encoder.id, modality, encoder.checksum, index_type,
+                                                       table="tokens"))
     summary.seconds = time.time() - start
     return summary
 

@@ -66,7 +66,25 @@ INDEXED_SCHEMA = pa.schema([
     ("built_at", pa.float64()),
 ])
 
-TABLES = {"recordings": RECORDINGS_SCHEMA, "windows": WINDOWS_SCHEMA, "indexed": INDEXED_SCHEMA}
+# One row per 0.2 s token of a window (MoBind token encoders only): what `query locate` and
+# fine-grained alignment search. A token belongs to the window that saw it with the most context
+# around it, so each moment of a stream is covered once.
+TOKENS_SCHEMA = pa.schema([
+    ("id", pa.int64()),
+    ("window_id", pa.int64()),
+    ("recording_id", pa.string()),
+    ("encoder_id", pa.string()),
+    ("modality", pa.string()),
+    ("body_part", pa.string()),
+    ("t_start", pa.float64()),
+    ("t_end", pa.float64()),
+    ("vector", pa.list_(pa.float32())),
+])
+
+TABLES = {"recordings": RECORDINGS_SCHEMA, "windows": WINDOWS_SCHEMA, "indexed": INDEXED_SCHEMA,
+          "tokens": TOKENS_SCHEMA}
+# Tables an index built before they existed may lack: opening it for reading still works.
+OPTIONAL_TABLES = {"tokens"}
 
 
 def sql_str(value: str) -> str:
@@ -122,10 +140,13 @@ class IndexStore:
         existing = set(self._table_names())
         for name, schema in TABLES.items():
             if name not in existing:
+                if not create and name in OPTIONAL_TABLES:
+                    continue
                 if not create:
                     raise FileNotFoundError(f"{self.uri}: index has no {name!r} table")
                 self.db.create_table(name, schema=schema, exist_ok=True)
-        self.tables = {name: self.db.open_table(name) for name in TABLES}
+                existing.add(name)
+        self.tables = {name: self.db.open_table(name) for name in TABLES if name in existing}
         self.fs, self._root = pyarrow.fs.FileSystem.from_uri(self.uri)
         self._faiss: dict[tuple[str, str], FaissEntry] = {}
 
@@ -175,12 +196,16 @@ class IndexStore:
     def count(self, name: str, where: str | None = None) -> int:
         return int(self.tables[name].count_rows(where) if where else self.tables[name].count_rows())
 
-    def vectors(self, encoder_id: str, modality: str, where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of one encoder and modality, optionally filtered."""
+    def vectors(self, encoder_id: str, modality: str, where: str | None = None,
+                table: str = "windows") -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of one encoder and modality, optionally filtered (`table`: "windows"
+        or "tokens")."""
         pred = self.encoder_filter(encoder_id, modality)
         if where:
             pred += f" AND ({where})"
-        df = self.windows(pred, ["id", "vector"])
+        if table not in self.tables:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        df = self.table(table, pred, ["id", "vector"])
         if df.height == 0:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return df["id"].to_numpy(), np.stack(df["vector"].to_numpy()).astype(np.float32)
@@ -198,18 +223,37 @@ class IndexStore:
             pred = f"encoder_id = {sql_str(enc[0])} AND {sql_in('recording_id', ids)}"
             removed += self.count("windows", pred)
             self.tables["windows"].delete(pred)
+        if "tokens" in self.tables:  # tokens are written with their windows, before the `indexed` row
+            tokens = self.table("tokens", columns=["recording_id", "encoder_id"]).unique()
+            for enc, group in tokens.join(done, on=["recording_id", "encoder_id"], how="anti").group_by("encoder_id"):
+                self.tables["tokens"].delete(f"encoder_id = {sql_str(enc[0])} AND "
+                                             f"{sql_in('recording_id', group['recording_id'].to_list())}")
         return removed
+
+    def has_tokens(self, encoder_id: str | None = None) -> bool:
+        if "tokens" not in self.tables:
+            return False
+        return self.count("tokens", self.encoder_filter(encoder_id) if encoder_id else None) > 0
+
+    def next_token_id(self) -> int:
+        if "tokens" not in self.tables or self.count("tokens") == 0:
+            return 0
+        return int(self.table("tokens", columns=["id"])["id"].max()) + 1
 
     def next_window_id(self) -> int:
         if self.count("windows") == 0:
             return 0
         return int(self.table("windows", columns=["id"])["id"].max()) + 1
 
-    def commit(self, windows: list[dict], recordings: list[dict], done: list[tuple[str, str, int]]) -> None:
-        """Write window rows, then the recordings' metadata (those not there yet), then mark the
-        (recording, encoder) pairs complete. Until that last write the windows do not count."""
+    def commit(self, windows: list[dict], recordings: list[dict], done: list[tuple[str, str, int]],
+               tokens: list[dict] | None = None) -> None:
+        """Write window rows (and their token rows), then the recordings' metadata (those not
+        there yet), then mark the (recording, encoder) pairs complete. Until that last write the
+        windows and tokens do not count."""
         if windows:
             self.tables["windows"].add(pa.Table.from_pylist(windows, schema=WINDOWS_SCHEMA))
+        if tokens:
+            self.tables["tokens"].add(pa.Table.from_pylist(tokens, schema=TOKENS_SCHEMA))
         if recordings:
             have = set(self.table("recordings", sql_in("id", [r["id"] for r in recordings]), ["id"])["id"].to_list())
             new = [r for r in recordings if r["id"] not in have]
@@ -254,8 +298,9 @@ class IndexStore:
         return pred + (f" AND modality = {sql_str(modality)}" if modality else "")
 
     # ---- FAISS -----------------------------------------------------------------------------
-    def _faiss_path(self, encoder_id: str, modality: str) -> str:
-        return f"{self._root}/faiss/{_slug(encoder_id)}.{modality}.faiss"
+    def _faiss_path(self, encoder_id: str, modality: str, table: str = "windows") -> str:
+        kind = modality if table == "windows" else f"{table}.{modality}"
+        return f"{self._root}/faiss/{_slug(encoder_id)}.{kind}.faiss"
 
     def _write_atomic(self, path: str, blob: bytes) -> None:
         tmp = f"{path}.tmp-{time.time_ns()}"
@@ -271,9 +316,10 @@ class IndexStore:
         return self.fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
 
     def write_faiss(self, encoder_id: str, modality: str, encoder_checksum: str,
-                    factory: str | None = None) -> dict:
-        """(Re)build the FAISS index of one encoder and modality from the LanceDB vectors."""
-        ids, vecs = self.vectors(encoder_id, modality)
+                    factory: str | None = None, table: str = "windows") -> dict:
+        """(Re)build the FAISS index of one encoder and modality from the LanceDB vectors of
+        `table` ("windows", or "tokens" for a token encoder's 0.2 s vectors)."""
+        ids, vecs = self.vectors(encoder_id, modality, table=table)
         kind = vectors.choose_factory(len(ids), factory)
         index = vectors.build(vecs, ids, kind)
         blob = vectors.to_bytes(index)
@@ -289,11 +335,13 @@ class IndexStore:
             "windows_table_version": int(self.tables["windows"].version),
             "built_at": time.time(),
         }
-        path = self._faiss_path(encoder_id, modality)
+        if table != "windows":
+            manifest.update(table=table, table_version=int(self.tables[table].version))
+        path = self._faiss_path(encoder_id, modality, table)
         self.fs.create_dir(f"{self._root}/faiss", recursive=True)
         self._write_atomic(path, blob)
         self._write_atomic(path[: -len(".faiss")] + ".json", json.dumps(manifest, indent=2).encode())
-        self._faiss.pop((encoder_id, modality), None)
+        self._faiss.pop((encoder_id, modality) if table == "windows" else (encoder_id, modality, table), None)
         return manifest
 
     def faiss_manifests(self) -> list[dict]:
@@ -301,29 +349,39 @@ class IndexStore:
         if not self._exists(folder):
             return []
         sel = pyarrow.fs.FileSelector(folder)
-        return [json.loads(self._read(info.path)) for info in self.fs.get_file_info(sel)
-                if info.path.endswith(".json")]
+        found = (self._read_manifest(info.path) for info in self.fs.get_file_info(sel)
+                 if info.path.endswith(".json"))
+        return [m for m in found if m is not None]
 
-    def faiss(self, encoder_id: str, modality: str) -> FaissEntry:
+    def _read_manifest(self, path: str) -> dict | None:
+        """A FAISS manifest, or None when it is unreadable: the accelerator it describes is then
+        treated as missing and rebuilt, instead of a damaged side file breaking builds and queries."""
+        try:
+            manifest = json.loads(self._read(path))
+        except (OSError, ValueError):
+            return None
+        return manifest if isinstance(manifest, dict) else None
+
+    def faiss(self, encoder_id: str, modality: str, table: str = "windows") -> FaissEntry:
         """The FAISS index of one encoder and modality, loaded once and kept. An index whose
         manifest disagrees with LanceDB (stale or missing) is rebuilt in memory from LanceDB."""
-        key = (encoder_id, modality)
+        key = (encoder_id, modality) if table == "windows" else (encoder_id, modality, table)
         if key in self._faiss:
             return self._faiss[key]
-        path = self._faiss_path(encoder_id, modality)
+        path = self._faiss_path(encoder_id, modality, table)
         meta_path = path[: -len(".faiss")] + ".json"
-        want = self.count("windows", self.encoder_filter(encoder_id, modality))
+        want = self.count(table, self.encoder_filter(encoder_id, modality)) if table in self.tables else 0
         if want == 0:
-            raise LookupError(f"the index holds no {modality!r} windows for encoder {encoder_id!r}")
+            raise LookupError(f"the index holds no {modality!r} {table} for encoder {encoder_id!r}")
         index = None
         manifest: dict = {}
         if self._exists(path) and self._exists(meta_path):
-            manifest = json.loads(self._read(meta_path))
+            manifest = self._read_manifest(meta_path) or {}
             blob = self._read(path)
             if manifest.get("count") == want and hashlib.sha256(blob).hexdigest() == manifest.get("index_sha256"):
                 index = vectors.from_bytes(blob)
         if index is None:  # LanceDB is the truth; the accelerator is rebuilt from it
-            ids, vecs = self.vectors(encoder_id, modality)
+            ids, vecs = self.vectors(encoder_id, modality, table=table)
             index = vectors.build(vecs, ids, vectors.choose_factory(len(ids)))
             manifest = {"encoder_id": encoder_id, "modality": modality, "count": len(ids),
                         "dimension": int(vecs.shape[1]), "rebuilt_in_memory": True}

@@ -88,9 +88,38 @@ def cut(data: np.ndarray, rate: float, t_start: float, length: float) -> tuple[n
     return out, len(part)
 
 
+DEFAULT_VIDEO_SIZE = 224  # frame side (pixels) when the caller names none: open_clip's input size
+
+
+def video_windows(rec: Recording, spec: WindowSpec, fps: float, starts: list[float],
+                  size: int | None = None) -> list[Window]:
+    """Video windows: frames (n, size, size, 3) uint8 sampled at `fps`, zero-padded after `valid`.
+    Each window decodes only its own interval (PyAV seeks to it), so nothing holds a whole video;
+    a corrupt video raises BadInput naming the file."""
+    from encoders.video import probe_video, read_frames
+
+    video = rec.video
+    length = video.duration if video.duration else probe_video(video.path).duration
+    stream_end = video.offset + length  # recording time at which the video stops
+    n = int(round(spec.length * fps))
+    size = size or DEFAULT_VIDEO_SIZE
+    out = []
+    for s in starts:
+        t0 = max(s, video.offset)
+        if t0 >= stream_end - 1e-9:
+            continue
+        t1 = min(s + spec.length, stream_end)
+        frames = read_frames(video.path, t0 - video.offset, t1 - video.offset, fps, size)[:n]
+        piece = np.zeros((n, size, size, 3), dtype=np.uint8)
+        piece[: len(frames)] = frames
+        out.append(Window(rec.id, "video", "all", s, t1, piece, len(frames)))
+    return out
+
+
 def recording_windows(rec: Recording, spec: WindowSpec, rates: dict[str, float],
-                      starts: list[float] | None = None) -> list[Window]:
-    """Windows of every modality in `rates` ({"imu": 50, "pose": 25}) the recording has."""
+                      starts: list[float] | None = None, video_size: int | None = None) -> list[Window]:
+    """Windows of every modality in `rates` ({"imu": 50, "pose": 25, "video": 5}) the recording
+    has; video frames are `video_size` pixels square."""
     starts = window_starts(rec.duration, spec) if starts is None else starts
     streams: list[tuple[str, str, np.ndarray, float]] = []
     if "imu" in rates:
@@ -109,4 +138,6 @@ def recording_windows(rec: Recording, spec: WindowSpec, rates: dict[str, float],
                 continue
             piece, valid = cut(data, rate, s, spec.length)
             out.append(Window(rec.id, modality, part, s, min(s + spec.length, stream_end), piece, valid))
+    if "video" in rates and rec.video is not None:
+        out.extend(video_windows(rec, spec, rates["video"], starts, video_size))
     return out

@@ -5,6 +5,13 @@ Examples:
   python -m query pose take.bvh --target imu --index ./demo-index
   python -m query window 42 --target pose --index ./demo-index
   python -m query recordings --index ./demo-index --where "dataset = 'demo'"
+  python -m query sync imu.mat skeleton.mat --max-offset 10 --checkpoint checkpoints/utd-tokens
+  python -m query locate snippet.mat -k 10 --index ./utd-token-index
+  python -m query assign imu1.npy imu2.npy people.npy --rate 50 --pose-rate 30 --checkpoint CKPT
+  python -m query text "waving" --target imu -k 10 --index ./demo-index
+  python -m query video clip.mp4 --start 1 --end 4 --target imu --index ./utd-index
+  python -m query imu wrist.mat --target video --index ./utd-index
+  python -m query classify wrist.mat --labels "walking,jogging,waving" --index ./utd-index
 
 The index defaults to $MOTIONSEARCH_INDEX, else ./demo-index. Filters (--where) are SQL
 predicates over window columns: dataset, subject, recording_id, label, modality, body_part,
@@ -86,13 +93,26 @@ def recordings(p=None, args=None, index=None):
     return index.recordings(args.where)
 
 
+# Fine-grained time: sync, locate, assign (query/temporal_cli.py). sync and assign take no
+# --target / -k and need no index when given a checkpoint ("standalone").
+NO_TARGET = {"recordings"}
+from query.temporal_cli import register as _register_temporal  # noqa: E402
+
+_register_temporal(command, NO_TARGET)
+
+# Text prompts, video clips and zero-shot classification (query/semantic_cli.py).
+from query.semantic_cli import register as _register_semantic  # noqa: E402
+
+_register_semantic(command, NO_TARGET)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m query", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, fn) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        _common(p, target=name != "recordings")
+        _common(p, target=name not in NO_TARGET)
         fn(p=p)
     return parser
 
@@ -112,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     from query.api import open_index
 
     try:
-        index = open_index(args.index)
+        index = None if getattr(args, "standalone", False) else open_index(args.index)
         result = COMMANDS[args.command][1](args=args, index=index)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from encoders.checkpoint import Encoder
+from encoders.channels import conform_imu
 from indexer import vectors
 from indexer.model import ImuStream, PoseStream, Recording
 from indexer.store import IndexStore, sql_str
@@ -58,6 +59,7 @@ class Index:
         longer than a window still counts all of it."""
         if start is not None or end is not None:
             rec = crop(rec, start or 0.0, end)
+        rec = conform_imu(rec, encoder.config)
         windows = [w for w in recording_windows(rec, encoder.window, {modality: encoder.rates[modality]})
                    if w.modality == modality]
         if not windows:
@@ -114,6 +116,10 @@ class Index:
     def search_file(self, path: str | Path, modality: str, target: str, k: int = 10, where: str | None = None,
                     rate: float | None = None, start: float | None = None, end: float | None = None,
                     **read_kw) -> pl.DataFrame:
+        if modality == "video":  # a video clip (decoded with PyAV, only [start, end]); query.semantic
+            from query.semantic import search_video_file
+
+            return search_video_file(self, path, target, k, where, start, end)
         stream = inputs.read_imu(path, rate, **read_kw) if modality == "imu" else inputs.read_pose(path, rate, **read_kw)
         return self.search_stream(stream, target, k, where, start, end)
 
@@ -125,9 +131,78 @@ class Index:
         vec = np.asarray(row["vector"][0], dtype=np.float32)
         return self.search_vector(vec, target, k, where, row["encoder_id"][0])
 
+    # ---- the text-aligned space (IMU2CLIP / AURA-MFM; see query.semantic) -----------------------
+    def search_text(self, prompt: str, target: str, k: int = 10, where: str | None = None,
+                    encoder_id: str | None = None) -> pl.DataFrame:
+        """Windows of `target` ("imu", "pose", "video") that match a text prompt, e.g. "waving"."""
+        from query.semantic import search_text
+
+        return search_text(self, prompt, target, k, where, encoder_id)
+
+    def classify(self, path_or_stream, labels: list[str], modality: str | None = None, **kw) -> pl.DataFrame:
+        """Zero-shot activity recognition of a clip (a file path, ImuStream or PoseStream) among
+        `labels` -> DataFrame (label, score, cosine) sorted by score; score = softmax over the
+        labels of the cosines at the checkpoint's learned temperature. `modality` defaults to a
+        guess from the file type; kw: start, end, rate, encoder_id, and read options."""
+        from query.semantic import classify
+
+        return classify(self, path_or_stream, labels, modality, **kw)
+
     # ---- browsing -------------------------------------------------------------------------
     def recordings(self, where: str | None = None) -> pl.DataFrame:
         return self.store.recordings(where)
+
+    def recording(self, recording_id: str) -> dict:
+        """The metadata row of one recording (id, dataset, subject, labels, duration, sources, ...)."""
+        df = self.store.recordings(f"id = {sql_str(recording_id)}")
+        if df.height == 0:
+            raise LookupError(f"no recording {recording_id!r} in {self.store.uri}")
+        return df.row(0, named=True)
+
+    def load_recording(self, recording_id: str) -> Recording:
+        """The whole recording (signals included), re-read from its source files by its importer."""
+        from query import recordings as source
+
+        return source.load(self.recording(recording_id))
+
+    def indexed_modalities(self) -> list[str]:
+        """The modalities that have windows in this index: the possible search targets."""
+        df = self.store.windows(columns=["modality"])
+        return sorted(set(df["modality"].to_list())) if df.height else []
+
+    # ---- fine-grained time (MoBind token encoders; see query.temporal) -------------------------
+    def token_encoder(self, encoder_id: str | None = None):
+        """The token encoder to use: the one named, else the most recent one with stored tokens."""
+        if encoder_id is None:
+            ids = [e for e in self.encoder_ids() if self.store.has_tokens(e)]
+            if not ids:
+                raise LookupError(f"{self.store.uri}: the index holds no token vectors; build it with a "
+                                  "token checkpoint (`python -m encoders train-tokens`)")
+            encoder_id = ids[-1]
+        encoder = self.encoder(encoder_id)
+        if not getattr(encoder, "has_tokens", False):
+            raise LookupError(f"encoder {encoder_id!r} is not a token encoder")
+        return encoder
+
+    def sync(self, imu_stream_or_path, other_stream_or_path, max_offset: float = 10.0, k: int = 5,
+             encoder_id: str | None = None):
+        """query.temporal.sync with this index's token encoder -> SyncResult."""
+        from query import temporal
+
+        return temporal.sync(imu_stream_or_path, other_stream_or_path, self.token_encoder(encoder_id),
+                             max_offset=max_offset, k=k)
+
+    def locate(self, imu_path_or_stream, k: int = 10, recording: str | None = None, **kw) -> pl.DataFrame:
+        """query.temporal.locate on this index -> (rank, score, recording_id, t_start, t_end, label)."""
+        from query import temporal
+
+        return temporal.locate(self, imu_path_or_stream, k=k, recording=recording, **kw)
+
+    def assign(self, imu_streams, pose_stream, encoder_id: str | None = None) -> pl.DataFrame:
+        """query.temporal.assign with this index's token encoder -> (imu, person, body_part, score)."""
+        from query import temporal
+
+        return temporal.assign(imu_streams, pose_stream, self.token_encoder(encoder_id))
 
 
 def crop(rec: Recording, start: float, end: float | None) -> Recording:

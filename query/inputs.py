@@ -37,8 +37,14 @@ def _table(path: Path) -> tuple[np.ndarray, list[str]]:
         raise BadInput(str(path), f"not a readable table ({type(exc).__name__}: {exc})") from None
     if df.height == 0:
         raise BadInput(str(path), "table has no rows")
-    numeric = [c for c, t in zip(df.columns, df.dtypes) if t.is_numeric() and c.lower() not in ("t", "time", "timestamp")]
-    return df.select(numeric).to_numpy().astype(np.float64), numeric
+    columns = [c for c in df.columns if c.strip().lower() not in ("t", "time", "timestamp")]
+    try:
+        # Cast every column instead of keeping the numeric ones: a NaN or a stray word makes
+        # polars read a column as text, and dropping it would silently shift the channels.
+        values = df.select(pl.col(c).cast(pl.Float64, strict=True) for c in columns).to_numpy()
+    except pl.exceptions.PolarsError as exc:
+        raise BadInput(str(path), f"non-numeric values ({str(exc).splitlines()[0]})") from None
+    return values, [c.strip().lower() for c in columns]
 
 
 def read_imu(path: str | Path, rate: float | None = None, placement: str = "right_wrist",

@@ -56,6 +56,8 @@ def load_recording(root: Path, action: int, subject: str, trial: str, actions: d
     iner_path = root / "inertial" / f"{stem}_inertial.mat"
     skel_path = root / "skeleton" / f"{stem}_skeleton.mat"
     video_path = root / "depth-video" / f"{stem}_depth.mp4"
+    if action not in actions:
+        raise BadInput(str(iner_path), f"action {action} is not in actions.csv (no name or sensor placement)")
     name, placement = actions[action]
 
     iner = _load_mat(iner_path, "d_iner")
@@ -105,8 +107,8 @@ def discover(root: Path, subjects: tuple[str, ...] | None = None) -> list[Entry]
         action, subject, trial = int(m.group(1)), m.group(2), m.group(3)
         if subjects is not None and subject not in subjects:
             continue
-        if action not in actions:
-            continue
+        # An action missing from actions.csv is listed anyway: its load names the file, so the
+        # build reports it instead of silently leaving the clip out.
         entries.append(
             Entry(
                 id=f"utd-mhad/a{action}_s{subject}_t{trial}",

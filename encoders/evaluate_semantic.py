@@ -1,0 +1,137 @@
+"""Held-out evaluation of a text-aligned checkpoint: text -> IMU/pose retrieval, zero-shot
+activity recognition, and video <-> IMU retrieval.
+
+Class-level: a result is right when its window carries the query's label. Instance-level: only
+the window of the same recording and time is right.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from encoders.checkpoint import Encoder
+from encoders.metrics import mean_average_precision, precision_at_k, ranking_metrics
+from encoders.semantic_data import SemanticSet
+
+
+@torch.no_grad()
+def embed_set(encoder: Encoder, data: SemanticSet, batch: int = 256) -> dict[str, np.ndarray]:
+    """Vectors of every modality the set and the encoder share; video rows only where the
+    window has video (see `data.has_video`)."""
+    model = encoder.model.eval()
+    out = {}
+    for modality, x, v in (("imu", data.imu, data.imu_valid), ("pose", data.pose, data.pose_valid)):
+        if modality in model.towers:
+            out[modality] = np.concatenate([
+                model(modality, torch.from_numpy(x[i : i + batch]), torch.from_numpy(v[i : i + batch])).numpy()
+                for i in range(0, len(x), batch)])
+    if "video" in model.towers and data.video is not None and data.has_video.any():
+        keep = np.flatnonzero(data.has_video)
+        tower = model.towers["video"]
+        out["video"] = np.concatenate([
+            tower.forward_prepared(torch.from_numpy(data.video[keep[i : i + batch]]),
+                                   torch.from_numpy(data.video_valid[keep[i : i + batch]])).numpy()
+            for i in range(0, len(keep), batch)])
+    return out
+
+
+def macro_f1(true: np.ndarray, pred: np.ndarray, classes) -> float:
+    scores = []
+    for c in classes:
+        tp = np.sum((pred == c) & (true == c))
+        fp = np.sum((pred == c) & (true != c))
+        fn = np.sum((pred != c) & (true == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def text_retrieval(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
+    """Each label's prompt queries the pool; precision@k and mAP over the label queries."""
+    captions = np.asarray(captions)
+    sim = encoder.encode_text(labels) @ vectors.T
+    relevant = captions[None, :] == np.asarray(labels)[:, None]
+    out = precision_at_k(sim, relevant)
+    out["mAP"] = mean_average_precision(sim, relevant)
+    out["chance_P"] = float(relevant.mean())  # the expected precision of a random ranking
+    out["queries"] = len(labels)
+    out["pool"] = int(vectors.shape[0])
+    return out
+
+
+def classification(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
+    """Zero-shot recognition: each window takes the label whose prompt is nearest."""
+    true = np.asarray(captions)
+    pred = np.asarray(labels)[np.argmax(vectors @ encoder.encode_text(labels).T, axis=1)]
+    return {"accuracy": float((pred == true).mean()), "macro_f1": macro_f1(true, pred, labels),
+            "chance_accuracy": 1.0 / len(labels), "classes": len(labels), "clips": int(len(true))}
+
+
+def cross_modal(a: np.ndarray, b: np.ndarray, captions: list[str]) -> dict:
+    """a -> b retrieval, paired row by row."""
+    labels = np.asarray(captions)
+    sim = a @ b.T
+    inst = np.eye(len(labels), dtype=bool)
+    same = labels[:, None] == labels[None, :]
+    return {"instance": ranking_metrics(sim, inst), "class": ranking_metrics(sim, same),
+            "class_precision": {**precision_at_k(sim, same), "mAP": mean_average_precision(sim, same)},
+            "chance_R@1_instance": 1.0 / len(labels), "pool": len(labels)}
+
+
+def evaluate_text(encoder: Encoder, data: SemanticSet) -> dict:
+    emb = embed_set(encoder, data)
+    labels = sorted(set(data.captions))
+    report = {"text_tower": encoder.config["space"], "labels": len(labels)}
+    for modality in ("imu", "pose"):
+        if modality in emb:
+            report[f"text->{modality}"] = text_retrieval(encoder, emb[modality], data.captions, labels)
+            report[f"{modality} classification"] = classification(encoder, emb[modality], data.captions, labels)
+    return report
+
+
+def evaluate_zeroshot(encoder: Encoder, data: SemanticSet, seen: set[str]) -> dict:
+    """Only the labels the checkpoint never trained on: their clips, classified among their names."""
+    unseen = sorted(set(data.captions) - set(seen))
+    if not unseen:
+        raise ValueError("every label in the evaluation set was seen in training; nothing is zero-shot")
+    part = data.subset(np.isin(data.captions, unseen))
+    report = evaluate_text(encoder, part)
+    report.update(unseen_labels=unseen, seen_labels=len(seen))
+    return report
+
+
+def evaluate_video(encoder: Encoder, data: SemanticSet) -> dict:
+    if "video" not in encoder.model.towers:
+        raise ValueError(f"encoder {encoder.id} has no video tower (train with --video-encoder)")
+    part = data.subset(data.has_video)
+    if len(part) < 2:
+        raise ValueError("fewer than two windows with decodable video in the evaluation set")
+    emb = embed_set(encoder, part)
+    report = {"video->imu": cross_modal(emb["video"], emb["imu"], part.captions),
+              "imu->video": cross_modal(emb["imu"], emb["video"], part.captions),
+              "video_tower": encoder.config["towers"]["video"]["architecture"], "pool": len(part)}
+    if encoder.text_aligned:
+        labels = sorted(set(part.captions))
+        report["text->video"] = text_retrieval(encoder, emb["video"], part.captions, labels)
+    return report
+
+
+def format_semantic(report: dict) -> str:
+    lines = []
+    for key, m in report.items():
+        if not isinstance(m, dict):
+            continue
+        if "P@1" in m:
+            lines.append(f"{key:<22} P@1 {m['P@1']:.3f}  P@5 {m['P@5']:.3f}  P@10 {m['P@10']:.3f}  "
+                         f"mAP {m['mAP']:.3f}  (chance {m['chance_P']:.3f}; {m['queries']} queries, pool {m['pool']})")
+        elif "accuracy" in m:
+            lines.append(f"{key:<22} accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
+                         f"(chance {m['chance_accuracy']:.3f}; {m['classes']} classes, {m['clips']} windows)")
+        elif "instance" in m:
+            for level in ("instance", "class"):
+                r = m[level]
+                lines.append(f"{key + ' ' + level:<22} R@1 {r['R@1']:.3f}  R@5 {r['R@5']:.3f}  R@10 {r['R@10']:.3f}  "
+                             f"MRR {r['MRR']:.3f}  MedR {r['median_rank']:.0f}")
+            p = m["class_precision"]
+            lines.append(f"{key + ' class':<22} P@1 {p['P@1']:.3f}  P@5 {p['P@5']:.3f}  P@10 {p['P@10']:.3f}  "
+                         f"mAP {p['mAP']:.3f}  (instance chance R@1 {m['chance_R@1_instance']:.4f}, pool {m['pool']})")
+    return "\n".join(lines)

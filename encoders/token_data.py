@@ -1,0 +1,138 @@
+"""Training material for the token towers: each IMU of a recording paired with the skeleton
+chain it moves with, cut into randomly placed windows.
+
+Random window placement (any pose frame, not a fixed hop) matters here: the token loss has to
+learn where within a window things happen, and a fixed grid would show every motion at only a
+few phases.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from encoders.part_features import imu_part_features, part_for_placement, pose_part_features, project_2d
+from indexer.errors import BadInput
+from indexer.model import Entry, Recording
+from indexer.windows import resample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PartRecording:
+    """One recording resampled for the towers: its IMUs and its canonical pose, same clock."""
+
+    recording_id: str
+    subject: str
+    imu: list[np.ndarray]  # per IMU (T_imu, C) at imu_rate
+    parts: list[str]  # the body part each IMU is read against
+    pose: np.ndarray  # (T_pose, 16, 3|2) canonical joints at pose_rate
+
+    @property
+    def frames(self) -> int:
+        return self.pose.shape[0]
+
+
+@dataclass
+class TokenPairs:
+    recordings: list[PartRecording]
+    imu_rate: float
+    pose_rate: float
+    window: float
+    parts: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.frames for r in self.recordings) / self.pose_rate
+
+    def __len__(self) -> int:
+        """Windows in one pass over the material at one window per window length."""
+        return max(1, int(self.seconds / self.window))
+
+    def sample(self, batch: int, rng: np.random.Generator, pose_dims: int = 3, yaw_range: float = 0.0) -> dict:
+        """A batch of `batch` random windows, each with all its recording's IMUs, flattened
+        into pairs (see `encoders.mobind.mobind_loss` for the layout)."""
+        n_pose = int(round(self.window * self.pose_rate))
+        n_imu = int(round(self.window * self.imu_rate))
+        weights = np.array([max(r.frames, 1) for r in self.recordings], dtype=np.float64)
+        picks = rng.choice(len(self.recordings), size=batch, p=weights / weights.sum())
+        imu, imu_v, pose, pose_v, part, sample = [], [], [], [], [], []
+        for s, ri in enumerate(picks):
+            rec = self.recordings[ri]
+            j0 = int(rng.integers(0, max(1, rec.frames - n_pose + 1)))
+            i0 = int(round(j0 / self.pose_rate * self.imu_rate))
+            canon = rec.pose[j0 : j0 + n_pose]
+            if pose_dims == 2 and canon.shape[-1] == 3:
+                canon = project_2d(canon, float(rng.uniform(-yaw_range, yaw_range)))
+            pv = canon.shape[0]
+            canon = np.concatenate([canon, np.zeros((n_pose - pv,) + canon.shape[1:], np.float32)])
+            for k, data in enumerate(rec.imu):
+                piece = data[i0 : i0 + n_imu]
+                iv = piece.shape[0]
+                imu.append(np.concatenate([piece, np.zeros((n_imu - iv, piece.shape[1]), np.float32)]))
+                imu_v.append(max(iv, 1))
+                pose.append(pose_part_features(canon, rec.parts[k], self.pose_rate, pv))
+                pose_v.append(max(pv, 1))
+                part.append(self.parts.index(rec.parts[k]))
+                sample.append(s)
+        return {"imu": torch.from_numpy(np.stack(imu)), "imu_valid": torch.tensor(imu_v),
+                "pose": torch.from_numpy(np.stack(pose)), "pose_valid": torch.tensor(pose_v),
+                "part": torch.tensor(part), "sample": torch.tensor(sample)}
+
+
+def part_recording(rec: Recording, imu_rate: float, pose_rate: float, channels: list[str],
+                   parts: list[str]) -> PartRecording:
+    if not rec.imu or rec.pose is None:
+        raise BadInput(rec.id, "needs an IMU and a pose stream for pairing")
+    canon = rec.pose.canonical()
+    flat = canon.reshape(canon.shape[0], -1)
+    pose = resample(flat, rec.pose.rate, pose_rate).reshape(-1, *canon.shape[1:]).astype(np.float32)
+    imus, rec_parts = [], []
+    for s in rec.imu:
+        x = imu_part_features(s.data, s.channels, channels, s.source or rec.id)
+        imus.append(resample(x, s.rate, imu_rate).astype(np.float32))
+        rec_parts.append(part_for_placement(s.placement, parts))
+    return PartRecording(rec.id, rec.subject or "", imus, rec_parts, pose)
+
+
+def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = None, concat: bool = False,
+                progress: bool = True) -> TokenPairs:
+    """Paired IMU / pose-part material from an archive for the token config `config`.
+
+    `concat` joins each subject's clips into one long stream per sensor placement first (see
+    `indexer.concat`): short clips then yield windows that straddle clip boundaries, as the
+    long test streams of the temporal evaluation do.
+    """
+    towers, tok = config["towers"], config["tokens"]
+    imu_rate, pose_rate = float(towers["imu"]["rate"]), float(towers["pose"]["rate"])
+    skipped: list[tuple[str, str]] = []
+    if concat:
+        from indexer.concat import subject_streams
+
+        recs = subject_streams(entries, subjects, skipped)
+    else:
+        recs = []
+        for entry in tqdm(entries, desc="reading", unit="rec", disable=not progress):
+            if subjects is not None and entry.subject is not None and entry.subject not in subjects:
+                continue
+            try:
+                rec = entry.load()
+            except BadInput as exc:
+                skipped.append((exc.path, exc.reason))
+                continue
+            if subjects is None or rec.subject in subjects:
+                recs.append(rec)
+    out = []
+    for rec in recs:
+        try:
+            out.append(part_recording(rec, imu_rate, pose_rate, towers["imu"]["channels"], tok["parts"]))
+        except (BadInput, ValueError) as exc:
+            skipped.append((getattr(exc, "path", rec.id), getattr(exc, "reason", str(exc))))
+    if not out:
+        raise ValueError("no recording with both an IMU and a pose stream in the source")
+    return TokenPairs(out, imu_rate, pose_rate, float(tok["window"]["length"]), list(tok["parts"]), skipped)

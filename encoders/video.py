@@ -1,0 +1,330 @@
+"""Video: decode only the frames a window needs (PyAV), and the video towers.
+
+Two towers share one interface, (batch, frames, H, W, C) uint8 + valid frame counts -> unit
+vector in the joint space, and are picked by name from VIDEO_ARCHITECTURES:
+
+- "clip_frames" (IMU2CLIP): each sampled frame through the frozen open_clip image tower, the
+  frame embeddings mean-pooled over the window. Its weights are open_clip's, never saved in a
+  checkpoint; an optional trainable linear map carries them into another joint space.
+- "small_cnn": a small trainable per-frame CNN (grey input plus the frame difference, which is
+  where the motion is) and temporal attention pooling, for domain video such as depth clips.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from encoders.nets import length_mask
+from indexer.errors import BadInput
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+# ---- decoding ----------------------------------------------------------------------------------
+@dataclass
+class VideoInfo:
+    duration: float  # seconds
+    fps: float
+    width: int
+    height: int
+
+
+def _open(path: str | Path):
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(str(path), "video file does not exist")
+    if path.stat().st_size == 0:
+        raise BadInput(str(path), "video file is empty")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise BadInput(str(path), f"not a readable video ({type(exc).__name__}: {exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise BadInput(str(path), "the file holds no video stream")
+    return container, container.streams.video[0]
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Duration, frame rate and size from the container header (no decoding)."""
+    container, stream = _open(path)
+    with container:
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        elif stream.frames:
+            duration = stream.frames / fps
+        else:
+            raise BadInput(str(path), "video duration is unknown (no duration in the container)")
+        if duration <= 0:
+            raise BadInput(str(path), "video has zero duration")
+        return VideoInfo(duration, fps, stream.codec_context.width, stream.codec_context.height)
+
+
+def letterbox(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Centre `img` (h, w, C) on a black (H, W, C) canvas; the caller already scaled it to fit."""
+    H, W = size
+    out = np.zeros((H, W, img.shape[2]), dtype=img.dtype)
+    y, x = (H - img.shape[0]) // 2, (W - img.shape[1]) // 2
+    out[y : y + img.shape[0], x : x + img.shape[1]] = img
+    return out
+
+
+def _fit(width: int, height: int, size: tuple[int, int]) -> tuple[int, int]:
+    """The frame's size scaled to fit in `size` (H, W) with its aspect ratio kept, so a person at
+    the edge of a wide frame is not cropped away."""
+    H, W = size
+    scale = min(W / width, H / height)
+    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+
+
+def read_frames(path: str | Path, t_start: float, t_end: float, fps: float,
+                size: int | tuple[int, int] | None = None) -> np.ndarray:
+    """RGB frames (n, H, W, 3) uint8 sampled every 1/fps s from `t_start` (video time, s) up to
+    `t_end` or the end of the video, whichever is first; each sample is the frame showing at
+    that instant. The container is seeked to the keyframe before `t_start`, so only the frames
+    the interval needs are decoded. `size` (H, W) letterboxes every frame to that size.
+
+    Raises BadInput for a missing, corrupt or empty video, or one with no frame in the interval.
+    """
+    import av
+
+    if fps <= 0 or t_end <= t_start:
+        raise ValueError(f"need fps > 0 and t_end > t_start, got fps={fps}, [{t_start}, {t_end}]")
+    size = (size, size) if isinstance(size, int) else size
+    n_max = max(1, int(round((t_end - t_start) * fps)))
+    wanted = t_start + np.arange(n_max) / fps
+    container, stream = _open(path)
+    picked: list = []
+    with container:
+        base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        frame_dur = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
+        try:
+            if t_start > frame_dur:
+                container.seek(int((t_start + base) / stream.time_base), stream=stream, backward=True)
+            prev, prev_t, i = None, None, 0
+            for n, frame in enumerate(container.decode(stream)):
+                t = (float(frame.time) - base) if frame.time is not None else n * frame_dur
+                # every wanted instant before this frame shows the previous one
+                while i < n_max and prev is not None and wanted[i] < t - 1e-6:
+                    picked.append(prev)
+                    i += 1
+                if prev is None:  # instants before the first decoded frame show that frame
+                    while i < n_max and wanted[i] < t - 1e-6:
+                        picked.append(frame)
+                        i += 1
+                prev, prev_t = frame, t
+                if i >= n_max or t >= t_end:
+                    break
+            while i < n_max and prev is not None and wanted[i] < prev_t + frame_dur - 1e-6:
+                picked.append(prev)  # the last frame shows until the video ends
+                i += 1
+            arrays = {}
+            out = []
+            for frame in picked:
+                key = id(frame)
+                if key not in arrays:
+                    if size is None:
+                        arrays[key] = frame.to_ndarray(format="rgb24")
+                    else:
+                        w, h = _fit(frame.width, frame.height, size)
+                        arrays[key] = letterbox(frame.to_ndarray(format="rgb24", width=w, height=h), size)
+                out.append(arrays[key])
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise BadInput(str(path), f"video cannot be decoded ({type(exc).__name__}: {exc})") from None
+    if not out:
+        raise BadInput(str(path), f"no decodable video frames between {t_start:.2f} s and {t_end:.2f} s")
+    return np.stack(out)
+
+
+# ---- towers ------------------------------------------------------------------------------------
+def _as_float(frames: torch.Tensor) -> torch.Tensor:
+    return frames.float() / 255.0 if frames.dtype == torch.uint8 else frames.float()
+
+
+def _pack(frames: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The valid frames of a (B, F, ...) batch, flattened, and the (B, F) mask they came from:
+    towers spend no compute on the zero padding of short clips."""
+    mask = length_mask(valid.clamp(1, frames.shape[1]), frames.shape[1])
+    return frames[mask], mask
+
+
+def _unpack(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    out = values.new_zeros(mask.shape + values.shape[1:])
+    out[mask] = values
+    return out
+
+
+def foreground_crop(x: torch.Tensor, valid: torch.Tensor, size: int, threshold: float = 0.02,
+                    margin: float = 0.1) -> torch.Tensor:
+    """(B, F, C, H, W) -> (B, F, C, size, size): each window cut to the square around what is
+    not background over all its frames, then resized. Depth and IR clips with the background
+    removed show a small person in a large frame; the crop spends the pixels on the person, and
+    one box per window keeps the motion inside it visible."""
+    out = []
+    for b in range(x.shape[0]):
+        clip = x[b, : max(1, int(valid[b]))]
+        fg = clip.amax(dim=(0, 1)) > threshold  # (H, W)
+        H, W = fg.shape
+        rows, cols = torch.nonzero(fg.any(1)).flatten(), torch.nonzero(fg.any(0)).flatten()
+        if len(rows) == 0:
+            y0, y1, x0, x1 = 0, H, 0, W
+        else:
+            y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        side = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 1
+        cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+        pad = side  # pad so that a box near the edge stays square
+        padded = F.pad(x[b], (pad, pad, pad, pad))
+        top, left = cy - side // 2 + pad, cx - side // 2 + pad
+        box = padded[:, :, top : top + side, left : left + side]
+        out.append(F.interpolate(box, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+    return torch.stack(out)
+
+
+class SmallVideoCnn(nn.Module):
+    """A per-frame CNN over grey frames and their temporal differences, a temporal convolution,
+    and attention pooling over the valid frames (a learned query), for domain video like depth
+    clips, trained against IMU."""
+
+    def __init__(self, in_features: int, embed_dim: int, width: int = 16, dim: int = 128,
+                 motion: bool = True, max_frames: int = 256, dropout: float = 0.1,
+                 crop: int | None = 64):
+        super().__init__()
+        self.in_channels = in_features
+        self.motion = motion
+        self.crop = crop
+        chans = [in_features * (2 if motion else 1), width, width * 2, width * 4, width * 4]
+        layers = []
+        for a, b in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.GroupNorm(4 if b % 4 == 0 else 1, b), nn.ReLU()]
+        self.cnn = nn.Sequential(*layers)
+        self.frame_proj = nn.Linear(chans[-1], dim)
+        self.pos = nn.Parameter(torch.randn(1, max_frames, dim) * 0.02)
+        self.temporal = nn.Conv1d(dim, dim, 3, padding=1)
+        self.query = nn.Linear(dim, 1)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(dim, embed_dim)
+
+    @torch.no_grad()
+    def prepare(self, frames: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The fixed (unlearned) part: (B, F, H, W, C) frames -> (B, F, C, crop, crop) floats.
+        Training runs it once per clip instead of once per epoch."""
+        x = _as_float(frames)
+        if self.in_channels == 1 and x.shape[-1] != 1:
+            x = x.mean(-1, keepdim=True)
+        x = x.permute(0, 1, 4, 2, 3)  # (B, F, C, H, W)
+        return foreground_crop(x, valid, self.crop) if self.crop else x
+
+    def forward(self, frames: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return self.forward_prepared(self.prepare(frames, valid), valid)
+
+    def forward_prepared(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        x = _as_float(x)  # training keeps prepared clips as uint8
+        if self.motion:
+            diff = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], 1)
+            x = torch.cat([x, diff], 2)
+        flat, mask = _pack(x, valid)
+        if torch.is_grad_enabled():
+            h = self.cnn(flat).mean(dim=(2, 3))
+        else:  # indexing long videos: bound the activation memory
+            h = torch.cat([self.cnn(flat[i : i + 512]).mean(dim=(2, 3)) for i in range(0, len(flat), 512)])
+        h = _unpack(F.relu(self.frame_proj(h)), mask)  # (B, F, dim)
+        h = h + self.pos[:, : h.shape[1]]
+        h = h + F.relu(self.temporal(h.transpose(1, 2))).transpose(1, 2)
+        scores = self.query(h).squeeze(-1).masked_fill(~mask, float("-inf"))
+        pooled = (torch.softmax(scores, dim=1).unsqueeze(-1) * h).sum(1)
+        return F.normalize(self.head(self.drop(pooled)), dim=-1)
+
+
+class ClipFrames(nn.Module):
+    """IMU2CLIP's video side: frames through the frozen open_clip image tower, mean-pooled.
+
+    `clip` is an open_clip spec (see encoders.text). With `project` False the output is the
+    CLIP image space itself (the joint space must be that model's, e.g. text:open_clip); with
+    `project` True a trainable linear map (initialised to the identity where the widths agree)
+    carries it into another joint space.
+    """
+
+    def __init__(self, in_features: int, embed_dim: int, clip: dict, project: bool = True,
+                 chunk: int = 64):
+        super().__init__()
+        from encoders.text import load_open_clip
+
+        model, _ = load_open_clip(clip)
+        # A plain attribute, not a submodule: the frozen weights stay out of the checkpoint.
+        self.__dict__["clip_model"] = model
+        self.chunk = chunk
+        visual = model.visual
+        self.image_size = tuple(getattr(visual, "image_size", (224, 224)))
+        cfg = getattr(visual, "preprocess_cfg", {}) or {}
+        self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))).view(1, 3, 1, 1), persistent=False)
+        clip_dim = int(model.visual.output_dim)
+        self.proj = None
+        if project:
+            self.proj = nn.Linear(clip_dim, embed_dim, bias=False)
+            if clip_dim == embed_dim:
+                nn.init.eye_(self.proj.weight)
+        elif clip_dim != embed_dim:
+            raise ValueError(f"clip_frames without a projection gives {clip_dim}-d vectors but the joint "
+                             f"space is {embed_dim}-d; set params.project = true")
+
+    @torch.no_grad()
+    def frame_embeddings(self, flat: torch.Tensor) -> torch.Tensor:
+        """(N, H, W, C) frames -> (N, clip_dim) unit vectors from the frozen image tower."""
+        out = []
+        for i in range(0, len(flat), self.chunk):
+            x = _as_float(flat[i : i + self.chunk]).permute(0, 3, 1, 2)
+            if x.shape[1] == 1:
+                x = x.expand(-1, 3, -1, -1)
+            if tuple(x.shape[-2:]) != self.image_size:
+                x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True, align_corners=False)
+            out.append(self.clip_model.encode_image((x - self.mean) / self.std, normalize=True))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def prepare(self, frames: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The frozen part: frames -> (B, clip_dim) mean of the frame embeddings."""
+        flat, mask = _pack(frames, valid)
+        per_frame = _unpack(self.frame_embeddings(flat), mask)
+        w = mask.to(per_frame.dtype).unsqueeze(-1)
+        return (per_frame * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+    def forward(self, frames: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return self.forward_prepared(self.prepare(frames, valid), valid)
+
+    def forward_prepared(self, pooled: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        if self.proj is not None:
+            pooled = self.proj(pooled)
+        return F.normalize(pooled, dim=-1)
+
+
+VIDEO_ARCHITECTURES = {"small_cnn": SmallVideoCnn, "clip_frames": ClipFrames}
+
+
+def video_tower_spec(kind: str, rate: float | None = None, size: int | None = None,
+                     clip: dict | None = None, project: bool = True, params: dict | None = None) -> dict:
+    """A checkpoint's config["towers"]["video"] entry."""
+    if kind == "small_cnn":
+        # Sized for CPU training: 6 frames/s, and the person cropped to 48 px from a 96 px frame.
+        return {"architecture": "small_cnn", "rate": rate or 6.0, "size": size or 96, "in_features": 1,
+                "params": {"width": 12, "crop": 48, **(params or {})}}
+    if kind == "clip_frames":
+        if clip is None:
+            raise ValueError("clip_frames needs an open_clip spec (the image tower to use)")
+        from encoders.text import load_open_clip
+
+        image = getattr(load_open_clip(clip)[0].visual, "image_size", (224, 224))
+        image = image[0] if isinstance(image, (tuple, list)) else image
+        return {"architecture": "clip_frames", "rate": rate or 2.0, "size": size or int(image), "in_features": 3,
+                "params": {"clip": clip, "project": project, **(params or {})}}
+    raise ValueError(f"unknown video encoder {kind!r}; known: {', '.join(VIDEO_ARCHITECTURES)}")

@@ -1,0 +1,141 @@
+"""Queries in the text-aligned space: a text prompt, a video clip, zero-shot classification.
+
+The Index methods search_text, classify and search_file(modality="video") delegate here.
+An index may hold several encoders; these queries use the most recent one that can embed the
+query (a text tower, a video tower) and has windows of the target modality.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from encoders.checkpoint import Encoder
+from indexer.errors import BadInput
+from indexer.model import ImuStream, PoseStream, Recording, VideoStream
+from indexer.windows import recording_windows, window_starts
+
+
+def pick_encoder(index, query: str, target: str | None, encoder_id: str | None = None) -> Encoder:
+    """The encoder that can embed a `query` ("text", "imu", "pose", "video") and whose windows
+    of `target` the index holds."""
+    if encoder_id is not None:
+        encoder = index.encoder(encoder_id)
+        _check_can_embed(encoder, query)
+        return encoder
+    ids = index.encoder_ids()
+    if not ids:
+        raise LookupError(f"{index.store.uri}: the index holds no windows yet")
+    have_target = [e for e in ids if target is None or index.store.count("windows", index.store.encoder_filter(e, target))]
+    if not have_target:
+        raise LookupError(f"the index holds no {target!r} windows (it has {', '.join(index.indexed_modalities())})")
+    for eid in reversed(have_target):
+        encoder = index.encoder(eid)
+        if _can_embed(encoder, query):
+            return encoder
+    what = "text-aligned encoder (trained with --text-tower)" if query == "text" else f"encoder with a {query} tower"
+    raise LookupError(f"no {what} built the {target!r} windows of this index; build it with such a checkpoint")
+
+
+def _can_embed(encoder: Encoder, query: str) -> bool:
+    if query == "text":
+        return bool(getattr(encoder, "text_aligned", False))
+    return query in getattr(encoder, "modalities", [])
+
+
+def _check_can_embed(encoder: Encoder, query: str) -> None:
+    if not _can_embed(encoder, query):
+        raise LookupError(f"encoder {encoder.id} cannot embed a {query} query")
+
+
+def search_text(index, prompt: str, target: str, k: int = 10, where: str | None = None,
+                encoder_id: str | None = None) -> pl.DataFrame:
+    if not prompt or not prompt.strip():
+        raise ValueError("the text prompt is empty")
+    encoder = pick_encoder(index, "text", target, encoder_id)
+    vec = encoder.encode_text([prompt.strip()])[0]
+    return index.search_vector(vec, target, k, where, encoder.id)
+
+
+def video_query(path: str | Path, start: float | None = None, end: float | None = None) -> tuple[Recording, float]:
+    """A query recording holding the [start, end] part of a video file, and its length."""
+    from encoders.video import probe_video
+
+    info = probe_video(path)
+    s = float(start or 0.0)
+    e = min(float(end), info.duration) if end is not None else info.duration
+    if s < 0 or e - s <= 0:
+        raise BadInput(str(path), f"empty interval [{s}, {e}] s of a {info.duration:.2f} s video")
+    # The video's own time t is recording time t - s: the query recording starts at `start`.
+    return Recording(id="query", dataset="query", video=VideoStream(str(path), duration=e, offset=-s)), e - s
+
+
+def embed_video(encoder: Encoder, path: str | Path, start: float | None = None, end: float | None = None) -> np.ndarray:
+    """One unit vector for a video clip: the mean of its windows' vectors."""
+    if "video" not in encoder.modalities:
+        raise LookupError(f"encoder {encoder.id} has no video tower")
+    rec, length = video_query(path, start, end)
+    windows = recording_windows(rec, encoder.window, {"video": encoder.rates["video"]},
+                                window_starts(length, encoder.window), video_size=encoder.video_size)
+    v = encoder.encode(windows).mean(axis=0)
+    return v / max(np.linalg.norm(v), 1e-12)
+
+
+def search_video_file(index, path, target: str, k: int = 10, where: str | None = None,
+                      start: float | None = None, end: float | None = None,
+                      encoder_id: str | None = None) -> pl.DataFrame:
+    encoder = pick_encoder(index, "video", target, encoder_id)
+    return index.search_vector(embed_video(encoder, path, start, end), target, k, where, encoder.id)
+
+
+def guess_modality(path: str | Path) -> str:
+    from encoders.video import VIDEO_SUFFIXES
+
+    suffix = Path(path).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix == ".bvh" or Path(path).stem.endswith("_skeleton"):
+        return "pose"
+    return "imu"
+
+
+def classify(index, path_or_stream, labels: list[str], modality: str | None = None,
+             start: float | None = None, end: float | None = None, rate: float | None = None,
+             encoder_id: str | None = None, **read_kw) -> pl.DataFrame:
+    """Zero-shot recognition: how well the clip matches each label's prompt.
+
+    Columns: label, score, cosine; sorted by score. `cosine` is the similarity of the clip's
+    vector to the label's template-averaged text vector; `score` is the softmax of the cosines
+    over the given labels at the checkpoint's learned temperature (a probability-like share that
+    sums to 1 over these labels; it says nothing about labels not listed).
+    """
+    from query import inputs
+
+    labels = [s.strip() for s in labels if s and s.strip()]
+    labels = list(dict.fromkeys(labels))
+    if len(labels) < 2:
+        raise ValueError("give at least two distinct labels to choose between")
+    if isinstance(path_or_stream, ImuStream):
+        modality = "imu"
+    elif isinstance(path_or_stream, PoseStream):
+        modality = "pose"
+    modality = modality or guess_modality(path_or_stream)
+    encoder = pick_encoder(index, "text", None, encoder_id)
+    if modality not in encoder.modalities:
+        raise LookupError(f"encoder {encoder.id} has no {modality} tower")
+    if modality == "video":
+        vec = embed_video(encoder, path_or_stream, start, end)
+    else:
+        stream = path_or_stream
+        if not isinstance(stream, (ImuStream, PoseStream)):
+            stream = inputs.read_imu(stream, rate, **read_kw) if modality == "imu" else inputs.read_pose(stream, rate, **read_kw)
+        rec = Recording(id="query", dataset="query", imu=[stream] if modality == "imu" else [],
+                        pose=stream if modality == "pose" else None)
+        vec = index.embed_recording(rec, modality, encoder, start, end)
+    cos = encoder.encode_text(labels) @ vec
+    scale = float(np.exp(min(float(encoder.model.logit_scale.detach()), np.log(100.0))))
+    z = scale * (cos - cos.max())
+    prob = np.exp(z) / np.exp(z).sum()
+    df = pl.DataFrame({"label": labels, "score": prob.astype(np.float64), "cosine": cos.astype(np.float64)})
+    return df.sort("score", descending=True, maintain_order=True)

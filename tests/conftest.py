@@ -1,0 +1,51 @@
+"""Shared fixtures: where the real datasets live, and a tiny randomly initialised encoder.
+
+The datasets are read in place from ../shared/data (never copied into the repo); tests that
+need them skip when it is absent.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+UTD = DATA / "utd-mhad"
+CMU = DATA / "cmu-mocap"
+
+# The machine is shared: never let one test process take more than two cores.
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+TINY_PARAMS = {"width": 8, "hidden": 8}
+TINY_DIM = 16
+
+
+@pytest.fixture(scope="session")
+def utd_dir() -> Path:
+    if not (UTD / "inertial").is_dir() or not (UTD / "actions.csv").exists():
+        pytest.skip(f"UTD-MHAD data not found at {UTD}")
+    return UTD
+
+
+@pytest.fixture(scope="session")
+def cmu_dir() -> Path:
+    if not any(CMU.glob("*.bvh")):
+        pytest.skip(f"CMU mocap data not found at {CMU}")
+    return CMU
+
+
+def make_tiny_encoder(folder: Path, seed: int = 0):
+    """A small cnn_gru IMU + pose encoder with random weights, saved and loaded through the
+    real checkpoint code (safetensors + config.json)."""
+    from encoders import checkpoint
+
+    torch.manual_seed(seed)
+    config = checkpoint.default_config("cnn_gru", embed_dim=TINY_DIM, params=TINY_PARAMS)
+    checkpoint.save(checkpoint.JointModel(config), folder)
+    return checkpoint.load(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    return make_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))

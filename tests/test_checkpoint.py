@@ -1,0 +1,129 @@
+"""Encoder checkpoints: safetensors + config.json round trips, ids, and refusing anything else."""
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from encoders import checkpoint
+from conftest import TINY_DIM, TINY_PARAMS
+
+
+def _windows(seed: int = 0):
+    """A few raw IMU windows (5 s at 50 Hz) and pose windows (5 s at 25 Hz), some padded."""
+    rng = np.random.default_rng(seed)
+    imu = [rng.normal(size=(250, 6)).astype(np.float32) for _ in range(3)]
+    pose = [rng.normal(size=(125, 16, 3)).astype(np.float32) for _ in range(3)]
+    imu[2][180:] = 0
+    pose[2][90:] = 0
+    return imu, [250, 250, 180], pose, [125, 125, 90]
+
+
+def _model(seed: int) -> checkpoint.JointModel:
+    torch.manual_seed(seed)
+    return checkpoint.JointModel(checkpoint.default_config("cnn_gru", embed_dim=TINY_DIM, params=TINY_PARAMS))
+
+
+def test_save_then_load_embeds_identically(tmp_path):
+    model = _model(0).eval()
+    folder = checkpoint.save(model, tmp_path / "ckpt", {"trained_on": {"note": "test"}})
+    assert sorted(p.name for p in folder.iterdir()) == [checkpoint.CONFIG, checkpoint.WEIGHTS]
+    enc = checkpoint.load(folder)
+    assert enc.config["trained_on"] == {"note": "test"} and enc.source == str(folder)
+    assert enc.modalities == ["imu", "pose"] and enc.rates == {"imu": 50.0, "pose": 25.0}
+    assert (enc.window.length, enc.window.hop) == (5.0, 1.0)
+
+    imu, imu_valid, pose, pose_valid = _windows()
+    for modality, arrays, valid in (("imu", imu, imu_valid), ("pose", pose, pose_valid)):
+        loaded = enc.encode_arrays(modality, arrays, valid)
+        again = checkpoint.load(folder).encode_arrays(modality, arrays, valid)
+        from encoders.features import featurize
+
+        with torch.no_grad():
+            x = torch.from_numpy(np.stack([featurize(modality, a, v) for a, v in zip(arrays, valid)]))
+            direct = model(modality, x, torch.tensor(valid)).numpy()
+        assert loaded.shape == (3, TINY_DIM)
+        np.testing.assert_array_equal(loaded, again)
+        np.testing.assert_allclose(loaded, direct, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(np.linalg.norm(loaded, axis=1), 1.0, atol=1e-5)
+        assert not np.allclose(loaded[0], loaded[1])  # different inputs, different vectors
+
+
+def test_encoder_id_follows_the_weights(tmp_path):
+    a = checkpoint.load(checkpoint.save(_model(0), tmp_path / "a"))
+    same = checkpoint.load(checkpoint.save(_model(0), tmp_path / "same"))
+    assert a.id == same.id and a.id.startswith("imu-pose-cnn_gru@") and len(a.checksum) == 64
+
+    changed = _model(0)
+    with torch.no_grad():
+        changed.towers["imu"].head.bias[0] += 1e-3
+    b = checkpoint.load(checkpoint.save(changed, tmp_path / "b"))
+    assert b.id != a.id and b.checksum != a.checksum
+
+
+class _Payload:
+    """Unpickling this creates a file: proof that a loader ran code from the checkpoint."""
+
+    def __init__(self, marker: pathlib.Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
+def test_a_pickled_checkpoint_is_refused_without_unpickling(tmp_path):
+    folder = checkpoint.save(_model(0), tmp_path / "ckpt")
+    marker = tmp_path / "pickle-was-run"
+    state = dict(_model(0).state_dict())
+    state["evil"] = _Payload(marker)
+    torch.save(state, folder / checkpoint.WEIGHTS)  # a pickle under the safetensors name
+    with pytest.raises(ValueError, match="not a readable safetensors file") as info:
+        checkpoint.load(folder)
+    assert str(folder / checkpoint.WEIGHTS) in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("blob", [b"", b"garbage" * 100, b"\xff" * 16])
+def test_garbage_weights_are_a_clear_error(tmp_path, blob):
+    folder = checkpoint.save(_model(0), tmp_path / "ckpt")
+    (folder / checkpoint.WEIGHTS).write_bytes(blob)
+    with pytest.raises(ValueError, match="not a readable safetensors file") as info:
+        checkpoint.load(folder)
+    assert str(folder / checkpoint.WEIGHTS) in str(info.value)
+
+
+def test_missing_files_are_named(tmp_path):
+    folder = checkpoint.save(_model(0), tmp_path / "ckpt")
+    (folder / checkpoint.CONFIG).unlink()
+    with pytest.raises(FileNotFoundError, match="config.json: missing") as info:
+        checkpoint.load(folder)
+    assert str(folder / checkpoint.CONFIG) in str(info.value)
+    with pytest.raises(FileNotFoundError, match="model.safetensors: missing"):
+        checkpoint.load(tmp_path / "nowhere")
+
+
+def test_a_config_that_does_not_fit_the_weights_is_refused(tmp_path):
+    folder = checkpoint.save(_model(0), tmp_path / "ckpt")
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    config = json.loads((other / checkpoint.CONFIG).read_text())
+    config["towers"]["imu"]["params"]["width"] = 12
+    (other / checkpoint.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="weights do not match") as info:
+        checkpoint.load(other)
+    assert str(other / checkpoint.WEIGHTS) in str(info.value) and "size mismatch" in str(info.value)
+    del config["towers"]["pose"]
+    (other / checkpoint.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="weights do not match"):
+        checkpoint.load(other)
+    (other / checkpoint.CONFIG).write_text('{"name": "something else"}')
+    with pytest.raises(ValueError, match="not a motionsearch encoder config") as info:
+        checkpoint.load(other)
+    assert str(other / checkpoint.CONFIG) in str(info.value)
+    (other / checkpoint.CONFIG).write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        checkpoint.load(other)

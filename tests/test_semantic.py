@@ -1,0 +1,224 @@
+"""The text-aligned space: the caption loss, training and checkpoints, the index build with
+video windows (and a corrupt video), and the text / video / classify queries."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from encoders import checkpoint, text
+from encoders.semantic_data import semantic_windows
+from encoders.text_losses import caption_info_nce
+from encoders.train import TrainSettings
+from encoders.train_semantic import new_model, semantic_config, train_semantic
+from encoders.video import video_tower_spec
+from indexer.build import build
+from indexer.importers import discover
+from indexer.store import IndexStore
+from indexer.windows import WindowSpec
+from query.api import RESULT_COLUMNS, open_index
+from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS, TINY_VIDEO_PARAMS
+
+
+def test_caption_loss_does_not_punish_windows_that_share_a_caption():
+    torch.manual_seed(0)
+    captions = torch.nn.functional.normalize(torch.randn(3, 16), dim=1)
+    idx = torch.tensor([0, 0, 1, 1, 2, 0])
+    scale = torch.tensor(np.log(100.0))
+    aligned = caption_info_nce(captions[idx], idx, captions, scale)
+    shuffled = caption_info_nce(captions[idx[[2, 4, 0, 5, 1, 3]]], idx, captions, scale)
+    # every window sits on its caption: the only loss left is the text side's uniform target
+    # over its duplicate positives (log of the number of positives), far below a wrong assignment
+    best = np.mean([np.log(3), np.log(2), 0.0]) / 2
+    assert aligned.item() == pytest.approx(best, abs=0.02)
+    assert shuffled.item() > aligned.item() + 1.0
+
+
+def tiny_config(video: bool = False) -> dict:
+    vid = video_tower_spec("small_cnn", rate=4.0, size=48, params=TINY_VIDEO_PARAMS) if video else None
+    return semantic_config("cnn_gru", TINY_CLIP, vid, params=TINY_TOWER_PARAMS)
+
+
+@pytest.fixture(scope="module")
+def tiny_semantic(tmp_path_factory):
+    """A text-aligned checkpoint (tiny open_clip text tower, random) trained briefly on the demo."""
+    config = tiny_config()
+    data = semantic_windows(discover(None, "demo"), WindowSpec(**config["window"]),
+                            {"imu": 50.0, "pose": 25.0}, progress=False)
+    model, history = train_semantic(config, data, TrainSettings(epochs=2, batch=64), progress=False)
+    folder = tmp_path_factory.mktemp("tiny-semantic")
+    checkpoint.save(model, folder, {"trained_on": {"labels": sorted(set(data.captions))}})
+    return checkpoint.load(folder), history
+
+
+def test_semantic_checkpoint_keeps_the_text_tower_out_of_the_weights(tiny_semantic):
+    encoder, history = tiny_semantic
+    assert len(history) == 2 and all(np.isfinite(history))
+    cfg = json.loads((encoder_dir := __import__("pathlib").Path(encoder.source) / checkpoint.CONFIG).read_text())
+    assert cfg["text"] == TINY_CLIP and cfg["space"] == "text:open_clip:motionsearch-tiny-test/random"
+    assert cfg["embed_dim"] == 32 and set(cfg["loss_weights"]) >= {"imu-text", "pose-text", "imu-pose", "imu-video"}
+    from safetensors import safe_open
+
+    with safe_open(str(encoder_dir.parent / checkpoint.WEIGHTS), "pt") as f:
+        keys = list(f.keys())
+    assert keys and all(k.startswith(("towers.imu.", "towers.pose.", "logit_scale")) for k in keys)
+    t = encoder.encode_text(["waving", "squat"])
+    assert t.shape == (2, 32)
+    np.testing.assert_allclose(t, text.load_text_tower(TINY_CLIP).encode_prompts(["waving", "squat"]), atol=1e-6)
+    raw = encoder.encode_text(["waving"], templates=False)
+    assert not np.allclose(raw, t[:1], atol=1e-4)
+
+
+def test_encode_text_needs_a_text_aligned_checkpoint(tiny_encoder):
+    with pytest.raises(ValueError, match="not text-aligned"):
+        tiny_encoder.encode_text(["waving"])
+
+
+@pytest.fixture(scope="module")
+def demo_index(tiny_semantic, tmp_path_factory):
+    encoder, _ = tiny_semantic
+    out = tmp_path_factory.mktemp("demo-index")
+    summary = build(discover(None, "demo")[:24], IndexStore(out, create=True), encoder, progress=False)
+    assert not summary.skipped
+    return open_index(out)
+
+
+def test_search_text_contract_and_filters(demo_index):
+    hits = demo_index.search_text("waving", "imu", k=7)
+    assert hits.columns == RESULT_COLUMNS and hits.height == 7
+    assert (hits["modality"] == "imu").all() and hits["rank"].to_list() == list(range(1, 8))
+    assert hits["score"].to_list() == sorted(hits["score"].to_list(), reverse=True)
+    # the score is the cosine of the prompt's vector and the window's stored vector
+    enc = demo_index.encoder(hits["window_id"].to_list() and None, "imu")
+    row = demo_index.store.windows(f"id = {hits['window_id'][0]}", ["vector"])
+    assert hits["score"][0] == pytest.approx(float(enc.encode_text(["waving"])[0] @ np.array(row["vector"][0])), abs=1e-4)
+    sub = demo_index.search_text("squat", "pose", k=50, where="subject = 2")
+    assert sub.height > 0 and (sub["subject"] == "2").all() and (sub["modality"] == "pose").all()
+    with pytest.raises(ValueError, match="empty"):
+        demo_index.search_text("  ", "imu")
+    with pytest.raises(LookupError, match="video"):
+        demo_index.search_text("waving", "video")
+
+
+def test_classify_contract(demo_index):
+    rec = discover(None, "demo")[0].load()
+    labels = ["waving", "walking", "squat"]
+    df = demo_index.classify(rec.imu[0], labels)
+    assert df.columns == ["label", "score", "cosine"] and sorted(df["label"].to_list()) == sorted(labels)
+    assert df["score"].sum() == pytest.approx(1.0) and df["score"].to_list() == sorted(df["score"].to_list(), reverse=True)
+    # score order is cosine order (a softmax of the cosines)
+    assert df["cosine"].to_list() == sorted(df["cosine"].to_list(), reverse=True)
+    pose = demo_index.classify(rec.pose, labels, start=1.0, end=4.0)
+    assert pose.height == 3
+    with pytest.raises(ValueError, match="two distinct"):
+        demo_index.classify(rec.imu[0], ["waving", "waving"])
+
+
+def test_query_cli_text_and_classify(demo_index, tmp_path, capsys):
+    from query.__main__ import main
+
+    assert main(["text", "jumping jacks", "--target", "imu", "-k", "3", "--index", demo_index.store.uri, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3 and {r["modality"] for r in rows} == {"imu"}
+    rec = discover(None, "demo")[0].load()
+    np.save(tmp_path / "clip.npy", rec.imu[0].data)
+    assert main(["classify", str(tmp_path / "clip.npy"), "--rate", "50", "--index", demo_index.store.uri,
+                 "--labels", "waving,squat,boxing"]) == 0
+    out = capsys.readouterr().out
+    assert "waving" in out and "score" in out and "cosine" in out
+    # without --labels, the index's labels (narrowed by --where) are the candidates
+    assert main(["classify", str(tmp_path / "clip.npy"), "--rate", "50", "--index", demo_index.store.uri,
+                 "--where", "label IN ('squat', 'boxing')", "--json"]) == 0
+    assert {r["label"] for r in json.loads(capsys.readouterr().out)} == {"squat", "boxing"}
+    assert main(["classify", str(tmp_path / "clip.npy"), "--rate", "50", "--index", demo_index.store.uri,
+                 "--labels", "a,b", "--where", "subject = 1"]) == 2
+
+
+# ---- video: a two-recording UTD-MHAD folder whose second depth video is corrupt ----------------
+@pytest.fixture(scope="module")
+def utd_with_corrupt_video(utd_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("utd-mini")
+    for sub in ("inertial", "skeleton", "depth-video"):
+        (root / sub).mkdir()
+    shutil.copy(utd_dir / "actions.csv", root / "actions.csv")
+    for stem in ("a1_s1_t1", "a5_s1_t1", "a5_s2_t1"):
+        for sub, suffix in (("inertial", "inertial.mat"), ("skeleton", "skeleton.mat")):
+            (root / sub / f"{stem}_{suffix}").symlink_to(utd_dir / sub / f"{stem}_{suffix}")
+    for stem in ("a1_s1_t1", "a5_s1_t1"):
+        (root / "depth-video" / f"{stem}_depth.mp4").symlink_to(utd_dir / "depth-video" / f"{stem}_depth.mp4")
+    (root / "depth-video" / "a5_s2_t1_depth.mp4").write_bytes(
+        (utd_dir / "depth-video" / "a5_s2_t1_depth.mp4").read_bytes()[:2500])
+    return root
+
+
+@pytest.fixture(scope="module")
+def video_index(utd_with_corrupt_video, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-video-encoder")
+    checkpoint.save(new_model(tiny_config(video=True)), folder)
+    encoder = checkpoint.load(folder)
+    out = tmp_path_factory.mktemp("video-index")
+    summary = build(discover(utd_with_corrupt_video, "utd-mhad"), IndexStore(out, create=True), encoder,
+                    progress=False)
+    return open_index(out), summary, encoder
+
+
+def test_build_embeds_video_windows_and_skips_a_corrupt_video(video_index, utd_with_corrupt_video):
+    index, summary, encoder = video_index
+    assert summary.read == 2
+    assert len(summary.skipped) == 1
+    path, reason = summary.skipped[0]
+    assert path.endswith("a5_s2_t1_depth.mp4") and "not a readable video" in reason
+    assert "a5_s2_t1_depth.mp4" in summary.format()
+    windows = index.store.windows(columns=["recording_id", "modality"])
+    by = windows.group_by("modality").len().sort("modality")
+    assert dict(by.iter_rows()) == {"imu": 2, "pose": 2, "video": 2}
+    assert {m["modality"] for m in index.store.faiss_manifests()} == {"imu", "pose", "video"}
+
+
+def test_video_to_imu_and_imu_to_video(video_index, utd_with_corrupt_video, utd_dir):
+    index, _, encoder = video_index
+    mp4 = utd_dir / "depth-video" / "a1_s1_t1_depth.mp4"
+    hits = index.search_file(mp4, modality="video", target="imu", k=5)
+    assert hits.columns == RESULT_COLUMNS and hits.height == 2 and (hits["modality"] == "imu").all()
+    part = index.search_file(mp4, modality="video", target="imu", k=5, start=0.5, end=2.0,
+                             where="recording_id = 'utd-mhad/a5_s1_t1'")
+    assert part["recording_id"].to_list() == ["utd-mhad/a5_s1_t1"]
+    # the same clip as stored in the index: the top video hit for its own windows is itself
+    vids = index.search_file(mp4, modality="video", target="video", k=2)
+    assert vids["recording_id"][0] == "utd-mhad/a1_s1_t1" and vids["score"][0] == pytest.approx(1.0, abs=1e-4)
+    imu = index.search_file(utd_dir / "inertial" / "a1_s1_t1_inertial.mat", "imu", "video", k=3)
+    assert imu.height == 2 and (imu["modality"] == "video").all()
+    from indexer.errors import BadInput
+
+    with pytest.raises(BadInput, match="not a readable video"):
+        index.search_file(utd_with_corrupt_video / "depth-video" / "a5_s2_t1_depth.mp4", "video", "imu")
+
+
+def test_query_cli_video(video_index, utd_dir, capsys):
+    from query.__main__ import main
+
+    index = video_index[0]
+    mp4 = utd_dir / "depth-video" / "a5_s1_t1_depth.mp4"
+    assert main(["video", str(mp4), "--start", "0", "--end", "1.5", "--target", "pose", "--index",
+                 index.store.uri, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and {r["modality"] for r in rows} == {"pose"}
+    assert main(["video", str(mp4), "--start", "9", "--target", "imu", "--index", index.store.uri]) == 2
+    assert "empty interval" in capsys.readouterr().err
+
+
+def test_semantic_windows_keep_imu_when_a_video_is_corrupt(utd_with_corrupt_video):
+    config = tiny_config(video=True)
+    model = new_model(config)
+    data = semantic_windows(discover(utd_with_corrupt_video, "utd-mhad"), WindowSpec(**config["window"]),
+                            {"imu": 50.0, "pose": 25.0, "video": 4.0}, video_prepare=model.towers["video"].prepare,
+                            video_size=48, progress=False)
+    assert len(data) == 3 and data.has_video.tolist() == [True, True, False]
+    assert data.video.dtype == np.uint8 and data.video.shape[2:] == (1, 24, 24)
+    assert any("a5_s2_t1_depth.mp4" in p and "video left out" in r for p, r in data.skipped)
+    model, history = train_semantic(config, data, TrainSettings(epochs=1, batch=8), model=model, progress=False)
+    assert np.isfinite(history[0])

@@ -1,0 +1,178 @@
+"""IndexStore: the on-disk index (LanceDB tables + FAISS accelerators) on a tmp directory."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from indexer import vectors
+from indexer.store import IndexStore, normalize_where
+
+ENC = "tiny@0123456789ab"
+DIM = 8
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def window_rows(rec_id: str, subject: str, first_id: int, vecs: np.ndarray, modality: str = "imu",
+                encoder: str = ENC) -> list[dict]:
+    return [{
+        "id": first_id + i, "recording_id": rec_id, "dataset": "lab", "subject": subject,
+        "modality": modality, "body_part": "right_wrist" if modality == "imu" else "all",
+        "t_start": float(i), "t_end": float(i) + 5.0, "label": f"label of {rec_id}",
+        "encoder_id": encoder, "vector": v.tolist(),
+    } for i, v in enumerate(vecs)]
+
+
+def recording_row(rec_id: str, subject: str) -> dict:
+    return {"id": rec_id, "dataset": "lab", "subject": subject, "trial": "1", "labels": ["walk", "fast"],
+            "text": "walk; fast", "duration": 9.5, "modalities": ["imu", "pose"], "sources": [f"/data/{rec_id}.csv"]}
+
+
+@pytest.fixture
+def store(tmp_path) -> IndexStore:
+    """Three complete recordings (subjects 1, 2, 2), four IMU windows each, ids 0..11."""
+    s = IndexStore(tmp_path / "index", create=True)
+    vecs = unit_vectors(12)
+    for n, (rec, subject) in enumerate([("lab/a", "1"), ("lab/b", "2"), ("lab/c", "2")]):
+        s.commit(window_rows(rec, subject, 4 * n, vecs[4 * n : 4 * n + 4]), [recording_row(rec, subject)],
+                 [(rec, ENC, 4)])
+    return s
+
+
+def test_commit_then_read_back(store, tmp_path):
+    reopened = IndexStore(tmp_path / "index")  # a fresh handle sees what was committed
+    recs = reopened.recordings()
+    assert isinstance(recs, pl.DataFrame)
+    assert sorted(recs["id"].to_list()) == ["lab/a", "lab/b", "lab/c"]
+    row = recs.filter(pl.col("id") == "lab/b").row(0, named=True)
+    assert row == recording_row("lab/b", "2")
+
+    windows = reopened.windows()
+    assert windows.height == 12 and sorted(windows["id"].to_list()) == list(range(12))
+    w5 = windows.filter(pl.col("id") == 5).row(0, named=True)
+    assert (w5["recording_id"], w5["subject"], w5["t_start"], w5["t_end"]) == ("lab/b", "2", 1.0, 6.0)
+
+    ids, vecs = reopened.vectors(ENC, "imu")
+    order = np.argsort(ids)
+    np.testing.assert_array_equal(ids[order], np.arange(12))
+    np.testing.assert_allclose(vecs[order], unit_vectors(12), rtol=0, atol=0)
+    assert vecs.dtype == np.float32 and vecs.shape == (12, DIM)
+
+    assert reopened.indexed_ids(ENC) == {"lab/a", "lab/b", "lab/c"}
+    assert reopened.indexed_ids("other@x") == set()
+    assert reopened.encoders() == [ENC]
+    assert reopened.next_window_id() == 12
+    assert reopened.vectors(ENC, "pose")[0].size == 0  # nothing of that modality
+
+
+def test_a_recording_is_stored_once_even_if_committed_again(store):
+    store.commit([], [recording_row("lab/a", "1"), recording_row("lab/d", "3")], [])
+    assert sorted(store.recordings()["id"].to_list()) == ["lab/a", "lab/b", "lab/c", "lab/d"]
+
+
+def test_opening_a_folder_that_is_not_an_index_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a motionsearch index"):
+        IndexStore(tmp_path / "nothing-here")
+
+
+# ----------------------------------------------------------------------------- crash recovery
+
+
+def test_remove_incomplete_deletes_windows_without_an_indexed_row(store, tmp_path):
+    # A build died between writing lab/d's windows and its `indexed` row.
+    store.commit(window_rows("lab/d", "3", 12, unit_vectors(3, seed=1)), [], [])
+    # ...and another encoder's windows of an already complete recording also never got committed.
+    store.commit(window_rows("lab/a", "1", 15, unit_vectors(2, seed=2), encoder="other@x"), [], [])
+    assert store.count("windows") == 17
+    reopened = IndexStore(tmp_path / "index")
+    assert reopened.remove_incomplete() == 5
+    left = reopened.windows()
+    assert left.height == 12 and sorted(left["id"].to_list()) == list(range(12))
+    assert set(left["encoder_id"].to_list()) == {ENC}
+    assert reopened.remove_incomplete() == 0  # nothing more to clean
+
+
+# ----------------------------------------------------------------------------- FAISS
+
+
+def test_write_faiss_then_search_finds_the_right_window(store, tmp_path):
+    manifest = store.write_faiss(ENC, "imu", "sha-of-weights")
+    assert manifest["count"] == 12 and manifest["dimension"] == DIM and manifest["index_type"] == "Flat"
+    assert manifest["encoder_checksum"] == "sha-of-weights" and manifest["metric"] == "inner_product"
+    on_disk = json.loads(next((tmp_path / "index" / "faiss").glob("*.imu.json")).read_text())
+    assert on_disk == manifest
+    assert store.faiss_manifests() == [manifest]
+
+    entry = IndexStore(tmp_path / "index").faiss(ENC, "imu")
+    assert "rebuilt_in_memory" not in entry.manifest  # the file was used as written
+    query = unit_vectors(12)[7]
+    scores, ids = vectors.search(entry.index, query, k=3)
+    assert ids[0][0] == 7 and scores[0][0] == pytest.approx(1.0, abs=1e-5)
+    assert list(scores[0]) == sorted(scores[0], reverse=True)
+
+
+def _corrupt(path: Path) -> None:
+    path.write_bytes(b"\x00garbage" * 10)
+
+
+@pytest.mark.parametrize("damage", ["garbage index", "truncated index", "garbage manifest", "missing index"])
+def test_a_damaged_faiss_file_is_rebuilt_from_lancedb(store, tmp_path, damage):
+    store.write_faiss(ENC, "imu", "sha")
+    faiss_file = next((tmp_path / "index" / "faiss").glob("*.imu.faiss"))
+    before = vectors.search(IndexStore(tmp_path / "index").faiss(ENC, "imu").index, unit_vectors(12)[3], k=5)
+    if damage == "garbage index":
+        _corrupt(faiss_file)
+    elif damage == "truncated index":
+        faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+    elif damage == "garbage manifest":
+        _corrupt(faiss_file.with_suffix(".json"))
+    else:
+        faiss_file.unlink()
+    entry = IndexStore(tmp_path / "index").faiss(ENC, "imu")
+    assert entry.manifest.get("rebuilt_in_memory") is True
+    after = vectors.search(entry.index, unit_vectors(12)[3], k=5)
+    np.testing.assert_array_equal(after[1], before[1])
+    np.testing.assert_allclose(after[0], before[0], atol=1e-6)
+
+
+def test_a_stale_faiss_file_is_rebuilt_with_the_new_windows(store, tmp_path):
+    store.write_faiss(ENC, "imu", "sha")
+    new = unit_vectors(1, seed=9)
+    store.commit(window_rows("lab/d", "3", 12, new), [recording_row("lab/d", "3")], [("lab/d", ENC, 1)])
+    entry = IndexStore(tmp_path / "index").faiss(ENC, "imu")
+    assert entry.manifest.get("rebuilt_in_memory") is True and entry.index.ntotal == 13
+    assert vectors.search(entry.index, new[0], k=1)[1][0][0] == 12
+
+
+def test_faiss_for_a_modality_with_no_windows_is_a_clear_error(store):
+    with pytest.raises(LookupError, match="no 'pose' windows"):
+        store.faiss(ENC, "pose")
+
+
+# ----------------------------------------------------------------------------- filters
+
+
+def test_subject_as_a_number_works_on_the_string_column(store):
+    assert normalize_where("subject = 2") == "subject = '2'"
+    assert normalize_where("trial != 3 AND subject = '1'") == "trial != '3' AND subject = '1'"
+    assert normalize_where("subject IN (1, 2)") == "subject IN ('1', '2')"
+    assert normalize_where("t_start >= 2") == "t_start >= 2"  # numeric columns are left alone
+    assert set(store.windows("subject = 2")["recording_id"].to_list()) == {"lab/b", "lab/c"}
+    assert store.windows("subject NOT IN (2)").height == 4
+    assert store.recordings("subject = 1")["id"].to_list() == ["lab/a"]
+    ids, _ = store.vectors(ENC, "imu", "subject = 2 AND t_start >= 2")
+    assert sorted(ids.tolist()) == [6, 7, 10, 11]
+
+
+@pytest.mark.parametrize("where", ["subjct = 2", "subject = = 2", "label LIKE"])
+def test_a_bad_filter_is_a_value_error_naming_it(store, where):
+    with pytest.raises(ValueError, match="invalid filter") as info:
+        store.windows(where)
+    assert where.split()[0] in str(info.value)

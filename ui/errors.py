@@ -1,0 +1,60 @@
+"""Turn any failure of a request into a sentence for the page, never a traceback.
+
+Expected failures (a bad upload, an unknown id, a filter the index rejects) carry their own
+reason; anything else is logged in full on the server and shown as one line, so a user can
+report it without the page leaking server internals.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+from indexer.errors import BadInput
+
+log = logging.getLogger("ui")
+
+EXPECTED = (BadInput, ValueError, LookupError, FileNotFoundError)
+
+
+class UserError(ValueError):
+    """A request the page itself refuses (missing input, upload too large, ...)."""
+
+
+def _short_path(path: str) -> str:
+    # Uploads live under a random temp folder; the user knows the file by its name only.
+    return Path(path).name if "/" in path or "\\" in path else path
+
+
+def message(exc: BaseException, upload: str | None = None) -> str:
+    """A one-paragraph Markdown message for the page."""
+    if isinstance(exc, BadInput):
+        reason = exc.reason.replace("(--rate)", "(fill in the sample rate field)")
+        return f"**Could not use `{_short_path(exc.path)}`:** {reason}"
+    if isinstance(exc, EXPECTED):
+        text = str(exc).strip() or type(exc).__name__
+        if upload:
+            text = text.replace(upload, Path(upload).name)
+        return f"**Could not do that:** {text}"
+    log.exception("unexpected error in a UI request")
+    return f"**Something went wrong** ({type(exc).__name__}); the server log has the details."
+
+
+def safely(n_outputs: int, status_index: int = 0, on_error: list | None = None):
+    """Wrap a Gradio handler so that an exception becomes a message in the status output; the
+    other outputs get `on_error` (the values for the outputs other than the status, in order),
+    or are left as they were (`gr.skip()`)."""
+    import gradio as gr
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def handler(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # the page must show a sentence, whatever went wrong
+                uploads = [a for a in args if isinstance(a, str) and Path(a).is_absolute()]
+                rest = list(on_error) if on_error is not None else [gr.skip()] * (n_outputs - 1)
+                out = rest[:status_index] + [message(exc, uploads[0] if uploads else None)] + rest[status_index:]
+                return tuple(out) if n_outputs > 1 else out[0]
+        return handler
+    return wrap

@@ -1,0 +1,77 @@
+"""The page's metadata filters (dataset, subject, label, duration) as SQL predicates.
+
+Windows carry dataset, subject and label themselves; duration is a property of the whole
+recording, so it becomes the list of recordings whose duration is in range.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def quote(value) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(quote(v) for v in values)})"
+
+
+@dataclass
+class Filters:
+    datasets: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # a recording's one-line label text
+    min_duration: float | None = None  # seconds
+    max_duration: float | None = None
+
+    @classmethod
+    def from_inputs(cls, datasets, subjects, labels, min_duration, max_duration) -> Filters:
+        def number(x, what):
+            if x in (None, ""):
+                return None
+            x = float(x)
+            if x < 0:
+                raise ValueError(f"{what} duration must be 0 s or more, got {x:g}")
+            return x
+
+        # The page shows an empty number field as 0; a maximum of 0 s would exclude everything,
+        # so it means "no limit".
+        f = cls(list(datasets or []), [str(s) for s in subjects or []], list(labels or []),
+                number(min_duration, "minimum") or None, number(max_duration, "maximum") or None)
+        if f.min_duration is not None and f.max_duration is not None and f.min_duration > f.max_duration:
+            raise ValueError(f"minimum duration {f.min_duration:g} s is above the maximum {f.max_duration:g} s")
+        return f
+
+    def _common(self, label_column: str) -> list[str]:
+        parts = []
+        if self.datasets:
+            parts.append(_in("dataset", self.datasets))
+        if self.subjects:
+            parts.append(_in("subject", self.subjects))
+        if self.labels:
+            parts.append(_in(label_column, self.labels))
+        return parts
+
+    def _duration(self) -> list[str]:
+        parts = []
+        if self.min_duration is not None:
+            parts.append(f"duration >= {self.min_duration!r}")
+        if self.max_duration is not None:
+            parts.append(f"duration <= {self.max_duration!r}")
+        return parts
+
+    def recordings_where(self) -> str | None:
+        """Predicate over the `recordings` table (its label text is the `text` column)."""
+        parts = self._common("text") + self._duration()
+        return " AND ".join(parts) or None
+
+    def windows_where(self, index) -> str | None:
+        """Predicate over windows. Raises LookupError when no recording has a duration in range,
+        since then nothing can match."""
+        parts = self._common("label")
+        if self.min_duration is not None or self.max_duration is not None:
+            ids = index.recordings(" AND ".join(self._duration()))["id"].to_list()
+            if not ids:
+                raise LookupError("no recording in the index has a duration in the chosen range")
+            parts.append(_in("recording_id", ids))
+        return " AND ".join(parts) or None

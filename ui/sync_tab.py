@@ -1,0 +1,102 @@
+"""The Sync tab: how far an IMU file and a video or pose file are out of step.
+
+The offset comes from the query API (`Index.sync`: dense windows, mutual top-k matches,
+offset voting). An index without a token encoder is synced with its clip-level encoder
+through the same `query.temporal.sync`, and the page says so. The overlay shows the two
+streams' activity signals (`query.xcorr`) before and after the shift, so a person can see
+whether the estimate lines the motion up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ui import render
+from ui.errors import UserError, safely
+from ui.views import PLACEMENTS, UPLOAD_TYPES, Context, check_upload
+
+DEFAULT_MAX_OFFSET = 10.0
+
+
+@dataclass
+class SyncView:
+    summary: str  # Markdown
+    votes: object  # Figure
+    overlay: object | None  # Figure, None when the activity signals cannot be computed
+    offset: float
+
+
+def _other_stream(path: Path, rate):
+    from query import inputs, temporal
+
+    if path.suffix.lower() in UPLOAD_TYPES["video"]:
+        return temporal.as_motion(path)  # 2-D pose from the video (mediapipe)
+    return inputs.read_pose(path, rate)
+
+
+def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None, other_path: str | None,
+             other_rate, max_offset) -> SyncView:
+    from query import inputs, temporal, xcorr
+
+    imu_file = check_upload(imu_path, "imu", ctx.max_upload_bytes)
+    if not other_path:
+        raise UserError("upload a video or pose file to sync the IMU with")
+    kind = "video" if Path(other_path).suffix.lower() in UPLOAD_TYPES["video"] else "pose"
+    other_file = check_upload(other_path, kind, ctx.max_upload_bytes)
+    max_offset = float(max_offset or DEFAULT_MAX_OFFSET)
+    if max_offset <= 0:
+        raise UserError("the largest offset to consider must be positive")
+    imu = inputs.read_imu(imu_file, None if imu_rate in (None, "", 0) else float(imu_rate),
+                          placement=placement or "right_wrist")
+    other = _other_stream(other_file, None if other_rate in (None, "", 0) else float(other_rate))
+    note = ""
+    try:
+        result = ctx.index.sync(imu, other, max_offset=max_offset)
+    except LookupError as exc:
+        # No token encoder in this index: the clip-level encoder answers through the same voting.
+        result = temporal.sync(imu, other, ctx.index.encoder(modality="imu"), max_offset=max_offset)
+        note = f"\n\n*{exc}; used the clip-level encoder instead (coarser).*"
+    summary = f"**Offset {result.offset:+.2f} s**: {result}".replace("\n", "\n\n") + note
+    overlay = None
+    try:
+        a = xcorr.imu_activity(imu)
+        b = xcorr.pose_activity(other, imu.placement) if hasattr(other, "joints") else xcorr.imu_activity(other)
+        overlay = render.overlay_figure(a, b, xcorr.RATE, result.offset,
+                                        (f"IMU ({imu.placement}) acceleration", f"{kind} joint acceleration"))
+    except (ValueError, LookupError) as exc:
+        summary += f"\n\n*overlay not shown: {exc}*"
+    return SyncView(summary, render.vote_figure(result.candidate_offsets, result.votes, result.offset),
+                    overlay, float(result.offset))
+
+
+def build(ctx: Context) -> None:
+    """The tab's widgets and wiring (called inside the tab's `with` block)."""
+    import gradio as gr
+
+    gr.Markdown("Upload an IMU clip and a video or pose file of the same activity; the page estimates how "
+                "late the second one is. Positive offset: the second stream lags the IMU.")
+    with gr.Row():
+        with gr.Column():
+            imu_file = gr.File(label=f"IMU file ({' '.join(UPLOAD_TYPES['imu'])})", type="filepath",
+                               elem_id="sync-imu")
+            with gr.Row():
+                imu_rate = gr.Number(None, label="IMU rate (Hz)", minimum=0, info="needed for .csv / .parquet / .npy")
+                placement = gr.Dropdown(PLACEMENTS, value="right_wrist", label="Sensor placement",
+                                        allow_custom_value=True)
+        with gr.Column():
+            other_file = gr.File(label=f"Video or pose file ({' '.join(UPLOAD_TYPES['video'] + UPLOAD_TYPES['pose'])})",
+                                 type="filepath", elem_id="sync-other")
+            other_rate = gr.Number(None, label="Pose rate (Hz)", minimum=0, info="needed for .npy poses")
+    max_offset = gr.Slider(1, 60, value=DEFAULT_MAX_OFFSET, step=1, label="Largest offset to consider (s)")
+    go = gr.Button("Estimate offset", variant="primary", elem_id="sync-button")
+    status = gr.Markdown(elem_id="sync-status")
+    votes = gr.Plot(label="Vote curve")
+    overlay = gr.Plot(label="Both signals, before and after alignment")
+
+    @safely(3, on_error=[None, None])
+    def do_sync(imu_path, imu_rate, placement, other_path, other_rate, max_offset):
+        view = run_sync(ctx, imu_path, imu_rate, placement, other_path, other_rate, max_offset)
+        return view.summary, view.votes, view.overlay
+
+    go.click(do_sync, [imu_file, imu_rate, placement, other_file, other_rate, max_offset],
+             [status, votes, overlay], api_name="sync")
