@@ -23,7 +23,8 @@ class TokenTrainSettings:
     imu_noise: float = 0.05  # relative noise on IMU inputs
     scale_jitter: float = 0.1  # per-window amplitude scaling of IMU inputs
     yaw_range: float = 0.6  # radians of camera turn when a 2-D tower learns from 3-D mocap
-    threads: int = 2
+    log_every: int = 50  # steps per history entry
+    threads: int = 1  # on a shared 2-core machine one thread is several times faster than two
 
 
 def augment_imu(x: torch.Tensor, s: TokenTrainSettings, gen: torch.Generator) -> torch.Tensor:
@@ -34,8 +35,16 @@ def augment_imu(x: torch.Tensor, s: TokenTrainSettings, gen: torch.Generator) ->
 
 def train_tokens(config: dict, data: TokenPairs, settings: TokenTrainSettings,
                  progress: bool = True) -> tuple[TokenModel, list[dict]]:
-    """Train a fresh TokenModel; returns it and the mean of each loss term per 50 steps."""
+    """Train a fresh TokenModel; returns it and the mean of each loss term per `log_every` steps."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(max(1, settings.threads))
+    try:
+        return _train(config, data, settings, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: dict, data: TokenPairs, settings: TokenTrainSettings, progress: bool) -> tuple[TokenModel, list[dict]]:
     torch.manual_seed(settings.seed)
     gen = torch.Generator().manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -44,7 +53,8 @@ def train_tokens(config: dict, data: TokenPairs, settings: TokenTrainSettings,
     weights = tok["loss_weights"]
     dims = int(config["towers"]["pose"].get("dims", 3))
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=settings.steps,
+                                                pct_start=min(0.3, max(0.1, 2.0 / settings.steps)))
     history: list[dict] = []
     running: dict[str, list[float]] = {}
     start = time.time()
@@ -61,7 +71,7 @@ def train_tokens(config: dict, data: TokenPairs, settings: TokenTrainSettings,
         sched.step()
         for k, v in terms.items():
             running.setdefault(k, []).append(float(v.detach()))
-        if (step + 1) % 50 == 0 or step + 1 == settings.steps:
+        if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
             history.append({"step": step + 1, **{k: round(float(np.mean(v)), 4) for k, v in running.items()}})
             running.clear()
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", token=f"{history[-1]['token']:.3f}")
@@ -104,7 +114,7 @@ def add_cli(sub, common, source, subjects) -> None:
     t.add_argument("--batch", type=int, default=64, help="windows per batch (default 64)")
     t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle schedule)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a busy machine more threads wait on each other)")
 
     def run(args) -> int:
         import sys

@@ -14,8 +14,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 UTD = DATA / "utd-mhad"
 CMU = DATA / "cmu-mocap"
 
-# The machine is shared: never let one test process take more than two cores.
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One thread: the 2 cores are shared, and with other processes busy, two torch threads made a
+# small training step 10-50x slower (0.5-2.5 s instead of 0.05 s) through contention.
+torch.set_num_threads(1)
 
 TINY_PARAMS = {"width": 8, "hidden": 8}
 TINY_DIM = 16

@@ -2,6 +2,7 @@
 encoder, including every kind of bad input a user's archive can hold."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -427,7 +428,7 @@ def test_cli_build_exits_0_and_prints_what_it_skipped(tmp_path, tiny_encoder):
     proc = subprocess.run(
         [sys.executable, "-m", "indexer", "build", str(folder), "--out", str(out),
          "--checkpoint", tiny_encoder.source, "--quiet"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr
     assert f"recordings found: {3 + len(bad)}" in proc.stdout and f"skipped: {len(bad)}" in proc.stdout

@@ -31,6 +31,11 @@ def search(client, upload=None, **kw):
     return status, table
 
 
+def value(output):
+    """An output's value, whether the handler returned a plain value or a component update."""
+    return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
+
+
 def rows(table) -> list[dict]:
     return [dict(zip(table["headers"], r)) for r in table["data"]]
 
@@ -49,6 +54,21 @@ def test_search_by_uploaded_imu_file_returns_the_query_apis_rows(client, ui_serv
     direct = open_index(ui_server[0].motionsearch_context.index.store.uri).search_file(
         query_files["imu_npy"], "imu", "pose", 5, rate=50)
     assert [h["window_id"] for h in hits] == [int(w) for w in direct["window_id"]]
+
+
+def test_search_by_uploaded_video_with_a_time_range(client, ui_server):
+    if not (UTD / "depth-video").is_dir():
+        pytest.skip(f"UTD-MHAD data not found at {UTD}")
+    features = ui_server[0].motionsearch_context.features
+    assert "video" in features.query_kinds, features.unavailable.get("video")
+    mp4 = UTD / "depth-video" / "a5_s4_t2_depth.mp4"
+    status, table = search(client, mp4, kind="video", target="imu", start=0.5, end=2.0, rate=0)
+    hits = rows(table)
+    assert hits and all(h["modality"] == "imu" for h in hits), status
+    direct = ui_server[0].motionsearch_context.index.search_file(mp4, "video", "imu", 5, start=0.5, end=2.0)
+    assert [h["window_id"] for h in hits] == [int(w) for w in direct["window_id"]]
+    status, table = search(client, mp4, kind="video", target="imu", start=30, end=0, rate=0)
+    assert "empty interval" in status and table["data"] == []
 
 
 def test_csv_upload_and_filters(client, query_files):
@@ -119,11 +139,11 @@ def test_browse_lists_the_recordings(client, ui_server):
 
 
 def test_recording_view_shows_the_whole_recording(client):
-    header, imu, skeleton, video, note = client.predict("demo/squat_s2_t1", api_name="/recording")
+    header, imu, skeleton, video, note = map(value, client.predict("demo/squat_s2_t1", api_name="/recording"))
     assert "demo/squat_s2_t1" in header and "squat" in header
-    print({k: (str(v)[:80]) for k, v in imu.items()}, skeleton, video)
-    assert imu and imu["type"] == "matplotlib"
+    assert imu and imu["type"] == "matplotlib" and imu["plot"].startswith("data:image/")
     assert skeleton and Path(skeleton).read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    assert video is None  # the demo has no video
     header, *_ = client.predict("demo/no-such-recording", api_name="/recording")
     assert "no recording" in header and "Traceback" not in header
 
@@ -133,7 +153,7 @@ def test_recording_with_video_gets_a_playable_clip(client):
         pytest.skip(f"UTD-MHAD data not found at {UTD}")
     import av
 
-    header, imu, skeleton, video, note = client.predict("utd-mhad/a1_s2_t1", api_name="/recording")
+    header, imu, skeleton, video, note = map(value, client.predict("utd-mhad/a1_s2_t1", api_name="/recording"))
     assert video, note
     path = video["video"] if isinstance(video, dict) else video
     with av.open(path) as clip:
@@ -168,15 +188,24 @@ def test_concurrent_searches_are_all_answered(client, query_files):
     assert [len(table["data"]) for _, table in results] == [2, 3, 4, 5]
 
 
-def test_text_search_works_or_says_why_not(client, ui_server):
+def _page_component(url: str, elem_id: str) -> dict:
+    config = httpx.get(f"{url}config").json()
+    return next(c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+
+
+def test_text_search_works_or_the_page_says_why_not(client, ui_server):
     features = ui_server[0].motionsearch_context.features
-    status, table = client.predict(**{**SEARCH_DEFAULTS, "kind": "text", "prompt": "a person waves",
-                                      "upload": None, "target": "imu"}, api_name="/search")
+    offered = [value for _, value in _page_component(ui_server[1], "kind")["choices"]]
+    assert offered == features.query_kinds
     if "text" in features.query_kinds:
-        assert rows(table) and "found" in status
+        status, table = client.predict(**{**SEARCH_DEFAULTS, "kind": "text", "prompt": "a person waves",
+                                          "upload": None, "target": "imu"}, api_name="/search")
+        assert rows(table) and "found" in status, status
     else:
-        # The page names the real reason (the API lacks text search, or this index has no text tower).
-        assert features.unavailable["text"] in status and table["data"] == []
+        # Not offered, and the page names the real reason (the API lacks text search, or the
+        # index has no text tower).
+        note = _page_component(ui_server[1], "unavailable")["value"]
+        assert features.unavailable["text"] in note and "Text search is not available" in note
 
 
 def test_sync_reports_the_query_apis_offset(client, ui_server, query_files):
@@ -189,7 +218,7 @@ def test_sync_reports_the_query_apis_offset(client, ui_server, query_files):
 
     status, votes, overlay = client.predict(handle_file(str(query_files["imu_npy"])), 50, "right_wrist",
                                             handle_file(str(query_files["pose_npy"])), 30, 3, api_name="/sync")
-    assert "Offset" in status and votes and votes["type"] == "matplotlib", status
+    assert "Offset" in status and value(votes)["type"] == "matplotlib", status
     index = ui_server[0].motionsearch_context.index
     imu = inputs.read_imu(query_files["imu_npy"], 50)
     pose = inputs.read_pose(query_files["pose_npy"], 30)

@@ -2,9 +2,11 @@
 both test files get one index and one running server).
 
 The index is small and real: a quarter of the demo archive plus, when ../shared/data is there,
-two UTD-MHAD test-subject clips (with depth video) and one CMU take, embedded by a tiny
-randomly initialised encoder through the real build. The server is the real app launched by
-`ui.app.serve` on a free local port.
+two UTD-MHAD test-subject clips (with depth video) and one CMU take, embedded through the real
+build by a tiny randomly initialised text-aligned encoder (IMU, pose and video towers; a tiny
+open_clip text tower), so every kind of search runs its real code. Rankings from random weights
+mean nothing; the tests check the page against the query API, not retrieval quality. The
+server is the real app launched by `ui.app.serve` on a free local port.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CMU, UTD, make_tiny_encoder
+from conftest import CMU, UTD
+from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS, TINY_VIDEO_PARAMS
 
 UTD_CLIPS = ("utd-mhad/a1_s2_t1", "utd-mhad/a5_s4_t2")  # test subjects, right-wrist actions
 MAX_UPLOAD_MB = 1.0  # small, so the size limit can be tested without big files
@@ -25,8 +28,15 @@ def ui_index(tmp_path_factory) -> Path:
     from indexer.build import build_path
     from indexer.importers import discover
 
+    from encoders import checkpoint
+    from encoders.train_semantic import new_model, semantic_config
+    from encoders.video import video_tower_spec
+
     root = tmp_path_factory.mktemp("ui-index")
-    encoder = make_tiny_encoder(root / "encoder")
+    video = video_tower_spec("small_cnn", rate=4.0, size=48, params=TINY_VIDEO_PARAMS)
+    checkpoint.save(new_model(semantic_config("cnn_gru", TINY_CLIP, video, params=TINY_TOWER_PARAMS)),
+                    root / "encoder")
+    encoder = checkpoint.load(root / "encoder")
     entries = [e for e in discover(None, "demo") if e.subject in ("1", "2") and e.id.endswith("_t1")]
     if (UTD / "inertial").is_dir():
         entries += [e for e in discover(UTD) if e.id in UTD_CLIPS]

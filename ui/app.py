@@ -19,7 +19,7 @@ from pathlib import Path
 import gradio as gr
 
 from ui import defaults, views
-from ui.errors import safely
+from ui.errors import message, safely
 from ui.features import detect
 from ui.filters import Filters
 from ui.media import MediaDir
@@ -67,6 +67,21 @@ def _recording_updates(card: views.Card) -> list:
             card.note and f"*{card.note}*"]
 
 
+def _card_slot(i: int) -> CardSlot:
+    """One result card, hidden until a search fills it."""
+    with gr.Column(visible=False, elem_classes=["result-card"], elem_id=f"card-{i}") as box:
+        header = gr.Markdown()
+        with gr.Row():
+            imu = gr.Plot(label="IMU channels", elem_classes=["card-imu"], scale=3)
+            skeleton = gr.Image(label="Skeleton (matched window)", type="filepath", elem_classes=["card-skeleton"],
+                                interactive=False, scale=2, height=230, buttons=["download", "fullscreen"])
+            video = gr.Video(label="Video (matched range)", autoplay=True, loop=True, interactive=False, scale=2,
+                             height=230, buttons=["download"], elem_classes=["card-video"])
+        note = gr.Markdown()
+        opener = gr.Button("Open whole recording", size="sm", elem_classes=["open-recording"])
+    return CardSlot(box, header, imu, skeleton, video, note, opener)
+
+
 def _filter_widgets(picks: dict, prefix: str) -> list:
     with gr.Row():
         datasets = gr.Dropdown(picks["dataset"], multiselect=True, label="Dataset", elem_id=f"{prefix}-dataset")
@@ -110,8 +125,9 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                     with gr.Column(scale=1, min_width=320):
                         kind = gr.Radio([(KIND_NAMES[k], k) for k in feats.query_kinds], value=first_kind,
                                         label="Search by", elem_id="kind")
-                        prompt = gr.Textbox(label="Describe the motion", placeholder="e.g. a person waves the right hand",
-                                            visible=first_kind == "text", elem_id="prompt", max_length=views.MAX_PROMPT_CHARS)
+                        prompt = gr.Textbox(label="Describe the motion", elem_id="prompt",
+                                            placeholder="e.g. a person waves the right hand",
+                                            visible=first_kind == "text", max_length=views.MAX_PROMPT_CHARS)
                         # No file_types: Gradio would refuse other files with a pop-up; the handler
                         # refuses them with the reason in the status line, like every other bad upload.
                         upload = gr.File(label=_upload_label(first_kind), type="filepath", elem_id="query-file",
@@ -135,34 +151,22 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                         if feats.unavailable:
                             gr.Markdown("\n".join(f"- {v}" for key, v in feats.unavailable.items() if key != "sync"),
                                         elem_id="unavailable")
-                    with gr.Column(scale=2):
+                    with gr.Column(scale=3):
                         status = gr.Markdown("Choose how to search, then press **Search**.", elem_id="search-status")
-                        table = gr.Dataframe(label="Results", interactive=False, elem_id="results-table",
-                                             max_height=320)
+                        with gr.Accordion("Results as a table", open=False):
+                            table = gr.Dataframe(interactive=False, elem_id="results-table", max_height=320)
+                        slots = [_card_slot(i) for i in range(MAX_K)]
                 hits = gr.State([])
-                slots: list[CardSlot] = []
-                for i in range(MAX_K):
-                    with gr.Column(visible=False, elem_classes=["result-card"], elem_id=f"card-{i}") as box:
-                        header = gr.Markdown()
-                        with gr.Row():
-                            imu = gr.Plot(label="IMU channels", elem_classes=["card-imu"], scale=3)
-                            skeleton = gr.Image(label="Skeleton (matched window)", type="filepath",
-                                                elem_classes=["card-skeleton"], interactive=False, scale=2,
-                                                height=240, buttons=["download", "fullscreen"])
-                            video = gr.Video(label="Video (matched range)", autoplay=True, loop=True,
-                                             interactive=False, scale=2, height=240, buttons=["download"],
-                                             elem_classes=["card-video"])
-                        note = gr.Markdown()
-                        opener = gr.Button("Open whole recording", size="sm", elem_classes=["open-recording"])
-                    slots.append(CardSlot(box, header, imu, skeleton, video, note, opener))
 
             # ------------------------------------------------------------------ one recording
             with gr.Tab("Recording", id="recording"):
                 with gr.Row():
+                    # Custom values reach the handler, which says "no such recording" in the page.
                     rec_pick = gr.Dropdown(picks["recording"], label="Recording", filterable=True, scale=4,
-                                           elem_id="recording-id")
+                                           elem_id="recording-id", allow_custom_value=True)
                     rec_go = gr.Button("Open", scale=1, elem_id="recording-open")
-                rec_header = gr.Markdown("Pick a recording, or open one from a search result or the Browse tab.")
+                rec_header = gr.Markdown("Pick a recording, or open one from a search result or the Browse tab.",
+                                         elem_id="recording-header")
                 rec_imu = gr.Plot(label="IMU channels", visible=False)
                 with gr.Row():
                     rec_skeleton = gr.Image(label="Skeleton", type="filepath", interactive=False, visible=False,
@@ -193,7 +197,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                     queue=False)
 
         # A failed search clears the old results, so they are not mistaken for the new ones.
-        @safely(3, on_error=[views.results_table(views.empty_hits()), []])
+        @safely(3, on_error=[views.results_table(views.empty_hits()), []], hide=[index.store.uri])
         def do_search(kind, prompt, upload, rate, start, end, placement, target, k,
                       datasets, subjects, labels, min_duration, max_duration):
             filters = Filters.from_inputs(datasets, subjects, labels, min_duration, max_duration)
@@ -207,9 +211,9 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                 try:
                     cards[i] = views.hit_card(ctx, row)
                 except Exception as exc:  # one unreadable recording must not blank the other cards
-                    from ui.errors import message
                     cards[i] = views.Card(row.get("recording_id", "?"), f"### {row.get('rank', i + 1)}. "
-                                          f"{row.get('label', '')}", None, None, None, message(exc))
+                                          f"{row.get('label', '')}", None, None, None,
+                                          message(exc, hide=[index.store.uri]))
                 yield [u for c in cards for u in _card_updates(c)]
 
         search_inputs = [kind, prompt, upload, rate, start, end, placement, target, k, *search_filters]
@@ -225,9 +229,8 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             try:
                 card = views.recording_view(ctx, recording_id, highlight)
             except Exception as exc:  # shown in the page, never a traceback
-                from ui.errors import message
-                return [gr.Tabs(selected="recording"), recording_id, message(exc), gr.skip(), gr.skip(),
-                        gr.skip(), ""]
+                return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=[index.store.uri]),
+                        gr.Plot(None, visible=False), gr.Image(None, visible=False), gr.Video(None, visible=False), ""]
             return [gr.Tabs(selected="recording"), recording_id, *_recording_updates(card)]
 
         def opener_for(i):
@@ -240,12 +243,13 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
 
         for i, slot in enumerate(slots):
             slot.open.click(opener_for(i), hits, rec_outputs, api_visibility="private")
+
         def show_recording(recording_id):
             return open_recording(recording_id)[2:]
 
         rec_go.click(show_recording, rec_pick, rec_outputs[2:], api_name="recording")
 
-        @safely(2, status_index=1)
+        @safely(2, status_index=1, hide=[index.store.uri])
         def do_browse(datasets, subjects, labels, min_duration, max_duration):
             filters = Filters.from_inputs(datasets, subjects, labels, min_duration, max_duration)
             df = views.browse(ctx, filters)

@@ -26,24 +26,30 @@ def _short_path(path: str) -> str:
     return Path(path).name if "/" in path or "\\" in path else path
 
 
-def message(exc: BaseException, upload: str | None = None) -> str:
-    """A one-paragraph Markdown message for the page."""
+def shorten(text: str, paths) -> str:
+    """`text` with each of `paths` (server folders a user need not see) cut to its last part."""
+    for path in paths:
+        if path:
+            text = text.replace(str(path), Path(path).name)
+    return text
+
+
+def message(exc: BaseException, upload: str | None = None, hide=()) -> str:
+    """A one-paragraph Markdown message for the page; `hide`: server paths to shorten."""
     if isinstance(exc, BadInput):
-        reason = exc.reason.replace("(--rate)", "(fill in the sample rate field)")
+        reason = shorten(exc.reason.replace("(--rate)", "(fill in the sample rate field)"), hide)
         return f"**Could not use `{_short_path(exc.path)}`:** {reason}"
     if isinstance(exc, EXPECTED):
-        text = str(exc).strip() or type(exc).__name__
-        if upload:
-            text = text.replace(upload, Path(upload).name)
+        text = shorten(str(exc).strip() or type(exc).__name__, [upload, *hide])
         return f"**Could not do that:** {text}"
     log.exception("unexpected error in a UI request")
     return f"**Something went wrong** ({type(exc).__name__}); the server log has the details."
 
 
-def safely(n_outputs: int, status_index: int = 0, on_error: list | None = None):
+def safely(n_outputs: int, status_index: int = 0, on_error: list | None = None, hide=()):
     """Wrap a Gradio handler so that an exception becomes a message in the status output; the
     other outputs get `on_error` (the values for the outputs other than the status, in order),
-    or are left as they were (`gr.skip()`)."""
+    or are left as they were (`gr.skip()`). `hide`: server paths to shorten in messages."""
     import gradio as gr
 
     def wrap(fn):
@@ -54,7 +60,8 @@ def safely(n_outputs: int, status_index: int = 0, on_error: list | None = None):
             except Exception as exc:  # the page must show a sentence, whatever went wrong
                 uploads = [a for a in args if isinstance(a, str) and Path(a).is_absolute()]
                 rest = list(on_error) if on_error is not None else [gr.skip()] * (n_outputs - 1)
-                out = rest[:status_index] + [message(exc, uploads[0] if uploads else None)] + rest[status_index:]
+                text = message(exc, uploads[0] if uploads else None, hide)
+                out = rest[:status_index] + [text] + rest[status_index:]
                 return tuple(out) if n_outputs > 1 else out[0]
         return handler
     return wrap

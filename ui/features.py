@@ -23,14 +23,26 @@ class Features:
     sync: bool = False
 
 
-def _api_has_video_queries(index) -> bool:
-    """True when the query API reads video query files: the text/video work adds a video
-    reader next to the IMU and pose ones."""
+def _can_embed(index, query: str, targets: list[str]) -> tuple[bool, str]:
+    """Whether some encoder of the index embeds a `query` ("text", "video") next to windows of
+    some target, asked through the query API's own encoder choice; else its reason."""
     try:
-        inputs = importlib.import_module("query.inputs")
+        semantic = importlib.import_module("query.semantic")
     except ImportError:
-        return False
-    return callable(getattr(inputs, "read_video", None))
+        return False, "this version of the query API has no text/video queries (`query.semantic` is missing)"
+    if query == "text" and getattr(index, "search_text", None) is None:
+        return False, "this version of the query API has no `Index.search_text`"
+    reason = ""
+    for target in targets:
+        try:
+            encoder = semantic.pick_encoder(index, query, target)
+        except Exception as exc:  # noqa: BLE001 - the API's own refusal is the reason shown
+            reason = str(exc)
+            continue
+        if query == "text":
+            encoder.encode_text(["warm-up"])  # load the text model now, not on the first search
+        return True, ""
+    return False, reason
 
 
 def _sync_available(index) -> tuple[bool, str]:
@@ -44,25 +56,21 @@ def _sync_available(index) -> tuple[bool, str]:
 
 
 def detect(index) -> Features:
-    """Probe the index once at start-up. Probing text search also loads the text model, so
-    the first user does not wait for it."""
+    """Probe the index once at start-up; this also loads the models, so the first user does not
+    wait for them."""
     targets = index.indexed_modalities()
     if not targets:
         raise LookupError(f"{index.store.uri}: the index holds no windows; build it first")
     kinds, why = [], {}
-    search_text = getattr(index, "search_text", None)
-    if search_text is None:
-        why["text"] = "Text search is not available: this version of the query API has no `Index.search_text`."
+    ok, reason = _can_embed(index, "text", targets)
+    if ok:
+        kinds.append("text")
     else:
-        try:
-            search_text("a person moving", target=targets[0], k=1)
-            kinds.append("text")
-        except EXPECTED as exc:
-            why["text"] = f"Text search is not available for this index: {exc}"
+        why["text"] = f"Text search is not available: {reason}."
     modalities = set()
     for encoder_id in index.encoder_ids():
         try:
-            modalities.update(index.encoder(encoder_id).modalities)
+            modalities.update(index.encoder(encoder_id).modalities)  # loads each model once, now
         except EXPECTED as exc:  # a damaged checkpoint disables its queries, not the page
             log.warning("encoder %s cannot be loaded: %s", encoder_id, exc)
     for kind in ("imu", "pose"):
@@ -70,10 +78,11 @@ def detect(index) -> Features:
             kinds.append(kind)
         else:
             why[kind] = f"{kind.upper()} queries are not available: no encoder in this index has a {kind} tower."
-    if not _api_has_video_queries(index):
-        why["video"] = "Video queries are not available: this version of the query API cannot read video files."
+    ok, reason = _can_embed(index, "video", targets)
+    if ok:
+        kinds.append("video")
     else:
-        kinds.append("video")  # whether this index can embed it, the API's own error says
+        why["video"] = f"Video queries are not available: {reason}."
     ok, reason = _sync_available(index)
     if not ok:
         why["sync"] = reason

@@ -212,7 +212,8 @@ def overlay_figure(first: np.ndarray, second: np.ndarray, rate: float, offset: f
     before, after = fig.subplots(2, 1, sharex=True)
     ta = np.arange(len(first)) / rate
     tb = np.arange(len(second)) / rate
-    for ax, shift, title in ((before, 0.0, "as recorded"), (after, offset, f"aligned (second moved by {-offset:+.2f} s)")):
+    panels = ((before, 0.0, "as recorded"), (after, offset, f"aligned (second moved by {-offset:+.2f} s)"))
+    for ax, shift, title in panels:
         ax.plot(ta, first, lw=0.9, label=names[0])
         ax.plot(tb - shift, second, lw=0.9, alpha=0.8, label=names[1])
         ax.set_title(title, fontsize=8, loc="left", pad=2)

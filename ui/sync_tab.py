@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ui import render
-from ui.errors import UserError, safely
+from ui.errors import UserError, safely, shorten
 from ui.views import PLACEMENTS, UPLOAD_TYPES, Context, check_upload
 
 DEFAULT_MAX_OFFSET = 10.0
@@ -49,14 +49,19 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
     imu = inputs.read_imu(imu_file, None if imu_rate in (None, "", 0) else float(imu_rate),
                           placement=placement or "right_wrist")
     other = _other_stream(other_file, None if other_rate in (None, "", 0) else float(other_rate))
-    note = ""
+    notes = []
     try:
         result = ctx.index.sync(imu, other, max_offset=max_offset)
     except LookupError as exc:
         # No token encoder in this index: the clip-level encoder answers through the same voting.
         result = temporal.sync(imu, other, ctx.index.encoder(modality="imu"), max_offset=max_offset)
-        note = f"\n\n*{exc}; used the clip-level encoder instead (coarser).*"
-    summary = f"**Offset {result.offset:+.2f} s**: {result}".replace("\n", "\n\n") + note
+        notes.append(f"{shorten(str(exc), [ctx.index.store.uri])}; used the clip-level encoder instead (coarser)")
+    lag = "lags" if result.offset >= 0 else "leads"
+    summary = (f"**Offset {result.offset:+.2f} s**: the {kind} {lag} the IMU by {abs(result.offset):.2f} s "
+               f"(confidence {result.confidence:.2f} from {result.matches} mutual matches; `{result.method}`).")
+    if not result.reliable:
+        notes.append("low confidence: the streams may not show the same motion, or may not overlap")
+    notes += list(result.notes)
     overlay = None
     try:
         a = xcorr.imu_activity(imu)
@@ -64,7 +69,8 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
         overlay = render.overlay_figure(a, b, xcorr.RATE, result.offset,
                                         (f"IMU ({imu.placement}) acceleration", f"{kind} joint acceleration"))
     except (ValueError, LookupError) as exc:
-        summary += f"\n\n*overlay not shown: {exc}*"
+        notes.append(f"overlay not shown: {exc}")
+    summary += "".join(f"\n\n*{n}*" for n in notes)
     return SyncView(summary, render.vote_figure(result.candidate_offsets, result.votes, result.offset),
                     overlay, float(result.offset))
 
@@ -93,7 +99,7 @@ def build(ctx: Context) -> None:
     votes = gr.Plot(label="Vote curve")
     overlay = gr.Plot(label="Both signals, before and after alignment")
 
-    @safely(3, on_error=[None, None])
+    @safely(3, on_error=[None, None], hide=[ctx.index.store.uri])
     def do_sync(imu_path, imu_rate, placement, other_path, other_rate, max_offset):
         view = run_sync(ctx, imu_path, imu_rate, placement, other_path, other_rate, max_offset)
         return view.summary, view.votes, view.overlay

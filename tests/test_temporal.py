@@ -1,0 +1,310 @@
+"""Fine-grained time: offset voting, sync on real UTD-MHAD streams with planted shifts,
+locate in a built token index, assignment, 2-D pose from video, and bad input."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from encoders import checkpoint, tokens
+from indexer.errors import BadInput
+from indexer.importers import demo
+from indexer.model import ImuStream, PoseStream
+from indexer.units import IMU6_CHANNELS
+from indexer.windows import WindowSpec
+from query import temporal
+from query.xcorr import xcorr_sync
+
+TINY = dict(embed_dim=16, dim=16, layers=1, heads=2, conv_width=8)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tok_encoder(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tok")
+    tokens.save(tokens.TokenModel(tokens.default_token_config(**TINY)), folder)
+    return checkpoint.load(folder)
+
+
+@pytest.fixture(scope="module")
+def s2_wrist(utd_dir):
+    """Subject 2's right-wrist clips concatenated into one long IMU + skeleton stream."""
+    from indexer.concat import subject_streams
+    from indexer.importers import discover
+
+    streams = subject_streams(discover(utd_dir, "utd-mhad"), {"2"})
+    return next(s for s in streams if s.imu[0].placement == "right_wrist")
+
+
+def excerpt(stream, start: float, length: float):
+    i0 = int(round(start * stream.rate))
+    return replace(stream, data=stream.data[i0 : i0 + int(round(length * stream.rate))])
+
+
+# ---- the vote, on constructed cases with known answers --------------------------------------------
+def test_vote_finds_known_offset_and_sign():
+    rng = np.random.default_rng(0)
+    n, m = 60, 7  # the second stream shows window i of the first as its window i + 7: it lags 1.4 s
+    base = rng.normal(size=(n + m, 32))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    a, b = base[m:], base  # b[j] == a[j - m]
+    starts = 0.2 * np.arange(n + m)
+    sim = a @ b.T + 0.05 * rng.normal(size=(n, n + m))
+    grid, votes, matches = temporal.vote_offsets(sim, starts[:n], starts, max_offset=5.0, k=3)
+    assert matches > 0 and grid[np.argmax(votes)] == pytest.approx(1.4)
+    diag = temporal.diagonal_means(sim, starts[:n], starts, grid)
+    offset, grid_offset, confidence = temporal.pick_offset(grid, votes, diag, matches)
+    assert grid_offset == pytest.approx(1.4) and abs(offset - 1.4) < 0.1 and confidence > 0.5
+    # swap the streams: the same lag seen from the other side
+    grid2, votes2, _ = temporal.vote_offsets(sim.T, starts, starts[:n], max_offset=5.0, k=3)
+    assert grid2[np.argmax(votes2)] == pytest.approx(-1.4)
+
+
+def test_vote_ignores_pairs_beyond_max_offset():
+    sim = np.eye(20)
+    starts = 0.2 * np.arange(20)
+    grid, votes, matches = temporal.vote_offsets(np.roll(sim, 15, axis=1), starts, starts, max_offset=1.0, k=1)
+    assert grid.min() == pytest.approx(-1.0) and grid.max() == pytest.approx(1.0)
+    assert (np.abs(grid[votes > 0]) <= 1.0).all()
+    with pytest.raises(ValueError, match="max_offset"):
+        temporal.vote_offsets(sim, starts, starts, max_offset=-1)
+
+
+def test_sub_step_refinement_places_a_symmetric_peak():
+    grid = np.round(0.2 * np.arange(-5, 6), 6)
+    true = 0.33
+    diag = 1 - (grid - true) ** 2  # a parabola peaking between grid points
+    votes = np.zeros(len(grid))
+    votes[np.argmin(np.abs(grid - true))] = 10
+    offset, grid_offset, confidence = temporal.pick_offset(grid, votes, diag, 10)
+    assert grid_offset == pytest.approx(0.4) and offset == pytest.approx(true, abs=1e-6) and confidence == 1.0
+
+
+# ---- sync on real streams with planted shifts -----------------------------------------------------
+def test_sync_imu_vs_imu_real_utd_random_token_encoder(s2_wrist, tok_encoder):
+    """Same sensor, two overlapping excerpts: whatever the weights, identical motion embeds
+    identically, so the vote must find the planted 3.4 s exactly (sign: the second lags)."""
+    imu = s2_wrist.imu[0]
+    a = excerpt(imu, 20.0, 20.0)
+    b = excerpt(imu, 20.0 - 3.4, 20.0)  # b starts 3.4 s earlier: things happen 3.4 s later in it
+    r = temporal.sync(a, b, tok_encoder, max_offset=7.0)
+    assert r.offset == pytest.approx(3.4, abs=0.1) and r.grid_offset == pytest.approx(3.4)
+    assert r.reliable
+    assert len(r.candidate_offsets) == len(r.votes) == 71
+
+
+class ActivityProfiles:
+    """A hand-made, deterministic 'encoder' for the sync machinery: a window's vector is its
+    standardised acceleration-magnitude profile (IMU: accelerometer; pose: the right wrist's
+    second derivative), so cosine similarity is the profiles' correlation. No learning, so a
+    test with it checks the dense-window vote on real signals, not a model."""
+
+    id = "activity-profiles"
+    window = WindowSpec(2.0, 1.0)
+    rates = {"imu": 50.0, "pose": 50.0}
+    config = {"towers": {"imu": {"channels": list(IMU6_CHANNELS)}, "pose": {}}}
+
+    def encode(self, windows):
+        from indexer.bodyparts import CANONICAL_JOINTS
+
+        out = []
+        for w in windows:
+            if w.modality == "imu":
+                x = np.linalg.norm(w.data[:, :3], axis=1)
+            else:
+                wrist = w.data[:, CANONICAL_JOINTS.index("right_wrist")]
+                x = np.linalg.norm(np.gradient(np.gradient(wrist, axis=0), axis=0), axis=1) * 50.0 ** 2
+            x = x.reshape(20, -1).mean(axis=1)  # 0.1 s bins
+            x = x - x.mean()
+            out.append(x / max(np.linalg.norm(x), 1e-9))
+        return np.array(out, dtype=np.float32)
+
+
+def test_sync_imu_vs_pose_real_utd_planted_shift_activity_profiles(s2_wrist):
+    imu, pose = s2_wrist.imu[0], s2_wrist.pose
+    for shift in (-4.6, 2.2):
+        a = excerpt(imu, 30.0, 20.0)
+        b = excerpt(pose, 30.0 - shift, 20.0)
+        r = temporal.sync(a, b, ActivityProfiles(), max_offset=7.0, k=3)
+        assert r.offset == pytest.approx(shift, abs=0.3), r
+
+
+def test_xcorr_baseline_on_real_utd_imu_vs_imu(s2_wrist):
+    imu = s2_wrist.imu[0]
+    r = xcorr_sync(excerpt(imu, 50.0, 20.0), excerpt(imu, 50.0 - 2.5, 20.0), max_offset=7.0)
+    assert r.offset == pytest.approx(2.5, abs=0.05) and r.confidence > 0.9
+
+
+def test_unrelated_streams_vote_with_less_confidence(s2_wrist, tok_encoder):
+    imu = s2_wrist.imu[0]
+    same = temporal.sync(excerpt(imu, 20.0, 20.0), excerpt(imu, 17.0, 20.0), tok_encoder, max_offset=7.0)
+    other = temporal.sync(excerpt(imu, 20.0, 20.0), excerpt(imu, 150.0, 20.0), tok_encoder, max_offset=7.0)
+    assert other.confidence < same.confidence
+
+
+def test_low_confidence_is_said_plainly():
+    r = temporal.SyncResult(1.0, 0.05, np.zeros(3), np.array([1.0, 1.0, 1.0]), "test", matches=3)
+    assert not r.reliable and "low confidence" in str(r)
+    frame = r.to_frame()
+    assert frame["reliable"].to_list() == [False] and frame["offset"].to_list() == [1.0]
+
+
+# ---- bad input --------------------------------------------------------------------------------------
+def test_stream_shorter_than_a_window_is_refused(tok_encoder):
+    short = ImuStream(np.zeros((50, 6)), 50.0, list(IMU6_CHANNELS), "right_wrist", source="short.npy")
+    rec = demo.make_recording("waving", "1", "1")
+    with pytest.raises(BadInput, match=r"short.npy: stream lasts 1.00 s, shorter than the encoder's 2 s window"):
+        temporal.sync(short, rec.pose, tok_encoder)
+
+
+def test_nan_in_query_file_names_the_file(tmp_path, tok_encoder):
+    data = np.random.default_rng(0).normal(size=(500, 6))
+    data[100, 2] = np.nan
+    path = tmp_path / "broken.npy"
+    np.save(path, data)
+    rec = demo.make_recording("waving", "1", "1")
+    with pytest.raises(BadInput, match=r"broken.npy: IMU data holds 1 NaN"):
+        temporal.sync(str(path), rec.pose, tok_encoder, max_offset=2.0)
+
+
+def test_streams_that_cannot_overlap_are_refused():
+    starts = 0.2 * np.arange(10)
+    with pytest.raises(BadInput, match="no window of the two streams can be paired"):
+        temporal.vote_offsets(np.zeros((10, 10)), starts, starts + 30.0, max_offset=5.0)
+    imu = ImuStream(np.random.default_rng(1).normal(size=(500, 6)), 50.0, list(IMU6_CHANNELS), "right_wrist")
+    with pytest.raises(BadInput, match="cannot overlap"):
+        xcorr_sync(imu, imu, max_offset=0.0, rate=25.0) if False else xcorr_sync(
+            imu, replace(imu, data=imu.data[:10]), max_offset=10.0)
+
+
+def test_missing_channels_named(tok_encoder):
+    acc_only = ImuStream(np.zeros((500, 3)), 50.0, ["acc_x", "acc_y", "acc_z"], "right_wrist", source="acc.csv")
+    rec = demo.make_recording("waving", "1", "1")
+    with pytest.raises(BadInput, match=r"acc.csv: IMU lacks channels \['gyr_x'"):
+        temporal.sync(acc_only, rec.pose, tok_encoder)
+
+
+# ---- the command line ------------------------------------------------------------------------------
+def test_cli_sync_on_real_utd_files(utd_dir, tok_encoder, capsys):
+    from query.__main__ import main
+
+    imu = utd_dir / "inertial" / "a5_s2_t1_inertial.mat"
+    code = main(["sync", str(imu), str(imu), "--checkpoint", tok_encoder.source, "--max-offset", "1", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    row = json.loads(out)[0]
+    assert row["offset"] == pytest.approx(0.0, abs=0.1) and row["method"].startswith("dense-vote/tokens")
+    code = main(["sync", str(utd_dir / "missing.mat"), str(imu), "--checkpoint", tok_encoder.source])
+    assert code == 2 and "missing.mat: file does not exist" in capsys.readouterr().err
+
+
+# ---- locate in a built token index --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_token_index(tmp_path_factory, tok_encoder):
+    from indexer.build import build
+    from indexer.store import IndexStore
+    from query.api import open_index
+
+    path = tmp_path_factory.mktemp("locate-index")
+    entries = [e for e in demo.discover(None) if e.subject == "1"][:4]
+    build(entries, IndexStore(path, create=True), tok_encoder, progress=False)
+    return open_index(path), entries
+
+
+def test_locate_snippet_in_its_recording(demo_token_index):
+    index, entries = demo_token_index
+    rec = entries[2].load()
+    snippet = excerpt(rec.imu[0], 3.0, 3.0)
+    hits = index.locate(snippet, k=3, target="imu")
+    assert hits.columns == ["rank", "score", "recording_id", "t_start", "t_end", "label"]
+    top = hits.row(0, named=True)
+    assert top["recording_id"] == rec.id and top["t_start"] == pytest.approx(3.0, abs=0.2)
+    assert top["t_end"] - top["t_start"] == pytest.approx(3.0, abs=0.01)
+    only = index.locate(snippet, k=3, recording=entries[0].id, target="imu")
+    assert set(only["recording_id"]) <= {entries[0].id}
+    with pytest.raises(LookupError, match="no recording"):
+        index.locate(snippet, recording="nope")
+
+
+def test_locate_needs_a_token_index(tmp_path, tiny_encoder):
+    from indexer.build import build
+    from indexer.store import IndexStore
+    from query.api import open_index
+
+    build(demo.discover(None)[:1], IndexStore(tmp_path, create=True), tiny_encoder, progress=False)
+    rec = demo.make_recording("waving", "1", "1")
+    with pytest.raises(LookupError, match="no token vectors"):
+        open_index(tmp_path).locate(rec.imu[0])
+
+
+# ---- assign ----------------------------------------------------------------------------------------
+def test_assign_people_by_construction_xcorr():
+    """Demo IMUs are derived from their skeleton's right wrist: each must go to its own person
+    and its right-wrist part, whatever the order of people."""
+    recs = [demo.make_recording(a, "2", "1") for a in ("waving", "boxing", "arm circles")]
+    people = [recs[2].pose, recs[0].pose, recs[1].pose]
+    out = temporal.assign([recs[0].imu[0], recs[1].imu[0]], people, "xcorr")
+    assert out.columns == ["imu", "person", "body_part", "score", "margin"]
+    assert out["person"].to_list() == [1, 2]
+    assert out["body_part"].to_list() == ["right_wrist", "right_wrist"]
+
+
+def test_assign_with_token_encoder_is_one_to_one(tok_encoder):
+    recs = [demo.make_recording(a, "3", "2") for a in ("waving", "boxing", "squat")]
+    out = temporal.assign([r.imu[0] for r in recs], [r.pose for r in recs], tok_encoder)
+    slots = list(zip(out["person"], out["body_part"]))
+    assert out.height == 3 and len(set(slots)) == 3
+    assert set(out["body_part"]) <= set(tok_encoder.parts)
+
+
+def test_read_people_from_npy(tmp_path):
+    rec = demo.make_recording("waving", "1", "1")
+    path = tmp_path / "people.npy"
+    np.save(path, np.stack([rec.pose.data, rec.pose.data + 1.0]))
+    people = temporal.read_people(path, rate=30.0)
+    assert len(people) == 2 and people[1].skeleton == "canonical"
+    with pytest.raises(BadInput, match="unknown rate"):
+        temporal.read_people(path)
+
+
+# ---- 2-D pose from video -------------------------------------------------------------------------
+def test_mediapipe_landmarks_map_to_coco17():
+    from indexer.bodyparts import COCO17_JOINTS
+    from indexer.pose2d import fill_gaps, landmarks_to_coco17
+
+    lm = np.zeros((3, 33, 2), np.float32)
+    lm[:, 16] = (0.75, 0.25)  # mediapipe's right wrist, upper right of the image
+    coco = landmarks_to_coco17(lm, 320, 240)
+    assert coco.shape == (3, 17, 2)
+    assert np.allclose(coco[:, COCO17_JOINTS.index("right_wrist")], (240.0, -60.0))  # pixels, y up
+    coco[1] = np.nan
+    filled = fill_gaps(coco, "clip.mp4")
+    assert np.isfinite(filled).all() and np.allclose(filled[1], coco[0])
+    with pytest.raises(BadInput, match="clip.mp4: no person was found in 2 of 3 frames"):
+        coco[2] = np.nan
+        fill_gaps(coco, "clip.mp4")
+
+
+def test_video_pose_on_real_depth_video(utd_dir):
+    pytest.importorskip("mediapipe")
+    from indexer.bodyparts import COCO17_JOINTS
+    from indexer.pose2d import video_pose
+
+    pose = video_pose(utd_dir / "depth-video" / "a3_s2_t1_depth.mp4", max_frames=40)  # right hand wave
+    assert pose.data.shape == (40, 17, 2) and pose.skeleton == "coco17" and pose.rate > 10
+    canon = pose.canonical()
+    assert canon.shape == (40, 16, 2)
+    wrist = pose.data[20:, COCO17_JOINTS.index("right_wrist"), 1]
+    shoulder = pose.data[20:, COCO17_JOINTS.index("right_shoulder"), 1]
+    assert (wrist > shoulder).mean() > 0.5  # the waving (right) hand is up, y pointing up
