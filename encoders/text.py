@@ -270,9 +270,11 @@ def space_name(spec: dict) -> str:
 
 
 def minilm_available() -> bool:
+    """Whether the offline MiniLM tower can load here (both packages installed)."""
+    import importlib.util
+
     try:
         minilm_path()
-        import sentence_transformers  # noqa: F401
-    except (TextTowerUnavailable, ImportError):
+    except TextTowerUnavailable:
         return False
-    return True
+    return importlib.util.find_spec("sentence_transformers") is not None

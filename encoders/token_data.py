@@ -54,35 +54,59 @@ class TokenPairs:
         """Windows in one pass over the material at one window per window length."""
         return max(1, int(self.seconds / self.window))
 
-    def sample(self, batch: int, rng: np.random.Generator, pose_dims: int = 3, yaw_range: float = 0.0) -> dict:
+    def sample(self, batch: int, rng: np.random.Generator, pose_dims: int = 3, yaw_range: float = 0.0,
+               token_shift: float = 0.0, token_seconds: float = 0.2) -> dict:
         """A batch of `batch` random windows, each with all its recording's IMUs, flattened
-        into pairs (see `encoders.mobind.mobind_loss` for the layout)."""
+        into pairs (see `encoders.mobind.mobind_loss` for the layout). With `token_shift` > 0
+        each pair also gets a pose window cut a random whole number of tokens (up to that many
+        seconds) later or earlier, for the token-level loss."""
         n_pose = int(round(self.window * self.pose_rate))
         n_imu = int(round(self.window * self.imu_rate))
+        per_token = int(round(token_seconds * self.pose_rate))
+        max_k = int(round(token_shift / token_seconds))
         weights = np.array([max(r.frames, 1) for r in self.recordings], dtype=np.float64)
         picks = rng.choice(len(self.recordings), size=batch, p=weights / weights.sum())
         imu, imu_v, pose, pose_v, part, sample = [], [], [], [], [], []
+        shifted, shifted_v, shifts = [], [], []
+
+        def crop(rec, j0, yaw):
+            canon = rec.pose[max(j0, 0) : j0 + n_pose]
+            if pose_dims == 2 and canon.shape[-1] == 3:
+                canon = project_2d(canon, yaw)
+            valid = canon.shape[0]
+            return np.concatenate([canon, np.zeros((n_pose - valid,) + canon.shape[1:], np.float32)]), valid
+
         for s, ri in enumerate(picks):
             rec = self.recordings[ri]
             j0 = int(rng.integers(0, max(1, rec.frames - n_pose + 1)))
             i0 = int(round(j0 / self.pose_rate * self.imu_rate))
-            canon = rec.pose[j0 : j0 + n_pose]
-            if pose_dims == 2 and canon.shape[-1] == 3:
-                canon = project_2d(canon, float(rng.uniform(-yaw_range, yaw_range)))
-            pv = canon.shape[0]
-            canon = np.concatenate([canon, np.zeros((n_pose - pv,) + canon.shape[1:], np.float32)])
-            for k, data in enumerate(rec.imu):
+            yaw = float(rng.uniform(-yaw_range, yaw_range))
+            canon, pv = crop(rec, j0, yaw)
+            if max_k:  # a shift that keeps the shifted window inside the recording
+                lo = max(-max_k, -(j0 // per_token))
+                hi = min(max_k, (rec.frames - n_pose - j0) // per_token) if rec.frames >= n_pose + j0 else 0
+                k = int(rng.integers(lo, max(lo, hi) + 1))
+                moved, mv = crop(rec, j0 + k * per_token, yaw)
+            for m, data in enumerate(rec.imu):
                 piece = data[i0 : i0 + n_imu]
                 iv = piece.shape[0]
                 imu.append(np.concatenate([piece, np.zeros((n_imu - iv, piece.shape[1]), np.float32)]))
                 imu_v.append(max(iv, 1))
-                pose.append(pose_part_features(canon, rec.parts[k], self.pose_rate, pv))
+                pose.append(pose_part_features(canon, rec.parts[m], self.pose_rate, pv))
                 pose_v.append(max(pv, 1))
-                part.append(self.parts.index(rec.parts[k]))
+                part.append(self.parts.index(rec.parts[m]))
                 sample.append(s)
-        return {"imu": torch.from_numpy(np.stack(imu)), "imu_valid": torch.tensor(imu_v),
-                "pose": torch.from_numpy(np.stack(pose)), "pose_valid": torch.tensor(pose_v),
-                "part": torch.tensor(part), "sample": torch.tensor(sample)}
+                if max_k:
+                    shifted.append(pose_part_features(moved, rec.parts[m], self.pose_rate, mv))
+                    shifted_v.append(max(mv, 1))
+                    shifts.append(k)
+        out = {"imu": torch.from_numpy(np.stack(imu)), "imu_valid": torch.tensor(imu_v),
+               "pose": torch.from_numpy(np.stack(pose)), "pose_valid": torch.tensor(pose_v),
+               "part": torch.tensor(part), "sample": torch.tensor(sample)}
+        if max_k:
+            out.update(pose_shifted=torch.from_numpy(np.stack(shifted)), pose_shifted_valid=torch.tensor(shifted_v),
+                       token_shift=torch.tensor(shifts))
+        return out
 
 
 def part_recording(rec: Recording, imu_rate: float, pose_rate: float, channels: list[str],

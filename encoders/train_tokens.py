@@ -23,6 +23,7 @@ class TokenTrainSettings:
     imu_noise: float = 0.05  # relative noise on IMU inputs
     scale_jitter: float = 0.1  # per-window amplitude scaling of IMU inputs
     yaw_range: float = 0.6  # radians of camera turn when a 2-D tower learns from 3-D mocap
+    token_shift: float = 1.0  # seconds: largest offset between the IMU and pose windows of the token loss
     log_every: int = 50  # steps per history entry
     threads: int = 1  # on a shared 2-core machine one thread is several times faster than two
 
@@ -61,7 +62,8 @@ def _train(config: dict, data: TokenPairs, settings: TokenTrainSettings, progres
     bar = tqdm(range(settings.steps), desc="training tokens", unit="step", disable=not progress)
     model.train()
     for step in bar:
-        batch = data.sample(settings.batch, rng, dims, settings.yaw_range)
+        batch = data.sample(settings.batch, rng, dims, settings.yaw_range, settings.token_shift,
+                            float(tok["token_seconds"]))
         batch["imu"] = augment_imu(batch["imu"], settings, gen)
         terms = mobind_loss(model, batch, float(tok.get("mask_ratio", 0.0)), weights, gen)
         opt.zero_grad()
@@ -110,6 +112,9 @@ def add_cli(sub, common, source, subjects) -> None:
     t.add_argument("--weights", default="token=1,window=1,body=0.5,masked=0.5",
                    help="loss weights (default token=1,window=1,body=0.5,masked=0.5)")
     t.add_argument("--mask-ratio", type=float, default=0.15, help="share of tokens masked for prediction (default 0.15)")
+    t.add_argument("--token-shift", type=float, default=1.0,
+                   help="largest offset, seconds, between the IMU and pose windows the token loss compares "
+                        "(default 1; 0 lets tokens match by their position in the window)")
     t.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
     t.add_argument("--batch", type=int, default=64, help="windows per batch (default 64)")
     t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle schedule)")
@@ -141,11 +146,12 @@ def add_cli(sub, common, source, subjects) -> None:
         print(f"training token towers on {data.seconds:.0f} s of paired motion from {len(data.recordings)} "
               f"recordings (subjects {subs})")
         settings = TokenTrainSettings(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                                      threads=args.threads)
+                                      threads=args.threads, token_shift=args.token_shift)
         model, history = train_tokens(config, data, settings, progress=not args.quiet)
         extra = {"trained_on": {"source": str(args.source or "demo"), "format": fmt, "subjects": subs,
                                 "concat": bool(args.concat), "seconds": round(data.seconds, 1),
-                                "steps": args.steps, "seed": args.seed, "final": history[-1]}}
+                                "steps": args.steps, "seed": args.seed, "token_shift": args.token_shift,
+                                "final": history[-1]}}
         out = tokens.save(model, args.out, extra)
         print(f"saved token checkpoint to {out} (final loss {history[-1]['loss']:.3f}, "
               f"token term {history[-1]['token']:.3f})")

@@ -87,7 +87,18 @@ def as_motion(x: ImuStream | PoseStream | str | Path, **read_kw) -> ImuStream | 
         from indexer.pose2d import video_pose
 
         return video_pose(path)
+    if path.suffix.lower() == ".mat" and path.exists() and _mat_has(path, "d_iner"):
+        return inputs.read_imu(path, **read_kw)  # a UTD-MHAD inertial file: IMU <-> IMU sync
     return inputs.read_pose(path, **read_kw)
+
+
+def _mat_has(path: Path, key: str) -> bool:
+    import scipy.io
+
+    try:
+        return any(name == key for name, _, _ in scipy.io.whosmat(str(path)))
+    except Exception:  # unreadable: let the pose reader name the problem
+        return False
 
 
 def _where(stream: ImuStream | PoseStream) -> str:
@@ -260,12 +271,13 @@ LOCATE_COLUMNS = ["rank", "score", "recording_id", "t_start", "t_end", "label"]
 
 
 def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None, target: str = "pose",
-           encoder_id: str | None = None, candidates: int = 100, **read_kw) -> pl.DataFrame:
+           encoder_id: str | None = None, candidates: int = 100, refine: bool = True, **read_kw) -> pl.DataFrame:
     """Where in the archive the snippet's motion happens: (rank, score, recording_id, t_start,
     t_end, label), best first. Candidates come from token votes over the token FAISS index
     (`candidates` nearest stored tokens per query token); each is scored token by token at
     0.2 s steps around its voted start. `target` is the archive modality searched (pose: the
-    chain the IMU is worn on; imu: other IMU recordings)."""
+    chain the IMU is worn on; imu: other IMU recordings). `refine=False` keeps the voted places
+    and their vote weight as the score (an ablation: what the token refinement adds)."""
     from indexer import vectors
     from indexer.store import sql_str
 
@@ -300,7 +312,10 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
              .sort("votes", descending=True).head(max(3 * k, 10)))
     results = []
     cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for rec_id, slot in votes.select("recording_id", "slot").iter_rows():
+    for rec_id, slot, weight in votes.select("recording_id", "slot", "votes").iter_rows():
+        if not refine:
+            results.append((float(weight), rec_id, slot * ts))
+            continue
         if rec_id not in cache:
             toks = index.store.table("tokens", f"{scope} AND recording_id = {sql_str(rec_id)}",
                                      ["t_start", "vector"]).sort("t_start")

@@ -1,10 +1,12 @@
 """The model-free baseline: cross-correlating raw signals (the signal-level idea behind
 SyncWISE).
 
-An accelerometer's magnitude and the magnitude of the second derivative of the joint it is
-worn on rise and fall together; the lag that best lines them up is the offset. Both are
-reduced to one magnitude so that neither the sensor's orientation nor the camera's matters,
-resampled to one rate, band-limited and standardised.
+An accelerometer measures the acceleration of the point it is worn on minus gravity's; a 3-D
+skeleton gives that point's path, whose second derivative plus 1 g upwards is what the sensor
+should read. Both are reduced to one magnitude so that the sensor's orientation does not
+matter, resampled to one rate, band-limited and standardised; the lag that lines them up best
+is the offset. (3-D skeletons here are y-up, as Kinect, BVH and the canonical joints are; for
+2-D pose, whose units are unknown, gravity is left out.)
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import scipy.signal
 from indexer.bodyparts import CANONICAL_JOINTS, CHAINS
 from indexer.errors import BadInput
 from indexer.model import ImuStream, PoseStream
+from indexer.units import STANDARD_GRAVITY
 from indexer.windows import resample
 
 RATE = 25.0  # Hz: both signals are compared at this rate
@@ -43,11 +46,14 @@ def joint_track(pose: PoseStream, placement: str) -> np.ndarray:
 
 
 def pose_activity(pose: PoseStream, placement: str, rate: float = RATE) -> np.ndarray:
-    """Magnitude of the tracked point's acceleration (Savitzky-Golay second derivative)."""
+    """Magnitude of what an accelerometer on the tracked point would read: its acceleration
+    (Savitzky-Golay second derivative) plus gravity's reaction, 1 g up (3-D only)."""
     track = resample(joint_track(pose, placement), pose.rate, rate)
     if len(track) < 7:
         raise BadInput(pose.source or "pose stream", "pose stream too short to differentiate")
     acc = scipy.signal.savgol_filter(track, 7, 2, deriv=2, delta=1.0 / rate, axis=0)
+    if acc.shape[1] == 3:
+        acc = acc + np.array([0.0, STANDARD_GRAVITY, 0.0])
     return _standardise(np.linalg.norm(acc, axis=1), rate)
 
 

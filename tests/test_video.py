@@ -1,8 +1,6 @@
 """Video decoding on the real UTD-MHAD depth clips, bad files, video windows and the towers."""
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         ensure_demo(folder)
     from ui.app import serve
 
+    # A plain `kill` should clean up like Ctrl-C does (the app's temp folder goes at exit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serve(folder, host=args.host, port=args.port, share=args.share, max_upload_mb=args.max_upload_mb,
               concurrency=args.concurrency)

@@ -9,6 +9,7 @@ queue runs a few requests at a time so one slow search does not hold up everyone
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -286,6 +287,8 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
 
     own_dir = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="motionsearch-ui-")).resolve()
+    if own_dir:  # uploads and renders are per run: gone when the process ends
+        atexit.register(shutil.rmtree, workdir, True)
     # Gradio keeps uploads and the files it serves in GRADIO_TEMP_DIR. Pointing it at our own
     # folder, and passing no allowed_paths, means the server hands out nothing but this app's
     # uploads and renders.
@@ -293,11 +296,7 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
     index = open_index(index_dir)
     app = build_app(index, workdir, max_upload_mb)
     app.queue(default_concurrency_limit=concurrency, max_size=64)
-    try:
-        _, url, _ = app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
-                               max_file_size=int(max_upload_mb * 1e6), show_error=False, quiet=not block,
-                               footer_links=["api"], css=CSS, theme=gr.themes.Soft())
-    finally:
-        if block and own_dir:
-            shutil.rmtree(workdir, ignore_errors=True)
+    _, url, _ = app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
+                           max_file_size=int(max_upload_mb * 1e6), show_error=False, quiet=not block,
+                           footer_links=["api"], css=CSS, theme=gr.themes.Soft())
     return app, url

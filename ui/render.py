@@ -125,14 +125,20 @@ def skeleton_gif(pose: PoseStream, out: str | Path, t_start: float = 0.0, t_end:
         lc = LineCollection([], colors=_BONE_COLOURS, linewidths=2.2, capstyle="round")
         ax.add_collection(lc)
         collections.append((lc, h, v))
-    clock = fig.suptitle("", fontsize=8, y=0.98)
+    clock = fig.text(0.5, 0.97, "", ha="center", va="top", fontsize=8)
+    # Draw the axes once and only the moving parts per frame (blitting): ~5x faster.
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
     images = []
     for t, frame in zip(times, frames):
-        for lc, h, v in collections:
+        canvas.restore_region(background)
+        for (lc, h, v), ax in zip(collections, axes):
             lc.set_segments(frame[_BONE_INDEX][..., [h, v]])
+            ax.draw_artist(lc)
         clock.set_text(f"t = {t:.1f} s")
-        canvas.draw()
-        images.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).quantize(colors=32))
+        fig.draw_artist(clock)
+        rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+        images.append(rgb.quantize(colors=32, method=Image.Quantize.FASTOCTREE))
     out = Path(out)
     step_ms = int(round(1000 * (times[1] - times[0]))) if len(times) > 1 else 100
     images[0].save(out, save_all=True, append_images=images[1:], duration=step_ms, loop=0)
