@@ -296,12 +296,13 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
             raise LookupError(f"no recording {recording!r} in {index.store.uri}")
     allowed = index.store.table("tokens", scope, ["id"])["id"].to_numpy()
     if len(allowed) == 0:
-        return pl.DataFrame(schema={"rank": pl.Int64, "score": pl.Float64, "recording_id": pl.Utf8,
-                                    "t_start": pl.Float64, "t_end": pl.Float64, "label": pl.Utf8})
+        return _located([])
     entry = index.store.faiss(encoder.id, target, table="tokens")
     scores, ids = vectors.search(entry.index, q_tokens, min(candidates, len(allowed)), allowed)
     hits = pl.DataFrame({"id": ids.ravel(), "score": scores.ravel().astype(np.float64),
                          "q": np.repeat(q_times, ids.shape[1])}).filter(pl.col("id") >= 0)
+    if hits.height == 0:
+        return _located([])
     meta = index.store.table("tokens", f"id IN ({', '.join(map(str, hits['id'].unique().to_list()))})",
                              ["id", "recording_id", "t_start"])
     hits = hits.join(meta, on="id", how="inner").with_columns(
@@ -336,7 +337,11 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
             kept.append((score, rec_id, s0))
         if len(kept) == k:
             break
-    labels = _labels(index, [r for _, r, _ in kept])
+    return _located(kept, span, _labels(index, [r for _, r, _ in kept]))
+
+
+def _located(kept: list[tuple[float, str, float]], span: float = 0.0, labels: dict | None = None) -> pl.DataFrame:
+    labels = labels or {}
     return pl.DataFrame({
         "rank": list(range(1, len(kept) + 1)),
         "score": [float(s) for s, _, _ in kept],

@@ -124,6 +124,35 @@ def test_token_info_nce_prefers_aligned_slots():
     assert token_info_nce(a, a, valid, scale) < 0.1
 
 
+def test_token_info_nce_with_shifted_windows():
+    torch.manual_seed(1)
+    a = torch.nn.functional.normalize(torch.randn(4, 10, 16), dim=-1)
+    valid = torch.ones(4, 10, dtype=torch.bool)
+    scale = torch.tensor(np.log(1 / 0.07))
+    k = torch.tensor([0, 2, -3, 4])  # window b starts k tokens after window a: b[j] is a[j + k]
+    b = torch.stack([torch.roll(a[i], -int(k[i]), 0) for i in range(4)])
+    assert token_info_nce(a, b, valid, scale, shift=k) < 0.1
+    assert token_info_nce(a, b, valid, scale) > 1.0  # same slot number is no longer the answer
+
+
+def test_shifted_pose_windows_are_whole_tokens_apart():
+    from encoders.token_data import token_pairs
+
+    config = tokens.default_token_config(**TINY)
+    data = token_pairs(demo.discover(None)[:2], config, progress=False)
+    batch = data.sample(8, np.random.default_rng(0), token_shift=1.0)
+    assert batch["pose_shifted"].shape == batch["pose"].shape
+    assert batch["token_shift"].abs().max() <= 5 and (batch["token_shift"] != 0).any()
+    for i, k in enumerate(batch["token_shift"].tolist()):
+        # the chain shape (root-relative positions) of the shifted window, k tokens (5 frames
+        # each at 25 Hz) on, is the unshifted window's from there on
+        a, b = batch["pose"][i, :, :9], batch["pose_shifted"][i, :, :9]
+        if k >= 0:
+            assert torch.allclose(a[5 * k :], b[: 50 - 5 * k], atol=1e-5)
+        else:
+            assert torch.allclose(a[: 50 + 5 * k], b[-5 * k :], atol=1e-5)
+
+
 def test_mobind_loss_terms_with_several_imus_per_sample():
     config = tokens.default_token_config(**TINY)
     model = tokens.TokenModel(config).train()

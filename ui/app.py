@@ -1,8 +1,8 @@
 """The Gradio page: layout and wiring. What each part shows is computed in `ui.views`.
 
-    from query.api import open_index
-    from ui.app import build_app, serve
-    serve("demo-index", port=7860)              # blocks; python -m ui does this
+    from ui.app import serve
+    serve("demo-index", port=7860)                   # blocks; python -m ui does this
+    app, url = serve("demo-index", block=False)      # runs in a thread; app.close() stops it
 
 One Index is opened at start-up and shared by every request (its encoders load once); the
 queue runs a few requests at a time so one slow search does not hold up everyone.
@@ -10,7 +10,6 @@ queue runs a few requests at a time so one slow search does not hold up everyone
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import shutil
 import tempfile
@@ -25,8 +24,6 @@ from ui.features import detect
 from ui.filters import Filters
 from ui.media import MediaDir
 from ui.views import KIND_NAMES, MAX_K, PLACEMENTS, UPLOAD_TYPES, Context
-
-log = logging.getLogger("ui")
 
 DEFAULT_MAX_UPLOAD_MB = defaults.MAX_UPLOAD_MB
 DEFAULT_CONCURRENCY = defaults.CONCURRENCY
@@ -54,14 +51,6 @@ def _card_updates(card: views.Card | None) -> list:
     if card is None:
         return [gr.Column(visible=False), "", None, None, None, ""]
     return [gr.Column(visible=True), card.header,
-            gr.Plot(value=card.imu, visible=card.imu is not None),
-            gr.Image(value=str(card.skeleton) if card.skeleton else None, visible=card.skeleton is not None),
-            gr.Video(value=str(card.video) if card.video else None, visible=card.video is not None),
-            card.note and f"*{card.note}*"]
-
-
-def _recording_updates(card: views.Card) -> list:
-    return [card.header,
             gr.Plot(value=card.imu, visible=card.imu is not None),
             gr.Image(value=str(card.skeleton) if card.skeleton else None, visible=card.skeleton is not None),
             gr.Video(value=str(card.video) if card.video else None, visible=card.video is not None),
@@ -219,10 +208,13 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
 
         search_inputs = [kind, prompt, upload, rate, start, end, placement, target, k, *search_filters]
         card_outputs = [o for s in slots for o in s.outputs()]
-        go.click(do_search, search_inputs, [status, table, hits], api_name="search").then(
-            render_cards, hits, card_outputs, api_visibility="private")
-        prompt.submit(do_search, search_inputs, [status, table, hits], api_visibility="private").then(
-            render_cards, hits, card_outputs, api_visibility="private")
+        # Searches and card drawing queue separately, so a search is not kept waiting behind the
+        # (slower) drawing of someone else's cards.
+        go.click(do_search, search_inputs, [status, table, hits], api_name="search", concurrency_id="search").then(
+            render_cards, hits, card_outputs, api_visibility="private", concurrency_id="render")
+        prompt.submit(do_search, search_inputs, [status, table, hits], api_visibility="private",
+                      concurrency_id="search").then(
+            render_cards, hits, card_outputs, api_visibility="private", concurrency_id="render")
 
         rec_outputs = [tabs, rec_pick, rec_header, rec_imu, rec_skeleton, rec_video, rec_note]
 
@@ -232,7 +224,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             except Exception as exc:  # shown in the page, never a traceback
                 return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=[index.store.uri]),
                         gr.Plot(None, visible=False), gr.Image(None, visible=False), gr.Video(None, visible=False), ""]
-            return [gr.Tabs(selected="recording"), recording_id, *_recording_updates(card)]
+            return [gr.Tabs(selected="recording"), recording_id, *_card_updates(card)[1:]]
 
         def opener_for(i):
             def handler(rows):
