@@ -76,6 +76,14 @@ def eval_sync(streams, methods: dict, trials: int, length: float, max_shift: flo
             for name in methods}
 
 
+def action_at(stream, t: float) -> str:
+    """The action label of the clip playing at time t of a concatenated stream."""
+    for span in stream.text:
+        if span.start <= t < span.end:
+            return span.text.split(" [")[0]
+    return ""
+
+
 def eval_locate(streams, encoder, trials: int, length: float, rng, candidates: int) -> dict:
     from indexer.build import build
     from indexer.model import Entry
@@ -86,7 +94,11 @@ def eval_locate(streams, encoder, trials: int, length: float, rng, candidates: i
         entries = [Entry(s.id, [s.id], (lambda s=s: s)) for s in streams]
         summary = build(entries, IndexStore(folder, create=True), encoder, progress=False)
         index = open_index(folder)
-        results = {"refined": [], "voted only": []}
+        by_id = {s.id: s for s in streams}
+        modes = {"refined": dict(refine=True), "voted only": dict(refine=False),
+                 "own stream, refined": dict(refine=True, own=True)}
+        results = {m: [] for m in modes}
+        same_action = {m: [] for m in modes}
         top5 = []
         start = time.time()
         for _ in range(trials):
@@ -95,12 +107,15 @@ def eval_locate(streams, encoder, trials: int, length: float, rng, candidates: i
             i0 = int(rng.integers(0, int((s.duration - length) * imu.rate)))
             t_true = i0 / imu.rate
             snippet = excerpt(imu, i0, length)
-            for mode, refine in (("refined", True), ("voted only", False)):
-                hits = temporal.locate(index, snippet, k=5, target="pose", candidates=candidates, refine=refine)
+            for mode, opts in modes.items():
+                hits = temporal.locate(index, snippet, k=5, target="pose", candidates=candidates,
+                                       refine=opts["refine"], recording=s.id if opts.get("own") else None)
                 top = hits.row(0, named=True) if hits.height else None
                 err = abs(top["t_start"] - t_true) if top and top["recording_id"] == s.id else float("inf")
                 results[mode].append(err)
-                if refine:
+                same_action[mode].append(bool(top) and action_at(by_id[top["recording_id"]], top["t_start"] + length / 2)
+                                         == action_at(s, t_true + length / 2))
+                if mode == "refined":
                     right = hits.filter(hits["recording_id"] == s.id)
                     top5.append(bool(right.height and (abs(right["t_start"] - t_true) <= 0.5).any()))
         elapsed = time.time() - start
@@ -109,11 +124,43 @@ def eval_locate(streams, encoder, trials: int, length: float, rng, candidates: i
         e = np.asarray(errs)
         out[mode] = {"trials": len(e), "top1_right_stream": round(float(np.isfinite(e).mean()), 3),
                      "top1_within_0.2": round(float((e <= 0.2 + 1e-9).mean()), 3),
-                     "top1_within_0.5": round(float((e <= 0.5 + 1e-9).mean()), 3)}
+                     "top1_within_0.5": round(float((e <= 0.5 + 1e-9).mean()), 3),
+                     "top1_same_action": round(float(np.mean(same_action[mode])), 3)}
     out["refined"]["top5_within_0.5"] = round(float(np.mean(top5)), 3)
     out["archive"] = {"streams": len(streams), "seconds": round(sum(s.duration for s in streams), 1),
                       "tokens": summary.tokens_written}
-    out["seconds_per_query"] = round(elapsed / max(1, trials) / 2, 3)
+    out["seconds_per_query"] = round(elapsed / max(1, trials) / len(modes), 3)
+    return out
+
+
+def project_stream(stream):
+    """The skeleton seen from the front as 2-D (what a 2-D pose estimator reports, up to scale)."""
+    from encoders.part_features import project_2d
+    from indexer.bodyparts import CANONICAL_JOINTS
+    from indexer.model import PoseStream
+
+    pose = stream.pose
+    return replace(stream, pose=PoseStream(project_2d(pose.canonical()), pose.rate, "canonical",
+                                           list(CANONICAL_JOINTS), source=pose.source))
+
+
+def video_streams(entries, subjects, clips: int) -> list:
+    """Per test subject, its first `clips` right-wrist clips with 2-D pose from the depth video
+    (mediapipe), concatenated like the skeleton streams."""
+    from indexer.concat import concat_recordings
+    from indexer.pose2d import video_pose
+
+    out = []
+    for subject in subjects:
+        recs = []
+        for e in entries:
+            if e.subject != subject or len(recs) == clips:
+                continue
+            rec = e.load()
+            if rec.imu[0].placement != "right_wrist" or rec.video is None:
+                continue
+            recs.append(replace(rec, pose=video_pose(rec.video.path)))
+        out.append(concat_recordings(recs, f"utd-mhad/s{subject}-video2d-concat"))
     return out
 
 
@@ -146,23 +193,34 @@ def eval_assign(clips, methods: dict, scenes: int, sizes: list[int], rng, parts_
 
 
 def print_tables(report: dict) -> None:
-    print("\nSYNC (20 s excerpts, offsets uniform in +-7 s, held-out subjects 2,4,6,8)")
-    print(f"{'method':<34}{'trials':>7}{'MAE s':>8}{'median':>8}{'<=0.1':>7}{'<=0.2':>7}{'<=0.5':>7}")
-    for name, r in report["sync"].items():
+    if "sync" in report:
+        print("\nSYNC (20 s excerpts, offsets uniform in +-7 s, held-out subjects 2,4,6,8)")
+        print(f"{'method':<34}{'trials':>7}{'MAE s':>8}{'median':>8}{'<=0.1':>7}{'<=0.2':>7}{'<=0.5':>7}")
+    for name, r in report.get("sync", {}).items():
         print(f"{name:<34}{r['trials']:>7}{r['MAE']:>8.3f}{r['median']:>8.3f}{r['within_0.1']:>7.3f}"
               f"{r['within_0.2']:>7.3f}{r['within_0.5']:>7.3f}")
         for part, p in r["by_placement"].items():
             print(f"  {part:<32}{p['trials']:>7}{p['MAE']:>8.3f}{p['median']:>8.3f}{p['within_0.1']:>7.3f}"
                   f"{p['within_0.2']:>7.3f}{p['within_0.5']:>7.3f}")
+    for key, title in (("sync_2d_skeleton", "SYNC, 2-D: test skeletons seen from the front"),
+                       ("sync_2d_video", "SYNC, 2-D: mediapipe pose from the depth videos (subjects 2, 4)")):
+        if key not in report:
+            continue
+        print(f"\n{title}")
+        for name, r in report[key].items():
+            if isinstance(r, dict) and "MAE" in r:
+                print(f"{name:<34}{r['trials']:>7}{r['MAE']:>8.3f}{r['median']:>8.3f}{r['within_0.1']:>7.3f}"
+                      f"{r['within_0.2']:>7.3f}{r['within_0.5']:>7.3f}")
     if "locate" in report:
         loc = report["locate"]
         print(f"\nLOCATE (3 s IMU snippet -> skeleton tokens of {loc['archive']['streams']} test streams, "
               f"{loc['archive']['seconds']} s)")
-        print(f"{'mode':<14}{'trials':>7}{'stream':>8}{'<=0.2':>7}{'<=0.5':>7}")
-        for mode in ("refined", "voted only"):
+        print(f"{'mode (top-1)':<22}{'trials':>7}{'stream':>8}{'<=0.2':>7}{'<=0.5':>7}{'action':>8}")
+        for mode in ("refined", "voted only", "own stream, refined"):
             r = loc[mode]
-            print(f"{mode:<14}{r['trials']:>7}{r['top1_right_stream']:>8.3f}{r['top1_within_0.2']:>7.3f}"
-                  f"{r['top1_within_0.5']:>7.3f}")
+            print(f"{mode:<22}{r['trials']:>7}{r['top1_right_stream']:>8.3f}{r['top1_within_0.2']:>7.3f}"
+                  f"{r['top1_within_0.5']:>7.3f}{r['top1_same_action']:>8.3f}")
+        print(f"refined, right place (<=0.5 s) among the top 5: {loc['refined']['top5_within_0.5']:.3f}")
     if "assign" in report:
         print("\nASSIGN (IMU -> person accuracy by number of people in the scene; part accuracy in brackets)")
         for name, by_n in report["assign"].items():
@@ -180,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--locate-trials", type=int, default=100, help="snippets to locate (default 100)")
     p.add_argument("--assign-scenes", type=int, default=50, help="scenes per number of people (default 50)")
     p.add_argument("--candidates", type=int, default=100, help="locate: stored tokens per query token (default 100)")
+    p.add_argument("--tokens-2d", help="a 2-D token checkpoint (train-tokens --pose-dims 2): sync against the "
+                                       "skeletons seen as 2-D, and against mediapipe pose from the depth videos")
+    p.add_argument("--video-clips", type=int, default=15,
+                   help="with --tokens-2d: right-wrist clips per test subject whose depth video goes through "
+                        "mediapipe (default 15)")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: sync, locate, assign")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -208,6 +271,20 @@ def main(argv: list[str] | None = None) -> int:
             methods["clip-level CNN-GRU (dense vote)"] = lambda a, b: temporal.sync(a, b, clip, max_offset=10.0)
         methods["cross-correlation (acc magnitude)"] = lambda a, b: xcorr_sync(a, b, max_offset=10.0)
         report["sync"] = eval_sync(streams, methods, args.sync_trials, 20.0, 7.0, rng)
+    if args.tokens_2d and "sync" not in skip:
+        tok2 = checkpoint.load(args.tokens_2d)
+        report["token_encoder_2d"] = tok2.id
+        methods = {"MoBind tokens 2-D (dense vote)": lambda a, b: temporal.sync(a, b, tok2, max_offset=10.0),
+                   "cross-correlation (2-D, no gravity)": lambda a, b: xcorr_sync(a, b, max_offset=10.0)}
+        rng = np.random.default_rng(args.seed + 3)
+        report["sync_2d_skeleton"] = eval_sync([project_stream(s) for s in streams], methods,
+                                               args.sync_trials, 20.0, 7.0, rng)
+        t0 = time.time()
+        videos = video_streams(entries, ["2", "4"], args.video_clips)
+        rng = np.random.default_rng(args.seed + 4)
+        report["sync_2d_video"] = eval_sync(videos, methods, 2 * args.sync_trials, 20.0, 7.0, rng)
+        report["sync_2d_video"]["streams"] = {v.id: round(v.duration, 1) for v in videos}
+        report["sync_2d_video"]["mediapipe_seconds"] = round(time.time() - t0, 1)
     if "locate" not in skip:
         rng = np.random.default_rng(args.seed + 1)
         report["locate"] = eval_locate(streams, tok, args.locate_trials, 3.0, rng, args.candidates)

@@ -45,6 +45,13 @@ def macro_f1(true: np.ndarray, pred: np.ndarray, classes) -> float:
     return float(np.mean(scores))
 
 
+def random_map(relevant: np.ndarray, draws: int = 200, seed: int = 0) -> float:
+    """mAP of random rankings (fixed seed): for a small pool it lies above the share of
+    relevant items, so it is the fair chance level to quote next to mAP."""
+    rng = np.random.default_rng(seed)
+    return float(np.mean([mean_average_precision(rng.random(relevant.shape), relevant) for _ in range(draws)]))
+
+
 def text_retrieval(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
     """Each label's prompt queries the pool; precision@k and mAP over the label queries."""
     captions = np.asarray(captions)
@@ -52,7 +59,8 @@ def text_retrieval(encoder: Encoder, vectors: np.ndarray, captions: list[str], l
     relevant = captions[None, :] == np.asarray(labels)[:, None]
     out = precision_at_k(sim, relevant)
     out["mAP"] = mean_average_precision(sim, relevant)
-    out["chance_P"] = float(relevant.mean())  # the expected precision of a random ranking
+    out["chance_P"] = float(relevant.mean())  # the expected precision@k of a random ranking
+    out["chance_mAP"] = random_map(relevant)
     out["queries"] = len(labels)
     out["pool"] = int(vectors.shape[0])
     return out
@@ -122,7 +130,8 @@ def format_semantic(report: dict) -> str:
             continue
         if "P@1" in m:
             lines.append(f"{key:<22} P@1 {m['P@1']:.3f}  P@5 {m['P@5']:.3f}  P@10 {m['P@10']:.3f}  "
-                         f"mAP {m['mAP']:.3f}  (chance {m['chance_P']:.3f}; {m['queries']} queries, pool {m['pool']})")
+                         f"mAP {m['mAP']:.3f}  (chance P {m['chance_P']:.3f}, mAP {m['chance_mAP']:.3f}; "
+                         f"{m['queries']} queries, pool {m['pool']})")
         elif "accuracy" in m:
             lines.append(f"{key:<22} accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
                          f"(chance {m['chance_accuracy']:.3f}; {m['classes']} classes, {m['clips']} windows)")

@@ -57,7 +57,9 @@ class TokenPairs:
     def sample(self, batch: int, rng: np.random.Generator, pose_dims: int = 3, yaw_range: float = 0.0,
                token_shift: float = 0.0, token_seconds: float = 0.2) -> dict:
         """A batch of `batch` random windows, each with all its recording's IMUs, flattened
-        into pairs (see `encoders.mobind.mobind_loss` for the layout). With `token_shift` > 0
+        into pairs (see `encoders.mobind.mobind_loss` for the layout). A 2-D tower learning from
+        3-D skeletons sees them from a camera turned by up to `yaw_range` radians, mirrored half
+        of the time. With `token_shift` > 0
         each pair also gets a pose window cut a random whole number of tokens (up to that many
         seconds) later or earlier, for the token-level loss."""
         n_pose = int(round(self.window * self.pose_rate))
@@ -69,10 +71,12 @@ class TokenPairs:
         imu, imu_v, pose, pose_v, part, sample = [], [], [], [], [], []
         shifted, shifted_v, shifts = [], [], []
 
-        def crop(rec, j0, yaw):
+        def crop(rec, j0, yaw, mirror):
             canon = rec.pose[max(j0, 0) : j0 + n_pose]
             if pose_dims == 2 and canon.shape[-1] == 3:
                 canon = project_2d(canon, yaw)
+                if mirror:  # skeletons disagree on which way x points (Kinect's is the camera's left)
+                    canon = canon * np.array([-1.0, 1.0], np.float32)
             valid = canon.shape[0]
             return np.concatenate([canon, np.zeros((n_pose - valid,) + canon.shape[1:], np.float32)]), valid
 
@@ -81,12 +85,13 @@ class TokenPairs:
             j0 = int(rng.integers(0, max(1, rec.frames - n_pose + 1)))
             i0 = int(round(j0 / self.pose_rate * self.imu_rate))
             yaw = float(rng.uniform(-yaw_range, yaw_range))
-            canon, pv = crop(rec, j0, yaw)
+            mirror = pose_dims == 2 and bool(rng.random() < 0.5)
+            canon, pv = crop(rec, j0, yaw, mirror)
             if max_k:  # a shift that keeps the shifted window inside the recording
                 lo = max(-max_k, -(j0 // per_token))
                 hi = min(max_k, (rec.frames - n_pose - j0) // per_token) if rec.frames >= n_pose + j0 else 0
                 k = int(rng.integers(lo, max(lo, hi) + 1))
-                moved, mv = crop(rec, j0 + k * per_token, yaw)
+                moved, mv = crop(rec, j0 + k * per_token, yaw, mirror)
             for m, data in enumerate(rec.imu):
                 piece = data[i0 : i0 + n_imu]
                 iv = piece.shape[0]

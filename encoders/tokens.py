@@ -126,7 +126,7 @@ class BodyPool(nn.Module):
 
 
 def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, heads: int = 4,
-                         window: float = 2.0, hop: float = 1.0, imu_rate: float = 50.0,
+                         window: float = 2.0, hop: float = 0.2, imu_rate: float = 50.0,
                          pose_rate: float = 25.0, pose_dims: int = 3, parts: list[str] | None = None,
                          conv_width: int = 64, loss_weights: dict | None = None, mask_ratio: float = 0.15) -> dict:
     """A MoBind IMU + pose-part token config."""

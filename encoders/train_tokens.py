@@ -103,7 +103,9 @@ def add_cli(sub, common, source, subjects) -> None:
     t.add_argument("--layers", type=int, default=4, help="Transformer layers (default 4)")
     t.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
     t.add_argument("--window", type=float, default=2.0, help="window length in seconds, a multiple of 0.2 (default 2)")
-    t.add_argument("--hop", type=float, default=1.0, help="hop between indexed windows in seconds (default 1)")
+    t.add_argument("--hop", type=float, default=0.2,
+                   help="seconds between the windows an index stores (default 0.2, one per token step, "
+                        "which `query locate` needs to place a snippet well; 1 makes a 5x smaller index)")
     t.add_argument("--pose-dims", type=int, default=3, choices=[2, 3],
                    help="3 for skeletons/mocap; 2 for 2-D pose from video (trained on 3-D mocap seen "
                         "from randomly turned cameras)")

@@ -30,7 +30,7 @@ class WindowSpec:
 @dataclass
 class Window:
     recording_id: str
-    modality: str  # "imu" | "pose"
+    modality: str  # "imu" | "pose" | "video"
     body_part: str  # an IMU's placement, or "all" for the whole skeleton
     t_start: float
     t_end: float  # true end: less than t_start + length for a padded window

@@ -8,9 +8,9 @@ between them. The offset with most votes wins; the diagonal similarity around it
 between grid points. One repeated motion cannot outvote the rest: its matches spread over many
 offsets, while true matches all agree on one.
 
-locate: the snippet's 0.2 s tokens are searched in the index's token table; each hit votes
-for where the snippet would start in its recording; the best-voted places are then scored
-token by token at 0.2 s resolution.
+locate: the snippet's windows (one every 0.2 s) are searched among the index's windows; each
+hit votes for where the snippet would start in its recording; the best-voted places are then
+scored window by window and token by token at 0.2 s steps around their voted start.
 
 assign: every IMU is scored against every person's every body part (mean token similarity
 over the shared time plus window similarity) and the best one-to-one assignment is taken.
@@ -38,6 +38,7 @@ from query import inputs
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 STRIDE = 0.2  # seconds between dense windows, MoBind's token length
 LOW_CONFIDENCE = 0.2  # below this share of votes near the winner, the offset is a guess
+MAX_SYNC_WINDOWS = 6000  # per stream (20 min at 0.2 s): keeps the similarity matrix under ~150 MB
 
 
 @dataclass
@@ -255,6 +256,11 @@ def sync(imu_stream_or_path, other_stream_or_path, encoder, max_offset: float = 
     b = as_motion(other_stream_or_path)
     if isinstance(encoder, TokenEncoder):
         part = part or encoder.part_of(a.placement)
+    for stream in (a, b):  # the similarity matrix is windows(a) x windows(b)
+        if stream.duration / stride > MAX_SYNC_WINDOWS:
+            raise BadInput(_where(stream), f"stream lasts {stream.duration:.0f} s: dense sync compares every "
+                                           f"{stride:g} s window of both streams, so cut streams to at most "
+                                           f"{MAX_SYNC_WINDOWS * stride:.0f} s around the part to align")
     starts_a, va = dense_embed(a, encoder, stride)
     starts_b, vb = dense_embed(b, encoder, stride, part)
     sim = va @ vb.T
@@ -273,11 +279,16 @@ LOCATE_COLUMNS = ["rank", "score", "recording_id", "t_start", "t_end", "label"]
 def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None, target: str = "pose",
            encoder_id: str | None = None, candidates: int = 100, refine: bool = True, **read_kw) -> pl.DataFrame:
     """Where in the archive the snippet's motion happens: (rank, score, recording_id, t_start,
-    t_end, label), best first. Candidates come from token votes over the token FAISS index
-    (`candidates` nearest stored tokens per query token); each is scored token by token at
-    0.2 s steps around its voted start. `target` is the archive modality searched (pose: the
-    chain the IMU is worn on; imu: other IMU recordings). `refine=False` keeps the voted places
-    and their vote weight as the score (an ablation: what the token refinement adds)."""
+    t_end, label), best first. `target` is the archive modality searched (pose: the chain the
+    IMU is worn on; imu: other IMU recordings).
+
+    The snippet is embedded as windows every 0.2 s; each one's `candidates` nearest stored
+    windows (FAISS) vote for where the snippet would start. Window vectors tell motions apart
+    across the whole archive; token vectors were only taught to tell moments of one window
+    apart, so they come second: around each voted start, +-0.4 s in 0.2 s steps, the start
+    whose windows and tokens both agree best wins (`refine=False` keeps the voted start and the
+    window score alone: an ablation of what the tokens add).
+    """
     from indexer import vectors
     from indexer.store import sql_str
 
@@ -287,46 +298,56 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
     q_times, q_tokens, _ = stream_tokens(imu, encoder)
     q_times = q_times - q_times[0]
     span = float(q_times[-1] + ts)
+    q_starts, q_vecs = _query_windows(imu, encoder)
     scope = index.store.encoder_filter(encoder.id, target)
     if target == "pose":
         scope += f" AND body_part = {sql_str(encoder.part_of(imu.placement))}"
     if recording is not None:
-        scope += f" AND recording_id = {sql_str(recording)}"
         if index.store.count("recordings", f"id = {sql_str(recording)}") == 0:
             raise LookupError(f"no recording {recording!r} in {index.store.uri}")
-    allowed = index.store.table("tokens", scope, ["id"])["id"].to_numpy()
+        scope += f" AND recording_id = {sql_str(recording)}"
+    allowed = index.store.windows(scope, ["id"])["id"].to_numpy()
     if len(allowed) == 0:
         return _located([])
-    entry = index.store.faiss(encoder.id, target, table="tokens")
-    scores, ids = vectors.search(entry.index, q_tokens, min(candidates, len(allowed)), allowed)
+    entry = index.store.faiss(encoder.id, target)
+    scores, ids = vectors.search(entry.index, q_vecs, min(candidates, len(allowed)), allowed)
     hits = pl.DataFrame({"id": ids.ravel(), "score": scores.ravel().astype(np.float64),
-                         "q": np.repeat(q_times, ids.shape[1])}).filter(pl.col("id") >= 0)
+                         "q": np.repeat(q_starts, ids.shape[1])}).filter(pl.col("id") >= 0)
     if hits.height == 0:
         return _located([])
-    meta = index.store.table("tokens", f"id IN ({', '.join(map(str, hits['id'].unique().to_list()))})",
-                             ["id", "recording_id", "t_start"])
+    meta = index.store.windows_by_id(hits["id"].unique().to_list(), ["id", "recording_id", "t_start"])
     hits = hits.join(meta, on="id", how="inner").with_columns(
         ((pl.col("t_start") - pl.col("q")) / ts).round(0).cast(pl.Int64).alias("slot"))
-    # Each query token's hits vote once per place (its best hit there), weighted by similarity.
+    # Each query window votes once per place (its best hit there), weighted by similarity.
     votes = (hits.group_by(["recording_id", "slot", "q"]).agg(pl.col("score").max())
              .group_by(["recording_id", "slot"]).agg(pl.col("score").clip(0.0).sum().alias("votes"))
-             .sort("votes", descending=True).head(max(3 * k, 10)))
+             .sort(["votes", "recording_id", "slot"], descending=[True, False, False]).head(max(3 * k, 10)))
+    stored: dict[str, dict] = {}
+
+    def recording_vectors(rec_id: str) -> dict:
+        if rec_id not in stored:
+            where = f"{scope} AND recording_id = {sql_str(rec_id)}"
+            w = index.store.windows(where, ["t_start", "vector"]).sort("t_start")
+            t = index.store.table("tokens", where, ["t_start", "vector"]).sort("t_start")
+            stored[rec_id] = {"w_times": w["t_start"].to_numpy(), "w_vecs": np.stack(w["vector"].to_numpy()),
+                              "t_times": t["t_start"].to_numpy(),
+                              "t_vecs": np.stack(t["vector"].to_numpy()) if t.height else np.zeros((0, 1))}
+        return stored[rec_id]
+
     results = []
-    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for rec_id, slot, weight in votes.select("recording_id", "slot", "votes").iter_rows():
-        if not refine:
-            results.append((float(weight), rec_id, slot * ts))
-            continue
-        if rec_id not in cache:
-            toks = index.store.table("tokens", f"{scope} AND recording_id = {sql_str(rec_id)}",
-                                     ["t_start", "vector"]).sort("t_start")
-            cache[rec_id] = (toks["t_start"].to_numpy(), np.stack(toks["vector"].to_numpy()).astype(np.float32))
-        times, vecs = cache[rec_id]
+    for rec_id, slot in votes.select("recording_id", "slot").iter_rows():
+        v = recording_vectors(rec_id)
         best = None
-        for shift in (-2, -1, 0, 1, 2):  # +-0.4 s around the vote: token-level refinement
+        for shift in ((-2, -1, 0, 1, 2) if refine else (0,)):
             s0 = (slot + shift) * ts
-            score = _alignment_score(q_times, q_tokens, s0, times, vecs, ts)
-            if score is not None and (best is None or score > best[0]):
+            w = _alignment_score(q_starts, q_vecs, s0, v["w_times"], v["w_vecs"], ts, need=1)
+            if w is None:
+                continue
+            score = w
+            if refine:
+                t = _alignment_score(q_times, q_tokens, s0, v["t_times"], v["t_vecs"], ts)
+                score = 0.5 * (w + t) if t is not None else w
+            if best is None or score > best[0]:
                 best = (score, s0)
         if best is not None:
             results.append((best[0], rec_id, best[1]))
@@ -340,6 +361,30 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
     return _located(kept, span, _labels(index, [r for _, r, _ in kept]))
 
 
+def _query_windows(imu: ImuStream, encoder: TokenEncoder) -> tuple[np.ndarray, np.ndarray]:
+    """Window vectors of a query snippet every 0.2 s (one zero-padded window if it is shorter
+    than a window)."""
+    if imu.duration + 1e-9 >= encoder.window.length:
+        return dense_embed(imu, encoder, encoder.token_seconds)
+    stream = _imu_for(encoder, imu)
+    rec = Recording(id="query", dataset="query", imu=[stream])
+    windows = [w for w in recording_windows(rec, encoder.window, {"imu": encoder.rates["imu"]}) if w.modality == "imu"]
+    return np.array([w.t_start for w in windows]), encoder.encode(windows)
+
+
+def _alignment_score(q_times, q_vecs, s0, times, vecs, ts, need: int | None = None) -> float | None:
+    """Mean similarity of each query vector with the stored one at s0 + its time (within half a
+    token); None when fewer than `need` (default: half) of them land on stored ones."""
+    if len(times) == 0:
+        return None
+    want = s0 + q_times
+    idx = np.clip(np.searchsorted(times, want - ts / 2), 0, len(times) - 1)
+    hit = np.abs(times[idx] - want) <= ts / 2 + 1e-6
+    if hit.sum() < (max(1, len(q_times) // 2) if need is None else need):
+        return None
+    return float(np.einsum("ij,ij->i", q_vecs[hit], vecs[idx[hit]]).mean())
+
+
 def _located(kept: list[tuple[float, str, float]], span: float = 0.0, labels: dict | None = None) -> pl.DataFrame:
     labels = labels or {}
     return pl.DataFrame({
@@ -351,18 +396,6 @@ def _located(kept: list[tuple[float, str, float]], span: float = 0.0, labels: di
         "label": [labels.get(r, "") for _, r, _ in kept],
     }, schema={"rank": pl.Int64, "score": pl.Float64, "recording_id": pl.Utf8, "t_start": pl.Float64,
                "t_end": pl.Float64, "label": pl.Utf8})
-
-
-def _alignment_score(q_times, q_tokens, s0, times, vecs, ts) -> float | None:
-    """Mean similarity of each query token with the stored token at s0 + its time; None when
-    fewer than half of the query's tokens land on stored ones."""
-    want = s0 + q_times
-    idx = np.clip(np.searchsorted(times, want - ts / 2), 0, len(times) - 1)
-    hit = np.abs(times[idx] - want) <= ts / 2 + 1e-6
-    if hit.sum() < max(1, len(q_times) // 2):
-        return None
-    sims = np.where(hit, np.einsum("ij,ij->i", q_tokens, vecs[idx]), 0.0)
-    return float(sims.mean())
 
 
 def _labels(index, rec_ids: list[str]) -> dict[str, str]:

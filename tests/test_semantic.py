@@ -255,6 +255,7 @@ def test_text_retrieval_and_classification_metrics():
     vectors = oracle.encode_text(captions)
     r = text_retrieval(oracle, vectors, captions, labels)
     assert r["P@1"] == 1.0 and r["mAP"] == 1.0 and r["pool"] == 6 and r["chance_P"] == pytest.approx(1 / 3)
+    assert r["chance_P"] < r["chance_mAP"] < 0.8  # random rankings of a small pool
     c = classification(oracle, vectors, captions, labels)
     assert c["accuracy"] == 1.0 and c["macro_f1"] == 1.0 and c["chance_accuracy"] == pytest.approx(1 / 3)
     wrong = oracle.encode_text(["b", "a", "b", "c", "c", "a"])  # two of six mistaken

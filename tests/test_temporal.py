@@ -198,16 +198,19 @@ def utd_token_index(tmp_path_factory, tok_encoder, utd_dir):
 
 
 def test_locate_snippet_in_a_long_real_stream(utd_token_index):
-    """Random weights, but the snippet is stored in the index, on its window grid (windows
-    every 1 s), so identical windows embed identically: IMU -> IMU must land on it."""
+    """Random weights, but the snippet is stored in the index on its window grid, so its windows
+    embed exactly as the stored ones: on window scores alone (no token refinement, whose edge
+    tokens see other context) IMU -> IMU must land on it with a perfect score."""
     index, thigh, entries = utd_token_index
     snippet = excerpt(thigh.imu[0], 41.0, 3.0)
-    hits = index.locate(snippet, k=3, target="imu")
-    assert hits.columns == ["rank", "score", "recording_id", "t_start", "t_end", "label"]
+    hits = index.locate(snippet, k=3, target="imu", refine=False)
     top = hits.row(0, named=True)
     assert top["recording_id"] == thigh.id and top["t_start"] == pytest.approx(41.0, abs=0.01)
+    assert top["score"] == pytest.approx(1.0, abs=1e-5)
     assert top["t_end"] - top["t_start"] == pytest.approx(3.0, abs=0.01)
-    assert hits["score"].is_sorted(descending=True)
+    hits = index.locate(snippet, k=3, target="imu")
+    assert hits.columns == ["rank", "score", "recording_id", "t_start", "t_end", "label"]
+    assert hits["score"].is_sorted(descending=True) and hits["rank"].to_list() == [1, 2, 3]
     only = index.locate(snippet, k=3, recording=entries[1].id, target="imu")
     assert set(only["recording_id"]) <= {entries[1].id}
     with pytest.raises(LookupError, match="no recording"):
