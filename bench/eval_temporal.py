@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--video-clips", type=int, default=15,
                    help="with --tokens-2d: right-wrist clips per test subject whose depth video goes through "
                         "mediapipe (default 15)")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: sync, locate, assign")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: sync, sync2d, locate, assign")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--json", help="write the report here")
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             methods["clip-level CNN-GRU (dense vote)"] = lambda a, b: temporal.sync(a, b, clip, max_offset=10.0)
         methods["cross-correlation (acc magnitude)"] = lambda a, b: xcorr_sync(a, b, max_offset=10.0)
         report["sync"] = eval_sync(streams, methods, args.sync_trials, 20.0, 7.0, rng)
-    if args.tokens_2d and "sync" not in skip:
+    if args.tokens_2d and "sync2d" not in skip:
         tok2 = checkpoint.load(args.tokens_2d)
         report["token_encoder_2d"] = tok2.id
         methods = {"MoBind tokens 2-D (dense vote)": lambda a, b: temporal.sync(a, b, tok2, max_offset=10.0),
