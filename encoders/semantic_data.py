@@ -43,6 +43,11 @@ class SemanticSet:
         return len(self.captions)
 
     @property
+    def labels(self) -> list[str]:
+        """The label text of each window (what class-level metrics compare)."""
+        return self.captions
+
+    @property
     def has_video(self) -> np.ndarray:
         if self.video_valid is None:
             return np.zeros(len(self), bool)

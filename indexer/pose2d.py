@@ -72,10 +72,12 @@ def depth_to_silhouette(rgb: np.ndarray) -> np.ndarray:
 
 
 def video_pose(path: str | Path, max_frames: int | None = None, min_confidence: float = 0.3,
-               depth: bool | None = None, mirror: bool | None = None) -> PoseStream:
+               depth: bool | None = None, mirror: bool | None = None, smooth: bool = False) -> PoseStream:
     """A 2-D COCO-17 PoseStream (pixels, y up) of the most prominent person in a video.
     `depth`: treat frames as depth maps (None: decide from the first frame); `mirror`: flip
-    frames left-right first (None: flip depth maps, which Kinect records mirrored)."""
+    frames left-right first (None: flip depth maps, which Kinect records mirrored); `smooth`:
+    mediapipe's landmark smoothing, off by default because its filter makes the pose lag the
+    motion, which is exactly what synchronisation measures."""
     path = Path(path)
     if not path.exists():
         raise BadInput(str(path), "file does not exist")
@@ -99,7 +101,7 @@ def video_pose(path: str | Path, max_frames: int | None = None, min_confidence: 
         if not rate > 0:
             raise BadInput(str(path), "video has no frame rate")
         found, size = [], (0, 0)
-        with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
+        with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=smooth,
                                     min_detection_confidence=min_confidence,
                                     min_tracking_confidence=min_confidence) as model:
             for i, frame in enumerate(container.decode(stream)):

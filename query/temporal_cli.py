@@ -71,14 +71,25 @@ def locate_cmd(p=None, args=None, index=None):
     if p is not None:
         p.add_argument("imu_snippet", help="IMU snippet (.mat, .csv, .parquet, .npy)")
         p.add_argument("--recording", help="search only this recording (its id)")
+        p.add_argument("--start", type=float, help="use the file from this second on")
+        p.add_argument("--end", type=float, help="use the file up to this second")
         p.add_argument("--candidates", type=int, default=100,
-                       help="stored tokens fetched per query token before refinement (default 100)")
+                       help="stored windows fetched per query window before refinement (default 100)")
         _imu_args(p)
         return
+    from dataclasses import replace
+
     from query import temporal
 
-    return temporal.locate(index, _read_imu(args.imu_snippet, args), k=args.k, recording=args.recording,
-                           target=args.target, candidates=args.candidates)
+    imu = _read_imu(args.imu_snippet, args)
+    if args.start is not None or args.end is not None:
+        i0 = int(round((args.start or 0.0) * imu.rate))
+        i1 = None if args.end is None else int(round(args.end * imu.rate))
+        imu = replace(imu, data=imu.data[i0:i1])
+        if imu.data.shape[0] == 0:
+            raise ValueError(f"--start/--end leave nothing of {args.imu_snippet}")
+    return temporal.locate(index, imu, k=args.k, recording=args.recording, target=args.target,
+                           candidates=args.candidates)
 
 
 def assign_cmd(p=None, args=None, index=None):
