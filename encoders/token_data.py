@@ -7,7 +7,6 @@ few phases.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +18,6 @@ from indexer.errors import BadInput
 from indexer.model import Entry, Recording
 from indexer.windows import resample
 
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -12,9 +12,8 @@ import torch
 from encoders import checkpoint, tokens
 from indexer.errors import BadInput
 from indexer.importers import demo
-from indexer.model import ImuStream, PoseStream
+from indexer.model import ImuStream
 from indexer.units import IMU6_CHANNELS
-from indexer.windows import WindowSpec
 from query import temporal
 from query.xcorr import xcorr_sync
 
