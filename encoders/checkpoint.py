@@ -63,7 +63,8 @@ class JointModel(nn.Module):
         return self.towers[modality](x, valid)
 
 
-def save(model: JointModel, folder: str | Path, extra: dict | None = None) -> Path:
+def save(model: nn.Module, folder: str | Path, extra: dict | None = None) -> Path:
+    """Write `model.config` (+ `extra`) as JSON and the weights as safetensors, atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = dict(model.config)
@@ -77,14 +78,12 @@ def save(model: JointModel, folder: str | Path, extra: dict | None = None) -> Pa
     return folder
 
 
-@dataclass
-class Encoder:
-    """A loaded checkpoint, ready to embed windows."""
+class CheckpointView:
+    """What every loaded checkpoint tells from its config and weights checksum; builds and
+    searches rely on these alone, whatever the model behind them."""
 
-    model: JointModel
     config: dict
     checksum: str  # sha256 of the weights file
-    source: str = ""  # the checkpoint folder it was loaded from
 
     @property
     def id(self) -> str:
@@ -101,6 +100,16 @@ class Encoder:
     @property
     def rates(self) -> dict[str, float]:
         return {m: float(spec["rate"]) for m, spec in self.config["towers"].items()}
+
+
+@dataclass
+class Encoder(CheckpointView):
+    """A loaded checkpoint, ready to embed windows."""
+
+    model: JointModel
+    config: dict
+    checksum: str  # sha256 of the weights file
+    source: str = ""  # the checkpoint folder it was loaded from
 
     @torch.no_grad()
     def encode_arrays(self, modality: str, arrays: list[np.ndarray], valid: list[int],
@@ -156,25 +165,27 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load(folder: str | Path) -> Encoder:
+def checkpoint_files(folder: str | Path, how_to_make: str) -> tuple[Path, Path]:
+    """(weights, config) paths of a checkpoint folder; FileNotFoundError naming what is missing."""
     folder = Path(folder)
     weights, config_path = folder / WEIGHTS, folder / CONFIG
     for p in (weights, config_path):
         if not p.exists():
             raise FileNotFoundError(f"{p}: missing; a checkpoint folder holds {WEIGHTS} and {CONFIG} "
-                                    "(make one with `python -m encoders train`)")
+                                    f"(make one with `{how_to_make}`)")
+    return weights, config_path
+
+
+def read_config(config_path: Path) -> dict:
     try:
-        config = json.loads(config_path.read_text())
+        return json.loads(config_path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{config_path}: not valid JSON ({exc})") from None
-    if "tokens" in config:  # a MoBind token checkpoint: same folder layout, other model
-        from encoders import tokens
 
-        return tokens.load(folder, config)
-    try:
-        model = JointModel(config)
-    except (KeyError, TypeError, ValueError) as exc:  # valid JSON, but not an encoder config
-        raise ValueError(f"{config_path}: not a motionsearch encoder config ({type(exc).__name__}: {exc})") from None
+
+def load_weights(model: nn.Module, weights: Path, config_path: Path) -> str:
+    """Fill `model` from a safetensors file (never a pickle: checkpoints may come from
+    elsewhere); returns the file's sha256. ValueError when the file or its fit is wrong."""
     try:
         state = load_file(str(weights))
     except Exception as exc:
@@ -187,4 +198,19 @@ def load(folder: str | Path) -> Encoder:
         raise ValueError(f"{weights}: weights do not match {config_path} "
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     model.eval()
-    return Encoder(model, config, sha256_file(weights), str(folder))
+    return sha256_file(weights)
+
+
+def load(folder: str | Path) -> Encoder:
+    """A checkpoint folder -> a loaded encoder (a TokenEncoder for MoBind token checkpoints)."""
+    weights, config_path = checkpoint_files(folder, "python -m encoders train")
+    config = read_config(config_path)
+    if "tokens" in config:  # a MoBind token checkpoint: same folder layout, other model
+        from encoders import tokens
+
+        return tokens.load(folder, config)
+    try:
+        model = JointModel(config)
+    except (KeyError, TypeError, ValueError) as exc:  # valid JSON, but not an encoder config
+        raise ValueError(f"{config_path}: not a motionsearch encoder config ({type(exc).__name__}: {exc})") from None
+    return Encoder(model, config, load_weights(model, weights, config_path), str(folder))

@@ -18,8 +18,6 @@ and `indexer build` then also writes the token vectors.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,19 +25,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
+from encoders.checkpoint import CheckpointView, checkpoint_files, load_weights, read_config, save  # noqa: F401 (save: same format)
 from encoders.nets import length_mask, masked_mean
 from encoders.part_features import (DEFAULT_PARTS, part_for_placement, pose_part_feature_count,
                                     pose_part_features, project_2d)
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
 from indexer.units import IMU6_CHANNELS
-from indexer.windows import Window, WindowSpec
+from indexer.windows import Window
 
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
 TOKEN_SECONDS = 0.2
 
 
@@ -188,20 +184,6 @@ class TokenModel(nn.Module):
         return self.towers[modality](x, valid, mask)
 
 
-def save(model: TokenModel, folder: str | Path, extra: dict | None = None) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    config = dict(model.config)
-    if extra:
-        config.update(extra)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = folder / (WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(folder / WEIGHTS)
-    (folder / CONFIG).write_text(json.dumps(config, indent=2))
-    return folder
-
-
 def token_spans(t_start: float, n_tokens: int, t_end: float | None = None,
                 token_seconds: float = TOKEN_SECONDS) -> tuple[np.ndarray, np.ndarray]:
     """(starts, ends) in seconds of a window's tokens: token j covers
@@ -230,7 +212,7 @@ def owned_tokens(window_starts: list[float], window_ends: list[float], n_valid: 
 
 
 @dataclass
-class TokenEncoder:
+class TokenEncoder(CheckpointView):
     """A loaded token checkpoint. Quacks like `encoders.checkpoint.Encoder` (id, modalities,
     window, rates, encode) so builds and searches use it unchanged, and adds token output."""
 
@@ -239,22 +221,6 @@ class TokenEncoder:
     checksum: str
     source: str = ""
     has_tokens: bool = True
-
-    @property
-    def id(self) -> str:
-        return f"{self.config['name']}@{self.checksum[:12]}"
-
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.config["towers"])
-
-    @property
-    def window(self) -> WindowSpec:
-        return WindowSpec(**self.config["window"])
-
-    @property
-    def rates(self) -> dict[str, float]:
-        return {m: float(spec["rate"]) for m, spec in self.config["towers"].items()}
 
     @property
     def token_seconds(self) -> float:
@@ -349,37 +315,11 @@ class TokenEncoder:
         return self.model.body["pose"](vecs, ids, present).numpy()
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load(folder: str | Path, config: dict | None = None) -> TokenEncoder:
     """A token checkpoint folder -> TokenEncoder (safetensors only: never a pickle)."""
-    folder = Path(folder)
-    weights, config_path = folder / WEIGHTS, folder / CONFIG
-    for p in (weights, config_path):
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: missing; a token checkpoint folder holds {WEIGHTS} and {CONFIG} "
-                                    "(make one with `python -m encoders train-tokens`)")
-    if config is None:
-        try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{config_path}: not valid JSON ({exc})") from None
+    weights, config_path = checkpoint_files(folder, "python -m encoders train-tokens")
+    config = read_config(config_path) if config is None else config
     if "tokens" not in config:
         raise ValueError(f"{config_path}: not a token checkpoint (its config has no 'tokens' section)")
     model = TokenModel(config)
-    try:
-        state = load_file(str(weights))
-    except Exception as exc:
-        raise ValueError(f"{weights}: not a readable safetensors file ({exc})") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{weights}: weights do not match {config_path} "
-                         f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
-    model.eval()
-    return TokenEncoder(model, config, sha256_file(weights), str(folder))
+    return TokenEncoder(model, config, load_weights(model, weights, config_path), str(folder))

@@ -9,11 +9,8 @@ prompt templates of encoders.text, averaged. The weights live in config["loss_we
 """
 from __future__ import annotations
 
-import time
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from encoders import checkpoint
 from encoders.checkpoint import JointModel
@@ -21,7 +18,7 @@ from encoders.losses import info_nce
 from encoders.semantic_data import SemanticSet
 from encoders.text import load_text_tower, space_name
 from encoders.text_losses import caption_info_nce
-from encoders.train import TrainSettings, _augment_imu
+from encoders.train import TrainSettings, augment_imu, fit
 
 DEFAULT_LOSS_WEIGHTS = {"imu-text": 1.0, "pose-text": 1.0, "imu-pose": 1.0, "imu-video": 1.0, "video-text": 0.0}
 
@@ -58,7 +55,6 @@ def train_semantic(config: dict, data: SemanticSet, settings: TrainSettings, mod
     """Train `model` (a fresh one from `config` if None) on `data`; returns it and the mean loss
     of each epoch. Pass the model whose video tower prepared `data.video`."""
     model = model if model is not None else new_model(config, settings.seed)
-    gen = torch.Generator().manual_seed(settings.seed)
     w = {**DEFAULT_LOSS_WEIGHTS, **config.get("loss_weights", {})}
     text, cap_idx = caption_embeddings(config, data.captions)
     imu, imu_v = torch.from_numpy(data.imu), torch.from_numpy(data.imu_valid)
@@ -67,47 +63,27 @@ def train_semantic(config: dict, data: SemanticSet, settings: TrainSettings, mod
     if use_video:
         video, video_v = torch.from_numpy(data.video), torch.from_numpy(data.video_valid)
         has_video = torch.from_numpy(data.has_video)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    steps = settings.epochs * max(1, int(np.ceil(len(data) / settings.batch)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=steps, pct_start=0.1)
-    history = []
-    start = time.time()
-    bar = tqdm(range(settings.epochs), desc="training", unit="epoch", disable=not progress)
-    for _ in bar:
-        model.train()
-        order = torch.randperm(len(data), generator=gen)
-        losses = []
-        for i in range(0, len(order), settings.batch):
-            idx = order[i : i + settings.batch]
-            if len(idx) < 2:  # contrastive terms need a negative
-                continue
-            uniq, inv = torch.unique(cap_idx[idx], return_inverse=True)
-            t = text[uniq]
-            a = model("imu", _augment_imu(imu[idx], settings, gen), imu_v[idx])
-            b = model("pose", pose[idx], pose_v[idx])
-            loss = (w["imu-text"] * caption_info_nce(a, inv, t, model.logit_scale)
-                    + w["pose-text"] * caption_info_nce(b, inv, t, model.logit_scale)
-                    + w["imu-pose"] * info_nce(a, b, model.logit_scale))
-            if use_video:
-                m = has_video[idx]
-                if int(m.sum()) >= 2:
-                    vi = idx[m]
-                    v = model.towers["video"].forward_prepared(video[vi], video_v[vi])
-                    loss = loss + w["imu-video"] * info_nce(a[m], v, model.logit_scale)
-                    if w["video-text"]:
-                        loss = loss + w["video-text"] * caption_info_nce(v, inv[m], t, model.logit_scale)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        history.append(float(np.mean(losses)))
-        bar.set_postfix(loss=f"{history[-1]:.3f}", temp=f"{1 / model.logit_scale.exp().item():.3f}")
-    model.eval()
-    model.config = dict(model.config, train_seconds=round(time.time() - start, 1))
-    return model, history
+    params = [p for p in model.parameters() if p.requires_grad]  # frozen towers stay out
+
+    def batch_loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        uniq, inv = torch.unique(cap_idx[idx], return_inverse=True)
+        t = text[uniq]
+        a = model("imu", augment_imu(imu[idx], settings, gen), imu_v[idx])
+        b = model("pose", pose[idx], pose_v[idx])
+        loss = (w["imu-text"] * caption_info_nce(a, inv, t, model.logit_scale)
+                + w["pose-text"] * caption_info_nce(b, inv, t, model.logit_scale)
+                + w["imu-pose"] * info_nce(a, b, model.logit_scale))
+        if use_video:
+            m = has_video[idx]
+            if int(m.sum()) >= 2:
+                vi = idx[m]
+                v = model.towers["video"].forward_prepared(video[vi], video_v[vi])
+                loss = loss + w["imu-video"] * info_nce(a[m], v, model.logit_scale)
+                if w["video-text"]:
+                    loss = loss + w["video-text"] * caption_info_nce(v, inv[m], t, model.logit_scale)
+        return loss
+
+    return model, fit(model, len(data), settings, batch_loss, params, clip_norm=5.0, progress=progress)
 
 
 def train_demo(folder, epochs: int = 25, progress: bool = True):

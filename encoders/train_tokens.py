@@ -9,6 +9,7 @@ import torch
 from tqdm import tqdm
 
 from encoders.mobind import mobind_loss
+from encoders.train import augment_imu
 from encoders.token_data import TokenPairs
 from encoders.tokens import TokenModel
 
@@ -26,12 +27,6 @@ class TokenTrainSettings:
     token_shift: float = 1.0  # seconds: largest offset between the IMU and pose windows of the token loss
     log_every: int = 50  # steps per history entry
     threads: int = 1  # on a shared 2-core machine one thread is several times faster than two
-
-
-def augment_imu(x: torch.Tensor, s: TokenTrainSettings, gen: torch.Generator) -> torch.Tensor:
-    scale = 1 + s.scale_jitter * (2 * torch.rand(x.shape[0], 1, x.shape[2], generator=gen) - 1)
-    noise = s.imu_noise * x.std(dim=(0, 1), keepdim=True) * torch.randn(x.shape, generator=gen)
-    return x * scale + noise
 
 
 def train_tokens(config: dict, data: TokenPairs, settings: TokenTrainSettings,

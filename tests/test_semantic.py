@@ -24,15 +24,6 @@ from query.api import RESULT_COLUMNS, open_index
 from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS, TINY_VIDEO_PARAMS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a shared 2-core machine two OpenMP threads spin against other processes and run tiny
-    models up to 50x slower than one; restored afterwards for the other tests."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_caption_loss_does_not_punish_windows_that_share_a_caption():
     torch.manual_seed(0)

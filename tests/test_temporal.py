@@ -20,13 +20,6 @@ from query.xcorr import xcorr_sync
 TINY = dict(embed_dim=16, dim=16, layers=1, heads=2, conv_width=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok_encoder(tmp_path_factory):

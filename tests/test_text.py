@@ -3,21 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from encoders import text
 from encoders.text import TextTowerUnavailable, load_text_tower
 from tiny_clip import TINY_CLIP
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a shared 2-core machine two OpenMP threads spin against other processes and run tiny
-    models up to 50x slower than one; restored afterwards for the other tests."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _fresh():

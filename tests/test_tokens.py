@@ -18,14 +18,6 @@ from indexer.importers import demo
 TINY = dict(embed_dim=16, dim=16, layers=1, heads=2, conv_width=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine run several times faster on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def make_token_encoder(folder, seed: int = 0, **kw):
     torch.manual_seed(seed)

@@ -10,15 +10,6 @@ from indexer.errors import BadInput
 from tiny_clip import TINY_CLIP, TINY_VIDEO_PARAMS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a shared 2-core machine two OpenMP threads spin against other processes and run tiny
-    models up to 50x slower than one; restored afterwards for the other tests."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def depth_mp4(utd_dir):
