@@ -77,6 +77,21 @@ def read_imu(path: str | Path, rate: float | None = None, placement: str = "righ
     return ImuStream(data, float(rate), list(channels), canonical_placement(placement), source=str(path))
 
 
+def _utd_skeleton_rate(path: Path, frames: int) -> float:
+    """UTD-MHAD's Kinect dropped frames, so a skeleton is timed by its inertial clip (the frames
+    spread evenly over it, as the importer does) when that file sits in the dataset's layout;
+    a lone skeleton file gets the nominal 20 fps."""
+    from indexer.importers.utd_mhad import IMU_RATE, _load_mat
+
+    inertial = path.parent.parent / "inertial" / path.name.replace("_skeleton.mat", "_inertial.mat")
+    if inertial != path and inertial.exists():
+        try:
+            return frames / (_load_mat(inertial, "d_iner").shape[0] / IMU_RATE)
+        except BadInput:
+            pass  # an unreadable neighbour says nothing about this file's timing
+    return 20.0
+
+
 def read_pose(path: str | Path, rate: float | None = None, skeleton: str | None = None) -> PoseStream:
     """A pose query clip: UTD-MHAD skeleton .mat, .bvh, or .npy (T, J, 2|3) with --rate."""
     path = Path(path)
@@ -89,8 +104,8 @@ def read_pose(path: str | Path, rate: float | None = None, skeleton: str | None 
         if skel.ndim != 3 or skel.shape[:2] != (20, 3):
             raise BadInput(str(path), f"expected d_skel of shape (20, 3, T), got {skel.shape}")
         frames = skel.transpose(2, 0, 1)
-        # A lone UTD-MHAD skeleton file has no inertial clip to time it by; its nominal rate is ~20 fps.
-        return PoseStream(frames, rate or 20.0, "kinect20", list(KINECT20_JOINTS), source=str(path))
+        return PoseStream(frames, rate or _utd_skeleton_rate(path, len(frames)), "kinect20",
+                          list(KINECT20_JOINTS), source=str(path))
     if suffix == ".bvh":
         from indexer.importers.bvh import load_recording
 

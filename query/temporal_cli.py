@@ -57,7 +57,7 @@ def sync_cmd(p=None, args=None, index=None):
     from query import temporal
 
     imu = _read_imu(args.imu_file, args)
-    other = temporal.as_motion(args.other_file, rate=args.other_rate) if args.other_rate else temporal.as_motion(args.other_file)
+    other = temporal.as_motion(args.other_file, rate=args.other_rate)
     if args.method == "xcorr":
         from query.xcorr import xcorr_sync
 

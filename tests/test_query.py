@@ -207,3 +207,18 @@ def test_cli_window_prints_a_table(index_dir, ix, capsys):
     assert "example/" in out
     assert query_cli.main(["recordings", "--index", str(index_dir), "--where", "subject = 3", "--json"]) == 0
     assert '"example/long_c"' in capsys.readouterr().out
+
+
+def test_a_utd_skeleton_query_is_timed_by_its_inertial_clip(utd_dir, tmp_path):
+    """The Kinect dropped frames; a skeleton file read as a query must span its clip's real
+    duration, as the importer makes it, or every time it reports is off."""
+    from indexer.importers import utd_mhad
+    from query.inputs import read_pose
+
+    skeleton = utd_dir / "skeleton" / "a5_s2_t3_skeleton.mat"
+    imported = utd_mhad.load_recording(utd_dir, 5, "2", "3", utd_mhad.read_actions(utd_dir)).pose
+    assert read_pose(skeleton).rate == pytest.approx(imported.rate)
+    assert read_pose(skeleton).duration == pytest.approx(imported.duration)
+    alone = tmp_path / skeleton.name  # no inertial clip beside it: the nominal Kinect rate
+    alone.write_bytes(skeleton.read_bytes())
+    assert read_pose(alone).rate == 20.0
