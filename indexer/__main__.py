@@ -54,7 +54,7 @@ def cmd_build(args) -> int:
         if not args.source or not args.out:
             print("error: give SOURCE and --out DIR (or --demo DIR)", file=sys.stderr)
             return 2
-        out = Path(args.out)
+        out = args.out  # a local path or an object-store URI: kept as the user wrote it
         entries = discover(args.source, args.format or detect_format(args.source))
     if args.checkpoint:
         encoder = checkpoint.load(args.checkpoint)
