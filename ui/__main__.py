@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ui", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--index", metavar="DIR", help="index directory to serve")
+    where.add_argument("--index", metavar="DIR", help="index directory (or its URI) to serve")
     where.add_argument("--demo", action="store_true",
                        help=f"serve the demo index in {DEMO_DIR} (built first if it is missing)")
     parser.add_argument("--host", default="127.0.0.1",
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.max_upload_mb <= 0 or args.concurrency < 1:
         parser.error("--max-upload-mb must be positive and --concurrency at least 1")
-    folder = DEMO_DIR if args.demo else Path(args.index)
+    folder = DEMO_DIR if args.demo else args.index  # a path or a URI, as the user wrote it
     if args.demo:
         ensure_demo(folder)
     from ui.app import serve
