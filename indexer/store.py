@@ -191,7 +191,12 @@ class IndexStore:
         return set(df["recording_id"].to_list())
 
     def encoders(self) -> list[str]:
-        return sorted(set(self.table("indexed", columns=["encoder_id"])["encoder_id"].to_list()))
+        """Encoder ids in the order they were first built into the index (the newest last)."""
+        log = self.table("indexed", columns=["encoder_id", "built_at"])
+        if log.height == 0:
+            return []
+        first = log.group_by("encoder_id").agg(pl.col("built_at").min()).sort(["built_at", "encoder_id"])
+        return first["encoder_id"].to_list()
 
     def count(self, name: str, where: str | None = None) -> int:
         return int(self.tables[name].count_rows(where) if where else self.tables[name].count_rows())

@@ -183,9 +183,13 @@ def test_a_second_encoder_gets_its_own_windows_in_the_same_index(archive, tmp_pa
     summary = build_path(out, discover(archive), other, progress=False)
     assert summary.read == 4 and summary.already_indexed == 0
     store = IndexStore(out)
-    assert store.encoders() == sorted([tiny_encoder.id, other.id])
+    assert store.encoders() == [tiny_encoder.id, other.id]  # in build order: the newest last
     assert store.count("recordings") == 4  # metadata is shared, not duplicated
     assert len(store.faiss_manifests()) == 4
+    from query.api import open_index
+
+    # A query without an encoder named uses the newest one that covers the target.
+    assert open_index(out).encoder(modality="pose").id == other.id
 
 
 def test_imu_columns_reach_the_encoder_by_name(tmp_path, tiny_encoder):
