@@ -83,6 +83,7 @@ def cmd_eval(args) -> int:
     print(f"encoder {encoder.id} on subjects {report['subjects']}")
     print(format_report(report))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
 
