@@ -205,15 +205,19 @@ class Index:
         return temporal.assign(imu_streams, pose_stream, self.token_encoder(encoder_id))
 
 
+def crop_stream(stream: ImuStream | PoseStream, start: float, end: float | None):
+    """The part of a stream between `start` and `end` seconds (validated like any stream, so
+    a range that leaves nothing is a BadInput naming the stream)."""
+    i0 = int(round(start * stream.rate))
+    i1 = None if end is None else int(round(end * stream.rate))
+    return type(stream)(**{**stream.__dict__, "data": stream.data[i0:i1]})
+
+
 def crop(rec: Recording, start: float, end: float | None) -> Recording:
     """The part of a recording between `start` and `end` seconds."""
-    def cut(stream):
-        i0 = int(round(start * stream.rate))
-        i1 = None if end is None else int(round(end * stream.rate))
-        return type(stream)(**{**stream.__dict__, "data": stream.data[i0:i1]})
-
     return Recording(id=rec.id, dataset=rec.dataset, subject=rec.subject, labels=rec.labels,
-                     imu=[cut(s) for s in rec.imu], pose=cut(rec.pose) if rec.pose is not None else None)
+                     imu=[crop_stream(s, start, end) for s in rec.imu],
+                     pose=crop_stream(rec.pose, start, end) if rec.pose is not None else None)
 
 
 def _dtype(column: str):

@@ -77,17 +77,12 @@ def locate_cmd(p=None, args=None, index=None):
                        help="stored windows fetched per query window before refinement (default 100)")
         _imu_args(p)
         return
-    from dataclasses import replace
-
     from query import temporal
+    from query.api import crop_stream
 
     imu = _read_imu(args.imu_snippet, args)
     if args.start is not None or args.end is not None:
-        i0 = int(round((args.start or 0.0) * imu.rate))
-        i1 = None if args.end is None else int(round(args.end * imu.rate))
-        imu = replace(imu, data=imu.data[i0:i1])
-        if imu.data.shape[0] == 0:
-            raise ValueError(f"--start/--end leave nothing of {args.imu_snippet}")
+        imu = crop_stream(imu, args.start or 0.0, args.end)
     return temporal.locate(index, imu, k=args.k, recording=args.recording, target=args.target,
                            candidates=args.candidates)
 
