@@ -12,6 +12,7 @@ import numpy as np
 
 from indexer.bodyparts import CANONICAL_JOINTS, KINECT20_JOINTS, canonical_placement
 from indexer.errors import BadInput
+from indexer.importers.archive import read_npy
 from indexer.model import ImuStream, PoseStream
 from indexer.units import IMU6_CHANNELS, imu_channels_to_si
 
@@ -60,10 +61,7 @@ def read_imu(path: str | Path, rate: float | None = None, placement: str = "righ
         data = _load_mat(path, "d_iner")
         channels, acc_unit, gyr_unit, rate = list(IMU6_CHANNELS), "g", "deg/s", rate or IMU_RATE
     elif suffix == ".npy":
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise BadInput(str(path), f"not a readable .npy array ({exc})") from None
+        data = read_npy(path)
         channels = channels or list(IMU6_CHANNELS)[: data.shape[-1] if data.ndim == 2 else 6]
     elif suffix in (".csv", ".parquet"):
         data, names = _table(path)
@@ -111,10 +109,7 @@ def read_pose(path: str | Path, rate: float | None = None, skeleton: str | None 
 
         return load_recording(path, "query", None).pose
     if suffix == ".npy":
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise BadInput(str(path), f"not a readable .npy array ({exc})") from None
+        data = read_npy(path)
         if rate is None:
             raise BadInput(str(path), "unknown rate: give the pose frame rate in Hz (--rate)")
         skeleton = skeleton or ("kinect20" if data.ndim == 3 and data.shape[1] == 20 else "canonical")

@@ -369,7 +369,7 @@ def _read_table(path: Path) -> tuple[list[str] | None, np.ndarray]:
 
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return None, _read_npy(path)
+        return None, read_npy(path)
     try:
         if suffix == ".csv":
             # Read as text and cast, so a stray word is reported by column instead of turning
@@ -389,11 +389,13 @@ def _read_table(path: Path) -> tuple[list[str] | None, np.ndarray]:
     return [c.strip().lower() for c in df.columns], values
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def read_npy(path: Path) -> np.ndarray:
+    """A numeric .npy array as float64; BadInput naming the file otherwise (archives and
+    query files alike)."""
     try:
         # Never unpickle: archives may come from anyone.
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError, UnpicklingError...
         raise BadInput(str(path), f"not a readable .npy array ({exc})") from None
     if not np.issubdtype(array.dtype, np.number):
         raise BadInput(str(path), f"array holds {array.dtype}, not numbers")
@@ -442,7 +444,7 @@ def load_pose(spec: PoseSpec) -> PoseStream:
     path = _existing(spec.file)
     if path.suffix.lower() != ".npy":
         raise BadInput(str(path), "pose files must be .npy arrays (frames x joints x 2|3)")
-    data = _read_npy(path)
+    data = read_npy(path)
     if data.ndim == 3 and data.shape[2] == 2 and spec.units.lower() in IMAGE_UNITS:
         pass  # image coordinates have no metric scale to convert to
     else:
