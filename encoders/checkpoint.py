@@ -17,11 +17,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from encoders.channels import conform_imu
 from encoders.features import featurize, pose_feature_count
 from encoders.nets import build_tower
 from indexer.bodyparts import CANONICAL_JOINTS
+from indexer.embedder import EmbeddedWindow
+from indexer.model import Recording
 from indexer.units import IMU6_CHANNELS
-from indexer.windows import Window, WindowSpec
+from indexer.windows import Window, WindowSpec, recording_windows
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -84,6 +87,8 @@ class CheckpointView:
 
     config: dict
     checksum: str  # sha256 of the weights file
+    source: str  # the checkpoint folder it was loaded from
+    has_tokens = False  # token encoders (encoders.tokens) also emit 0.2 s token vectors
 
     @property
     def id(self) -> str:
@@ -100,6 +105,11 @@ class CheckpointView:
     @property
     def rates(self) -> dict[str, float]:
         return {m: float(spec["rate"]) for m, spec in self.config["towers"].items()}
+
+    def checkpoint_files(self) -> dict[str, bytes]:
+        """{file name: bytes} of this checkpoint, as an index keeps it (indexer.embedder)."""
+        return {WEIGHTS: Path(self.source, WEIGHTS).read_bytes(),
+                CONFIG: json.dumps(self.config, indent=2).encode()}
 
 
 @dataclass
@@ -123,6 +133,19 @@ class Encoder(CheckpointView):
             n = torch.tensor(valid[i : i + batch], dtype=torch.long)
             out.append(self.model(modality, x, n).numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config["embed_dim"]), np.float32)
+
+    def embed_recording(self, rec: Recording) -> list[EmbeddedWindow]:
+        """Every window of `rec` in every modality the encoder covers, embedded (the build's
+        Embedder protocol)."""
+        rec = conform_imu(rec, self.config)
+        windows = recording_windows(rec, self.window, self.rates, video_size=self.video_size)
+        out = []
+        for modality in self.modalities:
+            group = [w for w in windows if w.modality == modality]
+            if group:
+                out.extend(EmbeddedWindow(modality, w.body_part, w.t_start, w.t_end, v)
+                           for w, v in zip(group, self.encode(group)))
+        return out
 
     def encode(self, windows: list[Window]) -> np.ndarray:
         """Vectors for windows that all share one modality."""
@@ -165,7 +188,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def checkpoint_files(folder: str | Path, how_to_make: str) -> tuple[Path, Path]:
+def checkpoint_paths(folder: str | Path, how_to_make: str) -> tuple[Path, Path]:
     """(weights, config) paths of a checkpoint folder; FileNotFoundError naming what is missing."""
     folder = Path(folder)
     weights, config_path = folder / WEIGHTS, folder / CONFIG
@@ -203,7 +226,7 @@ def load_weights(model: nn.Module, weights: Path, config_path: Path) -> str:
 
 def load(folder: str | Path) -> Encoder:
     """A checkpoint folder -> a loaded encoder (a TokenEncoder for MoBind token checkpoints)."""
-    weights, config_path = checkpoint_files(folder, "python -m encoders train")
+    weights, config_path = checkpoint_paths(folder, "python -m encoders train")
     config = read_config(config_path)
     if "tokens" in config:  # a MoBind token checkpoint: same folder layout, other model
         from encoders import tokens

@@ -27,14 +27,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.checkpoint import CheckpointView, checkpoint_files, load_weights, read_config, save  # noqa: F401 (save: same format)
+from encoders.checkpoint import CheckpointView, checkpoint_paths, load_weights, read_config, save  # noqa: F401 (save: same format)
 from encoders.nets import length_mask, masked_mean
 from encoders.part_features import (DEFAULT_PARTS, part_for_placement, pose_part_feature_count,
                                     pose_part_features, project_2d)
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
 from indexer.units import IMU6_CHANNELS
-from indexer.windows import Window
+from indexer.embedder import EmbeddedWindow
+from indexer.model import Recording
+from indexer.windows import Window, recording_windows
 
 TOKEN_SECONDS = 0.2
 
@@ -220,7 +222,7 @@ class TokenEncoder(CheckpointView):
     config: dict
     checksum: str
     source: str = ""
-    has_tokens: bool = True
+    has_tokens = True
 
     @property
     def token_seconds(self) -> float:
@@ -295,6 +297,28 @@ class TokenEncoder(CheckpointView):
                 for i in range(0, len(x), batch)]
         return {k: torch.cat([o[k] for o in outs]).numpy() for k in ("window", "tokens", "token_valid")}
 
+    def embed_recording(self, rec: Recording) -> list[EmbeddedWindow]:
+        """The build's Embedder protocol for a token encoder. Unlike a clip encoder it reads a
+        skeleton part by part: each pose window becomes one window per configured body part
+        (right arm, left arm, ...), so that an IMU window can be matched with the chain it moves
+        with. Every window also carries its 0.2 s token vectors; of overlapping windows, each
+        token is kept from the one window that saw it with the most context (`owned_tokens`),
+        so every moment of a stream is stored once."""
+        windows = self.part_windows(recording_windows(rec, self.window, self.rates))
+        out: list[EmbeddedWindow] = []
+        for modality in self.modalities:
+            for part in sorted({w.body_part for w in windows if w.modality == modality}):
+                group = [w for w in windows if w.modality == modality and w.body_part == part]
+                full = self.encode_full(group)
+                n_valid = full["token_valid"].sum(axis=1).astype(int)
+                keep = owned_tokens([w.t_start for w in group], [w.t_end for w in group], list(n_valid),
+                                    self.token_seconds)
+                for w, vec, toks, n, mine in zip(group, full["window"], full["tokens"], n_valid, keep):
+                    starts, ends = token_spans(w.t_start, int(n), w.t_end, self.token_seconds)
+                    out.append(EmbeddedWindow(modality, part, w.t_start, w.t_end, vec,
+                                              [(starts[j], ends[j], toks[j]) for j in np.flatnonzero(mine)]))
+        return out
+
     def encode(self, windows: list[Window]) -> np.ndarray:
         """Window vectors, as `Encoder.encode`. A whole-skeleton pose window ("all") gets the
         full-body vector pooled over all configured parts."""
@@ -317,7 +341,7 @@ class TokenEncoder(CheckpointView):
 
 def load(folder: str | Path, config: dict | None = None) -> TokenEncoder:
     """A token checkpoint folder -> TokenEncoder (safetensors only: never a pickle)."""
-    weights, config_path = checkpoint_files(folder, "python -m encoders train-tokens")
+    weights, config_path = checkpoint_paths(folder, "python -m encoders train-tokens")
     config = read_config(config_path) if config is None else config
     if "tokens" not in config:
         raise ValueError(f"{config_path}: not a token checkpoint (its config has no 'tokens' section)")

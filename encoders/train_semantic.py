@@ -84,23 +84,3 @@ def train_semantic(config: dict, data: SemanticSet, settings: TrainSettings, mod
         return loss
 
     return model, fit(model, len(data), settings, batch_loss, params, clip_norm=5.0, progress=progress)
-
-
-def train_demo(folder, epochs: int = 25, progress: bool = True):
-    """A text-aligned (MiniLM) encoder trained on the synthetic demo archive, saved to `folder`
-    and loaded back, so that `python -m query text "waving" --target imu` works on the demo
-    index with nothing downloaded."""
-    from encoders.semantic_data import semantic_windows
-    from encoders.text import MINILM
-    from indexer.importers import discover
-    from indexer.windows import WindowSpec
-
-    config = semantic_config("cnn_gru", MINILM)
-    rates = {m: float(s["rate"]) for m, s in config["towers"].items()}
-    data = semantic_windows(discover(None, "demo"), WindowSpec(**config["window"]), rates, progress=progress)
-    print(f"training a text-aligned demo encoder ({config['space']}) on {len(data)} windows ({epochs} epochs)")
-    model, history = train_semantic(config, data, TrainSettings(epochs=epochs), progress=progress)
-    checkpoint.save(model, folder, {"trained_on": {"source": "demo", "format": "demo", "windows": len(data),
-                                                    "labels": sorted(set(data.captions)), "epochs": epochs,
-                                                    "final_loss": round(history[-1], 4)}})
-    return checkpoint.load(folder)

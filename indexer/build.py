@@ -14,12 +14,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from encoders.checkpoint import Encoder
-from encoders.channels import conform_imu
+import numpy as np
+
+from indexer.embedder import Embedder, EmbeddedWindow
 from indexer.errors import BadInput
 from indexer.model import Entry, Recording
 from indexer.store import IndexStore
-from indexer.windows import recording_windows
 
 log = logging.getLogger(__name__)
 
@@ -66,38 +66,40 @@ def recording_row(rec: Recording) -> dict:
     }
 
 
-def embed_recording(rec: Recording, encoder: Encoder, next_id: int) -> list[dict]:
-    """Window rows (with vectors) for every modality of `rec` the encoder covers."""
-    rec = conform_imu(rec, encoder.config)
-    windows = recording_windows(rec, encoder.window, encoder.rates, video_size=getattr(encoder, "video_size", None))
-    rows = []
+def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, next_window_id: int,
+            next_token_id: int) -> tuple[list[dict], list[dict]]:
+    """LanceDB rows (windows, tokens) of one recording's embedded windows; window ids start at
+    `next_window_id`, token ids at `next_token_id`, and each token row names its window."""
     label = rec.label_text()
-    for modality in encoder.modalities:
-        group = [w for w in windows if w.modality == modality]
-        if not group:
-            continue
-        vecs = encoder.encode(group)
-        for w, v in zip(group, vecs):
-            rows.append({
-                "id": next_id + len(rows), "recording_id": rec.id, "dataset": rec.dataset,
-                "subject": rec.subject, "modality": modality, "body_part": w.body_part,
-                "t_start": w.t_start, "t_end": w.t_end, "label": label, "encoder_id": encoder.id,
-                "vector": v.tolist(),
+    rows: list[dict] = []
+    tokens: list[dict] = []
+    for w in embedded:
+        window_id = next_window_id + len(rows)
+        rows.append({
+            "id": window_id, "recording_id": rec.id, "dataset": rec.dataset, "subject": rec.subject,
+            "modality": w.modality, "body_part": w.body_part, "t_start": w.t_start, "t_end": w.t_end,
+            "label": label, "encoder_id": encoder_id, "vector": np.asarray(w.vector).tolist(),
+        })
+        for t0, t1, vec in w.tokens:
+            tokens.append({
+                "id": next_token_id + len(tokens), "window_id": window_id, "recording_id": rec.id,
+                "encoder_id": encoder_id, "modality": w.modality, "body_part": w.body_part,
+                "t_start": float(t0), "t_end": float(t1), "vector": np.asarray(vec).tolist(),
             })
-    return rows
+    return rows, tokens
 
 
-def build(entries: list[Entry], store: IndexStore, encoder: Encoder, progress: bool = True,
+def build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool = True,
           index_type: str | None = None) -> BuildSummary:
     start = time.time()
     summary = BuildSummary(found=len(entries))
     summary.removed_incomplete = store.remove_incomplete()
-    store.save_encoder(encoder)
+    store.save_encoder(encoder.id, encoder.checkpoint_files)
     done = store.indexed_ids(encoder.id)
     todo = [e for e in entries if e.id not in done]
     summary.already_indexed = len(entries) - len(todo)
     next_id = store.next_window_id()
-    with_tokens = getattr(encoder, "has_tokens", False)  # a MoBind token checkpoint
+    with_tokens = encoder.has_tokens  # a MoBind token checkpoint
     next_token = store.next_token_id() if with_tokens else 0
     pending_tokens: list[dict] = []
     pending_rows: list[dict] = []
@@ -116,12 +118,7 @@ def build(entries: list[Entry], store: IndexStore, encoder: Encoder, progress: b
     for entry in bar:
         try:
             rec = entry.load()
-            if with_tokens:
-                from indexer.token_build import embed_with_tokens
-
-                rows, tokens = embed_with_tokens(rec, encoder, next_id, next_token)
-            else:
-                rows, tokens = embed_recording(rec, encoder, next_id), []
+            rows, tokens = rows_of(rec, encoder.embed_recording(rec), encoder.id, next_id, next_token)
             if not rows:
                 raise BadInput(entry.sources[0] if entry.sources else entry.id,
                                f"no stream the encoder reads (it needs {', '.join(encoder.modalities)}; "
@@ -170,5 +167,5 @@ def build(entries: list[Entry], store: IndexStore, encoder: Encoder, progress: b
     return summary
 
 
-def build_path(out: str | Path, entries: list[Entry], encoder: Encoder, **kw) -> BuildSummary:
+def build_path(out: str | Path, entries: list[Entry], encoder: Embedder, **kw) -> BuildSummary:
     return build(entries, IndexStore(out, create=True), encoder, **kw)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ import pyarrow as pa
 import pyarrow.fs
 
 from indexer import vectors
+
+# The checkpoint file that completes an encoder folder kept in an index (written last).
+ENCODER_COMPLETE = "config.json"
 
 RECORDINGS_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -273,29 +277,28 @@ class IndexStore:
     def _encoder_dir(self, encoder_id: str) -> str:
         return f"{self._root}/encoders/{_slug(encoder_id)}"
 
-    def save_encoder(self, encoder) -> None:
-        from encoders.checkpoint import CONFIG, WEIGHTS
-
-        folder = self._encoder_dir(encoder.id)
-        if self._exists(f"{folder}/{WEIGHTS}"):
+    def save_encoder(self, encoder_id: str, files) -> None:
+        """Keep a model's checkpoint with the index; `files()` -> {name: bytes}, called only when
+        the index does not hold this encoder yet. The config is written last, so a folder with
+        one is complete."""
+        folder = self._encoder_dir(encoder_id)
+        if self._exists(f"{folder}/{ENCODER_COMPLETE}"):
             return
         self.fs.create_dir(folder, recursive=True)
-        self._write_atomic(f"{folder}/{CONFIG}", json.dumps(encoder.config, indent=2).encode())
-        self._write_atomic(f"{folder}/{WEIGHTS}", Path(encoder.source, WEIGHTS).read_bytes())
+        contents = files()
+        for name in sorted(contents, key=lambda n: n == ENCODER_COMPLETE):
+            self._write_atomic(f"{folder}/{name}", contents[name])
 
-    def load_encoder(self, encoder_id: str):
-        """The checkpoint an index was built with (copied to a temp folder if the index is remote)."""
-        from encoders import checkpoint
-
+    def encoder_folder(self, encoder_id: str) -> Path:
+        """A local folder holding the checkpoint an index was built with (copied to a temp
+        folder when the index is remote); load it with `encoders.load_checkpoint`."""
         folder = self._encoder_dir(encoder_id)
         if "://" not in self.uri:
-            return checkpoint.load(folder)
-        import tempfile
-
+            return Path(folder)
         local = Path(tempfile.mkdtemp(prefix="motionsearch-encoder-"))
-        for name in (checkpoint.CONFIG, checkpoint.WEIGHTS):
-            (local / name).write_bytes(self._read(f"{folder}/{name}"))
-        return checkpoint.load(local)
+        for info in self.fs.get_file_info(pyarrow.fs.FileSelector(folder)):
+            (local / Path(info.path).name).write_bytes(self._read(info.path))
+        return local
 
     @staticmethod
     def encoder_filter(encoder_id: str, modality: str | None = None) -> str:

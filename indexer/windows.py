@@ -15,6 +15,7 @@ import scipy.interpolate
 import scipy.signal
 
 from indexer.model import Recording
+from indexer.video import probe_video, read_frames
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,6 @@ def video_windows(rec: Recording, spec: WindowSpec, fps: float, starts: list[flo
     """Video windows: frames (n, size, size, 3) uint8 sampled at `fps`, zero-padded after `valid`.
     Each window decodes only its own interval (PyAV seeks to it), so nothing holds a whole video;
     a corrupt video raises BadInput naming the file."""
-    from encoders.video import probe_video, read_frames
-
     video = rec.video
     length = video.duration if video.duration else probe_video(video.path).duration
     stream_end = video.offset + length  # recording time at which the video stops

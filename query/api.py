@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from encoders import checkpoint
 from encoders.checkpoint import Encoder
 from encoders.channels import conform_imu
 from indexer import vectors
@@ -49,7 +50,7 @@ class Index:
         if encoder_id not in ids:
             raise LookupError(f"encoder {encoder_id!r} is not in this index; it has {ids}")
         if encoder_id not in self._encoders:
-            self._encoders[encoder_id] = self.store.load_encoder(encoder_id)
+            self._encoders[encoder_id] = checkpoint.load(self.store.encoder_folder(encoder_id))
         return self._encoders[encoder_id]
 
     # ---- embedding queries -----------------------------------------------------------------

@@ -14,6 +14,7 @@ import polars as pl
 from encoders.checkpoint import Encoder
 from indexer.errors import BadInput
 from indexer.model import ImuStream, PoseStream, Recording, VideoStream
+from indexer.video import VIDEO_SUFFIXES, probe_video
 from indexer.windows import recording_windows, window_starts
 
 
@@ -60,8 +61,6 @@ def search_text(index, prompt: str, target: str, k: int = 10, where: str | None 
 
 def video_query(path: str | Path, start: float | None = None, end: float | None = None) -> tuple[Recording, float]:
     """A query recording holding the [start, end] part of a video file, and its length."""
-    from encoders.video import probe_video
-
     info = probe_video(path)
     s = float(start or 0.0)
     e = min(float(end), info.duration) if end is not None else info.duration
@@ -90,8 +89,6 @@ def search_video_file(index, path, target: str, k: int = 10, where: str | None =
 
 
 def guess_modality(path: str | Path) -> str:
-    from encoders.video import VIDEO_SUFFIXES
-
     suffix = Path(path).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return "video"

