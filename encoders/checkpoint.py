@@ -237,3 +237,4 @@ def load(folder: str | Path) -> Encoder:
     except (KeyError, TypeError, ValueError) as exc:  # valid JSON, but not an encoder config
         raise ValueError(f"{config_path}: not a motionsearch encoder config ({type(exc).__name__}: {exc})") from None
     return Encoder(model, config, load_weights(model, weights, config_path), str(folder))
+load_checkpoint = load  # the public name (encoders.load_checkpoint)
