@@ -23,6 +23,7 @@ import numpy as np
 
 from indexer.bodyparts import COCO17_JOINTS
 from indexer.errors import BadInput
+from indexer.imports import optional
 from indexer.model import PoseStream
 
 # COCO-17 keypoint -> BlazePose landmark index (mediapipe's PoseLandmark enum).
@@ -81,11 +82,7 @@ def video_pose(path: str | Path, max_frames: int | None = None, min_confidence: 
     path = Path(path)
     if not path.exists():
         raise BadInput(str(path), "file does not exist")
-    try:
-        import mediapipe as mp
-    except ImportError as exc:
-        raise RuntimeError("2-D pose from video needs mediapipe: pip install 'motionsearch[pose2d]' "
-                           f"({exc})") from None
+    mp = optional("mediapipe", "pose2d", "2-D pose from video")
     import av
 
     try:
