@@ -126,6 +126,12 @@ def _slug(text: str) -> str:
 class FaissEntry:
     index: object  # faiss.Index, on the best device
     manifest: dict
+    cpu: object = None  # the CPU original when `index` is a GPU copy
+
+    def search(self, queries, k: int, allowed=None, **params):
+        """vectors.search on this index: (scores, ids); `params` (nprobe=, efSearch=) override
+        the tuned ones stored in the manifest for this search only."""
+        return vectors.search(self.index, queries, k, allowed, params, cpu_index=self.cpu)
 
 
 class IndexStore:
@@ -330,6 +336,7 @@ class IndexStore:
         ids, vecs = self.vectors(encoder_id, modality, table=table)
         kind = vectors.choose_factory(len(ids), factory)
         index = vectors.build(vecs, ids, kind)
+        tuned = vectors.tune(index, vecs, ids)  # approximate indexes: nprobe / efSearch for R@10
         blob = vectors.to_bytes(index)
         manifest = {
             "encoder_id": encoder_id,
@@ -340,6 +347,7 @@ class IndexStore:
             "count": int(len(ids)),
             "encoder_checksum": encoder_checksum,
             "index_sha256": hashlib.sha256(blob).hexdigest(),
+            "search_params": tuned,
             "windows_table_version": int(self.tables["windows"].version),
             "built_at": time.time(),
         }
@@ -388,11 +396,14 @@ class IndexStore:
             blob = self._read(path)
             if manifest.get("count") == want and hashlib.sha256(blob).hexdigest() == manifest.get("index_sha256"):
                 index = vectors.from_bytes(blob)
+                vectors.apply_params(index, manifest.get("search_params"))
         if index is None:  # LanceDB is the truth; the accelerator is rebuilt from it
             ids, vecs = self.vectors(encoder_id, modality, table=table)
             index = vectors.build(vecs, ids, vectors.choose_factory(len(ids)))
             manifest = {"encoder_id": encoder_id, "modality": modality, "count": len(ids),
-                        "dimension": int(vecs.shape[1]), "rebuilt_in_memory": True}
-        entry = FaissEntry(vectors.on_best_device(index), manifest)
+                        "dimension": int(vecs.shape[1]), "rebuilt_in_memory": True,
+                        "search_params": vectors.tune(index, vecs, ids)}
+        device = vectors.on_best_device(index)
+        entry = FaissEntry(device, manifest, cpu=index if device is not index else None)
         self._faiss[key] = entry
         return entry
