@@ -30,7 +30,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.fs
 
-from indexer import vectors
+from indexer import filters, vectors
 
 # The checkpoint file that completes an encoder folder kept in an index (written last).
 ENCODER_COMPLETE = "config.json"
@@ -100,22 +100,67 @@ def sql_in(column: str, values) -> str:
 
 
 STRING_KEYS = ("subject", "trial", "dataset", "recording_id", "id")
-_NUMERIC_ON_STRING = re.compile(r"\b(subject|trial)\s*(=|!=|<>)\s*(-?\d+(?:\.\d+)?)\b")
-_IN_ON_STRING = re.compile(r"\b(subject|trial)\s+(NOT\s+)?IN\s*\(([^)]*)\)", re.IGNORECASE)
+
+# The columns a user filter (--where) may name, per table; the rest (encoder_id, vector, the
+# window and token ids) are the store's own and refused with the list of these.
+FILTER_COLUMNS = {
+    "windows": ("dataset", "subject", "recording_id", "label", "modality", "body_part", "t_start", "t_end"),
+    "recordings": ("id", "dataset", "subject", "trial", "labels", "text", "duration", "modalities", "sources"),
+    "tokens": ("recording_id", "modality", "body_part", "t_start", "t_end"),
+}
 
 
-def normalize_where(where: str | None) -> str | None:
-    """Let users write `subject = 2` for the string-typed subject and trial columns."""
-    if not where:
-        return where
-    where = _NUMERIC_ON_STRING.sub(lambda m: f"{m.group(1)} {m.group(2)} '{m.group(3)}'", where)
+def _string_columns(schema: pa.Schema) -> set[str]:
+    return {f.name for f in schema if pa.types.is_string(f.type)}
 
-    def quote_list(m: re.Match) -> str:
-        items = [v.strip() for v in m.group(3).split(",") if v.strip()]
-        quoted = ", ".join(v if v.startswith("'") else f"'{v}'" for v in items)
-        return f"{m.group(1)} {m.group(2) or ''}IN ({quoted})"
 
-    return _IN_ON_STRING.sub(quote_list, where)
+def normalize_where(where: str | None, table: str | None = None) -> str | None:
+    """A user filter as SQL for LanceDB (indexer.filters): numbers compared with string columns
+    are quoted (`subject = 2` -> `subject = '2'`), only the columns of FILTER_COLUMNS[table] may
+    be named (those of every table when `table` is None), anything else is a one-line ValueError."""
+    tables = [table] if table else list(FILTER_COLUMNS)
+    allowed = {c for t in tables for c in FILTER_COLUMNS[t]}
+    strings = {c for t in tables for c in _string_columns(TABLES[t])} & allowed
+    return filters.normalize_where(where, allowed, strings)
+
+
+# Predicates that callers outside the store (query.api, query.temporal) still build whole: the
+# store's own `encoder_filter(...)` scope, maybe narrowed to a body part or recording, then
+# optionally ` AND (<user filter>)`; and `id = <n>` for one window. They are split here so that
+# only the user's part is checked as a user filter. New code passes `scope=` instead.
+_SQL_STRING = r"'(?:[^']|'')*'"
+_LEGACY_SCOPE = re.compile(rf"encoder_id = {_SQL_STRING} AND modality = {_SQL_STRING}"
+                           rf"(?: AND (?:body_part|recording_id) !?= {_SQL_STRING})*")
+_LEGACY_WINDOW_ID = re.compile(r"id = -?\d+")
+
+
+def _split_legacy(where: str) -> tuple[str | None, str | None]:
+    """(trusted scope, user filter) of a predicate passed to `windows()` whole."""
+    if _LEGACY_WINDOW_ID.fullmatch(where):
+        return where, None
+    m = _LEGACY_SCOPE.match(where)
+    if m is None:
+        return None, where
+    rest = where[m.end():]
+    if not rest:
+        return where, None
+    if rest.startswith(" AND (") and rest.endswith(")"):
+        return where[: m.end()], rest[len(" AND ("): -1]
+    return None, where
+
+
+_RUST_PATH = re.compile(r",? */\S+\.rs:\d+:\d+")
+
+
+def _lance_reason(exc: Exception, pred: str, user_sql: str) -> str:
+    """LanceDB's complaint about a filter, on one line, with the store's part of the predicate
+    taken out (it echoes the whole predicate it was given)."""
+    reason = _RUST_PATH.sub("", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    reason = reason.replace(pred, user_sql)
+    reason = re.sub(r"\s*Valid fields are .*", "", reason)
+    while reason.startswith("Invalid input, "):
+        reason = reason[len("Invalid input, "):]
+    return reason.strip() or "LanceDB could not evaluate it"
 
 
 def _slug(text: str) -> str:
@@ -170,31 +215,64 @@ class IndexStore:
 
     # ---- reading -------------------------------------------------------------------------
     def table(self, name: str, where: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
-        """A table (optionally filtered with a SQL predicate) as a polars DataFrame."""
-        tbl = self.tables[name]
-        where = normalize_where(where)
+        """A table (optionally filtered with a SQL predicate) as a polars DataFrame. `where` is
+        the store's own predicate, used as given; user filters go through `windows()`,
+        `recordings()` or `vectors()`, which check them."""
         if where is None and columns is None:
-            return pl.from_arrow(tbl.to_arrow())
-        query = tbl.search()
+            return pl.from_arrow(self.tables[name].to_arrow())
+        try:
+            return self._scan(name, where, columns)
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(f"invalid predicate {where!r}: {_lance_reason(exc, '', '')}") from None
+
+    def _scan(self, name: str, where: str | None, columns: list[str] | None) -> pl.DataFrame:
+        query = self.tables[name].search()
         if where:
             query = query.where(where)
         if columns:
             query = query.select(columns)
+        return pl.from_arrow(query.limit(None).to_arrow())
+
+    def filtered(self, name: str, where: str | None = None, columns: list[str] | None = None,
+                 scope: str | None = None) -> pl.DataFrame:
+        """Rows of table `name` that match the user filter `where` (checked and normalized by
+        `normalize_where`) and the store's own predicate `scope`. A bad filter is a one-line
+        ValueError naming only what the user wrote, never the scope around it."""
+        user = normalize_where(where, name) if where and where.strip() else None
+        if user is None:
+            return self.table(name, scope, columns)
+        pred = f"{scope} AND ({user})" if scope else user
         try:
-            return pl.from_arrow(query.limit(None).to_arrow())
-        except ValueError as exc:
-            raise ValueError(f"invalid filter {where!r}: {str(exc).split(', /')[0]}") from None
+            return self._scan(name, pred, columns)
+        except (ValueError, RuntimeError) as exc:
+            reason = _lance_reason(exc, pred, user)
+        if scope and "encoder_id" in reason:  # LanceDB quoted the scope in another form: ask about the filter alone
+            try:
+                self.tables[name].search().where(user).limit(1).to_arrow()
+                reason = "LanceDB could not evaluate it"
+            except (ValueError, RuntimeError) as exc:
+                reason = _lance_reason(exc, user, user)
+            if "encoder_id" in reason:
+                reason = "LanceDB could not evaluate it"
+        raise ValueError(f"invalid filter {where!r}: {reason}")
 
-    def recordings(self, where: str | None = None) -> pl.DataFrame:
-        return self.table("recordings", where)
+    def recordings(self, where: str | None = None, *, scope: str | None = None) -> pl.DataFrame:
+        """Recordings matching the user filter `where` (and the store's predicate `scope`)."""
+        return self.filtered("recordings", where, scope=scope)
 
-    def windows(self, where: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
-        return self.table("windows", where, columns)
+    def windows(self, where: str | None = None, columns: list[str] | None = None, *,
+                scope: str | None = None) -> pl.DataFrame:
+        """Windows matching the user filter `where` (and the store's predicate `scope`). A
+        predicate passed whole as `where` in the shape query.api and query.temporal build
+        (`encoder_filter(...)[ AND (<user filter>)]`, `id = <n>`) is split first."""
+        if scope is None and where:
+            scope, where = _split_legacy(where)
+        return self.filtered("windows", where, columns, scope)
 
     def windows_by_id(self, ids: list[int], columns: list[str] | None = None) -> pl.DataFrame:
         ids = [int(i) for i in ids]
         pred = f"id IN ({', '.join(map(str, ids))})" if ids else "id < 0"
-        return self.windows(pred, columns)
+        return self.table("windows", pred, columns)
 
     def indexed_ids(self, encoder_id: str) -> set[str]:
         df = self.table("indexed", f"encoder_id = {sql_str(encoder_id)}", ["recording_id"])
@@ -213,14 +291,11 @@ class IndexStore:
 
     def vectors(self, encoder_id: str, modality: str, where: str | None = None,
                 table: str = "windows") -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of one encoder and modality, optionally filtered (`table`: "windows"
-        or "tokens")."""
-        pred = self.encoder_filter(encoder_id, modality)
-        if where:
-            pred += f" AND ({where})"
+        """(ids, vectors) of one encoder and modality, optionally narrowed by a user filter
+        (`table`: "windows" or "tokens")."""
         if table not in self.tables:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        df = self.table(table, pred, ["id", "vector"])
+        df = self.filtered(table, where, ["id", "vector"], scope=self.encoder_filter(encoder_id, modality))
         if df.height == 0:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return df["id"].to_numpy(), np.stack(df["vector"].to_numpy()).astype(np.float32)
