@@ -163,6 +163,8 @@ def build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: 
             if count and (modality in touched or have_tokens.get((encoder.id, modality)) != count):
                 summary.faiss.append(store.write_faiss(encoder.id, modality, encoder.checksum, index_type,
                                                        table="tokens"))
+    if summary.read or summary.removed_incomplete:
+        store.optimize()
     summary.seconds = time.time() - start
     return summary
 

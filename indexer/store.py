@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.fs
+from lancedb.index import Bitmap, BTree
 
 from indexer import filters, vectors
 
@@ -89,6 +90,15 @@ TABLES = {"recordings": RECORDINGS_SCHEMA, "windows": WINDOWS_SCHEMA, "indexed":
           "tokens": TOKENS_SCHEMA}
 # Tables an index built before they existed may lack: opening it for reading still works.
 OPTIONAL_TABLES = {"tokens"}
+
+# Scalar indexes kept on each table (IndexStore.optimize): id lookups of search hits and the
+# store's own encoder/modality scope then cost O(k) and O(admitted), not a scan of the table.
+SCALAR_INDEXES = {
+    "windows": {"id": BTree, "recording_id": BTree, "encoder_id": Bitmap, "modality": Bitmap},
+    "tokens": {"id": BTree, "window_id": BTree, "recording_id": BTree, "encoder_id": Bitmap, "modality": Bitmap},
+    "recordings": {"id": BTree},
+    "indexed": {"recording_id": BTree, "encoder_id": Bitmap},
+}
 
 
 def sql_str(value: str) -> str:
@@ -353,6 +363,19 @@ class IndexStore:
             now = time.time()
             log = [{"recording_id": r, "encoder_id": e, "windows": n, "built_at": now} for r, e, n in done]
             self.tables["indexed"].add(pa.Table.from_pylist(log, schema=INDEXED_SCHEMA))
+
+    def optimize(self) -> None:
+        """Compact each table's fragments (many small commits slow every later read) and bring
+        its scalar indexes up to date. Logical contents are unchanged, so a crash here leaves
+        the index as it was."""
+        for name, table in self.tables.items():
+            if table.count_rows() == 0:
+                continue
+            have = {tuple(ix.columns) for ix in table.list_indices()}
+            for column, kind in SCALAR_INDEXES.get(name, {}).items():
+                if (column,) not in have:
+                    table.create_index(column, config=kind())
+            table.optimize()
 
     # ---- encoders kept with the index, so queries embed with the very weights it was built with
     def _encoder_dir(self, encoder_id: str) -> str:

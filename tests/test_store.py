@@ -176,3 +176,25 @@ def test_a_bad_filter_is_a_value_error_naming_it(store, where):
     with pytest.raises(ValueError, match="invalid filter") as info:
         store.windows(where)
     assert where.split()[0] in str(info.value)
+
+
+def test_optimize_compacts_many_small_commits_and_indexes_the_lookup_columns(store, tmp_path):
+    """A build commits in pieces; optimize leaves one fragment per table and scalar indexes on
+    the columns every search looks up, with the same rows as before."""
+    vecs = unit_vectors(40, seed=3)
+    for n in range(10):  # ten more one-recording commits, as a slow trickle of builds makes
+        rec = f"lab/x{n}"
+        store.commit(window_rows(rec, "3", 12 + 4 * n, vecs[4 * n : 4 * n + 4]), [recording_row(rec, "3")],
+                     [(rec, ENC, 4)])
+    before = store.windows(columns=["id", "recording_id", "subject"]).sort("id")
+    assert store.tables["windows"].stats()["fragment_stats"]["num_fragments"] == 13
+    store.optimize()
+    reopened = IndexStore(tmp_path / "index")
+    windows = reopened.tables["windows"]
+    assert windows.stats()["fragment_stats"]["num_fragments"] == 1
+    assert {tuple(ix.columns) for ix in windows.list_indices()} >= {("id",), ("recording_id",), ("encoder_id",)}
+    assert reopened.windows(columns=["id", "recording_id", "subject"]).sort("id").equals(before)
+    assert reopened.windows_by_id([13, 50], ["id", "recording_id"]).sort("id")["recording_id"].to_list() == [
+        "lab/x0", "lab/x9"]
+    store.optimize()  # again: nothing to add, nothing lost
+    assert IndexStore(tmp_path / "index").count("windows") == 52
