@@ -91,6 +91,8 @@ TABLES = {"recordings": RECORDINGS_SCHEMA, "windows": WINDOWS_SCHEMA, "indexed":
 # Tables an index built before they existed may lack: opening it for reading still works.
 OPTIONAL_TABLES = {"tokens"}
 
+ADMITTED_CACHE = 64  # filters whose admitted ids an open store keeps
+
 # Scalar indexes kept on each table (IndexStore.optimize): id lookups of search hits and the
 # store's own encoder/modality scope then cost O(k) and O(admitted), not a scan of the table.
 SCALAR_INDEXES = {
@@ -214,6 +216,7 @@ class IndexStore:
         self.tables = {name: self.db.open_table(name) for name in TABLES if name in existing}
         self.fs, self._root = pyarrow.fs.FileSystem.from_uri(self.uri)
         self._faiss: dict[tuple[str, str], FaissEntry] = {}
+        self._admitted: dict[tuple, np.ndarray] = {}  # admitted_ids, oldest first
 
     def _table_names(self) -> list[str]:
         lister = getattr(self.db, "list_tables", None)
@@ -278,6 +281,18 @@ class IndexStore:
         if scope is None and where:
             scope, where = _split_legacy(where)
         return self.filtered("windows", where, columns, scope)
+
+    def admitted_ids(self, where: str | None, scope: str, table: str = "windows") -> np.ndarray:
+        """Sorted int64 ids of the rows of `table` a user filter admits within the store's `scope`.
+        Kept per (filter, scope, table version): a filter repeated across queries, as a search
+        page or a script does, is evaluated once until the table changes."""
+        key = (table, scope, where, int(self.tables[table].version))
+        if key not in self._admitted:
+            if len(self._admitted) >= ADMITTED_CACHE:
+                self._admitted.pop(next(iter(self._admitted)))
+            ids = self.filtered(table, where, ["id"], scope)["id"].to_numpy().astype(np.int64)
+            self._admitted[key] = np.sort(ids)
+        return self._admitted[key]
 
     def windows_by_id(self, ids: list[int], columns: list[str] | None = None) -> pl.DataFrame:
         ids = [int(i) for i in ids]

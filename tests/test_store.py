@@ -198,3 +198,13 @@ def test_optimize_compacts_many_small_commits_and_indexes_the_lookup_columns(sto
         "lab/x0", "lab/x9"]
     store.optimize()  # again: nothing to add, nothing lost
     assert IndexStore(tmp_path / "index").count("windows") == 52
+
+
+def test_admitted_ids_are_kept_until_the_table_changes(store):
+    scope = IndexStore.encoder_filter(ENC, "imu")
+    first = store.admitted_ids("subject = 2", scope)
+    assert first.tolist() == list(range(4, 12))
+    assert store.admitted_ids("subject = 2", scope) is first  # evaluated once
+    store.commit(window_rows("lab/d", "2", 12, unit_vectors(2, seed=9)), [recording_row("lab/d", "2")],
+                 [("lab/d", ENC, 2)])
+    assert store.admitted_ids("subject = 2", scope).tolist() == list(range(4, 14))  # the new version is read
