@@ -14,10 +14,10 @@ import torch
 from tqdm import tqdm
 
 from encoders.part_features import imu_part_features, part_for_placement, pose_part_features, project_2d
+from indexer.concat import subject_streams
 from indexer.errors import BadInput
 from indexer.model import Entry, Recording
 from indexer.windows import resample
-
 
 
 @dataclass
@@ -139,8 +139,6 @@ def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = 
     imu_rate, pose_rate = float(towers["imu"]["rate"]), float(towers["pose"]["rate"])
     skipped: list[tuple[str, str]] = []
     if concat:
-        from indexer.concat import subject_streams
-
         recs = subject_streams(entries, subjects, skipped)
     else:
         recs = []
