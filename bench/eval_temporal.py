@@ -48,7 +48,7 @@ def summarise(errors: list[float]) -> dict:
     (a constant lag between the streams shows there), and the shares within 0.1/0.2/0.5 s."""
     signed = np.asarray(errors, dtype=np.float64)
     e = np.abs(signed)
-    return {"trials": len(e), "MAE": round(float(e.mean()), 3), "median": round(float(np.median(e)), 3),
+    return {"trials": int(len(e)), "MAE": round(float(e.mean()), 3), "median": round(float(np.median(e)), 3),
             "median_signed": round(float(np.median(signed)), 3),
             "within_0.1": round(float((e <= 0.1).mean()), 3), "within_0.2": round(float((e <= 0.2).mean()), 3),
             "within_0.5": round(float((e <= 0.5).mean()), 3)}

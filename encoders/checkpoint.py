@@ -102,7 +102,8 @@ def load_weights(model: nn.Module, weights: Path, config_path: Path) -> str:
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # same names, other shapes: torch reports a size mismatch
-        raise ValueError(f"{weights}: weights do not match {config_path} ({str(exc).splitlines()[-1].strip()})") from None
+        reason = str(exc).splitlines()[-1].strip()
+        raise ValueError(f"{weights}: weights do not match {config_path} ({reason})") from None
     if missing or unexpected:
         raise ValueError(f"{weights}: weights do not match {config_path} "
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")

@@ -72,7 +72,8 @@ def text_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--video-encoder", choices=["small_cnn", "clip_frames", "none"], default="none",
                    help="also train/attach a video tower: small_cnn (trainable, for depth/IR clips) or "
                         "clip_frames (frozen open_clip image tower); default none")
-    g.add_argument("--video-fps", type=float, help="frames per second sampled from video (default 6 small_cnn, 2 clip_frames)")
+    g.add_argument("--video-fps", type=float,
+                   help="frames per second sampled from video (default 6 small_cnn, 2 clip_frames)")
     g.add_argument("--actions", help="train only on these actions (zero-shot split): UTD-MHAD action ids like "
                    "1-20, or comma-separated label names for other archives")
     g.add_argument("--tower-params", help="JSON of constructor params for the IMU/pose towers, e.g. "
@@ -97,7 +98,8 @@ def token_options(p: argparse.ArgumentParser) -> None:
                    help=f"body parts the skeleton is decomposed into (default {','.join(DEFAULT_PARTS)})")
     g.add_argument("--weights", default="token=1,window=1,body=0.5,masked=0.5",
                    help="loss weights (default token=1,window=1,body=0.5,masked=0.5)")
-    g.add_argument("--mask-ratio", type=float, default=0.15, help="share of tokens masked for prediction (default 0.15)")
+    g.add_argument("--mask-ratio", type=float, default=0.15,
+                   help="share of tokens masked for prediction (default 0.15)")
     g.add_argument("--token-shift", type=float, default=1.0,
                    help="largest offset, seconds, between the IMU and pose windows the token loss compares "
                         "(default 1; 0 lets tokens match by their position in the window)")

@@ -57,7 +57,7 @@ class TextAlignedSet:
     def subset(self, keep: np.ndarray) -> TextAlignedSet:
         keep = np.asarray(keep)
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
-        pick = lambda xs: [xs[i] for i in idx]
+        pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
         return TextAlignedSet(self.imu[idx], self.imu_valid[idx], self.pose[idx], self.pose_valid[idx],
                            pick(self.captions), pick(self.recording_ids), pick(self.subjects), self.t_start[idx],
                            None if self.video is None else self.video[idx],

@@ -8,11 +8,11 @@ Every contrastive term multiplies its cosine similarities by exp(logit_scale), a
 log(1/temperature) that starts at `LOGIT_SCALE_INIT` and is clamped by `clamp_logit_scale`.
 
 Text alignment with shared captions (`caption_info_nce`): plain InfoNCE treats row i of the
-batch as the only positive for row i; with 27 action labels a batch of 64 holds many windows of the same label, and InfoNCE would push apart windows whose
-captions are identical. So the text side is not a row of the batch but the batch's set of
-distinct captions: each window classifies its caption among them (cross-entropy), and each
-caption scores all windows, with every window of that caption a positive (a supervised
-contrastive target, uniform over the positives).
+batch as the only positive for row i; with 27 action labels a batch of 64 holds many windows of
+the same label, and InfoNCE would push apart windows whose captions are identical. So the text
+side is not a row of the batch but the batch's set of distinct captions: each window classifies
+its caption among them (cross-entropy), and each caption scores all windows, with every window
+of that caption a positive (a supervised contrastive target, uniform over the positives).
 
 MoBind's terms (`mobind_loss`, weighted by the config's `tokens.loss_weights`):
 - token: InfoNCE between the IMU tokens and the pose-part tokens of the same window, where the
@@ -95,7 +95,8 @@ def token_info_nce(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, logit_
     return sum(terms) / len(terms) if terms else a.sum() * 0.0
 
 
-def per_part_info_nce(a: torch.Tensor, b: torch.Tensor, part_ids: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def per_part_info_nce(a: torch.Tensor, b: torch.Tensor, part_ids: torch.Tensor,
+                      logit_scale: torch.Tensor) -> torch.Tensor:
     """Window-level InfoNCE inside each body part's share of the batch, weighted by its size."""
     total, count = a.sum() * 0.0, 0
     for part in torch.unique(part_ids):

@@ -101,7 +101,8 @@ class TextAlignedTask(PairedTask):
         self.weights = {**DEFAULT_LOSS_WEIGHTS, **config.get("loss_weights", {})}
         self.text, self.cap_idx = caption_embeddings(config, d.captions)
         w = self.weights
-        self.use_video = "video" in self.model.towers and d.video is not None and bool(w["imu-video"] or w["video-text"])
+        wanted = bool(w["imu-video"] or w["video-text"])
+        self.use_video = "video" in self.model.towers and d.video is not None and wanted
         if self.use_video:
             self.video, self.video_v = torch.from_numpy(d.video), torch.from_numpy(d.video_valid)
             self.has_video = torch.from_numpy(d.has_video)

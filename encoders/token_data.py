@@ -55,7 +55,7 @@ class TokenPairs:
     def sample(self, batch: int, rng: np.random.Generator, pose_dims: int = 3, yaw_range: float = 0.0,
                token_shift: float = 0.0, token_seconds: float = 0.2) -> dict:
         """A batch of `batch` random windows, each with all its recording's IMUs, flattened
-        into pairs (see `encoders.mobind.mobind_loss` for the layout). A 2-D tower learning from
+        into pairs (see `encoders.losses.mobind_loss` for the layout). A 2-D tower learning from
         3-D skeletons sees them from a camera turned by up to `yaw_range` radians, mirrored half
         of the time. With `token_shift` > 0
         each pair also gets a pose window cut a random whole number of tokens (up to that many

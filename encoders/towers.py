@@ -20,7 +20,8 @@ def register(name: str):
 
     def add(cls):
         if name in TOWERS and TOWERS[name] is not cls:
-            raise ValueError(f"tower architecture {name!r} is registered twice ({TOWERS[name].__name__}, {cls.__name__})")
+            raise ValueError(f"tower architecture {name!r} is registered twice "
+                             f"({TOWERS[name].__name__}, {cls.__name__})")
         TOWERS[name] = cls
         return cls
 

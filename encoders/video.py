@@ -140,8 +140,10 @@ class ClipFrames(nn.Module):
         visual = model.visual
         self.image_size = tuple(getattr(visual, "image_size", (224, 224)))
         cfg = getattr(visual, "preprocess_cfg", {}) or {}
-        self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))).view(1, 3, 1, 1), persistent=False)
+        mean = cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))  # CLIP's defaults
+        std = cfg.get("std", (0.26862954, 0.26130258, 0.27577711))
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         clip_dim = int(model.visual.output_dim)
         self.proj = None
         if project:

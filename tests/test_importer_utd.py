@@ -123,7 +123,7 @@ def broken_copy(utd_dir, tmp_path) -> Path:
     for stem in (GOOD, TRUNCATED, GARBAGE, EMPTY, NO_SKELETON, WRONG_SHAPE):
         for sub in ("inertial", "skeleton"):
             shutil.copyfile(utd_dir / sub / f"{stem}_{sub}.mat", root / sub / f"{stem}_{sub}.mat")
-    iner = lambda stem: root / "inertial" / f"{stem}_inertial.mat"
+    iner = lambda stem: root / "inertial" / f"{stem}_inertial.mat"  # noqa: E731
     blob = iner(TRUNCATED).read_bytes()
     iner(TRUNCATED).write_bytes(blob[: len(blob) // 2])
     iner(GARBAGE).write_bytes(np.random.default_rng(0).bytes(4000))

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+
 from conftest import UTD
 
 pytest_plugins = ["ui_harness"]
