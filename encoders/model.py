@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-import encoders.nets  # registers the signal towers JointModel builds
-import encoders.video  # noqa: F401  (registers the video towers)
+# JointModel builds its towers by name from encoders.towers; importing these modules registers them.
+import encoders.nets
+import encoders.video  # noqa: F401
 from encoders.channels import conform_imu
 from encoders.checkpoint import CheckpointView
 from encoders.features import featurize, pose_feature_count

@@ -221,7 +221,7 @@ def owned_tokens(window_starts: list[float], window_ends: list[float], n_valid: 
 
 @dataclass
 class TokenEncoder(CheckpointView):
-    """A loaded token checkpoint. Quacks like `encoders.checkpoint.Encoder` (id, modalities,
+    """A loaded token checkpoint. Quacks like `encoders.model.Encoder` (id, modalities,
     window, rates, encode) so builds and searches use it unchanged, and adds token output."""
 
     model: TokenModel
