@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from encoders import checkpoint
+from encoders import load_checkpoint
 from indexer.concat import subject_streams
 from indexer.importers import discover
 from indexer.importers.utd_mhad import TEST_SUBJECTS
@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    tok = checkpoint.load(args.tokens)
-    clip = checkpoint.load(args.clip) if args.clip else None
+    tok = load_checkpoint(args.tokens)
+    clip = load_checkpoint(args.clip) if args.clip else None
     trained = set(tok.config.get("trained_on", {}).get("subjects", []))
     if trained & set(TEST_SUBJECTS):
         print(f"warning: the token checkpoint was trained on test subjects {sorted(trained & set(TEST_SUBJECTS))}",
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         methods["cross-correlation (acc magnitude)"] = lambda a, b: xcorr_sync(a, b, max_offset=10.0)
         report["sync"] = eval_sync(streams, methods, args.sync_trials, 20.0, 7.0, rng)
     if args.tokens_2d and "sync2d" not in skip:
-        tok2 = checkpoint.load(args.tokens_2d)
+        tok2 = load_checkpoint(args.tokens_2d)
         report["token_encoder_2d"] = tok2.id
         methods = {"MoBind tokens 2-D (dense vote)": lambda a, b: temporal.sync(a, b, tok2, max_offset=10.0),
                    "cross-correlation (2-D, no gravity)": lambda a, b: xcorr_sync(a, b, max_offset=10.0)}

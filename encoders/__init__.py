@@ -11,21 +11,42 @@ from typing import TYPE_CHECKING
 from indexer.imports import lazy_exports
 
 _EXPORTS = {
-    "Encoder": "encoders.checkpoint",
-    "load_checkpoint": "encoders.checkpoint",
+    # loaded checkpoints and what embedding with them needs
+    "Encoder": "encoders.model",
     "TokenEncoder": "encoders.tokens",
+    "load_checkpoint": "encoders.factory",
+    "create_model": "encoders.factory",
     "owned_tokens": "encoders.tokens",
     "token_spans": "encoders.tokens",
     "conform_imu": "encoders.channels",
     "project_2d": "encoders.part_features",
     "demo_encoder": "encoders.demo",
+    # configs
+    "default_config": "encoders.model",
+    "text_aligned_config": "encoders.model",
+    "default_token_config": "encoders.tokens",
+    # training
+    "TrainSettings": "encoders.train",
+    "TokenTrainSettings": "encoders.train",
+    "train_paired": "encoders.train",
+    "train_text_aligned": "encoders.train",
+    "train_tokens": "encoders.train",
+    # evaluation
+    "evaluate_pairs": "encoders.evaluation.pairs",
+    "evaluate_text": "encoders.evaluation.text_aligned",
+    "evaluate_zeroshot": "encoders.evaluation.text_aligned",
+    "evaluate_video": "encoders.evaluation.text_aligned",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from encoders.channels import conform_imu
-    from encoders.checkpoint import Encoder, load_checkpoint
     from encoders.demo import demo_encoder
+    from encoders.evaluation.pairs import evaluate_pairs
+    from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
+    from encoders.factory import create_model, load_checkpoint
+    from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
-    from encoders.tokens import TokenEncoder, owned_tokens, token_spans
+    from encoders.tokens import TokenEncoder, default_token_config, owned_tokens, token_spans
+    from encoders.train import TokenTrainSettings, TrainSettings, train_paired, train_text_aligned, train_tokens

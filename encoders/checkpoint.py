@@ -1,69 +1,23 @@
-"""Encoder checkpoints: a folder with `model.safetensors` (weights) and `config.json`.
+"""The checkpoint file format: a folder with `model.safetensors` (weights) and `config.json`.
 
 The config names each tower's architecture, its input spec (modality, channels or joints,
 rate, window length) and the joint space the towers map into. Weights are safetensors only:
-checkpoints may come from elsewhere, and loading a pickle would run its code.
+checkpoints may come from elsewhere, and loading a pickle would run its code. Which model a
+config builds, and loading a folder into it, is encoders.factory's job.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from encoders.channels import conform_imu
-from encoders.features import featurize, pose_feature_count
-from encoders.nets import build_tower
-from indexer.bodyparts import CANONICAL_JOINTS
-from indexer.embedder import EmbeddedWindow
-from indexer.model import Recording
-from indexer.units import IMU6_CHANNELS
-from indexer.windows import Window, WindowSpec, recording_windows
+from indexer.windows import WindowSpec
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-
-
-def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: float = 5.0,
-                   hop: float = 1.0, imu_rate: float = 50.0, pose_rate: float = 25.0,
-                   params: dict | None = None) -> dict:
-    """An IMU + pose config; `params` go to both towers' constructors."""
-    params = dict(params or {})
-    return {
-        "format": "motionsearch-encoder/1",
-        "name": f"imu-pose-{architecture}",
-        "embed_dim": embed_dim,
-        "space": "imu-pose",
-        "window": {"length": window, "hop": hop},
-        "logit_scale_init": math.log(1 / 0.07),
-        "towers": {
-            "imu": {"architecture": architecture, "rate": imu_rate, "channels": list(IMU6_CHANNELS),
-                    "in_features": len(IMU6_CHANNELS), "params": {"groups": 2, **params}},
-            "pose": {"architecture": architecture, "rate": pose_rate, "joints": list(CANONICAL_JOINTS),
-                     "dims": 3, "in_features": pose_feature_count(3), "params": {"groups": 1, **params}},
-        },
-    }
-
-
-class JointModel(nn.Module):
-    """One tower per modality, all mapping into one joint space, and the learnable temperature."""
-
-    def __init__(self, config: dict):
-        super().__init__()
-        self.config = config
-        self.towers = nn.ModuleDict(
-            {m: build_tower(spec, config["embed_dim"]) for m, spec in config["towers"].items()}
-        )
-        self.logit_scale = nn.Parameter(torch.tensor(float(config.get("logit_scale_init", math.log(1 / 0.07)))))
-
-    def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        return self.towers[modality](x, valid)
 
 
 def save(model: nn.Module, folder: str | Path, extra: dict | None = None) -> Path:
@@ -112,74 +66,6 @@ class CheckpointView:
                 CONFIG: json.dumps(self.config, indent=2).encode()}
 
 
-@dataclass
-class Encoder(CheckpointView):
-    """A loaded checkpoint, ready to embed windows."""
-
-    model: JointModel
-    config: dict
-    checksum: str  # sha256 of the weights file
-    source: str = ""  # the checkpoint folder it was loaded from
-
-    @torch.no_grad()
-    def encode_arrays(self, modality: str, arrays: list[np.ndarray], valid: list[int],
-                      batch: int = 128) -> np.ndarray:
-        """Unit-norm vectors (N, d) for raw windows of one modality."""
-        self.model.eval()
-        feats = np.stack([featurize(modality, a, v) for a, v in zip(arrays, valid)])
-        out = []
-        for i in range(0, len(feats), batch):
-            x = torch.from_numpy(feats[i : i + batch])
-            n = torch.tensor(valid[i : i + batch], dtype=torch.long)
-            out.append(self.model(modality, x, n).numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config["embed_dim"]), np.float32)
-
-    def embed_recording(self, rec: Recording) -> list[EmbeddedWindow]:
-        """Every window of `rec` in every modality the encoder covers, embedded (the build's
-        Embedder protocol)."""
-        rec = conform_imu(rec, self.config)
-        windows = recording_windows(rec, self.window, self.rates, video_size=self.video_size)
-        out = []
-        for modality in self.modalities:
-            group = [w for w in windows if w.modality == modality]
-            if group:
-                out.extend(EmbeddedWindow(modality, w.body_part, w.t_start, w.t_end, v)
-                           for w, v in zip(group, self.encode(group)))
-        return out
-
-    def encode(self, windows: list[Window]) -> np.ndarray:
-        """Vectors for windows that all share one modality."""
-        if not windows:
-            return np.zeros((0, self.config["embed_dim"]), np.float32)
-        modality = windows[0].modality
-        return self.encode_arrays(modality, [w.data for w in windows], [w.valid for w in windows])
-
-    # ---- text-aligned checkpoints (config["text"] names the frozen text tower; see encoders.text)
-    @property
-    def video_size(self) -> int | None:
-        """Side in pixels of the frames the video tower reads, or None without a video tower."""
-        spec = self.config["towers"].get("video")
-        return int(spec["size"]) if spec else None
-
-    @property
-    def text_aligned(self) -> bool:
-        return bool(self.config.get("text"))
-
-    def text_tower(self):
-        if not self.text_aligned:
-            raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.get('space')!r}); "
-                             "train one with `python -m encoders train --text-tower minilm`")
-        from encoders.text import load_text_tower
-
-        return load_text_tower(self.config["text"])
-
-    def encode_text(self, texts: list[str], templates: bool = True) -> np.ndarray:
-        """Unit vectors (N, d) for text in this encoder's joint space. With `templates` each text
-        is embedded through the prompt templates the towers were trained against, averaged."""
-        tower = self.text_tower()
-        return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))
-
-
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -216,25 +102,10 @@ def load_weights(model: nn.Module, weights: Path, config_path: Path) -> str:
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # same names, other shapes: torch reports a size mismatch
-        raise ValueError(f"{weights}: weights do not match {config_path} ({str(exc).splitlines()[-1].strip()})") from None
+        reason = str(exc).splitlines()[-1].strip()
+        raise ValueError(f"{weights}: weights do not match {config_path} ({reason})") from None
     if missing or unexpected:
         raise ValueError(f"{weights}: weights do not match {config_path} "
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     model.eval()
     return sha256_file(weights)
-
-
-def load(folder: str | Path) -> Encoder:
-    """A checkpoint folder -> a loaded encoder (a TokenEncoder for MoBind token checkpoints)."""
-    weights, config_path = checkpoint_paths(folder, "python -m encoders train")
-    config = read_config(config_path)
-    if "tokens" in config:  # a MoBind token checkpoint: same folder layout, other model
-        from encoders import tokens
-
-        return tokens.load(folder, config)
-    try:
-        model = JointModel(config)
-    except (KeyError, TypeError, ValueError) as exc:  # valid JSON, but not an encoder config
-        raise ValueError(f"{config_path}: not a motionsearch encoder config ({type(exc).__name__}: {exc})") from None
-    return Encoder(model, config, load_weights(model, weights, config_path), str(folder))
-load_checkpoint = load  # the public name (encoders.load_checkpoint)

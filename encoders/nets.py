@@ -1,11 +1,14 @@
-"""Signal encoder architectures. A config picks one by name from ARCHITECTURES; `build_tower`
-builds it. Every tower maps (batch, time, features) plus valid lengths to a unit-norm vector.
+"""Signal encoder architectures (IMU and pose windows), registered in encoders.towers. Each maps
+(batch, time, features) plus valid lengths to a unit-norm vector. Also the masking helpers every
+tower shares.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from encoders.towers import register
 
 
 def length_mask(valid: torch.Tensor, steps: int) -> torch.Tensor:
@@ -19,6 +22,7 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
+@register("cnn_gru")
 class CnnGru(nn.Module):
     """IMU2CLIP's signal encoder: GroupNorm over sensor groups, three Conv1d + max-pool
     stages, a GRU over the pooled sequence, a linear head onto the joint space.
@@ -49,6 +53,7 @@ class CnnGru(nn.Module):
         return F.normalize(self.head(self.drop(pooled)), dim=-1)
 
 
+@register("patch_transformer")
 class PatchTransformer(nn.Module):
     """AURA-MFM's signal encoder: Conv1d patch embedding, a CLS token, a Transformer encoder.
     Padded patches are masked out of attention."""
@@ -77,17 +82,3 @@ class PatchTransformer(nn.Module):
         h = self.encoder(h, src_key_padding_mask=pad)
         return F.normalize(self.head(self.out_norm(h[:, 0])), dim=-1)
 
-
-ARCHITECTURES = {"cnn_gru": CnnGru, "patch_transformer": PatchTransformer}
-
-
-def build_tower(spec: dict, embed_dim: int) -> nn.Module:
-    """A tower from its config entry: {"architecture": ..., "in_features": ..., "params": {...}}."""
-    arch = spec["architecture"]
-    if arch not in ARCHITECTURES:
-        from encoders.video import VIDEO_ARCHITECTURES  # video towers live with the video decoding
-
-        if arch in VIDEO_ARCHITECTURES:
-            return VIDEO_ARCHITECTURES[arch](spec["in_features"], embed_dim, **spec.get("params", {}))
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join([*ARCHITECTURES, *VIDEO_ARCHITECTURES])}")
-    return ARCHITECTURES[arch](spec["in_features"], embed_dim, **spec.get("params", {}))

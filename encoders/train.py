@@ -1,86 +1,127 @@
-"""Contrastive training of the IMU and pose towers into one joint space."""
+"""Training: one loop for every encoder (open_clip's split: the model and its loss apart from
+the loop). A task (encoders.tasks) gives the batches and each batch's loss terms; `fit` runs
+AdamW with a one-cycle schedule over them and keeps the history. The three entry points build
+the task for their objective.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from encoders.checkpoint import JointModel
-from encoders.data import PairedSet
-from encoders.losses import info_nce
+from encoders.data import PairedSet, TextAlignedSet
+from encoders.factory import create_model
+from encoders.model import JointModel
+from encoders.tasks import PairedTask, TextAlignedTask, TokenTask
+from encoders.token_data import TokenPairs
+from encoders.tokens import TokenModel
 
 
 @dataclass
-class TrainSettings:
-    epochs: int = 60
+class Settings:
+    """What every training run takes; TrainSettings and TokenTrainSettings add how long it runs."""
+
     batch: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0
     imu_noise: float = 0.05  # relative noise on IMU inputs (augmentation)
     scale_jitter: float = 0.1  # per-window amplitude scaling of IMU inputs
+    threads: int | None = None  # torch CPU threads while training; None leaves torch's own setting
 
 
-def augment_imu(x: torch.Tensor, s, gen: torch.Generator) -> torch.Tensor:
-    """Per-window amplitude jitter and sensor noise (`s` has scale_jitter and imu_noise)."""
-    scale = 1 + s.scale_jitter * (2 * torch.rand(x.shape[0], 1, x.shape[2], generator=gen) - 1)
-    noise = s.imu_noise * x.std(dim=(0, 1), keepdim=True) * torch.randn(x.shape, generator=gen)
-    return x * scale + noise
+@dataclass
+class TrainSettings(Settings):
+    """Window-level training (IMU <-> pose, text-aligned): epochs over the whole set."""
+
+    epochs: int = 60
 
 
-def fit(model: torch.nn.Module, n: int, settings: TrainSettings,
-        batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
-        params: list[torch.nn.Parameter] | None = None, clip_norm: float | None = None,
-        progress: bool = True) -> list[float]:
-    """The epoch loop every window-level trainer shares: AdamW with a one-cycle schedule over
-    shuffled batches of `n` windows; `batch_loss(indices, generator)` gives each batch's loss.
-    Returns the mean loss of each epoch and records the training time in `model.config`."""
+@dataclass
+class TokenTrainSettings(Settings):
+    """MoBind token training: steps over freshly sampled windows."""
+
+    steps: int = 1500
+    yaw_range: float = 0.6  # radians of camera turn when a 2-D tower learns from 3-D mocap
+    token_shift: float = 1.0  # seconds: largest offset between the IMU and pose windows of the token loss
+    log_every: int = 50  # steps per history entry
+    threads: int | None = 1  # on a shared 2-core machine one thread is several times faster than two
+
+
+def fit(task, settings: Settings, progress: bool = True) -> list[dict]:
+    """Train `task.model`; returns one {"step", "loss", other terms...} entry (means over the
+    period) per period of `task.periods` (an epoch, or `log_every` steps), and records the
+    training time in `model.config`."""
+    threads = torch.get_num_threads()
+    if settings.threads:
+        torch.set_num_threads(max(1, settings.threads))
+    try:
+        return _fit(task, settings, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(task, settings: Settings, progress: bool) -> list[dict]:
+    model = task.model
     gen = torch.Generator().manual_seed(settings.seed)
-    params = list(model.parameters()) if params is None else params
+    params = task.params()
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    steps = settings.epochs * max(1, int(np.ceil(n / settings.batch)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=steps, pct_start=0.1)
-    history = []
-    bar = tqdm(range(settings.epochs), desc="training", unit="epoch", disable=not progress)
+    steps, warmup = task.schedule()
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=steps, pct_start=warmup)
+    history: list[dict] = []
+    step = 0
     start = time.time()
-    for _ in bar:
+    bar = tqdm(total=steps, desc=task.description, unit="step", disable=not progress)
+    for period in task.periods(gen):
         model.train()
-        order = torch.randperm(n, generator=gen)
-        losses = []
-        for i in range(0, n, settings.batch):
-            idx = order[i : i + settings.batch]
-            if len(idx) < 2:  # contrastive terms need a negative
-                continue
-            loss = batch_loss(idx, gen)
+        running: dict[str, list[float]] = {}
+        for batch in period:
+            terms = task.loss(batch, gen)
             opt.zero_grad()
-            loss.backward()
-            if clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, clip_norm)
+            terms["loss"].backward()
+            if task.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, task.clip_norm)
             opt.step()
             sched.step()
-            losses.append(loss.item())
-        history.append(float(np.mean(losses)))
-        bar.set_postfix(loss=f"{history[-1]:.3f}", temp=f"{1 / model.logit_scale.exp().item():.3f}")
+            step += 1
+            bar.update()
+            for k, v in terms.items():
+                running.setdefault(k, []).append(float(v.detach()))
+        means = {k: float(np.mean(v)) for k, v in running.items()}
+        means.setdefault("loss", float("nan"))  # a period too small for one batch
+        history.append({"step": step, **means})
+        bar.set_postfix(task.postfix(history[-1]))
+    bar.close()
     model.eval()
     model.config = dict(model.config, train_seconds=round(time.time() - start, 1))
     return history
 
 
-def train(config: dict, data: PairedSet, settings: TrainSettings, progress: bool = True) -> tuple[JointModel, list[float]]:
+def train_paired(config: dict, data: PairedSet, settings: TrainSettings,
+                 progress: bool = True) -> tuple[JointModel, list[float]]:
     """Train a fresh JointModel on `data` (symmetric InfoNCE between the IMU and pose windows of
     each pair); returns it and the mean loss of each epoch."""
-    torch.manual_seed(settings.seed)
-    model = JointModel(config)
-    imu, imu_v = torch.from_numpy(data.imu), torch.from_numpy(data.imu_valid)
-    pose, pose_v = torch.from_numpy(data.pose), torch.from_numpy(data.pose_valid)
+    model = create_model(config, settings.seed)
+    history = fit(PairedTask(model, data, settings), settings, progress)
+    return model, [h["loss"] for h in history]
 
-    def batch_loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        a = model("imu", augment_imu(imu[idx], settings, gen), imu_v[idx])
-        b = model("pose", pose[idx], pose_v[idx])
-        return info_nce(a, b, model.logit_scale)
 
-    return model, fit(model, len(data), settings, batch_loss, progress=progress)
+def train_text_aligned(config: dict, data: TextAlignedSet, settings: TrainSettings, model: JointModel | None = None,
+                       progress: bool = True) -> tuple[JointModel, list[float]]:
+    """Train `model` (a fresh one from `config` if None) into the frozen text tower's space;
+    returns it and the mean loss of each epoch. Pass the model whose video tower prepared
+    `data.video`."""
+    model = model if model is not None else create_model(config, settings.seed)
+    history = fit(TextAlignedTask(model, data, settings), settings, progress)
+    return model, [h["loss"] for h in history]
+
+
+def train_tokens(config: dict, data: TokenPairs, settings: TokenTrainSettings,
+                 progress: bool = True) -> tuple[TokenModel, list[dict]]:
+    """Train a fresh TokenModel; returns it and the mean of each loss term per `log_every` steps."""
+    model = create_model(config, settings.seed)
+    history = fit(TokenTask(model, data, settings), settings, progress)
+    return model, [{k: v if k == "step" else round(v, 4) for k, v in h.items()} for h in history]

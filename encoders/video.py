@@ -1,7 +1,7 @@
 """Video towers (decoding lives in `indexer.video`).
 
 Two towers share one interface, (batch, frames, H, W, C) uint8 + valid frame counts -> unit
-vector in the joint space, and are picked by name from VIDEO_ARCHITECTURES:
+vector in the joint space, and are registered by name in encoders.towers:
 
 - "clip_frames" (IMU2CLIP): each sampled frame through the frozen open_clip image tower, the
   frame embeddings mean-pooled over the window. Its weights are open_clip's, never saved in a
@@ -11,12 +11,13 @@ vector in the joint space, and are picked by name from VIDEO_ARCHITECTURES:
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from encoders.nets import length_mask
+from encoders.text import load_open_clip
+from encoders.towers import register
 
 
 # ---- towers ------------------------------------------------------------------------------------
@@ -63,6 +64,7 @@ def foreground_crop(x: torch.Tensor, valid: torch.Tensor, size: int, threshold: 
     return torch.stack(out)
 
 
+@register("small_cnn")
 class SmallVideoCnn(nn.Module):
     """A per-frame CNN over grey frames and their temporal differences, a temporal convolution,
     and attention pooling over the valid frames (a learned query), for domain video like depth
@@ -118,6 +120,7 @@ class SmallVideoCnn(nn.Module):
         return F.normalize(self.head(self.drop(pooled)), dim=-1)
 
 
+@register("clip_frames")
 class ClipFrames(nn.Module):
     """IMU2CLIP's video side: frames through the frozen open_clip image tower, mean-pooled.
 
@@ -130,8 +133,6 @@ class ClipFrames(nn.Module):
     def __init__(self, in_features: int, embed_dim: int, clip: dict, project: bool = True,
                  chunk: int = 64):
         super().__init__()
-        from encoders.text import load_open_clip
-
         model, _ = load_open_clip(clip)
         # A plain attribute, not a submodule: the frozen weights stay out of the checkpoint.
         self.__dict__["clip_model"] = model
@@ -139,8 +140,10 @@ class ClipFrames(nn.Module):
         visual = model.visual
         self.image_size = tuple(getattr(visual, "image_size", (224, 224)))
         cfg = getattr(visual, "preprocess_cfg", {}) or {}
-        self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))).view(1, 3, 1, 1), persistent=False)
+        mean = cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))  # CLIP's defaults
+        std = cfg.get("std", (0.26862954, 0.26130258, 0.27577711))
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         clip_dim = int(model.visual.output_dim)
         self.proj = None
         if project:
@@ -181,9 +184,6 @@ class ClipFrames(nn.Module):
         return F.normalize(pooled, dim=-1)
 
 
-VIDEO_ARCHITECTURES = {"small_cnn": SmallVideoCnn, "clip_frames": ClipFrames}
-
-
 def video_tower_spec(kind: str, rate: float | None = None, size: int | None = None,
                      clip: dict | None = None, project: bool = True, params: dict | None = None) -> dict:
     """A checkpoint's config["towers"]["video"] entry."""
@@ -194,10 +194,8 @@ def video_tower_spec(kind: str, rate: float | None = None, size: int | None = No
     if kind == "clip_frames":
         if clip is None:
             raise ValueError("clip_frames needs an open_clip spec (the image tower to use)")
-        from encoders.text import load_open_clip
-
         image = getattr(load_open_clip(clip)[0].visual, "image_size", (224, 224))
         image = image[0] if isinstance(image, (tuple, list)) else image
         return {"architecture": "clip_frames", "rate": rate or 2.0, "size": size or int(image), "in_features": 3,
                 "params": {"clip": clip, "project": project, **(params or {})}}
-    raise ValueError(f"unknown video encoder {kind!r}; known: {', '.join(VIDEO_ARCHITECTURES)}")
+    raise ValueError(f"unknown video encoder {kind!r}; known: small_cnn, clip_frames")

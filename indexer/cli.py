@@ -22,7 +22,8 @@ from indexer.importers import detect_format, discover
 
 def cmd_build(args) -> int:
     # torch and lancedb load here, once the arguments are known, not before `--help` or a typo
-    from encoders import checkpoint, demo_encoder
+    from encoders import demo_encoder, load_checkpoint
+    from encoders.checkpoint import WEIGHTS
     from indexer.build import build
     from indexer.store import IndexStore
 
@@ -36,10 +37,10 @@ def cmd_build(args) -> int:
         out = args.out  # a local path or an object-store URI: kept as the user wrote it
         entries = discover(args.source, args.format or detect_format(args.source))
     if args.checkpoint:
-        encoder = checkpoint.load(args.checkpoint)
+        encoder = load_checkpoint(args.checkpoint)
     elif args.demo:
         ckpt = out / "demo-encoder"  # trained once, kept with the demo index
-        encoder = checkpoint.load(ckpt) if (ckpt / checkpoint.WEIGHTS).exists() else demo_encoder(ckpt, progress=not args.quiet)
+        encoder = load_checkpoint(ckpt) if (ckpt / WEIGHTS).exists() else demo_encoder(ckpt, progress=not args.quiet)
     else:
         print("error: --checkpoint is required (train one with `python -m encoders train SOURCE --out CKPT`)",
               file=sys.stderr)

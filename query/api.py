@@ -14,9 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from encoders import checkpoint
-from encoders.checkpoint import Encoder
-from encoders.channels import conform_imu
+from encoders import Encoder, conform_imu, load_checkpoint
 from indexer import vectors
 from indexer.model import ImuStream, PoseStream, Recording
 from indexer.store import IndexStore, sql_str
@@ -50,7 +48,7 @@ class Index:
         if encoder_id not in ids:
             raise LookupError(f"encoder {encoder_id!r} is not in this index; it has {ids}")
         if encoder_id not in self._encoders:
-            self._encoders[encoder_id] = checkpoint.load(self.store.encoder_folder(encoder_id))
+            self._encoders[encoder_id] = load_checkpoint(self.store.encoder_folder(encoder_id))
         return self._encoders[encoder_id]
 
     # ---- embedding queries -----------------------------------------------------------------

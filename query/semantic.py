@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from encoders.checkpoint import Encoder
+from encoders import Encoder
 from indexer.errors import BadInput
 from indexer.model import ImuStream, PoseStream, Recording, VideoStream
 from indexer.video import VIDEO_SUFFIXES, probe_video

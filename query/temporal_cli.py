@@ -11,9 +11,9 @@ import argparse
 
 def _encoder(args, index):
     if args.checkpoint:
-        from encoders import checkpoint
+        from encoders import load_checkpoint
 
-        return checkpoint.load(args.checkpoint)
+        return load_checkpoint(args.checkpoint)
     if index is None:
         from query.api import open_index
 

@@ -40,11 +40,13 @@ def make_tiny_encoder(folder: Path, seed: int = 0):
     """A small cnn_gru IMU + pose encoder with random weights, saved and loaded through the
     real checkpoint code (safetensors + config.json)."""
     from encoders import checkpoint
+    from encoders.factory import load_checkpoint
+    from encoders.model import JointModel, default_config
 
     torch.manual_seed(seed)
-    config = checkpoint.default_config("cnn_gru", embed_dim=TINY_DIM, params=TINY_PARAMS)
-    checkpoint.save(checkpoint.JointModel(config), folder)
-    return checkpoint.load(folder)
+    config = default_config("cnn_gru", embed_dim=TINY_DIM, params=TINY_PARAMS)
+    checkpoint.save(JointModel(config), folder)
+    return load_checkpoint(folder)
 
 
 @pytest.fixture(scope="session")

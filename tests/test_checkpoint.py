@@ -8,9 +8,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_DIM, TINY_PARAMS
 
 from encoders import checkpoint
-from conftest import TINY_DIM, TINY_PARAMS
+from encoders.factory import load_checkpoint
+from encoders.model import JointModel, default_config
 
 
 def _windows(seed: int = 0):
@@ -23,16 +25,16 @@ def _windows(seed: int = 0):
     return imu, [250, 250, 180], pose, [125, 125, 90]
 
 
-def _model(seed: int) -> checkpoint.JointModel:
+def _model(seed: int) -> JointModel:
     torch.manual_seed(seed)
-    return checkpoint.JointModel(checkpoint.default_config("cnn_gru", embed_dim=TINY_DIM, params=TINY_PARAMS))
+    return JointModel(default_config("cnn_gru", embed_dim=TINY_DIM, params=TINY_PARAMS))
 
 
 def test_save_then_load_embeds_identically(tmp_path):
     model = _model(0).eval()
     folder = checkpoint.save(model, tmp_path / "ckpt", {"trained_on": {"note": "test"}})
     assert sorted(p.name for p in folder.iterdir()) == [checkpoint.CONFIG, checkpoint.WEIGHTS]
-    enc = checkpoint.load(folder)
+    enc = load_checkpoint(folder)
     assert enc.config["trained_on"] == {"note": "test"} and enc.source == str(folder)
     assert enc.modalities == ["imu", "pose"] and enc.rates == {"imu": 50.0, "pose": 25.0}
     assert (enc.window.length, enc.window.hop) == (5.0, 1.0)
@@ -40,7 +42,7 @@ def test_save_then_load_embeds_identically(tmp_path):
     imu, imu_valid, pose, pose_valid = _windows()
     for modality, arrays, valid in (("imu", imu, imu_valid), ("pose", pose, pose_valid)):
         loaded = enc.encode_arrays(modality, arrays, valid)
-        again = checkpoint.load(folder).encode_arrays(modality, arrays, valid)
+        again = load_checkpoint(folder).encode_arrays(modality, arrays, valid)
         from encoders.features import featurize
 
         with torch.no_grad():
@@ -54,14 +56,14 @@ def test_save_then_load_embeds_identically(tmp_path):
 
 
 def test_encoder_id_follows_the_weights(tmp_path):
-    a = checkpoint.load(checkpoint.save(_model(0), tmp_path / "a"))
-    same = checkpoint.load(checkpoint.save(_model(0), tmp_path / "same"))
+    a = load_checkpoint(checkpoint.save(_model(0), tmp_path / "a"))
+    same = load_checkpoint(checkpoint.save(_model(0), tmp_path / "same"))
     assert a.id == same.id and a.id.startswith("imu-pose-cnn_gru@") and len(a.checksum) == 64
 
     changed = _model(0)
     with torch.no_grad():
         changed.towers["imu"].head.bias[0] += 1e-3
-    b = checkpoint.load(checkpoint.save(changed, tmp_path / "b"))
+    b = load_checkpoint(checkpoint.save(changed, tmp_path / "b"))
     assert b.id != a.id and b.checksum != a.checksum
 
 
@@ -82,7 +84,7 @@ def test_a_pickled_checkpoint_is_refused_without_unpickling(tmp_path):
     state["evil"] = _Payload(marker)
     torch.save(state, folder / checkpoint.WEIGHTS)  # a pickle under the safetensors name
     with pytest.raises(ValueError, match="not a readable safetensors file") as info:
-        checkpoint.load(folder)
+        load_checkpoint(folder)
     assert str(folder / checkpoint.WEIGHTS) in str(info.value)
     assert not marker.exists()
 
@@ -92,7 +94,7 @@ def test_garbage_weights_are_a_clear_error(tmp_path, blob):
     folder = checkpoint.save(_model(0), tmp_path / "ckpt")
     (folder / checkpoint.WEIGHTS).write_bytes(blob)
     with pytest.raises(ValueError, match="not a readable safetensors file") as info:
-        checkpoint.load(folder)
+        load_checkpoint(folder)
     assert str(folder / checkpoint.WEIGHTS) in str(info.value)
 
 
@@ -100,10 +102,10 @@ def test_missing_files_are_named(tmp_path):
     folder = checkpoint.save(_model(0), tmp_path / "ckpt")
     (folder / checkpoint.CONFIG).unlink()
     with pytest.raises(FileNotFoundError, match="config.json: missing") as info:
-        checkpoint.load(folder)
+        load_checkpoint(folder)
     assert str(folder / checkpoint.CONFIG) in str(info.value)
     with pytest.raises(FileNotFoundError, match="model.safetensors: missing"):
-        checkpoint.load(tmp_path / "nowhere")
+        load_checkpoint(tmp_path / "nowhere")
 
 
 def test_a_config_that_does_not_fit_the_weights_is_refused(tmp_path):
@@ -114,16 +116,16 @@ def test_a_config_that_does_not_fit_the_weights_is_refused(tmp_path):
     config["towers"]["imu"]["params"]["width"] = 12
     (other / checkpoint.CONFIG).write_text(json.dumps(config))
     with pytest.raises(ValueError, match="weights do not match") as info:
-        checkpoint.load(other)
+        load_checkpoint(other)
     assert str(other / checkpoint.WEIGHTS) in str(info.value) and "size mismatch" in str(info.value)
     del config["towers"]["pose"]
     (other / checkpoint.CONFIG).write_text(json.dumps(config))
     with pytest.raises(ValueError, match="weights do not match"):
-        checkpoint.load(other)
+        load_checkpoint(other)
     (other / checkpoint.CONFIG).write_text('{"name": "something else"}')
     with pytest.raises(ValueError, match="not a motionsearch encoder config") as info:
-        checkpoint.load(other)
+        load_checkpoint(other)
     assert str(other / checkpoint.CONFIG) in str(info.value)
     (other / checkpoint.CONFIG).write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        checkpoint.load(other)
+        load_checkpoint(other)

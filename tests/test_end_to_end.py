@@ -20,7 +20,9 @@ import pytest
 
 from encoders import checkpoint
 from encoders.data import paired_windows
-from encoders.train import TrainSettings, train
+from encoders.factory import load_checkpoint
+from encoders.model import default_config
+from encoders.train import TrainSettings, train_paired
 from indexer.build import build_path
 from indexer.importers import utd_mhad
 from indexer.windows import WindowSpec
@@ -40,14 +42,14 @@ def _entries(utd_dir: Path, subjects: tuple[str, ...]):
 def trained_index(utd_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("utd-e2e")
     assert not set(utd_mhad.TEST_SUBJECTS) & {"1", "3"}  # trained on training subjects only
-    config = checkpoint.default_config("cnn_gru", embed_dim=32, params={"width": 32, "hidden": 64})
+    config = default_config("cnn_gru", embed_dim=32, params={"width": 32, "hidden": 64})
     rates = {m: spec["rate"] for m, spec in config["towers"].items()}
     data = paired_windows(_entries(utd_dir, ("1", "3")), WindowSpec(**config["window"]), rates, progress=False)
     assert set(data.subjects) == {"1", "3"} and len(data) == 64
-    model, history = train(config, data, TrainSettings(epochs=40, batch=32, lr=2e-3, seed=0), progress=False)
+    model, history = train_paired(config, data, TrainSettings(epochs=40, batch=32, lr=2e-3, seed=0), progress=False)
     assert history[-1] < history[0] - 1.0  # it learned something
     checkpoint.save(model, root / "ckpt")
-    summary = build_path(root / "index", _entries(utd_dir, ("2",)), checkpoint.load(root / "ckpt"), progress=False)
+    summary = build_path(root / "index", _entries(utd_dir, ("2",)), load_checkpoint(root / "ckpt"), progress=False)
     assert summary.read == 32 and summary.skipped == []
     return root / "index"
 

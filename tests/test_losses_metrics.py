@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from encoders.evaluation.metrics import first_relevant_ranks, mean_average_precision, precision_at_k, ranking_metrics
 from encoders.losses import info_nce
-from encoders.metrics import first_relevant_ranks, mean_average_precision, precision_at_k, ranking_metrics
 
 
 def _ce(logits_row: list[float], target: int) -> float:

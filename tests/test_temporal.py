@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from encoders import checkpoint, tokens
+from encoders.factory import load_checkpoint
 from indexer.errors import BadInput
 from indexer.importers import demo
 from indexer.model import ImuStream
@@ -25,8 +26,8 @@ TINY = dict(embed_dim=16, dim=16, layers=1, heads=2, conv_width=8)
 def tok_encoder(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tok")
-    tokens.save(tokens.TokenModel(tokens.default_token_config(**TINY)), folder)
-    return checkpoint.load(folder)
+    checkpoint.save(tokens.TokenModel(tokens.default_token_config(**TINY)), folder)
+    return load_checkpoint(folder)
 
 
 @pytest.fixture(scope="module")

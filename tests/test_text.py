@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiny_clip import TINY_CLIP
 
 from encoders import text
 from encoders.text import TextTowerUnavailable, load_text_tower
-from tiny_clip import TINY_CLIP
-
 
 
 def _fresh():
@@ -62,7 +61,7 @@ def test_unknown_tower_and_specs_from_cli_choices(tmp_path):
 
 
 def test_train_cli_reports_unavailable_weights_without_traceback(tmp_path, capsys):
-    from encoders.__main__ import main
+    from encoders.cli import main
 
     code = main(["train", "--demo", "--text-tower", "open_clip", "--clip-weights", str(tmp_path / "missing.pt"),
                  "--out", str(tmp_path / "ckpt"), "--quiet"])

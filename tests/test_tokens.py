@@ -9,9 +9,15 @@ import pytest
 import torch
 
 from encoders import checkpoint, tokens
-from encoders.mobind import mobind_loss, token_info_nce
-from encoders.part_features import (DEFAULT_PARTS, part_for_placement, pose_part_feature_count,
-                                    pose_part_features, project_2d)
+from encoders.factory import load_checkpoint
+from encoders.losses import mobind_loss, token_info_nce
+from encoders.part_features import (
+    DEFAULT_PARTS,
+    part_for_placement,
+    pose_part_feature_count,
+    pose_part_features,
+    project_2d,
+)
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers import demo
 
@@ -22,8 +28,8 @@ TINY = dict(embed_dim=16, dim=16, layers=1, heads=2, conv_width=8)
 def make_token_encoder(folder, seed: int = 0, **kw):
     torch.manual_seed(seed)
     config = tokens.default_token_config(**{**TINY, **kw})
-    tokens.save(tokens.TokenModel(config), folder)
-    return checkpoint.load(folder)  # the generic loader must recognise a token checkpoint
+    checkpoint.save(tokens.TokenModel(config), folder)
+    return load_checkpoint(folder)  # the generic loader must recognise a token checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -164,13 +170,13 @@ def test_checkpoint_round_trip(tmp_path, tok_encoder):
     from indexer.windows import recording_windows
 
     wins = [w for w in recording_windows(rec, tok_encoder.window, tok_encoder.rates) if w.modality == "imu"]
-    again = checkpoint.load(tok_encoder.source)
+    again = load_checkpoint(tok_encoder.source)
     assert again.id == tok_encoder.id
     assert np.allclose(tok_encoder.encode(wins), again.encode(wins), atol=1e-6)
     (tmp_path / "model.safetensors").write_bytes(b"not weights")
     (tmp_path / "config.json").write_text(__import__("json").dumps(tok_encoder.config))
     with pytest.raises(ValueError, match="safetensors"):
-        checkpoint.load(tmp_path)
+        load_checkpoint(tmp_path)
 
 
 def test_pose_windows_split_into_parts_and_body_vector(tok_encoder):
@@ -189,7 +195,7 @@ def test_pose_windows_split_into_parts_and_body_vector(tok_encoder):
 
 def test_training_lowers_the_loss_on_demo_data():
     from encoders.token_data import token_pairs
-    from encoders.train_tokens import TokenTrainSettings, train_tokens
+    from encoders.train import TokenTrainSettings, train_tokens
 
     config = tokens.default_token_config(**TINY)
     data = token_pairs(demo.discover(None)[:8], config, progress=False)

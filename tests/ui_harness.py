@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import CMU, UTD
 from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS, TINY_VIDEO_PARAMS
 
@@ -25,18 +24,18 @@ MAX_UPLOAD_MB = 1.0  # small, so the size limit can be tested without big files
 
 @pytest.fixture(scope="session")
 def ui_index(tmp_path_factory) -> Path:
+    from encoders import checkpoint
+    from encoders.factory import create_model, load_checkpoint
+    from encoders.model import text_aligned_config
+    from encoders.video import video_tower_spec
     from indexer.build import build_path
     from indexer.importers import discover
 
-    from encoders import checkpoint
-    from encoders.train_semantic import new_model, semantic_config
-    from encoders.video import video_tower_spec
-
     root = tmp_path_factory.mktemp("ui-index")
     video = video_tower_spec("small_cnn", rate=4.0, size=48, params=TINY_VIDEO_PARAMS)
-    checkpoint.save(new_model(semantic_config("cnn_gru", TINY_CLIP, video, params=TINY_TOWER_PARAMS)),
+    checkpoint.save(create_model(text_aligned_config("cnn_gru", TINY_CLIP, video, params=TINY_TOWER_PARAMS), seed=0),
                     root / "encoder")
-    encoder = checkpoint.load(root / "encoder")
+    encoder = load_checkpoint(root / "encoder")
     entries = [e for e in discover(None, "demo") if e.subject in ("1", "2") and e.id.endswith("_t1")]
     if (UTD / "inertial").is_dir():
         entries += [e for e in discover(UTD) if e.id in UTD_CLIPS]

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from encoders.checkpoint import Encoder
 from encoders.data import PairedSet
-from encoders.metrics import ranking_metrics
+from encoders.evaluation.metrics import ranking_metrics
+from encoders.model import Encoder
 
 
 def embed_pairs(encoder: Encoder, data: PairedSet) -> tuple[np.ndarray, np.ndarray]:
-    import torch
-
     with torch.no_grad():
         encoder.model.eval()
         a = encoder.model("imu", torch.from_numpy(data.imu), torch.from_numpy(data.imu_valid)).numpy()
@@ -18,7 +17,7 @@ def embed_pairs(encoder: Encoder, data: PairedSet) -> tuple[np.ndarray, np.ndarr
     return a, b
 
 
-def evaluate(encoder: Encoder, data: PairedSet) -> dict:
+def evaluate_pairs(encoder: Encoder, data: PairedSet) -> dict:
     """IMU->pose and pose->IMU metrics, instance-level (only the paired window is right) and
     class-level (any window with the same label is right)."""
     a, b = embed_pairs(encoder, data)
@@ -30,7 +29,7 @@ def evaluate(encoder: Encoder, data: PairedSet) -> dict:
         "imu->pose": {"instance": ranking_metrics(sim, instance), "class": ranking_metrics(sim, same_class)},
         "pose->imu": {"instance": ranking_metrics(sim.T, instance), "class": ranking_metrics(sim.T, same_class)},
         "gallery": len(labels),
-        "classes": int(len(set(data.labels))),
+        "classes": len(set(data.labels)),
         "chance_R@1_instance": 1.0 / len(labels),
     }
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from encoders.checkpoint import Encoder
-from encoders.metrics import mean_average_precision, precision_at_k, ranking_metrics
-from encoders.semantic_data import SemanticSet
+from encoders.data import TextAlignedSet
+from encoders.evaluation.metrics import mean_average_precision, precision_at_k, ranking_metrics
+from encoders.model import Encoder
 
 
 @torch.no_grad()
-def embed_set(encoder: Encoder, data: SemanticSet, batch: int = 256) -> dict[str, np.ndarray]:
+def embed_set(encoder: Encoder, data: TextAlignedSet, batch: int = 256) -> dict[str, np.ndarray]:
     """Vectors of every modality the set and the encoder share; video rows only where the
     window has video (see `data.has_video`)."""
     model = encoder.model.eval()
@@ -71,7 +71,7 @@ def classification(encoder: Encoder, vectors: np.ndarray, captions: list[str], l
     true = np.asarray(captions)
     pred = np.asarray(labels)[np.argmax(vectors @ encoder.encode_text(labels).T, axis=1)]
     return {"accuracy": float((pred == true).mean()), "macro_f1": macro_f1(true, pred, labels),
-            "chance_accuracy": 1.0 / len(labels), "classes": len(labels), "clips": int(len(true))}
+            "chance_accuracy": 1.0 / len(labels), "classes": len(labels), "clips": len(true)}
 
 
 def cross_modal(a: np.ndarray, b: np.ndarray, captions: list[str]) -> dict:
@@ -85,7 +85,7 @@ def cross_modal(a: np.ndarray, b: np.ndarray, captions: list[str]) -> dict:
             "chance_R@1_instance": 1.0 / len(labels), "pool": len(labels)}
 
 
-def evaluate_text(encoder: Encoder, data: SemanticSet) -> dict:
+def evaluate_text(encoder: Encoder, data: TextAlignedSet) -> dict:
     emb = embed_set(encoder, data)
     labels = sorted(set(data.captions))
     report = {"text_tower": encoder.config["space"], "labels": len(labels)}
@@ -96,7 +96,7 @@ def evaluate_text(encoder: Encoder, data: SemanticSet) -> dict:
     return report
 
 
-def evaluate_zeroshot(encoder: Encoder, data: SemanticSet, seen: set[str]) -> dict:
+def evaluate_zeroshot(encoder: Encoder, data: TextAlignedSet, seen: set[str]) -> dict:
     """Only the labels the checkpoint never trained on: their clips, classified among their names."""
     unseen = sorted(set(data.captions) - set(seen))
     if not unseen:
@@ -107,7 +107,7 @@ def evaluate_zeroshot(encoder: Encoder, data: SemanticSet, seen: set[str]) -> di
     return report
 
 
-def evaluate_video(encoder: Encoder, data: SemanticSet) -> dict:
+def evaluate_video(encoder: Encoder, data: TextAlignedSet) -> dict:
     if "video" not in encoder.model.towers:
         raise ValueError(f"encoder {encoder.id} has no video tower (train with --video-encoder)")
     part = data.subset(data.has_video)
@@ -123,7 +123,7 @@ def evaluate_video(encoder: Encoder, data: SemanticSet) -> dict:
     return report
 
 
-def format_semantic(report: dict) -> str:
+def format_text_aligned(report: dict) -> str:
     lines = []
     for key, m in report.items():
         if not isinstance(m, dict):

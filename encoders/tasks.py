@@ -1,0 +1,172 @@
+"""What the training loop (encoders.train.fit) trains: one task per objective. A task owns its
+model and data and tells the loop its batches, each batch's loss terms and its learning-rate
+schedule; the loop owns the optimiser, the schedule and the bookkeeping.
+
+- PairedTask: IMU <-> pose windows, symmetric InfoNCE (IMU2CLIP / AURA-MFM without text).
+- TextAlignedTask: IMU, pose (and video) into a frozen text tower's space:
+      loss = w_it * L(IMU, text(caption)) + w_pt * L(pose, text(caption))
+           + w_ip * InfoNCE(IMU, pose) + w_iv * InfoNCE(IMU, video) [+ w_vt * L(video, text(caption))]
+  L is `caption_info_nce`: many windows share a caption, so the text side is the batch's
+  distinct captions, not rows of the batch. A caption is embedded through the prompt templates
+  of encoders.text, averaged. The weights live in config["loss_weights"].
+- TokenTask: MoBind's token towers on random paired part windows, counted in steps, not epochs.
+
+Settings are encoders.train's TrainSettings (epoch tasks) and TokenTrainSettings (TokenTask).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from encoders.data import PairedSet
+from encoders.losses import caption_info_nce, info_nce, mobind_loss
+from encoders.model import DEFAULT_LOSS_WEIGHTS
+from encoders.text import load_text_tower
+from encoders.token_data import TokenPairs
+
+
+def augment_imu(x: torch.Tensor, s, gen: torch.Generator) -> torch.Tensor:
+    """Per-window amplitude jitter and sensor noise (`s` has scale_jitter and imu_noise)."""
+    scale = 1 + s.scale_jitter * (2 * torch.rand(x.shape[0], 1, x.shape[2], generator=gen) - 1)
+    noise = s.imu_noise * x.std(dim=(0, 1), keepdim=True) * torch.randn(x.shape, generator=gen)
+    return x * scale + noise
+
+
+def _epoch_batches(n: int, batch: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=gen)
+    for i in range(0, n, batch):
+        idx = order[i : i + batch]
+        if len(idx) >= 2:  # contrastive terms need a negative
+            yield idx
+
+
+@dataclass
+class PairedTask:
+    """IMU <-> pose pairs, symmetric InfoNCE; epochs over shuffled batches of the set."""
+
+    model: nn.Module
+    data: PairedSet  # a TextAlignedSet for TextAlignedTask (the same class)
+    settings: object  # TrainSettings
+    description = "training"
+    clip_norm: float | None = None
+
+    def __post_init__(self):
+        d = self.data
+        self.imu, self.imu_v = torch.from_numpy(d.imu), torch.from_numpy(d.imu_valid)
+        self.pose, self.pose_v = torch.from_numpy(d.pose), torch.from_numpy(d.pose_valid)
+
+    def params(self) -> list[nn.Parameter]:
+        return list(self.model.parameters())
+
+    def schedule(self) -> tuple[int, float]:
+        """(optimiser steps, share of them warming up) of the one-cycle schedule."""
+        s = self.settings
+        return s.epochs * max(1, int(np.ceil(len(self.data) / s.batch))), 0.1
+
+    def periods(self, gen: torch.Generator) -> Iterator[Iterator[torch.Tensor]]:
+        """One period of batches per history entry: here an epoch."""
+        return (_epoch_batches(len(self.data), self.settings.batch, gen) for _ in range(self.settings.epochs))
+
+    def loss(self, idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        a = self.model("imu", augment_imu(self.imu[idx], self.settings, gen), self.imu_v[idx])
+        b = self.model("pose", self.pose[idx], self.pose_v[idx])
+        return {"loss": info_nce(a, b, self.model.logit_scale)}
+
+    def postfix(self, entry: dict) -> dict:
+        return {"loss": f"{entry['loss']:.3f}", "temp": f"{1 / self.model.logit_scale.exp().item():.3f}"}
+
+
+def caption_embeddings(config: dict, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(U, d) template-averaged text embeddings of the distinct captions, and each window's row."""
+    distinct = sorted(set(captions))
+    emb = load_text_tower(config["text"]).encode_prompts(distinct)
+    row = {c: i for i, c in enumerate(distinct)}
+    return torch.from_numpy(emb), torch.tensor([row[c] for c in captions], dtype=torch.long)
+
+
+@dataclass
+class TextAlignedTask(PairedTask):
+    """IMU, pose (and video) against the frozen text embeddings of their captions, plus the
+    cross-modal InfoNCE terms (module doc). Pass the model whose video tower prepared `data.video`."""
+
+    clip_norm: float | None = 5.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        config, d = self.model.config, self.data
+        self.weights = {**DEFAULT_LOSS_WEIGHTS, **config.get("loss_weights", {})}
+        self.text, self.cap_idx = caption_embeddings(config, d.captions)
+        w = self.weights
+        wanted = bool(w["imu-video"] or w["video-text"])
+        self.use_video = "video" in self.model.towers and d.video is not None and wanted
+        if self.use_video:
+            self.video, self.video_v = torch.from_numpy(d.video), torch.from_numpy(d.video_valid)
+            self.has_video = torch.from_numpy(d.has_video)
+
+    def params(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]  # frozen towers stay out
+
+    def loss(self, idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        model, w, scale = self.model, self.weights, self.model.logit_scale
+        uniq, inv = torch.unique(self.cap_idx[idx], return_inverse=True)
+        t = self.text[uniq]
+        a = model("imu", augment_imu(self.imu[idx], self.settings, gen), self.imu_v[idx])
+        b = model("pose", self.pose[idx], self.pose_v[idx])
+        loss = (w["imu-text"] * caption_info_nce(a, inv, t, scale)
+                + w["pose-text"] * caption_info_nce(b, inv, t, scale)
+                + w["imu-pose"] * info_nce(a, b, scale))
+        if self.use_video:
+            m = self.has_video[idx]
+            if int(m.sum()) >= 2:
+                vi = idx[m]
+                v = model.towers["video"].forward_prepared(self.video[vi], self.video_v[vi])
+                loss = loss + w["imu-video"] * info_nce(a[m], v, scale)
+                if w["video-text"]:
+                    loss = loss + w["video-text"] * caption_info_nce(v, inv[m], t, scale)
+        return {"loss": loss}
+
+
+@dataclass
+class TokenTask:
+    """MoBind: each step samples fresh paired part windows (random offsets, camera turns) and
+    takes the four-term `mobind_loss`; a history entry every `log_every` steps."""
+
+    model: nn.Module
+    data: TokenPairs
+    settings: object  # TokenTrainSettings
+    description = "training tokens"
+    clip_norm: float | None = 5.0
+
+    def __post_init__(self):
+        config = self.model.config
+        self.tok = config["tokens"]
+        self.dims = int(config["towers"]["pose"].get("dims", 3))
+        self.rng = np.random.default_rng(self.settings.seed)
+
+    def params(self) -> list[nn.Parameter]:
+        return list(self.model.parameters())
+
+    def schedule(self) -> tuple[int, float]:
+        steps = self.settings.steps
+        return steps, min(0.3, max(0.1, 2.0 / steps))
+
+    def periods(self, gen: torch.Generator) -> Iterator[Iterator[dict]]:
+        s = self.settings
+        return (self._batches(min(s.log_every, s.steps - first)) for first in range(0, s.steps, s.log_every))
+
+    def _batches(self, count: int) -> Iterator[dict]:
+        s = self.settings
+        for _ in range(count):
+            yield self.data.sample(s.batch, self.rng, self.dims, s.yaw_range, s.token_shift,
+                                   float(self.tok["token_seconds"]))
+
+    def loss(self, batch: dict, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        batch["imu"] = augment_imu(batch["imu"], self.settings, gen)
+        return mobind_loss(self.model, batch, float(self.tok.get("mask_ratio", 0.0)), self.tok["loss_weights"], gen)
+
+    def postfix(self, entry: dict) -> dict:
+        return {"loss": f"{entry['loss']:.3f}", "token": f"{entry['token']:.3f}"}

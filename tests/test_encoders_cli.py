@@ -1,0 +1,34 @@
+"""The encoders package's wiring: its CLI parses before torch loads, and every architecture a
+config or the CLI can name is in the tower registry."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from encoders import factory  # noqa: F401  (imports every module that registers a tower)
+from encoders.towers import TOWERS, build_tower, register
+
+
+def test_cli_parses_without_importing_torch():
+    """`python -m encoders --help` and a mistyped command must answer at once: only the command
+    handlers import torch."""
+    probe = ("import sys; from encoders.cli import build_parser; build_parser().parse_args(['eval', 'x', "
+             "'--checkpoint', 'c']); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, check=True)
+    assert out.stdout.strip() == "False"
+    typo = subprocess.run([sys.executable, "-m", "encoders", "trian"], capture_output=True, text=True, env=os.environ)
+    assert typo.returncode == 2 and "invalid choice: 'trian'" in typo.stderr
+
+
+def test_every_architecture_is_registered():
+    assert {"cnn_gru", "patch_transformer", "small_cnn", "clip_frames", "token_transformer"} <= set(TOWERS)
+    with pytest.raises(ValueError, match="unknown architecture 'nope'"):
+        build_tower({"architecture": "nope", "in_features": 6}, 8)
+
+
+def test_a_name_is_registered_once():
+    with pytest.raises(ValueError, match="registered twice"):
+        register("cnn_gru")(type("Other", (), {}))
