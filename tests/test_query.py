@@ -11,7 +11,7 @@ from indexer.build import build_path
 from indexer.errors import BadInput
 from indexer.importers import discover
 from indexer.importers.archive import write_example
-from query import __main__ as query_cli
+from query import cli as query_cli
 from query.api import RESULT_COLUMNS, open_index
 from test_build import add_good_recording, imu_signal
 

@@ -214,18 +214,18 @@ def test_sync_reports_the_query_apis_offset(client, ui_server, query_files):
         pytest.skip(features.unavailable["sync"])
     from gradio_client import handle_file
 
-    from query import inputs, temporal
+    import query
 
     status, votes, overlay = client.predict(handle_file(str(query_files["imu_npy"])), 50, "right_wrist",
                                             handle_file(str(query_files["pose_npy"])), 30, 3, api_name="/sync")
     assert "Offset" in status and value(votes)["type"] == "matplotlib", status
     index = ui_server[0].motionsearch_context.index
-    imu = inputs.read_imu(query_files["imu_npy"], 50)
-    pose = inputs.read_pose(query_files["pose_npy"], 30)
+    imu = query.read_imu(query_files["imu_npy"], 50)
+    pose = query.read_pose(query_files["pose_npy"], 30)
     try:
         expected = index.sync(imu, pose, max_offset=3)
     except LookupError:  # no token encoder in this index: the page uses the clip-level one
-        expected = temporal.sync(imu, pose, index.encoder(modality="imu"), max_offset=3)
+        expected = query.sync(imu, pose, index.encoder(modality="imu"), max_offset=3)
     assert f"{expected.offset:+.2f} s" in status
     status, *_ = client.predict(handle_file(str(query_files["imu_npy"])), 50, "right_wrist", None, 30, 3,
                                 api_name="/sync")

@@ -16,14 +16,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import gradio as gr
-
-from ui import defaults, views
+from query import open_index, optional
+from ui import defaults, sync_tab, views
 from ui.errors import message, safely
 from ui.features import detect
 from ui.filters import Filters
 from ui.media import MediaDir
 from ui.views import KIND_NAMES, MAX_K, PLACEMENTS, UPLOAD_TYPES, Context
+
+gr = optional("gradio", "ui", "the web page")
 
 DEFAULT_MAX_UPLOAD_MB = defaults.MAX_UPLOAD_MB
 DEFAULT_CONCURRENCY = defaults.CONCURRENCY
@@ -265,8 +266,6 @@ def _sync_tab(ctx: Context) -> None:
     if not ctx.features.sync:
         gr.Markdown(ctx.features.unavailable.get("sync", "Temporal sync is not available."), elem_id="sync-unavailable")
         return
-    from ui import sync_tab
-
     sync_tab.build(ctx)
 
 
@@ -275,8 +274,6 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
           block: bool = True, workdir: str | Path | None = None):
     """Open the index, build the page and launch it. With block=False returns (app, url) and
     leaves the server running in a thread (tests, notebooks); call app.close() to stop it."""
-    from query.api import open_index
-
     own_dir = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="motionsearch-ui-")).resolve()
     if own_dir:  # uploads and renders are per run: gone when the process ends

@@ -10,7 +10,7 @@ import functools
 import logging
 from pathlib import Path
 
-from indexer.errors import BadInput
+from query import BadInput, optional
 
 log = logging.getLogger("ui")
 
@@ -50,7 +50,7 @@ def safely(n_outputs: int, status_index: int = 0, on_error: list | None = None, 
     """Wrap a Gradio handler so that an exception becomes a message in the status output; the
     other outputs get `on_error` (the values for the outputs other than the status, in order),
     or are left as they were (`gr.skip()`). `hide`: server paths to shorten in messages."""
-    import gradio as gr
+    gr = optional("gradio", "ui", "the web page")
 
     def wrap(fn):
         @functools.wraps(fn)

@@ -19,8 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from indexer.bodyparts import CANONICAL_JOINTS  # noqa: E402
-from indexer.model import ImuStream, PoseStream, VideoStream  # noqa: E402
+from query import CANONICAL_JOINTS, ImuStream, PoseStream, VideoStream  # noqa: E402
 
 HIGHLIGHT = "#f4a261"
 DPI = 80
