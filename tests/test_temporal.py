@@ -210,6 +210,52 @@ def test_locate_snippet_in_a_long_real_stream(utd_token_index):
         index.locate(snippet, recording="nope")
 
 
+def test_locate_never_places_a_snippet_outside_its_recording(utd_token_index):
+    """A snippet longer than the recording searched: its later windows can only match earlier
+    stored ones, so they vote for starts before the recording begins (t_start -3.4 before the
+    fix); every place reported must lie within the recording, [0, duration]."""
+    index, thigh, entries = utd_token_index
+    target = entries[1].id
+    duration = index.recording(target)["duration"]
+    snippet = excerpt(thigh.imu[0], 20.0, duration + 4.0)
+    for refine in (False, True):
+        hits = index.locate(snippet, k=5, target="imu", recording=target, refine=refine)
+        assert hits.height > 0 and set(hits["recording_id"]) == {target}
+        assert (hits["t_start"] >= 0.0).all() and (hits["t_end"] <= duration + 1e-6).all(), hits
+
+
+def test_locate_honours_where(utd_token_index, tmp_path, capsys):
+    """--where filters the searched windows (and so their tokens), in the API and the CLI."""
+    from query.cli import main
+
+    index, thigh, entries = utd_token_index
+    snippet = excerpt(thigh.imu[0], 41.0, 3.0)
+    assert index.locate(snippet, k=3, target="imu")["recording_id"][0] == thigh.id
+    other = index.locate(snippet, k=3, target="imu", where=f"recording_id != '{thigh.id}'")
+    assert other.height > 0 and thigh.id not in set(other["recording_id"])
+    late = index.locate(snippet, k=3, target="imu", where="t_start >= 60")
+    assert late.height > 0 and not ((late["recording_id"] == thigh.id) & (late["t_start"] < 59.0)).any()
+    path = tmp_path / "snippet.npy"
+    np.save(path, snippet.data)
+    argv = ["locate", str(path), "--rate", str(snippet.rate), "--target", "imu", "-k", "3", "--json",
+            "--index", str(index.store.uri)]
+    assert main(argv + ["--where", f"recording_id = '{entries[1].id}'"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["recording_id"] for r in rows} == {entries[1].id}
+    assert main(argv + ["--where", "subjct = 2"]) == 2
+    assert "subjct" in capsys.readouterr().err
+
+
+def test_sync_and_assign_take_no_where(capsys):
+    """sync and assign compare the given files, not the index: --where is not theirs to offer."""
+    from query.cli import main
+
+    for command in (["sync", "a.npy", "b.npy"], ["assign", "a.npy", "b.npy"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--where", "subject = 2"])
+        assert exit_.value.code == 2 and "unrecognized arguments: --where" in capsys.readouterr().err
+
+
 def test_locate_needs_a_token_index(tmp_path, tiny_encoder):
     from indexer.build import build
     from indexer.store import IndexStore
