@@ -15,7 +15,14 @@ import numpy as np
 import polars as pl
 
 from encoders import Encoder, TokenEncoder, load_checkpoint
-from indexer import CANONICAL_JOINTS, IMU6_CHANNELS, ImuStream, IndexStore, PoseStream, Recording
+from indexer import (
+    CANONICAL_JOINTS,
+    IMU6_CHANNELS,
+    ImuStream,
+    IndexStore,
+    PoseStream,
+    Recording,
+)
 from indexer.store import sql_str
 from query import assignment, dense_sync, inputs, locator, recordings, text_aligned
 from query.embedding import embed_clip
@@ -137,7 +144,7 @@ class Index:
                                   "token checkpoint (`python -m encoders train-tokens`)")
             encoder_id = ids[-1]
         encoder = self.encoder(encoder_id)
-        if not isinstance(encoder, TokenEncoder):
+        if not encoder.has_tokens:
             raise LookupError(f"encoder {encoder_id!r} is not a token encoder")
         return encoder
 

@@ -13,7 +13,16 @@ from dataclasses import replace
 import numpy as np
 
 from encoders import Encoder, TokenEncoder, conform_imu, owned_tokens, token_spans
-from indexer import BadInput, ImuStream, PoseStream, Recording, VideoStream, Window, WindowSpec, recording_windows
+from indexer import (
+    BadInput,
+    ImuStream,
+    PoseStream,
+    Recording,
+    VideoStream,
+    Window,
+    WindowSpec,
+    recording_windows,
+)
 from indexer.windows import window_starts
 
 STRIDE = 0.2  # seconds between dense windows, MoBind's token length

@@ -15,7 +15,12 @@ import polars as pl
 import scipy.io
 
 from indexer import BadInput, ImuStream, PoseStream, VideoStream, probe_video
-from indexer.bodyparts import CANONICAL_JOINTS, COCO17_JOINTS, KINECT20_JOINTS, canonical_placement
+from indexer.bodyparts import (
+    CANONICAL_JOINTS,
+    COCO17_JOINTS,
+    KINECT20_JOINTS,
+    canonical_placement,
+)
 from indexer.importers import bvh
 from indexer.importers.archive import read_npy
 from indexer.importers.utd_mhad import IMU_RATE, read_mat, read_skeleton_frames
@@ -39,7 +44,7 @@ def _check_file(path: Path) -> None:
 def _table(path: Path) -> tuple[np.ndarray, list[str]]:
     try:
         df = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # polars raises many kinds for a file that is no table
         raise BadInput(str(path), f"not a readable table ({type(exc).__name__}: {exc})") from None
     if df.height == 0:
         raise BadInput(str(path), "table has no rows")
@@ -157,7 +162,7 @@ def as_motion(x: ImuStream | PoseStream | str | Path, **read_kw) -> ImuStream | 
 def _mat_has(path: Path, key: str) -> bool:
     try:
         return any(name == key for name, _, _ in scipy.io.whosmat(str(path)))
-    except Exception:  # unreadable: let the pose reader name the problem
+    except Exception:  # noqa: BLE001  # unreadable: let the pose reader name the problem
         return False
 
 
@@ -175,6 +180,6 @@ def read_video(path: str | Path, start: float | None = None, end: float | None =
 def crop_stream(stream: ImuStream | PoseStream, start: float, end: float | None):
     """The part of a stream between `start` and `end` seconds (validated like any stream, so
     a range that leaves nothing is a BadInput naming the stream)."""
-    i0 = int(round(start * stream.rate))
-    i1 = None if end is None else int(round(end * stream.rate))
+    i0 = round(start * stream.rate)
+    i1 = None if end is None else round(end * stream.rate)
     return replace(stream, data=stream.data[i0:i1])

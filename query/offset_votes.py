@@ -52,7 +52,7 @@ def diagonal_means(sim: np.ndarray, starts_a: np.ndarray, starts_b: np.ndarray, 
     # Both streams are on the same stride grid, so offset m pairs window i with window i + m
     # (shifted by the grids' first indices).
     for g, off in enumerate(grid):
-        m = int(round(off / stride)) + ia[0] - ib[0]
+        m = round(off / stride) + ia[0] - ib[0]
         d = np.diagonal(sim, offset=m) if -sim.shape[0] < m < sim.shape[1] else np.zeros(0)
         if d.size:
             out[g] = float(d.mean())

@@ -98,7 +98,7 @@ def zero_lag_score(imu: ImuStream, pose: PoseStream, part: str, duration: float,
     the first `duration` seconds: how likely this part wears this IMU, without a model."""
     a = imu_activity(imu, rate)
     b = pose_activity(pose, part, rate)
-    n = min(len(a), len(b), int(round(duration * rate)))
+    n = min(len(a), len(b), round(duration * rate))
     if n < 3:
         return 0.0
     return float(np.corrcoef(a[:n], b[:n])[0, 1])

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+import query
 from encoders import checkpoint, tokens
 from indexer.errors import BadInput
 from indexer.importers import demo
 from indexer.model import ImuStream
 from indexer.units import IMU6_CHANNELS
-import query
 from query.offset_votes import diagonal_means, pick_offset, vote_offsets
 from query.xcorr import xcorr_sync
 
-TINY = dict(embed_dim=16, dim=16, layers=1, heads=2, conv_width=8)
+TINY = {"embed_dim": 16, "dim": 16, "layers": 1, "heads": 2, "conv_width": 8}
 
 
 
@@ -41,8 +41,8 @@ def s2_wrist(utd_dir):
 
 
 def excerpt(stream, start: float, length: float):
-    i0 = int(round(start * stream.rate))
-    return replace(stream, data=stream.data[i0 : i0 + int(round(length * stream.rate))])
+    i0 = round(start * stream.rate)
+    return replace(stream, data=stream.data[i0 : i0 + round(length * stream.rate)])
 
 
 # ---- the vote, on constructed cases with known answers --------------------------------------------
@@ -67,7 +67,7 @@ def test_vote_finds_known_offset_and_sign():
 def test_vote_ignores_pairs_beyond_max_offset():
     sim = np.eye(20)
     starts = 0.2 * np.arange(20)
-    grid, votes, matches = vote_offsets(np.roll(sim, 15, axis=1), starts, starts, max_offset=1.0, k=1)
+    grid, votes, _matches = vote_offsets(np.roll(sim, 15, axis=1), starts, starts, max_offset=1.0, k=1)
     assert grid.min() == pytest.approx(-1.0) and grid.max() == pytest.approx(1.0)
     assert (np.abs(grid[votes > 0]) <= 1.0).all()
     with pytest.raises(ValueError, match="max_offset"):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import CMU, UTD
 from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS, TINY_VIDEO_PARAMS
 
@@ -25,12 +24,11 @@ MAX_UPLOAD_MB = 1.0  # small, so the size limit can be tested without big files
 
 @pytest.fixture(scope="session")
 def ui_index(tmp_path_factory) -> Path:
-    from indexer.build import build_path
-    from indexer.importers import discover
-
     from encoders import checkpoint
     from encoders.train_semantic import new_model, semantic_config
     from encoders.video import video_tower_spec
+    from indexer.build import build_path
+    from indexer.importers import discover
 
     root = tmp_path_factory.mktemp("ui-index")
     video = video_tower_spec("small_cnn", rate=4.0, size=48, params=TINY_VIDEO_PARAMS)

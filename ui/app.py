@@ -201,7 +201,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             for i, row in enumerate((rows or [])[:MAX_K]):
                 try:
                     cards[i] = views.hit_card(ctx, row)
-                except Exception as exc:  # one unreadable recording must not blank the other cards
+                except Exception as exc:  # noqa: BLE001  # one unreadable recording must not blank the other cards
                     cards[i] = views.Card(row.get("recording_id", "?"), f"### {row.get('rank', i + 1)}. "
                                           f"{row.get('label', '')}", None, None, None,
                                           message(exc, hide=[index.store.uri]))
@@ -222,7 +222,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
         def open_recording(recording_id, highlight=None):
             try:
                 card = views.recording_view(ctx, recording_id, highlight)
-            except Exception as exc:  # shown in the page, never a traceback
+            except Exception as exc:  # noqa: BLE001  # shown in the page, never a traceback
                 return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=[index.store.uri]),
                         gr.Plot(None, visible=False), gr.Image(None, visible=False), gr.Video(None, visible=False), ""]
             return [gr.Tabs(selected="recording"), recording_id, *_card_updates(card)[1:]]

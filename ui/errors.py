@@ -57,7 +57,7 @@ def safely(n_outputs: int, status_index: int = 0, on_error: list | None = None, 
         def handler(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except Exception as exc:  # the page must show a sentence, whatever went wrong
+            except Exception as exc:  # noqa: BLE001  # the page must show a sentence, whatever went wrong
                 uploads = [a for a in args if isinstance(a, str) and Path(a).is_absolute()]
                 rest = list(on_error) if on_error is not None else [gr.skip()] * (n_outputs - 1)
                 text = message(exc, uploads[0] if uploads else None, hide)

@@ -30,7 +30,7 @@ def _can_embed(index, query: str, targets: list[str]) -> tuple[bool, str]:
     for target in targets:
         try:
             encoder = pick_encoder(index, query, target)
-        except Exception as exc:  # noqa: BLE001 - the API's own refusal is the reason shown
+        except Exception as exc:  # noqa: BLE001  # the API's own refusal is the reason shown
             reason = str(exc)
             continue
         if query == "text":

@@ -14,12 +14,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless server: never try to open a window
 
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
 
-from query import CANONICAL_JOINTS, ImuStream, PoseStream, VideoStream  # noqa: E402
+from query import CANONICAL_JOINTS, ImuStream, PoseStream, VideoStream
 
 HIGHLIGHT = "#f4a261"
 DPI = 80
@@ -139,7 +139,7 @@ def skeleton_gif(pose: PoseStream, out: str | Path, t_start: float = 0.0, t_end:
         rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
         images.append(rgb.quantize(colors=32, method=Image.Quantize.FASTOCTREE))
     out = Path(out)
-    step_ms = int(round(1000 * (times[1] - times[0]))) if len(times) > 1 else 100
+    step_ms = round(1000 * (times[1] - times[0])) if len(times) > 1 else 100
     images[0].save(out, save_all=True, append_images=images[1:], duration=step_ms, loop=0)
     return out
 

@@ -11,8 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from query import (ACTIVITY_RATE, PoseStream, as_motion, imu_activity, optional, pose_activity, read_imu, read_pose,
-                   sync)
+from query import (
+    ACTIVITY_RATE,
+    PoseStream,
+    as_motion,
+    imu_activity,
+    optional,
+    pose_activity,
+    read_imu,
+    read_pose,
+    sync,
+)
 from ui import render
 from ui.errors import UserError, safely, shorten
 from ui.views import PLACEMENTS, UPLOAD_TYPES, Context, check_upload
