@@ -59,6 +59,7 @@ def range_options(p: argparse.ArgumentParser, what: str = "clip") -> None:
 
 
 def imu_reading_options(p: argparse.ArgumentParser) -> None:
+    p = p.add_argument_group("reading the IMU file")
     p.add_argument("--placement", default="right_wrist", help="where the IMU was worn (default right_wrist)")
     p.add_argument("--acc-unit", default="m/s^2", help="accelerometer unit of the file: m/s^2 or g")
     p.add_argument("--gyr-unit", default="rad/s", help="gyroscope unit of the file: rad/s or deg/s")

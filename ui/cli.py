@@ -9,8 +9,8 @@ Then open the printed URL (default http://127.0.0.1:7860). Tabs:
   Search     by text prompt, IMU file, pose/BVH file or video; pick the target modality, top-k
              and filters; each hit is a card with its IMU plot, skeleton animation and video
   Recording  one whole recording: all IMU channels, the skeleton, the video
-  Sync       estimated offset between an IMU file and a video or pose file (when the query
-             API has temporal sync)
+  Sync       estimated offset between an IMU file and a video or pose file (when an encoder
+             of the index has an IMU tower)
   Browse     the index's recordings as a filterable table; select a row to open it
 
 Gradio loads only once the arguments are parsed, so --help answers at once.

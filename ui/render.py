@@ -14,10 +14,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless server: never try to open a window
 
+import av
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from PIL import Image
 
 from query import CANONICAL_JOINTS, ImuStream, PoseStream, VideoStream
 
@@ -95,8 +97,6 @@ def skeleton_gif(pose: PoseStream, out: str | Path, t_start: float = 0.0, t_end:
     """An animated GIF of the canonical skeleton between `t_start` and `t_end` seconds: front
     and side views for 3-D poses (y is up), the image plane for 2-D ones. Long ranges are shown
     at a lower frame rate so the file stays small and the playback stays real-time."""
-    from PIL import Image
-
     joints = pose.canonical()
     times = _frame_times(t_start, pose.duration if t_end is None else t_end, pose.duration, fps, max_frames)
     idx = np.clip(np.round(times * pose.rate).astype(int), 0, joints.shape[0] - 1)
@@ -148,8 +148,6 @@ def video_clip(video: VideoStream, out: str | Path, t_start: float = 0.0, t_end:
                max_side: int = 480) -> Path:
     """The part of a video between `t_start` and `t_end` (recording time), re-encoded to an
     H.264 MP4 every browser plays. Raises ValueError when the range holds no frame."""
-    import av
-
     out = Path(out)
     src_start = max(0.0, t_start - video.offset)
     src_end = None if t_end is None else t_end - video.offset
