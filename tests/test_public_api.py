@@ -84,3 +84,18 @@ def test_cli_answers_before_loading_heavy_libraries(package, heavy, argv):
             f"print({heavy!r} in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr
+
+
+def test_layers_point_one_way_and_query_has_no_circles():
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("encoders", "indexer", "query", "ui", include_external_packages=False)
+    illegal = graph.find_illegal_dependencies_for_layers(layers=["ui", "query", "encoders", "indexer"],
+                                                         containers=set())
+    # indexer.cli is the one place allowed to hand the build a concrete encoder (DESIGN.md).
+    assert {(d.importer, d.imported) for d in illegal} <= {("indexer", "encoders")}
+    for dep in illegal:
+        assert {h for r in dep.routes for h in r.heads} <= {"indexer.cli"}
+    modules = sorted(m for m in graph.modules if m.startswith("query."))
+    circles = [(a, b) for i, a in enumerate(modules) for b in modules[i + 1:]
+               if graph.chain_exists(a, b) and graph.chain_exists(b, a)]
+    assert not circles
