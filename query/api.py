@@ -103,9 +103,10 @@ class Index:
 
     # ---- the text-aligned space (IMU2CLIP / AURA-MFM; see query.text_aligned) -------------------
     def search_text(self, prompt: str, target: str, k: int = 10, where: str | None = None,
-                    encoder_id: str | None = None) -> pl.DataFrame:
-        """Windows of `target` ("imu", "pose", "video") that match a text prompt, e.g. "waving"."""
-        return text_aligned.search_text(self, prompt, target, k, where, encoder_id)
+                    encoder_id: str | None = None, templates: bool = True) -> pl.DataFrame:
+        """Windows of `target` ("imu", "pose", "video") that match a text prompt, e.g. "waving"
+        (`templates=False`: the prompt as it is, without the training prompt templates)."""
+        return text_aligned.search_text(self, prompt, target, k, where, encoder_id, templates)
 
     def classify(self, path_or_stream, labels: list[str], modality: str | None = None, **kw) -> pl.DataFrame:
         """Zero-shot activity recognition of a clip (a file path, ImuStream or PoseStream) among

@@ -159,14 +159,7 @@ def text_options(p):
 
 
 def text_cmd(args):
-    index = _index(args)
-    if args.raw:
-        from query import pick_encoder
-
-        encoder = pick_encoder(index, "text", args.target)
-        return index.search_vector(encoder.encode_text([args.prompt], templates=False)[0], args.target,
-                                   args.k, args.where, encoder.id)
-    return index.search_text(args.prompt, args.target, args.k, args.where)
+    return _index(args).search_text(args.prompt, args.target, args.k, args.where, templates=not args.raw)
 
 
 def video_options(p):

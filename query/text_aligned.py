@@ -51,11 +51,13 @@ def _check_can_embed(encoder: Encoder, query: str) -> None:
 
 
 def search_text(index, prompt: str, target: str, k: int = 10, where: str | None = None,
-                encoder_id: str | None = None) -> pl.DataFrame:
+                encoder_id: str | None = None, templates: bool = True) -> pl.DataFrame:
+    """Windows of `target` that match a text prompt; `templates=False` embeds the prompt as it
+    is, not averaged over the prompt templates the towers were trained against."""
     if not prompt or not prompt.strip():
         raise ValueError("the text prompt is empty")
     encoder = pick_encoder(index, "text", target, encoder_id)
-    vec = encoder.encode_text([prompt.strip()])[0]
+    vec = encoder.encode_text([prompt.strip() if templates else prompt], templates=templates)[0]
     return index.search_vector(vec, target, k, where, encoder.id)
 
 
