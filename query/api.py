@@ -155,9 +155,12 @@ class Index:
         return dense_sync.sync(imu_stream_or_path, other_stream_or_path, self.token_encoder(encoder_id),
                              max_offset=max_offset, k=k)
 
-    def locate(self, imu_path_or_stream, k: int = 10, recording: str | None = None, **kw) -> pl.DataFrame:
-        """query.locate on this index -> (rank, score, recording_id, t_start, t_end, label)."""
-        return locator.locate(self, imu_path_or_stream, k=k, recording=recording, **kw)
+    def locate(self, imu_path_or_stream, k: int = 10, recording: str | None = None, where: str | None = None,
+               **kw) -> pl.DataFrame:
+        """query.locate on this index -> (rank, score, recording_id, t_start, t_end, label);
+        `where` filters the windows searched, `recording` picks one recording; kw: target,
+        encoder_id, candidates, refine, and read options."""
+        return locator.locate(self, imu_path_or_stream, k=k, recording=recording, where=where, **kw)
 
     def assign(self, imu_streams, pose_stream, encoder_id: str | None = None) -> pl.DataFrame:
         """query.assign with this index's token encoder -> (imu, person, body_part, score)."""
