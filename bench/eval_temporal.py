@@ -35,7 +35,7 @@ from encoders import load_checkpoint
 from indexer.concat import subject_streams
 from indexer.importers import discover
 from indexer.importers.utd_mhad import TEST_SUBJECTS
-from query import temporal
+import query
 from query.xcorr import xcorr_sync
 
 
@@ -112,7 +112,7 @@ def eval_locate(streams, encoder, trials: int, length: float, rng, candidates: i
             t_true = i0 / imu.rate
             snippet = excerpt(imu, i0, length)
             for mode, opts in modes.items():
-                hits = temporal.locate(index, snippet, k=5, target="pose", candidates=candidates,
+                hits = index.locate(snippet, k=5, target="pose", candidates=candidates,
                                        refine=opts["refine"], recording=s.id if opts.get("own") else None)
                 top = hits.row(0, named=True) if hits.height else None
                 err = abs(top["t_start"] - t_true) if top and top["recording_id"] == s.id else float("inf")
@@ -181,7 +181,7 @@ def eval_assign(clips, methods: dict, scenes: int, sizes: list[int], rng, parts_
             truth = {i: int(np.flatnonzero(order == i)[0]) for i in range(n)}
             imus = [replace(c.imu[0], source=f"imu{i}") for i, c in enumerate(chosen)]
             for name, enc in methods.items():
-                df = temporal.assign(imus, people, enc)
+                df = query.assign(imus, people, enc)
                 for row in df.iter_rows(named=True):
                     i = int(row["imu"][3:])
                     person_hits[name].append(row["person"] == truth[i])
@@ -271,15 +271,15 @@ def main(argv: list[str] | None = None) -> int:
                     "test_subjects": list(TEST_SUBJECTS)}
     if "sync" not in skip:
         rng = np.random.default_rng(args.seed)
-        methods = {"MoBind tokens (dense vote)": lambda a, b: temporal.sync(a, b, tok, max_offset=10.0)}
+        methods = {"MoBind tokens (dense vote)": lambda a, b: query.sync(a, b, tok, max_offset=10.0)}
         if clip is not None:
-            methods["clip-level CNN-GRU (dense vote)"] = lambda a, b: temporal.sync(a, b, clip, max_offset=10.0)
+            methods["clip-level CNN-GRU (dense vote)"] = lambda a, b: query.sync(a, b, clip, max_offset=10.0)
         methods["cross-correlation (acc magnitude)"] = lambda a, b: xcorr_sync(a, b, max_offset=10.0)
         report["sync"] = eval_sync(streams, methods, args.sync_trials, 20.0, 7.0, rng)
     if args.tokens_2d and "sync2d" not in skip:
         tok2 = load_checkpoint(args.tokens_2d)
         report["token_encoder_2d"] = tok2.id
-        methods = {"MoBind tokens 2-D (dense vote)": lambda a, b: temporal.sync(a, b, tok2, max_offset=10.0),
+        methods = {"MoBind tokens 2-D (dense vote)": lambda a, b: query.sync(a, b, tok2, max_offset=10.0),
                    "cross-correlation (2-D, no gravity)": lambda a, b: xcorr_sync(a, b, max_offset=10.0)}
         rng = np.random.default_rng(args.seed + 3)
         report["sync_2d_skeleton"] = eval_sync([project_stream(s) for s in streams], methods,

@@ -1,20 +1,32 @@
-"""Read a query file (an IMU clip, a pose clip) into the data model.
+"""Read a query file (an IMU clip, a pose clip, several people, a video) into the data model.
 
-Formats: UTD-MHAD .mat (inertial or skeleton), .bvh, .npy, .csv and .parquet. Whatever the
-file, the result is validated by the data model, so a bad query gets the same clear error
-as a bad archive file.
+Formats: UTD-MHAD .mat (inertial or skeleton), .bvh, .npy, .csv and .parquet; videos by
+suffix (indexer.video.VIDEO_SUFFIXES). Whatever the file, the result is validated by the data
+model, so a bad query gets the same clear error as a bad archive file. Reading goes through
+the importers' own public readers, so a query file means what the same file means in an archive.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import polars as pl
+import scipy.io
 
-from indexer.bodyparts import CANONICAL_JOINTS, KINECT20_JOINTS, canonical_placement
-from indexer.errors import BadInput
+from indexer import BadInput, ImuStream, PoseStream, VideoStream, probe_video
+from indexer.bodyparts import (
+    CANONICAL_JOINTS,
+    COCO17_JOINTS,
+    KINECT20_JOINTS,
+    canonical_placement,
+)
+from indexer.importers import bvh
 from indexer.importers.archive import read_npy
-from indexer.model import ImuStream, PoseStream
+from indexer.importers.utd_mhad import IMU_RATE, read_mat, read_skeleton_frames
+from indexer.pose2d import video_pose
 from indexer.units import IMU6_CHANNELS, imu_channels_to_si
+from indexer.video import VIDEO_SUFFIXES
 
 MAX_QUERY_BYTES = 200 * 1024 * 1024
 
@@ -30,11 +42,9 @@ def _check_file(path: Path) -> None:
 
 
 def _table(path: Path) -> tuple[np.ndarray, list[str]]:
-    import polars as pl
-
     try:
         df = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # polars raises many kinds for a file that is no table
         raise BadInput(str(path), f"not a readable table ({type(exc).__name__}: {exc})") from None
     if df.height == 0:
         raise BadInput(str(path), "table has no rows")
@@ -56,9 +66,7 @@ def read_imu(path: str | Path, rate: float | None = None, placement: str = "righ
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix == ".mat":
-        from indexer.importers.utd_mhad import IMU_RATE, _load_mat
-
-        data = _load_mat(path, "d_iner")
+        data = read_mat(path, "d_iner")
         channels, acc_unit, gyr_unit, rate = list(IMU6_CHANNELS), "g", "deg/s", rate or IMU_RATE
     elif suffix == ".npy":
         data = read_npy(path)
@@ -79,12 +87,10 @@ def _utd_skeleton_rate(path: Path, frames: int) -> float:
     """UTD-MHAD's Kinect dropped frames, so a skeleton is timed by its inertial clip (the frames
     spread evenly over it, as the importer does) when that file sits in the dataset's layout;
     a lone skeleton file gets the nominal 20 fps."""
-    from indexer.importers.utd_mhad import IMU_RATE, _load_mat
-
     inertial = path.parent.parent / "inertial" / path.name.replace("_skeleton.mat", "_inertial.mat")
     if inertial != path and inertial.exists():
         try:
-            return frames / (_load_mat(inertial, "d_iner").shape[0] / IMU_RATE)
+            return frames / (read_mat(inertial, "d_iner").shape[0] / IMU_RATE)
         except BadInput:
             pass  # an unreadable neighbour says nothing about this file's timing
     return 20.0
@@ -96,18 +102,11 @@ def read_pose(path: str | Path, rate: float | None = None, skeleton: str | None 
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix == ".mat":
-        from indexer.importers.utd_mhad import _load_mat
-
-        skel = _load_mat(path, "d_skel")
-        if skel.ndim != 3 or skel.shape[:2] != (20, 3):
-            raise BadInput(str(path), f"expected d_skel of shape (20, 3, T), got {skel.shape}")
-        frames = skel.transpose(2, 0, 1)
+        frames = read_skeleton_frames(path)
         return PoseStream(frames, rate or _utd_skeleton_rate(path, len(frames)), "kinect20",
                           list(KINECT20_JOINTS), source=str(path))
     if suffix == ".bvh":
-        from indexer.importers.bvh import load_recording
-
-        return load_recording(path, "query", None).pose
+        return bvh.load_recording(path, "query", None).pose
     if suffix == ".npy":
         data = read_npy(path)
         if rate is None:
@@ -116,3 +115,71 @@ def read_pose(path: str | Path, rate: float | None = None, skeleton: str | None 
         joints = KINECT20_JOINTS if skeleton == "kinect20" else CANONICAL_JOINTS
         return PoseStream(data, float(rate), skeleton, list(joints), source=str(path))
     raise BadInput(str(path), f"unknown pose file type {suffix!r}; use .mat, .bvh or .npy")
+
+
+def read_people(path: str | Path, rate: float | None = None, skeleton: str | None = None) -> list[PoseStream]:
+    """Several people's poses from one file: a .npy of shape (people, frames, joints, 2|3)
+    (needs `rate`), or any single-person file `as_motion` reads."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        data = read_npy(path)
+        if data.ndim == 4:
+            if rate is None:
+                raise BadInput(str(path), "unknown rate: give the pose frame rate in Hz (--rate)")
+            known = {20: ("kinect20", KINECT20_JOINTS), 17: ("coco17", COCO17_JOINTS),
+                     16: ("canonical", CANONICAL_JOINTS)}
+            if skeleton is None and data.shape[2] not in known:
+                raise BadInput(str(path), f"{data.shape[2]} joints per person: not a skeleton this "
+                                          "reader knows (20 Kinect, 17 COCO, 16 canonical)")
+            name, joints = known[data.shape[2]] if skeleton is None else (skeleton, None)
+            if joints is None:
+                raise BadInput(str(path), f"give a .npy with a known joint count for skeleton {skeleton!r}")
+            return [PoseStream(person, float(rate), name, list(joints), source=f"{path}[person {i}]")
+                    for i, person in enumerate(data)]
+    return [as_motion(path)]
+
+
+def as_imu(x: ImuStream | str | Path, **read_kw) -> ImuStream:
+    """An IMU stream as it is, or read from a file (read_kw: read_imu's options)."""
+    if isinstance(x, ImuStream):
+        return x
+    return read_imu(x, **read_kw)
+
+
+def as_motion(x: ImuStream | PoseStream | str | Path, **read_kw) -> ImuStream | PoseStream:
+    """The stream to compare an IMU with: a pose (skeleton file, or 2-D pose from a video) or
+    another IMU (a UTD-MHAD inertial file)."""
+    if isinstance(x, (ImuStream, PoseStream)):
+        return x
+    path = Path(x)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return video_pose(path)
+    if path.suffix.lower() == ".mat" and path.exists() and _mat_has(path, "d_iner"):
+        return read_imu(path, **read_kw)
+    return read_pose(path, **read_kw)
+
+
+def _mat_has(path: Path, key: str) -> bool:
+    try:
+        return any(name == key for name, _, _ in scipy.io.whosmat(str(path)))
+    except Exception:  # noqa: BLE001  # unreadable: let the pose reader name the problem
+        return False
+
+
+def read_video(path: str | Path, start: float | None = None, end: float | None = None) -> VideoStream:
+    """The [start, end] part of a video file as a stream whose time 0 is `start` (decoded later,
+    only the frames its windows need)."""
+    info = probe_video(path)
+    s = float(start or 0.0)
+    e = min(float(end), info.duration) if end is not None else info.duration
+    if s < 0 or e - s <= 0:
+        raise BadInput(str(path), f"empty interval [{s}, {e}] s of a {info.duration:.2f} s video")
+    return VideoStream(str(path), duration=e, offset=-s)
+
+
+def crop_stream(stream: ImuStream | PoseStream, start: float, end: float | None):
+    """The part of a stream between `start` and `end` seconds (validated like any stream, so
+    a range that leaves nothing is a BadInput naming the stream)."""
+    i0 = round(start * stream.rate)
+    i1 = None if end is None else round(end * stream.rate)
+    return replace(stream, data=stream.data[i0:i1])

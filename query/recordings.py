@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from indexer.errors import BadInput
-from indexer.model import Recording
+from indexer import BadInput, Recording
+from indexer.importers import archive, bvh, demo, utd_mhad
 
 DEMO_PREFIX = "demo://"
 _UTD_INERTIAL = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_inertial\.mat$")
@@ -20,8 +20,6 @@ _MANIFEST_LEVELS = 4
 
 
 def _demo(row: dict) -> Recording:
-    from indexer.importers import demo
-
     labels = list(row.get("labels") or [])
     if not labels or labels[0] not in demo.ACTIONS or not row.get("subject") or not row.get("trial"):
         raise BadInput(row["sources"][0], "demo recording without a known action, subject and trial")
@@ -29,23 +27,17 @@ def _demo(row: dict) -> Recording:
 
 
 def _utd(row: dict, inertial: Path) -> Recording:
-    from indexer.importers import utd_mhad
-
     m = _UTD_INERTIAL.match(inertial.name)
     root = inertial.parent.parent
     return utd_mhad.load_recording(root, int(m.group(1)), m.group(2), m.group(3), utd_mhad.read_actions(root))
 
 
 def _bvh(row: dict, path: Path) -> Recording:
-    from indexer.importers import bvh
-
     info = bvh.read_descriptions(path.parent).get(path.stem)
     return bvh.load_recording(path, row["dataset"], info)
 
 
 def _archive(row: dict, first: Path) -> Recording:
-    from indexer.importers import archive
-
     folder = first.parent
     for _ in range(_MANIFEST_LEVELS):
         if archive.find_manifest(folder) is not None:

@@ -13,16 +13,16 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from indexer.bodyparts import CANONICAL_JOINTS, CHAINS
-from indexer.errors import BadInput
-from indexer.model import ImuStream, PoseStream
+from indexer import CANONICAL_JOINTS, BadInput, ImuStream, PoseStream
+from indexer.bodyparts import CHAINS
 from indexer.units import STANDARD_GRAVITY
 from indexer.windows import resample
+from query.sync_result import SyncResult
 
-RATE = 25.0  # Hz: both signals are compared at this rate
+ACTIVITY_RATE = 25.0  # Hz: both signals are compared at this rate
 
 
-def imu_activity(imu: ImuStream, rate: float = RATE) -> np.ndarray:
+def imu_activity(imu: ImuStream, rate: float = ACTIVITY_RATE) -> np.ndarray:
     """Accelerometer magnitude (gravity's constant part removed by the band-pass)."""
     acc = [i for i, c in enumerate(imu.channels) if c.startswith("acc")]
     if not acc:
@@ -45,7 +45,7 @@ def joint_track(pose: PoseStream, placement: str) -> np.ndarray:
     return canon[:, CANONICAL_JOINTS.index(chain[-1])]
 
 
-def pose_activity(pose: PoseStream, placement: str, rate: float = RATE) -> np.ndarray:
+def pose_activity(pose: PoseStream, placement: str, rate: float = ACTIVITY_RATE) -> np.ndarray:
     """Magnitude of what an accelerometer on the tracked point would read: its acceleration
     (Savitzky-Golay second derivative) plus gravity's reaction, 1 g up (3-D only)."""
     track = resample(joint_track(pose, placement), pose.rate, rate)
@@ -67,11 +67,9 @@ def _standardise(x: np.ndarray, rate: float) -> np.ndarray:
 
 
 def xcorr_sync(imu: ImuStream, other: PoseStream | ImuStream, max_offset: float = 10.0,
-               placement: str | None = None, rate: float = RATE):
-    """The offset (same sign as `query.temporal.sync`: positive, the second stream lags) at which
+               placement: str | None = None, rate: float = ACTIVITY_RATE):
+    """The offset (same sign as `query.sync`: positive, the second stream lags) at which
     the two activity signals correlate best, with the peak normalised correlation as confidence."""
-    from query.temporal import SyncResult
-
     a = imu_activity(imu, rate)
     b = imu_activity(other, rate) if isinstance(other, ImuStream) else pose_activity(other, placement or imu.placement, rate)
     full = scipy.signal.correlate(b, a, mode="full", method="fft")
@@ -95,12 +93,12 @@ def xcorr_sync(imu: ImuStream, other: PoseStream | ImuStream, max_offset: float 
                       "xcorr/acc-magnitude", matches=int(keep.sum()), grid_offset=float(lags[best] / rate))
 
 
-def zero_lag_score(imu: ImuStream, pose: PoseStream, part: str, duration: float, rate: float = RATE) -> float:
+def zero_lag_score(imu: ImuStream, pose: PoseStream, part: str, duration: float, rate: float = ACTIVITY_RATE) -> float:
     """Correlation at zero lag between the IMU's activity and the part's end-point activity over
     the first `duration` seconds: how likely this part wears this IMU, without a model."""
     a = imu_activity(imu, rate)
     b = pose_activity(pose, part, rate)
-    n = min(len(a), len(b), int(round(duration * rate)))
+    n = min(len(a), len(b), round(duration * rate))
     if n < 3:
         return 0.0
     return float(np.corrcoef(a[:n], b[:n])[0, 1])

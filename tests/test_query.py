@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from test_build import add_good_recording, imu_signal
 
 from indexer.build import build_path
 from indexer.errors import BadInput
 from indexer.importers import discover
 from indexer.importers.archive import write_example
-from query import __main__ as query_cli
+from query import cli as query_cli
 from query.api import RESULT_COLUMNS, open_index
-from test_build import add_good_recording, imu_signal
 
 # (recording, subject, seconds): 3-4 s clips give one window per modality, longer ones several.
 RECORDINGS = [("short_a", "1", 4.0), ("short_b", "2", 4.0), ("long_a", "1", 8.0), ("long_b", "2", 7.0),

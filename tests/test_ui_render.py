@@ -65,3 +65,14 @@ def test_filters_become_sql_over_windows_and_recordings():
     assert Filters.from_inputs([], [], [], 3, 0).recordings_where() == "duration >= 3.0"
     with pytest.raises(ValueError, match="above the maximum"):
         Filters.from_inputs([], [], [], 5, 2)
+
+
+def test_uploads_accept_every_video_the_library_reads(tmp_path):
+    """One list of video suffixes: what the library decodes (.m4v included), the page accepts."""
+    from query import VIDEO_SUFFIXES
+    from ui.views import UPLOAD_TYPES, check_upload
+
+    assert ".m4v" in VIDEO_SUFFIXES and tuple(UPLOAD_TYPES["video"]) == tuple(VIDEO_SUFFIXES)
+    clip = tmp_path / "clip.m4v"
+    clip.write_bytes(b"\0" * 16)
+    assert check_upload(str(clip), "video", 1000) == clip

@@ -16,14 +16,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import gradio as gr
-
-from ui import defaults, views
+from query import open_index, optional
+from ui import defaults, sync_tab, views
 from ui.errors import message, safely
 from ui.features import detect
 from ui.filters import Filters
 from ui.media import MediaDir
 from ui.views import KIND_NAMES, MAX_K, PLACEMENTS, UPLOAD_TYPES, Context
+
+gr = optional("gradio", "ui", "the web page")
 
 DEFAULT_MAX_UPLOAD_MB = defaults.MAX_UPLOAD_MB
 DEFAULT_CONCURRENCY = defaults.CONCURRENCY
@@ -200,7 +201,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             for i, row in enumerate((rows or [])[:MAX_K]):
                 try:
                     cards[i] = views.hit_card(ctx, row)
-                except Exception as exc:  # one unreadable recording must not blank the other cards
+                except Exception as exc:  # noqa: BLE001  # one unreadable recording must not blank the other cards
                     cards[i] = views.Card(row.get("recording_id", "?"), f"### {row.get('rank', i + 1)}. "
                                           f"{row.get('label', '')}", None, None, None,
                                           message(exc, hide=[index.store.uri]))
@@ -221,7 +222,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
         def open_recording(recording_id, highlight=None):
             try:
                 card = views.recording_view(ctx, recording_id, highlight)
-            except Exception as exc:  # shown in the page, never a traceback
+            except Exception as exc:  # noqa: BLE001  # shown in the page, never a traceback
                 return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=[index.store.uri]),
                         gr.Plot(None, visible=False), gr.Image(None, visible=False), gr.Video(None, visible=False), ""]
             return [gr.Tabs(selected="recording"), recording_id, *_card_updates(card)[1:]]
@@ -265,8 +266,6 @@ def _sync_tab(ctx: Context) -> None:
     if not ctx.features.sync:
         gr.Markdown(ctx.features.unavailable.get("sync", "Temporal sync is not available."), elem_id="sync-unavailable")
         return
-    from ui import sync_tab
-
     sync_tab.build(ctx)
 
 
@@ -275,8 +274,6 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
           block: bool = True, workdir: str | Path | None = None):
     """Open the index, build the page and launch it. With block=False returns (app, url) and
     leaves the server running in a thread (tests, notebooks); call app.close() to stop it."""
-    from query.api import open_index
-
     own_dir = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="motionsearch-ui-")).resolve()
     if own_dir:  # uploads and renders are per run: gone when the process ends

@@ -10,7 +10,7 @@ import functools
 import logging
 from pathlib import Path
 
-from indexer.errors import BadInput
+from query import BadInput, optional
 
 log = logging.getLogger("ui")
 
@@ -50,14 +50,14 @@ def safely(n_outputs: int, status_index: int = 0, on_error: list | None = None, 
     """Wrap a Gradio handler so that an exception becomes a message in the status output; the
     other outputs get `on_error` (the values for the outputs other than the status, in order),
     or are left as they were (`gr.skip()`). `hide`: server paths to shorten in messages."""
-    import gradio as gr
+    gr = optional("gradio", "ui", "the web page")
 
     def wrap(fn):
         @functools.wraps(fn)
         def handler(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except Exception as exc:  # the page must show a sentence, whatever went wrong
+            except Exception as exc:  # noqa: BLE001  # the page must show a sentence, whatever went wrong
                 uploads = [a for a in args if isinstance(a, str) and Path(a).is_absolute()]
                 rest = list(on_error) if on_error is not None else [gr.skip()] * (n_outputs - 1)
                 text = message(exc, uploads[0] if uploads else None, hide)

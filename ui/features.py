@@ -1,15 +1,15 @@
-"""What this index, through this version of the query API, can do: decides which search
-kinds and tabs the page offers, and what it says about the ones it cannot.
+"""What this index can do: decides which search kinds and tabs the page offers, and what it
+says about the ones it cannot.
 
-Every "not available" message states the actual reason: the API lacks the call, or the call
-exists and the index refused (its own error text is shown).
+Every "not available" message states the actual reason: the query API's own refusal (its
+error text is shown), or the tower no encoder of the index has.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 
+from query import pick_encoder
 from ui.errors import EXPECTED
 
 log = logging.getLogger("ui")
@@ -26,33 +26,17 @@ class Features:
 def _can_embed(index, query: str, targets: list[str]) -> tuple[bool, str]:
     """Whether some encoder of the index embeds a `query` ("text", "video") next to windows of
     some target, asked through the query API's own encoder choice; else its reason."""
-    try:
-        semantic = importlib.import_module("query.semantic")
-    except ImportError:
-        return False, "this version of the query API has no text/video queries (`query.semantic` is missing)"
-    if query == "text" and getattr(index, "search_text", None) is None:
-        return False, "this version of the query API has no `Index.search_text`"
     reason = ""
     for target in targets:
         try:
-            encoder = semantic.pick_encoder(index, query, target)
-        except Exception as exc:  # noqa: BLE001 - the API's own refusal is the reason shown
+            encoder = pick_encoder(index, query, target)
+        except Exception as exc:  # noqa: BLE001  # the API's own refusal is the reason shown
             reason = str(exc)
             continue
         if query == "text":
             encoder.encode_text(["warm-up"])  # load the text model now, not on the first search
         return True, ""
     return False, reason
-
-
-def _sync_available(index) -> tuple[bool, str]:
-    try:
-        temporal = importlib.import_module("query.temporal")
-    except ImportError:
-        return False, "Temporal sync is not available: this version of the query API has no `query.temporal`."
-    if not callable(getattr(temporal, "sync", None)):
-        return False, "Temporal sync is not available: `query.temporal` has no `sync` function yet."
-    return True, ""
 
 
 def detect(index) -> Features:
@@ -83,7 +67,7 @@ def detect(index) -> Features:
         kinds.append("video")
     else:
         why["video"] = f"Video queries are not available: {reason}."
-    ok, reason = _sync_available(index)
-    if not ok:
-        why["sync"] = reason
-    return Features(targets=targets, query_kinds=kinds, unavailable=why, sync=ok)
+    sync = "imu" in modalities  # the Sync tab embeds the IMU file (token encoder, else clip-level)
+    if not sync:
+        why["sync"] = "Temporal sync is not available: no encoder in this index has an IMU tower."
+    return Features(targets=targets, query_kinds=kinds, unavailable=why, sync=sync)

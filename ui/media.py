@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 MAX_FILES = 500
 

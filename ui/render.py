@@ -14,13 +14,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless server: never try to open a window
 
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import av
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from PIL import Image
 
-from indexer.bodyparts import CANONICAL_JOINTS  # noqa: E402
-from indexer.model import ImuStream, PoseStream, VideoStream  # noqa: E402
+from query import CANONICAL_JOINTS, ImuStream, PoseStream, VideoStream
 
 HIGHLIGHT = "#f4a261"
 DPI = 80
@@ -96,8 +97,6 @@ def skeleton_gif(pose: PoseStream, out: str | Path, t_start: float = 0.0, t_end:
     """An animated GIF of the canonical skeleton between `t_start` and `t_end` seconds: front
     and side views for 3-D poses (y is up), the image plane for 2-D ones. Long ranges are shown
     at a lower frame rate so the file stays small and the playback stays real-time."""
-    from PIL import Image
-
     joints = pose.canonical()
     times = _frame_times(t_start, pose.duration if t_end is None else t_end, pose.duration, fps, max_frames)
     idx = np.clip(np.round(times * pose.rate).astype(int), 0, joints.shape[0] - 1)
@@ -140,7 +139,7 @@ def skeleton_gif(pose: PoseStream, out: str | Path, t_start: float = 0.0, t_end:
         rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
         images.append(rgb.quantize(colors=32, method=Image.Quantize.FASTOCTREE))
     out = Path(out)
-    step_ms = int(round(1000 * (times[1] - times[0]))) if len(times) > 1 else 100
+    step_ms = round(1000 * (times[1] - times[0])) if len(times) > 1 else 100
     images[0].save(out, save_all=True, append_images=images[1:], duration=step_ms, loop=0)
     return out
 
@@ -149,8 +148,6 @@ def video_clip(video: VideoStream, out: str | Path, t_start: float = 0.0, t_end:
                max_side: int = 480) -> Path:
     """The part of a video between `t_start` and `t_end` (recording time), re-encoded to an
     H.264 MP4 every browser plays. Raises ValueError when the range holds no frame."""
-    import av
-
     out = Path(out)
     src_start = max(0.0, t_start - video.offset)
     src_end = None if t_end is None else t_end - video.offset

@@ -2,18 +2,31 @@
 
 The offset comes from the query API (`Index.sync`: dense windows, mutual top-k matches,
 offset voting). An index without a token encoder is synced with its clip-level encoder
-through the same `query.temporal.sync`, and the page says so. The overlay shows the two
-streams' activity signals (`query.xcorr`) before and after the shift, so a person can see
-whether the estimate lines the motion up.
+through the same `query.sync`, and the page says so. The overlay shows the two streams'
+activity signals (`query.imu_activity` / `pose_activity`) before and after the shift, so a
+person can see whether the estimate lines the motion up.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from query import (
+    ACTIVITY_RATE,
+    PoseStream,
+    as_motion,
+    imu_activity,
+    optional,
+    pose_activity,
+    read_imu,
+    read_pose,
+    sync,
+)
 from ui import render
 from ui.errors import UserError, safely, shorten
 from ui.views import PLACEMENTS, UPLOAD_TYPES, Context, check_upload
+
+gr = optional("gradio", "ui", "the web page")
 
 DEFAULT_MAX_OFFSET = 10.0
 
@@ -27,17 +40,13 @@ class SyncView:
 
 
 def _other_stream(path: Path, rate):
-    from query import inputs, temporal
-
     if path.suffix.lower() in UPLOAD_TYPES["video"]:
-        return temporal.as_motion(path)  # 2-D pose from the video (mediapipe)
-    return inputs.read_pose(path, rate)
+        return as_motion(path)  # 2-D pose from the video (mediapipe)
+    return read_pose(path, rate)
 
 
 def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None, other_path: str | None,
              other_rate, max_offset) -> SyncView:
-    from query import inputs, temporal, xcorr
-
     imu_file = check_upload(imu_path, "imu", ctx.max_upload_bytes)
     if not other_path:
         raise UserError("upload a video or pose file to sync the IMU with")
@@ -46,7 +55,7 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
     max_offset = float(max_offset or DEFAULT_MAX_OFFSET)
     if max_offset <= 0:
         raise UserError("the largest offset to consider must be positive")
-    imu = inputs.read_imu(imu_file, None if imu_rate in (None, "", 0) else float(imu_rate),
+    imu = read_imu(imu_file, None if imu_rate in (None, "", 0) else float(imu_rate),
                           placement=placement or "right_wrist")
     other = _other_stream(other_file, None if other_rate in (None, "", 0) else float(other_rate))
     notes = []
@@ -54,7 +63,7 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
         result = ctx.index.sync(imu, other, max_offset=max_offset)
     except LookupError as exc:
         # No token encoder in this index: the clip-level encoder answers through the same voting.
-        result = temporal.sync(imu, other, ctx.index.encoder(modality="imu"), max_offset=max_offset)
+        result = sync(imu, other, ctx.index.encoder(modality="imu"), max_offset=max_offset)
         notes.append(f"{shorten(str(exc), [ctx.index.store.uri])}; used the clip-level encoder instead (coarser)")
     lag = "lags" if result.offset >= 0 else "leads"
     summary = (f"**Offset {result.offset:+.2f} s**: the {kind} {lag} the IMU by {abs(result.offset):.2f} s "
@@ -64,9 +73,9 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
     notes += list(result.notes)
     overlay = None
     try:
-        a = xcorr.imu_activity(imu)
-        b = xcorr.pose_activity(other, imu.placement) if hasattr(other, "joints") else xcorr.imu_activity(other)
-        overlay = render.overlay_figure(a, b, xcorr.RATE, result.offset,
+        a = imu_activity(imu)
+        b = pose_activity(other, imu.placement) if isinstance(other, PoseStream) else imu_activity(other)
+        overlay = render.overlay_figure(a, b, ACTIVITY_RATE, result.offset,
                                         (f"IMU ({imu.placement}) acceleration", f"{kind} joint acceleration"))
     except (ValueError, LookupError) as exc:
         notes.append(f"overlay not shown: {exc}")
@@ -77,8 +86,6 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
 
 def build(ctx: Context) -> None:
     """The tab's widgets and wiring (called inside the tab's `with` block)."""
-    import gradio as gr
-
     gr.Markdown("Upload an IMU clip and a video or pose file of the same activity; the page estimates how "
                 "late the second one is. Positive offset: the second stream lags the IMU.")
     with gr.Row():

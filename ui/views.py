@@ -12,8 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from indexer.errors import BadInput
-from indexer.model import Recording
+from query import VIDEO_SUFFIXES, BadInput, Index, Recording
 from ui import render
 from ui.errors import UserError
 from ui.features import Features
@@ -25,7 +24,7 @@ MAX_PROMPT_CHARS = 500
 UPLOAD_TYPES = {
     "imu": (".mat", ".csv", ".parquet", ".npy"),
     "pose": (".bvh", ".mat", ".npy"),
-    "video": (".mp4", ".avi", ".mov", ".mkv", ".webm"),
+    "video": VIDEO_SUFFIXES,  # the suffixes the library decodes: one list for reading and uploading
 }
 PLACEMENTS = ["right_wrist", "left_wrist", "right_thigh", "left_thigh", "right_ankle", "left_ankle",
               "chest", "pelvis", "head", "right_hand", "left_hand", "right_knee", "left_knee"]
@@ -42,7 +41,7 @@ MAX_VIDEO_SECONDS = 120.0
 
 @dataclass
 class Context:
-    index: object  # query.api.Index
+    index: Index
     media: MediaDir
     features: Features
     max_upload_bytes: int

@@ -35,7 +35,9 @@ def read_actions(root: Path) -> dict[int, tuple[str, str]]:
         return {int(r["action_id"]): (r["name"], r["sensor_placement"]) for r in csv.DictReader(f)}
 
 
-def _load_mat(path: Path, key: str) -> np.ndarray:
+def read_mat(path: Path, key: str) -> np.ndarray:
+    """Variable `key` of a UTD-MHAD MATLAB file as float64 ("d_iner": (N, 6) in g and deg/s;
+    "d_skel": (20, 3, T) Kinect joints); a missing, empty or unreadable file is a BadInput."""
     import scipy.io
 
     if not path.exists():
@@ -51,6 +53,14 @@ def _load_mat(path: Path, key: str) -> np.ndarray:
     return np.asarray(mat[key], dtype=np.float64)
 
 
+def read_skeleton_frames(path: Path) -> np.ndarray:
+    """The Kinect joints of a skeleton file as (T, 20, 3) frames (KINECT20_JOINTS order)."""
+    skel = read_mat(path, "d_skel")
+    if skel.ndim != 3 or skel.shape[:2] != (20, 3):
+        raise BadInput(str(path), f"expected d_skel of shape (20, 3, T), got {skel.shape}")
+    return skel.transpose(2, 0, 1)
+
+
 def load_recording(root: Path, action: int, subject: str, trial: str, actions: dict) -> Recording:
     stem = f"a{action}_s{subject}_t{trial}"
     iner_path = root / "inertial" / f"{stem}_inertial.mat"
@@ -60,7 +70,7 @@ def load_recording(root: Path, action: int, subject: str, trial: str, actions: d
         raise BadInput(str(iner_path), f"action {action} is not in actions.csv (no name or sensor placement)")
     name, placement = actions[action]
 
-    iner = _load_mat(iner_path, "d_iner")
+    iner = read_mat(iner_path, "d_iner")
     if iner.ndim != 2 or iner.shape[1] != 6:
         raise BadInput(str(iner_path), f"expected d_iner of shape (N, 6), got {iner.shape}")
     imu = ImuStream(
@@ -71,10 +81,7 @@ def load_recording(root: Path, action: int, subject: str, trial: str, actions: d
         source=str(iner_path),
     )
 
-    skel = _load_mat(skel_path, "d_skel")
-    if skel.ndim != 3 or skel.shape[:2] != (20, 3):
-        raise BadInput(str(skel_path), f"expected d_skel of shape (20, 3, T), got {skel.shape}")
-    frames = skel.transpose(2, 0, 1)  # (T, 20, 3)
+    frames = read_skeleton_frames(skel_path)
     # Kinect dropped frames: the README says to spread them evenly over the inertial duration.
     pose = PoseStream(
         data=frames,

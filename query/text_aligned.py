@@ -2,7 +2,8 @@
 
 The Index methods search_text, classify and search_file(modality="video") delegate here.
 An index may hold several encoders; these queries use the most recent one that can embed the
-query (a text tower, a video tower) and has windows of the target modality.
+query (a text tower, a video tower) and has windows of the target modality. Clips are embedded
+by `query.embedding`, like every other query.
 """
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import numpy as np
 import polars as pl
 
 from encoders import Encoder
-from indexer.errors import BadInput
-from indexer.model import ImuStream, PoseStream, Recording, VideoStream
-from indexer.video import VIDEO_SUFFIXES, probe_video
-from indexer.windows import recording_windows, window_starts
+from indexer import VIDEO_SUFFIXES, ImuStream, PoseStream
+from query import inputs
+from query.embedding import embed_clip
 
 
 def pick_encoder(index, query: str, target: str | None, encoder_id: str | None = None) -> Encoder:
@@ -51,41 +51,22 @@ def _check_can_embed(encoder: Encoder, query: str) -> None:
 
 
 def search_text(index, prompt: str, target: str, k: int = 10, where: str | None = None,
-                encoder_id: str | None = None) -> pl.DataFrame:
+                encoder_id: str | None = None, templates: bool = True) -> pl.DataFrame:
+    """Windows of `target` that match a text prompt; `templates=False` embeds the prompt as it
+    is, not averaged over the prompt templates the towers were trained against."""
     if not prompt or not prompt.strip():
         raise ValueError("the text prompt is empty")
     encoder = pick_encoder(index, "text", target, encoder_id)
-    vec = encoder.encode_text([prompt.strip()])[0]
+    vec = encoder.encode_text([prompt.strip() if templates else prompt], templates=templates)[0]
     return index.search_vector(vec, target, k, where, encoder.id)
 
 
-def video_query(path: str | Path, start: float | None = None, end: float | None = None) -> tuple[Recording, float]:
-    """A query recording holding the [start, end] part of a video file, and its length."""
-    info = probe_video(path)
-    s = float(start or 0.0)
-    e = min(float(end), info.duration) if end is not None else info.duration
-    if s < 0 or e - s <= 0:
-        raise BadInput(str(path), f"empty interval [{s}, {e}] s of a {info.duration:.2f} s video")
-    # The video's own time t is recording time t - s: the query recording starts at `start`.
-    return Recording(id="query", dataset="query", video=VideoStream(str(path), duration=e, offset=-s)), e - s
-
-
-def embed_video(encoder: Encoder, path: str | Path, start: float | None = None, end: float | None = None) -> np.ndarray:
-    """One unit vector for a video clip: the mean of its windows' vectors."""
-    if "video" not in encoder.modalities:
-        raise LookupError(f"encoder {encoder.id} has no video tower")
-    rec, length = video_query(path, start, end)
-    windows = recording_windows(rec, encoder.window, {"video": encoder.rates["video"]},
-                                window_starts(length, encoder.window), video_size=encoder.video_size)
-    v = encoder.encode(windows).mean(axis=0)
-    return v / max(np.linalg.norm(v), 1e-12)
-
-
-def search_video_file(index, path, target: str, k: int = 10, where: str | None = None,
-                      start: float | None = None, end: float | None = None,
-                      encoder_id: str | None = None) -> pl.DataFrame:
+def search_video(index, path, target: str, k: int = 10, where: str | None = None,
+                 start: float | None = None, end: float | None = None,
+                 encoder_id: str | None = None) -> pl.DataFrame:
+    """Windows of `target` that match the [start, end] part of a video file."""
     encoder = pick_encoder(index, "video", target, encoder_id)
-    return index.search_vector(embed_video(encoder, path, start, end), target, k, where, encoder.id)
+    return index.search_vector(embed_clip(inputs.read_video(path, start, end), encoder), target, k, where, encoder.id)
 
 
 def guess_modality(path: str | Path) -> str:
@@ -107,8 +88,6 @@ def classify(index, path_or_stream, labels: list[str], modality: str | None = No
     over the given labels at the checkpoint's learned temperature (a probability-like share that
     sums to 1 over these labels; it says nothing about labels not listed).
     """
-    from query import inputs
-
     labels = [s.strip() for s in labels if s and s.strip()]
     labels = list(dict.fromkeys(labels))
     if len(labels) < 2:
@@ -119,17 +98,16 @@ def classify(index, path_or_stream, labels: list[str], modality: str | None = No
         modality = "pose"
     modality = modality or guess_modality(path_or_stream)
     encoder = pick_encoder(index, "text", None, encoder_id)
-    if modality not in encoder.modalities:
-        raise LookupError(f"encoder {encoder.id} has no {modality} tower")
     if modality == "video":
-        vec = embed_video(encoder, path_or_stream, start, end)
+        stream = inputs.read_video(path_or_stream, start, end)
     else:
         stream = path_or_stream
         if not isinstance(stream, (ImuStream, PoseStream)):
-            stream = inputs.read_imu(stream, rate, **read_kw) if modality == "imu" else inputs.read_pose(stream, rate, **read_kw)
-        rec = Recording(id="query", dataset="query", imu=[stream] if modality == "imu" else [],
-                        pose=stream if modality == "pose" else None)
-        vec = index.embed_recording(rec, modality, encoder, start, end)
+            read = inputs.read_imu if modality == "imu" else inputs.read_pose
+            stream = read(stream, rate, **read_kw)
+        if start is not None or end is not None:
+            stream = inputs.crop_stream(stream, start or 0.0, end)
+    vec = embed_clip(stream, encoder)
     cos = encoder.encode_text(labels) @ vec
     scale = float(np.exp(min(float(encoder.model.logit_scale.detach()), np.log(100.0))))
     z = scale * (cos - cos.max())

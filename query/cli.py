@@ -1,0 +1,332 @@
+"""python -m query: search a motion index from the command line.
+
+Examples:
+  python -m query imu clip.mat --target pose -k 10 --index ./utd-index --where "subject = 2"
+  python -m query pose take.bvh --target imu --index ./demo-index
+  python -m query window 42 --target pose --index ./demo-index
+  python -m query recordings --index ./demo-index --where "dataset = 'demo'"
+  python -m query text "waving" --target imu -k 10 --index ./demo-index
+  python -m query video clip.mp4 --start 1 --end 4 --target imu --index ./utd-index
+  python -m query imu wrist.mat --target video --index ./utd-index      (IMU -> video: no camera on the wearer)
+  python -m query classify wrist.mat --labels "walking,jogging,waving" --index ./utd-index
+  python -m query sync imu.mat skeleton.mat --max-offset 10 --checkpoint checkpoints/utd-tokens
+  python -m query locate snippet.mat -k 10 --index ./utd-token-index
+  python -m query assign imu1.npy imu2.npy people.npy --rate 50 --pose-rate 30 --checkpoint CKPT
+
+The index defaults to $MOTIONSEARCH_INDEX, else ./demo-index. Filters (--where) are SQL
+predicates over window columns: dataset, subject, recording_id, label, modality, body_part,
+t_start, t_end.
+
+Each command declares the option groups it uses (the functions below); its handler imports the
+query API only once the arguments are parsed, so --help and a mistyped command answer before
+torch is loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
+COLUMNS = ["rank", "score", "recording_id", "label", "t_start", "t_end"]
+
+
+# ---- option groups -------------------------------------------------------------------------------
+def index_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", default=DEFAULT_INDEX, help=f"index directory (default: {DEFAULT_INDEX})")
+
+
+def output_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+
+
+def where_option(p: argparse.ArgumentParser, what: str = "windows searched") -> None:
+    p.add_argument("--where", help=f"SQL filter over the {what}, e.g. \"subject = 2 AND label = 'tennis serve'\"")
+
+
+def target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", default="pose", help="modality to search: imu, pose, ... (default: pose)")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+
+
+def rate_option(p: argparse.ArgumentParser, what: str = "sample rate") -> None:
+    p.add_argument("--rate", type=float, help=f"{what} in Hz (needed for .csv/.parquet/.npy)")
+
+
+def range_options(p: argparse.ArgumentParser, what: str = "clip") -> None:
+    p.add_argument("--start", type=float, help=f"use the {what} from this second on")
+    p.add_argument("--end", type=float, help=f"use the {what} up to this second")
+
+
+def imu_reading_options(p: argparse.ArgumentParser) -> None:
+    p = p.add_argument_group("reading the IMU file")
+    p.add_argument("--placement", default="right_wrist", help="where the IMU was worn (default right_wrist)")
+    p.add_argument("--acc-unit", default="m/s^2", help="accelerometer unit of the file: m/s^2 or g")
+    p.add_argument("--gyr-unit", default="rad/s", help="gyroscope unit of the file: rad/s or deg/s")
+
+
+def checkpoint_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="token (or clip-level) checkpoint folder; default: the index's "
+                                        "token encoder (with a checkpoint no index is needed)")
+
+
+def method_option(p: argparse.ArgumentParser, tokens: str, xcorr: str) -> None:
+    p.add_argument("--method", choices=["tokens", "xcorr"], default="tokens",
+                   help=f"tokens: {tokens} (default); xcorr: {xcorr}, no model")
+
+
+def search_options(p: argparse.ArgumentParser) -> None:
+    """What every search of the index takes."""
+    index_option(p)
+    target_options(p)
+    where_option(p)
+    output_option(p)
+
+
+# ---- helpers the handlers share --------------------------------------------------------------------
+def _index(args):
+    from query import open_index
+
+    return open_index(args.index)
+
+
+def _read_imu(path, args):
+    from query import read_imu
+
+    return read_imu(path, args.rate, placement=args.placement, acc_unit=args.acc_unit, gyr_unit=args.gyr_unit)
+
+
+def _sync_encoder(args):
+    """--checkpoint, else the index's token encoder."""
+    if args.checkpoint:
+        from encoders import load_checkpoint
+
+        return load_checkpoint(args.checkpoint)
+    return _index(args).token_encoder()
+
+
+# ---- commands: each is (add its options, run it) ---------------------------------------------------
+def imu_options(p):
+    p.add_argument("file", help="IMU clip (.mat, .csv, .parquet, .npy)")
+    search_options(p)
+    rate_option(p)
+    range_options(p)
+    imu_reading_options(p)
+
+
+def imu_cmd(args):
+    return _index(args).search_file(args.file, "imu", args.target, args.k, args.where, args.rate, args.start,
+                                    args.end, placement=args.placement, acc_unit=args.acc_unit,
+                                    gyr_unit=args.gyr_unit)
+
+
+def pose_options(p):
+    p.add_argument("file", help="pose clip (.bvh, UTD-MHAD skeleton .mat, .npy)")
+    search_options(p)
+    rate_option(p)
+    range_options(p)
+
+
+def pose_cmd(args):
+    return _index(args).search_file(args.file, "pose", args.target, args.k, args.where, args.rate, args.start,
+                                    args.end)
+
+
+def window_options(p):
+    p.add_argument("window_id", type=int)
+    search_options(p)
+
+
+def window_cmd(args):
+    return _index(args).search_window(args.window_id, args.target, args.k, args.where)
+
+
+def recordings_options(p):
+    index_option(p)
+    where_option(p, "recordings (id, dataset, subject, trial, text, duration)")
+    output_option(p)
+
+
+def recordings_cmd(args):
+    return _index(args).recordings(args.where)
+
+
+def text_options(p):
+    p.add_argument("prompt", help='what to find, e.g. "tennis serve" or "a person waves"')
+    p.add_argument("--raw", action="store_true",
+                   help="embed the prompt as it is, not averaged over the prompt templates used in training")
+    search_options(p)
+
+
+def text_cmd(args):
+    return _index(args).search_text(args.prompt, args.target, args.k, args.where, templates=not args.raw)
+
+
+def video_options(p):
+    p.add_argument("file", help="a video file (.mp4, .avi, ...); only the frames needed are decoded")
+    search_options(p)
+    range_options(p, "video")
+
+
+def video_cmd(args):
+    return _index(args).search_file(args.file, "video", args.target, args.k, args.where, start=args.start,
+                                    end=args.end)
+
+
+def classify_options(p):
+    p.add_argument("file", help="the clip: IMU (.mat, .csv, .parquet, .npy), pose (.bvh, *_skeleton.mat) or video")
+    p.add_argument("--labels", help='comma-separated candidate activities, e.g. "walking,jogging,waving"; '
+                   "default: the labels of the index's windows (narrowed with --where)")
+    p.add_argument("--modality", choices=["imu", "pose", "video"],
+                   help="what the file holds (default: guessed from its name)")
+    index_option(p)
+    where_option(p, "windows whose labels are the candidates")
+    output_option(p)
+    rate_option(p)
+    range_options(p)
+
+
+def classify_cmd(args):
+    if args.labels and args.where:
+        raise ValueError("--where picks the candidate labels from the index; give either --labels or --where")
+    index = _index(args)
+    if args.labels:
+        labels = [s for s in args.labels.split(",") if s.strip()]
+    else:
+        df = index.store.windows(args.where, ["label"])
+        labels = sorted(set(df["label"].to_list())) if df.height else []
+        if not labels:
+            raise ValueError("no labels: give --labels, or index windows with labels (matching --where)")
+    return index.classify(args.file, labels, args.modality, start=args.start, end=args.end, rate=args.rate)
+
+
+def sync_options(p):
+    p.add_argument("imu_file", help="IMU recording (.mat, .csv, .parquet, .npy)")
+    p.add_argument("other_file", help="pose (.bvh, UTD-MHAD skeleton .mat, .npy), a video (2-D pose via "
+                                      "mediapipe; needs a 2-D token checkpoint) or another IMU")
+    p.add_argument("--max-offset", type=float, default=10.0, help="largest offset to consider, seconds (default 10)")
+    p.add_argument("--top-k", type=int, default=5, help="mutual top-k matches that vote (default 5)")
+    p.add_argument("--other-rate", type=float, help="frame rate of a .npy pose file, Hz")
+    method_option(p, "dense embedding + offset voting", "cross-correlate acceleration magnitudes")
+    rate_option(p, "IMU sample rate")
+    imu_reading_options(p)
+    checkpoint_option(p)
+    index_option(p)
+    output_option(p)
+
+
+def sync_cmd(args):
+    from query import as_motion, sync, xcorr_sync
+
+    imu = _read_imu(args.imu_file, args)
+    other = as_motion(args.other_file, rate=args.other_rate)
+    if args.method == "xcorr":
+        result = xcorr_sync(imu, other, args.max_offset)
+    else:
+        result = sync(imu, other, _sync_encoder(args), max_offset=args.max_offset, k=args.top_k)
+    return result.to_frame() if args.json else str(result)
+
+
+def locate_options(p):
+    p.add_argument("imu_snippet", help="IMU snippet (.mat, .csv, .parquet, .npy)")
+    p.add_argument("--recording", help="search only this recording (its id)")
+    p.add_argument("--candidates", type=int, default=100,
+                   help="stored windows fetched per query window before refinement (default 100)")
+    search_options(p)
+    range_options(p, "file")
+    rate_option(p, "IMU sample rate")
+    imu_reading_options(p)
+
+
+def locate_cmd(args):
+    from query import crop_stream
+
+    imu = _read_imu(args.imu_snippet, args)
+    if args.start is not None or args.end is not None:
+        imu = crop_stream(imu, args.start or 0.0, args.end)
+    return _index(args).locate(imu, k=args.k, recording=args.recording, target=args.target,
+                               candidates=args.candidates, where=args.where)
+
+
+def assign_options(p):
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="IMU files, then one pose file with everyone in the scene: a .npy of shape "
+                        "(people, frames, joints, 2|3) (Kinect-20, COCO-17 or canonical-16 joints), or "
+                        "a single-person pose file")
+    p.add_argument("--pose-rate", type=float, help="frame rate of a .npy pose file, Hz")
+    method_option(p, "token + window similarity", "zero-lag correlation of acceleration magnitudes")
+    rate_option(p, "IMU sample rate")
+    imu_reading_options(p)
+    checkpoint_option(p)
+    index_option(p)
+    output_option(p)
+
+
+def assign_cmd(args):
+    from query import assign, read_people
+
+    if len(args.files) < 2:
+        raise ValueError("give at least one IMU file and then the pose file")
+    imus = [_read_imu(f, args) for f in args.files[:-1]]
+    people = read_people(args.files[-1], args.pose_rate)
+    return assign(imus, people, "xcorr" if args.method == "xcorr" else _sync_encoder(args))
+
+
+# name -> (help, add its options, run it); the run returns a DataFrame or text to print.
+COMMANDS = {
+    "imu": ("search with an IMU clip (.mat, .csv, .parquet, .npy)", imu_options, imu_cmd),
+    "pose": ("search with a pose / mocap clip (.bvh, UTD-MHAD skeleton .mat, .npy)", pose_options, pose_cmd),
+    "window": ("search with a window already in the index (by its id)", window_options, window_cmd),
+    "recordings": ("list the recordings in the index", recordings_options, recordings_cmd),
+    "text": ("search with a text prompt (needs an index built with a text-aligned encoder)", text_options,
+             text_cmd),
+    "video": ("search with a video clip (needs an encoder with a video tower)", video_options, video_cmd),
+    "classify": ("zero-shot activity recognition: score a clip against label prompts", classify_options,
+                 classify_cmd),
+    "sync": ("offset between an IMU stream and a pose stream / video (positive: the second lags)", sync_options,
+             sync_cmd),
+    "locate": ("where in the archive an IMU snippet's motion happens, to 0.2 s", locate_options, locate_cmd),
+    "assign": ("which person and body part wears each IMU in a multi-person pose stream", assign_options,
+               assign_cmd),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m query", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_options, _) in COMMANDS.items():
+        add_options(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def print_frame(df, as_json: bool) -> None:
+    import polars as pl
+
+    if as_json:
+        print(df.write_json())
+        return
+    cols = [c for c in COLUMNS if c in df.columns] if "rank" in df.columns else df.columns
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200,
+                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        print(df.select(cols))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import polars as pl
+
+    from query import BadInput
+
+    try:
+        result = COMMANDS[args.command][2](args)
+    except (BadInput, FileNotFoundError, ValueError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(result, pl.DataFrame):
+        if result.height == 0:
+            print("no results", file=sys.stderr)
+        print_frame(result, args.json)
+    elif result is not None:
+        print(result)
+    return 0

@@ -1,0 +1,138 @@
+"""Locate: where in the archive an IMU snippet's motion happens, to one token (0.2 s).
+
+The snippet's windows (one every 0.2 s) are searched among the index's windows; each hit votes
+for where the snippet would start in its recording; the best-voted places are then scored
+window by window and token by token at 0.2 s steps around their voted start.
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from indexer.store import sql_in, sql_str
+from query.embedding import snippet_windows, stream_tokens
+from query.inputs import as_imu
+from query.search import nearest_windows
+
+LOCATE_COLUMNS = ["rank", "score", "recording_id", "t_start", "t_end", "label"]
+REFINE_SHIFTS = (-2, -1, 0, 1, 2)  # tokens around a voted start that refinement tries
+
+
+def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None, target: str = "pose",
+           encoder_id: str | None = None, candidates: int = 100, refine: bool = True, where: str | None = None,
+           **read_kw) -> pl.DataFrame:
+    """Where in the archive the snippet's motion happens: (rank, score, recording_id, t_start,
+    t_end, label), best first. `target` is the archive modality searched (pose: the chain the
+    IMU is worn on; imu: other IMU recordings); `where` an SQL filter over window columns (only
+    the windows it admits, and their tokens, are searched); `recording` one recording's id.
+    A place never reaches outside its recording: [t_start, t_end] lies within [0, duration].
+
+    The snippet is embedded as windows every 0.2 s; each one's `candidates` nearest stored
+    windows (FAISS) vote for where the snippet would start. Window vectors tell motions apart
+    across the whole archive; token vectors were only taught to tell moments of one window
+    apart, so they come second: around each voted start, +-0.4 s in 0.2 s steps, the start
+    whose windows and tokens both agree best wins (`refine=False` keeps the voted start and the
+    window score alone: an ablation of what the tokens add).
+    """
+    imu = as_imu(imu_path_or_stream, **read_kw)
+    encoder = index.token_encoder(encoder_id)
+    ts = encoder.token_seconds
+    q_times, q_tokens, _ = stream_tokens(imu, encoder)
+    q_times = q_times - q_times[0]
+    span = float(q_times[-1] + ts)
+    q_starts, q_vecs = snippet_windows(imu, encoder)
+    scope = f"body_part = {sql_str(encoder.part_of(imu.placement))}" if target == "pose" else None
+    if recording is not None:
+        if index.store.count("recordings", f"id = {sql_str(recording)}") == 0:
+            raise LookupError(f"no recording {recording!r} in {index.store.uri}")
+        scope = " AND ".join(filter(None, [scope, f"recording_id = {sql_str(recording)}"]))
+    hits = nearest_windows(index.store, encoder.id, target, q_vecs, candidates, where, scope,
+                           ["recording_id", "t_start"])
+    if hits.height == 0:
+        return _located([])
+    hits = hits.with_columns(q=pl.Series(q_starts[hits["query"].to_numpy()], dtype=pl.Float64))
+    hits = hits.with_columns(((pl.col("t_start") - pl.col("q")) / ts).round(0).cast(pl.Int64).alias("slot"))
+    # Each query window votes once per place (its best hit there), weighted by similarity.
+    votes = (hits.group_by(["recording_id", "slot", "q"]).agg(pl.col("score").max())
+             .group_by(["recording_id", "slot"]).agg(pl.col("score").clip(0.0).sum().alias("votes"))
+             .sort(["votes", "recording_id", "slot"], descending=[True, False, False]).head(max(3 * k, 10)))
+    info = _recording_info(index, votes["recording_id"].unique().to_list())
+    windows_where = " AND ".join(f"({p})" for p in filter(None, [index.store.encoder_filter(encoder.id, target),
+                                                                  scope, where]))
+    stored: dict[str, dict] = {}
+
+    def recording_vectors(rec_id: str) -> dict:
+        if rec_id not in stored:
+            w = index.store.windows(f"{windows_where} AND recording_id = {sql_str(rec_id)}",
+                                    ["id", "t_start", "vector"]).sort("t_start")
+            # Tokens have no metadata columns of their own: a token is searched when its window is.
+            t = (index.store.table("tokens", f"{index.store.encoder_filter(encoder.id, target)} "
+                                             f"AND recording_id = {sql_str(rec_id)}", ["window_id", "t_start", "vector"])
+                 .filter(pl.col("window_id").is_in(w["id"].to_list())).sort("t_start"))
+            stored[rec_id] = {"w_times": w["t_start"].to_numpy(), "w_vecs": np.stack(w["vector"].to_numpy()),
+                              "t_times": t["t_start"].to_numpy(),
+                              "t_vecs": np.stack(t["vector"].to_numpy()) if t.height else np.zeros((0, 1))}
+        return stored[rec_id]
+
+    results = []
+    for rec_id, slot in votes.select("recording_id", "slot").iter_rows():
+        v = recording_vectors(rec_id)
+        last_start = max(0.0, info[rec_id][1] - span)
+        best = None
+        for shift in (REFINE_SHIFTS if refine else (0,)):
+            s0 = float(np.clip((slot + shift) * ts, 0.0, last_start))  # a place inside the recording
+            w = _alignment_score(q_starts, q_vecs, s0, v["w_times"], v["w_vecs"], ts, need=1)
+            if w is None:
+                continue
+            score = w
+            if refine:
+                t = _alignment_score(q_times, q_tokens, s0, v["t_times"], v["t_vecs"], ts)
+                score = 0.5 * (w + t) if t is not None else w
+            if best is None or score > best[0]:
+                best = (score, s0)
+        if best is not None:
+            results.append((best[0], rec_id, best[1]))
+    results.sort(key=lambda r: -r[0])
+    kept: list[tuple[float, str, float]] = []
+    for score, rec_id, s0 in results:  # one answer per place: drop overlapping worse ones
+        if all(r != rec_id or abs(s - s0) >= span / 2 for _, r, s in kept):
+            kept.append((score, rec_id, s0))
+        if len(kept) == k:
+            break
+    return _located(kept, span, info)
+
+
+def _alignment_score(q_times, q_vecs, s0, times, vecs, ts, need: int | None = None) -> float | None:
+    """Mean similarity of each query vector with the stored one at s0 + its time (within half a
+    token); None when fewer than `need` (default: half) of them land on stored ones."""
+    if len(times) == 0:
+        return None
+    want = s0 + q_times
+    idx = np.clip(np.searchsorted(times, want - ts / 2), 0, len(times) - 1)
+    hit = np.abs(times[idx] - want) <= ts / 2 + 1e-6
+    if hit.sum() < (max(1, len(q_times) // 2) if need is None else need):
+        return None
+    return float(np.einsum("ij,ij->i", q_vecs[hit], vecs[idx[hit]]).mean())
+
+
+def _located(kept: list[tuple[float, str, float]], span: float = 0.0,
+             info: dict[str, tuple[str, float]] | None = None) -> pl.DataFrame:
+    info = info or {}
+    ends = [min(s0 + span, info[r][1]) if r in info else s0 + span for _, r, s0 in kept]
+    return pl.DataFrame({
+        "rank": list(range(1, len(kept) + 1)),
+        "score": [float(s) for s, _, _ in kept],
+        "recording_id": [r for _, r, _ in kept],
+        "t_start": [round(float(s0), 6) for _, _, s0 in kept],
+        "t_end": [round(float(e), 6) for e in ends],
+        "label": [info[r][0] if r in info else "" for _, r, _ in kept],
+    }, schema={"rank": pl.Int64, "score": pl.Float64, "recording_id": pl.Utf8, "t_start": pl.Float64,
+               "t_end": pl.Float64, "label": pl.Utf8})
+
+
+def _recording_info(index, rec_ids: list[str]) -> dict[str, tuple[str, float]]:
+    """recording id -> (label text, duration in seconds)."""
+    if not rec_ids:
+        return {}
+    df = index.store.table("recordings", sql_in("id", sorted(set(rec_ids))), ["id", "text", "duration"])
+    return {r: (text, float(d)) for r, text, d in df.select("id", "text", "duration").iter_rows()}

@@ -1,0 +1,76 @@
+"""python -m ui: a web page to search a motion index without writing code.
+
+Examples:
+  python -m ui --demo                       build ./demo-index if it is missing, then serve it
+  python -m ui --index ./utd-index          serve an index built with `python -m indexer build`
+  python -m ui --index ./utd-index --host 0.0.0.0 --port 8080 --max-upload-mb 20
+
+Then open the printed URL (default http://127.0.0.1:7860). Tabs:
+  Search     by text prompt, IMU file, pose/BVH file or video; pick the target modality, top-k
+             and filters; each hit is a card with its IMU plot, skeleton animation and video
+  Recording  one whole recording: all IMU channels, the skeleton, the video
+  Sync       estimated offset between an IMU file and a video or pose file (when an encoder
+             of the index has an IMU tower)
+  Browse     the index's recordings as a filterable table; select a row to open it
+
+Gradio loads only once the arguments are parsed, so --help answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ui.defaults import CONCURRENCY as DEFAULT_CONCURRENCY
+from ui.defaults import MAX_UPLOAD_MB as DEFAULT_MAX_UPLOAD_MB
+
+DEMO_DIR = Path("./demo-index")
+
+
+def ensure_demo(folder: Path) -> None:
+    """Build the demo index the way the README does (`python -m indexer build --demo`)."""
+    if (folder / "windows.lance").exists():
+        return
+    print(f"{folder} is missing: building the demo index (trains a small encoder, about a minute)")
+    done = subprocess.run([sys.executable, "-m", "indexer", "build", "--demo", str(folder), "--quiet"], check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"error: building the demo index failed (exit {done.returncode})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ui", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--index", metavar="DIR", help="index directory (or its URI) to serve")
+    where.add_argument("--demo", action="store_true",
+                       help=f"serve the demo index in {DEMO_DIR} (built first if it is missing)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)")
+    parser.add_argument("--port", type=int, help="port (default: first free from 7860)")
+    parser.add_argument("--share", action="store_true",
+                        help="also open a public gradio.live link (off by default: it exposes the index)")
+    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+                        help=f"largest query file accepted, in MB (default {DEFAULT_MAX_UPLOAD_MB})")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                        help=f"requests processed at once; others wait in the queue (default {DEFAULT_CONCURRENCY})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.max_upload_mb <= 0 or args.concurrency < 1:
+        parser.error("--max-upload-mb must be positive and --concurrency at least 1")
+    folder = DEMO_DIR if args.demo else args.index  # a path or a URI, as the user wrote it
+    if args.demo:
+        ensure_demo(folder)
+    from ui.app import serve
+
+    # A plain `kill` should clean up like Ctrl-C does (the app's temp folder goes at exit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        serve(folder, host=args.host, port=args.port, share=args.share, max_upload_mb=args.max_upload_mb,
+              concurrency=args.concurrency)
+    except (FileNotFoundError, LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
