@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import query
 from encoders import load_checkpoint
 from indexer.concat import subject_streams
 from indexer.importers import discover
 from indexer.importers.utd_mhad import TEST_SUBJECTS
-import query
 from query.xcorr import xcorr_sync
 
 

@@ -35,8 +35,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph
     from indexer.build import BuildSummary, build, build_path
     from indexer.embedder import EmbeddedWindow, Embedder
     from indexer.errors import BadInput
-    from indexer.imports import MissingExtra, optional
     from indexer.importers import detect_format, discover
+    from indexer.imports import MissingExtra, optional
     from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan, VideoStream
     from indexer.store import IndexStore
     from indexer.units import IMU6_CHANNELS

@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-import numpy as np
-
-from indexer.embedder import Embedder, EmbeddedWindow
+from indexer.embedder import EmbeddedWindow, Embedder
 from indexer.errors import BadInput
 from indexer.model import Entry, Recording
 from indexer.store import IndexStore

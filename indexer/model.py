@@ -6,9 +6,9 @@ metres. Importers convert; see `indexer.units`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

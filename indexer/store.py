@@ -136,31 +136,6 @@ def normalize_where(where: str | None, table: str | None = None) -> str | None:
     return filters.normalize_where(where, allowed, strings)
 
 
-# Predicates that callers outside the store (query.api, query.temporal) still build whole: the
-# store's own `encoder_filter(...)` scope, maybe narrowed to a body part or recording, then
-# optionally ` AND (<user filter>)`; and `id = <n>` for one window. They are split here so that
-# only the user's part is checked as a user filter. New code passes `scope=` instead.
-_SQL_STRING = r"'(?:[^']|'')*'"
-_LEGACY_SCOPE = re.compile(rf"encoder_id = {_SQL_STRING} AND modality = {_SQL_STRING}"
-                           rf"(?: AND (?:body_part|recording_id) !?= {_SQL_STRING})*")
-_LEGACY_WINDOW_ID = re.compile(r"id = -?\d+")
-
-
-def _split_legacy(where: str) -> tuple[str | None, str | None]:
-    """(trusted scope, user filter) of a predicate passed to `windows()` whole."""
-    if _LEGACY_WINDOW_ID.fullmatch(where):
-        return where, None
-    m = _LEGACY_SCOPE.match(where)
-    if m is None:
-        return None, where
-    rest = where[m.end():]
-    if not rest:
-        return where, None
-    if rest.startswith(" AND (") and rest.endswith(")"):
-        return where[: m.end()], rest[len(" AND ("): -1]
-    return None, where
-
-
 _RUST_PATH = re.compile(r",? */\S+\.rs:\d+:\d+")
 
 
@@ -275,11 +250,7 @@ class IndexStore:
 
     def windows(self, where: str | None = None, columns: list[str] | None = None, *,
                 scope: str | None = None) -> pl.DataFrame:
-        """Windows matching the user filter `where` (and the store's predicate `scope`). A
-        predicate passed whole as `where` in the shape query.api and query.temporal build
-        (`encoder_filter(...)[ AND (<user filter>)]`, `id = <n>`) is split first."""
-        if scope is None and where:
-            scope, where = _split_legacy(where)
+        """Windows matching the user filter `where` (and the store's predicate `scope`)."""
         return self.filtered("windows", where, columns, scope)
 
     def admitted_ids(self, where: str | None, scope: str, table: str = "windows") -> np.ndarray:

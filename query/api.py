@@ -95,7 +95,7 @@ class Index:
 
     def search_window(self, window_id: int, target: str, k: int = 10, where: str | None = None) -> pl.DataFrame:
         """Use a window already in the index as the query (its stored vector)."""
-        row = self.store.windows(f"id = {int(window_id)}", ["id", "encoder_id", "recording_id", "vector"])
+        row = self.store.windows(None, ["id", "encoder_id", "recording_id", "vector"], scope=f"id = {int(window_id)}")
         if row.height == 0:
             raise LookupError(f"no window with id {window_id} in {self.store.uri}")
         vec = np.asarray(row["vector"][0], dtype=np.float32)
@@ -121,7 +121,7 @@ class Index:
 
     def recording(self, recording_id: str) -> dict:
         """The metadata row of one recording (id, dataset, subject, labels, duration, sources, ...)."""
-        df = self.store.recordings(f"id = {sql_str(recording_id)}")
+        df = self.store.recordings(scope=f"id = {sql_str(recording_id)}")
         if df.height == 0:
             raise LookupError(f"no recording {recording_id!r} in {self.store.uri}")
         return df.row(0, named=True)

@@ -57,14 +57,13 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
              .group_by(["recording_id", "slot"]).agg(pl.col("score").clip(0.0).sum().alias("votes"))
              .sort(["votes", "recording_id", "slot"], descending=[True, False, False]).head(max(3 * k, 10)))
     info = _recording_info(index, votes["recording_id"].unique().to_list())
-    windows_where = " AND ".join(f"({p})" for p in filter(None, [index.store.encoder_filter(encoder.id, target),
-                                                                  scope, where]))
+    trusted = " AND ".join(f"({p})" for p in filter(None, [index.store.encoder_filter(encoder.id, target), scope]))
     stored: dict[str, dict] = {}
 
     def recording_vectors(rec_id: str) -> dict:
         if rec_id not in stored:
-            w = index.store.windows(f"{windows_where} AND recording_id = {sql_str(rec_id)}",
-                                    ["id", "t_start", "vector"]).sort("t_start")
+            w = index.store.windows(where, ["id", "t_start", "vector"],
+                                    scope=f"{trusted} AND recording_id = {sql_str(rec_id)}").sort("t_start")
             # Tokens have no metadata columns of their own: a token is searched when its window is.
             t = (index.store.table("tokens", f"{index.store.encoder_filter(encoder.id, target)} "
                                              f"AND recording_id = {sql_str(rec_id)}", ["window_id", "t_start", "vector"])

@@ -124,7 +124,7 @@ def test_build_writes_windows_recordings_and_faiss(archive, tmp_path, tiny_encod
 
     manifests = {m["modality"]: m for m in store.faiss_manifests()}
     assert set(manifests) == {"imu", "pose"}
-    for modality, m in manifests.items():
+    for m in manifests.values():
         assert m["count"] == sum(per.values()) and m["dimension"] == 16
         assert m["encoder_checksum"] == tiny_encoder.checksum and m["encoder_id"] == tiny_encoder.id
     assert [(m["modality"], m["count"]) for m in summary.faiss] == [("imu", 9), ("pose", 9)]

@@ -192,14 +192,15 @@ def test_where_subject_at_least_2_returns_exactly_those_rows(store):
     assert store.windows("label = 'label of lab/c'")["recording_id"].unique().to_list() == ["lab/c"]
 
 
-def test_the_predicate_query_api_builds_around_a_filter_is_split_off(store):
-    # query.api builds "<encoder_filter> AND (<user filter>)" and hands it to windows() whole.
+def test_the_stores_own_scope_goes_apart_from_the_users_filter(store):
     scope = store.encoder_filter(ENC, "imu")
-    assert sorted(store.windows(f"{scope} AND (subject >= 2)")["id"].to_list()) == list(range(4, 12))
-    assert store.windows(f"{scope} AND recording_id != 'lab/a' AND (subject < 3)")["subject"].unique().to_list() == ["2"]
-    assert store.windows(f"{scope} AND recording_id = 'lab/a'").height == 4  # query.temporal's scope
-    assert store.windows("id = 5")["id"].to_list() == [5]  # query.api.search_window
+    assert sorted(store.windows("subject >= 2", scope=scope)["id"].to_list()) == list(range(4, 12))
+    assert store.windows("subject < 3", scope=f"{scope} AND recording_id != 'lab/a'")["subject"].unique().to_list() == ["2"]
+    assert store.windows(None, scope=f"{scope} AND recording_id = 'lab/a'").height == 4  # query.locator's scope
+    assert store.windows(None, scope="id = 5")["id"].to_list() == [5]  # query.api.search_window
     assert store.windows("subject = 2", scope=scope).height == 4
+    with pytest.raises(ValueError, match="unknown column 'encoder_id'"):  # a user cannot pass the scope as a filter
+        store.windows(f"{scope} AND (subject >= 2)")
 
 
 @pytest.mark.parametrize("where, reason", [
@@ -213,8 +214,8 @@ def test_the_predicate_query_api_builds_around_a_filter_is_split_off(store):
 ])
 def test_a_bad_filter_names_only_what_the_user_wrote(store, where, reason):
     scope = store.encoder_filter(ENC, "imu")
-    calls = [lambda: store.windows(where), lambda: store.windows(f"{scope} AND ({where})"),
-             lambda: store.windows(where, scope=scope), lambda: store.vectors(ENC, "imu", where)]
+    calls = [lambda: store.windows(where), lambda: store.windows(where, scope=scope),
+             lambda: store.admitted_ids(where, scope), lambda: store.vectors(ENC, "imu", where)]
     for call in calls:
         with pytest.raises(ValueError) as info:
             call()

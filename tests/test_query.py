@@ -94,7 +94,7 @@ def test_where_restricts_results(ix):
 
 def test_exclude_recording_leaves_out_the_query_recording(ix):
     wid = _window_id(ix, "example/long_a", "imu")
-    vec = np.asarray(ix.store.windows(f"id = {wid}", ["vector"])["vector"][0], np.float32)
+    vec = np.asarray(ix.store.windows(None, ["vector"], scope=f"id = {wid}")["vector"][0], np.float32)
     df = ix.search_vector(vec, "imu", k=100, exclude_recording="example/long_a")
     assert "example/long_a" not in df["recording_id"].to_list()
     assert df.height == ix.store.count("windows", "modality = 'imu'") - 4  # long_a has 4 IMU windows

@@ -96,7 +96,7 @@ def test_search_text_contract_and_filters(demo_index):
     assert hits["score"].to_list() == sorted(hits["score"].to_list(), reverse=True)
     # the score is the cosine of the prompt's vector and the window's stored vector
     enc = demo_index.encoder(modality="imu")
-    row = demo_index.store.windows(f"id = {hits['window_id'][0]}", ["vector"])
+    row = demo_index.store.windows(None, ["vector"], scope=f"id = {hits['window_id'][0]}")
     assert hits["score"][0] == pytest.approx(float(enc.encode_text(["waving"])[0] @ np.array(row["vector"][0])), abs=1e-4)
     sub = demo_index.search_text("squat", "pose", k=50, where="subject = 2")
     assert sub.height > 0 and (sub["subject"] == "2").all() and (sub["modality"] == "pose").all()
@@ -234,7 +234,7 @@ class _OracleText:
         self.labels = list(labels)
 
     def encode_text(self, labels):
-        return np.eye(len(self.labels), dtype=np.float32)[[self.labels.index(l) for l in labels]]
+        return np.eye(len(self.labels), dtype=np.float32)[[self.labels.index(name) for name in labels]]
 
 
 def test_text_retrieval_and_classification_metrics():

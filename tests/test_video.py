@@ -4,12 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from encoders.video import ClipFrames, SmallVideoCnn
-from indexer.video import probe_video, read_frames
-from indexer.errors import BadInput
 from tiny_clip import TINY_CLIP, TINY_VIDEO_PARAMS
 
+from encoders.video import ClipFrames, SmallVideoCnn
+from indexer.errors import BadInput
+from indexer.video import probe_video, read_frames
 
 
 @pytest.fixture(scope="module")
