@@ -166,6 +166,11 @@ class FaissEntry:
         return vectors.search(self.index, queries, k, allowed, params, cpu_index=self.cpu)
 
 
+def is_index(uri: str | Path) -> bool:
+    """Whether a local folder holds an index (its windows table); URIs are taken on trust."""
+    return "://" in str(uri) or (Path(uri) / "windows.lance").exists()
+
+
 class IndexStore:
     """An index directory: LanceDB tables + FAISS files."""
 
@@ -173,7 +178,7 @@ class IndexStore:
         self.uri = str(uri)
         if "://" not in self.uri:
             path = Path(self.uri).resolve()
-            if not create and not (path / "windows.lance").exists():
+            if not create and not is_index(path):
                 raise FileNotFoundError(f"{path}: not a motionsearch index (no windows table); "
                                         "build one with `python -m indexer build`")
             path.mkdir(parents=True, exist_ok=True)

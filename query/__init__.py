@@ -20,7 +20,7 @@ from indexer.imports import lazy_exports as _lazy_exports
 
 _EXPORTS = {
     # the index and its searches
-    "open_index": "query.api", "Index": "query.api", "RESULT_COLUMNS": "query.api",
+    "open_index": "query.api", "Index": "query.api", "RESULT_COLUMNS": "query.api", "is_index": "indexer.store",
     "pick_encoder": "query.text_aligned", "guess_modality": "query.text_aligned",
     # reading query files
     "read_imu": "query.inputs", "read_pose": "query.inputs", "read_people": "query.inputs",
@@ -57,6 +57,7 @@ __all__ = [
     "crop_stream",
     "guess_modality",
     "imu_activity",
+    "is_index",
     "lazy_exports",
     "locate",
     "open_index",
@@ -77,6 +78,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph
     from indexer.errors import BadInput
     from indexer.imports import MissingExtra, lazy_exports, optional
     from indexer.model import ImuStream, PoseStream, Recording, VideoStream
+    from indexer.store import is_index
     from indexer.video import VIDEO_SUFFIXES
     from query.api import RESULT_COLUMNS, Index, open_index
     from query.assignment import assign

@@ -65,12 +65,34 @@ def test_import_contracts_hold():
     assert "BROKEN" not in run.stdout
 
 
+def _type_checking_names(tree: ast.Module) -> set[str]:
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    return {a.asname or a.name for n in block.body for a in n.names}
+
+
 @pytest.mark.parametrize("package", PACKAGES)
-def test_every_public_name_resolves(package):
+def test_every_public_name_resolves_and_the_three_lists_agree(package):
+    """`__all__`, the lazy-export table and the TYPE_CHECKING imports name the same API."""
     module = importlib.import_module(package)
     assert module.__all__, f"{package} declares no public API"
+    assert len(module.__all__) == len(set(module.__all__))
+    assert set(module.__all__) == set(module._EXPORTS) == _type_checking_names(ast.parse(Path(module.__file__).read_text()))
     missing = [name for name in module.__all__ if getattr(module, name, None) is None]
     assert missing == []
+
+
+ENCODERS_API = {"Encoder", "load_checkpoint", "TokenEncoder", "owned_tokens", "token_spans", "conform_imu",
+                "project_2d"}
+
+
+def test_query_uses_only_the_public_encoders_names():
+    for path in sorted((REPO / "query").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "encoders":
+                assert node.module == "encoders", f"{path.name} imports {node.module}"
+                assert {a.name for a in node.names} <= ENCODERS_API, path.name
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("encoders") for a in node.names), path.name
 
 
 def test_the_readme_import_works():
@@ -92,18 +114,20 @@ print("LOADED", ",".join(m for m in {heavy!r} if m in sys.modules))
 """
 
 
-@pytest.mark.parametrize("package", PACKAGES)
-@pytest.mark.parametrize("argv", [["--help"], ["no-such-command"]])
-def test_command_lines_answer_before_loading_heavy_libraries(package, argv):
-    """`--help` and a typo in the subcommand answer at once: nothing heavy is imported before
-    the arguments are parsed."""
-    if package == "ui" and argv == ["no-such-command"]:
-        argv = ["--no-such-option"]
+@pytest.mark.parametrize("package, argv, code", [
+    *[(p, ["--help"], 0) for p in PACKAGES],
+    *[(p, ["no-such-command"], 2) for p in ("indexer", "encoders", "query")],
+    ("query", ["sync", "--help"], 0), ("encoders", ["train-tokens", "--help"], 0),
+    ("ui", ["--port", "1"], 2),  # neither --index nor --demo
+])
+def test_command_lines_answer_before_loading_heavy_libraries(package, argv, code):
+    """`--help` and a typo answer at once: nothing heavy is imported before the arguments are parsed."""
+    expected = code
     code = PROBE.format(package=package, argv=argv, heavy=HEAVY)
     start = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     seconds = time.perf_counter() - start
     out = run.stdout.splitlines()
-    assert f"EXIT {0 if argv == ['--help'] else 2}" in out, run.stdout + run.stderr
+    assert f"EXIT {expected}" in out, run.stdout + run.stderr
     assert "LOADED " in out, out  # none of torch, lancedb, gradio, faiss
     assert seconds < 10  # generous on a loaded 2-core machine; torch alone takes ~3 s here

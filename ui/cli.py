@@ -32,7 +32,9 @@ DEMO_DIR = Path("./demo-index")
 
 def ensure_demo(folder: Path) -> None:
     """Build the demo index the way the README does (`python -m indexer build --demo`)."""
-    if (folder / "windows.lance").exists():
+    from query import is_index
+
+    if is_index(folder):
         return
     print(f"{folder} is missing: building the demo index (trains a small encoder, about a minute)")
     done = subprocess.run([sys.executable, "-m", "indexer", "build", "--demo", str(folder), "--quiet"], check=False)
