@@ -1,0 +1,57 @@
+"""The README's examples on the demo index run as written: its Python block, the demo searches
+and the bring-your-own-archive commands. They run from the repository, where the quick start's
+first command builds ./demo-index (as .ci/run does before the tests)."""
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+DEMO = REPO / "demo-index"
+needs_demo = pytest.mark.skipif(not (DEMO / "windows.lance").exists(),
+                                reason="run the quick start first: python -m indexer build --demo ./demo-index")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
+
+
+def commands_after(heading: str) -> list[str]:
+    """The shell lines of the first bash block after `heading`."""
+    rest = README[README.index(heading):]
+    block = re.search(r"```bash\n(.*?)```", rest, re.S).group(1)
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+@needs_demo
+def test_the_python_example_runs(tmp_path):
+    (code,) = blocks("python")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "walking" in run.stdout and "waving" in run.stdout
+
+
+@needs_demo
+def test_the_demo_searches_run():
+    for line in commands_after("Then search the demo"):
+        if line.startswith("python -m ui"):
+            continue  # serves until stopped; the UI tests launch it
+        run = subprocess.run([sys.executable, *shlex.split(line)[1:]], cwd=REPO, capture_output=True, text=True,
+                             timeout=600)
+        assert run.returncode == 0, f"{line}\n{run.stderr[-2000:]}"
+        assert "demo/" in run.stdout, line
+
+
+@needs_demo
+def test_bringing_your_own_archive_runs(tmp_path):
+    for line in commands_after("## Bringing your own recordings"):
+        argv = [a.replace("./demo-index", str(DEMO)) for a in shlex.split(line)[1:]]
+        run = subprocess.run([sys.executable, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, f"{line}\n{run.stderr[-2000:]}"
+    assert "read: 2, skipped: 0" in run.stdout
