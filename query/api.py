@@ -37,35 +37,60 @@ class Index:
     def __init__(self, path: str | Path):
         self.store = IndexStore(path)
         self._encoders: dict[str, Encoder] = {}
+        self._newest: dict[tuple[str | None, int], str] = {}  # (modality, commit-log version) -> encoder id
+        self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
 
     # ---- encoders ------------------------------------------------------------------------
     def encoder_ids(self) -> list[str]:
         return self.store.encoders()
 
     def encoder(self, encoder_id: str | None = None, modality: str | None = None) -> Encoder:
-        """The encoder to use: the one named, else the most recent one covering `modality`."""
-        ids = self.encoder_ids()
-        if not ids:
-            raise LookupError(f"{self.store.uri}: the index holds no windows yet")
+        """The encoder to use: the one named, else the most recent one covering `modality`
+        (resolved once per version of the commit log, not on every search)."""
         if encoder_id is None:
-            candidates = [e for e in ids if modality is None or self.store.count("windows", self.store.encoder_filter(e, modality))]
-            if not candidates:
-                raise LookupError(f"no encoder in this index covers {modality!r}")
-            encoder_id = candidates[-1]
-        if encoder_id not in ids:
+            key = (modality, int(self.store.tables["indexed"].version))
+            if key not in self._newest:
+                ids = self._known_encoders()
+                candidates = [e for e in ids
+                              if modality is None or self.store.count("windows", self.store.encoder_filter(e, modality))]
+                if not candidates:
+                    raise LookupError(f"no encoder in this index covers {modality!r}")
+                self._newest[key] = candidates[-1]
+            encoder_id = self._newest[key]
+        elif encoder_id not in (ids := self._known_encoders()):
             raise LookupError(f"encoder {encoder_id!r} is not in this index; it has {ids}")
         if encoder_id not in self._encoders:
             self._encoders[encoder_id] = load_checkpoint(self.store.encoder_folder(encoder_id))
         return self._encoders[encoder_id]
 
+    def _known_encoders(self) -> list[str]:
+        ids = self.encoder_ids()
+        if not ids:
+            raise LookupError(f"{self.store.uri}: the index holds no windows yet")
+        return ids
+
     # ---- searching ------------------------------------------------------------------------
     def search_vector(self, vector: np.ndarray, target: str, k: int = 10, where: str | None = None,
-                      encoder_id: str | None = None, exclude_recording: str | None = None) -> pl.DataFrame:
+                      encoder_id: str | None = None, exclude_recording: str | None = None,
+                      **search_params) -> pl.DataFrame:
+        """The k windows of `target` nearest one query vector. `search_params` (nprobe=,
+        efSearch=) override an approximate index's tuned ones for this search."""
+        hits = self.search_vectors(np.atleast_2d(vector), target, k, where, encoder_id, exclude_recording,
+                                   **search_params)
+        return hits.select(RESULT_COLUMNS)
+
+    def search_vectors(self, vectors: np.ndarray, target: str, k: int = 10, where: str | None = None,
+                       encoder_id: str | None = None, exclude_recording: str | None = None,
+                       **search_params) -> pl.DataFrame:
+        """Many query vectors (n, d) at once, one FAISS call: the columns of search_vector plus
+        `query`, the row of `vectors` each hit answers; ranks count within each query."""
         encoder_id = encoder_id or self.encoder(modality=target).id
         scope = None if exclude_recording is None else f"recording_id != {sql_str(exclude_recording)}"
-        hits = nearest_windows(self.store, encoder_id, target, vector, k, where, scope)
-        out = hits.sort("score", descending=True, maintain_order=True).with_row_index("rank", offset=1)
-        return out.with_columns(pl.col("rank").cast(pl.Int64)).select(RESULT_COLUMNS)
+        hits = nearest_windows(self.store, encoder_id, target, vectors, k, where, scope,
+                               search_params={**self.search_params, **search_params})
+        out = hits.sort(["query", "score"], descending=[False, True], maintain_order=True)
+        out = out.with_columns(pl.int_range(1, pl.len() + 1).over("query").cast(pl.Int64).alias("rank"))
+        return out.select(["query", *RESULT_COLUMNS])
 
     def search_stream(self, stream: ImuStream | PoseStream, target: str, k: int = 10,
                       where: str | None = None, start: float | None = None, end: float | None = None,

@@ -81,13 +81,18 @@ def search_options(p: argparse.ArgumentParser) -> None:
     target_options(p)
     where_option(p)
     output_option(p)
+    g = p.add_argument_group("approximate indexes (IVF, HNSW; an exact index ignores these)")
+    g.add_argument("--nprobe", type=int, help="IVF lists to search (default: tuned at build for R@10 >= 0.95)")
+    g.add_argument("--ef-search", type=int, dest="efSearch", help="HNSW candidate list size (default: tuned at build)")
 
 
 # ---- helpers the handlers share --------------------------------------------------------------------
 def _index(args):
     from query import open_index
 
-    return open_index(args.index)
+    index = open_index(args.index)
+    index.search_params = {k: v for k in ("nprobe", "efSearch") if (v := getattr(args, k, None))}
+    return index
 
 
 def _read_imu(path, args):

@@ -1,6 +1,7 @@
 """The query API and CLI on a small index built with a tiny random encoder."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,38 @@ def test_a_utd_skeleton_query_is_timed_by_its_inertial_clip(utd_dir, tmp_path):
     alone = tmp_path / skeleton.name  # no inertial clip beside it: the nominal Kinect rate
     alone.write_bytes(skeleton.read_bytes())
     assert read_pose(alone).rate == 20.0
+
+
+def test_many_query_vectors_at_once_answer_like_one_at_a_time(ix):
+    ids = [_window_id(ix, "example/long_a", "imu", t) for t in (0.0, 1.0, 2.0)]
+    vecs = np.stack([np.asarray(ix.store.windows(None, ["vector"], scope=f"id = {i}")["vector"][0], np.float32)
+                     for i in ids])
+    batch = ix.search_vectors(vecs, "pose", k=4, where="subject = 1")
+    assert batch.columns == ["query", *RESULT_COLUMNS]
+    for q, v in enumerate(vecs):
+        one = ix.search_vector(v, "pose", k=4, where="subject = 1")
+        got = batch.filter(pl.col("query") == q).drop("query")
+        assert got["window_id"].to_list() == one["window_id"].to_list()
+        assert got["rank"].to_list() == [1, 2, 3, 4]
+    # per-search parameters pass through to FAISS (an exact index has none to change)
+    assert ix.search_vector(vecs[0], "pose", k=4, nprobe=8)["window_id"].to_list() == \
+        ix.search_vector(vecs[0], "pose", k=4)["window_id"].to_list()
+
+
+def test_an_ivf_index_answers_filtered_queries(tmp_path, tiny_encoder, capsys):
+    """A --where on an IVF index once crashed ("IndexIVF params have incorrect type"); its tuned
+    nprobe is kept in the manifest and --nprobe overrides it."""
+    archive = tmp_path / "arch"
+    write_example(archive)
+    for seed, (rec_id, subject, seconds) in enumerate(RECORDINGS, start=10):
+        add_good_recording(archive, rec_id, seconds, seed=seed, subject=subject)
+    summary = build_path(tmp_path / "ivf", discover(archive), tiny_encoder, progress=False, index_type="IVF4,Flat")
+    assert {m["index_type"] for m in summary.faiss} == {"IVF4,Flat"}
+    assert all(m["search_params"]["recall_at_10"] >= 0.95 for m in summary.faiss)
+    wid = _window_id(open_index(tmp_path / "ivf"), "example/long_a", "imu", 2.0)
+    for extra in ([], ["--nprobe", "1"], ["--nprobe", "4"]):
+        argv = ["window", str(wid), "--target", "pose", "-k", "3", "--where", "subject = 2", "--json",
+                "--index", str(tmp_path / "ivf"), *extra]
+        assert query_cli.main(argv) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert len(rows) == 3 and {r["subject"] for r in rows} == {"2"}
