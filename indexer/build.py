@@ -89,7 +89,16 @@ def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, nex
 
 
 def build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool = True,
-          index_type: str | None = None) -> BuildSummary:
+          index_type: str | None = None, wait: bool = False) -> BuildSummary:
+    """Embed the recordings of `entries` the index does not hold yet for `encoder` and write
+    them, holding the index's writer lock throughout (`wait`: wait for another writer instead
+    of failing with IndexLocked)."""
+    with store.writer(wait=wait):
+        return _build(entries, store, encoder, progress, index_type)
+
+
+def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool,
+           index_type: str | None) -> BuildSummary:
     start = time.time()
     summary = BuildSummary(found=len(entries))
     summary.removed_incomplete = store.remove_incomplete()

@@ -49,7 +49,7 @@ def cmd_build(args) -> int:
         entries = entries[: args.limit]
     store = IndexStore(out, create=True)
     print(f"indexing {len(entries)} recordings into {store.uri} with encoder {encoder.id}")
-    summary = build(entries, store, encoder, progress=not args.quiet, index_type=args.index_type)
+    summary = build(entries, store, encoder, progress=not args.quiet, index_type=args.index_type, wait=args.wait)
     print(summary.format())
     return 0
 
@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--index-type", default="auto",
                    help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 200k vectors)")
     b.add_argument("--limit", type=int, help="index only the first N recordings (for trying things out)")
+    b.add_argument("--wait", action="store_true",
+                   help="if another build is writing to the index, wait for it instead of stopping")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
     i = sub.add_parser("info", help="print what an index holds")

@@ -16,8 +16,11 @@ the FAISS files go through pyarrow's filesystem layer.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import re
 import tempfile
 import time
@@ -91,6 +94,7 @@ TABLES = {"recordings": RECORDINGS_SCHEMA, "windows": WINDOWS_SCHEMA, "indexed":
 # Tables an index built before they existed may lack: opening it for reading still works.
 OPTIONAL_TABLES = {"tokens"}
 
+WRITER_LOCK = ".writer.lock"  # held by the one build writing to an index
 ADMITTED_CACHE = 64  # filters whose admitted ids an open store keeps
 
 # Scalar indexes kept on each table (IndexStore.optimize): id lookups of search hits and the
@@ -164,6 +168,10 @@ class FaissEntry:
         """vectors.search on this index: (scores, ids); `params` (nprobe=, efSearch=) override
         the tuned ones stored in the manifest for this search only."""
         return vectors.search(self.index, queries, k, allowed, params, cpu_index=self.cpu)
+
+
+class IndexLocked(RuntimeError, LookupError):
+    """Another writer holds the index."""
 
 
 def is_index(uri: str | Path) -> bool:
@@ -296,12 +304,50 @@ class IndexStore:
         (`table`: "windows" or "tokens")."""
         if table not in self.tables:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        df = self.filtered(table, where, ["id", "vector"], scope=self.encoder_filter(encoder_id, modality))
+        df = self.filtered(table, where, ["id", "recording_id", "vector"], scope=self.encoder_filter(encoder_id, modality))
+        # Rows of a build that died before its commit-log row are not part of the index yet:
+        # nothing that serves queries (FAISS files, in-memory rebuilds) may see them.
+        df = df.filter(pl.col("recording_id").is_in(list(self.indexed_ids(encoder_id))))
         if df.height == 0:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return df["id"].to_numpy(), np.stack(df["vector"].to_numpy()).astype(np.float32)
 
+    def committed_count(self, encoder_id: str, modality: str, table: str = "windows") -> int:
+        """How many rows of one encoder and modality belong to committed recordings."""
+        df = self.table(table, self.encoder_filter(encoder_id, modality), ["recording_id"])
+        return int(df["recording_id"].is_in(list(self.indexed_ids(encoder_id))).sum())
+
     # ---- writing -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer(self, wait: bool = False):
+        """Hold the index's writer lock for a block: one build at a time, so window ids and
+        commit-log rows cannot collide. A second writer fails at once with one line naming the
+        holder (or, with `wait`, waits for it). A local file lock (flock): it goes with the
+        process, so a killed build never leaves it held. Object stores have no such lock: there
+        the caller must make sure of one writer (said in the README)."""
+        if "://" in self.uri:
+            yield
+            return
+        path = Path(self.uri) / WRITER_LOCK
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise IndexLocked(f"{self.uri}: the index is being written by {holder}; wait for it to finish "
+                                  "(or stop it) and run again") from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+            f.flush()
+            try:
+                yield
+            finally:
+                f.seek(0)
+                f.truncate()
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def remove_incomplete(self) -> int:
         """Delete windows of (recording, encoder) pairs with no `indexed` row: the leftovers
         of an interrupted build. Returns how many rows went."""
@@ -475,7 +521,7 @@ class IndexStore:
             return self._faiss[key]
         path = self._faiss_path(encoder_id, modality, table)
         meta_path = path[: -len(".faiss")] + ".json"
-        want = self.count(table, self.encoder_filter(encoder_id, modality)) if table in self.tables else 0
+        want = self.committed_count(encoder_id, modality, table) if table in self.tables else 0
         if want == 0:
             raise LookupError(f"the index holds no {modality!r} {table} for encoder {encoder_id!r}")
         index = None

@@ -248,6 +248,45 @@ def test_a_build_that_dies_between_writes_is_cleaned_up_and_redone(archive, tmp_
     assert windows.select("recording_id", "modality", "t_start").n_unique() == 18
 
 
+def test_a_reader_of_a_crashed_index_sees_only_committed_windows(archive, tmp_path, tiny_encoder, monkeypatch):
+    from query import open_index
+
+    out = tmp_path / "index"
+    build_path(out, discover(archive), tiny_encoder, progress=False)
+    add_good_recording(archive, "new_01", 7.0, seed=3)
+    store = IndexStore(out)
+    monkeypatch.setattr(store.tables["indexed"], "add", lambda *a, **k: (_ for _ in ()).throw(Crash("power cut")))
+    with pytest.raises(Crash):
+        build(discover(archive), store, tiny_encoder, progress=False)
+    monkeypatch.undo()
+    assert store.count("windows", "recording_id LIKE '%new_01'") > 0  # written, never committed
+    for damage in (False, True):  # the FAISS file as the last build left it, or gone (rebuilt in memory)
+        if damage:
+            for f in (out / "faiss").glob("*.faiss"):
+                f.unlink()
+        reader = open_index(out)
+        entry = reader.store.faiss(tiny_encoder.id, "imu")
+        assert entry.index.ntotal == 9
+        hits = reader.search_vector(np.ones(16, np.float32) / 4, "imu", k=50)
+        assert hits.height == 9 and not hits["recording_id"].str.contains("new_01").any()
+
+
+def test_two_builds_into_one_index_do_not_write_at_once(archive, tmp_path, tiny_encoder):
+    """The second build stops with one line naming the holder instead of duplicating windows."""
+    out = tmp_path / "index"
+    store = IndexStore(out, create=True)
+    with store.writer():
+        run = subprocess.run([sys.executable, "-m", "indexer", "build", str(archive), "--out", str(out),
+                              "--checkpoint", tiny_encoder.source, "--quiet"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 2
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and "is being written by pid" in lines[0] and str(os.getpid()) in lines[0]
+        assert store.count("windows") == 0
+    summary = build(discover(archive), store, tiny_encoder, progress=False)  # the lock went with its holder
+    assert summary.read == 4 and store.count("windows") == 18
+
+
 def test_a_faiss_file_left_stale_by_a_crash_is_rewritten_by_the_next_build(archive, tmp_path, tiny_encoder,
                                                                              monkeypatch):
     out = tmp_path / "index"
