@@ -7,6 +7,7 @@ Each importer module exposes `detect(path) -> bool` and `discover(path) -> list[
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -44,4 +45,5 @@ def discover(source: str | Path | None, fmt: str | None = None) -> list[Entry]:
     """The recordings of `source`. Paths are made absolute first, so an index stores source
     files that still resolve when it is opened from another directory."""
     fmt = fmt or detect_format(source)
-    return importer(fmt).discover(Path(source).resolve() if source is not None else None)
+    # abspath, not resolve: a path through a symlinked folder stays the path the user gave
+    return importer(fmt).discover(Path(os.path.abspath(source)) if source is not None else None)
