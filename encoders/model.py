@@ -102,17 +102,22 @@ class Encoder(CheckpointView):
             out.append(self.model(modality, x, n).numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config["embed_dim"]), np.float32)
 
-    def embed_recording(self, rec: Recording) -> list[EmbeddedWindow]:
-        """Every window of `rec` in every modality the encoder covers, embedded (the build's
-        Embedder protocol)."""
+    def cut_windows(self, rec: Recording) -> list[Window]:
+        """The build's Embedder protocol, step 1: every window of `rec` in every modality the
+        encoder covers (IMU channels put in the order the tower reads)."""
         rec = conform_imu(rec, self.config)
-        windows = recording_windows(rec, self.window, self.rates, video_size=self.video_size)
-        out = []
+        return recording_windows(rec, self.window, self.rates, video_size=self.video_size)
+
+    def embed_windows(self, per_recording: list[list[Window]]) -> list[list[EmbeddedWindow]]:
+        """Step 2: the windows of many recordings embedded in large batches, one modality at a
+        time, handed back per recording."""
+        out: list[list[EmbeddedWindow]] = [[] for _ in per_recording]
         for modality in self.modalities:
-            group = [w for w in windows if w.modality == modality]
-            if group:
-                out.extend(EmbeddedWindow(modality, w.body_part, w.t_start, w.t_end, v)
-                           for w, v in zip(group, self.encode(group)))
+            mine = [(i, w) for i, ws in enumerate(per_recording) for w in ws if w.modality == modality]
+            if mine:
+                vectors = self.encode([w for _, w in mine])
+                for (i, w), v in zip(mine, vectors):
+                    out[i].append(EmbeddedWindow(modality, w.body_part, w.t_start, w.t_end, v))
         return out
 
     def encode(self, windows: list[Window]) -> np.ndarray:

@@ -303,26 +303,34 @@ class TokenEncoder(CheckpointView):
                 for i in range(0, len(x), batch)]
         return {k: torch.cat([o[k] for o in outs]).numpy() for k in ("window", "tokens", "token_valid")}
 
-    def embed_recording(self, rec: Recording) -> list[EmbeddedWindow]:
-        """The build's Embedder protocol for a token encoder. Unlike a clip encoder it reads a
+    def cut_windows(self, rec: Recording) -> list[Window]:
+        """The build's Embedder protocol, step 1. Unlike a clip encoder a token encoder reads a
         skeleton part by part: each pose window becomes one window per configured body part
         (right arm, left arm, ...), so that an IMU window can be matched with the chain it moves
-        with. Every window also carries its 0.2 s token vectors; of overlapping windows, each
-        token is kept from the one window that saw it with the most context (`owned_tokens`),
-        so every moment of a stream is stored once."""
-        windows = self.part_windows(recording_windows(rec, self.window, self.rates))
-        out: list[EmbeddedWindow] = []
+        with."""
+        return self.part_windows(recording_windows(rec, self.window, self.rates))
+
+    def embed_windows(self, per_recording: list[list[Window]]) -> list[list[EmbeddedWindow]]:
+        """Step 2, batched across recordings. Every window also carries its 0.2 s token vectors;
+        of a recording's overlapping windows, each token is kept from the one window that saw it
+        with the most context (`owned_tokens`), so every moment of a stream is stored once."""
+        out: list[list[EmbeddedWindow]] = [[] for _ in per_recording]
         for modality in self.modalities:
-            for part in sorted({w.body_part for w in windows if w.modality == modality}):
-                group = [w for w in windows if w.modality == modality and w.body_part == part]
-                full = self.encode_full(group)
+            parts = sorted({w.body_part for ws in per_recording for w in ws if w.modality == modality})
+            for part in parts:
+                groups = [[w for w in ws if w.modality == modality and w.body_part == part] for ws in per_recording]
+                full = self.encode_full([w for g in groups for w in g])
                 n_valid = full["token_valid"].sum(axis=1).astype(int)
-                keep = owned_tokens([w.t_start for w in group], [w.t_end for w in group], list(n_valid),
-                                    self.token_seconds)
-                for w, vec, toks, n, mine in zip(group, full["window"], full["tokens"], n_valid, keep):
-                    starts, ends = token_spans(w.t_start, int(n), w.t_end, self.token_seconds)
-                    out.append(EmbeddedWindow(modality, part, w.t_start, w.t_end, vec,
-                                              [(starts[j], ends[j], toks[j]) for j in np.flatnonzero(mine)]))
+                first = 0
+                for rec_out, group in zip(out, groups):
+                    mine = slice(first, first + len(group))
+                    first += len(group)
+                    keep = owned_tokens([w.t_start for w in group], [w.t_end for w in group], list(n_valid[mine]),
+                                        self.token_seconds)
+                    for w, vec, toks, n, own in zip(group, full["window"][mine], full["tokens"][mine], n_valid[mine], keep):
+                        starts, ends = token_spans(w.t_start, int(n), w.t_end, self.token_seconds)
+                        rec_out.append(EmbeddedWindow(modality, part, w.t_start, w.t_end, vec,
+                                                      [(starts[j], ends[j], toks[j]) for j in np.flatnonzero(own)]))
         return out
 
     def encode(self, windows: list[Window]) -> np.ndarray:

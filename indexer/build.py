@@ -23,6 +23,8 @@ from indexer.store import IndexStore
 log = logging.getLogger(__name__)
 
 COMMIT_EVERY = 64  # recordings per LanceDB write: fewer, larger fragments
+EMBED_BATCH = 512  # windows embedded together, across recordings: the encoder runs at batch speed
+EMBED_BYTES = 256 << 20  # ... unless their samples or frames reach this many bytes first (video)
 
 
 @dataclass
@@ -122,36 +124,65 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
         pending_recs.clear()
         pending_done.clear()
 
-    bar = tqdm(todo, desc="indexing", unit="rec", disable=not progress)
-    for entry in bar:
+    bar = tqdm(total=len(todo), desc="indexing", unit="rec", disable=not progress)
+    batch: list[tuple[Entry, Recording, list]] = []  # cut, not yet embedded
+
+    def skip(entry: Entry, where: str | None, reason: str) -> None:
+        where = where or (entry.sources[0] if entry.sources else entry.id)
+        summary.skipped.append((where, reason))
+        bar.write(f"skipped {where}: {reason}")
+
+    def embed_batch() -> None:
+        """Embed the cut windows of every recording in `batch` in one go, then queue their rows."""
+        nonlocal next_id, next_token
+        try:
+            embedded = encoder.embed_windows([windows for _, _, windows in batch])
+        except Exception as exc:  # a model that cannot read this data: each recording is named
+            for entry, _, _ in batch:
+                skip(entry, None, f"unexpected {type(exc).__name__} while embedding: {exc}")
+            embedded = []
+        for (entry, rec, _), windows in zip(batch, embedded):
+            rows, tokens = rows_of(rec, windows, encoder.id, next_id, next_token)
+            next_id += len(rows)
+            next_token += len(tokens)
+            pending_tokens.extend(tokens)
+            summary.tokens_written += len(tokens)
+            summary.read += 1
+            summary.windows_written += len(rows)
+            touched.update(r["modality"] for r in rows)
+            pending_rows.extend(rows)
+            pending_recs.append(recording_row(rec))
+            pending_done.append((rec.id, encoder.id, len(rows)))
+        bar.update(len(batch))
+        bar.set_postfix(windows=summary.windows_written,
+                        per_s=f"{summary.windows_written / max(1e-9, time.time() - start):.0f}")
+        batch.clear()
+        if len(pending_done) >= COMMIT_EVERY:
+            flush()
+
+    for entry in todo:
         try:
             rec = entry.load()
-            rows, tokens = rows_of(rec, encoder.embed_recording(rec), encoder.id, next_id, next_token)
-            if not rows:
+            windows = encoder.cut_windows(rec)
+            if not windows:
                 raise BadInput(entry.sources[0] if entry.sources else entry.id,
                                f"no stream the encoder reads (it needs {', '.join(encoder.modalities)}; "
                                f"the recording has {', '.join(rec.modalities()) or 'none'})")
         except BadInput as exc:
-            summary.skipped.append((exc.path, exc.reason))
-            bar.write(f"skipped {exc.path}: {exc.reason}")
+            skip(entry, exc.path, exc.reason)
+            bar.update(1)
             continue
         except Exception as exc:  # an importer bug must not kill a long build either; it is reported
-            where = entry.sources[0] if entry.sources else entry.id
-            summary.skipped.append((where, f"unexpected {type(exc).__name__}: {exc}"))
-            bar.write(f"skipped {where}: unexpected {type(exc).__name__}: {exc}")
+            skip(entry, None, f"unexpected {type(exc).__name__}: {exc}")
+            bar.update(1)
             continue
-        next_id += len(rows)
-        next_token += len(tokens)
-        pending_tokens.extend(tokens)
-        summary.tokens_written += len(tokens)
-        summary.read += 1
-        summary.windows_written += len(rows)
-        touched.update(r["modality"] for r in rows)
-        pending_rows.extend(rows)
-        pending_recs.append(recording_row(rec))
-        pending_done.append((rec.id, encoder.id, len(rows)))
-        if len(pending_done) >= COMMIT_EVERY:
-            flush()
+        batch.append((entry, rec, windows))
+        held = [w for _, _, ws in batch for w in ws]
+        if len(held) >= EMBED_BATCH or sum(w.data.nbytes for w in held) >= EMBED_BYTES:
+            embed_batch()
+    if batch:
+        embed_batch()
+    bar.close()
     flush()
     manifests = store.faiss_manifests()
     have = {(m["encoder_id"], m["modality"]): m.get("count") for m in manifests

@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from indexer.model import Recording
+from indexer.windows import Window
 
 
 @dataclass
@@ -33,7 +34,14 @@ class Embedder(Protocol):
     modalities: list[str]
     has_tokens: bool  # also writes the `tokens` table (MoBind token encoders)
 
-    def embed_recording(self, rec: Recording) -> list[EmbeddedWindow]: ...
+    def cut_windows(self, rec: Recording) -> list[Window]:
+        """The windows the model reads of one recording (BadInput when it cannot read them)."""
+        ...
+
+    def embed_windows(self, per_recording: list[list[Window]]) -> list[list[EmbeddedWindow]]:
+        """The windows of several recordings embedded together (large batches run at the
+        model's speed), handed back per recording."""
+        ...
 
     def checkpoint_files(self) -> dict[str, bytes]:
         """The files that reproduce the model, kept with the index so queries use the same weights."""
