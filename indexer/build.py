@@ -141,7 +141,7 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
             for entry, _, _ in batch:
                 skip(entry, None, f"unexpected {type(exc).__name__} while embedding: {exc}")
             embedded = []
-        for (entry, rec, _), windows in zip(batch, embedded):
+        for (_, rec, _), windows in zip(batch, embedded):
             rows, tokens = rows_of(rec, windows, encoder.id, next_id, next_token)
             next_id += len(rows)
             next_token += len(tokens)
