@@ -17,6 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
+from indexer.bounds import positive_int
 from indexer.importers import detect_format, discover
 
 
@@ -25,6 +26,7 @@ def cmd_build(args) -> int:
     from encoders import demo_encoder, load_checkpoint
     from encoders.checkpoint import WEIGHTS
     from indexer.build import build
+    from indexer import vectors
     from indexer.store import IndexStore
 
     if args.demo:
@@ -47,6 +49,7 @@ def cmd_build(args) -> int:
         return 2
     if args.limit:
         entries = entries[: args.limit]
+    vectors.check_factory(args.index_type, int(encoder.config["embed_dim"]))  # before anything is written
     store = IndexStore(out, create=True)
     print(f"indexing {len(entries)} recordings into {store.uri} with encoder {encoder.id}")
     summary = build(entries, store, encoder, progress=not args.quiet, index_type=args.index_type, wait=args.wait)
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--format", help="importer (default: detected): utd-mhad, archive, bvh")
     b.add_argument("--index-type", default="auto",
                    help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 200k vectors)")
-    b.add_argument("--limit", type=int, help="index only the first N recordings (for trying things out)")
+    b.add_argument("--limit", type=positive_int, help="index only the first N recordings (for trying things out)")
     b.add_argument("--wait", action="store_true",
                    help="if another build is writing to the index, wait for it instead of stopping")
     b.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -186,6 +186,8 @@ class IndexStore:
         self.uri = str(uri)
         if "://" not in self.uri:
             path = Path(self.uri).resolve()
+            if path.exists() and not path.is_dir():
+                raise ValueError(f"{path}: is a file, not an index directory")
             if not create and not is_index(path):
                 raise FileNotFoundError(f"{path}: not a motionsearch index (no windows table); "
                                         "build one with `python -m indexer build`")
@@ -349,8 +351,13 @@ class IndexStore:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def remove_incomplete(self) -> int:
-        """Delete windows of (recording, encoder) pairs with no `indexed` row: the leftovers
-        of an interrupted build. Returns how many rows went."""
+        """Delete windows of (recording, encoder) pairs with no `indexed` row, and half-written
+        side files (`*.tmp-*`): the leftovers of an interrupted build. Returns how many rows went."""
+        for folder in (f"{self._root}/faiss", f"{self._root}/encoders"):
+            if self._exists(folder):
+                for info in self.fs.get_file_info(pyarrow.fs.FileSelector(folder, recursive=True)):
+                    if ".tmp-" in info.base_name:
+                        self.fs.delete_file(info.path)
         windows = self.table("windows", columns=["recording_id", "encoder_id"]).unique()
         done = self.table("indexed", columns=["recording_id", "encoder_id"])
         orphans = windows.join(done, on=["recording_id", "encoder_id"], how="anti")

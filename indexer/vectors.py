@@ -38,6 +38,19 @@ def choose_factory(count: int, requested: str | None = None) -> str:
     return f"IVF{nlist},Flat"
 
 
+def check_factory(factory: str | None, dim: int) -> None:
+    """ValueError in one line when `factory` is not an index FAISS can make for `dim` dimensions
+    (checked before a build writes anything)."""
+    if not factory or factory == "auto":
+        return
+    try:
+        faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        reason = str(exc).strip().rsplit(": ", 1)[-1] or "not understood"  # FAISS's own words, not its source path
+        raise ValueError(f"--index-type {factory!r} is not a FAISS index for {dim}-dimensional vectors "
+                         f"({reason}); e.g. Flat, HNSW32, IVF1024,Flat, IVF4096,SQ8") from None
+
+
 def build(vectors: np.ndarray, ids: np.ndarray, factory: str = DEFAULT_INDEX) -> faiss.Index:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     ids = np.ascontiguousarray(ids, dtype=np.int64)

@@ -23,6 +23,7 @@ from indexer import (
     PoseStream,
     Recording,
 )
+from indexer.bounds import MAX_K, check_range
 from indexer.store import sql_str
 from query import assignment, dense_sync, inputs, locator, recordings, text_aligned
 from query.embedding import embed_clip
@@ -84,6 +85,7 @@ class Index:
                        **search_params) -> pl.DataFrame:
         """Many query vectors (n, d) at once, one FAISS call: the columns of search_vector plus
         `query`, the row of `vectors` each hit answers; ranks count within each query."""
+        check_range("k", k, 1, MAX_K)
         encoder_id = encoder_id or self.encoder(modality=target).id
         scope = None if exclude_recording is None else f"recording_id != {sql_str(exclude_recording)}"
         hits = nearest_windows(self.store, encoder_id, target, vectors, k, where, scope,

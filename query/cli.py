@@ -27,6 +27,8 @@ import argparse
 import os
 import sys
 
+from indexer.bounds import positive_int
+
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
 COLUMNS = ["rank", "score", "recording_id", "label", "t_start", "t_end"]
 
@@ -46,7 +48,7 @@ def where_option(p: argparse.ArgumentParser, what: str = "windows searched") -> 
 
 def target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="pose", help="modality to search: imu, pose, ... (default: pose)")
-    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("-k", type=positive_int, default=10, help="number of results (default 10)")
 
 
 def rate_option(p: argparse.ArgumentParser, what: str = "sample rate") -> None:

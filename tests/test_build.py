@@ -489,6 +489,37 @@ def test_cli_build_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "--checkpoint is required" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra, reason", [
+    (["--limit", "-1"], "argument --limit: must be at least 1, got -1"),
+    (["--limit", "0"], "argument --limit: must be at least 1, got 0"),
+    (["--index-type", "IVFxx,Flat"], "--index-type 'IVFxx,Flat' is not a FAISS index for 16-dimensional vectors"),
+    (["--out-is-a-file"], "is a file, not an index directory"),
+])
+def test_cli_build_refuses_bad_numbers_and_names_before_writing(archive, tmp_path, tiny_encoder, capsys, extra, reason):
+    out = tmp_path / "ix"
+    if extra == ["--out-is-a-file"]:
+        out.write_text("not an index")
+        extra = []
+    argv = ["build", str(archive), "--out", str(out), "--checkpoint", tiny_encoder.source, "--quiet", *extra]
+    try:
+        code = indexer_cli.main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert reason in err[-1] and "Traceback" not in "\n".join(err)
+    assert out.is_file() or not (out / "windows.lance").exists()  # nothing was written
+
+
+def test_half_written_side_files_of_a_killed_build_are_removed(archive, tmp_path, tiny_encoder):
+    out = tmp_path / "index"
+    build_path(out, discover(archive), tiny_encoder, progress=False)
+    leftover = out / "faiss" / f"x.imu.faiss.tmp-{12345}"
+    leftover.write_bytes(b"half")
+    build_path(out, discover(archive), tiny_encoder, progress=False)
+    assert not leftover.exists()
+
+
 def test_an_index_addressed_by_uri_goes_through_the_object_store_path(archive, tmp_path, tiny_encoder, capsys):
     """`--out` may be an object-store URI (s3://...). A file:// URI takes the same code path
     (LanceDB by URI, FAISS files and the stored encoder through pyarrow's filesystem layer),

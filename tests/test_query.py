@@ -258,3 +258,9 @@ def test_an_ivf_index_answers_filtered_queries(tmp_path, tiny_encoder, capsys):
         assert query_cli.main(argv) == 0
         rows = json.loads(capsys.readouterr().out)
         assert len(rows) == 3 and {r["subject"] for r in rows} == {"2"}
+
+
+@pytest.mark.parametrize("k", [0, -3, 10_001])
+def test_k_out_of_range_is_refused(ix, k):
+    with pytest.raises(ValueError, match="k must be between 1 and 10000"):
+        ix.search_vector(np.ones(16, np.float32) / 4, "imu", k=k)
