@@ -25,8 +25,8 @@ def cmd_build(args) -> int:
     # torch and lancedb load here, once the arguments are known, not before `--help` or a typo
     from encoders import demo_encoder, load_checkpoint
     from encoders.checkpoint import WEIGHTS
-    from indexer.build import build
     from indexer import vectors
+    from indexer.build import build
     from indexer.store import IndexStore
 
     if args.demo:
