@@ -342,3 +342,24 @@ file = "t.jsonl"
     with pytest.raises(BadInput, match="start <= end") as err:
         entry.load()
     assert err.value.path == str(tmp_path / "t.jsonl")
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink"])
+def test_a_stream_file_outside_the_archive_is_refused_unless_allowed(tmp_path, how):
+    outside = imu_csv(tmp_path / "outside.csv", [[0, 0, 1, 0, 0, 0]] * 3)
+    folder = tmp_path / "arch"
+    folder.mkdir()
+    imu_csv(folder / "ok.csv", [[0, 0, 1, 0, 0, 0]] * 3)
+    if how == "symlink":
+        (folder / "link.csv").symlink_to(outside)
+    name = {"dotdot": "../outside.csv", "absolute": str(outside), "symlink": "link.csv"}[how]
+    body = (f'[[recording]]\nid = "out"\n[[recording.imu]]\nfile = "{name}"\nrate = 10\n'
+            '[[recording]]\nid = "in"\n[[recording.imu]]\nfile = "ok.csv"\nrate = 10\n')
+    write_manifest(folder, body)
+    bad, good = discover(folder)
+    with pytest.raises(BadInput, match="outside the archive folder") as err:
+        bad.load()
+    assert "allow_outside = true" in err.value.reason
+    assert good.load().imu[0].data.shape == (3, 6)  # the rest of the archive is read
+    write_manifest(folder, "allow_outside = true\n" + body)
+    assert discover(folder)[0].load().imu[0].data.shape == (3, 6)

@@ -262,13 +262,29 @@ def _read_toml(manifest: Path) -> tuple[list[dict], str | None]:
             doc = tomllib.load(f)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BadInput(str(manifest), f"not valid TOML ({exc})") from None
-    extra = sorted(set(doc) - {"recording", "dataset"})
+    extra = sorted(set(doc) - {"recording", "dataset", "allow_outside"})
     if extra:
         raise BadInput(str(manifest), f"unknown top-level key(s) {extra}; expected [[recording]] tables")
+    if not isinstance(doc.get("allow_outside", False), bool):
+        raise BadInput(str(manifest), "allow_outside must be true or false")
     records = doc.get("recording")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise BadInput(str(manifest), "expected [[recording]] tables")
     return records, _text(doc.get("dataset"))
+
+
+def _allows_outside(manifest: Path) -> bool:
+    if manifest.suffix != ".toml":
+        return False
+    with open(manifest, "rb") as f:
+        return tomllib.load(f).get("allow_outside") is True
+
+
+def _outside(spec: RecordingSpec, root: Path) -> Path | None:
+    """The first stream file of `spec` that lies outside `root` once links are resolved."""
+    files = [s.file for s in spec.imu] + [s.file for s in (spec.pose, spec.video) if s is not None] + spec.text
+    inside = root.resolve()
+    return next((f for f in files if not f.resolve().is_relative_to(inside)), None)
 
 
 def _csv_row_to_table(row: dict[str, str]) -> dict:
@@ -335,6 +351,9 @@ def read_manifest(path: Path) -> list[tuple[str, RecordingSpec | BadInput]]:
         raise BadInput(str(manifest), "manifest lists no recordings")
     default_dataset = dataset or root.resolve().name
 
+    # Stream files stay inside the archive folder (`../x.csv` or a link out of it would read
+    # whatever the manifest's author points at), unless the manifest says allow_outside = true.
+    confined = not _allows_outside(manifest)
     out: list[tuple[str, RecordingSpec | BadInput]] = []
     for n, table in enumerate(raw, start=1):
         rec_id = _text(table.get("id"))
@@ -342,7 +361,11 @@ def read_manifest(path: Path) -> list[tuple[str, RecordingSpec | BadInput]]:
             raise BadInput(str(manifest), f"recording #{n} has no id")
         full_id = f"{_text(table.get('dataset')) or default_dataset}/{rec_id}"
         try:
-            out.append((full_id, recording_spec(table, root, manifest, default_dataset)))
+            spec = recording_spec(table, root, manifest, default_dataset)
+            if confined and (escape := _outside(spec, root)) is not None:
+                raise BadInput(str(escape), f"outside the archive folder {root.resolve()} (named in {manifest.name}; "
+                                            "set allow_outside = true in manifest.toml to allow it)")
+            out.append((full_id, spec))
         except BadInput as exc:
             out.append((full_id, exc))
     ids = [rec_id for rec_id, _ in out]
