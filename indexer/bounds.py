@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 MAX_K = 10_000  # results per query
+RATE_RANGE = (0.1, 100_000.0)  # Hz, sample rate of an IMU or frame rate of a pose stream
+MAX_DURATION = 7 * 24 * 3600.0  # seconds in one recording (a week of continuous wear)
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:

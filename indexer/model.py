@@ -13,7 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from indexer.bodyparts import BODY_PARTS, canonical_joint_positions
+from indexer.bounds import MAX_DURATION, RATE_RANGE
 from indexer.errors import BadInput
+
+
+def _check_timing(where: str, what: str, rate: float, samples: int) -> None:
+    """A rate far outside what sensors record is a unit or typing mistake (1e-6 Hz once turned a
+    300-row file into a 14 GB build); so is a recording longer than MAX_DURATION."""
+    low, high = RATE_RANGE
+    if not low <= rate <= high:
+        raise BadInput(where, f"{what} {rate:g} Hz is outside {low:g}-{high:g} Hz")
+    if samples / rate > MAX_DURATION:
+        raise BadInput(where, f"{samples} samples at {rate:g} Hz last {samples / rate / 3600:.0f} h, "
+                              f"more than the {MAX_DURATION / 3600:.0f} h one recording may hold")
 
 
 @dataclass
@@ -40,6 +52,7 @@ class ImuStream:
             )
         if not np.isfinite(self.rate) or self.rate <= 0:
             raise BadInput(where, f"unknown or invalid IMU rate {self.rate!r} Hz")
+        _check_timing(where, "IMU sample rate", self.rate, self.data.shape[0])
         if not np.isfinite(self.data).all():
             bad = int((~np.isfinite(self.data)).sum())
             raise BadInput(where, f"IMU data holds {bad} NaN/inf values")
@@ -72,6 +85,7 @@ class PoseStream:
             raise BadInput(where, f"pose has {self.data.shape[1]} joints but {len(self.joints)} joint names")
         if not np.isfinite(self.rate) or self.rate <= 0:
             raise BadInput(where, f"unknown or invalid pose frame rate {self.rate!r} Hz")
+        _check_timing(where, "pose frame rate", self.rate, self.data.shape[0])
         if not np.isfinite(self.data).all():
             bad = int((~np.isfinite(self.data)).sum())
             raise BadInput(where, f"pose data holds {bad} NaN/inf values")

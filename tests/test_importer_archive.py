@@ -363,3 +363,18 @@ def test_a_stream_file_outside_the_archive_is_refused_unless_allowed(tmp_path, h
     assert good.load().imu[0].data.shape == (3, 6)  # the rest of the archive is read
     write_manifest(folder, "allow_outside = true\n" + body)
     assert discover(folder)[0].load().imu[0].data.shape == (3, 6)
+
+
+@pytest.mark.parametrize("rate, reason", [
+    ("1e-6", r"IMU sample rate 1e-06 Hz is outside 0\.1-100000 Hz"),
+    ("1e9", r"IMU sample rate 1e\+09 Hz is outside 0\.1-100000 Hz"),
+    ("0.1", "more than the 168 h one recording may hold"),
+])
+def test_an_absurd_rate_is_refused_before_anything_is_allocated(tmp_path, rate, reason):
+    folder = tmp_path / "m"
+    imu_csv(folder / "imu.csv", [[0, 0, 1, 0, 0, 0]] * (300 if rate != "0.1" else 70_000))
+    one_imu_manifest(folder, "imu.csv", f"rate = {rate}")
+    (entry,) = discover(folder)
+    with pytest.raises(BadInput, match=reason) as err:
+        entry.load()
+    assert err.value.path.endswith("imu.csv")
