@@ -279,6 +279,19 @@ def assign_cmd(args):
     return assign(imus, people, "xcorr" if args.method == "xcorr" else _sync_encoder(args))
 
 
+def serve_options(p):
+    index_option(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")
+
+
+def serve_cmd(args):
+    from query.serve import serve
+
+    print(f"serving {args.index} on http://{args.host}:{args.port} (JSON; routes at /docs); Ctrl-C stops")
+    serve(args.index, args.host, args.port)
+
+
 # name -> (help, add its options, run it); the run returns a DataFrame or text to print.
 COMMANDS = {
     "imu": ("search with an IMU clip (.mat, .csv, .parquet, .npy)", imu_options, imu_cmd),
@@ -295,6 +308,8 @@ COMMANDS = {
     "locate": ("where in the archive an IMU snippet's motion happens, to 0.2 s", locate_options, locate_cmd),
     "assign": ("which person and body part wears each IMU in a multi-person pose stream", assign_options,
                assign_cmd),
+    "serve": ("answer searches over HTTP with JSON, the index kept loaded (for scripts and other tools)",
+              serve_options, serve_cmd),
 }
 
 

@@ -1,0 +1,112 @@
+"""The JSON HTTP API (`python -m query serve`): searches answer like the Python API, bad requests
+are HTTP 400 with one line, and the server listens on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from query import open_index  # noqa: E402
+from query.serve import create_app  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo_index_dir(tmp_path_factory) -> Path:
+    """The demo archive's first takes, embedded by a tiny random text-aligned encoder."""
+    from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS
+
+    from encoders import checkpoint, load_checkpoint
+    from encoders.factory import create_model
+    from encoders.model import text_aligned_config
+    from indexer import build_path, discover
+
+    root = tmp_path_factory.mktemp("serve")
+    checkpoint.save(create_model(text_aligned_config("cnn_gru", TINY_CLIP, params=TINY_TOWER_PARAMS), seed=0),
+                    root / "encoder")
+    entries = [e for e in discover(None, "demo") if e.id.endswith("_t1")]
+    summary = build_path(root / "index", entries, load_checkpoint(root / "encoder"), progress=False)
+    assert not summary.skipped
+    return root / "index"
+
+
+@pytest.fixture(scope="module")
+def served(demo_index_dir):
+    ix = open_index(demo_index_dir)
+    return ix, TestClient(create_app(ix))
+
+
+def test_health_lists_the_index(served):
+    ix, client = served
+    body = client.get("/health").json()
+    assert body["encoders"] == ix.encoder_ids() and set(body["modalities"]) >= {"imu", "pose"}
+
+
+def test_searches_answer_like_the_python_api(served):
+    ix, client = served
+    rows = client.post("/search/text", json={"prompt": "waving", "target": "imu", "k": 5, "where": "subject = 2"}).json()
+    want = ix.search_text("waving", "imu", 5, "subject = 2")
+    assert [r["window_id"] for r in rows] == want["window_id"].to_list() and {r["subject"] for r in rows} == {"2"}
+    wid = rows[0]["window_id"]
+    by_window = client.post("/search/window", json={"window_id": wid, "target": "pose", "k": 3}).json()
+    assert [r["window_id"] for r in by_window] == ix.search_window(wid, "pose", 3)["window_id"].to_list()
+    vec = np.asarray(ix.store.windows(None, ["vector"], scope=f"id = {wid}")["vector"][0], np.float32)
+    by_vector = client.post("/search/vector", json={"vector": vec.tolist(), "target": "imu", "k": 1}).json()
+    assert by_vector[0]["window_id"] == wid and by_vector[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    t = np.arange(0, 5, 1 / 50)[:, None]
+    imu = np.hstack([np.sin(2 * np.pi * t), 0 * t, 9.81 + 0 * t, np.zeros((len(t), 3))])
+    hits = client.post("/search/imu", json={"data": imu.tolist(), "rate": 50, "target": "pose", "k": 4}).json()
+    assert len(hits) == 4 and [h["rank"] for h in hits] == [1, 2, 3, 4]
+    assert client.get("/recordings", params={"where": "subject = 3"}).json()[0]["subject"] == "3"
+
+
+@pytest.mark.parametrize("route, body, reason", [
+    ("/search/text", {"prompt": "waving", "target": "imu", "where": "subjct = 2"}, "unknown column 'subjct'"),
+    ("/search/text", {"prompt": "  ", "target": "imu"}, "empty"),
+    ("/search/vector", {"vector": [0.1, 0.2], "target": "imu"}, "vector has 2 values"),
+    ("/search/window", {"window_id": 10 ** 9, "target": "imu"}, "no window with id"),
+    ("/search/imu", {"data": [[1, 2]], "rate": 50, "target": "pose"}, "samples x 3 or 6 channels"),
+])
+def test_a_bad_request_is_a_400_with_one_line(served, route, body, reason):
+    _, client = served
+    r = client.post(route, json=body)
+    assert r.status_code == 400 and reason in r.json()["error"] and "\n" not in r.json()["error"]
+
+
+def test_out_of_range_numbers_are_refused_by_the_schema(served):
+    _, client = served
+    assert client.post("/search/text", json={"prompt": "waving", "k": 0}).status_code == 422
+
+
+def test_the_command_serves_on_localhost(demo_index_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "query", "serve", "--index", str(demo_index_dir), "--port", str(port)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.time() < deadline, "the server did not answer within 120 s"
+                time.sleep(0.5)
+        assert body["index"] == str(Path(demo_index_dir).resolve())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
