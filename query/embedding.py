@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from encoders import Encoder, TokenEncoder, conform_imu, owned_tokens, token_spans
+from encoders import Encoder, TokenEncoder, conform_imu
 from indexer import (
     BadInput,
     ImuStream,
@@ -133,14 +133,8 @@ def stream_tokens(stream: ImuStream | PoseStream, encoder: TokenEncoder, part: s
                                          f"{encoder.token_seconds:g} s token")
     spec = WindowSpec(encoder.window.length, hop or encoder.window.hop)
     windows = stream_windows(stream, encoder, spec, part=token_part(encoder, part))
-    out = encoder.encode_full(windows)
-    n_valid = out["token_valid"].sum(axis=1).astype(int)
-    keep = owned_tokens([w.t_start for w in windows], [w.t_end for w in windows], list(n_valid), encoder.token_seconds)
-    times, vecs = [], []
-    for w, toks, n, mine in zip(windows, out["tokens"], n_valid, keep):
-        starts, _ = token_spans(w.t_start, int(n), w.t_end, encoder.token_seconds)
-        times.append(starts[mine])
-        vecs.append(toks[: len(mine)][mine])
-    times = np.concatenate(times)
+    embedded = encoder.embed_windows([windows])[0]  # the build's own path: each token kept once
+    tokens = [(t0, vec) for w in embedded for t0, _, vec in w.tokens]
+    times = np.array([t for t, _ in tokens], dtype=np.float64)
     order = np.argsort(times, kind="stable")
-    return times[order], np.concatenate(vecs)[order], out["window"]
+    return times[order], np.stack([v for _, v in tokens])[order], np.stack([w.vector for w in embedded])
