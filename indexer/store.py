@@ -95,7 +95,11 @@ TABLES = {"recordings": RECORDINGS_SCHEMA, "windows": WINDOWS_SCHEMA, "indexed":
 OPTIONAL_TABLES = {"tokens"}
 
 WRITER_LOCK = ".writer.lock"  # held by the one build writing to an index
-ADMITTED_CACHE = 64  # filters whose admitted ids an open store keeps
+ADMITTED_CACHE = 64
+# Window metadata an open store keeps in memory for joining search hits (about 100 bytes a row).
+META_COLUMNS = ["id", "recording_id", "dataset", "subject", "modality", "body_part", "t_start", "t_end",
+                "label", "encoder_id"]
+META_IN_MEMORY_MAX = 20_000_000  # filters whose admitted ids an open store keeps
 
 # Scalar indexes kept on each table (IndexStore.optimize): id lookups of search hits and the
 # store's own encoder/modality scope then cost O(k) and O(admitted), not a scan of the table.
@@ -207,6 +211,7 @@ class IndexStore:
         self.fs, self._root = pyarrow.fs.FileSystem.from_uri(self.uri)
         self._faiss: dict[tuple[str, str], FaissEntry] = {}
         self._admitted: dict[tuple, np.ndarray] = {}  # admitted_ids, oldest first
+        self._meta: tuple[int, pl.DataFrame] | None = None  # (windows table version, metadata sorted by id)
 
     def _table_names(self) -> list[str]:
         lister = getattr(self.db, "list_tables", None)
@@ -281,9 +286,27 @@ class IndexStore:
         return self._admitted[key]
 
     def windows_by_id(self, ids: list[int], columns: list[str] | None = None) -> pl.DataFrame:
+        """Rows of the windows with these ids (in no particular order). The metadata columns
+        come from an in-memory copy, loaded once per table version (a search joins k rows in
+        microseconds instead of a LanceDB scan); the vector, or a table too large to copy, is
+        read from LanceDB."""
         ids = [int(i) for i in ids]
+        meta = self._window_meta() if columns is not None and set(columns) <= set(META_COLUMNS) else None
+        if meta is not None:
+            sorted_ids = meta["id"].to_numpy()
+            pos = np.searchsorted(sorted_ids, ids)
+            pos = pos[(pos < len(sorted_ids)) & (sorted_ids[np.minimum(pos, len(sorted_ids) - 1)] == ids)]
+            return meta[pos.tolist()].select(columns)
         pred = f"id IN ({', '.join(map(str, ids))})" if ids else "id < 0"
         return self.table("windows", pred, columns)
+
+    def _window_meta(self) -> pl.DataFrame | None:
+        version = int(self.tables["windows"].version)
+        if self._meta is None or self._meta[0] != version:
+            if self.count("windows") > META_IN_MEMORY_MAX:
+                return None
+            self._meta = (version, self.table("windows", None, META_COLUMNS).sort("id"))
+        return self._meta[1]
 
     def indexed_ids(self, encoder_id: str) -> set[str]:
         df = self.table("indexed", f"encoder_id = {sql_str(encoder_id)}", ["recording_id"])

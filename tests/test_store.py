@@ -208,3 +208,13 @@ def test_admitted_ids_are_kept_until_the_table_changes(store):
     store.commit(window_rows("lab/d", "2", 12, unit_vectors(2, seed=9)), [recording_row("lab/d", "2")],
                  [("lab/d", ENC, 2)])
     assert store.admitted_ids("subject = 2", scope).tolist() == list(range(4, 14))  # the new version is read
+
+
+def test_hits_are_joined_from_an_in_memory_copy_that_follows_new_commits(store):
+    cols = ["id", "recording_id", "subject", "t_start"]
+    first = store.windows_by_id([5, 0, 11, 99], cols).sort("id")
+    assert first.equals(store.table("windows", "id IN (0, 5, 11)", cols).sort("id"))  # unknown ids left out
+    store.commit(window_rows("lab/d", "3", 12, unit_vectors(2, seed=5)), [recording_row("lab/d", "3")],
+                 [("lab/d", ENC, 2)])
+    assert store.windows_by_id([13], cols)["recording_id"].to_list() == ["lab/d"]  # the new version is read
+    assert store.windows_by_id([13], ["id", "vector"]).height == 1  # vectors still come from LanceDB
