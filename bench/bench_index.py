@@ -1,20 +1,36 @@
-"""Benchmark the index layer with synthetic unit vectors, through the real IndexStore.
+"""Benchmark the index layer on clustered synthetic embeddings, through the real IndexStore and query API.
 
-For each size it measures:
-  - LanceDB write throughput: window rows (ids, metadata, vector) committed with
-    IndexStore.commit in batches, as a build does;
-  - FAISS build: IndexStore.write_faiss (read the vectors back from LanceDB, build, serialise,
-    write atomically) and, inside it, vectors.build alone;
-  - query latency, one query at a time (p50/p95 ms): raw FAISS search, and the whole
-    query.api search_vector path (FAISS + LanceDB metadata join -> polars frame), with and
-    without a --where filter.
+Vectors resemble real embeddings: unit vectors scattered around a few hundred unit centres
+(centre + Gaussian noise, renormalised). Queries are drawn the same way but never stored.
+Each size runs in its own child process (multiprocessing spawn), so `peak_rss_mb` is that
+size's own ru_maxrss. Per size, one JSON row:
+
+  n_windows, index_type     what the build picks by default (exact Flat up to 200k, IVF
+                            beyond; --index-type overrides), and the tuned search_params
+  recall_at_10              the query API's top 10 against exact brute force (numpy, in chunks)
+  recall_at_10_filtered     the same with --where (default `subject = 2`: 1 of 10 subjects, ~10 %)
+  p50_ms, p95_ms            query.api search_vector, one query at a time (FAISS + metadata join)
+  p50_ms_filtered, ...      the same with --where
+  faiss_p50_ms              raw FAISS search of the same loaded index, same queries, same run
+  p50_over_faiss_p50        p50_ms / faiss_p50_ms
+  build_s                   IndexStore.write_faiss (read vectors back, build, tune, serialise, write)
+  optimize_s                IndexStore.optimize (compaction + scalar indexes, as a build ends)
+  write_rows_per_s          rows per second of IndexStore.commit (LanceDB writes)
+  peak_rss_mb, disk_mb
+
+Row generation and the brute-force truth are outside every timed section. The JSON file holds
+{"host": ..., "rows": [...]} and is rewritten after each size.
 
 Example:
-  python bench/bench_index.py --n-windows 10000 100000 --dim 256 --queries 200
+  python bench/bench_index.py --n-windows 100000 300000 1000000 --dim 384 --queries 200 --json out.json
 """
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -23,23 +39,41 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer import vectors
-from indexer.store import IndexStore
+# The checkout this file is in, ahead of any installed copy of motionsearch (children inherit sys.path).
+REPO = str(Path(__file__).resolve().parent.parent)
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
 ENCODER = "bench@000000000000"
-SUBJECTS = 8
+SUBJECTS = 10
+WINDOWS_PER_RECORDING = 5
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def unit_vectors(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    v = rng.standard_normal((n, dim), dtype=np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+# ---- synthetic embeddings ---------------------------------------------------------------------
+def centres(args) -> np.ndarray:
+    rng = np.random.default_rng([args.seed, 0])
+    c = rng.standard_normal((args.centres, args.dim)).astype(np.float32)
+    return c / np.linalg.norm(c, axis=1, keepdims=True)
+
+
+def clustered(n: int, cent: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """n unit vectors: a random centre each plus isotropic noise of norm ~`noise`, renormalised."""
+    dim = cent.shape[1]
+    v = cent[rng.integers(0, len(cent), n)]
+    v = v + rng.standard_normal((n, dim), dtype=np.float32) * np.float32(noise / np.sqrt(dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def subject_of(ids: np.ndarray) -> np.ndarray:
+    return (ids // WINDOWS_PER_RECORDING) % SUBJECTS + 1
 
 
 def rows(first: int, vecs: np.ndarray) -> list[dict]:
-    """Window rows shaped like a build's: 5 windows per recording, 8 subjects."""
+    """Window rows shaped like a build's: 5 windows per recording, 10 subjects."""
     out = []
     for i, v in enumerate(vecs, start=first):
-        rec = i // 5
+        rec = i // WINDOWS_PER_RECORDING
         out.append({
             "id": i, "recording_id": f"bench/r{rec}", "dataset": "bench", "subject": str(rec % SUBJECTS + 1),
             "modality": "imu", "body_part": "right_wrist", "t_start": float(i % 5), "t_end": float(i % 5) + 5.0,
@@ -48,115 +82,194 @@ def rows(first: int, vecs: np.ndarray) -> list[dict]:
     return out
 
 
-def percentiles(seconds: list[float]) -> tuple[float, float]:
-    ms = np.asarray(seconds) * 1000.0
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+class TopK:
+    """Exact top-k inner-product neighbours of fixed queries, fed the stored vectors chunk by chunk."""
+
+    def __init__(self, queries: np.ndarray, k: int):
+        self.q, self.k = queries, k
+        self.scores = np.full((len(queries), 0), -np.inf, np.float32)
+        self.ids = np.zeros((len(queries), 0), np.int64)
+
+    def add(self, vecs: np.ndarray, ids: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        s = np.concatenate([self.scores, self.q @ vecs.T], axis=1)
+        i = np.concatenate([self.ids, np.broadcast_to(ids, (len(self.q), len(ids)))], axis=1)
+        keep = np.argsort(-s, axis=1, kind="stable")[:, : self.k]
+        self.scores, self.ids = np.take_along_axis(s, keep, 1), np.take_along_axis(i, keep, 1)
 
 
+def recall(found: list[np.ndarray], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / len(t) for f, t in zip(found, truth)]))
+
+
+def percentile(seconds: list[float], p: float) -> float:
+    return round(float(np.percentile(np.asarray(seconds) * 1000.0, p)), 3)
+
+
+def folder_mb(folder: Path) -> float:
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 1)
+
+
+# ---- one size, in a child process ---------------------------------------------------------------
 def bench_size(n: int, args, folder: Path) -> dict:
-    rng = np.random.default_rng(args.seed)
+    import resource
+
+    import faiss
+
+    from indexer import vectors
+    from indexer.store import IndexStore
+    from query.api import open_index
+
+    faiss.omp_set_num_threads(args.threads)
+    cent = centres(args)
+    queries = clustered(args.queries, cent, args.noise, np.random.default_rng([args.seed, 1]))
+    truth, truth_filtered = TopK(queries, args.k), TopK(queries, args.k)
+    rng = np.random.default_rng([args.seed, 2, n])
     store = IndexStore(folder, create=True)
 
-    # LanceDB writes. Row dicts are made outside the clock: a build has them anyway.
     write_s = 0.0
     for first in range(0, n, args.batch):
-        batch = rows(first, unit_vectors(min(args.batch, n - first), args.dim, rng))
-        recs = sorted({r["recording_id"] for r in batch})
-        done = [(r, ENCODER, 5) for r in recs]
+        vecs = clustered(min(args.batch, n - first), cent, args.noise, rng)
+        ids = np.arange(first, first + len(vecs), dtype=np.int64)
+        truth.add(vecs, ids)
+        admitted = subject_of(ids) == args.subject
+        truth_filtered.add(vecs[admitted], ids[admitted])
+        batch = rows(first, vecs)  # made outside the clock: a build has them anyway
+        done = [(r, ENCODER, WINDOWS_PER_RECORDING) for r in sorted({r["recording_id"] for r in batch})]
+        del vecs
         t = time.perf_counter()
         store.commit(batch, [], done)
         write_s += time.perf_counter() - t
+        del batch
 
     t = time.perf_counter()
-    manifest = store.write_faiss(ENCODER, "imu", "bench", args.index_type)
-    write_faiss_s = time.perf_counter() - t
-    ids, vecs = store.vectors(ENCODER, "imu")
+    manifest = store.write_faiss(ENCODER, "imu", "bench", None if args.index_type == "auto" else args.index_type)
+    build_s = time.perf_counter() - t
     t = time.perf_counter()
-    vectors.build(vecs, ids, manifest["index_type"])
-    build_only_s = time.perf_counter() - t
-
-    from query.api import open_index
+    store.optimize()  # as a build ends
+    optimize_s = time.perf_counter() - t
+    del store
 
     ix = open_index(folder)
     entry = ix.store.faiss(ENCODER, "imu")
     assert "rebuilt_in_memory" not in entry.manifest, "the FAISS file just written was not used"
-    queries = unit_vectors(args.queries, args.dim, rng)
-    # Warm up (first calls load the index and compile LanceDB plans), then time.
-    for q in queries[:3]:
+    where = f"subject = {args.subject}"
+    for q in queries[:3]:  # warm up: first calls load the index and compile LanceDB plans
         ix.search_vector(q, "imu", args.k, encoder_id=ENCODER)
+        ix.search_vector(q, "imu", args.k, where=where, encoder_id=ENCODER)
     raw, full, filtered = [], [], []
+    found, found_filtered = [], []
     for q in queries:
         t = time.perf_counter()
-        scores, found = vectors.search(entry.index, q, args.k)
+        vectors.search(entry.index, q, args.k)
         raw.append(time.perf_counter() - t)
         t = time.perf_counter()
         df = ix.search_vector(q, "imu", args.k, encoder_id=ENCODER)
         full.append(time.perf_counter() - t)
-        if df["window_id"][0] != found[0][0]:
-            raise AssertionError("search_vector and raw FAISS disagree on the best hit")
         t = time.perf_counter()
-        ix.search_vector(q, "imu", args.k, where=args.where, encoder_id=ENCODER)
+        dff = ix.search_vector(q, "imu", args.k, where=where, encoder_id=ENCODER)
         filtered.append(time.perf_counter() - t)
-    size_mb = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+        found.append(df["window_id"].to_numpy())
+        found_filtered.append(dff["window_id"].to_numpy())
+        if not set(dff["subject"].to_list()) <= {str(args.subject)}:
+            raise AssertionError(f"the filtered search returned subjects {set(dff['subject'].to_list())}")
+    p50, faiss_p50 = percentile(full, 50), percentile(raw, 50)
     return {
-        "n": n, "index": manifest["index_type"],
-        "write_rows_s": n / write_s, "write_s": write_s,
-        "faiss_build_s": build_only_s, "write_faiss_s": write_faiss_s,
-        "raw": percentiles(raw), "full": percentiles(full), "filtered": percentiles(filtered),
-        "disk_mb": size_mb,
+        "n_windows": n, "dim": args.dim, "index_type": manifest["index_type"],
+        "search_params": manifest.get("search_params") or {},
+        "recall_at_10": round(recall(found, truth.ids), 4),
+        "recall_at_10_filtered": round(recall(found_filtered, truth_filtered.ids), 4),
+        "filter": where, "filter_share": round(float(np.mean(subject_of(np.arange(n)) == args.subject)), 4),
+        "p50_ms": p50, "p95_ms": percentile(full, 95),
+        "p50_ms_filtered": percentile(filtered, 50), "p95_ms_filtered": percentile(filtered, 95),
+        "faiss_p50_ms": faiss_p50, "faiss_p95_ms": percentile(raw, 95),
+        "p50_over_faiss_p50": round(p50 / faiss_p50, 2) if faiss_p50 > 0 else None,
+        "build_s": round(build_s, 2), "optimize_s": round(optimize_s, 2),
+        "write_s": round(write_s, 2), "write_rows_per_s": round(n / write_s),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "disk_mb": folder_mb(folder), "threads": args.threads, "queries": args.queries, "k": args.k,
     }
 
 
-def format_table(results: list[dict], args) -> str:
-    head = (f"{'windows':>9} {'index':>6} {'LanceDB write':>15} {'FAISS build':>12} {'write_faiss':>12} "
-            f"{'FAISS p50/p95':>15} {'search p50/p95':>16} {'+where p50/p95':>16} {'disk':>8}")
-    lines = [f"dim {args.dim}, k {args.k}, {args.queries} queries one at a time, "
-             f"where = {args.where!r}, threads {args.threads}", head, "-" * len(head)]
-    for r in results:
-        lines.append(
-            f"{r['n']:>9} {r['index']:>6} {r['write_rows_s']:>9.0f} row/s {r['faiss_build_s']:>10.3f} s "
-            f"{r['write_faiss_s']:>10.3f} s {r['raw'][0]:>6.2f}/{r['raw'][1]:<5.2f} ms "
-            f"{r['full'][0]:>6.1f}/{r['full'][1]:<6.1f} ms {r['filtered'][0]:>6.1f}/{r['filtered'][1]:<6.1f} ms "
-            f"{r['disk_mb']:>5.0f} MB")
-    return "\n".join(lines)
+def _child(n: int, args, folder: str, out) -> None:
+    try:
+        out.put(("ok", bench_size(n, args, Path(folder))))
+    except BaseException as exc:  # reported by the parent, which goes on with the next size
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def host_facts(args) -> dict:
+    import faiss
+    import lancedb
+
+    return {
+        "cores": os.cpu_count(), "cores_available": len(os.sched_getaffinity(0)),
+        "threads": args.threads, "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(), "faiss": faiss.__version__, "lancedb": lancedb.__version__,
+        "numpy": np.__version__, "machine": platform.machine(),
+        "note": "FAISS and BLAS limited to `threads`; LanceDB's own Rust thread pools are not",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/bench_index.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-windows", type=int, nargs="+", default=[10_000, 100_000],
-                        help="index sizes to measure (default: 10000 100000)")
-    parser.add_argument("--dim", type=int, default=256, help="vector dimension (default 256, the encoders' default)")
+    parser.add_argument("--n-windows", type=int, nargs="+", default=[100_000, 300_000],
+                        help="index sizes to measure (default: 100000 300000)")
+    parser.add_argument("--dim", type=int, default=384, help="vector dimension (default 384)")
     parser.add_argument("--queries", type=int, default=200, help="queries timed per size (default 200)")
     parser.add_argument("-k", dest="k", type=int, default=10, help="results per query (default 10)")
+    parser.add_argument("--centres", type=int, default=300, help="cluster centres (default 300)")
+    parser.add_argument("--noise", type=float, default=1.0,
+                        help="norm of the noise added to a centre before renormalising (default 1.0)")
     parser.add_argument("--batch", type=int, default=5000, help="rows per IndexStore.commit (default 5000)")
     parser.add_argument("--index-type", default="auto",
-                        help="FAISS factory string (default: what a build picks, exact Flat below 200k)")
-    parser.add_argument("--where", default="subject = 2", help="filter for the filtered search (default: 1 of 8 subjects)")
+                        help="FAISS factory string (default: what a build picks: Flat up to 200k, IVF beyond)")
+    parser.add_argument("--subject", type=int, default=2, help="filter `subject = N` (1 of 10 subjects; default 2)")
     parser.add_argument("--threads", type=int, default=1, help="FAISS/BLAS threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", metavar="DIR", help="build the indexes under DIR and keep them (default: a temp dir)")
+    parser.add_argument("--json", metavar="FILE", help="write {host, rows} as JSON to FILE (after each size)")
     args = parser.parse_args(argv)
-    if any(n <= 0 for n in args.n_windows) or args.dim <= 0 or args.queries <= 0:
-        parser.error("--n-windows, --dim and --queries must be positive")
+    if any(n <= 0 for n in args.n_windows) or args.dim <= 0 or args.queries <= 0 or args.threads <= 0:
+        parser.error("--n-windows, --dim, --queries and --threads must be positive")
 
-    import faiss
-
-    faiss.omp_set_num_threads(args.threads)
+    for var in THREAD_VARS:  # inherited by the spawned children before they import numpy / faiss
+        os.environ[var] = str(args.threads)
+    host = host_facts(args)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="motionsearch-bench-"))
-    results = []
+    root.mkdir(parents=True, exist_ok=True)
+    ctx = mp.get_context("spawn")
+    results: list[dict] = []
+    failed = False
     try:
         for n in args.n_windows:
             folder = root / f"index-{n}"
             if folder.exists():
                 shutil.rmtree(folder)
-            results.append(bench_size(n, args, folder))
-            print(f"done {n} windows", file=sys.stderr)
+            out = ctx.Queue()
+            start = time.time()
+            child = ctx.Process(target=_child, args=(n, args, str(folder), out))
+            child.start()
+            status, value = out.get()
+            child.join()
+            if status != "ok":
+                print(f"{n} windows failed: {value}", file=sys.stderr)
+                failed = True
+                continue
+            value["wall_s"] = round(time.time() - start, 1)
+            results.append(value)
+            print(json.dumps(value), flush=True)
+            if args.json:
+                Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.json).write_text(json.dumps({"host": host, "rows": results}, indent=2) + "\n")
+            if not args.keep:
+                shutil.rmtree(folder, ignore_errors=True)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(format_table(results, args))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
