@@ -337,10 +337,11 @@ class IndexStore:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return df["id"].to_numpy(), np.stack(df["vector"].to_numpy()).astype(np.float32)
 
-    def committed_count(self, encoder_id: str, modality: str, table: str = "windows") -> int:
-        """How many rows of one encoder and modality belong to committed recordings."""
-        df = self.table(table, self.encoder_filter(encoder_id, modality), ["recording_id"])
-        return int(df["recording_id"].is_in(list(self.indexed_ids(encoder_id))).sum())
+    def committed_ids(self, encoder_id: str, modality: str, table: str = "windows") -> np.ndarray:
+        """Sorted ids of the rows of one encoder and modality that belong to committed recordings."""
+        df = self.table(table, self.encoder_filter(encoder_id, modality), ["id", "recording_id"])
+        df = df.filter(pl.col("recording_id").is_in(list(self.indexed_ids(encoder_id))))
+        return np.sort(df["id"].to_numpy().astype(np.int64))
 
     # ---- writing -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -551,17 +552,20 @@ class IndexStore:
             return self._faiss[key]
         path = self._faiss_path(encoder_id, modality, table)
         meta_path = path[: -len(".faiss")] + ".json"
-        want = self.committed_count(encoder_id, modality, table) if table in self.tables else 0
-        if want == 0:
+        want = self.committed_ids(encoder_id, modality, table) if table in self.tables else np.zeros(0, np.int64)
+        if len(want) == 0:
             raise LookupError(f"the index holds no {modality!r} {table} for encoder {encoder_id!r}")
         index = None
         manifest: dict = {}
         if self._exists(path) and self._exists(meta_path):
             manifest = self._read_manifest(meta_path) or {}
             blob = self._read(path)
-            if manifest.get("count") == want and hashlib.sha256(blob).hexdigest() == manifest.get("index_sha256"):
-                index = vectors.from_bytes(blob)
-                vectors.apply_params(index, manifest.get("search_params"))
+            if manifest.get("count") == len(want) and hashlib.sha256(blob).hexdigest() == manifest.get("index_sha256"):
+                # The file may come from elsewhere: it is used only if it loads and holds exactly
+                # the committed windows; otherwise LanceDB rebuilds it.
+                index = vectors.loaded_with_ids(blob, want, manifest.get("dimension"))
+                if index is not None:
+                    vectors.apply_params(index, manifest.get("search_params"))
         if index is None:  # LanceDB is the truth; the accelerator is rebuilt from it
             ids, vecs = self.vectors(encoder_id, modality, table=table)
             index = vectors.build(vecs, ids, vectors.choose_factory(len(ids)))

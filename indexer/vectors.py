@@ -72,6 +72,19 @@ def from_bytes(blob: bytes) -> faiss.Index:
     return faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8))
 
 
+def loaded_with_ids(blob: bytes, ids: np.ndarray, dimension: int | None) -> faiss.Index | None:
+    """The index serialised in `blob` if it loads, has `dimension` and holds exactly the sorted
+    `ids`; None otherwise (a damaged or foreign file: the caller rebuilds it)."""
+    try:
+        index = from_bytes(blob)  # kept as it is: a downcast wrapper would not own the index
+    except RuntimeError:
+        return None
+    if not isinstance(index, faiss.IndexIDMap2) or (dimension is not None and index.d != dimension):
+        return None
+    held = np.sort(faiss.vector_to_array(index.id_map).astype(np.int64))
+    return index if np.array_equal(held, ids) else None
+
+
 def gpu_count() -> int:
     get = getattr(faiss, "get_num_gpus", None)
     return int(get()) if get else 0

@@ -218,3 +218,26 @@ def test_hits_are_joined_from_an_in_memory_copy_that_follows_new_commits(store):
                  [("lab/d", ENC, 2)])
     assert store.windows_by_id([13], cols)["recording_id"].to_list() == ["lab/d"]  # the new version is read
     assert store.windows_by_id([13], ["id", "vector"]).height == 1  # vectors still come from LanceDB
+
+
+@pytest.mark.parametrize("craft", ["foreign ids", "other dimension", "unloadable bytes"])
+def test_a_faiss_file_whose_checksum_matches_but_holds_other_windows_is_rebuilt(store, tmp_path, craft):
+    """A FAISS file may come from elsewhere: a matching checksum and count are not enough, it must
+    load and hold exactly the committed windows, or hits would name windows that do not exist."""
+    store.write_faiss(ENC, "imu", "sha")
+    faiss_file = next((tmp_path / "index" / "faiss").glob("*.imu.faiss"))
+    if craft == "foreign ids":
+        blob = vectors.to_bytes(vectors.build(unit_vectors(12), np.arange(1000, 1012)))
+    elif craft == "other dimension":
+        blob = vectors.to_bytes(vectors.build(np.eye(12, 4, dtype=np.float32), np.arange(12)))
+    else:
+        blob = b"\0" * 64
+    faiss_file.write_bytes(blob)
+    manifest_file = faiss_file.with_suffix(".json")
+    manifest = json.loads(manifest_file.read_text())
+    manifest["index_sha256"] = __import__("hashlib").sha256(blob).hexdigest()
+    manifest_file.write_text(json.dumps(manifest))
+    entry = IndexStore(tmp_path / "index").faiss(ENC, "imu")
+    assert entry.manifest.get("rebuilt_in_memory") is True
+    _, ids = vectors.search(entry.index, unit_vectors(12)[3], k=12)
+    assert sorted(ids[0].tolist()) == list(range(12))
