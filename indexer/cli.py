@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions, a vanished mount: the machine, not the input
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc} (the index keeps its last complete build)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

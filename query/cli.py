@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, FileNotFoundError, ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the machine (disk, permissions), not the query
+        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     if isinstance(result, pl.DataFrame):
         if result.height == 0:
             print("no results", file=sys.stderr)

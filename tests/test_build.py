@@ -535,3 +535,21 @@ def test_an_index_addressed_by_uri_goes_through_the_object_store_path(archive, t
     assert ix.encoder(modality="pose").checksum == tiny_encoder.checksum  # read back through pyarrow
     hits = ix.search_window(0, "pose", k=3)
     assert hits.height == 3 and hits["recording_id"].null_count() == 0
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_last_complete_build(archive, tmp_path, tiny_encoder, capsys,
+                                                                    monkeypatch):
+    out = tmp_path / "index"
+    build_path(out, discover(archive), tiny_encoder, progress=False)
+    add_good_recording(archive, "new_01", 7.0, seed=3)
+
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(out / "windows.lance"))
+
+    monkeypatch.setattr(IndexStore, "commit", full)
+    code = indexer_cli.main(["build", str(archive), "--out", str(out), "--checkpoint", tiny_encoder.source, "--quiet"])
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert err[0] == f"error: {out / 'windows.lance'}: No space left on device (the index keeps its last complete build)"
+    assert IndexStore(out).count("recordings") == 4  # the previous build, whole
