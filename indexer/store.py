@@ -174,6 +174,10 @@ class FaissEntry:
         return vectors.search(self.index, queries, k, allowed, params, cpu_index=self.cpu)
 
 
+class DamagedTable(ValueError):
+    """A LanceDB table whose files cannot be read; the message says how to recover."""
+
+
 class IndexLocked(RuntimeError, LookupError):
     """Another writer holds the index."""
 
@@ -226,20 +230,31 @@ class IndexStore:
         """A table (optionally filtered with a SQL predicate) as a polars DataFrame. `where` is
         the store's own predicate, used as given; user filters go through `windows()`,
         `recordings()` or `vectors()`, which check them."""
-        if where is None and columns is None:
-            return pl.from_arrow(self.tables[name].to_arrow())
         try:
             return self._scan(name, where, columns)
+        except DamagedTable:
+            raise
         except (ValueError, RuntimeError) as exc:
             raise ValueError(f"invalid predicate {where!r}: {_lance_reason(exc, '', '')}") from None
 
     def _scan(self, name: str, where: str | None, columns: list[str] | None) -> pl.DataFrame:
-        query = self.tables[name].search()
-        if where:
-            query = query.where(where)
-        if columns:
-            query = query.select(columns)
-        return pl.from_arrow(query.limit(None).to_arrow())
+        try:
+            if where is None and columns is None:
+                return pl.from_arrow(self.tables[name].to_arrow())
+            query = self.tables[name].search()
+            if where:
+                query = query.where(where)
+            if columns:
+                query = query.select(columns)
+            return pl.from_arrow(query.limit(None).to_arrow())
+        except (OSError, ValueError, RuntimeError) as exc:
+            if isinstance(exc, OSError) or "LanceError(IO)" in str(exc):  # the files, not the query
+                reason = _RUST_PATH.sub("", str(exc).splitlines()[0] if str(exc) else type(exc).__name__).strip()
+                raise DamagedTable(f"{self.uri}: the {name} table cannot be read ({reason}); rebuild the index "
+                                   f"into a new folder with `python -m indexer build SOURCE --out NEW_DIR`, or "
+                                   f"go back to an earlier version of {name}.lance with LanceDB's "
+                                   "Table.restore(version)") from None
+            raise
 
     def filtered(self, name: str, where: str | None = None, columns: list[str] | None = None,
                  scope: str | None = None) -> pl.DataFrame:
@@ -252,6 +267,8 @@ class IndexStore:
         pred = f"{scope} AND ({user})" if scope else user
         try:
             return self._scan(name, pred, columns)
+        except DamagedTable:
+            raise
         except (ValueError, RuntimeError) as exc:
             reason = _lance_reason(exc, pred, user)
         if scope and "encoder_id" in reason:  # LanceDB quoted the scope in another form: ask about the filter alone

@@ -553,3 +553,16 @@ def test_a_full_disk_is_one_line_and_leaves_the_last_complete_build(archive, tmp
     assert code == 1 and len(err) == 1
     assert err[0] == f"error: {out / 'windows.lance'}: No space left on device (the index keeps its last complete build)"
     assert IndexStore(out).count("recordings") == 4  # the previous build, whole
+
+
+def test_a_damaged_table_names_itself_and_how_to_recover(archive, tmp_path, tiny_encoder, capsys):
+    from query import cli as query_cli
+
+    out = tmp_path / "index"
+    build_path(out, discover(archive), tiny_encoder, progress=False)
+    biggest = max((out / "windows.lance" / "data").glob("*.lance"), key=lambda p: p.stat().st_size)
+    biggest.write_bytes(biggest.read_bytes()[:200])  # truncated, as a full disk or a bad copy leaves it
+    assert query_cli.main(["window", "0", "--target", "pose", "--index", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the windows table cannot be read" in err[0]
+    assert "python -m indexer build SOURCE --out NEW_DIR" in err[0] and "Table.restore" in err[0]
