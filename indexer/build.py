@@ -126,6 +126,7 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
 
     bar = tqdm(total=len(todo), desc="indexing", unit="rec", disable=not progress)
     batch: list[tuple[Entry, Recording, list]] = []  # cut, not yet embedded
+    held = [0, 0]  # windows and bytes of samples in `batch`
 
     def skip(entry: Entry, where: str | None, reason: str) -> None:
         where = where or (entry.sources[0] if entry.sources else entry.id)
@@ -157,6 +158,7 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
         bar.set_postfix(windows=summary.windows_written,
                         per_s=f"{summary.windows_written / max(1e-9, time.time() - start):.0f}")
         batch.clear()
+        held[:] = [0, 0]
         if len(pending_done) >= COMMIT_EVERY:
             flush()
 
@@ -177,8 +179,9 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
             bar.update(1)
             continue
         batch.append((entry, rec, windows))
-        held = [w for _, _, ws in batch for w in ws]
-        if len(held) >= EMBED_BATCH or sum(w.data.nbytes for w in held) >= EMBED_BYTES:
+        held[0] += len(windows)
+        held[1] += sum(w.data.nbytes for w in windows)
+        if held[0] >= EMBED_BATCH or held[1] >= EMBED_BYTES:
             embed_batch()
     if batch:
         embed_batch()

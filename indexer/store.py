@@ -346,19 +346,23 @@ class IndexStore:
         (`table`: "windows" or "tokens")."""
         if table not in self.tables:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        df = self.filtered(table, where, ["id", "recording_id", "vector"], scope=self.encoder_filter(encoder_id, modality))
-        # Rows of a build that died before its commit-log row are not part of the index yet:
-        # nothing that serves queries (FAISS files, in-memory rebuilds) may see them.
-        df = df.filter(pl.col("recording_id").is_in(list(self.indexed_ids(encoder_id))))
+        df = self._committed(self.filtered(table, where, ["id", "recording_id", "vector"],
+                                           scope=self.encoder_filter(encoder_id, modality)), encoder_id)
         if df.height == 0:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return df["id"].to_numpy(), np.stack(df["vector"].to_numpy()).astype(np.float32)
 
     def committed_ids(self, encoder_id: str, modality: str, table: str = "windows") -> np.ndarray:
         """Sorted ids of the rows of one encoder and modality that belong to committed recordings."""
-        df = self.table(table, self.encoder_filter(encoder_id, modality), ["id", "recording_id"])
-        df = df.filter(pl.col("recording_id").is_in(list(self.indexed_ids(encoder_id))))
+        df = self._committed(self.table(table, self.encoder_filter(encoder_id, modality), ["id", "recording_id"]),
+                             encoder_id)
         return np.sort(df["id"].to_numpy().astype(np.int64))
+
+    def _committed(self, rows: pl.DataFrame, encoder_id: str) -> pl.DataFrame:
+        """The rows whose recording is in the commit log for `encoder_id`. Rows of a build that
+        died before its commit-log row are not part of the index yet: nothing that serves
+        queries (FAISS files, in-memory rebuilds) may see them."""
+        return rows.filter(pl.col("recording_id").is_in(list(self.indexed_ids(encoder_id))))
 
     # ---- writing -------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -139,12 +139,13 @@ def apply_params(index: faiss.Index, params: dict | None) -> None:
 def _parameters(index: faiss.Index, params: dict, selector=None):
     """FAISS search parameters of the right class for the index type: an IVF index rejects plain
     SearchParameters ("IndexIVF params have incorrect type")."""
-    if _ivf(index) is not None:
+    ivf, inner = _ivf(index), _inner(index)
+    if ivf is not None:
         out = faiss.SearchParametersIVF()
-        out.nprobe = int(params.get("nprobe") or _ivf(index).nprobe)
-    elif isinstance(_inner(index), faiss.IndexHNSW):
+        out.nprobe = int(params.get("nprobe") or ivf.nprobe)
+    elif isinstance(inner, faiss.IndexHNSW):
         out = faiss.SearchParametersHNSW()
-        out.efSearch = int(params.get("efSearch") or _inner(index).hnsw.efSearch)
+        out.efSearch = int(params.get("efSearch") or inner.hnsw.efSearch)
     else:
         out = faiss.SearchParameters()
     if selector is not None:
