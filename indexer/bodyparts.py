@@ -14,8 +14,8 @@ from indexer.errors import BadInput
 # Where a sensor can be worn (IMU placements) and what a pose chain can be named after.
 BODY_PARTS = [
     "head", "neck", "chest", "pelvis",
-    "left_shoulder", "left_elbow", "left_wrist", "left_hand",
-    "right_shoulder", "right_elbow", "right_wrist", "right_hand",
+    "left_shoulder", "left_upper_arm", "left_elbow", "left_forearm", "left_wrist", "left_hand",
+    "right_shoulder", "right_upper_arm", "right_elbow", "right_forearm", "right_wrist", "right_hand",
     "left_hip", "left_thigh", "left_knee", "left_shin", "left_ankle", "left_foot",
     "right_hip", "right_thigh", "right_knee", "right_shin", "right_ankle", "right_foot",
 ]
@@ -31,25 +31,20 @@ CANONICAL_JOINTS = [
 
 # Body part an IMU is worn on -> the kinematic chain of canonical joints it moves with (MoBind's
 # part decomposition).
-CHAINS = {
-    "right_wrist": ["right_shoulder", "right_elbow", "right_wrist"],
-    "right_hand": ["right_shoulder", "right_elbow", "right_wrist"],
-    "right_elbow": ["right_shoulder", "right_elbow", "right_wrist"],
-    "left_wrist": ["left_shoulder", "left_elbow", "left_wrist"],
-    "left_hand": ["left_shoulder", "left_elbow", "left_wrist"],
-    "left_elbow": ["left_shoulder", "left_elbow", "left_wrist"],
-    "right_thigh": ["right_hip", "right_knee", "right_ankle"],
-    "right_knee": ["right_hip", "right_knee", "right_ankle"],
-    "right_shin": ["right_hip", "right_knee", "right_ankle"],
-    "right_ankle": ["right_hip", "right_knee", "right_ankle"],
-    "left_thigh": ["left_hip", "left_knee", "left_ankle"],
-    "left_knee": ["left_hip", "left_knee", "left_ankle"],
-    "left_shin": ["left_hip", "left_knee", "left_ankle"],
-    "left_ankle": ["left_hip", "left_knee", "left_ankle"],
-    "chest": ["pelvis", "chest", "neck"],
-    "pelvis": ["pelvis", "left_hip", "right_hip"],
-    "head": ["chest", "neck", "head"],
-}
+def _chains() -> dict[str, list[str]]:
+    arm = lambda side: [f"{side}_shoulder", f"{side}_elbow", f"{side}_wrist"]  # noqa: E731
+    leg = lambda side: [f"{side}_hip", f"{side}_knee", f"{side}_ankle"]  # noqa: E731
+    out = {"chest": ["pelvis", "chest", "neck"], "pelvis": ["pelvis", "left_hip", "right_hip"],
+           "head": ["chest", "neck", "head"], "neck": ["chest", "neck", "head"]}
+    for side in ("left", "right"):
+        for part in ("shoulder", "upper_arm", "elbow", "forearm", "wrist", "hand"):
+            out[f"{side}_{part}"] = arm(side)
+        for part in ("hip", "thigh", "knee", "shin", "ankle", "foot"):
+            out[f"{side}_{part}"] = leg(side)
+    return out
+
+
+CHAINS: dict[str, list[str]] = _chains()
 
 # Skeleton name -> {its joint name: canonical joint}. Joints not listed are ignored.
 SKELETONS: dict[str, dict[str, str]] = {
@@ -110,6 +105,23 @@ _DERIVED = {
 PLACEMENT_ALIASES = {
     "wrist": "right_wrist", "rwrist": "right_wrist", "lwrist": "left_wrist",
     "thigh": "right_thigh", "waist": "pelvis", "hip": "pelvis", "trunk": "chest",
+    "lower_back": "pelvis", "sacrum": "pelvis", "upper_back": "chest", "sternum": "chest", "torso": "chest",
+    "back": "chest",
+    **{f"{short}{part}": f"{side}_{part}" for side, short in (("left", "l"), ("right", "r"))
+       for part in ("shoulder", "elbow", "forearm", "hand", "thigh", "knee", "shin", "ankle", "foot")},
+    **{f"{side}_{alias}": f"{side}_{part}" for side in ("left", "right")
+       for alias, part in (("arm", "upper_arm"), ("upperarm", "upper_arm"), ("lower_arm", "forearm"),
+                           ("lowerarm", "forearm"), ("upper_leg", "thigh"), ("upperleg", "thigh"),
+                           ("lower_leg", "shin"), ("lowerleg", "shin"), ("calf", "shin"))},
+}
+
+# The directions a pose file's vertical axis may point; canonical poses are y-up (metres).
+UP_AXES = ("y", "-y", "z", "-z")
+_UP_ROTATIONS = {  # proper rotations taking the named axis to +y
+    "y": np.eye(3),
+    "-y": np.diag([-1.0, -1.0, 1.0]),
+    "z": np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]]),
+    "-z": np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]),
 }
 
 
@@ -120,6 +132,35 @@ def canonical_placement(name: str) -> str:
     if key not in BODY_PARTS:
         raise ValueError(f"unknown body placement {name!r}; known: {', '.join(BODY_PARTS)}")
     return key
+
+
+def orient_up(data: np.ndarray, up: str) -> np.ndarray:
+    """(T, J, 3) positions whose vertical axis is `up` -> y-up positions (a rotation, so left
+    stays left). 2-D image keypoints (y down) are left alone: there `up` is the image's."""
+    up = up.strip().lower()
+    if up not in _UP_ROTATIONS:
+        raise ValueError(f"unknown up axis {up!r}; known: {', '.join(UP_AXES)}")
+    if up == "y" or data.shape[-1] != 3:
+        return data
+    return data @ _UP_ROTATIONS[up].T
+
+
+def apply_joint_map(joints: list[str], joint_map: dict[str, str]) -> tuple[list[int], list[str], list[str]]:
+    """For a skeleton the engine does not know: which columns to keep, their canonical names, and
+    the file's joint names that are ignored. `joint_map` maps the file's names to canonical
+    joint names (CANONICAL_JOINTS); raises ValueError naming a target that is not one."""
+    bad = sorted({v for v in joint_map.values() if v not in CANONICAL_JOINTS})
+    if bad:
+        raise ValueError(f"joint_map targets {bad} are not canonical joints; known: {', '.join(CANONICAL_JOINTS)}")
+    unknown = sorted(set(joint_map) - set(joints))
+    if unknown:
+        raise ValueError(f"joint_map names {unknown}, which the file's joints {joints} do not hold")
+    targets = list(joint_map.values())
+    twice = sorted({t for t in targets if targets.count(t) > 1})
+    if twice:
+        raise ValueError(f"joint_map maps several joints onto {twice}")
+    keep = [i for i, j in enumerate(joints) if j in joint_map]
+    return keep, [joint_map[joints[i]] for i in keep], [j for j in joints if j not in joint_map]
 
 
 def canonical_joint_positions(data: np.ndarray, skeleton: str, joints: list[str]) -> np.ndarray:

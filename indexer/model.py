@@ -28,6 +28,11 @@ def _check_timing(where: str, what: str, rate: float, samples: int) -> None:
                               f"more than the {MAX_DURATION / 3600:.0f} h one recording may hold")
 
 
+def _check_offset(where: str, offset: float) -> None:
+    if not np.isfinite(offset) or abs(offset) > MAX_DURATION:
+        raise BadInput(where, f"stream offset {offset!r} s is not a time within a recording")
+
+
 @dataclass
 class ImuStream:
     """One inertial sensor: samples (T x C) with named channels, worn at one body part."""
@@ -37,6 +42,7 @@ class ImuStream:
     channels: list[str]
     placement: str  # canonical body part, e.g. "right_wrist"
     source: str = ""
+    offset: float = 0.0  # recording time (s) of the first sample: a stream cropped later, or a segment after a gap
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float32)
@@ -58,10 +64,16 @@ class ImuStream:
             raise BadInput(where, f"IMU data holds {bad} NaN/inf values")
         if self.placement not in BODY_PARTS:
             raise BadInput(where, f"unknown sensor placement {self.placement!r}; known: {', '.join(BODY_PARTS)}")
+        _check_offset(where, self.offset)
 
     @property
     def duration(self) -> float:
         return self.data.shape[0] / self.rate
+
+    @property
+    def end(self) -> float:
+        """Recording time (s) just after the last sample."""
+        return self.offset + self.duration
 
 
 @dataclass
@@ -73,6 +85,7 @@ class PoseStream:
     skeleton: str  # "kinect20", "cmu-bvh", "coco17", ... (see indexer.bodyparts.SKELETONS)
     joints: list[str]  # the skeleton's own joint names, in column order
     source: str = ""
+    offset: float = 0.0  # recording time (s) of the first frame
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float32)
@@ -89,10 +102,16 @@ class PoseStream:
         if not np.isfinite(self.data).all():
             bad = int((~np.isfinite(self.data)).sum())
             raise BadInput(where, f"pose data holds {bad} NaN/inf values")
+        _check_offset(where, self.offset)
 
     @property
     def duration(self) -> float:
         return self.data.shape[0] / self.rate
+
+    @property
+    def end(self) -> float:
+        """Recording time (s) just after the last frame."""
+        return self.offset + self.duration
 
     def canonical(self) -> np.ndarray:
         """(T, 16, D) positions on the canonical joint set, whatever the source skeleton."""
@@ -130,11 +149,11 @@ class Recording:
 
     @property
     def duration(self) -> float:
-        lengths = [s.duration for s in self.imu]
+        lengths = [s.end for s in self.imu]
         if self.pose is not None:
-            lengths.append(self.pose.duration)
+            lengths.append(self.pose.end)
         if self.video is not None and self.video.duration:
-            lengths.append(self.video.duration)
+            lengths.append(self.video.offset + self.video.duration)
         if not lengths and self.text:
             lengths.append(max(t.end for t in self.text))
         return float(max(lengths)) if lengths else 0.0
@@ -156,6 +175,26 @@ class Recording:
         if self.labels:
             return "; ".join(self.labels)
         return "; ".join(t.text for t in self.text)
+
+    def placements(self) -> list[str]:
+        """The body parts the recording's IMUs are worn on, each once, in stream order."""
+        return list(dict.fromkeys(s.placement for s in self.imu))
+
+    def window_label(self, t_start: float, t_end: float) -> str:
+        """The label of the window [t_start, t_end]: the text of the span covering most of it;
+        the recording's labels when no span covers it or two spans cover it equally."""
+        best, best_cover, tied = None, 0.0, False
+        for span in self.text:
+            cover = min(span.end, t_end) - max(span.start, t_start)
+            if cover <= 1e-9:
+                continue
+            if cover > best_cover + 1e-9:
+                best, best_cover, tied = span.text, cover, False
+            elif abs(cover - best_cover) <= 1e-9 and span.text != best:
+                tied = True
+        if best is not None and not tied:
+            return best
+        return "; ".join(self.labels) if self.labels else (best or "")
 
 
 @dataclass

@@ -41,3 +41,15 @@ def imu_channels_to_si(data: np.ndarray, channels: list[str], acc_unit: str, gyr
         elif name.startswith("gyr"):
             out[:, i] = gyr_to_si(out[:, i], gyr_unit)
     return out
+
+
+# Channel names an IMU stream may carry, by sensor; a stream holds any subset of the groups.
+# Magnetometer values are kept in the file's unit (their scale differs by device and place);
+# orientation is a unit quaternion (w, x, y, z).
+IMU_CHANNEL_GROUPS = {
+    "acc": ["acc_x", "acc_y", "acc_z"],
+    "gyr": ["gyr_x", "gyr_y", "gyr_z"],
+    "mag": ["mag_x", "mag_y", "mag_z"],
+    "quat": ["quat_w", "quat_x", "quat_y", "quat_z"],
+}
+IMU_CHANNELS = [c for group in IMU_CHANNEL_GROUPS.values() for c in group]

@@ -118,24 +118,32 @@ def video_windows(rec: Recording, spec: WindowSpec, fps: float, starts: list[flo
 def recording_windows(rec: Recording, spec: WindowSpec, rates: dict[str, float],
                       starts: list[float] | None = None, video_size: int | None = None) -> list[Window]:
     """Windows of every modality in `rates` ({"imu": 50, "pose": 25, "video": 5}) the recording
-    has; video frames are `video_size` pixels square."""
+    has; video frames are `video_size` pixels square.
+
+    Every stream is cut on the recording's one grid of start times, so windows of different
+    streams pair up by `t_start`. A stream that starts late (its `offset`, or a segment after a
+    gap in an IMU clock) contributes the windows that start inside it; each IMU sensor gives its
+    own windows (`body_part` = its placement).
+    """
     starts = window_starts(rec.duration, spec) if starts is None else starts
-    streams: list[tuple[str, str, np.ndarray, float]] = []
+    # (modality, body part, samples at the tower rate, rate, recording time of the first sample)
+    streams: list[tuple[str, str, np.ndarray, float, float]] = []
     if "imu" in rates:
         for imu in rec.imu:
-            streams.append(("imu", imu.placement, resample(imu.data, imu.rate, rates["imu"]), rates["imu"]))
+            streams.append(("imu", imu.placement, resample(imu.data, imu.rate, rates["imu"]), rates["imu"],
+                            imu.offset))
     if "pose" in rates and rec.pose is not None:
         pose = rec.pose.canonical()
         flat = pose.reshape(pose.shape[0], -1)
         res = resample(flat, rec.pose.rate, rates["pose"]).reshape(-1, *pose.shape[1:])
-        streams.append(("pose", "all", res, rates["pose"]))
+        streams.append(("pose", "all", res, rates["pose"], rec.pose.offset))
     out = []
-    for modality, part, data, rate in streams:
-        stream_end = data.shape[0] / rate
+    for modality, part, data, rate, offset in streams:
+        stream_end = offset + data.shape[0] / rate
         for s in starts:
-            if s >= stream_end - 1e-9:
+            if s < offset - 1e-6 or s >= stream_end - 1e-9:
                 continue
-            piece, valid = cut(data, rate, s, spec.length)
+            piece, valid = cut(data, rate, max(0.0, s - offset), spec.length)
             out.append(Window(rec.id, modality, part, s, min(s + spec.length, stream_end), piece, valid))
     if "video" in rates and rec.video is not None:
         out.extend(video_windows(rec, spec, rates["video"], starts, video_size))
