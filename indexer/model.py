@@ -209,6 +209,7 @@ class Entry:
     sources: list[str]
     load: Callable[[], Recording]
     subject: str | None = None  # when the listing already tells (file names), for cheap filtering
+    split: str | None = None  # a manifest's `split` column ("train", "test", ...), when it has one
 
 
 def source_paths(*paths: str | Path | None) -> list[str]:

@@ -47,3 +47,25 @@ def discover(source: str | Path | None, fmt: str | None = None) -> list[Entry]:
     fmt = fmt or detect_format(source)
     # abspath, not resolve: a path through a symlinked folder stays the path the user gave
     return importer(fmt).discover(Path(os.path.abspath(source)) if source is not None else None)
+
+
+def select(entries: list[Entry], subjects: set[str] | None = None, exclude: set[str] | None = None,
+           split: str | None = None) -> list[Entry]:
+    """The entries of the chosen subjects / split, decided from the listing alone (before any
+    file is read). An entry whose listing does not tell its subject is kept: its recording is
+    checked once loaded (see `keeps`)."""
+    out = []
+    for e in entries:
+        if split is not None and e.split is not None and e.split != split:
+            continue
+        if e.subject is not None and not keeps(e.subject, subjects, exclude):
+            continue
+        out.append(e)
+    return out
+
+
+def keeps(subject: str | None, subjects: set[str] | None = None, exclude: set[str] | None = None) -> bool:
+    """Whether a recording of `subject` is in a selection (`subjects`: only these; `exclude`: not these)."""
+    if subjects is not None and subject not in subjects:
+        return False
+    return not (exclude and subject in exclude)
