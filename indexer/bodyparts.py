@@ -77,6 +77,23 @@ SKELETONS: dict[str, dict[str, str]] = {
         "left_hip": "left_hip", "left_knee": "left_knee", "left_ankle": "left_ankle",
         "right_hip": "right_hip", "right_knee": "right_knee", "right_ankle": "right_ankle",
     },
+    # Bandai Namco Research Motion Dataset (21 joints, Unity-style names).
+    "bandai21": {
+        "Hips": "pelvis", "Chest": "chest", "Neck": "neck", "Head": "head",
+        "UpperArm_L": "left_shoulder", "LowerArm_L": "left_elbow", "Hand_L": "left_wrist",
+        "UpperArm_R": "right_shoulder", "LowerArm_R": "right_elbow", "Hand_R": "right_wrist",
+        "UpperLeg_L": "left_hip", "LowerLeg_L": "left_knee", "Foot_L": "left_ankle",
+        "UpperLeg_R": "right_hip", "LowerLeg_R": "right_knee", "Foot_R": "right_ankle",
+    },
+    # iClone / Character Creator rigs (CMU takes converted to CC_Base_* names).
+    "iclone-cc": {
+        "CC_Base_Pelvis": "pelvis", "CC_Base_Spine02": "chest", "CC_Base_NeckTwist01": "neck",
+        "CC_Base_Head": "head",
+        "CC_Base_L_Upperarm": "left_shoulder", "CC_Base_L_Forearm": "left_elbow", "CC_Base_L_Hand": "left_wrist",
+        "CC_Base_R_Upperarm": "right_shoulder", "CC_Base_R_Forearm": "right_elbow", "CC_Base_R_Hand": "right_wrist",
+        "CC_Base_L_Thigh": "left_hip", "CC_Base_L_Calf": "left_knee", "CC_Base_L_Foot": "left_ankle",
+        "CC_Base_R_Thigh": "right_hip", "CC_Base_R_Calf": "right_knee", "CC_Base_R_Foot": "right_ankle",
+    },
     # A skeleton whose joints already carry canonical names (the demo archive, user data).
     "canonical": {j: j for j in CANONICAL_JOINTS},
 }

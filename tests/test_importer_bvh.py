@@ -223,3 +223,30 @@ def test_bad_file_fails_only_its_entry(tmp_path):
     assert good.load().labels == []  # no descriptions.csv: imported without labels
     with pytest.raises(BadInput, match="empty"):
         bad.load()
+
+
+DATA = CMU.parent
+
+
+@pytest.mark.parametrize("folder, skeleton, first_label", [
+    ("bandai-namco/dataset-2/data", "bandai21", "raise up both hands"),
+    ("bandai-namco/dataset-1/data", "bandai21", None),
+    ("cmu-mocap-iclone/bvh", "iclone-cc", None),
+])
+def test_other_real_mocap_sets_import_with_their_labels(folder, skeleton, first_label):
+    """The Bandai Namco (21 joints) and iClone-named CMU takes read without any renaming: an
+    upright body in metres, labelled from the JSON side files / the CMU database index."""
+    path = DATA / folder
+    if not path.is_dir():
+        pytest.skip(f"{path} not found")
+    entries = bvh.discover(path)
+    assert len(entries) >= 50
+    for entry in entries[:: max(1, len(entries) // 8)]:
+        rec = entry.load()
+        assert rec.pose.skeleton == skeleton
+        assert rec.labels and rec.text, entry.id  # every take is described
+        canon = rec.pose.canonical()
+        height = canon[:, 3, 1].mean() - canon[:, [12, 15], 1].mean()  # head above ankles, y up
+        assert 1.0 < height < 2.0, (entry.id, height)
+    if first_label:
+        assert entries[0].load().labels[0] == first_label

@@ -10,6 +10,7 @@ subject and the description used as label and as a text span over the whole take
 from __future__ import annotations
 
 import csv
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from indexer.model import Entry, PoseStream, Recording, TextSpan
 from indexer.units import length_to_si
 
 SKELETON = "cmu-bvh"
+CMU_INDEX = "cmu-descriptions.csv"
 DESCRIPTIONS = "descriptions.csv"
 CMU_NAME = re.compile(r"^(\d+)_(\d+)$")
 
@@ -373,10 +375,13 @@ def detect(path: Path) -> bool:
 
 
 def read_descriptions(folder: Path) -> dict[str, tuple[str | None, str]]:
-    """file stem -> (subject, description) from descriptions.csv; {} when there is none."""
+    """file stem -> (subject, description) from descriptions.csv; else from the CMU database's
+    index (cmu-descriptions.csv here or one folder up); {} when there is neither. Takes with a
+    JSON side file ({"content": i, "style": j}) are described by `labelled_takes` instead."""
     table = folder / DESCRIPTIONS
     if not table.exists():
-        return {}
+        index = next((f for f in (folder / CMU_INDEX, folder.parent / CMU_INDEX) if f.is_file()), None)
+        return read_cmu_index(index) if index else {}
     try:
         with open(table, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -415,6 +420,50 @@ def skeleton_for(path: Path, motion: BvhMotion) -> str:
     )
 
 
+def read_cmu_index(table: Path) -> dict[str, tuple[str | None, str]]:
+    """The CMU database's own index (Subject, Trial #, Motion Description) -> "SSS_TT" entries."""
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = {"Subject", "Trial #", "Motion Description"} - set(reader.fieldnames or [])
+            if missing:
+                raise BadInput(str(table), f"missing column(s) {sorted(missing)} of the CMU index")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BadInput(str(table), f"unreadable CMU index ({exc})") from None
+    out = {}
+    for row in rows:
+        try:
+            subject, trial = int(row["Subject"]), int(row["Trial #"])
+        except (TypeError, ValueError):
+            continue
+        out[f"{subject:03d}_{trial:02d}"] = (str(subject), (row["Motion Description"] or "").strip())
+        out[f"{subject:02d}_{trial:02d}"] = out[f"{subject:03d}_{trial:02d}"]
+    return out
+
+
+def labelled_takes(folder: Path) -> dict[str, tuple[str, str]]:
+    """file stem -> (content, style) for takes with a JSON side file indexing the label lists in
+    ../cfg/content_label.txt and style_label.txt (the Bandai Namco layout); {} otherwise."""
+    cfg = folder.parent / "cfg"
+    lists = {}
+    for kind in ("content", "style"):
+        f = cfg / f"{kind}_label.txt"
+        if not f.is_file():
+            return {}
+        # names carry the dataset as prefix ("dataset-2_wave-left-hand")
+        lists[kind] = [line.strip().split("_", 1)[-1].replace("-", " ")
+                       for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out = {}
+    for side in sorted(folder.glob("*.json")):
+        try:
+            info = json.loads(side.read_text(encoding="utf-8"))
+            out[side.stem] = (lists["content"][int(info["content"])], lists["style"][int(info["style"])])
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            continue  # a take without a readable side file is described by its name alone
+    return out
+
+
 def _cmu_name(stem: str) -> tuple[str | None, str | None]:
     # CMU takes are named <subject>_<trial>; used when descriptions.csv does not list a file.
     m = CMU_NAME.match(stem)
@@ -422,7 +471,8 @@ def _cmu_name(stem: str) -> tuple[str | None, str | None]:
 
 
 def load_recording(
-    path: Path, dataset: str, info: tuple[str | None, str] | None, units: str | float = DEFAULT_UNITS
+    path: Path, dataset: str, info: tuple[str | None, str] | None, units: str | float = DEFAULT_UNITS,
+    style: tuple[str, str] | None = None,
 ) -> Recording:
     motion = parse_bvh(path, units)
     pose = PoseStream(
@@ -434,15 +484,20 @@ def load_recording(
     )
     subject, trial = _cmu_name(path.stem)
     description = ""
+    labels: list[str] = []
     if info:
         subject = info[0] or subject
         description = info[1]
+        labels = [description] if description else []
+    if style:  # a stylised take: its content is the label, the caption says the style too
+        content, how = style
+        labels, description = [content, how], f"{content}, {how} style"
     return Recording(
         id=f"{dataset}/{path.stem}",
         dataset=dataset,
         subject=subject,
         trial=trial,
-        labels=[description] if description else [],
+        labels=labels,
         pose=pose,
         text=[TextSpan(0.0, pose.duration, description)] if description else [],
         sources=[str(path)],
@@ -456,11 +511,12 @@ def discover(path: Path, units: str | float = DEFAULT_UNITS) -> list[Entry]:
     folder = path if path.is_dir() else path.parent
     dataset = folder.resolve().name
     descriptions = read_descriptions(folder)
+    styles = labelled_takes(folder)
     return [
         Entry(
             id=f"{dataset}/{f.stem}",
             sources=[str(f)],
-            load=lambda f=f: load_recording(f, dataset, descriptions.get(f.stem), units),
+            load=lambda f=f: load_recording(f, dataset, descriptions.get(f.stem), units, styles.get(f.stem)),
         )
         for f in files
     ]
