@@ -1,0 +1,169 @@
+"""Pretraining data from motion capture alone (UniMTS's recipe): every mocap take becomes
+several training recordings, each with a virtual IMU at a random placement (random mounting
+rotation, noise and bias, a random rate), the pose it came from, and a caption drawn from
+paraphrases of the take's labels; half of them mirrored left <-> right, caption included.
+
+The recordings feed the ordinary text-aligned training (encoders.data / encoders.train), so a
+pretrained checkpoint is an ordinary checkpoint: it loads, embeds, indexes and fine-tunes like
+any other.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from encoders import checkpoint
+from encoders.data import text_aligned_windows
+from encoders.model import text_aligned_config
+from encoders.text import MINILM
+from encoders.train import TrainSettings, train_text_aligned
+from encoders.virtual_imu import PLACEMENTS, random_mount, virtual_imu
+from indexer.bodyparts import CANONICAL_JOINTS
+from indexer.errors import BadInput
+from indexer.importers import bvh
+from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan
+from indexer.units import IMU6_CHANNELS
+from indexer.windows import WindowSpec, resample
+
+# Folders of ../shared/data the shipped model is trained on (UTD-MHAD never: it is the test).
+DEFAULT_FOLDERS = ("bandai-namco/dataset-1/data", "bandai-namco/dataset-2/data", "cmu-mocap",
+                   "cmu-mocap-iclone/bvh")
+# Rates real IMUs run at; each virtual sensor is sampled at one of them.
+IMU_RATES = (25.0, 50.0, 100.0)
+MAX_TAKE_SECONDS = 60.0  # long CMU takes are cut into pieces of at most this length
+
+
+@dataclass(frozen=True)
+class Augment:
+    copies: int = 4  # training recordings per take
+    mirror: float = 0.5  # share of copies mirrored left <-> right
+    noise: float = 0.05  # white noise, share of the signal's std
+    bias: float = 0.2  # constant offset, m/s^2 or rad/s, per channel (uniform +-)
+    mount_degrees: float = 180.0
+    drop_gyro: float = 0.3  # share of copies whose gyroscope is zeroed (accelerometer-only sensors)
+
+
+def mirrored_caption(text: str) -> str:
+    """"waves the left hand" -> "waves the right hand" (and back)."""
+    swap = {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}
+    return re.sub(r"\b(left|right|Left|Right)\b", lambda m: swap[m.group(0)], text)
+
+
+def mirror_pose(canonical: np.ndarray) -> np.ndarray:
+    """(T, 16, 3) canonical joints seen in a mirror (x negated, left and right joints swapped)."""
+    out = canonical.copy()
+    out[..., 0] = -out[..., 0]
+    idx = [CANONICAL_JOINTS.index(mirrored_caption(j.replace("_", " ")).replace(" ", "_")) for j in CANONICAL_JOINTS]
+    return out[:, idx]
+
+
+def captions(rec: Recording) -> list[str]:
+    """Paraphrases of what a take shows, from its labels ([content, style] for stylised takes)
+    or its description."""
+    if len(rec.labels) == 2 and rec.text and rec.text[0].text.endswith(" style"):
+        content, style = rec.labels
+        return [content, f"{content} in a {style} way", f"a {style} person: {content}", f"{content}, {style} style"]
+    return [t for t in dict.fromkeys([*rec.labels, *(s.text for s in rec.text)]) if t]
+
+
+def _pieces(n: int, rate: float) -> Iterator[slice]:
+    step = int(MAX_TAKE_SECONDS * rate)
+    for i in range(0, n, step):
+        if n - i >= rate:  # drop a tail shorter than a second
+            yield slice(i, min(n, i + step))
+
+
+def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augment = Augment(),
+                         placements: tuple[str, ...] = tuple(PLACEMENTS)) -> list[Recording]:
+    """Training recordings made from one mocap take (see the module doc)."""
+    if rec.pose is None:
+        return []
+    whole = rec.pose.canonical().astype(np.float64)
+    texts = captions(rec)
+    if not texts:
+        return []
+    out = []
+    for p, piece in enumerate(_pieces(len(whole), rec.pose.rate)):
+        canon = whole[piece]
+        for c in range(augment.copies):
+            mirrored = rng.random() < augment.mirror
+            pose = mirror_pose(canon) if mirrored else canon
+            caption = str(rng.choice(texts))
+            caption = mirrored_caption(caption) if mirrored else caption
+            placement = str(rng.choice(placements))
+            imu = virtual_imu(pose, rec.pose.rate, placement, random_mount(rng, augment.mount_degrees))
+            imu = imu + augment.bias * rng.uniform(-1, 1, size=(1, 6))
+            imu = imu + augment.noise * imu.std(axis=0, keepdims=True) * rng.normal(size=imu.shape)
+            if rng.random() < augment.drop_gyro:
+                imu[:, 3:] = 0.0  # what an acc-only stream looks like once conformed to the tower
+            rate = float(rng.choice(IMU_RATES))
+            imu = _resample(imu, rec.pose.rate, rate)
+            seconds = len(canon) / rec.pose.rate
+            out.append(Recording(
+                id=f"{rec.id}#{p}.{c}", dataset=rec.dataset, subject=rec.subject, labels=[caption],
+                imu=[ImuStream(imu, rate, list(IMU6_CHANNELS), placement, source=f"{rec.id} (virtual {placement})")],
+                pose=PoseStream(pose.astype(np.float32), rec.pose.rate, "canonical", list(CANONICAL_JOINTS),
+                                source=rec.pose.source),
+                text=[TextSpan(0.0, seconds, caption)], sources=list(rec.sources)))
+    return out
+
+
+def _resample(x: np.ndarray, rate: float, target: float) -> np.ndarray:
+    return resample(x, rate, target).astype(np.float32)
+
+
+def pretraining_entries(folders: list[Path], seed: int = 0, augment: Augment = Augment(),
+                        progress: bool = True) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """Entries of the synthetic training recordings of every take in `folders` (BVH folders),
+    made now and held in memory (a few hundred MB for the shipped set), and the (path, reason)
+    of each take that could not be read."""
+    takes = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise BadInput(str(folder), "not a folder of .bvh takes")
+        takes.extend(bvh.discover(Path(folder)))
+    entries, skipped = [], []
+    for n, take in enumerate(tqdm(takes, desc="synthesising IMUs", unit="take", disable=not progress)):
+        try:
+            rec = take.load()
+        except BadInput as exc:
+            skipped.append((exc.path, exc.reason))
+            continue
+        rng = np.random.default_rng([seed, n, zlib.crc32(take.id.encode())])
+        for made in synthetic_recordings(rec, rng, augment):
+            entries.append(Entry(id=made.id, sources=made.sources, load=lambda r=made: r, subject=made.subject))
+    return entries, skipped
+
+
+def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: Augment = Augment(),
+             architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
+             progress: bool = True) -> tuple[Path, list[tuple[str, str]]]:
+    """Train IMU and pose towers into the frozen MiniLM space on mocap takes with virtual IMUs;
+    returns the checkpoint folder and the takes skipped. Data, seed and settings are recorded
+    in the checkpoint's config (`trained_on`)."""
+    entries, skipped = pretraining_entries(folders, settings.seed, augment, progress)
+    if not entries:
+        raise ValueError("no mocap take could be read from " + ", ".join(map(str, folders)))
+    config = text_aligned_config(architecture, MINILM, params=params, window=window, hop=hop)
+    config["name"] = f"pretrained-{architecture}"
+    config["towers"]["imu"]["channel_dropout"] = augment.drop_gyro
+    rates = {m: float(s["rate"]) for m, s in config["towers"].items()}
+    data = text_aligned_windows(entries, WindowSpec(window, hop), rates, progress=progress)
+    model, history = train_text_aligned(config, data, settings, progress=progress)
+    extra = {"trained_on": {
+        "source": "virtual IMUs synthesised from motion capture", "folders": [str(f) for f in folders],
+        "takes": len({e.id.split("#")[0] for e in entries}), "recordings": len(entries), "windows": len(data),
+        "labels": sorted(set(data.captions)), "augment": asdict(augment), "epochs": settings.epochs,
+        "batch": settings.batch, "lr": settings.lr, "seed": settings.seed, "final_loss": round(history[-1], 4),
+        "licence": LICENCE}}
+    return checkpoint.save(model, out, extra), skipped
+
+
+LICENCE = ("CC BY-NC 4.0 when trained on the Bandai Namco Research Motion Dataset (the default); "
+           "CMU mocap: free for research and products, credit mocap.cs.cmu.edu")
