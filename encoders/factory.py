@@ -22,9 +22,21 @@ def create_model(config: dict, seed: int | None = None) -> nn.Module:
     return TokenModel(config) if "tokens" in config else JointModel(config)
 
 
+# The pretrained motion-text model shipped inside the package (`--checkpoint builtin`), trained
+# by `python -m encoders pretrain` on public motion capture only; see encoders/builtin/README.md.
+BUILTIN = "builtin"
+BUILTIN_FOLDER = Path(__file__).parent / "builtin"
+
+
+def resolve_checkpoint(folder: str | Path) -> Path:
+    """A checkpoint argument as a folder: "builtin" is the shipped model."""
+    return BUILTIN_FOLDER if str(folder) == BUILTIN else Path(folder)
+
+
 def load_checkpoint(folder: str | Path) -> Encoder | TokenEncoder:
-    """A checkpoint folder -> a loaded encoder (a TokenEncoder for MoBind token checkpoints).
-    Weights are read from safetensors only, never a pickle."""
+    """A checkpoint folder (or "builtin") -> a loaded encoder (a TokenEncoder for MoBind token
+    checkpoints). Weights are read from safetensors only, never a pickle."""
+    folder = resolve_checkpoint(folder)
     weights, config_path = checkpoint_paths(folder, "python -m encoders train")
     config = read_config(config_path)
     try:
