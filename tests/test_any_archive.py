@@ -425,3 +425,24 @@ def test_bench_script_writes_a_generic_utd_archive(tmp_path, variant, modalities
     assert len(entries) == 3 and all(e.subject and e.split in ("train", "test") for e in entries)
     rec = entries[0].load()
     assert rec.modalities() == modalities and rec.imu[0].channels == channels and rec.labels
+
+
+# ----------------------------------------------------------------------------- the format page
+
+
+def test_every_manifest_example_in_the_format_page_is_a_valid_manifest(tmp_path):
+    import re
+    import tomllib
+
+    from indexer.importers import archive as generic
+
+    page = (REPO / "docs" / "archive-format.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", page, re.S)
+    assert len(blocks) >= 4
+    for block in blocks:
+        for raw in tomllib.loads(block)["recording"]:
+            generic.recording_spec(raw, tmp_path, tmp_path / "manifest.toml", "docs")  # raises if a key is wrong
+    (csv_block,) = re.findall(r"```csv\n(.*?)```", page, re.S)
+    assert set(csv_block.splitlines()[0].split(",")) <= set(generic.CSV_COLUMNS)
+    for key in sorted(set().union(*generic.STREAM_KEYS.values()) | generic.RECORDING_KEYS):
+        assert f"`{key}`" in page, f"{key} is not documented"

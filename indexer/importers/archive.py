@@ -859,6 +859,7 @@ dataset = "example"
 [[recording]]
 id = "walk_01"
 subject = "s1"
+split = "train"
 labels = ["walk", "outdoor"]
 
 [[recording.imu]]
@@ -879,6 +880,7 @@ file = "text/walk_01.csv"
 [[recording]]
 id = "wave_01"
 subject = "s2"
+split = "test"
 labels = "wave;greeting"
 
 [[recording.imu]]
@@ -897,16 +899,17 @@ file = "text/wave_01.jsonl"
 """
 
 _EXAMPLE_CSV = """\
-id,dataset,subject,labels,imu_file,imu_rate,imu_placement,imu_acc_unit,imu_gyr_unit,pose_file,pose_fps,pose_skeleton,text_file
-walk_01,example,s1,walk;outdoor,imu/walk_01.csv,100,right_wrist,g,deg/s,pose/walk_01.npy,30,canonical,text/walk_01.csv
-wave_01,example,s2,wave;greeting,imu/wave_01.csv,100,left wrist,g,deg/s,pose/wave_01.npy,30,,text/wave_01.jsonl
+id,dataset,subject,split,labels,imu_file,imu_rate,imu_placement,imu_acc_unit,imu_gyr_unit,pose_file,pose_fps,pose_skeleton,text_file
+walk_01,example,s1,train,walk;outdoor,imu/walk_01.csv,100,right_wrist,g,deg/s,pose/walk_01.npy,30,canonical,text/walk_01.csv
+wave_01,example,s2,test,wave;greeting,imu/wave_01.csv,100,left wrist,g,deg/s,pose/wave_01.npy,30,,text/wave_01.jsonl
 """
 
 
 def write_example(folder: Path, form: str = "toml") -> Path:
     """Write a tiny valid archive (two recordings) into `folder`; returns the manifest path.
 
-    `form` is "toml" or "csv" (the same recordings either way).
+    `form` is "toml" or "csv" (the same recordings either way: subjects s1 and s2, splits
+    "train" and "test", a wrist IMU in g and deg/s at 100 Hz, a canonical pose, text spans).
     """
     if form not in ("toml", "csv"):
         raise ValueError(f"form must be 'toml' or 'csv', not {form!r}")
