@@ -82,6 +82,17 @@ def median_rate(times: np.ndarray) -> float:
     return float(1.0 / np.median(steps))
 
 
+def nominal_rate(rate: float, tolerance: float = 1e-3) -> float:
+    """A measured rate within `tolerance` (relative) of a whole number of Hz -> that number.
+
+    Epoch clocks in float seconds carry ~1e-7 s of rounding, and device clocks drift by tens of
+    ppm, so a 50 Hz logger measures 50.00005 Hz; on that grid every later resampling to 50 Hz
+    would low-pass and interpolate instead of copying. The samples are interpolated by their
+    timestamps either way, so the rounder grid loses nothing."""
+    whole = round(rate) if np.isfinite(rate) else 0
+    return float(whole) if whole > 0 and abs(rate - whole) <= tolerance * rate else rate
+
+
 def regularise(parts: list[tuple[np.ndarray, np.ndarray]], where: str, rate: float | None = None,
                max_gap: float = DEFAULT_MAX_GAP, origin: float | None = None,
                part_names: list[str] | None = None) -> tuple[list[Segment], list[str]]:
@@ -109,14 +120,15 @@ def regularise(parts: list[tuple[np.ndarray, np.ndarray]], where: str, rate: flo
     if max_gap <= 0:
         raise BadInput(where, f"max_gap must be positive, got {max_gap}")
     if rate is None:
-        rate = min(median_rate(t) for t, _ in cleaned)
+        rate = nominal_rate(min(median_rate(t) for t, _ in cleaned))
     if not np.isfinite(rate) or rate <= 0:
         raise BadInput(where, f"cannot tell the sampling rate from the timestamps (got {rate!r} Hz)")
     origin = min(t[0] for t, _ in cleaned) if origin is None else origin
     start, stop = max(t[0] for t, _ in cleaned), min(t[-1] for t, _ in cleaned)
     if stop <= start:
         raise BadInput(where, "the files of this sensor share no common time span")
-    grid = start + np.arange(int(np.floor((stop - start) * rate + 1e-9)) + 1) / rate
+    # A ten-thousandth of a sample of slack: epoch clocks in float seconds carry ~1e-7 s of rounding.
+    grid = start + np.arange(int(np.floor((stop - start) * rate + 1e-4)) + 1) / rate
     ok = np.ones(len(grid), bool)
     columns = []
     for times, data in cleaned:

@@ -446,3 +446,13 @@ def test_every_manifest_example_in_the_format_page_is_a_valid_manifest(tmp_path)
     assert set(csv_block.splitlines()[0].split(",")) <= set(generic.CSV_COLUMNS)
     for key in sorted(set().union(*generic.STREAM_KEYS.values()) | generic.RECORDING_KEYS):
         assert f"`{key}`" in page, f"{key} is not documented"
+
+
+def test_an_epoch_clock_at_50_hz_gives_a_50_hz_stream(tmp_path):
+    t_ns = 1_714_557_600_000_000_000 + np.arange(500, dtype=np.int64) * 20_000_000
+    table(tmp_path / "e" / "acc.csv", {"t": t_ns, **{c: np.arange(500.0) for c in ACC}})
+    rec = load_one(tmp_path / "e", '[[recording]]\nid = "r"\n[[recording.imu]]\nfile = "acc.csv"\n'
+                                   'time_column = "t"\ntime_unit = "ns"\n')
+    (imu,) = rec.imu
+    assert imu.rate == 50.0 and len(imu.data) == 500  # not 50.00005 Hz from float rounding of the epoch
+    np.testing.assert_allclose(imu.data[:, 0], np.arange(500.0), atol=1e-3)
