@@ -262,9 +262,11 @@ def test_a_joint_map_without_pelvis_neck_chest_derives_them(tmp_path):
     folder.mkdir()
     np.save(folder / "body.npy", azure_pose(10))
     partial = {k: v for k, v in AZURE_MAP.items() if v not in ("pelvis", "neck", "chest")}
-    rec = load_one(folder, pose_manifest(partial))
+    rec = load_one(folder, pose_manifest(partial).replace("fps = 30\n", "fps = 5\noffset = 1.5\n"))
     pelvis = rec.pose.canonical()[0, CANONICAL_JOINTS.index("pelvis")]
     assert pelvis[1] == pytest.approx(0.95, abs=1e-4)  # between the hips
+    assert rec.pose.offset == 1.5 and rec.duration == pytest.approx(3.5)
+    assert [w.t_start for w in recording_windows(rec, SPEC, RATES)] == [1.5]  # the one window inside the pose
 
 
 # ----------------------------------------------------------------------------- labels
