@@ -180,6 +180,16 @@ def apply_joint_map(joints: list[str], joint_map: dict[str, str]) -> tuple[list[
     return keep, [joint_map[joints[i]] for i in keep], [j for j in joints if j not in joint_map]
 
 
+def missing_canonical_joints(have: set[str]) -> list[str]:
+    """The canonical joints that neither `have` (canonical names) holds nor can be derived from it
+    (pelvis from both hips, neck from both shoulders, chest from pelvis and neck)."""
+    have = set(have)
+    for target, (a, b) in _DERIVED.items():
+        if target not in have and a in have and b in have:
+            have.add(target)
+    return [j for j in CANONICAL_JOINTS if j not in have]
+
+
 def canonical_joint_positions(data: np.ndarray, skeleton: str, joints: list[str]) -> np.ndarray:
     """Map (T, J, D) positions of `skeleton` onto (T, len(CANONICAL_JOINTS), D)."""
     if skeleton not in SKELETONS:
@@ -192,7 +202,7 @@ def canonical_joint_positions(data: np.ndarray, skeleton: str, joints: list[str]
     for target, (a, b) in _DERIVED.items():
         if target not in found and a in found and b in found:
             found[target] = 0.5 * (found[a] + found[b])
-    missing = [j for j in CANONICAL_JOINTS if j not in found]
+    missing = missing_canonical_joints(set(found))
     if missing:
         raise BadInput(skeleton, f"skeleton {skeleton!r} lacks canonical joints {missing}")
     return np.stack([found[j] for j in CANONICAL_JOINTS], axis=1).astype(np.float32)

@@ -31,8 +31,11 @@ class Segment:
     data: np.ndarray  # (T, C) float64
 
 
-def parse_times(values, unit: str, where: str) -> np.ndarray:
-    """A time column (numbers in `unit`, or ISO 8601 text when unit is "iso") -> float64 seconds."""
+def parse_times(values, unit: str, where: str, epoch: bool = False) -> np.ndarray:
+    """A time column (numbers in `unit`, or ISO 8601 text when unit is "iso") -> float64 seconds.
+
+    ISO times count from the column's first instant, or from 1970 with `epoch` (so that files
+    of one recording with separate clocks stay aligned)."""
     unit = unit.strip().lower()
     if unit not in TIME_UNITS:
         raise BadInput(where, f"unknown time_unit {unit!r}; known: {', '.join(TIME_UNITS)}")
@@ -41,7 +44,10 @@ def parse_times(values, unit: str, where: str) -> np.ndarray:
             stamps = np.array([np.datetime64(str(v).strip().rstrip("Z"), "ns") for v in values])
         except ValueError as exc:
             raise BadInput(where, f"time column is not ISO 8601 time ({exc})") from None
-        return (stamps - stamps.min()).astype("int64") / 1e9 if len(stamps) else np.zeros(0)
+        if not len(stamps):
+            return np.zeros(0)
+        zero = np.datetime64("1970-01-01T00:00:00", "ns") if epoch else stamps.min()
+        return (stamps - zero).astype("int64") / 1e9
     try:
         seconds = np.asarray(values, dtype=np.float64) * TIME_UNITS[unit]
     except (TypeError, ValueError):
@@ -76,18 +82,34 @@ def median_rate(times: np.ndarray) -> float:
     return float(1.0 / np.median(steps))
 
 
+def nominal_rate(rate: float, tolerance: float = 1e-3) -> float:
+    """A measured rate within `tolerance` (relative) of a whole number of Hz -> that number.
+
+    Epoch clocks in float seconds carry ~1e-7 s of rounding, and device clocks drift by tens of
+    ppm, so a 50 Hz logger measures 50.00005 Hz; on that grid every later resampling to 50 Hz
+    would low-pass and interpolate instead of copying. The samples are interpolated by their
+    timestamps either way, so the rounder grid loses nothing."""
+    whole = round(rate) if np.isfinite(rate) else 0
+    return float(whole) if whole > 0 and abs(rate - whole) <= tolerance * rate else rate
+
+
 def regularise(parts: list[tuple[np.ndarray, np.ndarray]], where: str, rate: float | None = None,
-               max_gap: float = DEFAULT_MAX_GAP, origin: float | None = None) -> tuple[list[Segment], list[str]]:
+               max_gap: float = DEFAULT_MAX_GAP, origin: float | None = None,
+               part_names: list[str] | None = None) -> tuple[list[Segment], list[str]]:
     """Put the parts of one sensor, each (times in s, data (T, C_i)), on one uniform grid.
 
     Returns the segments (columns of all parts side by side, in part order) and notes on what
-    was repaired. Time is measured from `origin` (default: the earliest timestamp of any part).
+    was repaired (naming a part by `part_names`, e.g. its file, when given). Time is measured
+    from `origin` (default: the earliest timestamp of any part).
     With several parts, the grid covers only their common span, and a gap in any part splits it.
     """
     notes: list[str] = []
     cleaned = []
     for n, (times, data) in enumerate(parts):
-        label = where if len(parts) == 1 else f"{where} (part {n + 1})"
+        if part_names is not None:
+            label = part_names[n]
+        else:
+            label = where if len(parts) == 1 else f"{where} (part {n + 1})"
         data = np.asarray(data, dtype=np.float64)
         if data.ndim == 1:
             data = data[:, None]
@@ -98,14 +120,15 @@ def regularise(parts: list[tuple[np.ndarray, np.ndarray]], where: str, rate: flo
     if max_gap <= 0:
         raise BadInput(where, f"max_gap must be positive, got {max_gap}")
     if rate is None:
-        rate = min(median_rate(t) for t, _ in cleaned)
+        rate = nominal_rate(min(median_rate(t) for t, _ in cleaned))
     if not np.isfinite(rate) or rate <= 0:
         raise BadInput(where, f"cannot tell the sampling rate from the timestamps (got {rate!r} Hz)")
     origin = min(t[0] for t, _ in cleaned) if origin is None else origin
     start, stop = max(t[0] for t, _ in cleaned), min(t[-1] for t, _ in cleaned)
     if stop <= start:
         raise BadInput(where, "the files of this sensor share no common time span")
-    grid = start + np.arange(int(np.floor((stop - start) * rate + 1e-9)) + 1) / rate
+    # A ten-thousandth of a sample of slack: epoch clocks in float seconds carry ~1e-7 s of rounding.
+    grid = start + np.arange(int(np.floor((stop - start) * rate + 1e-4)) + 1) / rate
     ok = np.ones(len(grid), bool)
     columns = []
     for times, data in cleaned:

@@ -3,16 +3,31 @@
 `manifest.toml` (one `[[recording]]` table per recording, with `[[recording.imu]]`,
 `[recording.pose]`, `[recording.video]` and `[recording.text]` sub-tables) or `manifest.csv`
 (one row per recording, one IMU at most). Stream files are named relative to the manifest.
-See docs/archive-format.md for the full description and examples.
+See docs/archive-format.md for every key and examples.
+
+- IMU: any subset of the acc_*, gyr_*, mag_*, quat_* channels (`indexer.units.IMU_CHANNELS`),
+  from a `rate` or from a `time_column` (s, ms, us, ns or ISO 8601): timestamped samples are put
+  on a uniform grid and split where the clock stops for longer than `max_gap`
+  (`indexer.clocks.regularise`); one sensor may be spread over several files (`file = [...]`)
+  with their own clocks, merged on their common span. A recording's time starts at the earliest
+  timestamp of its timestamped streams unless a stream gives its own `offset`.
+- Pose: a known skeleton, or any skeleton through a `joint_map` onto the canonical joints, with
+  its vertical axis named by `up`.
+- Recordings carry `subject` and `split` on their `Entry`, so `importers.select` filters before
+  any file is read.
 
 `discover` parses the manifest eagerly, so a manifest that cannot be read fails at once, naming
 itself. Anything wrong with one recording (a missing file, an unknown rate, a bad shape) is
-raised by that recording's `Entry.load`, so the rest of the archive still builds.
+raised by that recording's `Entry.load` as one BadInput naming the file, so the rest of the
+archive still builds. What an import repairs (unsorted or repeated timestamps, a stream split at
+a gap, joints a joint_map ignores) is logged on the `indexer.importers.archive` logger as
+warnings, one line per note naming the file.
 """
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -26,12 +41,19 @@ from indexer.bodyparts import (
     COCO17_JOINTS,
     KINECT20_JOINTS,
     SKELETONS,
+    UP_AXES,
+    apply_joint_map,
     canonical_joint_positions,
     canonical_placement,
+    missing_canonical_joints,
+    orient_up,
 )
+from indexer.clocks import DEFAULT_MAX_GAP, TIME_UNITS, parse_times, regularise
 from indexer.errors import BadInput
 from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan, VideoStream
-from indexer.units import ACC_UNITS, GYR_UNITS, imu_channels_to_si, length_to_si
+from indexer.units import ACC_UNITS, GYR_UNITS, IMU_CHANNELS, imu_channels_to_si, length_to_si
+
+log = logging.getLogger(__name__)
 
 MANIFESTS = ("manifest.toml", "manifest.csv")
 
@@ -40,17 +62,19 @@ DEFAULT_JOINTS = {"canonical": CANONICAL_JOINTS, "kinect20": KINECT20_JOINTS, "c
 # 2-D keypoints are often in pixels or normalised image coordinates; those are left as they are.
 IMAGE_UNITS = ("px", "pixels", "normalized", "normalised")
 
-RECORDING_KEYS = {"id", "dataset", "subject", "trial", "labels", "imu", "pose", "video", "text"}
+RECORDING_KEYS = {"id", "dataset", "subject", "trial", "split", "labels", "imu", "pose", "video", "text"}
 STREAM_KEYS = {
-    "imu": {"file", "rate", "channels", "placement", "acc_unit", "gyr_unit"},
-    "pose": {"file", "fps", "skeleton", "joints", "units"},
+    "imu": {"file", "rate", "channels", "placement", "acc_unit", "gyr_unit",
+            "time_column", "time_columns", "time_unit", "max_gap", "offset"},
+    "pose": {"file", "fps", "skeleton", "joints", "units", "offset", "up", "joint_map"},
     "video": {"file", "offset", "duration"},
     "text": {"file"},
 }
 CSV_COLUMNS = [
-    "id", "dataset", "subject", "trial", "labels",
+    "id", "dataset", "subject", "trial", "split", "labels",
     "imu_file", "imu_rate", "imu_channels", "imu_placement", "imu_acc_unit", "imu_gyr_unit",
-    "pose_file", "pose_fps", "pose_skeleton", "pose_joints", "pose_units",
+    "imu_time_column", "imu_time_unit", "imu_max_gap", "imu_offset",
+    "pose_file", "pose_fps", "pose_skeleton", "pose_joints", "pose_units", "pose_offset", "pose_up",
     "video_file", "video_offset", "video_duration",
     "text_file",
 ]
@@ -61,12 +85,22 @@ CSV_COLUMNS = [
 
 @dataclass
 class ImuSpec:
-    file: Path
-    rate: float
+    """One sensor: one file, or several files (acc in one, gyro in another) merged into one stream."""
+
+    files: list[Path]
+    rate: float | None  # None: the median rate of the timestamps
     channels: list[str] | None
     placement: str
     acc_unit: str
     gyr_unit: str
+    time_columns: list[str] | None = None  # one per file; None: samples are `rate` apart
+    time_unit: str = "s"
+    max_gap: float = DEFAULT_MAX_GAP
+    offset: float | None = None  # recording time of the first sample; None: from the clocks (or 0)
+
+    @property
+    def file(self) -> Path:
+        return self.files[0]
 
 
 @dataclass
@@ -76,6 +110,9 @@ class PoseSpec:
     skeleton: str
     joints: list[str]
     units: str
+    offset: float = 0.0
+    up: str = "y"
+    joint_map: dict[str, str] | None = None
 
 
 @dataclass
@@ -98,9 +135,10 @@ class RecordingSpec:
     pose: PoseSpec | None = None
     video: VideoSpec | None = None
     text: list[Path] = field(default_factory=list)
+    split: str | None = None
 
     def files(self) -> list[Path]:
-        out = [s.file for s in self.imu]
+        out = [f for s in self.imu for f in s.files]
         out += [s.file for s in (self.pose, self.video) if s is not None]
         return out + self.text
 
@@ -136,14 +174,29 @@ def _names(value: Any) -> list[str] | None:
     return names or None
 
 
-def _positive(value: Any, what: str, where: _Where) -> float:
+def _number(value: Any) -> float:
     # bool is an int in Python; `rate = true` is a typo, not 1 Hz.
     try:
-        number = float(value) if value is not None and not isinstance(value, bool) else math.nan
+        return float(value) if value is not None and not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
-        number = math.nan
+        return math.nan
+
+
+def _positive(value: Any, what: str, where: _Where, unit: str = "Hz") -> float:
+    number = _number(value)
     if not math.isfinite(number) or number <= 0:
-        raise where.error(f"unknown {what} {value!r} (must be a positive number of Hz)")
+        raise where.error(f"unknown {what} {value!r} (must be a positive number of {unit})")
+    return number
+
+
+def _offset(value: Any, where: _Where) -> float | None:
+    """An `offset`: the recording time (s) of a stream's first sample, finite and not negative."""
+    if _text(value) is None:
+        return None
+    number = _number(value)
+    if not math.isfinite(number) or number < 0:
+        raise where.error(f"offset {value!r} must be a number of seconds >= 0 "
+                          "(the recording time of the stream's first sample)")
     return number
 
 
@@ -173,6 +226,11 @@ def _tables(value: Any, where: _Where) -> list[dict]:
 
 def _imu_spec(table: dict, root: Path, where: _Where) -> ImuSpec:
     _unknown_keys(table, STREAM_KEYS["imu"], where)
+    names = _names(table.get("file"))
+    if names is None:
+        raise where.error("no `file` given")
+    files = [_file(n, root, where) for n in names]
+    where = where.at(f"{where.stream} ({', '.join(n for n in names)})")
     placement = _text(table.get("placement")) or "right_wrist"
     acc_unit = _text(table.get("acc_unit")) or "m/s^2"
     gyr_unit = _text(table.get("gyr_unit")) or "rad/s"
@@ -184,42 +242,94 @@ def _imu_spec(table: dict, root: Path, where: _Where) -> ImuSpec:
         raise where.error(f"unknown acc_unit {acc_unit!r}; known: {', '.join(ACC_UNITS)}")
     if gyr_unit.lower() not in GYR_UNITS:
         raise where.error(f"unknown gyr_unit {gyr_unit!r}; known: {', '.join(GYR_UNITS)}")
+
+    column, columns = _text(table.get("time_column")), _names(table.get("time_columns"))
+    if column and columns:
+        raise where.error("give `time_column` (one name for every file) or `time_columns` (one per file), not both")
+    if column:
+        columns = [column] * len(files)
+    if columns is not None and len(columns) != len(files):
+        raise where.error(f"{len(columns)} time_columns for {len(files)} files")
+    unit = (_text(table.get("time_unit")) or "s").lower()
+    if unit not in TIME_UNITS:
+        raise where.error(f"unknown time_unit {unit!r}; known: {', '.join(TIME_UNITS)}")
+    if columns is None:
+        for key in ("time_unit", "max_gap"):
+            if _text(table.get(key)) is not None:
+                raise where.error(f"`{key}` given but no `time_column` (samples then come at `rate`)")
+        rate = _positive(table.get("rate"), "rate", where)
+    else:
+        rate = _positive(table.get("rate"), "rate", where) if _text(table.get("rate")) else None
+    max_gap = DEFAULT_MAX_GAP
+    if _text(table.get("max_gap")) is not None:
+        max_gap = _positive(table.get("max_gap"), "max_gap", where, "seconds")
+
     channels = _names(table.get("channels"))
     return ImuSpec(
-        file=_file(table.get("file"), root, where),
-        rate=_positive(table.get("rate"), "rate", where),
+        files=files,
+        rate=rate,
         channels=[c.lower() for c in channels] if channels else None,
         placement=placement,
         acc_unit=acc_unit,
         gyr_unit=gyr_unit,
+        time_columns=[c.lower() for c in columns] if columns else None,
+        time_unit=unit,
+        max_gap=max_gap,
+        offset=_offset(table.get("offset"), where),
     )
+
+
+def _joint_map(value: Any, where: _Where) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise where.error('joint_map must be a table of the file\'s joint names to canonical ones, '
+                          'e.g. joint_map = { PELVIS = "pelvis", HEAD = "head" }')
+    return {k.strip(): v.strip().lower() for k, v in value.items()}
 
 
 def _pose_spec(table: dict, root: Path, where: _Where) -> PoseSpec:
     _unknown_keys(table, STREAM_KEYS["pose"], where)
-    skeleton = _text(table.get("skeleton")) or "canonical"
-    if skeleton not in SKELETONS:
-        raise where.error(f"unknown skeleton {skeleton!r}; known: {', '.join(SKELETONS)}")
+    file = _file(table.get("file"), root, where)
+    where = where.at(f"{where.stream} ({_text(table.get('file'))})")
+    joint_map = _joint_map(table.get("joint_map"), where)
+    skeleton = _text(table.get("skeleton")) or ("custom" if joint_map else "canonical")
+    if joint_map is None and skeleton not in SKELETONS:
+        raise where.error(f"unknown skeleton {skeleton!r}; known: {', '.join(SKELETONS)} "
+                          "(or give a joint_map onto the canonical joints)")
     joints = _names(table.get("joints")) or DEFAULT_JOINTS.get(skeleton)
     if joints is None:
+        if joint_map is not None:
+            raise where.error("a joint_map needs `joints`: the file's joint names in column order")
         raise where.error(f"skeleton {skeleton!r} has no default joint order; list its `joints`")
+    if joint_map is not None:
+        try:
+            apply_joint_map(list(joints), joint_map)
+        except ValueError as exc:
+            raise where.error(str(exc)) from None
+    up = (_text(table.get("up")) or "y").lower()
+    if up not in UP_AXES:
+        raise where.error(f"unknown up axis {up!r}; known: {', '.join(UP_AXES)}")
     return PoseSpec(
-        file=_file(table.get("file"), root, where),
+        file=file,
         fps=_positive(table.get("fps"), "frame rate (fps)", where),
         skeleton=skeleton,
         joints=list(joints),
         units=_text(table.get("units")) or "m",
+        offset=_offset(table.get("offset"), where) or 0.0,
+        up=up,
+        joint_map=joint_map,
     )
 
 
 def _video_spec(table: dict, root: Path, where: _Where) -> VideoSpec:
     _unknown_keys(table, STREAM_KEYS["video"], where)
     try:
-        offset = float(table.get("offset") or 0.0)
         duration = float(table["duration"]) if _text(table.get("duration")) else None
     except (TypeError, ValueError):
-        raise where.error("video offset/duration must be numbers of seconds") from None
-    return VideoSpec(_file(table.get("file"), root, where), offset, duration)
+        raise where.error("video duration must be a number of seconds") from None
+    return VideoSpec(_file(table.get("file"), root, where), _offset(table.get("offset"), where) or 0.0, duration)
 
 
 def recording_spec(raw: dict, root: Path, manifest: Path, default_dataset: str) -> RecordingSpec:
@@ -234,6 +344,7 @@ def recording_spec(raw: dict, root: Path, manifest: Path, default_dataset: str) 
         subject=_text(raw.get("subject")),
         trial=_text(raw.get("trial")),
         labels=_names(raw.get("labels")) or [],
+        split=_text(raw.get("split")),
     )
     for n, table in enumerate(_tables(raw.get("imu"), where.at("imu")), start=1):
         spec.imu.append(_imu_spec(table, root, where.at(f"imu #{n}")))
@@ -282,7 +393,7 @@ def _allows_outside(manifest: Path) -> bool:
 
 def _outside(spec: RecordingSpec, root: Path) -> Path | None:
     """The first stream file of `spec` that lies outside `root` once links are resolved."""
-    files = [s.file for s in spec.imu] + [s.file for s in (spec.pose, spec.video) if s is not None] + spec.text
+    files = spec.files()
     inside = root.resolve()
     return next((f for f in files if not f.resolve().is_relative_to(inside)), None)
 
@@ -290,7 +401,8 @@ def _outside(spec: RecordingSpec, root: Path) -> Path | None:
 def _csv_row_to_table(row: dict[str, str]) -> dict:
     """A manifest.csv row -> the same shape as a TOML [[recording]] table."""
     cells = {k: v for k, v in row.items() if _text(v) is not None}
-    table: dict[str, Any] = {k: cells[k] for k in ("id", "dataset", "subject", "trial", "labels") if k in cells}
+    table: dict[str, Any] = {k: cells[k] for k in ("id", "dataset", "subject", "trial", "split", "labels")
+                             if k in cells}
     for stream in STREAM_KEYS:
         # Any imu_* cell makes an imu stream, so `imu_rate` without `imu_file` is reported, not lost.
         sub = {k[len(stream) + 1:]: v for k, v in cells.items() if k.startswith(stream + "_")}
@@ -337,6 +449,12 @@ def read_manifest(path: Path) -> list[tuple[str, RecordingSpec | BadInput]]:
     Raises BadInput for the manifest itself when it cannot be parsed, holds no recording, a
     recording has no id, or two recordings share an id.
     """
+    return [(rec_id, spec) for rec_id, _, spec in _read_manifest(path)]
+
+
+def _read_manifest(path: Path) -> list[tuple[str, dict, RecordingSpec | BadInput]]:
+    """read_manifest, with each recording's raw table (its subject and split list it even when
+    the rest of it is unusable)."""
     manifest = find_manifest(path)
     if manifest is None:
         raise BadInput(str(path), f"no {' or '.join(MANIFESTS)} here")
@@ -354,7 +472,7 @@ def read_manifest(path: Path) -> list[tuple[str, RecordingSpec | BadInput]]:
     # Stream files stay inside the archive folder (`../x.csv` or a link out of it would read
     # whatever the manifest's author points at), unless the manifest says allow_outside = true.
     confined = not _allows_outside(manifest)
-    out: list[tuple[str, RecordingSpec | BadInput]] = []
+    out: list[tuple[str, dict, RecordingSpec | BadInput]] = []
     for n, table in enumerate(raw, start=1):
         rec_id = _text(table.get("id"))
         if rec_id is None:
@@ -365,10 +483,10 @@ def read_manifest(path: Path) -> list[tuple[str, RecordingSpec | BadInput]]:
             if confined and (escape := _outside(spec, root)) is not None:
                 raise BadInput(str(escape), f"outside the archive folder {root.resolve()} (named in {manifest.name}; "
                                             "set allow_outside = true in manifest.toml to allow it)")
-            out.append((full_id, spec))
+            out.append((full_id, table, spec))
         except BadInput as exc:
-            out.append((full_id, exc))
-    ids = [rec_id for rec_id, _ in out]
+            out.append((full_id, table, exc))
+    ids = [rec_id for rec_id, _, _ in out]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise BadInput(str(manifest), f"duplicate recording id(s) {duplicates}")
@@ -386,13 +504,15 @@ def _existing(path: Path, what: str = "stream file") -> Path:
     return path
 
 
-def _read_table(path: Path) -> tuple[list[str] | None, np.ndarray]:
-    """(column names or None, float64 values) from a CSV, Parquet or NPY file."""
+def _read_table(path: Path, time_column: str | None = None) -> tuple[list[str] | None, np.ndarray, list | None]:
+    """(column names or None, float64 values, raw time column or None) from a CSV, Parquet or
+    NPY file. The time column (by name, any case) is taken out of the values as it is, since
+    it may be ISO text."""
     import polars as pl
 
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return None, read_npy(path)
+        return None, read_npy(path), None
     try:
         if suffix == ".csv":
             # Read as text and cast, so a stray word is reported by column instead of turning
@@ -406,10 +526,21 @@ def _read_table(path: Path) -> tuple[list[str] | None, np.ndarray]:
         nulls = int(sum(df.null_count().row(0)))
         if nulls:
             raise BadInput(str(path), f"{nulls} empty cell(s)")
+        times = None
+        if time_column is not None:
+            by_name = {c.strip().lower(): c for c in df.columns}
+            if time_column not in by_name:
+                raise BadInput(str(path), f"no time column {time_column!r}; columns are "
+                                          f"{[c.strip() for c in df.columns]}")
+            column = df[by_name[time_column]]
+            if column.dtype.is_temporal():
+                column = column.cast(pl.Utf8)  # ISO text; parse_times reads it with time_unit = "iso"
+            times = column.to_list()
+            df = df.drop(by_name[time_column])
         values = df.select(pl.all().cast(pl.Float64, strict=True)).to_numpy()
     except pl.exceptions.PolarsError as exc:
         raise BadInput(str(path), f"unreadable table ({str(exc).splitlines()[0]})") from None
-    return [c.strip().lower() for c in df.columns], values
+    return [c.strip().lower() for c in df.columns], values, times
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -446,21 +577,107 @@ def _pick_channels(path: Path, names: list[str] | None, data: np.ndarray, wanted
     return wanted, data
 
 
-def load_imu(spec: ImuSpec) -> ImuStream:
-    path = _existing(spec.file)
-    names, data = _read_table(path)
-    channels, data = _pick_channels(path, names, data, spec.channels)
+@dataclass
+class _Part:
+    """One IMU file as read: its channels and, with a time column, its clock in seconds."""
+
+    path: Path
+    channels: list[str]
+    data: np.ndarray
+    times: np.ndarray | None
+
+
+def _read_part(spec: ImuSpec, path: Path, time_column: str | None) -> _Part:
+    path = _existing(path)
+    several = len(spec.files) > 1
+    names, values, raw_times = _read_table(path, time_column)
+    wanted = [c for c in spec.channels if c != time_column] if spec.channels else None
+    if names is None:  # .npy: `channels` names its columns in order, the time column included
+        if several:
+            raise BadInput(str(path), "the files of one sensor given as a list need a header naming their "
+                                      "columns (.csv or .parquet), not .npy")
+        if time_column is not None:
+            if values.ndim != 2 or not spec.channels or time_column not in spec.channels:
+                raise BadInput(str(path), f"time_column {time_column!r} must be one of `channels`, which name "
+                                          "the .npy's columns in order")
+            if len(spec.channels) != values.shape[1]:
+                raise BadInput(str(path), f"file has {values.shape[1]} columns but `channels` names "
+                                          f"{len(spec.channels)}: {spec.channels}")
+            column = spec.channels.index(time_column)
+            raw_times, values = values[:, column], np.delete(values, column, axis=1)
+    elif several and wanted is not None:
+        # Each file holds some of the listed channels.
+        wanted = [c for c in wanted if c in names]
+        if not wanted:
+            raise BadInput(str(path), f"holds none of the channels {spec.channels}; its columns are {names}")
+    channels, data = _pick_channels(path, names, values, wanted)
+    times = parse_times(raw_times, spec.time_unit, str(path), epoch=True) if time_column is not None else None
+    return _Part(path, channels, data, times)
+
+
+def read_imu_parts(spec: ImuSpec) -> list[_Part]:
+    """The files of one sensor, read and checked (channel names, units), not yet put on a grid."""
+    columns = spec.time_columns or [None] * len(spec.files)
+    parts = [_read_part(spec, path, column) for path, column in zip(spec.files, columns)]
+    channels = [c for p in parts for c in p.channels]
+    first = str(parts[0].path)
+    twice = sorted({c for c in channels if channels.count(c) > 1})
+    if twice:
+        raise BadInput(first, f"channel(s) {twice} come from more than one of the files {[p.path.name for p in parts]}")
+    if spec.channels is not None and len(parts) > 1:
+        absent = [c for c in spec.channels if c not in channels and c not in (spec.time_columns or [])]
+        if absent:
+            raise BadInput(first, f"channel(s) {absent} are in none of the files {[p.path.name for p in parts]}")
     # A unit only converts acc_*/gyr_* columns; with other names it would silently do nothing.
     for prefix, unit, si in (("acc", spec.acc_unit, "m/s^2"), ("gyr", spec.gyr_unit, "rad/s")):
         if unit.lower() != si and not any(c.startswith(prefix) for c in channels):
-            raise BadInput(str(path), f"{prefix}_unit {unit!r} given but no {prefix}_* channel in {channels}")
-    return ImuStream(
-        data=imu_channels_to_si(data, channels, spec.acc_unit, spec.gyr_unit),
-        rate=spec.rate,
-        channels=channels,
-        placement=spec.placement,
-        source=str(path),
-    )
+            raise BadInput(first, f"{prefix}_unit {unit!r} given but no {prefix}_* channel in {channels}")
+    for part in parts:
+        unknown = [c for c in part.channels if c not in IMU_CHANNELS]
+        if unknown:
+            hint = (" (a time column? name it with time_column, or list the sensor columns in `channels`)"
+                    if any("time" in c or c in ("t", "ts") for c in unknown) else "")
+            raise BadInput(str(part.path), f"unknown channel name(s) {unknown}; known: {', '.join(IMU_CHANNELS)}{hint}")
+    return parts
+
+
+def _clock_start(spec: ImuSpec, parts: list[_Part]) -> float | None:
+    """The first timestamp of a timestamped stream (None for one at a fixed rate)."""
+    if spec.time_columns is None:
+        return None
+    starts = [float(p.times.min()) for p in parts if p.times is not None and len(p.times)]
+    return min(starts) if starts else None
+
+
+def imu_streams(spec: ImuSpec, parts: list[_Part], origin: float | None = None) -> list[ImuStream]:
+    """One sensor's streams: one at a fixed rate, or one per gap-free segment of its clock.
+    `origin` is the recording's time zero on that clock (default: the stream's first timestamp)."""
+    channels = [c for p in parts for c in p.channels]
+    source = str(parts[0].path)
+
+    def stream(data: np.ndarray, rate: float, offset: float) -> ImuStream:
+        return ImuStream(data=imu_channels_to_si(data, channels, spec.acc_unit, spec.gyr_unit), rate=rate,
+                         channels=channels, placement=spec.placement, source=source, offset=offset)
+
+    if spec.time_columns is None:
+        rows = {len(p.data) for p in parts}
+        if len(rows) > 1:
+            counts = ", ".join(f"{p.path.name}: {len(p.data)}" for p in parts)
+            raise BadInput(source, f"the files of one sensor have different numbers of rows ({counts}); "
+                                   "without time columns their rows must line up")
+        return [stream(np.concatenate([p.data for p in parts], axis=1), spec.rate, spec.offset or 0.0)]
+    # With its own `offset`, a stream's first timestamp is at that recording time.
+    start = _clock_start(spec, parts) if spec.offset is not None or origin is None else origin
+    where = " + ".join(str(p.path) for p in parts)
+    segments, notes = regularise([(p.times, p.data) for p in parts], where, rate=spec.rate, max_gap=spec.max_gap,
+                                 origin=start, part_names=[str(p.path) for p in parts])
+    for note in notes:
+        log.warning(note)
+    return [stream(seg.data, seg.rate, seg.offset + (spec.offset or 0.0)) for seg in segments]
+
+
+def load_imu(spec: ImuSpec, origin: float | None = None) -> list[ImuStream]:
+    return imu_streams(spec, read_imu_parts(spec), origin)
 
 
 def load_pose(spec: PoseSpec) -> PoseStream:
@@ -475,7 +692,24 @@ def load_pose(spec: PoseSpec) -> PoseStream:
             data = length_to_si(data, spec.units)
         except ValueError as exc:
             raise BadInput(str(path), str(exc)) from None
-    pose = PoseStream(data=data, rate=spec.fps, skeleton=spec.skeleton, joints=spec.joints, source=str(path))
+    if data.ndim == 3 and data.shape[2] == 3:
+        data = orient_up(data, spec.up)
+    skeleton, joints = spec.skeleton, spec.joints
+    if spec.joint_map is not None:
+        if data.ndim != 3 or data.shape[1] != len(joints):
+            raise BadInput(str(path), f"pose data of shape {data.shape} does not hold the {len(joints)} "
+                                      "joints `joints` names (frames x joints x 2|3)")
+        keep, joints, ignored = apply_joint_map(spec.joints, spec.joint_map)
+        data, skeleton = data[:, keep], "canonical"
+        if ignored:
+            log.warning(f"{path}: {len(ignored)} joint(s) not in the joint_map are ignored: {', '.join(ignored)}")
+        missing = missing_canonical_joints(set(joints))
+        if missing:
+            raise BadInput(str(path), f"the joint_map gives no {missing}, and they cannot be derived "
+                                      "(pelvis comes from both hips, neck from both shoulders, chest from "
+                                      "pelvis and neck); map them")
+    pose = PoseStream(data=data, rate=spec.fps, skeleton=skeleton, joints=joints, source=str(path),
+                      offset=spec.offset)
     try:
         # Fail here, naming the file, rather than later in a pose encoder.
         canonical_joint_positions(pose.data[:1], pose.skeleton, pose.joints)
@@ -538,16 +772,22 @@ def load_text(path: Path) -> list[TextSpan]:
 
 def load_recording(spec: RecordingSpec) -> Recording:
     text = [span for path in spec.text for span in load_text(path)]
+    parts = [read_imu_parts(s) for s in spec.imu]
+    # Time zero is the earliest timestamp of the streams that have a clock and no offset of
+    # their own, so sensors logging to separate files on one clock stay aligned.
+    starts = [_clock_start(s, p) for s, p in zip(spec.imu, parts) if s.offset is None]
+    starts = [t for t in starts if t is not None]
+    origin = min(starts) if starts else None
     return Recording(
         id=spec.id,
         dataset=spec.dataset,
         subject=spec.subject,
         trial=spec.trial,
         labels=list(spec.labels),
-        imu=[load_imu(s) for s in spec.imu],
+        imu=[stream for s, p in zip(spec.imu, parts) for stream in imu_streams(s, p, origin)],
         pose=load_pose(spec.pose) if spec.pose else None,
         video=load_video(spec.video) if spec.video else None,
-        text=sorted(text, key=lambda s: (s.start, s.end)),
+        text=sorted(text, key=lambda s: (s.start, s.end)),  # overlapping spans are all kept
         sources=[str(p) for p in spec.files()],
     )
 
@@ -569,13 +809,15 @@ def _raise(error: BadInput) -> Recording:
 def discover(path: Path) -> list[Entry]:
     """One Entry per manifest recording, in manifest order."""
     entries = []
-    for rec_id, spec in read_manifest(Path(path)):
+    for rec_id, raw, spec in _read_manifest(Path(path)):
+        # The listing tells subject and split, so a selection needs no file read.
+        subject, split = _text(raw.get("subject")), _text(raw.get("split"))
         if isinstance(spec, BadInput):
-            entries.append(Entry(id=rec_id, sources=[spec.path], load=lambda e=spec: _raise(e)))
+            entries.append(Entry(id=rec_id, sources=[spec.path], load=lambda e=spec: _raise(e),
+                                 subject=subject, split=split))
         else:
-            entries.append(
-                Entry(id=rec_id, sources=[str(p) for p in spec.files()], load=lambda s=spec: load_recording(s))
-            )
+            entries.append(Entry(id=rec_id, sources=[str(p) for p in spec.files()],
+                                 load=lambda s=spec: load_recording(s), subject=subject, split=split))
     return entries
 
 
@@ -617,6 +859,7 @@ dataset = "example"
 [[recording]]
 id = "walk_01"
 subject = "s1"
+split = "train"
 labels = ["walk", "outdoor"]
 
 [[recording.imu]]
@@ -637,6 +880,7 @@ file = "text/walk_01.csv"
 [[recording]]
 id = "wave_01"
 subject = "s2"
+split = "test"
 labels = "wave;greeting"
 
 [[recording.imu]]
@@ -655,16 +899,17 @@ file = "text/wave_01.jsonl"
 """
 
 _EXAMPLE_CSV = """\
-id,dataset,subject,labels,imu_file,imu_rate,imu_placement,imu_acc_unit,imu_gyr_unit,pose_file,pose_fps,pose_skeleton,text_file
-walk_01,example,s1,walk;outdoor,imu/walk_01.csv,100,right_wrist,g,deg/s,pose/walk_01.npy,30,canonical,text/walk_01.csv
-wave_01,example,s2,wave;greeting,imu/wave_01.csv,100,left wrist,g,deg/s,pose/wave_01.npy,30,,text/wave_01.jsonl
+id,dataset,subject,split,labels,imu_file,imu_rate,imu_placement,imu_acc_unit,imu_gyr_unit,pose_file,pose_fps,pose_skeleton,text_file
+walk_01,example,s1,train,walk;outdoor,imu/walk_01.csv,100,right_wrist,g,deg/s,pose/walk_01.npy,30,canonical,text/walk_01.csv
+wave_01,example,s2,test,wave;greeting,imu/wave_01.csv,100,left wrist,g,deg/s,pose/wave_01.npy,30,,text/wave_01.jsonl
 """
 
 
 def write_example(folder: Path, form: str = "toml") -> Path:
     """Write a tiny valid archive (two recordings) into `folder`; returns the manifest path.
 
-    `form` is "toml" or "csv" (the same recordings either way).
+    `form` is "toml" or "csv" (the same recordings either way: subjects s1 and s2, splits
+    "train" and "test", a wrist IMU in g and deg/s at 100 Hz, a canonical pose, text spans).
     """
     if form not in ("toml", "csv"):
         raise ValueError(f"form must be 'toml' or 'csv', not {form!r}")
