@@ -189,13 +189,13 @@ def imu_options(p):
 
 
 def imu_cmd(args):
-    index = _index(args)
+    # The files are read before the index is opened: a mistake in them is named at once.
     if len(args.files) == 1:
-        return index.search_file(args.files[0], "imu", args.target, args.k, args.where, start=args.start,
-                                 end=args.end, **_imu_kw(args))
+        stream = _read_imu(args.files[0], args)
+        return _index(args).search_stream(stream, args.target, args.k, args.where, args.start, args.end)
     streams = [_read_imu(f, args, p) for f, p in zip(args.files, _placements(args, len(args.files), each=True))]
-    return index.search_sensors(streams, args.target, args.k, args.where, candidates=args.candidates,
-                                start=args.start, end=args.end)
+    return _index(args).search_sensors(streams, args.target, args.k, args.where, candidates=args.candidates,
+                                       start=args.start, end=args.end)
 
 
 def pose_options(p):
@@ -206,8 +206,10 @@ def pose_options(p):
 
 
 def pose_cmd(args):
-    return _index(args).search_file(args.file, "pose", args.target, args.k, args.where, start=args.start,
-                                    end=args.end, **_pose_kw(args, args.rate))
+    from query import read_pose
+
+    stream = read_pose(args.file, **_pose_kw(args, args.rate))  # before the index: file mistakes first
+    return _index(args).search_stream(stream, args.target, args.k, args.where, args.start, args.end)
 
 
 def window_options(p):
