@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from indexer.embedder import EmbeddedWindow, Embedder
 from indexer.errors import BadInput
+from indexer.importers import keeps, select
 from indexer.model import Entry, Recording
 from indexer.store import IndexStore
 
@@ -30,6 +31,7 @@ EMBED_BYTES = 256 << 20  # ... unless their samples or frames reach this many by
 @dataclass
 class BuildSummary:
     found: int = 0
+    not_selected: int = 0  # left out by --subjects / --exclude-subjects / --split: not errors
     already_indexed: int = 0
     read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -40,8 +42,9 @@ class BuildSummary:
     seconds: float = 0.0
 
     def format(self) -> str:
+        chosen = f", not selected: {self.not_selected}" if self.not_selected else ""
         lines = [
-            f"recordings found: {self.found}, already indexed: {self.already_indexed}, "
+            f"recordings found: {self.found}{chosen}, already indexed: {self.already_indexed}, "
             f"read: {self.read}, skipped: {len(self.skipped)}",
             f"windows written: {self.windows_written} in {self.seconds:.1f} s",
         ]
@@ -67,11 +70,25 @@ def recording_row(rec: Recording) -> dict:
     }
 
 
+def window_labeller(rec: Recording):
+    """(t_start, t_end) -> a window's label: the text span covering most of it, else the
+    recording's labels. A span lasting the whole recording describes it as its labels already
+    do ("a person waves their right hand" for "waving"), so with labels present it is not used:
+    filters on `label` keep finding "waving", and only moments label windows differently."""
+    if not rec.labels:
+        return rec.window_label
+    end = rec.duration - 1e-6
+    moments = [s for s in rec.text if s.start > 1e-6 or s.end < end]
+    return rec.window_label if len(moments) == len(rec.text) else replace(rec, text=moments).window_label
+
+
 def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, next_window_id: int,
             next_token_id: int) -> tuple[list[dict], list[dict]]:
     """LanceDB rows (windows, tokens) of one recording's embedded windows; window ids start at
-    `next_window_id`, token ids at `next_token_id`, and each token row names its window."""
-    label = rec.label_text()
+    `next_window_id`, token ids at `next_token_id`, and each token row names its window. A
+    window's label is the text span covering most of it (else the recording's labels), so a
+    filter on `label` finds the moments of a long annotated recording, not all of it."""
+    label_of = window_labeller(rec)
     rows: list[dict] = []
     tokens: list[dict] = []
     for w in embedded:
@@ -79,7 +96,7 @@ def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, nex
         rows.append({
             "id": window_id, "recording_id": rec.id, "dataset": rec.dataset, "subject": rec.subject,
             "modality": w.modality, "body_part": w.body_part, "t_start": w.t_start, "t_end": w.t_end,
-            "label": label, "encoder_id": encoder_id, "vector": np.asarray(w.vector).tolist(),
+            "label": label_of(w.t_start, w.t_end), "encoder_id": encoder_id, "vector": np.asarray(w.vector).tolist(),
         })
         for t0, t1, vec in w.tokens:
             tokens.append({
@@ -90,24 +107,44 @@ def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, nex
     return rows, tokens
 
 
+@dataclass
+class Selection:
+    """Which recordings of an archive to index: only `subjects`, not `exclude`, only `split`
+    (None: no restriction). Decided from the listing where it tells, else once loaded."""
+
+    subjects: set[str] | None = None
+    exclude: set[str] | None = None
+    split: str | None = None
+
+    def pick(self, entries: list[Entry]) -> list[Entry]:
+        return select(entries, self.subjects, self.exclude, self.split)
+
+    def keeps(self, rec: Recording) -> bool:
+        return keeps(rec.subject, self.subjects, self.exclude)
+
+
 def build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool = True,
-          index_type: str | None = None, wait: bool = False) -> BuildSummary:
+          index_type: str | None = None, wait: bool = False, selection: Selection | None = None) -> BuildSummary:
     """Embed the recordings of `entries` the index does not hold yet for `encoder` and write
     them, holding the index's writer lock throughout (`wait`: wait for another writer instead
-    of failing with IndexLocked)."""
+    of failing with IndexLocked). `selection` leaves recordings out before their files are read
+    where the listing names their subject / split, else right after loading; they are counted
+    as not selected, not as skipped."""
     with store.writer(wait=wait):
-        return _build(entries, store, encoder, progress, index_type)
+        return _build(entries, store, encoder, progress, index_type, selection or Selection())
 
 
 def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool,
-           index_type: str | None) -> BuildSummary:
+           index_type: str | None, selection: Selection) -> BuildSummary:
     start = time.time()
     summary = BuildSummary(found=len(entries))
+    chosen = selection.pick(entries)
+    summary.not_selected = len(entries) - len(chosen)
     summary.removed_incomplete = store.remove_incomplete()
     store.save_encoder(encoder.id, encoder.checkpoint_files)
     done = store.indexed_ids(encoder.id)
-    todo = [e for e in entries if e.id not in done]
-    summary.already_indexed = len(entries) - len(todo)
+    todo = [e for e in chosen if e.id not in done]
+    summary.already_indexed = len(chosen) - len(todo)
     next_id = store.next_window_id()
     with_tokens = encoder.has_tokens  # a MoBind token checkpoint
     next_token = store.next_token_id() if with_tokens else 0
@@ -165,6 +202,10 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
     for entry in todo:
         try:
             rec = entry.load()
+            if not selection.keeps(rec):  # the listing did not tell the subject; the recording does
+                summary.not_selected += 1
+                bar.update(1)
+                continue
             windows = encoder.cut_windows(rec)
             if not windows:
                 raise BadInput(entry.sources[0] if entry.sources else entry.id,

@@ -8,6 +8,8 @@ Examples:
   python -m indexer build --demo ./demo-index
       builds the synthetic demo archive (trains a small encoder on it first, ~1 min on a laptop)
   python -m indexer build ../shared/data/utd-mhad --out ./utd-index --checkpoint ckpt/utd-cnn-gru
+  python -m indexer build ARCHIVE --out ./train-index --checkpoint CKPT --split train --exclude-subjects 7,8
+      only the manifest's `train` rows, leaving out subjects 7 and 8 (their files are never read)
   python -m indexer info ./utd-index
 """
 from __future__ import annotations
@@ -18,7 +20,17 @@ import sys
 from pathlib import Path
 
 from indexer.bounds import positive_int
-from indexer.importers import detect_format, discover
+from indexer.importers import detect_format, discover, select
+
+
+def _names(text: str | None) -> set[str] | None:
+    """`--subjects 1,2, s3` -> {"1", "2", "s3"}; None when the option is not given."""
+    if text is None:
+        return None
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    if not names:
+        raise ValueError("give at least one subject, e.g. --subjects 1,2")
+    return names
 
 
 def cmd_build(args) -> int:
@@ -26,7 +38,7 @@ def cmd_build(args) -> int:
     from encoders import demo_encoder, load_checkpoint
     from encoders.checkpoint import WEIGHTS
     from indexer import vectors
-    from indexer.build import build
+    from indexer.build import Selection, build
     from indexer.store import IndexStore
 
     if args.demo:
@@ -47,13 +59,26 @@ def cmd_build(args) -> int:
         print("error: --checkpoint is required (train one with `python -m encoders train SOURCE --out CKPT`)",
               file=sys.stderr)
         return 2
+    selection = Selection(_names(args.subjects), _names(args.exclude_subjects), args.split)
+    if entries and not select(entries, selection.subjects, selection.exclude, selection.split):
+        subjects = sorted({e.subject for e in entries if e.subject is not None})
+        splits = sorted({e.split for e in entries if e.split is not None})
+        print(f"error: the selection leaves none of the {len(entries)} recordings (the archive's subjects: "
+              f"{', '.join(subjects) or 'not named'}; splits: {', '.join(splits) or 'none'})", file=sys.stderr)
+        return 2
     if args.limit:
-        entries = entries[: args.limit]
+        entries = selection.pick(entries)[: args.limit]  # the first N selected, not the first N found
     vectors.check_factory(args.index_type, int(encoder.config["embed_dim"]))  # before anything is written
     store = IndexStore(out, create=True)
     print(f"indexing {len(entries)} recordings into {store.uri} with encoder {encoder.id}")
-    summary = build(entries, store, encoder, progress=not args.quiet, index_type=args.index_type, wait=args.wait)
+    summary = build(entries, store, encoder, progress=not args.quiet, index_type=args.index_type, wait=args.wait,
+                    selection=selection)
     print(summary.format())
+    if not summary.windows_written and not summary.already_indexed:
+        # An empty index is not a result: say so in the exit code, so a script stops here.
+        why = f"all {len(summary.skipped)} were skipped (listed above)" if summary.skipped else "none was selected"
+        print(f"error: nothing was indexed: {why}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -97,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--format", help="importer (default: detected): utd-mhad, archive, bvh")
     b.add_argument("--index-type", default="auto",
                    help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 200k vectors)")
+    g = b.add_argument_group("choosing recordings (decided from the listing where it can, so left-out "
+                             "files are not read)")
+    g.add_argument("--subjects", metavar="A,B,...",
+                   help="index only these subjects (comma-separated, as `python -m query recordings` shows them)")
+    g.add_argument("--exclude-subjects", metavar="A,B,...",
+                   help="leave these subjects out, e.g. to keep them for testing")
+    g.add_argument("--split", help="index only the recordings of this split of the manifest's `split` column "
+                                   "(e.g. train); recordings without a split are kept")
     b.add_argument("--limit", type=positive_int, help="index only the first N recordings (for trying things out)")
     b.add_argument("--wait", action="store_true",
                    help="if another build is writing to the index, wait for it instead of stopping")

@@ -16,8 +16,6 @@ import polars as pl
 
 from encoders import Encoder, TokenEncoder, load_checkpoint
 from indexer import (
-    CANONICAL_JOINTS,
-    IMU6_CHANNELS,
     ImuStream,
     IndexStore,
     PoseStream,
@@ -25,7 +23,7 @@ from indexer import (
 )
 from indexer.bounds import MAX_K, check_range
 from indexer.store import sql_str
-from query import assignment, dense_sync, inputs, locator, recordings, text_aligned
+from query import assignment, dense_sync, inputs, locator, recordings, sensors, text_aligned
 from query.embedding import embed_clip
 from query.search import nearest_windows
 from query.sync_result import SyncResult
@@ -103,22 +101,52 @@ class Index:
         return self.search_vector(embed_clip(stream, encoder), target, k, where, encoder.id)
 
     def search_array(self, data: np.ndarray, modality: str, rate: float, target: str, k: int = 10,
-                     where: str | None = None, placement: str = "right_wrist", **kw) -> pl.DataFrame:
-        """Search with an in-memory clip: IMU (T, 6) in m/s^2 and rad/s, or pose (T, 16, 3)
-        on the canonical joints, in metres."""
+                     where: str | None = None, placement: str = "right_wrist", channels: list[str] | None = None,
+                     start: float | None = None, end: float | None = None, encoder_id: str | None = None,
+                     **read_kw) -> pl.DataFrame:
+        """Search with an in-memory clip: IMU (T, C) in m/s^2 and rad/s whose columns are
+        `channels` (default acc_x.. then gyr_x.., as many as there are), or pose (T, J, 3) in
+        metres on the canonical joints (read_kw: skeleton, joints, joint_map, units, up, acc_unit,
+        gyr_unit, as for files)."""
         if modality == "imu":
-            stream = ImuStream(data, rate, list(IMU6_CHANNELS)[: np.shape(data)[-1]], placement, "array")
+            kw = {k: v for k, v in inputs.reader_options(read_kw, "imu").items() if k in ("acc_unit", "gyr_unit")}
+            stream = inputs.imu_from_array(data, rate, channels, placement, source="array", **kw)
         else:
-            stream = PoseStream(data, rate, "canonical", list(CANONICAL_JOINTS), "array")
-        return self.search_stream(stream, target, k, where, **kw)
+            kw = inputs.reader_options(read_kw, "pose")
+            kw.pop("rate", None)
+            stream = inputs.pose_from_array(data, rate, source="array", **kw)
+        return self.search_stream(stream, target, k, where, start, end, encoder_id)
 
     def search_file(self, path: str | Path, modality: str, target: str, k: int = 10, where: str | None = None,
                     rate: float | None = None, start: float | None = None, end: float | None = None,
                     **read_kw) -> pl.DataFrame:
+        """Search with a query file. read_kw: the reading options of query.read_imu (placement,
+        acc_unit, gyr_unit, channels, time_column, time_unit, max_gap) or query.read_pose
+        (skeleton, joint_map, joints, units, up); those of the other modality are ignored."""
         if modality == "video":  # a video clip (decoded with PyAV, only [start, end])
             return text_aligned.search_video(self, path, target, k, where, start, end)
-        stream = inputs.read_imu(path, rate, **read_kw) if modality == "imu" else inputs.read_pose(path, rate, **read_kw)
+        read = inputs.read_imu if modality == "imu" else inputs.read_pose
+        stream = read(path, rate, **inputs.reader_options(read_kw, modality))
         return self.search_stream(stream, target, k, where, start, end)
+
+    def search_sensors(self, streams: list, target: str = "imu", k: int = 10, where: str | None = None,
+                       encoder_id: str | None = None, candidates: int | None = None,
+                       start: float | None = None, end: float | None = None, **read_kw) -> pl.DataFrame:
+        """Several sensors worn together as one query (ImuStreams or file paths; a path is read with
+        read_kw and `placements`, one per file): each searches the windows of its own placement
+        and the recording windows all of them match come back, scored by the sum of their
+        similarities, with a score_<placement> column per sensor (see query.sensors)."""
+        placements = read_kw.pop("placements", None)
+        if placements is not None and len(placements) != len(streams):
+            raise ValueError(f"{len(streams)} sensors but {len(placements)} placements: give one per sensor")
+        out = []
+        for n, s in enumerate(streams):
+            kw = {**read_kw, **({"placement": placements[n]} if placements is not None else {})}
+            s = inputs.as_imu(s, **kw)
+            if start is not None or end is not None:
+                s = inputs.crop_stream(s, start or 0.0, end)
+            out.append(s)
+        return sensors.search_sensors(self, out, target, k, where, encoder_id, candidates)
 
     def search_window(self, window_id: int, target: str, k: int = 10, where: str | None = None) -> pl.DataFrame:
         """Use a window already in the index as the query (its stored vector)."""

@@ -2,6 +2,10 @@
 
 Examples:
   python -m query imu clip.mat --target pose -k 10 --index ./utd-index --where "subject = 2"
+  python -m query imu watch.csv --time-column timestamp --time-unit ms --acc-unit g --target imu
+  python -m query imu wrist.csv ankle.csv --placement right_wrist,left_ankle --rate 50 --target imu
+      (two sensors worn together: moments where both move alike)
+  python -m query pose kinect.npy --rate 30 --joints "$(cat joints.txt)" --joint-map map.json --units mm --up -y
   python -m query pose take.bvh --target imu --index ./demo-index
   python -m query window 42 --target pose --index ./demo-index
   python -m query recordings --index ./demo-index --where "dataset = 'demo'"
@@ -15,7 +19,8 @@ Examples:
 
 The index defaults to $MOTIONSEARCH_INDEX, else ./demo-index. Filters (--where) are SQL
 predicates over window columns: dataset, subject, recording_id, label, modality, body_part,
-t_start, t_end.
+t_start, t_end. Every command that reads a query file takes the same reading options (see
+"reading the query files" in each command's --help).
 
 Each command declares the option groups it uses (the functions below); its handler imports the
 query API only once the arguments are parsed, so --help and a mistyped command answer before
@@ -27,10 +32,13 @@ import argparse
 import os
 import sys
 
+from indexer.bodyparts import UP_AXES
 from indexer.bounds import positive_int
+from indexer.clocks import DEFAULT_MAX_GAP, TIME_UNITS
 
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
-COLUMNS = ["rank", "score", "recording_id", "label", "t_start", "t_end"]
+COLUMNS = ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end"]
+LENGTH_UNITS = ("m", "cm", "mm")
 
 
 # ---- option groups -------------------------------------------------------------------------------
@@ -51,20 +59,51 @@ def target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default 10)")
 
 
-def rate_option(p: argparse.ArgumentParser, what: str = "sample rate") -> None:
-    p.add_argument("--rate", type=float, help=f"{what} in Hz (needed for .csv/.parquet/.npy)")
-
-
 def range_options(p: argparse.ArgumentParser, what: str = "clip") -> None:
     p.add_argument("--start", type=float, help=f"use the {what} from this second on")
     p.add_argument("--end", type=float, help=f"use the {what} up to this second")
 
 
-def imu_reading_options(p: argparse.ArgumentParser) -> None:
-    p = p.add_argument_group("reading the IMU file")
-    p.add_argument("--placement", default="right_wrist", help="where the IMU was worn (default right_wrist)")
-    p.add_argument("--acc-unit", default="m/s^2", help="accelerometer unit of the file: m/s^2 or g")
-    p.add_argument("--gyr-unit", default="rad/s", help="gyroscope unit of the file: rad/s or deg/s")
+def reading_options(p: argparse.ArgumentParser, rate: str = "sample rate of an IMU file or frame rate of a pose "
+                    ".npy") -> None:
+    """How to read a query file that does not say it itself: one group, the same in every command."""
+    g = p.add_argument_group("reading the query files", "What a file does not say about itself. UTD-MHAD .mat "
+                             "and .bvh files carry their own rate, units and joints; .csv, .parquet and .npy "
+                             "files need some of these.")
+    g.add_argument("--rate", type=float, metavar="HZ", help=f"{rate}, in Hz (with --time-column: the rate to "
+                   "resample to; default the clock's median rate)")
+    g.add_argument("--time-column", metavar="NAME",
+                   help="IMU table column holding each sample's time, instead of --rate: irregular or bursty "
+                        "samples are put on a uniform grid; a column named t, time or timestamp is otherwise "
+                        "ignored")
+    g.add_argument("--time-unit", choices=list(TIME_UNITS), default="s",
+                   help="unit of --time-column: s, ms, us, ns, or iso for ISO 8601 text (default s)")
+    g.add_argument("--max-gap", type=float, default=DEFAULT_MAX_GAP, metavar="S",
+                   help=f"seconds without a sample that count as a gap (default {DEFAULT_MAX_GAP:g}); a query "
+                        "with gaps uses its longest gap-free part and says so on stderr")
+    g.add_argument("--placement", metavar="PART[,PART...]",
+                   help="where each IMU was worn, e.g. right_wrist, left_ankle, pelvis, chest (aliases such as "
+                        "'wrist' or 'lower back' work); one per IMU file, comma-separated (default right_wrist)")
+    g.add_argument("--channels", metavar="A,B,...",
+                   help="channel names of an IMU .npy's columns (or, in order, a table's), from acc_x acc_y acc_z "
+                        "gyr_x gyr_y gyr_z mag_x mag_y mag_z quat_w quat_x quat_y quat_z; a table's columns are "
+                        "otherwise matched by their names, and any subset (acc only, say) is fine")
+    g.add_argument("--acc-unit", default="m/s^2", help="accelerometer unit of the file: m/s^2, g or mg (default m/s^2)")
+    g.add_argument("--gyr-unit", default="rad/s", help="gyroscope unit of the file: rad/s or deg/s (default rad/s)")
+    g.add_argument("--skeleton", help="skeleton of a pose .npy: kinect20, coco17, canonical, cmu-bvh, ... (default: "
+                                      "by joint count: 20 Kinect, 17 COCO, 16 canonical)")
+    g.add_argument("--joints", metavar="A,B,...",
+                   help="the joint names of a pose .npy, comma-separated in column order (for --joint-map or a "
+                        "skeleton without a known joint count)")
+    g.add_argument("--joint-map", metavar="MAP",
+                   help="for a skeleton the engine does not know: which of the file's joints is which canonical "
+                        "joint, as a JSON object, a .json file, or pairs like PELVIS=pelvis,HEAD=head; the "
+                        "canonical joints are pelvis chest neck head and left_/right_ shoulder elbow wrist hip "
+                        "knee ankle (chest, neck and pelvis can be left out when their neighbours are mapped)")
+    g.add_argument("--units", choices=LENGTH_UNITS, help="length unit of 3-D pose positions (default m; a .bvh's "
+                                                         "is measured from its rest pose)")
+    g.add_argument("--up", choices=UP_AXES, help="axis of the pose file that points up (default y; -y for camera "
+                                                 "coordinates such as Azure Kinect's, z for most mocap exports)")
 
 
 def checkpoint_option(p: argparse.ArgumentParser) -> None:
@@ -97,10 +136,33 @@ def _index(args):
     return index
 
 
-def _read_imu(path, args):
+def _placements(args, n: int, each: bool = False) -> list[str]:
+    """--placement for `n` IMU files: one per file, or one for all (`each`: one per file required)."""
+    given = [p.strip() for p in (args.placement or "right_wrist").split(",") if p.strip()]
+    if len(given) == n or (len(given) == 1 and not each):
+        return given * (n // len(given))
+    if each and args.placement is None:
+        raise ValueError(f"{n} IMU files: say where each was worn, e.g. --placement right_wrist,left_ankle")
+    raise ValueError(f"{n} IMU file(s) but {len(given)} placements ({args.placement}): give one per file")
+
+
+def _imu_kw(args, placement: str | None = None) -> dict:
+    """read_imu's options from the reading group (`placement`: this file's)."""
+    return {"rate": args.rate, "placement": placement or _placements(args, 1)[0], "acc_unit": args.acc_unit,
+            "gyr_unit": args.gyr_unit, "channels": args.channels, "time_column": args.time_column,
+            "time_unit": args.time_unit, "max_gap": args.max_gap}
+
+
+def _pose_kw(args, rate: float | None) -> dict:
+    """read_pose's options from the reading group (`rate`: the pose file's frame rate)."""
+    return {"rate": rate, "skeleton": args.skeleton, "joint_map": args.joint_map, "joints": args.joints,
+            "units": args.units, "up": args.up}
+
+
+def _read_imu(path, args, placement: str | None = None):
     from query import read_imu
 
-    return read_imu(path, args.rate, placement=args.placement, acc_unit=args.acc_unit, gyr_unit=args.gyr_unit)
+    return read_imu(path, **_imu_kw(args, placement))
 
 
 def _sync_encoder(args):
@@ -114,29 +176,40 @@ def _sync_encoder(args):
 
 # ---- commands: each is (add its options, run it) ---------------------------------------------------
 def imu_options(p):
-    p.add_argument("file", help="IMU clip (.mat, .csv, .parquet, .npy)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="IMU clip (.mat, .csv, .parquet, .npy); several files are sensors worn together (give "
+                        "--placement for each): each searches the index's windows of its own placement, and "
+                        "the moments where all of them match come back, scored by the sum of their similarities")
     search_options(p)
-    rate_option(p)
+    p.add_argument("--candidates", type=positive_int,
+                   help="several sensors: nearest windows fetched per sensor before they are combined "
+                        "(default max(200, 20 k))")
     range_options(p)
-    imu_reading_options(p)
+    reading_options(p, "IMU sample rate")
 
 
 def imu_cmd(args):
-    return _index(args).search_file(args.file, "imu", args.target, args.k, args.where, args.rate, args.start,
-                                    args.end, placement=args.placement, acc_unit=args.acc_unit,
-                                    gyr_unit=args.gyr_unit)
+    # The files are read before the index is opened: a mistake in them is named at once.
+    if len(args.files) == 1:
+        stream = _read_imu(args.files[0], args)
+        return _index(args).search_stream(stream, args.target, args.k, args.where, args.start, args.end)
+    streams = [_read_imu(f, args, p) for f, p in zip(args.files, _placements(args, len(args.files), each=True))]
+    return _index(args).search_sensors(streams, args.target, args.k, args.where, candidates=args.candidates,
+                                       start=args.start, end=args.end)
 
 
 def pose_options(p):
     p.add_argument("file", help="pose clip (.bvh, UTD-MHAD skeleton .mat, .npy)")
     search_options(p)
-    rate_option(p)
     range_options(p)
+    reading_options(p, "pose frame rate of a .npy")
 
 
 def pose_cmd(args):
-    return _index(args).search_file(args.file, "pose", args.target, args.k, args.where, args.rate, args.start,
-                                    args.end)
+    from query import read_pose
+
+    stream = read_pose(args.file, **_pose_kw(args, args.rate))  # before the index: file mistakes first
+    return _index(args).search_stream(stream, args.target, args.k, args.where, args.start, args.end)
 
 
 def window_options(p):
@@ -189,8 +262,8 @@ def classify_options(p):
     index_option(p)
     where_option(p, "windows whose labels are the candidates")
     output_option(p)
-    rate_option(p)
     range_options(p)
+    reading_options(p)
 
 
 def classify_cmd(args):
@@ -204,7 +277,9 @@ def classify_cmd(args):
         labels = sorted(set(df["label"].to_list())) if df.height else []
         if not labels:
             raise ValueError("no labels: give --labels, or index windows with labels (matching --where)")
-    return index.classify(args.file, labels, args.modality, start=args.start, end=args.end, rate=args.rate)
+    read_kw = {**_imu_kw(args), **_pose_kw(args, None)}
+    read_kw.pop("rate")
+    return index.classify(args.file, labels, args.modality, start=args.start, end=args.end, rate=args.rate, **read_kw)
 
 
 def sync_options(p):
@@ -213,10 +288,10 @@ def sync_options(p):
                                       "mediapipe; needs a 2-D token checkpoint) or another IMU")
     p.add_argument("--max-offset", type=float, default=10.0, help="largest offset to consider, seconds (default 10)")
     p.add_argument("--top-k", type=int, default=5, help="mutual top-k matches that vote (default 5)")
-    p.add_argument("--other-rate", type=float, help="frame rate of a .npy pose file, Hz")
+    p.add_argument("--other-rate", type=float, help="frame rate of a .npy pose file (or rate of a second IMU "
+                                                    "file), Hz; the pose options below apply to this file")
     method_option(p, "dense embedding + offset voting", "cross-correlate acceleration magnitudes")
-    rate_option(p, "IMU sample rate")
-    imu_reading_options(p)
+    reading_options(p, "IMU sample rate of the first file")
     checkpoint_option(p)
     index_option(p)
     output_option(p)
@@ -226,7 +301,7 @@ def sync_cmd(args):
     from query import as_motion, sync, xcorr_sync
 
     imu = _read_imu(args.imu_file, args)
-    other = as_motion(args.other_file, rate=args.other_rate)
+    other = as_motion(args.other_file, **{**_pose_kw(args, args.other_rate), "rate": args.other_rate})
     if args.method == "xcorr":
         result = xcorr_sync(imu, other, args.max_offset)
     else:
@@ -241,8 +316,7 @@ def locate_options(p):
                    help="stored windows fetched per query window before refinement (default 100)")
     search_options(p)
     range_options(p, "file")
-    rate_option(p, "IMU sample rate")
-    imu_reading_options(p)
+    reading_options(p, "IMU sample rate")
 
 
 def locate_cmd(args):
@@ -260,10 +334,10 @@ def assign_options(p):
                    help="IMU files, then one pose file with everyone in the scene: a .npy of shape "
                         "(people, frames, joints, 2|3) (Kinect-20, COCO-17 or canonical-16 joints), or "
                         "a single-person pose file")
-    p.add_argument("--pose-rate", type=float, help="frame rate of a .npy pose file, Hz")
+    p.add_argument("--pose-rate", type=float, help="frame rate of a .npy pose file, Hz; the pose options below "
+                                                   "apply to this file")
     method_option(p, "token + window similarity", "zero-lag correlation of acceleration magnitudes")
-    rate_option(p, "IMU sample rate")
-    imu_reading_options(p)
+    reading_options(p, "IMU sample rate")
     checkpoint_option(p)
     index_option(p)
     output_option(p)
@@ -274,8 +348,9 @@ def assign_cmd(args):
 
     if len(args.files) < 2:
         raise ValueError("give at least one IMU file and then the pose file")
-    imus = [_read_imu(f, args) for f in args.files[:-1]]
-    people = read_people(args.files[-1], args.pose_rate)
+    imus = [_read_imu(f, args, p) for f, p in zip(args.files[:-1], _placements(args, len(args.files) - 1))]
+    pose_kw = _pose_kw(args, args.pose_rate)
+    people = read_people(args.files[-1], pose_kw.pop("rate"), pose_kw.pop("skeleton"), **pose_kw)
     return assign(imus, people, "xcorr" if args.method == "xcorr" else _sync_encoder(args))
 
 
@@ -328,7 +403,10 @@ def print_frame(df, as_json: bool) -> None:
     if as_json:
         print(df.write_json())
         return
-    cols = [c for c in COLUMNS if c in df.columns] if "rank" in df.columns else df.columns
+    if "rank" in df.columns:  # a search: the columns a person reads, then each sensor's own score
+        cols = [c for c in COLUMNS if c in df.columns] + [c for c in df.columns if c.startswith("score_")]
+    else:
+        cols = df.columns
     with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
         print(df.select(cols))
@@ -336,7 +414,12 @@ def print_frame(df, as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import logging
+
     import polars as pl
+
+    # What reading repaired or chose (a clock gap, samples out of order) goes to stderr.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     from query import BadInput
 

@@ -10,7 +10,11 @@ prompt, wrong vector length, ...) is HTTP 400 with {"error": "<one line>"}.
     POST /search/vector  {"vector": [...], "target": "pose", "k": 10, "where": ..., "nprobe": 8}
                                       (nprobe / efSearch override an approximate index's tuning)
     POST /search/window  {"window_id": 42, "target": "pose", "k": 10}
-    POST /search/imu     {"data": [[ax, ay, az, gx, gy, gz], ...], "rate": 50, "target": "pose"}
+    POST /search/imu     {"data": [[ax, ay, az, gx, gy, gz], ...], "rate": 50, "target": "pose",
+                          "placement": "left_wrist", "channels": ["acc_x", ...], "acc_unit": "g"}
+                                      (channels: any subset, default acc then gyr by column count)
+    POST /search/sensors {"sensors": [{"data": ..., "rate": 50, "placement": "right_wrist"}, ...],
+                          "target": "imu", "k": 10}  sensors worn together (see query.sensors)
 
 FastAPI comes with the `ui` extra (Gradio depends on it); uvicorn serves it.
 """
@@ -22,6 +26,7 @@ import polars as pl
 from indexer import BadInput
 from indexer.imports import optional
 from query.api import Index
+from query.inputs import imu_from_array
 
 EXPECTED = (BadInput, ValueError, LookupError, FileNotFoundError)
 
@@ -56,10 +61,24 @@ def create_app(index: Index):
     class WindowSearch(Search):
         window_id: int
 
-    class ImuSearch(Search):
+    class Sensor(BaseModel):
         data: list[list[float]]
         rate: float
         placement: str = "right_wrist"
+        channels: list[str] | None = None
+        acc_unit: str = "m/s^2"
+        gyr_unit: str = "rad/s"
+
+        def stream(self):
+            return imu_from_array(np.asarray(self.data, np.float64), self.rate, self.channels, self.placement,
+                                  self.acc_unit, self.gyr_unit, source="request")
+
+    class ImuSearch(Search, Sensor):
+        pass
+
+    class SensorsSearch(Search):
+        sensors: list[Sensor] = Field(..., min_length=1)
+        candidates: int | None = Field(None, ge=1, le=10_000)
 
     app = fastapi.FastAPI(title="motionsearch", description=__doc__)
 
@@ -97,9 +116,15 @@ def create_app(index: Index):
     @app.post("/search/imu")
     def search_imu(req: ImuSearch) -> list[dict]:
         data = np.asarray(req.data, np.float32)
-        if data.ndim != 2 or data.shape[1] not in (3, 6):
-            raise ValueError(f"data must be samples x 3 or 6 channels (acc, then gyr), got shape {data.shape}")
-        return _rows(index.search_array(data, "imu", req.rate, req.target, req.k, req.where, req.placement))
+        if data.ndim != 2 or (req.channels is None and data.shape[1] not in (3, 6)):
+            raise ValueError(f"data must be samples x 3 or 6 channels (acc, then gyr), or name its columns in "
+                             f"`channels`; got shape {data.shape}")
+        return _rows(index.search_stream(req.stream(), req.target, req.k, req.where))
+
+    @app.post("/search/sensors")
+    def search_sensors(req: SensorsSearch) -> list[dict]:
+        return _rows(index.search_sensors([s.stream() for s in req.sensors], req.target, req.k, req.where,
+                                          candidates=req.candidates))
 
     return app
 

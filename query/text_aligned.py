@@ -104,7 +104,7 @@ def classify(index, path_or_stream, labels: list[str], modality: str | None = No
         stream = path_or_stream
         if not isinstance(stream, (ImuStream, PoseStream)):
             read = inputs.read_imu if modality == "imu" else inputs.read_pose
-            stream = read(stream, rate, **read_kw)
+            stream = read(stream, rate, **inputs.reader_options(read_kw, modality))
         if start is not None or end is not None:
             stream = inputs.crop_stream(stream, start or 0.0, end)
     vec = embed_clip(stream, encoder)

@@ -566,3 +566,95 @@ def test_a_damaged_table_names_itself_and_how_to_recover(archive, tmp_path, tiny
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the windows table cannot be read" in err[0]
     assert "python -m indexer build SOURCE --out NEW_DIR" in err[0] and "Table.restore" in err[0]
+
+
+# ----------------------------------------------------------------------------- labels and selection
+
+SPANS = ["walking", "standing up", "sitting down", "waving", "jumping"]
+
+
+def spans_entry(rec_id: str = "spans/day_01", subject: str = "s1", span_seconds: float = 10.0,
+                listed: bool = True) -> Entry:
+    """An IMU-only recording annotated with one text span per SPANS entry, `span_seconds` each
+    (`listed`: its listing names the subject, as file names often do)."""
+    from indexer.model import ImuStream, Recording, TextSpan
+    from indexer.units import IMU6_CHANNELS
+
+    def load() -> Recording:
+        seconds = span_seconds * len(SPANS)
+        imu = ImuStream(imu_signal(seconds, 50.0, 4), 50.0, list(IMU6_CHANNELS), "right_wrist", "day.csv")
+        text = [TextSpan(i * span_seconds, (i + 1) * span_seconds, t) for i, t in enumerate(SPANS)]
+        return Recording(rec_id, "spans", subject, ["a day"], imu=[imu], text=text, sources=[f"{rec_id}.csv"])
+
+    return Entry(rec_id, [f"{rec_id}.csv"], load, subject if listed else None)
+
+
+def test_each_window_is_labelled_by_the_span_covering_most_of_it(tmp_path, tiny_encoder):
+    from query.api import open_index
+
+    out = tmp_path / "index"
+    summary = build_path(out, [spans_entry()], tiny_encoder, progress=False)
+    assert summary.read == 1 and summary.skipped == []
+    windows = IndexStore(out).windows(columns=["id", "label", "t_start", "t_end"]).sort("t_start")
+    assert windows.height > len(SPANS)
+    for w in windows.iter_rows(named=True):  # 5 s windows on 10 s spans: the span holding the middle
+        assert w["label"] == SPANS[int((w["t_start"] + w["t_end"]) / 2 // 10.0)], w
+    # what `python -m query ... --where "label = 'standing up'"` runs: exactly that span's windows
+    standing = windows.filter(pl.col("label") == "standing up")
+    hits = open_index(out).search_window(int(standing["id"][0]), "imu", k=100, where="label = 'standing up'")
+    assert sorted(hits["window_id"].to_list()) == sorted(standing["id"].to_list())
+    assert all(7.5 <= (t0 + t1) / 2 < 20 for t0, t1 in zip(hits["t_start"], hits["t_end"]))
+
+
+def test_excluded_subjects_are_never_read(tmp_path, tiny_encoder):
+    from indexer.build import Selection
+
+    entries, loaded = counting([spans_entry(f"spans/{s}", s, 1.5) for s in ("s1", "s2", "s3", "s4")]
+                               + [spans_entry("spans/unlisted", "s1", 1.5, listed=False)])
+    summary = build(entries, IndexStore(tmp_path / "index", create=True), tiny_encoder, progress=False,
+                    selection=Selection(exclude={"s1", "s3"}))
+    # s1's and s3's files are left out from the listing; the entry whose listing does not name
+    # its subject is read, found to be s1's, and left out too: none of them is an error
+    assert sorted(loaded) == ["spans/s2", "spans/s4", "spans/unlisted"]
+    assert (summary.found, summary.not_selected, summary.read, summary.skipped) == (5, 3, 2, [])
+    assert "not selected: 3" in summary.format()
+    assert sorted(IndexStore(tmp_path / "index").recordings()["subject"].to_list()) == ["s2", "s4"]
+
+
+def test_cli_build_selects_subjects_and_an_empty_build_fails(archive, tmp_path, tiny_encoder, capsys):
+    base = ["build", str(archive), "--checkpoint", tiny_encoder.source, "--quiet"]
+    assert indexer_cli.main([*base, "--out", str(tmp_path / "a"), "--subjects", "s2, s8"]) == 0
+    assert "recordings found: 4, not selected: 2" in capsys.readouterr().out
+    assert sorted(IndexStore(tmp_path / "a").recordings()["subject"].to_list()) == ["s2", "s8"]
+
+    # a selection that matches no listed subject stops before anything is written
+    assert indexer_cli.main(["build", "--demo", str(tmp_path / "b"), "--checkpoint", tiny_encoder.source,
+                             "--quiet", "--subjects", "s5"]) == 2
+    err = capsys.readouterr().err
+    assert "error: the selection leaves none of the" in err and "subjects: 1, 2" in err
+    assert not (tmp_path / "b" / "windows.lance").exists()
+
+    folder = tmp_path / "all-bad"
+    folder.mkdir()
+    (folder / "imu").mkdir()
+    (folder / "imu" / "a.csv").write_text("acc_x,acc_y\n1,nope\n")
+    (folder / "manifest.toml").write_text(recording_toml("a", "1", "x", imu="imu/a.csv"))
+    code = indexer_cli.main(["build", str(folder), "--out", str(tmp_path / "c"), "--checkpoint",
+                             tiny_encoder.source, "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"skipped:\n  {folder / 'imu' / 'a.csv'}: " in captured.out
+    assert captured.err.strip() == "error: nothing was indexed: all 1 were skipped (listed above)"
+
+
+def test_a_span_lasting_the_whole_recording_leaves_windows_their_labels():
+    from indexer.build import window_labeller
+    from indexer.model import ImuStream, Recording, TextSpan
+    from indexer.units import IMU6_CHANNELS
+
+    imu = ImuStream(imu_signal(20.0, 50.0, 1), 50.0, list(IMU6_CHANNELS), "right_wrist")
+    whole = TextSpan(0.0, 20.0, "a person waves their right hand")
+    rec = Recording("r", "d", labels=["waving"], imu=[imu], text=[whole, TextSpan(10.0, 16.0, "waves fast")])
+    label = window_labeller(rec)
+    assert (label(0.0, 5.0), label(10.0, 15.0)) == ("waving", "waves fast")
+    assert window_labeller(Recording("r", "d", imu=[imu], text=[whole]))(0.0, 5.0) == whole.text  # no labels

@@ -78,7 +78,7 @@ def test_query_cli_prints_the_ranked_table(utd_dir, trained_index):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     header = next(line for line in lines if "rank" in line)
-    assert re.findall(r"\w+", header) == ["rank", "score", "recording_id", "label", "t_start", "t_end"]
+    assert re.findall(r"\w+", header) == ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end"]
     # polars draws cells as "│ 1    ┆ 0.93 ┆ ... │"
     rows = [re.split(r"\s*[│┆|]\s*", line.strip(" │|")) for line in lines if re.match(r"^\s*│\s*\d+\s*┆", line)]
     assert [int(r[0]) for r in rows] == list(range(1, 11))

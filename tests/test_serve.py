@@ -71,6 +71,27 @@ def test_searches_answer_like_the_python_api(served):
     assert client.get("/recordings", params={"where": "subject = 3"}).json()[0]["subject"] == "3"
 
 
+def test_imu_arrays_carry_their_channels_and_placement(served):
+    ix, client = served
+    t = np.arange(0, 5, 1 / 50)[:, None]
+    imu = np.hstack([np.sin(2 * np.pi * t), 0 * t, 9.81 + 0 * t, np.cos(2 * np.pi * t), 0 * t, 0 * t])
+    placement = ix.store.windows("modality = 'imu'", ["body_part"])["body_part"][0]
+    plain = client.post("/search/imu", json={"data": imu.tolist(), "rate": 50, "target": "imu", "k": 3,
+                                             "placement": placement}).json()
+    # gyroscope first, named: the same clip, so the same answer
+    named = client.post("/search/imu", json={"data": imu[:, [3, 4, 5, 0, 1, 2]].tolist(), "rate": 50, "k": 3,
+                                             "target": "imu", "placement": placement,
+                                             "channels": ["gyr_x", "gyr_y", "gyr_z", "acc_x", "acc_y", "acc_z"]})
+    assert [h["window_id"] for h in named.json()] == [h["window_id"] for h in plain]
+    both = client.post("/search/sensors", json={"target": "imu", "k": 3, "sensors": [
+        {"data": imu.tolist(), "rate": 50, "placement": placement}]}).json()
+    assert {h["body_part"] for h in both} == {placement} and len(both) == 3
+    assert both[0]["score"] == pytest.approx(plain[0]["score"], abs=1e-5)
+    bad = client.post("/search/sensors", json={"target": "imu", "sensors": [
+        {"data": imu.tolist(), "rate": 50, "placement": "left_foot"}]})
+    assert bad.status_code == 400 and "no imu windows worn at left_foot" in bad.json()["error"]
+
+
 @pytest.mark.parametrize("route, body, reason", [
     ("/search/text", {"prompt": "waving", "target": "imu", "where": "subjct = 2"}, "unknown column 'subjct'"),
     ("/search/text", {"prompt": "  ", "target": "imu"}, "empty"),
