@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,25 +70,12 @@ def recording_row(rec: Recording) -> dict:
     }
 
 
-def window_labeller(rec: Recording):
-    """(t_start, t_end) -> a window's label: the text span covering most of it, else the
-    recording's labels. A span lasting the whole recording describes it as its labels already
-    do ("a person waves their right hand" for "waving"), so with labels present it is not used:
-    filters on `label` keep finding "waving", and only moments label windows differently."""
-    if not rec.labels:
-        return rec.window_label
-    end = rec.duration - 1e-6
-    moments = [s for s in rec.text if s.start > 1e-6 or s.end < end]
-    return rec.window_label if len(moments) == len(rec.text) else replace(rec, text=moments).window_label
-
-
 def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, next_window_id: int,
             next_token_id: int) -> tuple[list[dict], list[dict]]:
     """LanceDB rows (windows, tokens) of one recording's embedded windows; window ids start at
     `next_window_id`, token ids at `next_token_id`, and each token row names its window. A
     window's label is the text span covering most of it (else the recording's labels), so a
     filter on `label` finds the moments of a long annotated recording, not all of it."""
-    label_of = window_labeller(rec)
     rows: list[dict] = []
     tokens: list[dict] = []
     for w in embedded:
@@ -96,7 +83,7 @@ def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, nex
         rows.append({
             "id": window_id, "recording_id": rec.id, "dataset": rec.dataset, "subject": rec.subject,
             "modality": w.modality, "body_part": w.body_part, "t_start": w.t_start, "t_end": w.t_end,
-            "label": label_of(w.t_start, w.t_end), "encoder_id": encoder_id, "vector": np.asarray(w.vector).tolist(),
+            "label": rec.window_label(w.t_start, w.t_end), "encoder_id": encoder_id, "vector": np.asarray(w.vector).tolist(),
         })
         for t0, t1, vec in w.tokens:
             tokens.append({

@@ -182,9 +182,16 @@ class Recording:
 
     def window_label(self, t_start: float, t_end: float) -> str:
         """The label of the window [t_start, t_end]: the text of the span covering most of it;
-        the recording's labels when no span covers it or two spans cover it equally."""
+        the recording's labels when no span covers it or two spans cover it equally.
+
+        A span lasting the whole recording describes it as its labels already do ("a person
+        waves their right hand" for "waving"), so when there are labels it is not used: filters
+        on `label` keep finding "waving", and only moments label windows differently."""
         best, best_cover, tied = None, 0.0, False
+        whole = self.duration - 1e-6
         for span in self.text:
+            if self.labels and span.start <= 1e-6 and span.end >= whole:
+                continue
             cover = min(span.end, t_end) - max(span.start, t_start)
             if cover <= 1e-9:
                 continue

@@ -648,13 +648,11 @@ def test_cli_build_selects_subjects_and_an_empty_build_fails(archive, tmp_path, 
 
 
 def test_a_span_lasting_the_whole_recording_leaves_windows_their_labels():
-    from indexer.build import window_labeller
     from indexer.model import ImuStream, Recording, TextSpan
     from indexer.units import IMU6_CHANNELS
 
     imu = ImuStream(imu_signal(20.0, 50.0, 1), 50.0, list(IMU6_CHANNELS), "right_wrist")
     whole = TextSpan(0.0, 20.0, "a person waves their right hand")
     rec = Recording("r", "d", labels=["waving"], imu=[imu], text=[whole, TextSpan(10.0, 16.0, "waves fast")])
-    label = window_labeller(rec)
-    assert (label(0.0, 5.0), label(10.0, 15.0)) == ("waving", "waves fast")
-    assert window_labeller(Recording("r", "d", imu=[imu], text=[whole]))(0.0, 5.0) == whole.text  # no labels
+    assert (rec.window_label(0.0, 5.0), rec.window_label(10.0, 15.0)) == ("waving", "waves fast")
+    assert Recording("r", "d", imu=[imu], text=[whole]).window_label(0.0, 5.0) == whole.text  # no labels
