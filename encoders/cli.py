@@ -18,6 +18,13 @@ Examples (UTD-MHAD; train on subjects 1,3,5,7, evaluate on 2,4,6,8):
   python -m encoders eval-video ../shared/data/utd-mhad --checkpoint ckpt/utd-text
   python -m encoders train ../shared/data/utd-mhad --text-tower minilm --actions 1-20 --out ckpt/utd-zs
   python -m encoders eval-zeroshot ../shared/data/utd-mhad --checkpoint ckpt/utd-zs
+  python -m encoders eval-text  ../shared/data/utd-mhad --checkpoint ckpt/utd-text --drop-channels gyr
+  python -m encoders train my-archive --init ckpt/utd-text --exclude-subjects 7,9 --out ckpt/mine
+
+Every training reads the channels its IMU tower names (--imu-channels, default acc,gyr) and drops
+whole sensor groups at random (--channel-dropout), so one checkpoint embeds acc-only and acc+gyr
+streams alike. Subjects are chosen (--subjects, --exclude-subjects, --split) before any file is
+read; evaluations refuse the subjects a checkpoint trained on unless --allow-train-subjects.
 
 Only argparse runs before the arguments are parsed: each command handler imports torch and the
 models itself, so `--help` and a mistyped command answer at once.

@@ -123,8 +123,10 @@ def evaluate_text(encoder: Encoder, data: TextAlignedSet) -> dict:
     if "imu" in emb and len(report["placements"]) > 1:
         for place in report["placements"]:
             rows = np.flatnonzero(data.has_imu & (np.asarray(data.placements) == place))
-            r = _text_scores(encoder, emb["imu"][rows], list(caps[rows]), labels)
-            report["per_placement"][place] = {"text->imu": r["retrieval"], "imu classification": r["classification"]}
+            own = sorted(set(caps[rows]))  # a sensor worn for some activities only is asked about those
+            r = _text_scores(encoder, emb["imu"][rows], list(caps[rows]), own)
+            report["per_placement"][place] = {"labels": len(own), "text->imu": r["retrieval"],
+                                              "imu classification": r["classification"]}
     report["warnings"] = label_warnings(data.captions)
     return report
 
@@ -162,7 +164,7 @@ def format_text_aligned(report: dict) -> str:
         lines.append(f"IMU over all placements ({', '.join(report['placements'])}):")
     lines += _metric_lines(report)
     for place, part in report.get("per_placement", {}).items():
-        lines.append(f"placement {place}:")
+        lines.append(f"placement {place} (its {part['labels']} labels):")
         lines += _metric_lines(part, "  ")
     return "\n".join(lines)
 
