@@ -207,3 +207,37 @@ def test_token_pairs_keep_the_sensors_that_have_a_part():
     data = token_pairs(counting.entries, config, progress=False)
     assert len(data.recordings) == 1 and data.recordings[0].parts == ["right_wrist"]
     assert [(p, "chest" in r) for p, r in data.skipped] == [("demo://chest.csv", True)]
+
+
+def test_paired_eval_reports_per_placement(cli, tmp_path, capsys):
+    recs = []
+    for action in ("waving", "squat", "boxing"):
+        for subject in ("1", "2"):
+            rec = make_recording(action, subject, "1")
+            recs.append(replace(rec, imu=[rec.imu[0], replace(rec.imu[0], placement="left_foot")]))
+    main = cli(Counting(recs))
+    ckpt = tmp_path / "paired"
+    assert main(["train", "--epochs", "1", "--dim", "16", "--tower-params", json.dumps(TINY_TOWER_PARAMS),
+                 "--exclude-subjects", "2", "--quiet", "--out", str(ckpt)]) == 0
+    assert json.loads((ckpt / checkpoint.CONFIG).read_text())["trained_on"]["placements"] == ["left_foot", "right_wrist"]
+    assert main(["eval", "--checkpoint", str(ckpt), "--subjects", "2", "--quiet", "--json", str(tmp_path / "e.json")]) == 0
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert set(report["per_placement"]) == {"left_foot", "right_wrist"}
+    assert report["gallery"] == 2 * report["per_placement"]["left_foot"]["gallery"]
+    assert "placement left_foot:" in capsys.readouterr().out
+
+
+def test_train_tokens_init(tmp_path, capsys):
+    from encoders.cli import main
+
+    tiny = ["--dim", "16", "--width", "16", "--layers", "1", "--heads", "2"]
+    first, second = tmp_path / "tok1", tmp_path / "tok2"
+    assert main(["train-tokens", "--demo", "--steps", "2", "--batch", "4", "--quiet", "--out", str(first)] + tiny) == 0
+    assert main(["train-tokens", "--demo", "--init", str(first), "--steps", "1", "--batch", "4", "--lr", "0",
+                 "--quiet", "--out", str(second)]) == 0
+    a, b = load_checkpoint(first), load_checkpoint(second)
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa) and b.config["trained_on"]["init"] == a.id
+    capsys.readouterr()
+    assert main(["train-tokens", "--demo", "--init", str(first), "--dim", "32", "--quiet", "--out", str(tmp_path)]) == 2
+    assert "--dim 32 contradicts" in capsys.readouterr().err
