@@ -18,6 +18,13 @@ Examples (UTD-MHAD; train on subjects 1,3,5,7, evaluate on 2,4,6,8):
   python -m encoders eval-video ../shared/data/utd-mhad --checkpoint ckpt/utd-text
   python -m encoders train ../shared/data/utd-mhad --text-tower minilm --actions 1-20 --out ckpt/utd-zs
   python -m encoders eval-zeroshot ../shared/data/utd-mhad --checkpoint ckpt/utd-zs
+  python -m encoders eval-text  ../shared/data/utd-mhad --checkpoint ckpt/utd-text --drop-channels gyr
+  python -m encoders train my-archive --init ckpt/utd-text --exclude-subjects 7,9 --out ckpt/mine
+
+Every training reads the channels its IMU tower names (--imu-channels, default acc,gyr) and drops
+whole sensor groups at random (--channel-dropout), so one checkpoint embeds acc-only and acc+gyr
+streams alike. Subjects are chosen (--subjects, --exclude-subjects, --split) before any file is
+read; evaluations refuse the subjects a checkpoint trained on unless --allow-train-subjects.
 
 Only argparse runs before the arguments are parsed: each command handler imports torch and the
 models itself, so `--help` and a mistyped command answer at once.
@@ -32,6 +39,7 @@ import sys
 import time
 from pathlib import Path
 
+from encoders.channels import DEFAULT_CHANNEL_DROPOUT
 from encoders.part_features import DEFAULT_PARTS
 
 
@@ -42,6 +50,12 @@ def source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", help="importer to use (default: detected from the source)")
     p.add_argument("--subjects", help="comma-separated subject ids (default for UTD-MHAD: "
                    "1,3,5,7 to train, 2,4,6,8 to evaluate; otherwise all)")
+    p.add_argument("--exclude-subjects", metavar="IDS",
+                   help="comma-separated subject ids to leave out (applied after --subjects); their files are "
+                        "never read")
+    p.add_argument("--split", metavar="NAME",
+                   help="only recordings whose manifest `split` column is NAME (e.g. train, test); recordings "
+                        "without a split value are kept")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -87,18 +101,18 @@ def token_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--concat", action="store_true",
                    help="join each subject's clips into one long stream per sensor placement first "
                         "(UTD-MHAD's 3 s clips; matches the temporal evaluation)")
-    g.add_argument("--dim", type=int, default=256, help="token / window vector dimension (default 256, MoBind's)")
-    g.add_argument("--width", type=int, default=256, help="Transformer width (default 256)")
-    g.add_argument("--layers", type=int, default=4, help="Transformer layers (default 4)")
-    g.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
-    g.add_argument("--pose-dims", type=int, default=3, choices=[2, 3],
+    g.add_argument("--dim", type=int, help="token / window vector dimension (default 256, MoBind's)")
+    g.add_argument("--width", type=int, help="Transformer width (default 256)")
+    g.add_argument("--layers", type=int, help="Transformer layers (default 4)")
+    g.add_argument("--heads", type=int, help="attention heads (default 4)")
+    g.add_argument("--pose-dims", type=int, choices=[2, 3],
                    help="3 for skeletons/mocap; 2 for 2-D pose from video (trained on 3-D mocap seen "
                         "from randomly turned cameras)")
-    g.add_argument("--parts", default=",".join(DEFAULT_PARTS),
+    g.add_argument("--parts",
                    help=f"body parts the skeleton is decomposed into (default {','.join(DEFAULT_PARTS)})")
-    g.add_argument("--weights", default="token=1,window=1,body=0.5,masked=0.5",
+    g.add_argument("--weights",
                    help="loss weights (default token=1,window=1,body=0.5,masked=0.5)")
-    g.add_argument("--mask-ratio", type=float, default=0.15,
+    g.add_argument("--mask-ratio", type=float,
                    help="share of tokens masked for prediction (default 0.15)")
     g.add_argument("--token-shift", type=float, default=1.0,
                    help="largest offset, seconds, between the IMU and pose windows the token loss compares "
@@ -108,9 +122,35 @@ def token_options(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads (default 1: on a busy machine more threads wait on each other)")
 
 
+def init_option(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="fine-tune this checkpoint on the archive instead of starting from random weights: its "
+                        "architecture, IMU channels, window and text tower are kept (options that contradict "
+                        f"them are refused); the new checkpoint records it under trained_on.init. A checkpoint "
+                        f"from `{command}`")
+
+
+def channel_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("IMU channels")
+    g.add_argument("--imu-channels", metavar="GROUPS",
+                   help="sensor groups the IMU tower reads, comma-separated from acc,gyr,mag,quat (default acc,gyr); "
+                        "streams lacking some of them are read with those columns zero-filled")
+    g.add_argument("--channel-dropout", type=float, default=DEFAULT_CHANNEL_DROPOUT, metavar="P",
+                   help="in training, drop each sensor group of a window (the gyroscope, the accelerometer, ...) with "
+                        f"probability P, never all of them (default {DEFAULT_CHANNEL_DROPOUT}); this is what lets the "
+                        "checkpoint read acc-only and acc+gyr streams into one space. 0 makes a checkpoint that "
+                        "refuses streams lacking a channel")
+
+
 def evaluation_options(p: argparse.ArgumentParser, checkpoint_help: str) -> None:
     p.add_argument("--checkpoint", required=True, help=checkpoint_help)
     p.add_argument("--json", help="also write the report as JSON here")
+    p.add_argument("--allow-train-subjects", action="store_true",
+                   help="score on subjects the checkpoint was trained on (refused otherwise: such figures "
+                        "flatter the model); a warning is printed")
+    p.add_argument("--drop-channels", metavar="GROUPS",
+                   help="remove these sensor groups (comma-separated from acc,gyr,mag,quat) from every IMU stream "
+                        "before embedding, e.g. gyr to measure the checkpoint on accelerometer-only data")
 
 
 # ---- shared helpers of the handlers ----------------------------------------------------------------
@@ -136,16 +176,132 @@ def _source(args) -> tuple[list, str]:
     return discover(args.source, fmt), fmt
 
 
+def _ids(arg: str | None) -> set[str] | None:
+    return {s.strip() for s in arg.split(",") if s.strip()} if arg else None
+
+
+def _select(args, entries: list, fmt: str, split: str) -> tuple[list, set[str] | None, set[str] | None]:
+    """(entries, subjects, excluded) of the subject / split options, chosen from the listing
+    before any file is read."""
+    from indexer.importers import select
+
+    subjects, exclude = _subjects(args.subjects, fmt, split), _ids(args.exclude_subjects)
+    return select(entries, subjects, exclude, args.split), subjects, exclude
+
+
+def _selection(args) -> dict:
+    return {"exclude_subjects": sorted(_ids(args.exclude_subjects) or []), "split": args.split}
+
+
 def _report_skipped(data) -> None:
     for path, reason in data.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
 
 
-def _warn_overlap(encoder, subjects: set[str] | None) -> None:
-    trained = set(encoder.config.get("trained_on", {}).get("subjects", []))
-    if subjects and trained & subjects:
-        print(f"warning: evaluating on subjects {sorted(trained & subjects)} the checkpoint was trained on",
-              file=sys.stderr)
+def _trained_subjects(encoder) -> set[str]:
+    return {s for s in encoder.config.get("trained_on", {}).get("subjects", []) if s}
+
+
+def _check_overlap(encoder, subjects, allow: bool, warn: bool = True) -> None:
+    """Refuse (ValueError) to score on subjects the checkpoint trained on, unless `allow`
+    (then warn on stderr)."""
+    both = _trained_subjects(encoder) & {s for s in (subjects or ()) if s}
+    if not both or (allow and not warn):
+        return
+    if not allow:
+        raise ValueError(f"refusing to evaluate {encoder.id} on subjects {sorted(both)} it was trained on; "
+                         "choose others with --subjects / --exclude-subjects / --split, or pass "
+                         "--allow-train-subjects")
+    print(f"warning: evaluating on subjects {sorted(both)} the checkpoint was trained on", file=sys.stderr)
+
+
+def _eval_entries(args, encoder) -> tuple[list, str, set[str] | None, set[str] | None]:
+    """The selected entries of an evaluation, refused early when the listing already shows a
+    training subject."""
+    entries, fmt = _source(args)
+    entries, subjects, exclude = _select(args, entries, fmt, "test")
+    # the listing's subjects: refused before reading a file; the rest once the recordings tell
+    _check_overlap(encoder, {e.subject for e in entries}, args.allow_train_subjects, warn=False)
+    return entries, fmt, subjects, exclude
+
+
+def _drop(args) -> set[str] | None:
+    from encoders.channels import parse_groups
+
+    return set(parse_groups(args.drop_channels, "--drop-channels")) if args.drop_channels else None
+
+
+def _pairs(data) -> dict[str, int]:
+    """Rows per pair of modalities the set can train (what each loss term sees)."""
+    has = {"imu": data.has_imu, "pose": data.has_pose, "video": data.has_video, "text": data.has_text}
+    terms = ("imu-text", "pose-text", "imu-pose", "imu-video", "video-text")
+    return {t: int((has[t.split("-")[0]] & has[t.split("-")[1]]).sum()) for t in terms}
+
+
+def _refuse(option: str, given, kept, init: str, what: str) -> None:
+    if given is not None and given != kept:
+        raise ValueError(f"{option} {given} contradicts --init {init}, whose {what} is {kept}; drop {option}")
+
+
+def _init_model(args, command: str):
+    """The checkpoint of --init (its model and config to fine-tune), refused when it is of the
+    other kind."""
+    from encoders.factory import load_checkpoint
+
+    encoder = load_checkpoint(args.init)
+    tokens = "tokens" in encoder.config
+    if tokens != (command == "train-tokens"):
+        kind = "a MoBind token checkpoint" if tokens else "a clip-level checkpoint"
+        other = "train-tokens" if tokens else "train"
+        raise ValueError(f"--init {args.init}: {kind}; fine-tune it with `python -m encoders {other} --init`")
+    config = {k: v for k, v in encoder.config.items() if k not in ("trained_on", "train_seconds")}
+    config["towers"] = {m: dict(t) for m, t in config["towers"].items()}
+    encoder.model.config = config
+    encoder.model.train()
+    return encoder, config
+
+
+def _clip_config(args, init_config: dict | None, text: dict | None) -> dict:
+    """The clip-level config to train: --init's (checked against the options), else new."""
+    from encoders.channels import DEFAULT_GROUPS, parse_groups
+    from encoders.model import default_config, text_aligned_config
+
+    groups = parse_groups(args.imu_channels) if args.imu_channels else None
+    if not 0 <= args.channel_dropout < 1:
+        raise ValueError(f"--channel-dropout: a probability in [0, 1), got {args.channel_dropout}")
+    if init_config is not None:
+        c, i = init_config, args.init
+        if args.text_tower or c.get("text"):
+            _refuse("--text-tower", args.text_tower, (c.get("text") or {}).get("architecture"), i, "text tower")
+        _refuse("--arch", args.arch, c["towers"]["imu"]["architecture"], i, "architecture")
+        if not c.get("text"):
+            _refuse("--dim", args.dim, c["embed_dim"], i, "joint-space dimension")
+        _refuse("--window", args.window, c["window"]["length"], i, "window length")
+        _refuse("--hop", args.hop, c["window"]["hop"], i, "hop")
+        if groups is not None:
+            _refuse("--imu-channels", ",".join(groups), ",".join(dict.fromkeys(
+                ch.split("_")[0] for ch in c["towers"]["imu"]["channels"])), i, "IMU channel list")
+        if args.tower_params:
+            raise ValueError(f"--tower-params contradicts --init {i}: the towers come from the checkpoint")
+        if args.video_encoder not in (None, "none") and args.video_encoder != c["towers"].get("video", {}).get(
+                "architecture"):
+            raise ValueError(f"--video-encoder {args.video_encoder} contradicts --init {i}, which has "
+                             f"{c['towers'].get('video', {}).get('architecture', 'no video tower')}")
+        config = c
+        config["towers"]["imu"]["channel_dropout"] = float(args.channel_dropout)
+        if args.loss_weights:
+            config["loss_weights"] = {**config.get("loss_weights", {}), **json.loads(args.loss_weights)}
+        return config
+    window, hop = args.window or 5.0, args.hop or 1.0
+    groups = groups or list(DEFAULT_GROUPS)
+    if text is None:
+        params = json.loads(args.tower_params) if args.tower_params else None
+        return default_config(args.arch or "cnn_gru", embed_dim=args.dim or 256, window=window, hop=hop,
+                              params=params, imu_groups=groups, channel_dropout=args.channel_dropout)
+    params = json.loads(args.tower_params) if args.tower_params else None
+    weights = json.loads(args.loss_weights) if args.loss_weights else None
+    return text_aligned_config(args.arch or "cnn_gru", text, _video_spec(args, text), params, window, hop, weights,
+                               imu_groups=groups, channel_dropout=args.channel_dropout)
 
 
 def _write_json(path: str | None, report: dict) -> None:
@@ -192,56 +348,62 @@ def _video_spec(args, text: dict) -> dict | None:
 # ---- command handlers --------------------------------------------------------------------------------
 def cmd_train(args) -> int:
     entries, fmt = _source(args)
-    subjects = _subjects(args.subjects, fmt, "train")
-    if args.text_tower:
-        return _train_text_aligned(args, entries, fmt, subjects)
+    entries, subjects, exclude = _select(args, entries, fmt, "train")
+    init, init_config = _init_model(args, "train") if args.init else (None, None)
+    if args.text_tower or (init_config is not None and init_config.get("text")):
+        return _train_text_aligned(args, entries, fmt, subjects, exclude, init, init_config)
     from encoders import checkpoint
     from encoders.data import paired_windows
-    from encoders.model import default_config
     from encoders.train import TrainSettings, train_paired
     from indexer.windows import WindowSpec
 
-    config = default_config(args.arch, embed_dim=args.dim, window=args.window, hop=args.hop)
+    config = _clip_config(args, init_config, None)
     rates = {m: spec["rate"] for m, spec in config["towers"].items()}
-    data = paired_windows(entries, WindowSpec(args.window, args.hop), rates, subjects, progress=not args.quiet)
+    data = paired_windows(entries, WindowSpec(**config["window"]), rates, subjects, progress=not args.quiet,
+                          exclude=exclude, config=config)
     _report_skipped(data)
     print(f"training on {len(data)} paired windows from {len(set(data.recording_ids))} recordings "
-          f"(subjects {sorted(set(data.subjects))})")
+          f"(placements {sorted(set(data.placements))}; subjects {sorted(set(data.subjects))})"
+          + (f", fine-tuning {init.id}" if init else ""))
     settings = TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
-    model, history = train_paired(config, data, settings, progress=not args.quiet)
-    extra = {"trained_on": {"source": str(args.source or "demo"), "format": fmt,
+    model, history = train_paired(config, data, settings, progress=not args.quiet,
+                                  model=init.model if init else None)
+    extra = {"trained_on": {"source": str(args.source or "demo"), "format": fmt, **_selection(args),
                             "subjects": sorted(set(data.subjects)), "windows": len(data),
+                            "placements": sorted(set(data.placements)), "init": init.id if init else None,
                             "epochs": args.epochs, "seed": args.seed, "final_loss": round(history[-1], 4)}}
     out = checkpoint.save(model, args.out, extra)
     print(f"saved checkpoint to {out} (final loss {history[-1]:.3f})")
     return 0
 
 
-def _train_text_aligned(args, entries: list, fmt: str, subjects: set[str] | None) -> int:
+def _train_text_aligned(args, entries: list, fmt: str, subjects: set[str] | None, exclude: set[str] | None,
+                        init=None, init_config: dict | None = None) -> int:
     from encoders import checkpoint
     from encoders.data import model_windows
     from encoders.factory import create_model
-    from encoders.model import text_aligned_config
     from encoders.text import text_spec
     from encoders.train import TrainSettings, train_text_aligned
 
-    text = text_spec(args.text_tower, args.clip_weights, args.clip_model)
-    params = json.loads(args.tower_params) if args.tower_params else None
-    weights = json.loads(args.loss_weights) if args.loss_weights else None
-    config = text_aligned_config(args.arch, text, _video_spec(args, text), params, args.window, args.hop, weights)
-    model = create_model(config, args.seed)
+    text = None if init_config is not None else text_spec(args.text_tower, args.clip_weights, args.clip_model)
+    config = _clip_config(args, init_config, text)
+    model = init.model if init is not None else create_model(config, args.seed)
     labels = parse_actions(args.actions, args.source, fmt)
-    data = model_windows(entries, config, model, subjects, labels, progress=not args.quiet)
+    data = model_windows(entries, config, model, subjects, labels, progress=not args.quiet, exclude=exclude)
     _report_skipped(data)
+    pairs = _pairs(data)
     print(f"training {config['name']} into {config['space']} on {len(data)} windows from "
-          f"{len(set(data.recording_ids))} recordings ({len(set(data.captions))} labels, "
-          f"{int(data.has_video.sum())} with video; subjects {sorted(set(data.subjects))})")
+          f"{len(set(data.recording_ids))} recordings ({len(set(c for c in data.captions if c))} labels, "
+          f"placements {sorted(p for p in set(data.placements) if p)}; subjects {sorted(set(data.subjects))})"
+          + (f", fine-tuning {init.id}" if init else ""))
+    print("pairs per loss term: " + ", ".join(f"{k} {v}" for k, v in pairs.items() if config["loss_weights"].get(k)))
     settings = TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
     model, history = train_text_aligned(config, data, settings, model=model, progress=not args.quiet)
-    extra = {"trained_on": {"source": str(args.source or "demo"), "format": fmt,
+    extra = {"trained_on": {"source": str(args.source or "demo"), "format": fmt, **_selection(args),
                             "subjects": sorted(set(data.subjects)), "windows": len(data),
-                            "labels": sorted(set(data.captions)), "epochs": args.epochs, "seed": args.seed,
-                            "final_loss": round(history[-1], 4)}}
+                            "placements": sorted(p for p in set(data.placements) if p), "pairs": pairs,
+                            "labels": sorted(set(c for c in data.captions if c)), "init": init.id if init else None,
+                            "epochs": args.epochs, "seed": args.seed, "final_loss": round(history[-1], 4)}}
     out = checkpoint.save(model, args.out, extra)
     print(f"saved checkpoint to {out} (final loss {history[-1]:.3f}, {model.config['train_seconds']} s)")
     return 0
@@ -252,11 +414,12 @@ def cmd_eval(args) -> int:
     from encoders.evaluation.pairs import evaluate_pairs, format_report
     from encoders.factory import load_checkpoint
 
-    entries, fmt = _source(args)
     encoder = load_checkpoint(args.checkpoint)
-    subjects = _subjects(args.subjects, fmt, "test")
-    _warn_overlap(encoder, subjects)
-    data = paired_windows(entries, encoder.window, encoder.rates, subjects, progress=not args.quiet)
+    entries, fmt, subjects, exclude = _eval_entries(args, encoder)
+    data = paired_windows(entries, encoder.window, encoder.rates, subjects, progress=not args.quiet,
+                          exclude=exclude, config=encoder.config, drop=_drop(args))
+    _report_skipped(data)
+    _check_overlap(encoder, set(data.subjects), args.allow_train_subjects)
     start = time.time()
     report = evaluate_pairs(encoder, data)
     report.update(encoder=encoder.id, subjects=sorted(set(data.subjects)), seconds=round(time.time() - start, 2))
@@ -273,25 +436,46 @@ def cmd_train_tokens(args) -> int:
     from encoders.train import TokenTrainSettings, train_tokens
 
     entries, fmt = _source(args)
+    entries, subjects, exclude = _select(args, entries, fmt, "train")
     weights = {}
-    for item in args.weights.split(","):
+    for item in (args.weights or "").split(",") if args.weights else []:
         key, _, value = item.partition("=")
         if key.strip() not in ("token", "window", "body", "masked") or not value:
             raise ValueError(f"--weights: expected token=,window=,body=,masked= entries, got {item!r}")
         weights[key.strip()] = float(value)
-    config = default_token_config(
-        embed_dim=args.dim, dim=args.width, layers=args.layers, heads=args.heads, window=args.window,
-        hop=args.hop, pose_dims=args.pose_dims, parts=[p.strip() for p in args.parts.split(",") if p.strip()],
-        loss_weights=weights, mask_ratio=args.mask_ratio)
-    data = token_pairs(entries, config, _subjects(args.subjects, fmt, "train"), args.concat, progress=not args.quiet)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()] if args.parts else None
+    init = None
+    if args.init:
+        init, config = _init_model(args, "train-tokens")
+        c, tok, i = config, config["tokens"], args.init
+        _refuse("--dim", args.dim, c["embed_dim"], i, "vector dimension")
+        _refuse("--width", args.width, c["towers"]["imu"]["params"].get("dim"), i, "Transformer width")
+        _refuse("--layers", args.layers, c["towers"]["imu"]["params"].get("layers"), i, "layer count")
+        _refuse("--heads", args.heads, c["towers"]["imu"]["params"].get("heads"), i, "head count")
+        _refuse("--window", args.window, tok["window"]["length"], i, "window length")
+        _refuse("--hop", args.hop, tok["window"]["hop"], i, "hop")
+        _refuse("--pose-dims", args.pose_dims, c["towers"]["pose"].get("dims", 3), i, "pose dimension")
+        _refuse("--parts", parts, tok["parts"], i, "body-part list")
+        config["tokens"] = dict(tok, loss_weights={**tok["loss_weights"], **weights},
+                                mask_ratio=tok["mask_ratio"] if args.mask_ratio is None else args.mask_ratio)
+    else:
+        config = default_token_config(
+            embed_dim=args.dim or 256, dim=args.width or 256, layers=args.layers or 4, heads=args.heads or 4,
+            window=args.window or 2.0, hop=args.hop or 0.2, pose_dims=args.pose_dims or 3,
+            parts=parts or list(DEFAULT_PARTS),
+            loss_weights={"token": 1.0, "window": 1.0, "body": 0.5, "masked": 0.5, **weights},
+            mask_ratio=0.15 if args.mask_ratio is None else args.mask_ratio)
+    data = token_pairs(entries, config, subjects, args.concat, progress=not args.quiet, exclude=exclude)
     _report_skipped(data)
     subs = sorted({r.subject for r in data.recordings})
     print(f"training token towers on {data.seconds:.0f} s of paired motion from {len(data.recordings)} "
-          f"recordings (subjects {subs})")
+          f"recordings (subjects {subs})" + (f", fine-tuning {init.id}" if init else ""))
     settings = TokenTrainSettings(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                                   threads=args.threads, token_shift=args.token_shift)
-    model, history = train_tokens(config, data, settings, progress=not args.quiet)
+    model, history = train_tokens(config, data, settings, progress=not args.quiet,
+                                  model=init.model if init else None)
     extra = {"trained_on": {"source": str(args.source or "demo"), "format": fmt, "subjects": subs,
+                            **_selection(args), "init": init.id if init else None,
                             "concat": bool(args.concat), "seconds": round(data.seconds, 1),
                             "steps": args.steps, "seed": args.seed, "token_shift": args.token_shift,
                             "final": history[-1]}}
@@ -307,15 +491,18 @@ def cmd_eval_text_aligned(args) -> int:
     from encoders.evaluation import text_aligned as ev
     from encoders.factory import load_checkpoint
 
-    entries, fmt = _source(args)
-    subjects = _subjects(args.subjects, fmt, "test")
     encoder = load_checkpoint(args.checkpoint)
+    if "tokens" in encoder.config:
+        raise ValueError(f"{args.checkpoint}: a MoBind token checkpoint; eval-text/-zeroshot/-video score "
+                         "clip-level text-aligned checkpoints")
+    entries, fmt, subjects, exclude = _eval_entries(args, encoder)
     trained_on = encoder.config.get("trained_on", {})
-    _warn_overlap(encoder, subjects)
     if args.kind != "video":
         encoder.text_tower()  # fail early, with the clear message, if the text tower is unavailable
-    data = model_windows(entries, encoder.config, encoder.model, subjects, progress=not args.quiet)
+    data = model_windows(entries, encoder.config, encoder.model, subjects, progress=not args.quiet,
+                         exclude=exclude, drop=_drop(args))
     _report_skipped(data)
+    _check_overlap(encoder, set(data.subjects), args.allow_train_subjects)
     start = time.time()
     if args.kind == "text":
         report = ev.evaluate_text(encoder, data)
@@ -350,12 +537,14 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train IMU and pose towers contrastively (symmetric InfoNCE)")
     source_options(t)
     output_options(t)
-    t.add_argument("--arch", default="cnn_gru", choices=["cnn_gru", "patch_transformer"],
+    t.add_argument("--arch", choices=["cnn_gru", "patch_transformer"],
                    help="signal encoder architecture (default: IMU2CLIP's cnn_gru)")
-    t.add_argument("--dim", type=int, default=256, help="joint-space dimension (default 256)")
-    window_options(t, 5.0, 1.0, "window length in seconds (default 5)", "hop between windows in seconds (default 1)")
+    t.add_argument("--dim", type=int, help="joint-space dimension (default 256)")
+    window_options(t, None, None, "window length in seconds (default 5)", "hop between windows in seconds (default 1)")
     t.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
     optimiser_options(t)
+    init_option(t, "python -m encoders train")
+    channel_options(t)
     text_options(t)
     t.set_defaults(func=cmd_train)
 
@@ -371,11 +560,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "../shared/data/utd-mhad --concat --out ckpt/utd-tokens")
     source_options(k)
     output_options(k)
-    window_options(k, 2.0, 0.2, "window length in seconds, a multiple of 0.2 (default 2)",
+    window_options(k, None, None, "window length in seconds, a multiple of 0.2 (default 2)",
                    "seconds between the windows an index stores (default 0.2, one per token step, which "
                    "`query locate` needs to place a snippet well; 1 makes a 5x smaller index)")
     token_options(k)
     optimiser_options(k)
+    init_option(k, "python -m encoders train-tokens")
     k.set_defaults(func=cmd_train_tokens)
 
     for name, (kind, help_text) in TEXT_ALIGNED_EVALUATIONS.items():
@@ -392,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as exc:
+        for path, reason in getattr(exc, "skipped", []):  # what was left out, before saying nothing is left
+            print(f"skipped {path}: {reason}", file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except LookupError as exc:  # e.g. encoders.text.TextTowerUnavailable, MissingExtra: not to be had here

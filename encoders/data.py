@@ -1,7 +1,9 @@
 """Training/evaluation windows read from an archive: per window the IMU and pose inputs, the
-video input when the recording has a video, and the caption (the label text) it is trained
-against in the text-aligned space, or judged by in the IMU <-> pose one. The IMU window and the
-pose window of the same recording over the same interval form a pair.
+video input when the recording has a video, and the caption (the label of the text span
+covering the window, else the recording's labels) it is trained against in the text-aligned
+space, or judged by in the IMU <-> pose one. Every IMU sensor of a recording gives windows; each
+pairs with the recording's pose window over the same interval. Rows record which modalities
+they hold, so recordings with different streams (IMU + text, mocap + text, IMU + pose) mix.
 
 Video frames are decoded per window (PyAV seeks to each) and passed through the video tower's
 fixed `prepare` step straight away, so only the small prepared form stays in memory.
@@ -10,35 +12,62 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from encoders.channels import DEFAULT_GROUPS, conform_stream, drop_groups, group_channels
 from encoders.features import featurize
+from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
+from indexer.importers import keeps, select
 from indexer.model import Entry
-from indexer.windows import WindowSpec, recording_windows, video_windows
+from indexer.windows import WindowSpec, recording_windows, video_windows, window_starts
 
 log = logging.getLogger(__name__)
 
 Prepare = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+class NoWindows(ValueError):
+    """Nothing left to train or evaluate on; `skipped` says what was left out and why."""
+
+    def __init__(self, message: str, skipped: list[tuple[str, str]]):
+        if skipped:
+            shown = "; ".join(f"{p}: {r}" for p, r in skipped[:5])
+            message += f" ({len(skipped)} skipped: {shown}{'; ...' if len(skipped) > 5 else ''})"
+        super().__init__(message)
+        self.skipped = list(skipped)
+
+
 @dataclass
 class TextAlignedSet:
-    imu: np.ndarray  # (N, n_imu, C)
-    imu_valid: np.ndarray
+    """One row per IMU window of every sensor (its placement in `placements`), with the pose
+    window and video window of the recording at the same start when there are; a start with no
+    IMU window gives one row of whatever else there is (mocap with text, video with text). The
+    `has_*` masks say what each row holds; absent parts are zeros."""
+
+    imu: np.ndarray  # (N, n_imu, C) in the tower's channel order; zeros where absent
+    imu_valid: np.ndarray  # (N,) samples; 0 where the row has no IMU window
     pose: np.ndarray  # (N, n_pose, F)
-    pose_valid: np.ndarray
-    captions: list[str]  # what each window is trained against / judged by (its label text)
+    pose_valid: np.ndarray  # (N,) frames; 0 where the row has no pose window
+    captions: list[str]  # what each window is trained against / judged by (its label text); "" if none
     recording_ids: list[str]
     subjects: list[str]
     t_start: np.ndarray
     video: np.ndarray | None = None  # (N, ...) the video tower's prepared inputs; zeros where absent
     video_valid: np.ndarray | None = None  # (N,) frames; 0 where the recording has no usable video
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    placements: list[str] | None = None  # the IMU's body part per row ("" without IMU)
+    imu_present: np.ndarray | None = None  # (N, C) bool: channels the stream really has (others zero-filled)
+
+    def __post_init__(self):
+        if self.placements is None:
+            self.placements = ["" for _ in self.captions]
+        if self.imu_present is None:
+            self.imu_present = np.repeat((self.imu_valid > 0)[:, None], self.imu.shape[-1], axis=1)
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -49,81 +78,139 @@ class TextAlignedSet:
         return self.captions
 
     @property
+    def has_imu(self) -> np.ndarray:
+        return self.imu_valid > 0
+
+    @property
+    def has_pose(self) -> np.ndarray:
+        return self.pose_valid > 0
+
+    @property
     def has_video(self) -> np.ndarray:
         if self.video_valid is None:
             return np.zeros(len(self), bool)
         return self.video_valid > 0
+
+    @property
+    def has_text(self) -> np.ndarray:
+        return np.array([bool(c) for c in self.captions], bool)
+
+    def pair_keys(self) -> list[tuple[str, float]]:
+        """(recording, start) of each row: rows with one key show the same moment (several sensors)."""
+        return list(zip(self.recording_ids, self.t_start.tolist()))
 
     def subset(self, keep: np.ndarray) -> TextAlignedSet:
         keep = np.asarray(keep)
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
         return TextAlignedSet(self.imu[idx], self.imu_valid[idx], self.pose[idx], self.pose_valid[idx],
-                           pick(self.captions), pick(self.recording_ids), pick(self.subjects), self.t_start[idx],
-                           None if self.video is None else self.video[idx],
-                           None if self.video_valid is None else self.video_valid[idx], list(self.skipped))
+                              pick(self.captions), pick(self.recording_ids), pick(self.subjects), self.t_start[idx],
+                              None if self.video is None else self.video[idx],
+                              None if self.video_valid is None else self.video_valid[idx], list(self.skipped),
+                              pick(self.placements), self.imu_present[idx])
+
+
+DEFAULT_IMU = {"towers": {"imu": {"channels": group_channels(DEFAULT_GROUPS)}}}
+
+
+def _imu_streams(rec, config: dict, skipped: list) -> tuple[list, dict[str, np.ndarray]]:
+    """The recording's IMU streams the encoder reads (conformed) and, per placement, the channels
+    every stream there really has. A stream the encoder cannot read is reported and left out;
+    the recording keeps its other sensors."""
+    streams, present = [], {}
+    for s in rec.imu:
+        try:
+            conformed, has = conform_stream(s, config, rec.id)
+        except BadInput as exc:
+            skipped.append((exc.path, f"IMU at {s.placement} left out: {exc.reason}"))
+            continue
+        streams.append(conformed)
+        present[s.placement] = present.get(s.placement, has) & has
+    return streams, present
 
 
 def text_aligned_windows(entries: list[Entry], spec: WindowSpec, rates: dict[str, float],
                          subjects: set[str] | None = None, labels: set[str] | None = None,
                          video_prepare: Prepare | None = None, video_size: int | None = None,
-                         progress: bool = True) -> TextAlignedSet:
-    """Windows of recordings with IMU and pose (and `labels`, when given). With `video_prepare`
-    and a "video" rate, each window's frames are decoded and prepared; a video that cannot be
-    decoded is reported in `skipped` and its windows train without video."""
-    imu, imu_v, pose, pose_v, caps, recs, subs, starts = [], [], [], [], [], [], [], []
+                         progress: bool = True, exclude: set[str] | None = None, config: dict | None = None,
+                         drop: set[str] | None = None) -> TextAlignedSet:
+    """Windows of every recording of the selected subjects (`subjects`, minus `exclude`) with any
+    stream the rates name: every IMU sensor's windows, each with the pose (and video) window of
+    the same start and its caption (`Recording.window_label`). `labels` keeps the windows whose
+    caption or recording labels are among them. IMU columns follow `config`'s IMU tower
+    (encoders.channels; acc+gyr by default); `drop` removes sensor groups ("gyr") first. With
+    `video_prepare` and a "video" rate, each window's frames are decoded and prepared; a video
+    that cannot be decoded is reported in `skipped` and its windows train without video."""
+    config = config or DEFAULT_IMU
+    imu, imu_v, imu_p, pose, pose_v, caps, recs, subs, starts, places = [], [], [], [], [], [], [], [], [], []
     vids: list[np.ndarray | None] = []
     vid_v: list[int] = []
     skipped: list[tuple[str, str]] = []
     want_video = video_prepare is not None and "video" in rates
-    if subjects is not None:
-        entries = [e for e in entries if e.subject is None or e.subject in subjects]
+    n_imu = int(round(spec.length * rates["imu"])) if "imu" in rates else 0
+    n_pose = int(round(spec.length * rates["pose"])) if "pose" in rates else 0
+    channels = len(config["towers"]["imu"]["channels"])
+    zero_imu = np.zeros((n_imu, channels), np.float32)
+    zero_pose = featurize("pose", np.zeros((n_pose, len(CANONICAL_JOINTS), 3), np.float32), 0)
+    entries = select(entries, subjects, exclude)
     for entry in tqdm(entries, desc="reading windows", unit="rec", disable=not progress):
         try:
-            rec = entry.load()
+            rec = drop_groups(entry.load(), drop)
         except BadInput as exc:
             skipped.append((exc.path, exc.reason))
             continue
-        if subjects is not None and rec.subject not in subjects:
+        if not keeps(rec.subject, subjects, exclude):
             continue
-        if labels is not None and not set(rec.labels) & labels:
+        rec_labels = set(rec.labels)
+        if rec.imu and "imu" in rates:
+            streams, present = _imu_streams(rec, config, skipped)
+            rec = replace(rec, imu=streams)
+        has_video = want_video and rec.video is not None
+        if not (rec.imu and "imu" in rates) and not (rec.pose is not None and "pose" in rates) and not has_video:
+            skipped.append((entry.id, "no IMU, pose or video stream the encoder reads"))
             continue
-        if not rec.imu or rec.pose is None:
-            skipped.append((entry.id, "needs both an IMU and a pose stream"))
-            continue
-        windows = recording_windows(rec, spec, {"imu": rates["imu"], "pose": rates["pose"]})
-        first_imu = rec.imu[0].placement
-        by_start = {w.t_start: w for w in windows if w.modality == "pose"}
-        pairs = [(w, by_start[w.t_start]) for w in windows
-                 if w.modality == "imu" and w.body_part == first_imu and w.t_start in by_start]
-        video_by_start = {}
-        if want_video and rec.video is not None and pairs:
+        windows = recording_windows(rec, spec, {m: rates[m] for m in ("imu", "pose") if m in rates})
+        imu_at: dict[float, list] = {}
+        pose_at = {}
+        for w in windows:
+            if w.modality == "imu":
+                imu_at.setdefault(w.t_start, []).append(w)
+            else:
+                pose_at[w.t_start] = w
+        grid = sorted(set(imu_at) | set(pose_at)) if windows else window_starts(rec.duration, spec)
+        video_at = {}
+        if has_video:
             try:
-                vw = video_windows(rec, spec, rates["video"], [w.t_start for w, _ in pairs], video_size)
-                video_by_start = {w.t_start: w for w in vw}
+                video_at = {v.t_start: v for v in video_windows(rec, spec, rates["video"], grid, video_size)}
             except BadInput as exc:
                 skipped.append((exc.path, f"video left out: {exc.reason}"))
-        caption = rec.label_text()
-        for w, p in pairs:
-            imu.append(featurize("imu", w.data, w.valid))
-            imu_v.append(w.valid)
-            pose.append(featurize("pose", p.data, p.valid))
-            pose_v.append(p.valid)
-            caps.append(caption)
-            recs.append(rec.id)
-            subs.append(rec.subject or "")
-            starts.append(w.t_start)
-            v = video_by_start.get(w.t_start)
+        for t in grid:
+            p, v = pose_at.get(t), video_at.get(t)
+            prepared = None
             if v is not None:
-                prepared = video_prepare(torch.from_numpy(v.data[None]), torch.tensor([v.valid]))[0]
-                vids.append(_compact(prepared))
-                vid_v.append(v.valid)
-            else:
-                vids.append(None)
-                vid_v.append(0)
+                prepared = _compact(video_prepare(torch.from_numpy(v.data[None]), torch.tensor([v.valid]))[0])
+            for w in imu_at.get(t) or [None]:
+                if w is None and p is None and v is None:
+                    continue
+                end = next(x.t_end for x in (w, p, v) if x is not None)
+                caption = rec.window_label(t, end)
+                if labels is not None and caption not in labels and not rec_labels & labels:
+                    continue
+                imu.append(zero_imu if w is None else featurize("imu", w.data, w.valid))
+                imu_v.append(0 if w is None else w.valid)
+                imu_p.append(np.zeros(channels, bool) if w is None else present[w.body_part])
+                places.append("" if w is None else w.body_part)
+                pose.append(zero_pose if p is None else featurize("pose", p.data, p.valid))
+                pose_v.append(0 if p is None else p.valid)
+                caps.append(caption)
+                recs.append(rec.id)
+                subs.append(rec.subject or "")
+                starts.append(t)
+                vids.append(prepared)
+                vid_v.append(0 if v is None else v.valid)
     if not caps:
-        raise ValueError("no windows with both IMU and pose found in the source"
-                         + (f" for labels {sorted(labels)}" if labels else ""))
+        raise NoWindows("no windows found in the source" + (f" for labels {sorted(labels)}" if labels else ""),
+                        skipped)
     video = video_valid = None
     if want_video:
         shape = next((v.shape for v in vids if v is not None), None)
@@ -132,7 +219,8 @@ def text_aligned_windows(entries: list[Entry], spec: WindowSpec, rates: dict[str
             video = np.stack([v if v is not None else np.zeros(shape, dtype) for v in vids])
             video_valid = np.array(vid_v)
     return TextAlignedSet(np.stack(imu), np.array(imu_v), np.stack(pose), np.array(pose_v), caps, recs, subs,
-                       np.array(starts), video, video_valid, skipped)
+                          np.array(starts, dtype=np.float64), video, video_valid, skipped, places,
+                          np.stack(imu_p))
 
 
 def _compact(prepared: torch.Tensor) -> np.ndarray:
@@ -147,19 +235,39 @@ PairedSet = TextAlignedSet  # an IMU <-> pose set is the same set without video,
 
 
 def paired_windows(entries: list[Entry], spec: WindowSpec, rates: dict[str, float],
-                   subjects: set[str] | None = None, progress: bool = True) -> PairedSet:
-    """IMU + pose window pairs (the first IMU of each recording) of the given subjects."""
-    return text_aligned_windows(entries, spec, {"imu": rates["imu"], "pose": rates["pose"]}, subjects,
-                                progress=progress)
+                   subjects: set[str] | None = None, progress: bool = True, exclude: set[str] | None = None,
+                   config: dict | None = None, drop: set[str] | None = None) -> PairedSet:
+    """IMU + pose window pairs (every IMU sensor of each recording with the pose window of the
+    same start) of the selected subjects. Recordings without both are reported in `skipped`,
+    saying which stream they lack."""
+    data = text_aligned_windows(entries, spec, {"imu": rates["imu"], "pose": rates["pose"]}, subjects,
+                                progress=progress, exclude=exclude, config=config, drop=drop)
+    both = data.has_imu & data.has_pose
+    skipped = list(data.skipped)
+    for rec_id in dict.fromkeys(data.recording_ids):
+        rows = np.array([r == rec_id for r in data.recording_ids])
+        if both[rows].any():
+            continue
+        has_i, has_p = data.has_imu[rows].any(), data.has_pose[rows].any()
+        what = ("has IMU but no pose" if has_i and not has_p else "has pose but no IMU" if has_p and not has_i
+                else "has IMU and pose that never overlap in a window" if has_i else "has neither IMU nor pose")
+        skipped.append((rec_id, f"{what}: IMU<->pose training and evaluation need both "
+                                "(text-aligned training, --text-tower, also uses recordings with text)"))
+    if not both.any():
+        raise NoWindows("no windows with both IMU and pose found in the source", skipped)
+    out = data.subset(both)
+    out.skipped = skipped
+    return out
 
 
 def model_windows(entries: list[Entry], config: dict, model, subjects: set[str] | None = None,
-                  labels: set[str] | None = None, progress: bool = True) -> TextAlignedSet:
-    """The windows a checkpoint config reads (its window spec and tower rates), with the video
-    prepared by `model`'s video tower when it has one."""
+                  labels: set[str] | None = None, progress: bool = True, exclude: set[str] | None = None,
+                  drop: set[str] | None = None) -> TextAlignedSet:
+    """The windows a checkpoint config reads (its window spec, tower rates and IMU channels), with
+    the video prepared by `model`'s video tower when it has one."""
     rates = {m: float(s["rate"]) for m, s in config["towers"].items()}
     video = model.towers["video"] if "video" in model.towers else None
     return text_aligned_windows(entries, WindowSpec(**config["window"]), rates, subjects, labels,
                                 video_prepare=video.prepare if video is not None else None,
                                 video_size=config["towers"]["video"]["size"] if video is not None else None,
-                                progress=progress)
+                                progress=progress, exclude=exclude, config=config, drop=drop)

@@ -14,7 +14,7 @@ from torch import nn
 # JointModel builds its towers by name from encoders.towers; importing these modules registers them.
 import encoders.nets
 import encoders.video  # noqa: F401
-from encoders.channels import conform_imu
+from encoders.channels import DEFAULT_GROUPS, conform_imu, group_channels, tower_groups
 from encoders.checkpoint import CheckpointView
 from encoders.features import featurize, pose_feature_count
 from encoders.losses import LOGIT_SCALE_INIT
@@ -23,7 +23,6 @@ from encoders.towers import build_tower
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.embedder import EmbeddedWindow
 from indexer.model import Recording
-from indexer.units import IMU6_CHANNELS
 from indexer.windows import Window, recording_windows
 
 # Text-aligned training: loss = sum of these weights times their terms (see encoders.tasks).
@@ -32,9 +31,13 @@ DEFAULT_LOSS_WEIGHTS = {"imu-text": 1.0, "pose-text": 1.0, "imu-pose": 1.0, "imu
 
 def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: float = 5.0,
                    hop: float = 1.0, imu_rate: float = 50.0, pose_rate: float = 25.0,
-                   params: dict | None = None) -> dict:
-    """An IMU + pose config; `params` go to both towers' constructors."""
+                   params: dict | None = None, imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0) -> dict:
+    """An IMU + pose config; `params` go to both towers' constructors. The IMU tower reads the
+    channels of `imu_groups` ("acc", "gyr", "mag", "quat"); with `channel_dropout` > 0 it is
+    trained with whole groups zeroed at random and then reads streams lacking some of them
+    (encoders.channels)."""
     params = dict(params or {})
+    channels = group_channels(imu_groups)
     return {
         "format": "motionsearch-encoder/1",
         "name": f"imu-pose-{architecture}",
@@ -43,8 +46,9 @@ def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: 
         "window": {"length": window, "hop": hop},
         "logit_scale_init": LOGIT_SCALE_INIT,
         "towers": {
-            "imu": {"architecture": architecture, "rate": imu_rate, "channels": list(IMU6_CHANNELS),
-                    "in_features": len(IMU6_CHANNELS), "params": {"groups": 2, **params}},
+            "imu": {"architecture": architecture, "rate": imu_rate, "channels": channels,
+                    "in_features": len(channels), "channel_dropout": float(channel_dropout),
+                    "params": {**tower_groups(channels), **params}},
             "pose": {"architecture": architecture, "rate": pose_rate, "joints": list(CANONICAL_JOINTS),
                      "dims": 3, "in_features": pose_feature_count(3), "params": {"groups": 1, **params}},
         },
@@ -52,10 +56,12 @@ def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: 
 
 
 def text_aligned_config(architecture: str, text: dict, video: dict | None = None, params: dict | None = None,
-                        window: float = 5.0, hop: float = 1.0, loss_weights: dict | None = None) -> dict:
+                        window: float = 5.0, hop: float = 1.0, loss_weights: dict | None = None,
+                        imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0) -> dict:
     """An IMU + pose (+ video) config whose joint space is the text tower's (its width too)."""
     tower = load_text_tower(text)
-    config = default_config(architecture, embed_dim=tower.dim, window=window, hop=hop, params=params)
+    config = default_config(architecture, embed_dim=tower.dim, window=window, hop=hop, params=params,
+                            imu_groups=imu_groups, channel_dropout=channel_dropout)
     config["name"] = f"text-{text['architecture']}-{architecture}" + (f"-{video['architecture']}" if video else "")
     config["space"] = space_name(text)
     config["text"] = dict(text)

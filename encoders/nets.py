@@ -16,6 +16,32 @@ def length_mask(valid: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.arange(steps, device=valid.device)[None, :] < valid[:, None]
 
 
+class SensorGroupNorm(nn.Module):
+    """GroupNorm over sensor groups of unequal size (a quaternion has 4 channels, the others 3):
+    each group of channels normalised on its own, then a per-channel affine map. Same
+    parameter names as nn.GroupNorm, which it equals when the sizes agree."""
+
+    def __init__(self, sizes: list[int], eps: float = 1e-5):
+        super().__init__()
+        self.sizes = list(sizes)
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(sum(sizes)))
+        self.bias = nn.Parameter(torch.zeros(sum(sizes)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
+        parts = [F.group_norm(p, 1, eps=self.eps) for p in torch.split(x, self.sizes, dim=1)]
+        return torch.cat(parts, 1) * self.weight[None, :, None] + self.bias[None, :, None]
+
+
+def sensor_norm(in_features: int, groups: int, group_sizes: list[int] | None = None) -> nn.Module:
+    """GroupNorm with one group per sensor type (IMU2CLIP); `group_sizes` when they differ."""
+    if group_sizes and len(set(group_sizes)) > 1:
+        if sum(group_sizes) != in_features:
+            raise ValueError(f"group sizes {group_sizes} do not add up to {in_features} features")
+        return SensorGroupNorm(group_sizes)
+    return nn.GroupNorm(groups, in_features)
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over time (dim 1) of (batch, time, d), ignoring padded steps."""
     w = mask.to(x.dtype).unsqueeze(-1)
@@ -32,9 +58,9 @@ class CnnGru(nn.Module):
     """
 
     def __init__(self, in_features: int, embed_dim: int, groups: int = 1, width: int = 64,
-                 hidden: int = 128, kernel: int = 5, dropout: float = 0.1):
+                 hidden: int = 128, kernel: int = 5, dropout: float = 0.1, group_sizes: list[int] | None = None):
         super().__init__()
-        self.norm = nn.GroupNorm(groups, in_features)
+        self.norm = sensor_norm(in_features, groups, group_sizes)
         chans = [in_features, width, width * 2, width * 2]
         self.convs = nn.ModuleList(
             nn.Conv1d(chans[i], chans[i + 1], kernel, padding=kernel // 2) for i in range(3)
@@ -60,10 +86,10 @@ class PatchTransformer(nn.Module):
 
     def __init__(self, in_features: int, embed_dim: int, groups: int = 1, dim: int = 192,
                  layers: int = 6, heads: int = 6, patch: int = 10, max_patches: int = 256,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, group_sizes: list[int] | None = None):
         super().__init__()
         self.patch = patch
-        self.norm = nn.GroupNorm(groups, in_features)
+        self.norm = sensor_norm(in_features, groups, group_sizes)
         self.embed = nn.Conv1d(in_features, dim, patch, stride=patch)
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos = nn.Parameter(torch.randn(1, max_patches + 1, dim) * 0.02)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from encoders.channels import channel_dropout, channel_groups
 from encoders.data import PairedSet
 from encoders.losses import caption_info_nce, info_nce, mobind_loss
 from encoders.model import DEFAULT_LOSS_WEIGHTS
@@ -34,6 +35,26 @@ def augment_imu(x: torch.Tensor, s, gen: torch.Generator) -> torch.Tensor:
     scale = 1 + s.scale_jitter * (2 * torch.rand(x.shape[0], 1, x.shape[2], generator=gen) - 1)
     noise = s.imu_noise * x.std(dim=(0, 1), keepdim=True) * torch.randn(x.shape, generator=gen)
     return x * scale + noise
+
+
+def drop_channel_groups(x: torch.Tensor, present: torch.Tensor, groups: list[list[int]], p: float,
+                        gen: torch.Generator) -> torch.Tensor:
+    """Zero each sensor group a window lacks (`present` (B, C) False) and, with probability `p`
+    per group, one it has, never every group it has; so acc-only and acc+gyr windows learn to
+    land in the same place (encoders.channels)."""
+    has = torch.stack([present[:, g].any(1) for g in groups], 1)  # (B, G)
+    keep = has.clone()
+    if p > 0 and len(groups) > 1:
+        keep = has & (torch.rand(has.shape, generator=gen) >= p)
+        empty = ~keep.any(1) & has.any(1)
+        if empty.any():  # all dropped: give back one group the window has, picked at random
+            score = torch.rand(has.shape, generator=gen).masked_fill(~has, -1.0)
+            back = torch.zeros_like(keep).scatter_(1, score.argmax(1, keepdim=True), True)
+            keep = torch.where(empty[:, None], back, keep)
+    mask = torch.zeros(present.shape, dtype=x.dtype)
+    for j, g in enumerate(groups):
+        mask[:, g] = keep[:, j : j + 1].to(x.dtype)
+    return x * (mask * present.to(x.dtype))[:, None, :]
 
 
 def _epoch_batches(n: int, batch: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
@@ -58,6 +79,15 @@ class PairedTask:
         d = self.data
         self.imu, self.imu_v = torch.from_numpy(d.imu), torch.from_numpy(d.imu_valid)
         self.pose, self.pose_v = torch.from_numpy(d.pose), torch.from_numpy(d.pose_valid)
+        self.present = torch.from_numpy(d.imu_present)
+        imu = self.model.config["towers"]["imu"]
+        self.groups = channel_groups(imu["channels"])
+        self.dropout = channel_dropout(self.model.config)
+
+    def imu_input(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Augmented IMU windows of rows `idx`, with absent and dropped sensor groups zeroed."""
+        x = augment_imu(self.imu[idx], self.settings, gen)
+        return drop_channel_groups(x, self.present[idx], self.groups, self.dropout, gen)
 
     def params(self) -> list[nn.Parameter]:
         return list(self.model.parameters())
@@ -72,7 +102,7 @@ class PairedTask:
         return (_epoch_batches(len(self.data), self.settings.batch, gen) for _ in range(self.settings.epochs))
 
     def loss(self, idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        a = self.model("imu", augment_imu(self.imu[idx], self.settings, gen), self.imu_v[idx])
+        a = self.model("imu", self.imu_input(idx, gen), self.imu_v[idx])
         b = self.model("pose", self.pose[idx], self.pose_v[idx])
         return {"loss": info_nce(a, b, self.model.logit_scale)}
 
@@ -80,9 +110,14 @@ class PairedTask:
         return {"loss": f"{entry['loss']:.3f}", "temp": f"{1 / self.model.logit_scale.exp().item():.3f}"}
 
 
+TERMS = ("imu-text", "pose-text", "imu-pose", "imu-video", "video-text")
+
+
 def caption_embeddings(config: dict, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """(U, d) template-averaged text embeddings of the distinct captions, and each window's row."""
     distinct = sorted(set(captions))
+    if not distinct:
+        return torch.zeros((0, int(config["embed_dim"]))), torch.zeros(0, dtype=torch.long)
     emb = load_text_tower(config["text"]).encode_prompts(distinct)
     row = {c: i for i, c in enumerate(distinct)}
     return torch.from_numpy(emb), torch.tensor([row[c] for c in captions], dtype=torch.long)
@@ -99,35 +134,60 @@ class TextAlignedTask(PairedTask):
         super().__post_init__()
         config, d = self.model.config, self.data
         self.weights = {**DEFAULT_LOSS_WEIGHTS, **config.get("loss_weights", {})}
-        self.text, self.cap_idx = caption_embeddings(config, d.captions)
+        self.text, self.cap_idx = caption_embeddings(config, [c for c in d.captions if c])
+        self.cap_idx = torch.full((len(d),), -1, dtype=torch.long).masked_scatter(
+            torch.from_numpy(d.has_text), self.cap_idx)  # -1: a row without caption
         w = self.weights
         wanted = bool(w["imu-video"] or w["video-text"])
         self.use_video = "video" in self.model.towers and d.video is not None and wanted
         if self.use_video:
             self.video, self.video_v = torch.from_numpy(d.video), torch.from_numpy(d.video_valid)
-            self.has_video = torch.from_numpy(d.has_video)
+        self.has = {"imu": torch.from_numpy(d.has_imu), "pose": torch.from_numpy(d.has_pose),
+                    "video": torch.from_numpy(d.has_video), "text": torch.from_numpy(d.has_text)}
+        self.pairs = {term: int((self.has[term.split("-")[0]] & self.has[term.split("-")[1]]).sum())
+                      for term in TERMS if w.get(term)}
 
     def params(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]  # frozen towers stay out
 
     def loss(self, idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """The weighted terms over the rows of the batch that hold both of a term's modalities
+        (at least two: a contrastive term needs a negative)."""
         model, w, scale = self.model, self.weights, self.model.logit_scale
-        uniq, inv = torch.unique(self.cap_idx[idx], return_inverse=True)
-        t = self.text[uniq]
-        a = model("imu", augment_imu(self.imu[idx], self.settings, gen), self.imu_v[idx])
-        b = model("pose", self.pose[idx], self.pose_v[idx])
-        loss = (w["imu-text"] * caption_info_nce(a, inv, t, scale)
-                + w["pose-text"] * caption_info_nce(b, inv, t, scale)
-                + w["imu-pose"] * info_nce(a, b, scale))
-        if self.use_video:
-            m = self.has_video[idx]
-            if int(m.sum()) >= 2:
-                vi = idx[m]
-                v = model.towers["video"].forward_prepared(self.video[vi], self.video_v[vi])
-                loss = loss + w["imu-video"] * info_nce(a[m], v, scale)
-                if w["video-text"]:
-                    loss = loss + w["video-text"] * caption_info_nce(v, inv[m], t, scale)
-        return {"loss": loss}
+        has = {m: h[idx] for m, h in self.has.items()}
+        emb: dict[str, torch.Tensor] = {}  # per modality: vectors of the rows having it, in batch order
+        pos: dict[str, torch.Tensor] = {}  # per modality: each batch row's position in emb (-1 if absent)
+        for m in ("imu", "pose", "video"):
+            if m == "video" and not self.use_video:
+                continue
+            rows = idx[has[m]]
+            if len(rows) < 2:
+                continue
+            if m == "imu":
+                emb[m] = model("imu", self.imu_input(rows, gen), self.imu_v[rows])
+            elif m == "pose":
+                emb[m] = model("pose", self.pose[rows], self.pose_v[rows])
+            else:
+                emb[m] = model.towers["video"].forward_prepared(self.video[rows], self.video_v[rows])
+            pos[m] = torch.cumsum(has[m].long(), 0) - 1
+        loss = scale * 0.0  # keeps the graph when no term has two rows
+        terms: dict[str, torch.Tensor] = {}
+        for term in TERMS:
+            left, right = term.split("-")
+            if not w.get(term) or left not in emb or (right != "text" and right not in emb):
+                continue
+            both = has[left] & has[right]
+            if int(both.sum()) < 2:
+                continue
+            a = emb[left][pos[left][both]]
+            if right == "text":
+                uniq, inv = torch.unique(self.cap_idx[idx][both], return_inverse=True)
+                value = caption_info_nce(a, inv, self.text[uniq], scale)
+            else:
+                value = info_nce(a, emb[right][pos[right][both]], scale)
+            terms[term] = value.detach()
+            loss = loss + w[term] * value
+        return {"loss": loss, **terms}
 
 
 @dataclass

@@ -13,9 +13,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from encoders.data import NoWindows
 from encoders.part_features import imu_part_features, part_for_placement, pose_part_features, project_2d
 from indexer.concat import subject_streams
 from indexer.errors import BadInput
+from indexer.importers import keeps, select
 from indexer.model import Entry, Recording
 from indexer.windows import resample
 
@@ -113,22 +115,41 @@ class TokenPairs:
 
 
 def part_recording(rec: Recording, imu_rate: float, pose_rate: float, channels: list[str],
-                   parts: list[str]) -> PartRecording:
-    if not rec.imu or rec.pose is None:
-        raise BadInput(rec.id, "needs an IMU and a pose stream for pairing")
+                   parts: list[str], skipped: list[tuple[str, str]] | None = None) -> PartRecording:
+    """The recording's IMUs with the body parts they are read against, and its pose. An IMU
+    the config has no part (or not the channels) for is reported in `skipped` and left out; the
+    recording keeps its other sensors. BadInput when none is left or there is no pose."""
+    if rec.pose is None:
+        raise BadInput(rec.id, "has no pose stream: token training pairs each IMU with a skeleton chain"
+                       if rec.imu else "has neither IMU nor pose")
+    if not rec.imu:
+        raise BadInput(rec.id, "has no IMU stream: token training pairs each IMU with a skeleton chain")
+    imus, rec_parts, reasons = [], [], []
+    for s in rec.imu:
+        try:
+            x = imu_part_features(s.data, s.channels, channels, s.source or rec.id)
+            part = part_for_placement(s.placement, parts)
+        except BadInput as exc:
+            reasons.append((exc.path, f"IMU at {s.placement} left out: {exc.reason}"))
+            continue
+        except ValueError as exc:
+            reasons.append((s.source or rec.id, f"IMU at {s.placement} left out: {exc}"))
+            continue
+        imus.append(resample(x, s.rate, imu_rate).astype(np.float32))
+        rec_parts.append(part)
+    if skipped is not None:
+        skipped.extend(reasons)
+    if not imus:
+        raise BadInput(rec.id, "none of its IMUs can be read against the config's body parts "
+                               f"({', '.join(parts)}): " + "; ".join(r for _, r in reasons))
     canon = rec.pose.canonical()
     flat = canon.reshape(canon.shape[0], -1)
     pose = resample(flat, rec.pose.rate, pose_rate).reshape(-1, *canon.shape[1:]).astype(np.float32)
-    imus, rec_parts = [], []
-    for s in rec.imu:
-        x = imu_part_features(s.data, s.channels, channels, s.source or rec.id)
-        imus.append(resample(x, s.rate, imu_rate).astype(np.float32))
-        rec_parts.append(part_for_placement(s.placement, parts))
     return PartRecording(rec.id, rec.subject or "", imus, rec_parts, pose)
 
 
 def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = None, concat: bool = False,
-                progress: bool = True) -> TokenPairs:
+                progress: bool = True, exclude: set[str] | None = None) -> TokenPairs:
     """Paired IMU / pose-part material from an archive for the token config `config`.
 
     `concat` joins each subject's clips into one long stream per sensor placement first (see
@@ -138,26 +159,25 @@ def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = 
     towers, tok = config["towers"], config["tokens"]
     imu_rate, pose_rate = float(towers["imu"]["rate"]), float(towers["pose"]["rate"])
     skipped: list[tuple[str, str]] = []
+    entries = select(entries, subjects, exclude)
     if concat:
-        recs = subject_streams(entries, subjects, skipped)
+        recs = [r for r in subject_streams(entries, subjects, skipped) if keeps(r.subject, subjects, exclude)]
     else:
         recs = []
         for entry in tqdm(entries, desc="reading", unit="rec", disable=not progress):
-            if subjects is not None and entry.subject is not None and entry.subject not in subjects:
-                continue
             try:
                 rec = entry.load()
             except BadInput as exc:
                 skipped.append((exc.path, exc.reason))
                 continue
-            if subjects is None or rec.subject in subjects:
+            if keeps(rec.subject, subjects, exclude):
                 recs.append(rec)
     out = []
     for rec in recs:
         try:
-            out.append(part_recording(rec, imu_rate, pose_rate, towers["imu"]["channels"], tok["parts"]))
+            out.append(part_recording(rec, imu_rate, pose_rate, towers["imu"]["channels"], tok["parts"], skipped))
         except (BadInput, ValueError) as exc:
             skipped.append((getattr(exc, "path", rec.id), getattr(exc, "reason", str(exc))))
     if not out:
-        raise ValueError("no recording with both an IMU and a pose stream in the source")
+        raise NoWindows("no recording with both an IMU and a pose stream in the source", skipped)
     return TokenPairs(out, imu_rate, pose_rate, float(tok["window"]["length"]), list(tok["parts"]), skipped)

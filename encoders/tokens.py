@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from encoders.channels import conform_imu
 from encoders.checkpoint import CheckpointView
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.nets import length_mask, masked_mean
@@ -307,7 +308,8 @@ class TokenEncoder(CheckpointView):
         """The build's Embedder protocol, step 1. Unlike a clip encoder a token encoder reads a
         skeleton part by part: each pose window becomes one window per configured body part
         (right arm, left arm, ...), so that an IMU window can be matched with the chain it moves
-        with."""
+        with. IMU channels are put in the order the tower reads."""
+        rec = conform_imu(rec, self.config)
         return self.part_windows(recording_windows(rec, self.window, self.rates))
 
     def embed_windows(self, per_recording: list[list[Window]]) -> list[list[EmbeddedWindow]]:

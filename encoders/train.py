@@ -100,11 +100,12 @@ def _fit(task, settings: Settings, progress: bool) -> list[dict]:
     return history
 
 
-def train_paired(config: dict, data: PairedSet, settings: TrainSettings,
-                 progress: bool = True) -> tuple[JointModel, list[float]]:
-    """Train a fresh JointModel on `data` (symmetric InfoNCE between the IMU and pose windows of
-    each pair); returns it and the mean loss of each epoch."""
-    model = create_model(config, settings.seed)
+def train_paired(config: dict, data: PairedSet, settings: TrainSettings, progress: bool = True,
+                 model: JointModel | None = None) -> tuple[JointModel, list[float]]:
+    """Train `model` (a fresh JointModel from `config` if None; pass one to fine-tune) on `data`
+    (symmetric InfoNCE between the IMU and pose windows of each pair); returns it and the mean
+    loss of each epoch."""
+    model = model if model is not None else create_model(config, settings.seed)
     history = fit(PairedTask(model, data, settings), settings, progress)
     return model, [h["loss"] for h in history]
 
@@ -119,9 +120,10 @@ def train_text_aligned(config: dict, data: TextAlignedSet, settings: TrainSettin
     return model, [h["loss"] for h in history]
 
 
-def train_tokens(config: dict, data: TokenPairs, settings: TokenTrainSettings,
-                 progress: bool = True) -> tuple[TokenModel, list[dict]]:
-    """Train a fresh TokenModel; returns it and the mean of each loss term per `log_every` steps."""
-    model = create_model(config, settings.seed)
+def train_tokens(config: dict, data: TokenPairs, settings: TokenTrainSettings, progress: bool = True,
+                 model: TokenModel | None = None) -> tuple[TokenModel, list[dict]]:
+    """Train `model` (a fresh TokenModel from `config` if None; pass one to fine-tune); returns it
+    and the mean of each loss term per `log_every` steps."""
+    model = model if model is not None else create_model(config, settings.seed)
     history = fit(TokenTask(model, data, settings), settings, progress)
     return model, [{k: v if k == "step" else round(v, 4) for k, v in h.items()} for h in history]

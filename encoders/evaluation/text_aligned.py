@@ -11,6 +11,7 @@ import torch
 
 from encoders.data import TextAlignedSet
 from encoders.evaluation.metrics import mean_average_precision, precision_at_k, ranking_metrics
+from encoders.evaluation.pairs import label_warnings
 from encoders.model import Encoder
 
 
@@ -22,6 +23,8 @@ def embed_set(encoder: Encoder, data: TextAlignedSet, batch: int = 256) -> dict[
     out = {}
     for modality, x, v in (("imu", data.imu, data.imu_valid), ("pose", data.pose, data.pose_valid)):
         if modality in model.towers:
+            # rows without the modality get a vector too (of zeros in); callers keep only rows having it
+            v = np.maximum(v, 1)
             out[modality] = np.concatenate([
                 model(modality, torch.from_numpy(x[i : i + batch]), torch.from_numpy(v[i : i + batch])).numpy()
                 for i in range(0, len(x), batch)])
@@ -85,14 +88,46 @@ def cross_modal(a: np.ndarray, b: np.ndarray, captions: list[str]) -> dict:
             "chance_R@1_instance": 1.0 / len(labels), "pool": len(labels)}
 
 
+def _distinct_moments(data: TextAlignedSet, rows: np.ndarray) -> np.ndarray:
+    """Of `rows`, one per (recording, start): several sensors' rows share one pose window."""
+    seen, keep = set(), []
+    for i in np.flatnonzero(rows):
+        key = (data.recording_ids[i], float(data.t_start[i]))
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return np.array(keep, dtype=np.int64)
+
+
+def _text_scores(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
+    return {"retrieval": text_retrieval(encoder, vectors, captions, labels),
+            "classification": classification(encoder, vectors, captions, labels)}
+
+
 def evaluate_text(encoder: Encoder, data: TextAlignedSet) -> dict:
+    """Text -> IMU / pose retrieval and classification over the labelled windows: the IMU over
+    every sensor together and per placement (`per_placement`), pose once per moment."""
+    data = data.subset(data.has_text)
+    if not len(data):
+        raise ValueError("no window in the evaluation set has a caption (label or text span)")
     emb = embed_set(encoder, data)
     labels = sorted(set(data.captions))
-    report = {"text_tower": encoder.config["space"], "labels": len(labels)}
-    for modality in ("imu", "pose"):
-        if modality in emb:
-            report[f"text->{modality}"] = text_retrieval(encoder, emb[modality], data.captions, labels)
-            report[f"{modality} classification"] = classification(encoder, emb[modality], data.captions, labels)
+    report = {"text_tower": encoder.config["space"], "labels": len(labels),
+              "placements": sorted({p for p in data.placements if p}), "per_placement": {}}
+    caps = np.asarray(data.captions)
+    for modality, rows in (("imu", np.flatnonzero(data.has_imu)), ("pose", _distinct_moments(data, data.has_pose))):
+        if modality in emb and len(rows):
+            r = _text_scores(encoder, emb[modality][rows], list(caps[rows]), labels)
+            report[f"text->{modality}"] = r["retrieval"]
+            report[f"{modality} classification"] = r["classification"]
+    if "imu" in emb and len(report["placements"]) > 1:
+        for place in report["placements"]:
+            rows = np.flatnonzero(data.has_imu & (np.asarray(data.placements) == place))
+            own = sorted(set(caps[rows]))  # a sensor worn for some activities only is asked about those
+            r = _text_scores(encoder, emb["imu"][rows], list(caps[rows]), own)
+            report["per_placement"][place] = {"labels": len(own), "text->imu": r["retrieval"],
+                                              "imu classification": r["classification"]}
+    report["warnings"] = label_warnings(data.captions)
     return report
 
 
@@ -110,9 +145,9 @@ def evaluate_zeroshot(encoder: Encoder, data: TextAlignedSet, seen: set[str]) ->
 def evaluate_video(encoder: Encoder, data: TextAlignedSet) -> dict:
     if "video" not in encoder.model.towers:
         raise ValueError(f"encoder {encoder.id} has no video tower (train with --video-encoder)")
-    part = data.subset(data.has_video)
+    part = data.subset(data.has_video & data.has_imu)
     if len(part) < 2:
-        raise ValueError("fewer than two windows with decodable video in the evaluation set")
+        raise ValueError("fewer than two windows with both IMU and decodable video in the evaluation set")
     emb = embed_set(encoder, part)
     report = {"video->imu": cross_modal(emb["video"], emb["imu"], part.captions),
               "imu->video": cross_modal(emb["imu"], emb["video"], part.captions),
@@ -124,8 +159,22 @@ def evaluate_video(encoder: Encoder, data: TextAlignedSet) -> dict:
 
 
 def format_text_aligned(report: dict) -> str:
+    lines = [f"warning: {w}" for w in report.get("warnings", [])]
+    if report.get("placements"):
+        lines.append(f"IMU over all placements ({', '.join(report['placements'])}):")
+    lines += _metric_lines(report)
+    for place, part in report.get("per_placement", {}).items():
+        lines.append(f"placement {place} (its {part['labels']} labels):")
+        lines += _metric_lines(part, "  ")
+    return "\n".join(lines)
+
+
+def _metric_lines(report: dict, indent: str = "") -> list[str]:
     lines = []
     for key, m in report.items():
+        if key == "per_placement":
+            continue
+        key = indent + key
         if not isinstance(m, dict):
             continue
         if "P@1" in m:
@@ -143,4 +192,4 @@ def format_text_aligned(report: dict) -> str:
             p = m["class_precision"]
             lines.append(f"{key + ' class prec.':<22} P@1 {p['P@1']:.3f}  P@5 {p['P@5']:.3f}  P@10 {p['P@10']:.3f}  "
                          f"mAP {p['mAP']:.3f}  (instance chance R@1 {m['chance_R@1_instance']:.4f}, pool {m['pool']})")
-    return "\n".join(lines)
+    return lines
