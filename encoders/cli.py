@@ -48,7 +48,7 @@ def source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", help="archive to read (UTD-MHAD folder, manifest folder, BVH folder)")
     p.add_argument("--demo", action="store_true", help="use the built-in synthetic demo archive")
     p.add_argument("--format", help="importer to use (default: detected from the source)")
-    p.add_argument("--subjects", help="comma-separated subject ids (default for UTD-MHAD: "
+    p.add_argument("--subjects", help="comma-separated subject ids, or `all` (default for UTD-MHAD: "
                    "1,3,5,7 to train, 2,4,6,8 to evaluate; otherwise all)")
     p.add_argument("--exclude-subjects", metavar="IDS",
                    help="comma-separated subject ids to leave out (applied after --subjects); their files are "
@@ -158,6 +158,8 @@ def _subjects(arg: str | None, fmt: str, split: str) -> set[str] | None:
     """Explicit --subjects, else the dataset's own split (UTD-MHAD: odd train, even test)."""
     from indexer.importers.utd_mhad import TEST_SUBJECTS, TRAIN_SUBJECTS
 
+    if arg and arg.strip().lower() == "all":
+        return None
     if arg:
         return {s.strip() for s in arg.split(",") if s.strip()}
     if fmt == "utd-mhad":

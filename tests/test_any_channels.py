@@ -40,7 +40,7 @@ def imu_text_recording(i: int, subject: str, action: str, acc_only: bool = False
     rid = f"syn/{i}"
     streams = [ImuStream(_imu(action, 50.0, 6.0, rng, 0.1 * i, channels), 50.0, list(channels), place,
                          source=f"{rid}/{place}.csv") for place in ("right_wrist", "right_foot")]
-    return Recording(rid, "syn", subject, [action], imu=streams, text=[TextSpan(0.0, 6.0, f"{action} motion")])
+    return Recording(rid, "syn", subject, [action], imu=streams, text=[TextSpan(0.0, 5.5, f"{action} motion")])
 
 
 class Counting:
@@ -73,7 +73,7 @@ def archive(bad: int = 0) -> Counting:
         recs.append(imu_text_recording(i, subject, action, acc_only=i % 4 == 1))
     # mocap with text and no IMU: trains pose-text in the same batches
     mocap = make_recording("squat", "1", "1")
-    recs.append(replace(mocap, id="syn/mocap", imu=[], text=[TextSpan(0.0, 8.0, "squat motion")]))
+    recs.append(replace(mocap, id="syn/mocap", imu=[], text=[TextSpan(0.0, 7.5, "squat motion")]))
     return Counting(recs, bad)
 
 
