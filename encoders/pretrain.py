@@ -23,12 +23,12 @@ from encoders.data import text_aligned_windows
 from encoders.model import text_aligned_config
 from encoders.text import MINILM
 from encoders.train import TrainSettings, train_text_aligned
-from encoders.virtual_imu import PLACEMENTS, random_mount, virtual_imu
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
 from indexer.importers import bvh
 from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan
 from indexer.units import IMU6_CHANNELS
+from indexer.virtual_imu import PLACEMENTS, random_mount, virtual_imu
 from indexer.windows import WindowSpec, resample
 
 # Folders of ../shared/data the shipped model is trained on (UTD-MHAD never: it is the test).

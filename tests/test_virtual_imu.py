@@ -1,11 +1,11 @@
-"""Virtual IMUs from skeletons (encoders.virtual_imu), against hand-computed cases."""
+"""Virtual IMUs from skeletons (indexer.virtual_imu), against hand-computed cases."""
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from encoders.virtual_imu import PLACEMENTS, imu_from_frames, random_mount, virtual_imu
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers.archive import _example_pose
+from indexer.virtual_imu import PLACEMENTS, imu_from_frames, random_mount, virtual_imu
 
 RATE = 100.0
 
