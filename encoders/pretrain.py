@@ -46,7 +46,7 @@ class Augment:
     noise: float = 0.05  # white noise, share of the signal's std
     bias: float = 0.2  # constant offset, m/s^2 or rad/s, per channel (uniform +-)
     mount_degrees: float = 180.0
-    drop_gyro: float = 0.3  # share of copies whose gyroscope is zeroed (accelerometer-only sensors)
+    channel_dropout: float = 0.3  # share of windows whose gyro (or acc) is zeroed in training (acc-only sensors)
 
 
 def mirrored_caption(text: str) -> str:
@@ -100,8 +100,6 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
             imu = virtual_imu(pose, rec.pose.rate, placement, random_mount(rng, augment.mount_degrees))
             imu = imu + augment.bias * rng.uniform(-1, 1, size=(1, 6))
             imu = imu + augment.noise * imu.std(axis=0, keepdims=True) * rng.normal(size=imu.shape)
-            if rng.random() < augment.drop_gyro:
-                imu[:, 3:] = 0.0  # what an acc-only stream looks like once conformed to the tower
             rate = float(rng.choice(IMU_RATES))
             imu = _resample(imu, rec.pose.rate, rate)
             seconds = len(canon) / rec.pose.rate
@@ -150,9 +148,9 @@ def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: A
     entries, skipped = pretraining_entries(folders, settings.seed, augment, progress)
     if not entries:
         raise ValueError("no mocap take could be read from " + ", ".join(map(str, folders)))
-    config = text_aligned_config(architecture, MINILM, params=params, window=window, hop=hop)
+    config = text_aligned_config(architecture, MINILM, params=params, window=window, hop=hop,
+                                 channel_dropout=augment.channel_dropout)
     config["name"] = f"pretrained-{architecture}"
-    config["towers"]["imu"]["channel_dropout"] = augment.drop_gyro
     rates = {m: float(s["rate"]) for m, s in config["towers"].items()}
     data = text_aligned_windows(entries, WindowSpec(window, hop), rates, progress=progress)
     model, history = train_text_aligned(config, data, settings, progress=progress)

@@ -315,15 +315,16 @@ def test_encoders_cli_train_and_eval_on_the_demo(tmp_path, capsys):
                  json.dumps(TINY_TOWER_PARAMS), "--actions", "waving,walking,squat,boxing", "--exclude-subjects", "4",
                  "--out", str(ckpt)]) == 0
     cfg = json.loads((ckpt / checkpoint.CONFIG).read_text())
-    # the demo's text span (its description) covers every window: that is each window's caption
-    seen = sorted(ACTIONS[a] for a in ("waving", "walking", "squat", "boxing"))
+    # the demo's text span covers the whole recording: a description, so windows keep their labels
+    seen = sorted(("waving", "walking", "squat", "boxing"))
+    assert all(a in ACTIONS for a in seen)
     assert cfg["space"] == "text:minilm" and cfg["trained_on"]["labels"] == seen
     assert cfg["trained_on"]["subjects"] == ["1", "2", "3"] and cfg["trained_on"]["exclude_subjects"] == ["4"]
     assert cfg["embed_dim"] == 384 and cfg["towers"]["imu"]["params"]["width"] == 8
     assert main(["eval-zeroshot", "--demo", "--subjects", "4", "--checkpoint", str(ckpt), "--quiet", "--json",
                  str(tmp_path / "zs.json")]) == 0
     report = json.loads((tmp_path / "zs.json").read_text())
-    assert report["unseen_labels"] == sorted([ACTIONS["arm circles"], ACTIONS["jumping jacks"]])
+    assert report["unseen_labels"] == ["arm circles", "jumping jacks"]
     assert report["labels"] == 2 and report["warnings"] == []
     assert report["imu classification"]["clips"] == 16 and 0 <= report["imu classification"]["accuracy"] <= 1
     assert "text->imu" in capsys.readouterr().out
