@@ -8,6 +8,7 @@ Commands:
   eval-text      text->IMU / text->pose retrieval and label classification (text-aligned checkpoints)
   eval-zeroshot  the same, for the labels the checkpoint never trained on
   eval-video     video<->IMU retrieval
+  pretrain       IMU and pose towers from motion capture alone (virtual IMUs), into MiniLM's space
 
 Examples (UTD-MHAD; train on subjects 1,3,5,7, evaluate on 2,4,6,8):
   python -m encoders train ../shared/data/utd-mhad --out ckpt/utd-cnn-gru
@@ -531,6 +532,26 @@ TEXT_ALIGNED_EVALUATIONS = {
 }
 
 
+def cmd_pretrain(args) -> int:
+    from encoders.pretrain import DEFAULT_FOLDERS, Augment, pretrain
+    from encoders.train import TrainSettings
+
+    folders = [Path(f) for f in args.data] if args.data else [Path(args.shared) / f for f in DEFAULT_FOLDERS]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise FileNotFoundError(f"mocap folder(s) not found: {', '.join(missing)} (give BVH folders with --data)")
+    settings = TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads)
+    augment = Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout)
+    params = json.loads(args.tower_params) if args.tower_params else None
+    print(f"pretraining on the mocap in {', '.join(map(str, folders))} ({args.copies} virtual-IMU copies per take, "
+          f"{args.epochs} epochs)")
+    out, skipped = pretrain(folders, Path(args.out), settings, augment, args.arch, params, progress=not args.quiet)
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"saved pretrained checkpoint to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m encoders", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -569,6 +590,29 @@ def build_parser() -> argparse.ArgumentParser:
     optimiser_options(k)
     init_option(k, "python -m encoders train-tokens")
     k.set_defaults(func=cmd_train_tokens)
+
+    r = sub.add_parser("pretrain", help="pretrain IMU and pose towers on motion capture alone (virtual IMUs, MiniLM text)",
+                       description="Pretrain a motion-text model from BVH motion capture only (UniMTS's recipe): "
+                       "each take gets virtual IMUs at random placements, mountings, rates and noise, mirrored "
+                       "copies, and captions from its labels; IMU and pose towers learn the frozen MiniLM text "
+                       "space. The result is an ordinary checkpoint (`--checkpoint DIR`, `--init DIR`). "
+                       "Example: python -m encoders pretrain --out ckpt/pretrained")
+    output_options(r)
+    r.add_argument("--data", nargs="+", metavar="FOLDER",
+                   help="BVH folders to train on (default: the Bandai Namco and both CMU sets under --shared)")
+    r.add_argument("--shared", default="../shared/data", help="where the default folders live (default ../shared/data)")
+    r.add_argument("--arch", default="cnn_gru", choices=["cnn_gru", "patch_transformer"])
+    r.add_argument("--copies", type=int, default=4, help="virtual-IMU training recordings per take (default 4)")
+    r.add_argument("--epochs", type=int, default=24, help="training epochs (default 24)")
+    r.add_argument("--mount-degrees", type=float, default=180.0,
+                   help="largest random turn of a virtual sensor on its segment (default 180: any mounting)")
+    r.add_argument("--channel-dropout", type=float, default=0.3,
+                   help="share of windows trained with the gyro (or acc) zeroed, so acc-only data reads (default 0.3)")
+    r.add_argument("--tower-params", help="JSON of constructor params for the IMU/pose towers")
+    r.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    optimiser_options(r)
+    r.set_defaults(func=cmd_pretrain, batch=128)
 
     for name, (kind, help_text) in TEXT_ALIGNED_EVALUATIONS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
