@@ -6,7 +6,9 @@ torch is imported after the arguments are parsed, so `--help` and typos answer a
 
 Examples:
   python -m indexer build --demo ./demo-index
-      builds the synthetic demo archive (trains a small encoder on it first, ~1 min on a laptop)
+      builds the synthetic demo archive with the built-in pretrained model (no training)
+  python -m indexer build ARCHIVE --out ./my-index
+      any archive, searchable by text, IMU and pose at once with the built-in model
   python -m indexer build ../shared/data/utd-mhad --out ./utd-index --checkpoint ckpt/utd-cnn-gru
   python -m indexer build ARCHIVE --out ./train-index --checkpoint CKPT --split train --exclude-subjects 7,8
       only the manifest's `train` rows, leaving out subjects 7 and 8 (their files are never read)
@@ -50,15 +52,11 @@ def cmd_build(args) -> int:
             return 2
         out = args.out  # a local path or an object-store URI: kept as the user wrote it
         entries = discover(args.source, args.format or detect_format(args.source))
-    if args.checkpoint:
-        encoder = load_checkpoint(args.checkpoint)
-    elif args.demo:
+    if args.train_demo_encoder and args.demo:
         ckpt = out / "demo-encoder"  # trained once, kept with the demo index
         encoder = load_checkpoint(ckpt) if (ckpt / WEIGHTS).exists() else demo_encoder(ckpt, progress=not args.quiet)
     else:
-        print("error: --checkpoint is required (train one with `python -m encoders train SOURCE --out CKPT`)",
-              file=sys.stderr)
-        return 2
+        encoder = load_checkpoint(args.checkpoint)
     selection = Selection(_names(args.subjects), _names(args.exclude_subjects), args.split)
     if entries and not select(entries, selection.subjects, selection.exclude, selection.split):
         subjects = sorted({e.subject for e in entries if e.subject is not None})
@@ -118,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
                    "or a folder of .bvh files")
     b.add_argument("--out", help="index directory (local path or s3:// URI); created if absent")
     b.add_argument("--demo", metavar="DIR", help="build the built-in synthetic demo archive into DIR")
-    b.add_argument("--checkpoint", help="encoder checkpoint folder (safetensors + config.json)")
+    b.add_argument("--checkpoint", default="builtin",
+                   help="encoder checkpoint folder (safetensors + config.json); default `builtin`, the pretrained "
+                        "motion-text model shipped in the package (trained on public mocap only, CC BY-NC 4.0)")
+    b.add_argument("--train-demo-encoder", action="store_true",
+                   help="with --demo: train a small encoder on the demo archive itself (~1 min) instead of "
+                        "using the built-in model; kept in DIR/demo-encoder")
     b.add_argument("--format", help="importer (default: detected): utd-mhad, archive, bvh")
     b.add_argument("--index-type", default="auto",
                    help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 200k vectors)")

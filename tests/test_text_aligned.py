@@ -350,7 +350,7 @@ def test_demo_build_trains_a_text_aligned_encoder(tmp_path, monkeypatch, capsys)
     from query.cli import main as query_main
 
     monkeypatch.setattr(demo, "DEMO_EPOCHS", 1)  # the wiring, not the quality (tested above)
-    assert indexer_cli.main(["build", "--demo", str(tmp_path / "demo-index"), "--quiet"]) == 0
+    assert indexer_cli.main(["build", "--demo", str(tmp_path / "demo-index"), "--train-demo-encoder", "--quiet"]) == 0
     cfg = json.loads((tmp_path / "demo-index" / "demo-encoder" / checkpoint.CONFIG).read_text())
     assert cfg["space"] == "text:minilm"
     capsys.readouterr()
