@@ -135,6 +135,8 @@ def test_index_holds_per_sensor_and_fused_windows(fused):
 def test_two_sensors_search_the_fused_windows_and_find_the_action_only_the_foot_shows(fused):
     encoder, _, out = fused
     ix = open_index(out)
+    wrist = ix.search_stream(query_streams("kick", 7)[0], "imu", k=10, where=f"body_part = '{WRIST}'")
+    assert set(wrist["label"]) == {"kick", "step"}  # the wrist alone cannot tell them apart
     for action, seed in (("kick", 7), ("step", 8)):
         hits = ix.search_sensors(query_streams(action, seed), "imu", k=5)
         assert set(hits["fusion"]) == {"attention"} and set(hits["body_part"]) == {"all"}
@@ -158,7 +160,9 @@ def test_eval_text_reports_the_fused_vector(fused):
     f = report["fused"]
     assert f["text->imu"]["pool"] == report["per_placement"][WRIST]["text->imu"]["pool"] == 18
     assert f["sensors_per_window"] == 2 and "accuracy" in f["imu classification"]
-    assert "fused over all placements" in format_text_aligned(report)
+    assert report["late_fused"]["text->imu"]["pool"] == 18  # the late-fusion baseline on the same moments
+    text = format_text_aligned(report)
+    assert "fused over all placements (attention fusion" in text and "late fusion over all placements" in text
 
 
 def test_a_checkpoint_without_fusion_trains_loads_and_answers_by_late_fusion(tmp_path, tiny_encoder):

@@ -129,6 +129,8 @@ def evaluate_text(encoder: Encoder, data: TextAlignedSet) -> dict:
                                               "imu classification": r["classification"]}
     if "imu" in emb and encoder.has_fusion:
         report["fused"] = fused_scores(encoder, data, emb["imu"], labels)
+    if "imu" in emb and any(len(rows) > 1 for rows in data.moments()):
+        report["late_fused"] = late_fused_scores(encoder, data, emb["imu"], labels)
     report["warnings"] = label_warnings(data.captions)
     return report
 
@@ -148,6 +150,17 @@ def fused_scores(encoder: Encoder, data: TextAlignedSet, imu: np.ndarray, labels
     sizes = [len(rows) for rows in data.moments()]
     r = _text_scores(encoder, vectors, caps, labels)
     return {"labels": len(labels), "sensors_per_window": round(float(np.mean(sizes)), 3),
+            "text->imu": r["retrieval"], "imu classification": r["classification"]}
+
+
+def late_fused_scores(encoder: Encoder, data: TextAlignedSet, imu: np.ndarray, labels: list[str]) -> dict:
+    """The same moments scored by late fusion, as `query.sensors` does without a fusion module:
+    a moment's similarity is the mean of its sensors' similarities (the mean vector, not renormalised)."""
+    moments = data.moments()
+    vectors = np.stack([imu[rows].mean(0) for rows in moments])
+    caps = list(np.asarray(data.captions)[[rows[0] for rows in moments]])
+    r = _text_scores(encoder, vectors, caps, labels)
+    return {"labels": len(labels), "sensors_per_window": round(float(np.mean([len(m) for m in moments])), 3),
             "text->imu": r["retrieval"], "imu classification": r["classification"]}
 
 
@@ -186,18 +199,19 @@ def format_text_aligned(report: dict) -> str:
     for place, part in report.get("per_placement", {}).items():
         lines.append(f"placement {place} (its {part['labels']} labels):")
         lines += _metric_lines(part, "  ")
-    if "fused" in report:
-        f = report["fused"]
-        lines.append(f"fused over all placements (one vector per window, {f['sensors_per_window']:g} sensors "
-                     "on average):")
-        lines += _metric_lines(f, "  ")
+    for key, title in (("fused", "fused over all placements (attention fusion, one vector per window"),
+                       ("late_fused", "late fusion over all placements (mean of the sensors' similarities")):
+        if key in report:
+            f = report[key]
+            lines.append(f"{title}, {f['sensors_per_window']:g} sensors per window on average):")
+            lines += _metric_lines(f, "  ")
     return "\n".join(lines)
 
 
 def _metric_lines(report: dict, indent: str = "") -> list[str]:
     lines = []
     for key, m in report.items():
-        if key in ("per_placement", "fused"):
+        if key in ("per_placement", "fused", "late_fused"):
             continue
         key = indent + key
         if not isinstance(m, dict):
