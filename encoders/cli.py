@@ -300,11 +300,22 @@ def _clip_config(args, init_config: dict | None, text: dict | None) -> dict:
     if text is None:
         params = json.loads(args.tower_params) if args.tower_params else None
         return default_config(args.arch or "cnn_gru", embed_dim=args.dim or 256, window=window, hop=hop,
-                              params=params, imu_groups=groups, channel_dropout=args.channel_dropout)
+                              params=params, imu_groups=groups, channel_dropout=args.channel_dropout,
+                              fusion=_fusion(args))
     params = json.loads(args.tower_params) if args.tower_params else None
     weights = json.loads(args.loss_weights) if args.loss_weights else None
     return text_aligned_config(args.arch or "cnn_gru", text, _video_spec(args, text), params, window, hop, weights,
-                               imu_groups=groups, channel_dropout=args.channel_dropout)
+                               imu_groups=groups, channel_dropout=args.channel_dropout, fusion=_fusion(args))
+
+
+def _fusion(args) -> str | None:
+    return None if args.fusion in (None, "none") else args.fusion
+
+
+def _with_fusion(args, init) -> None:
+    """--fusion on --init of a checkpoint without one: it gets a fresh fusion module to train."""
+    if init is not None and _fusion(args) and init.model.fusion is None:
+        init.model.add_fusion(_fusion(args))
 
 
 def _write_json(path: str | None, report: dict) -> None:
@@ -353,6 +364,8 @@ def cmd_train(args) -> int:
     entries, fmt = _source(args)
     entries, subjects, exclude = _select(args, entries, fmt, "train")
     init, init_config = _init_model(args, "train") if args.init else (None, None)
+    _with_fusion(args, init)
+    init_config = init.model.config if init is not None else None
     if args.text_tower or (init_config is not None and init_config.get("text")):
         return _train_text_aligned(args, entries, fmt, subjects, exclude, init, init_config)
     from encoders import checkpoint
@@ -565,6 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dim", type=int, help="joint-space dimension (default 256)")
     window_options(t, None, None, "window length in seconds (default 5)", "hop between windows in seconds (default 1)")
     t.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
+    t.add_argument("--fusion", choices=["attention", "none"], default="none",
+                   help="also learn one vector per recording window over all its sensors (placement embedding, "
+                        "attention pooling over any subset, trained on random sensor subsets); an index then "
+                        "holds body_part 'all' IMU windows that multi-sensor queries search (default none)")
     optimiser_options(t)
     init_option(t, "python -m encoders train")
     channel_options(t)

@@ -99,6 +99,14 @@ class TextAlignedSet:
         """(recording, start) of each row: rows with one key show the same moment (several sensors)."""
         return list(zip(self.recording_ids, self.t_start.tolist()))
 
+    def moments(self) -> list[np.ndarray]:
+        """The IMU rows grouped by (recording, start), in order of first appearance: the sensors
+        worn at one moment, which a fusion module (encoders.fusion) fuses into one vector."""
+        groups: dict[tuple[str, float], list[int]] = {}
+        for i in np.flatnonzero(self.has_imu):
+            groups.setdefault((self.recording_ids[i], round(float(self.t_start[i]), 6)), []).append(int(i))
+        return [np.array(g, dtype=np.int64) for g in groups.values()]
+
     def subset(self, keep: np.ndarray) -> TextAlignedSet:
         keep = np.asarray(keep)
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep

@@ -17,6 +17,7 @@ import encoders.video  # noqa: F401
 from encoders.channels import DEFAULT_GROUPS, conform_imu, group_channels, tower_groups
 from encoders.checkpoint import CheckpointView
 from encoders.features import featurize, pose_feature_count
+from encoders.fusion import FUSED_PART, build_fusion, fusion_spec
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.text import load_text_tower, space_name
 from encoders.towers import build_tower
@@ -31,14 +32,16 @@ DEFAULT_LOSS_WEIGHTS = {"imu-text": 1.0, "pose-text": 1.0, "imu-pose": 1.0, "imu
 
 def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: float = 5.0,
                    hop: float = 1.0, imu_rate: float = 50.0, pose_rate: float = 25.0,
-                   params: dict | None = None, imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0) -> dict:
+                   params: dict | None = None, imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0,
+                   fusion: str | None = None) -> dict:
     """An IMU + pose config; `params` go to both towers' constructors. The IMU tower reads the
     channels of `imu_groups` ("acc", "gyr", "mag", "quat"); with `channel_dropout` > 0 it is
     trained with whole groups zeroed at random and then reads streams lacking some of them
-    (encoders.channels)."""
+    (encoders.channels). `fusion` ("attention") adds a sensor-fusion module (encoders.fusion):
+    one vector per recording window over all its sensors, besides one per sensor."""
     params = dict(params or {})
     channels = group_channels(imu_groups)
-    return {
+    config = {
         "format": "motionsearch-encoder/1",
         "name": f"imu-pose-{architecture}",
         "embed_dim": embed_dim,
@@ -53,15 +56,18 @@ def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: 
                      "dims": 3, "in_features": pose_feature_count(3), "params": {"groups": 1, **params}},
         },
     }
+    if fusion:
+        config["fusion"] = fusion_spec(fusion)
+    return config
 
 
 def text_aligned_config(architecture: str, text: dict, video: dict | None = None, params: dict | None = None,
                         window: float = 5.0, hop: float = 1.0, loss_weights: dict | None = None,
-                        imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0) -> dict:
+                        imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0, fusion: str | None = None) -> dict:
     """An IMU + pose (+ video) config whose joint space is the text tower's (its width too)."""
     tower = load_text_tower(text)
     config = default_config(architecture, embed_dim=tower.dim, window=window, hop=hop, params=params,
-                            imu_groups=imu_groups, channel_dropout=channel_dropout)
+                            imu_groups=imu_groups, channel_dropout=channel_dropout, fusion=fusion)
     config["name"] = f"text-{text['architecture']}-{architecture}" + (f"-{video['architecture']}" if video else "")
     config["space"] = space_name(text)
     config["text"] = dict(text)
@@ -72,7 +78,9 @@ def text_aligned_config(architecture: str, text: dict, video: dict | None = None
 
 
 class JointModel(nn.Module):
-    """One tower per modality, all mapping into one joint space, and the learnable temperature."""
+    """One tower per modality, all mapping into one joint space, and the learnable temperature;
+    with a `fusion` section in the config, also the sensor fusion over the IMU tower's vectors
+    (`fusion`, None without)."""
 
     def __init__(self, config: dict):
         super().__init__()
@@ -81,9 +89,15 @@ class JointModel(nn.Module):
             {m: build_tower(spec, config["embed_dim"]) for m, spec in config["towers"].items()}
         )
         self.logit_scale = nn.Parameter(torch.tensor(float(config.get("logit_scale_init", LOGIT_SCALE_INIT))))
+        self.fusion = build_fusion(config["fusion"], config["embed_dim"]) if config.get("fusion") else None
 
     def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         return self.towers[modality](x, valid)
+
+    def add_fusion(self, architecture: str = "attention") -> None:
+        """Give a model trained without fusion a fresh fusion module (to fine-tune it with one)."""
+        self.config = dict(self.config, fusion=fusion_spec(architecture))
+        self.fusion = build_fusion(self.config["fusion"], self.config["embed_dim"])
 
 
 @dataclass
@@ -116,7 +130,9 @@ class Encoder(CheckpointView):
 
     def embed_windows(self, per_recording: list[list[Window]]) -> list[list[EmbeddedWindow]]:
         """Step 2: the windows of many recordings embedded in large batches, one modality at a
-        time, handed back per recording."""
+        time, handed back per recording. With a fusion module, each recording also gets one
+        fused IMU window (body part "all") per window start over every sensor present there,
+        single-sensor recordings included, so searching the "all" windows covers the archive."""
         out: list[list[EmbeddedWindow]] = [[] for _ in per_recording]
         for modality in self.modalities:
             mine = [(i, w) for i, ws in enumerate(per_recording) for w in ws if w.modality == modality]
@@ -124,7 +140,39 @@ class Encoder(CheckpointView):
                 vectors = self.encode([w for _, w in mine])
                 for (i, w), v in zip(mine, vectors):
                     out[i].append(EmbeddedWindow(modality, w.body_part, w.t_start, w.t_end, v))
+        if self.has_fusion:
+            for windows in out:
+                windows.extend(self.fused_windows(windows))
         return out
+
+    # ---- sensor fusion (encoders.fusion; checkpoints trained with `--fusion attention`) ----------
+    @property
+    def has_fusion(self) -> bool:
+        return self.model.fusion is not None
+
+    @torch.no_grad()
+    def fuse(self, sets: list[tuple[np.ndarray, list[str]]]) -> np.ndarray:
+        """Unit fused vectors (M, d) of sensor sets [(per-sensor unit vectors (S, d), placements)]."""
+        if not self.has_fusion:
+            raise ValueError(f"encoder {self.id} has no fusion module (train one with `--fusion attention`)")
+        if not sets:
+            return np.zeros((0, self.config["embed_dim"]), np.float32)
+        self.model.eval()
+        tensors = [(torch.from_numpy(np.asarray(v, np.float32)), list(p)) for v, p in sets]
+        return self.model.fusion.fuse_sets(tensors).numpy().astype(np.float32)
+
+    def fused_windows(self, windows: list[EmbeddedWindow]) -> list[EmbeddedWindow]:
+        """One fused IMU window per start of the per-sensor IMU `windows` of a recording."""
+        at: dict[float, list[EmbeddedWindow]] = {}
+        for w in windows:
+            if w.modality == "imu" and w.body_part != FUSED_PART:
+                at.setdefault(round(float(w.t_start), 6), []).append(w)
+        if not at:
+            return []
+        groups = list(at.values())
+        fused = self.fuse([(np.stack([w.vector for w in g]), [w.body_part for w in g]) for g in groups])
+        return [EmbeddedWindow("imu", FUSED_PART, g[0].t_start, max(w.t_end for w in g), v)
+                for g, v in zip(groups, fused)]
 
     def encode(self, windows: list[Window]) -> np.ndarray:
         """Vectors for windows that all share one modality."""

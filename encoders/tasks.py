@@ -9,6 +9,13 @@ schedule; the loop owns the optimiser, the schedule and the bookkeeping.
   L is `caption_info_nce`: many windows share a caption, so the text side is the batch's
   distinct captions, not rows of the batch. A caption is embedded through the prompt templates
   of encoders.text, averaged. The weights live in config["loss_weights"].
+- Sensor fusion (a config with a `fusion` section, encoders.fusion), in both tasks: for every
+  recording window (recording, start) of the batch's IMU rows, a random non-empty subset of all
+  the sensors worn then is fused, and the fused vector takes the IMU window's terms against
+  the caption, the pose and the video of that moment (fused-text, fused-pose, fused-video),
+  weighted by the IMU term's weight times `fusion.weight`. Sensors of the subset that are not
+  in the batch are embedded with it, so the fusion sees real sensor sets, not what a random
+  batch happens to hold.
 - TokenTask: MoBind's token towers on random paired part windows, counted in steps, not epochs.
 
 Settings are encoders.train's TrainSettings (epoch tasks) and TokenTrainSettings (TokenTask).
@@ -24,6 +31,7 @@ from torch import nn
 
 from encoders.channels import channel_dropout, channel_groups
 from encoders.data import PairedSet
+from encoders.fusion import random_subset
 from encoders.losses import caption_info_nce, info_nce, mobind_loss
 from encoders.model import DEFAULT_LOSS_WEIGHTS
 from encoders.text import load_text_tower
@@ -83,11 +91,43 @@ class PairedTask:
         imu = self.model.config["towers"]["imu"]
         self.groups = channel_groups(imu["channels"])
         self.dropout = channel_dropout(self.model.config)
+        self.fusion = getattr(self.model, "fusion", None)
+        if self.fusion is not None:
+            moments = d.moments()
+            self.moment_rows = moments
+            self.moment_of = torch.full((len(d),), -1, dtype=torch.long)
+            for m, rows in enumerate(moments):
+                self.moment_of[torch.from_numpy(rows)] = m
+            self.fusion_weight = float(self.model.config["fusion"].get("weight", 1.0))
 
     def imu_input(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Augmented IMU windows of rows `idx`, with absent and dropped sensor groups zeroed."""
         x = augment_imu(self.imu[idx], self.settings, gen)
         return drop_channel_groups(x, self.present[idx], self.groups, self.dropout, gen)
+
+    def imu_vectors(self, rows: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                                                torch.Tensor | None]:
+        """(vectors of IMU rows `rows`, fused vectors of their moments or None, for each fused
+        vector the position in `rows` of its moment's first row). Without a fusion module only
+        the first; with one, each moment's random sensor subset is embedded along with `rows`."""
+        if self.fusion is None:
+            return self.model("imu", self.imu_input(rows, gen), self.imu_v[rows]), None, None
+        first: dict[int, int] = {}
+        for j, m in enumerate(self.moment_of[rows].tolist()):
+            first.setdefault(m, j)
+        subsets = []
+        for m in first:
+            members = self.moment_rows[m]
+            subsets.append(members[random_subset(len(members), gen)])
+        where = {int(r): j for j, r in enumerate(rows.tolist())}
+        extra = sorted({int(r) for s in subsets for r in s} - set(where))
+        for r in extra:
+            where[r] = len(where)
+        every = torch.cat([rows, torch.tensor(extra, dtype=torch.long)])
+        vecs = self.model("imu", self.imu_input(every, gen), self.imu_v[every])
+        places = self.data.placements
+        sets = [(vecs[[where[int(r)] for r in s]], [places[int(r)] for r in s]) for s in subsets]
+        return vecs[: len(rows)], self.fusion.fuse_sets(sets), torch.tensor(list(first.values()), dtype=torch.long)
 
     def params(self) -> list[nn.Parameter]:
         return list(self.model.parameters())
@@ -102,9 +142,13 @@ class PairedTask:
         return (_epoch_batches(len(self.data), self.settings.batch, gen) for _ in range(self.settings.epochs))
 
     def loss(self, idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        a = self.model("imu", self.imu_input(idx, gen), self.imu_v[idx])
+        a, fused, first = self.imu_vectors(idx, gen)
         b = self.model("pose", self.pose[idx], self.pose_v[idx])
-        return {"loss": info_nce(a, b, self.model.logit_scale)}
+        loss = info_nce(a, b, self.model.logit_scale)
+        if fused is None or len(first) < 2:
+            return {"loss": loss}
+        term = info_nce(fused, b[first], self.model.logit_scale)
+        return {"loss": loss + self.fusion_weight * term, "fused-pose": term.detach()}
 
     def postfix(self, entry: dict) -> dict:
         return {"loss": f"{entry['loss']:.3f}", "temp": f"{1 / self.model.logit_scale.exp().item():.3f}"}
@@ -164,7 +208,12 @@ class TextAlignedTask(PairedTask):
             if len(rows) < 2:
                 continue
             if m == "imu":
-                emb[m] = model("imu", self.imu_input(rows, gen), self.imu_v[rows])
+                emb[m], fused, first = self.imu_vectors(rows, gen)
+                if fused is not None and len(first) >= 2:
+                    emb["fused"] = fused
+                    has["fused"] = torch.zeros_like(has["imu"])
+                    has["fused"][has["imu"].nonzero().flatten()[first]] = True  # a moment's first row stands for it
+                    pos["fused"] = torch.cumsum(has["fused"].long(), 0) - 1
             elif m == "pose":
                 emb[m] = model("pose", self.pose[rows], self.pose_v[rows])
             else:
@@ -172,9 +221,11 @@ class TextAlignedTask(PairedTask):
             pos[m] = torch.cumsum(has[m].long(), 0) - 1
         loss = scale * 0.0  # keeps the graph when no term has two rows
         terms: dict[str, torch.Tensor] = {}
-        for term in TERMS:
+        fused_terms = tuple(t.replace("imu-", "fused-") for t in TERMS if t.startswith("imu-")) if "fused" in emb else ()
+        for term in TERMS + fused_terms:
             left, right = term.split("-")
-            if not w.get(term) or left not in emb or (right != "text" and right not in emb):
+            weight = w.get(term.replace("fused-", "imu-"), 0.0) * (self.fusion_weight if left == "fused" else 1.0)
+            if not weight or left not in emb or (right != "text" and right not in emb):
                 continue
             both = has[left] & has[right]
             if int(both.sum()) < 2:
@@ -186,7 +237,7 @@ class TextAlignedTask(PairedTask):
             else:
                 value = info_nce(a, emb[right][pos[right][both]], scale)
             terms[term] = value.detach()
-            loss = loss + w[term] * value
+            loss = loss + weight * value
         return {"loss": loss, **terms}
 
 

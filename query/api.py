@@ -131,11 +131,15 @@ class Index:
 
     def search_sensors(self, streams: list, target: str = "imu", k: int = 10, where: str | None = None,
                        encoder_id: str | None = None, candidates: int | None = None,
-                       start: float | None = None, end: float | None = None, **read_kw) -> pl.DataFrame:
+                       start: float | None = None, end: float | None = None, fusion: str = "auto",
+                       **read_kw) -> pl.DataFrame:
         """Several sensors worn together as one query (ImuStreams or file paths; a path is read with
-        read_kw and `placements`, one per file): each searches the windows of its own placement
-        and the recording windows all of them match come back, scored by the sum of their
-        similarities, with a score_<placement> column per sensor (see query.sensors)."""
+        read_kw and `placements`, one per file). With an encoder trained with `--fusion attention`
+        (and an index holding its fused windows) the sensors' vectors are fused into one that
+        searches the fused, body_part "all", windows; otherwise each sensor searches the windows
+        of its own placement and the recording windows all of them match come back, scored by the
+        sum of their similarities, with a score_<placement> column per sensor. The `fusion` column
+        says which ("attention" / "late"); `fusion=` forces one (see query.sensors)."""
         placements = read_kw.pop("placements", None)
         if placements is not None and len(placements) != len(streams):
             raise ValueError(f"{len(streams)} sensors but {len(placements)} placements: give one per sensor")
@@ -146,7 +150,7 @@ class Index:
             if start is not None or end is not None:
                 s = inputs.crop_stream(s, start or 0.0, end)
             out.append(s)
-        return sensors.search_sensors(self, out, target, k, where, encoder_id, candidates)
+        return sensors.search_sensors(self, out, target, k, where, encoder_id, candidates, fusion)
 
     def search_window(self, window_id: int, target: str, k: int = 10, where: str | None = None) -> pl.DataFrame:
         """Use a window already in the index as the query (its stored vector)."""

@@ -127,8 +127,41 @@ def evaluate_text(encoder: Encoder, data: TextAlignedSet) -> dict:
             r = _text_scores(encoder, emb["imu"][rows], list(caps[rows]), own)
             report["per_placement"][place] = {"labels": len(own), "text->imu": r["retrieval"],
                                               "imu classification": r["classification"]}
+    if "imu" in emb and encoder.has_fusion:
+        report["fused"] = fused_scores(encoder, data, emb["imu"], labels)
+    if "imu" in emb and any(len(rows) > 1 for rows in data.moments()):
+        report["late_fused"] = late_fused_scores(encoder, data, emb["imu"], labels)
     report["warnings"] = label_warnings(data.captions)
     return report
+
+
+def fused_vectors(encoder: Encoder, data: TextAlignedSet, imu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fused vectors, the first row of each moment): every moment's IMU rows (all the sensors
+    worn then) fused into one vector, as an index's body_part "all" windows are."""
+    moments = data.moments()
+    sets = [(imu[rows], [data.placements[i] for i in rows]) for rows in moments]
+    return encoder.fuse(sets), np.array([rows[0] for rows in moments], dtype=np.int64)
+
+
+def fused_scores(encoder: Encoder, data: TextAlignedSet, imu: np.ndarray, labels: list[str]) -> dict:
+    """Text -> fused IMU retrieval and classification, one vector per moment."""
+    vectors, first = fused_vectors(encoder, data, imu)
+    caps = list(np.asarray(data.captions)[first])
+    sizes = [len(rows) for rows in data.moments()]
+    r = _text_scores(encoder, vectors, caps, labels)
+    return {"labels": len(labels), "sensors_per_window": round(float(np.mean(sizes)), 3),
+            "text->imu": r["retrieval"], "imu classification": r["classification"]}
+
+
+def late_fused_scores(encoder: Encoder, data: TextAlignedSet, imu: np.ndarray, labels: list[str]) -> dict:
+    """The same moments scored by late fusion, as `query.sensors` does without a fusion module:
+    a moment's similarity is the mean of its sensors' similarities (the mean vector, not renormalised)."""
+    moments = data.moments()
+    vectors = np.stack([imu[rows].mean(0) for rows in moments])
+    caps = list(np.asarray(data.captions)[[rows[0] for rows in moments]])
+    r = _text_scores(encoder, vectors, caps, labels)
+    return {"labels": len(labels), "sensors_per_window": round(float(np.mean([len(m) for m in moments])), 3),
+            "text->imu": r["retrieval"], "imu classification": r["classification"]}
 
 
 def evaluate_zeroshot(encoder: Encoder, data: TextAlignedSet, seen: set[str]) -> dict:
@@ -166,13 +199,19 @@ def format_text_aligned(report: dict) -> str:
     for place, part in report.get("per_placement", {}).items():
         lines.append(f"placement {place} (its {part['labels']} labels):")
         lines += _metric_lines(part, "  ")
+    for key, title in (("fused", "fused over all placements (attention fusion, one vector per window"),
+                       ("late_fused", "late fusion over all placements (mean of the sensors' similarities")):
+        if key in report:
+            f = report[key]
+            lines.append(f"{title}, {f['sensors_per_window']:g} sensors per window on average):")
+            lines += _metric_lines(f, "  ")
     return "\n".join(lines)
 
 
 def _metric_lines(report: dict, indent: str = "") -> list[str]:
     lines = []
     for key, m in report.items():
-        if key == "per_placement":
+        if key in ("per_placement", "fused", "late_fused"):
             continue
         key = indent + key
         if not isinstance(m, dict):
