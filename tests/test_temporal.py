@@ -205,7 +205,7 @@ def test_locate_snippet_in_a_long_real_stream(utd_token_index):
     assert top["score"] == pytest.approx(1.0, abs=1e-5)
     assert top["t_end"] - top["t_start"] == pytest.approx(3.0, abs=0.01)
     hits = index.locate(snippet, k=3, target="imu")
-    assert hits.columns == ["rank", "score", "recording_id", "t_start", "t_end", "label"]
+    assert hits.columns == ["rank", "score", "recording_id", "t_start", "t_end", "label", "ties"]
     assert hits["score"].is_sorted(descending=True) and hits["rank"].to_list() == [1, 2, 3]
     only = index.locate(snippet, k=3, recording=entries[1].id, target="imu")
     assert set(only["recording_id"]) <= {entries[1].id}
@@ -225,6 +225,7 @@ def test_locate_never_places_a_snippet_outside_its_recording(utd_token_index):
         hits = index.locate(snippet, k=5, target="imu", recording=target, refine=refine)
         assert hits.height > 0 and set(hits["recording_id"]) == {target}
         assert (hits["t_start"] >= 0.0).all() and (hits["t_end"] <= duration + 1e-6).all(), hits
+        assert (hits["ties"] >= 0).all()
 
 
 def test_locate_honours_where(utd_token_index, tmp_path, capsys):
