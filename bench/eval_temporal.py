@@ -36,6 +36,7 @@ from encoders import load_checkpoint
 from indexer.concat import subject_streams
 from indexer.importers import discover
 from indexer.importers.utd_mhad import TEST_SUBJECTS
+from query.dense_sync import auto_sync
 from query.xcorr import xcorr_sync
 
 
@@ -58,6 +59,7 @@ def eval_sync(streams, methods: dict, trials: int, length: float, max_shift: flo
     errors = {name: [] for name in methods}
     by_part = {name: {} for name in methods}
     seconds = {name: 0.0 for name in methods}
+    claims = {name: [] for name in methods}  # (said reliable, within 0.2 s)
     for s in streams:
         imu, pose = s.imu[0], s.pose
         rate = imu.rate  # concatenated streams share the IMU clock
@@ -69,14 +71,19 @@ def eval_sync(streams, methods: dict, trials: int, length: float, max_shift: flo
             truth = (i0 - j0) / rate  # what happens at t in the IMU excerpt is at t + truth in the pose one
             for name, fn in methods.items():
                 start = time.time()
-                est = fn(a, b).offset
+                result = fn(a, b)
+                est = result.offset
                 seconds[name] += time.time() - start
                 err = est - truth
+                claims[name].append((result.reliable, abs(err) <= 0.2))
                 errors[name].append(err)
                 by_part[name].setdefault(imu.placement, []).append(err)
     return {name: {**summarise(errors[name]),
                    "by_placement": {p: summarise(v) for p, v in sorted(by_part[name].items())},
-                   "seconds_per_trial": round(seconds[name] / max(1, len(errors[name])), 3)}
+                   "seconds_per_trial": round(seconds[name] / max(1, len(errors[name])), 3),
+                   "reliable_claims": sum(r for r, _ in claims[name]),
+                   "reliable_right": round(float(np.mean([ok for r, ok in claims[name] if r])), 3)
+                   if any(r for r, _ in claims[name]) else None}
             for name in methods}
 
 
@@ -237,7 +244,8 @@ def print_tables(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="UTD-MHAD folder")
-    p.add_argument("--tokens", required=True, help="MoBind token checkpoint (python -m encoders train-tokens)")
+    p.add_argument("--tokens", help="MoBind token checkpoint (python -m encoders train-tokens); without it only "
+                                    "the physical baseline and auto run (no locate, which needs token vectors)")
     p.add_argument("--clip", help="clip-level checkpoint of the foundation (python -m encoders train), compared in sync and assign")
     p.add_argument("--sync-trials", type=int, default=25, help="excerpt pairs per test stream (default 25; 8 streams)")
     p.add_argument("--locate-trials", type=int, default=100, help="snippets to locate (default 100)")
@@ -255,9 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    tok = load_checkpoint(args.tokens)
+    tok = load_checkpoint(args.tokens) if args.tokens else None
+    if tok is None:
+        skip.add("locate")
     clip = load_checkpoint(args.clip) if args.clip else None
-    trained = set(tok.config.get("trained_on", {}).get("subjects", []))
+    trained = set(tok.config.get("trained_on", {}).get("subjects", [])) if tok else set()
     if trained & set(TEST_SUBJECTS):
         print(f"warning: the token checkpoint was trained on test subjects {sorted(trained & set(TEST_SUBJECTS))}",
               file=sys.stderr)
@@ -267,14 +277,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(streams)} test streams, {sum(s.duration for s in streams):.0f} s: "
           + ", ".join(f"{s.id.split('/')[-1]} {s.duration:.0f} s" for s in streams))
     report: dict = {"command": " ".join(["python bench/eval_temporal.py"] + (argv if argv is not None else sys.argv[1:])),
-                    "token_encoder": tok.id, "clip_encoder": clip.id if clip else None, "seed": args.seed,
+                    "token_encoder": tok.id if tok else None, "clip_encoder": clip.id if clip else None, "seed": args.seed,
                     "test_subjects": list(TEST_SUBJECTS)}
     if "sync" not in skip:
         rng = np.random.default_rng(args.seed)
-        methods = {"MoBind tokens (dense vote)": lambda a, b: query.sync(a, b, tok, max_offset=10.0)}
+        methods = {}
+        if tok is not None:
+            methods["MoBind tokens (dense vote)"] = lambda a, b: query.sync(a, b, tok, max_offset=10.0)
         if clip is not None:
             methods["clip-level CNN-GRU (dense vote)"] = lambda a, b: query.sync(a, b, clip, max_offset=10.0)
-        methods["cross-correlation (acc magnitude)"] = lambda a, b: xcorr_sync(a, b, max_offset=10.0)
+        methods["physical xcorr (|acc| + |gyr| vs virtual IMU)"] = lambda a, b: xcorr_sync(a, b, max_offset=10.0)
+        methods["auto" + (" (xcorr + tokens)" if tok else " (xcorr alone)")] = \
+            lambda a, b: auto_sync(a, b, tok, max_offset=10.0)
         report["sync"] = eval_sync(streams, methods, args.sync_trials, 20.0, 7.0, rng)
     if args.tokens_2d and "sync2d" not in skip:
         tok2 = load_checkpoint(args.tokens_2d)
@@ -296,11 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     if "assign" not in skip:
         rng = np.random.default_rng(args.seed + 2)
         clips = [e.load() for e in entries if e.subject in TEST_SUBJECTS]
-        methods = {"MoBind tokens": tok}
+        methods = {"MoBind tokens": tok} if tok else {}
         if clip is not None:
             methods["clip-level CNN-GRU"] = clip
         methods["cross-correlation (zero lag)"] = "xcorr"
-        report["assign"] = eval_assign(clips, methods, args.assign_scenes, [2, 3, 4, 5], rng, tok.part_of)
+        report["assign"] = eval_assign(clips, methods, args.assign_scenes, [2, 3, 4, 5], rng,
+                                       tok.part_of if tok else (lambda placement: placement))
     report["seconds"] = round(time.time() - start, 1)
     print_tables(report)
     print(f"\n{report['seconds']} s")

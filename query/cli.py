@@ -32,12 +32,12 @@ import argparse
 import os
 import sys
 
-from indexer.bodyparts import UP_AXES
+from indexer.bodyparts import UP_AXES, canonical_placement
 from indexer.bounds import positive_int
 from indexer.clocks import DEFAULT_MAX_GAP, TIME_UNITS
 
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
-COLUMNS = ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end"]
+COLUMNS = ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end", "ties"]
 LENGTH_UNITS = ("m", "cm", "mm")
 
 
@@ -111,9 +111,34 @@ def checkpoint_option(p: argparse.ArgumentParser) -> None:
                                         "token encoder (with a checkpoint no index is needed)")
 
 
-def method_option(p: argparse.ArgumentParser, tokens: str, xcorr: str) -> None:
-    p.add_argument("--method", choices=["tokens", "xcorr"], default="tokens",
-                   help=f"tokens: {tokens} (default); xcorr: {xcorr}, no model")
+def method_option(p: argparse.ArgumentParser, tokens: str, xcorr: str, auto: str | None = None) -> None:
+    choices, default = (["auto", "tokens", "xcorr"], "auto") if auto else (["tokens", "xcorr"], "tokens")
+    p.add_argument("--method", choices=choices, default=default,
+                   help=(f"auto: {auto} (default); " if auto else "") + f"tokens: {tokens}"
+                        + ("" if auto else " (default)") + f"; xcorr: {xcorr}, no model")
+
+
+def recording_source_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--recording", metavar="ID", help=f"{what} (read again from the index's stored sources; "
+                                                      "needs --index)")
+
+
+def _recording(args):
+    """The --recording of the --index, re-read from its sources."""
+    return _index(args).load_recording(args.recording)
+
+
+def _recording_imu(rec, args):
+    """The recording's IMU at --placement (default its first)."""
+    if not rec.imu:
+        raise ValueError(f"recording {rec.id!r} has no IMU stream")
+    if args.placement is None:
+        return rec.imu[0]
+    want = canonical_placement(_placements(args, 1)[0])
+    for s in rec.imu:
+        if s.placement == want:
+            return s
+    raise ValueError(f"recording {rec.id!r} has no IMU at {want}; it has {', '.join(s.placement for s in rec.imu)}")
 
 
 def search_options(p: argparse.ArgumentParser) -> None:
@@ -283,35 +308,89 @@ def classify_cmd(args):
 
 
 def sync_options(p):
-    p.add_argument("imu_file", help="IMU recording (.mat, .csv, .parquet, .npy)")
-    p.add_argument("other_file", help="pose (.bvh, UTD-MHAD skeleton .mat, .npy), a video (2-D pose via "
-                                      "mediapipe; needs a 2-D token checkpoint) or another IMU")
+    p.add_argument("imu_file", nargs="?", help="IMU recording (.mat, .csv, .parquet, .npy); with --recording, "
+                                               "leave out to use the recording's own IMU")
+    p.add_argument("other_file", nargs="?", help="pose (.bvh, UTD-MHAD skeleton .mat, .npy), a video (2-D pose via "
+                                                 "mediapipe; needs a 2-D token checkpoint) or another IMU; with "
+                                                 "--recording, leave out to use the recording's pose")
+    recording_source_option(p, "sync the streams of this indexed recording: its IMU (the one at --placement) "
+                               "against its pose; a given IMU file is synced against the recording's pose")
     p.add_argument("--max-offset", type=float, default=10.0, help="largest offset to consider, seconds (default 10)")
-    p.add_argument("--top-k", type=int, default=5, help="mutual top-k matches that vote (default 5)")
+    p.add_argument("--top-k", type=int, default=5, help="tokens: mutual top-k matches that vote (default 5)")
+    p.add_argument("--segment", type=float, metavar="S",
+                   help="sync piecewise in segments of S seconds and fit a drift (offset at the start and end, "
+                        "s/hour); recordings over 20 min are synced piecewise in 120 s segments anyway")
     p.add_argument("--other-rate", type=float, help="frame rate of a .npy pose file (or rate of a second IMU "
                                                     "file), Hz; the pose options below apply to this file")
-    method_option(p, "dense embedding + offset voting", "cross-correlate acceleration magnitudes")
+    method_option(p, "dense embedding + offset voting", "cross-correlate |specific force| and |angular velocity| "
+                  "with a virtual IMU on the pose", "both (tokens only with a token checkpoint: --checkpoint or "
+                  "the index's), one offset with a calibrated confidence: 'reliable' is right within 0.2 s "
+                  ">= 95 %% of the times it is said")
     reading_options(p, "IMU sample rate of the first file")
     checkpoint_option(p)
     index_option(p)
     output_option(p)
 
 
-def sync_cmd(args):
-    from query import as_motion, sync, xcorr_sync
+def _other_stream(path, args):
+    """The second file of sync; a missing rate is asked for as --other-rate, the option that sets it."""
+    from query import BadInput, as_motion
 
-    imu = _read_imu(args.imu_file, args)
-    other = as_motion(args.other_file, **{**_pose_kw(args, args.other_rate), "rate": args.other_rate})
-    if args.method == "xcorr":
-        result = xcorr_sync(imu, other, args.max_offset)
+    try:
+        return as_motion(path, **{**_pose_kw(args, args.other_rate), "rate": args.other_rate})
+    except BadInput as exc:
+        if "(--rate)" in exc.reason:
+            raise BadInput(exc.path, exc.reason.replace("(--rate)", "(--other-rate)")) from None
+        raise
+
+
+def _auto_encoder(args):
+    """auto: the token encoder when one is at hand (--checkpoint, else the index's), else None."""
+    if args.checkpoint:
+        return _sync_encoder(args)
+    try:
+        return _index(args).token_encoder()
+    except (LookupError, OSError, ValueError):
+        return None
+
+
+def sync_cmd(args):
+    from query import xcorr_sync
+    from query.dense_sync import auto_sync, piecewise_sync, sync
+
+    if args.recording:
+        rec = _recording(args)
+        imu = _read_imu(args.imu_file, args) if args.imu_file else _recording_imu(rec, args)
+        if args.other_file:
+            raise ValueError("with --recording, give at most the IMU file: the other stream is the recording's pose")
+        if rec.pose is None:
+            raise ValueError(f"recording {rec.id!r} has no pose stream to sync against")
+        other = rec.pose
     else:
-        result = sync(imu, other, _sync_encoder(args), max_offset=args.max_offset, k=args.top_k)
+        if not args.imu_file or not args.other_file:
+            raise ValueError("give the IMU file and the other file, or --recording ID --index DIR")
+        imu = _read_imu(args.imu_file, args)
+        other = _other_stream(args.other_file, args)
+    if args.method == "xcorr":
+        run = lambda a, b, m: xcorr_sync(a, b, m)  # noqa: E731
+    elif args.method == "tokens":
+        encoder = _sync_encoder(args)
+        run = lambda a, b, m: sync(a, b, encoder, max_offset=m, k=args.top_k)  # noqa: E731
+    else:
+        encoder = _auto_encoder(args)
+        run = lambda a, b, m: auto_sync(a, b, encoder, max_offset=m, k=args.top_k)  # noqa: E731
+    if args.segment:
+        result = piecewise_sync(imu, other, run, segment=args.segment, max_offset=args.max_offset)
+    else:
+        result = run(imu, other, args.max_offset)
     return result.to_frame() if args.json else str(result)
 
 
 def locate_options(p):
-    p.add_argument("imu_snippet", help="IMU snippet (.mat, .csv, .parquet, .npy)")
+    p.add_argument("imu_snippet", nargs="?", help="IMU snippet (.mat, .csv, .parquet, .npy); or --from-recording")
     p.add_argument("--recording", help="search only this recording (its id)")
+    p.add_argument("--from-recording", metavar="ID", help="take the snippet from this indexed recording's IMU "
+                   "(at --placement; cut with --start/--end), read again from its stored sources")
     p.add_argument("--candidates", type=int, default=100,
                    help="stored windows fetched per query window before refinement (default 100)")
     search_options(p)
@@ -322,7 +401,14 @@ def locate_options(p):
 def locate_cmd(args):
     from query import crop_stream
 
-    imu = _read_imu(args.imu_snippet, args)
+    if args.from_recording:
+        if args.imu_snippet:
+            raise ValueError("give the snippet file or --from-recording, not both")
+        imu = _recording_imu(_index(args).load_recording(args.from_recording), args)
+    elif args.imu_snippet:
+        imu = _read_imu(args.imu_snippet, args)
+    else:
+        raise ValueError("give the IMU snippet file, or --from-recording ID")
     if args.start is not None or args.end is not None:
         imu = crop_stream(imu, args.start or 0.0, args.end)
     return _index(args).locate(imu, k=args.k, recording=args.recording, target=args.target,
@@ -330,13 +416,19 @@ def locate_cmd(args):
 
 
 def assign_options(p):
-    p.add_argument("files", nargs="+", metavar="FILE",
+    p.add_argument("files", nargs="*", metavar="FILE",
                    help="IMU files, then one pose file with everyone in the scene: a .npy of shape "
                         "(people, frames, joints, 2|3) (Kinect-20, COCO-17 or canonical-16 joints), or "
                         "a single-person pose file")
+    recording_source_option(p, "use this indexed recording: all its IMUs against its pose (files given are "
+                               "extra IMUs)")
+    p.add_argument("--any-part", action="store_true",
+                   help="placements unknown: each IMU may go to any body part compared, not only its --placement")
     p.add_argument("--pose-rate", type=float, help="frame rate of a .npy pose file, Hz; the pose options below "
                                                    "apply to this file")
-    method_option(p, "token + window similarity", "zero-lag correlation of acceleration magnitudes")
+    method_option(p, "token + window similarity", "zero-lag correlation of |acc| and |gyr| with a virtual IMU "
+                  "on each part (default when no token checkpoint is at hand)", "xcorr, or tokens with a token "
+                  "checkpoint (--checkpoint or the index's)")
     reading_options(p, "IMU sample rate")
     checkpoint_option(p)
     index_option(p)
@@ -346,12 +438,28 @@ def assign_options(p):
 def assign_cmd(args):
     from query import assign, read_people
 
-    if len(args.files) < 2:
-        raise ValueError("give at least one IMU file and then the pose file")
-    imus = [_read_imu(f, args, p) for f, p in zip(args.files[:-1], _placements(args, len(args.files) - 1))]
-    pose_kw = _pose_kw(args, args.pose_rate)
-    people = read_people(args.files[-1], pose_kw.pop("rate"), pose_kw.pop("skeleton"), **pose_kw)
-    return assign(imus, people, "xcorr" if args.method == "xcorr" else _sync_encoder(args))
+    if args.recording:
+        rec = _recording(args)
+        if rec.pose is None or not rec.imu:
+            raise ValueError(f"recording {rec.id!r} needs IMU and pose streams to assign")
+        imus = list(rec.imu) + [_read_imu(f, args, p) for f, p in zip(args.files, _placements(args, len(args.files)))]
+        people = [rec.pose]
+    else:
+        if len(args.files) < 2:
+            raise ValueError("give at least one IMU file and then the pose file (or --recording ID --index DIR)")
+        imus = [_read_imu(f, args, p) for f, p in zip(args.files[:-1], _placements(args, len(args.files) - 1))]
+        pose_kw = _pose_kw(args, args.pose_rate)
+        try:
+            people = read_people(args.files[-1], pose_kw.pop("rate"), pose_kw.pop("skeleton"), **pose_kw)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("(--rate)", "(--pose-rate)")) from None
+    if args.method == "xcorr":
+        encoder = "xcorr"
+    elif args.method == "tokens":
+        encoder = _sync_encoder(args)
+    else:
+        encoder = _auto_encoder(args) or "xcorr"
+    return assign(imus, people, encoder, placement_known=not args.any_part)
 
 
 def serve_options(p):

@@ -14,7 +14,8 @@ from query.embedding import snippet_windows, stream_tokens
 from query.inputs import as_imu
 from query.search import nearest_windows
 
-LOCATE_COLUMNS = ["rank", "score", "recording_id", "t_start", "t_end", "label"]
+LOCATE_COLUMNS = ["rank", "score", "recording_id", "t_start", "t_end", "label", "ties"]
+TIE_MARGIN = 0.01  # places scoring within this of an answer are near-repeats it cannot be told from
 REFINE_SHIFTS = (-2, -1, 0, 1, 2)  # tokens around a voted start that refinement tries
 
 
@@ -22,7 +23,8 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
            encoder_id: str | None = None, candidates: int = 100, refine: bool = True, where: str | None = None,
            **read_kw) -> pl.DataFrame:
     """Where in the archive the snippet's motion happens: (rank, score, recording_id, t_start,
-    t_end, label), best first. `target` is the archive modality searched (pose: the chain the
+    t_end, label, ties), best first; `ties` counts the other places scoring within TIE_MARGIN
+    (near-repeats of the motion the answer cannot be told from). `target` is the archive modality searched (pose: the chain the
     IMU is worn on; imu: other IMU recordings); `where` an SQL filter over window columns (only
     the windows it admits, and their tokens, are searched); `recording` one recording's id.
     A place never reaches outside its recording: [t_start, t_end] lies within [0, duration].
@@ -92,13 +94,14 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
         if best is not None:
             results.append((best[0], rec_id, best[1]))
     results.sort(key=lambda r: -r[0])
-    kept: list[tuple[float, str, float]] = []
+    places: list[tuple[float, str, float]] = []
     for score, rec_id, s0 in results:  # one answer per place: drop overlapping worse ones
-        if all(r != rec_id or abs(s - s0) >= span / 2 for _, r, s in kept):
-            kept.append((score, rec_id, s0))
-        if len(kept) == k:
-            break
-    return _located(kept, span, info)
+        if all(r != rec_id or abs(s - s0) >= span / 2 for _, r, s in places):
+            places.append((score, rec_id, s0))
+    # A repeated motion (steps, reps) matches several places almost equally: say how many.
+    ties = [sum(1 for other, _, _ in places if other is not None and abs(other - score) <= TIE_MARGIN) - 1
+            for score, _, _ in places[:k]]
+    return _located(places[:k], span, info, ties)
 
 
 def _alignment_score(q_times, q_vecs, s0, times, vecs, ts, need: int | None = None) -> float | None:
@@ -115,8 +118,9 @@ def _alignment_score(q_times, q_vecs, s0, times, vecs, ts, need: int | None = No
 
 
 def _located(kept: list[tuple[float, str, float]], span: float = 0.0,
-             info: dict[str, tuple[str, float]] | None = None) -> pl.DataFrame:
+             info: dict[str, tuple[str, float]] | None = None, ties: list[int] | None = None) -> pl.DataFrame:
     info = info or {}
+    ties = ties if ties is not None else [0] * len(kept)
     ends = [min(s0 + span, info[r][1]) if r in info else s0 + span for _, r, s0 in kept]
     return pl.DataFrame({
         "rank": list(range(1, len(kept) + 1)),
@@ -125,8 +129,9 @@ def _located(kept: list[tuple[float, str, float]], span: float = 0.0,
         "t_start": [round(float(s0), 6) for _, _, s0 in kept],
         "t_end": [round(float(e), 6) for e in ends],
         "label": [info[r][0] if r in info else "" for _, r, _ in kept],
+        "ties": [int(t) for t in ties],
     }, schema={"rank": pl.Int64, "score": pl.Float64, "recording_id": pl.Utf8, "t_start": pl.Float64,
-               "t_end": pl.Float64, "label": pl.Utf8})
+               "t_end": pl.Float64, "label": pl.Utf8, "ties": pl.Int64})
 
 
 def _recording_info(index, rec_ids: list[str]) -> dict[str, tuple[str, float]]:
