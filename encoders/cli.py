@@ -527,6 +527,10 @@ def cmd_eval_text_aligned(args) -> int:
         if not seen:
             raise ValueError(f"{args.checkpoint}: the checkpoint does not record which labels it trained on")
         report = ev.evaluate_zeroshot(encoder, data, seen)
+        imu = report.get("imu classification", {})
+        # the headline figures at the top level, for scripts: IMU windows among the unseen names
+        report.update(accuracy=imu.get("accuracy"), macro_f1=imu.get("macro_f1"), classes=imu.get("classes"),
+                      n=imu.get("clips"))
     else:
         report = ev.evaluate_video(encoder, data)
     report.update(encoder=encoder.id, subjects=sorted(set(data.subjects)), seconds=round(time.time() - start, 2))

@@ -327,6 +327,7 @@ def test_encoders_cli_train_and_eval_on_the_demo(tmp_path, capsys):
     assert report["unseen_labels"] == ["arm circles", "jumping jacks"]
     assert report["labels"] == 2 and report["warnings"] == []
     assert report["imu classification"]["clips"] == 16 and 0 <= report["imu classification"]["accuracy"] <= 1
+    assert report["n"] == 16 and report["classes"] == 2 and report["accuracy"] == report["imu classification"]["accuracy"]
     assert "text->imu" in capsys.readouterr().out
     assert main(["eval-text", "--demo", "--subjects", "4", "--checkpoint", str(ckpt), "--quiet"]) == 0
     out = capsys.readouterr().out
