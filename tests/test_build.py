@@ -486,10 +486,14 @@ def test_cli_build_exits_0_and_prints_what_it_skipped(tmp_path, tiny_encoder):
     assert IndexStore(out).count("indexed") == 3
 
 
-def test_cli_build_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
+def test_cli_build_with_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     write_example(tmp_path / "arch")
-    assert indexer_cli.main(["build", str(tmp_path / "arch"), "--out", str(tmp_path / "ix")]) == 2
-    assert "--checkpoint is required" in capsys.readouterr().err
+    missing = tmp_path / "no-such-ckpt"
+    assert indexer_cli.main(["build", str(tmp_path / "arch"), "--out", str(tmp_path / "ix"), "--checkpoint",
+                             str(missing)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(missing) in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "ix").exists()  # nothing written
 
 
 @pytest.mark.parametrize("extra, reason", [
