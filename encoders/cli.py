@@ -123,6 +123,8 @@ def token_options(p: argparse.ArgumentParser, concat: bool = True) -> None:
     g.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
     g.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a busy machine more threads wait on each other)")
+    g.add_argument("--tower-dropout", type=float, default=0.1,
+                   help="dropout inside the Transformer layers (default 0.1; 0 is ~15 %% faster on CPU)")
     g.add_argument("--channel-dropout", type=float, default=DEFAULT_CHANNEL_DROPOUT, metavar="P",
                    help="in training, zero the gyroscope (or the accelerometer) of a window with probability P "
                         f"each, never both (default {DEFAULT_CHANNEL_DROPOUT}); lets the checkpoint read "
@@ -475,7 +477,8 @@ def _new_token_config(args, weights: dict) -> dict:
         window=args.window or 2.0, hop=args.hop or 0.2, pose_dims=args.pose_dims or 3,
         parts=_parts(args) or list(DEFAULT_PARTS),
         loss_weights={"token": 1.0, "window": 1.0, "body": 0.5, "masked": 0.5, **weights},
-        mask_ratio=0.15 if args.mask_ratio is None else args.mask_ratio, channel_dropout=args.channel_dropout)
+        mask_ratio=0.15 if args.mask_ratio is None else args.mask_ratio, channel_dropout=args.channel_dropout,
+        dropout=args.tower_dropout)
 
 
 def cmd_train_tokens(args) -> int:

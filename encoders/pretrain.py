@@ -128,15 +128,17 @@ def _turn(canonical: np.ndarray, degrees: float) -> np.ndarray:
 
 def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augment = Augment(),
                          placements: tuple[str, ...] = tuple(PLACEMENTS),
-                         sensor_sets: list[tuple[str, ...]] | None = None) -> list[Recording]:
+                         sensor_sets: list[tuple[str, ...]] | None = None, captioned: bool = True) -> list[Recording]:
     """Training recordings made from one mocap take (see the module doc). Each copy wears one
     virtual IMU placed at random among `placements`, or, with `sensor_sets`, one per set
-    (placed at random within it), each with its own mounting, bias, noise and rate."""
+    (placed at random within it), each with its own mounting, bias, noise and rate. A take
+    without labels gives nothing when `captioned` (text-aligned training needs a caption), else
+    copies without text."""
     if rec.pose is None:
         return []
     whole = rec.pose.canonical().astype(np.float64)
     texts = captions(rec)
-    if not texts:
+    if not texts and captioned:
         return []
     out = []
     for p, piece in enumerate(_pieces(len(whole), rec.pose.rate)):
@@ -144,7 +146,7 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
         for c in range(augment.copies):
             mirrored = rng.random() < augment.mirror
             pose = mirror_pose(canon) if mirrored else canon
-            caption = str(rng.choice(texts))
+            caption = str(rng.choice(texts)) if texts else ""
             caption = mirrored_caption(caption) if mirrored else caption
             if augment.yaw_degrees:
                 pose = _turn(pose, rng.uniform(-augment.yaw_degrees, augment.yaw_degrees))
@@ -159,11 +161,11 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
                                          source=f"{rec.id} (virtual {placement})"))
             seconds = len(canon) / rec.pose.rate
             out.append(Recording(
-                id=f"{rec.id}#{p}.{c}", dataset=rec.dataset, subject=rec.subject, labels=[caption],
+                id=f"{rec.id}#{p}.{c}", dataset=rec.dataset, subject=rec.subject, labels=[caption] if caption else [],
                 imu=streams,
                 pose=PoseStream(pose.astype(np.float32), rec.pose.rate, "canonical", list(CANONICAL_JOINTS),
                                 source=rec.pose.source),
-                text=[TextSpan(0.0, seconds, caption)], sources=list(rec.sources)))
+                text=[TextSpan(0.0, seconds, caption)] if caption else [], sources=list(rec.sources)))
     return out
 
 
@@ -173,11 +175,11 @@ def _resample(x: np.ndarray, rate: float, target: float) -> np.ndarray:
 
 def pretraining_entries(folders: list[Path], seed: int = 0, augment: Augment = Augment(),
                         progress: bool = True, sensor_sets: list[tuple[str, ...]] | None = None,
-                        split: str | None = None) -> tuple[list[Entry], list[tuple[str, str]]]:
+                        split: str | None = None, captioned: bool = True) -> tuple[list[Entry], list[tuple[str, str]]]:
     """Entries of the synthetic training recordings of every take in `folders` (BVH folders;
     with `split`, only the takes `mocap_split` puts there), made now and held in memory (a few
     hundred MB for the shipped set), and the (path, reason) of each take that could not be read.
-    `sensor_sets` as in `synthetic_recordings`."""
+    `sensor_sets` and `captioned` as in `synthetic_recordings`."""
     takes = []
     for folder in folders:
         if not Path(folder).is_dir():
@@ -191,7 +193,7 @@ def pretraining_entries(folders: list[Path], seed: int = 0, augment: Augment = A
             skipped.append((exc.path, exc.reason))
             continue
         rng = np.random.default_rng([seed, n, zlib.crc32(take.id.encode())])
-        for made in synthetic_recordings(rec, rng, augment, sensor_sets=sensor_sets):
+        for made in synthetic_recordings(rec, rng, augment, sensor_sets=sensor_sets, captioned=captioned):
             entries.append(Entry(id=made.id, sources=made.sources, load=lambda r=made: r, subject=made.subject))
     return entries, skipped
 
@@ -231,7 +233,7 @@ def pretrain_tokens(folders: list[Path], out: Path, config: dict, settings: Toke
     config["towers"]["imu"]["channel_dropout"] = float(augment.channel_dropout)
     config["name"] = config.get("name", "mobind-tokens").replace("mobind-tokens", "pretrained-tokens", 1)
     sets = part_placements(config["tokens"]["parts"])
-    entries, skipped = pretraining_entries(folders, settings.seed, augment, progress, sets, split)
+    entries, skipped = pretraining_entries(folders, settings.seed, augment, progress, sets, split, captioned=False)
     if not entries:
         raise ValueError("no mocap take could be read from " + ", ".join(map(str, folders))
                          + (f" (split {split!r})" if split else ""))

@@ -134,7 +134,7 @@ def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, 
                          window: float = 2.0, hop: float = 0.2, imu_rate: float = 50.0,
                          pose_rate: float = 25.0, pose_dims: int = 3, parts: list[str] | None = None,
                          conv_width: int = 64, loss_weights: dict | None = None, mask_ratio: float = 0.15,
-                         channel_dropout: float = 0.0) -> dict:
+                         channel_dropout: float = 0.0, dropout: float = 0.1) -> dict:
     """A MoBind IMU + pose-part token config. With `channel_dropout` > 0 the IMU tower is
     trained with whole sensor groups zeroed at random (encoders.channels), so it also reads
     accelerometer-only streams (gyroscope zero-filled)."""
@@ -152,7 +152,7 @@ def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, 
         part_for_placement(p, parts)  # every part needs a chain
     n_tokens = int(round(window / TOKEN_SECONDS))
     params = {"dim": dim, "layers": layers, "heads": heads, "conv_width": conv_width,
-              "max_tokens": max(64, 2 * n_tokens)}
+              "max_tokens": max(64, 2 * n_tokens), "dropout": float(dropout)}
     return {
         "format": "motionsearch-encoder/1",
         "name": f"mobind-tokens-d{embed_dim}-{pose_dims}d",
