@@ -7,10 +7,11 @@ joints and chained into continuous streams (each take moved to where the last on
 several placements, made as a real sensor would be wrong: a random mounting rotation, a
 +-3 % scale error, a constant bias (+-0.3 m/s^2, +-0.05 rad/s), white noise (0.15 m/s^2,
 0.02 rad/s), sampled at 50 Hz, and the pose keeps 5 mm of marker jitter. A share of the
-sensors is accelerometer-only. Takes are split by a hash of their id: `--split calib` (the
-takes `EVIDENCE_CALIBRATION` in query/dense_sync.py was fitted on) or `--split eval` (the rest;
-the default, for figures). No takes of either split train a model of this project's tokens
-(those are trained on UTD-MHAD).
+sensors is accelerometer-only. Takes are split by a hash of their id (`encoders.pretrain.mocap_split`):
+`--split calib` (the takes `EVIDENCE_CALIBRATION` in query/dense_sync.py was fitted on),
+`--split eval` (the default, for figures) and a "train" share that only
+`python -m encoders pretrain-tokens` reads, so a token model pretrained on mocap is scored here
+on takes it never saw.
 
   sync     IMU excerpt of --length s against the pose excerpt shifted by U(+-max_shift):
            MAE, within 0.1 / 0.2 / 0.5 s per method (xcorr: the physical baseline; tokens:
@@ -31,7 +32,6 @@ import argparse
 import json
 import sys
 import time
-import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +39,7 @@ import numpy as np
 
 import query
 from encoders import load_checkpoint
+from encoders.pretrain import mocap_split
 from indexer import PoseStream
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers import bvh
@@ -60,8 +61,9 @@ FADE = 0.5  # s of cross-fade between chained takes
 
 
 def split_of(take_id: str) -> str:
-    """calib for about a third of the takes (a fixed hash of the id), eval for the rest."""
-    return "calib" if zlib.crc32(take_id.encode()) % 3 == 0 else "eval"
+    """calib for a third of the takes (a fixed hash of the id), train (pretrain-tokens' only
+    takes) for a quarter of the rest, eval for the others."""
+    return mocap_split(take_id)
 
 
 def load_takes(root: Path, split: str, folders=FOLDERS, limit: int | None = None) -> list[np.ndarray]:

@@ -90,9 +90,10 @@ def conform_stream(s: ImuStream, config: dict, where: str = "") -> tuple[ImuStre
         return replace(s, data=s.data[:, [s.channels.index(c) for c in want]], channels=list(want)), present
     missing = [c for c, p in zip(want, present) if not p]
     if channel_dropout(config) <= 0:
+        command = "train-tokens" if "tokens" in config else "train"
         raise BadInput(where, f"IMU channels {s.channels} lack {missing}, which the encoder reads (it needs {want}); "
                               "this checkpoint was trained without channel dropout, so it cannot zero-fill them: "
-                              "fine-tune it with `python -m encoders train --init CHECKPOINT ...` to read "
+                              f"fine-tune it with `python -m encoders {command} --init CHECKPOINT ...` to read "
                               "streams with fewer channels")
     if not present.any():
         raise BadInput(where, f"IMU channels {s.channels} share none with the encoder's {want}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.bodyparts import CHAINS, chain_indices
-from indexer.errors import BadInput
 
 # Default decomposition: the four limbs, where IMUs are usually worn.
 DEFAULT_PARTS = ["right_wrist", "left_wrist", "right_thigh", "left_thigh"]
@@ -49,15 +48,6 @@ def pose_part_features(canonical: np.ndarray, part: str, rate: float, valid: int
     out = np.concatenate([rel.reshape(len(chain), -1), vel.reshape(len(chain), -1)], axis=1)
     out[valid:] = 0.0
     return out.astype(np.float32)
-
-
-def imu_part_features(data: np.ndarray, channels: list[str], wanted: list[str],
-                      where: str = "IMU stream") -> np.ndarray:
-    """The columns the tower was trained on, in its order (a file may order them differently)."""
-    missing = [c for c in wanted if c not in channels]
-    if missing:
-        raise BadInput(where, f"IMU lacks channels {missing} the encoder reads (it has {channels})")
-    return np.asarray(data, dtype=np.float32)[:, [channels.index(c) for c in wanted]]
 
 
 def project_2d(canonical: np.ndarray, yaw: float = 0.0) -> np.ndarray:

@@ -5,7 +5,14 @@ paraphrases of the take's labels; half of them mirrored left <-> right, caption 
 
 The recordings feed the ordinary text-aligned training (encoders.data / encoders.train), so a
 pretrained checkpoint is an ordinary checkpoint: it loads, embeds, indexes and fine-tunes like
-any other.
+any other. `pretrain_tokens` does the same for MoBind's token towers: each copy of a take then
+wears one virtual IMU per body part of the token config (a random placement on that part's
+limb), and the take is turned about the vertical at random so that the pose tower does not
+learn the capture room's heading.
+
+Takes are split by a fixed hash of their id (`mocap_split`): "calib" (the takes query/dense_sync.py's
+confidence was calibrated on), "eval" (bench/eval_temporal_mocap.py's figures) and "train"
+(the only ones `pretrain_tokens` reads by default, so those figures are on unseen takes).
 """
 from __future__ import annotations
 
@@ -21,8 +28,10 @@ from tqdm import tqdm
 from encoders import checkpoint
 from encoders.data import text_aligned_windows
 from encoders.model import text_aligned_config
+from encoders.part_features import part_for_placement
 from encoders.text import MINILM
-from encoders.train import TrainSettings, train_text_aligned
+from encoders.token_data import token_pairs
+from encoders.train import TokenTrainSettings, TrainSettings, train_text_aligned, train_tokens
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
 from indexer.importers import bvh
@@ -47,6 +56,34 @@ class Augment:
     bias: float = 0.2  # constant offset, m/s^2 or rad/s, per channel (uniform +-)
     mount_degrees: float = 180.0
     channel_dropout: float = 0.3  # share of windows whose gyro (or acc) is zeroed in training (acc-only sensors)
+    yaw_degrees: float = 0.0  # largest random turn of a copy about the vertical (the IMU does not change)
+
+
+def mocap_split(take_id: str) -> str:
+    """"calib" for a third of the takes (a fixed crc32 of the id), "train" for a quarter of the
+    rest, "eval" for the others (half of all takes)."""
+    h = zlib.crc32(take_id.encode())
+    if h % 3 == 0:
+        return "calib"
+    return "train" if (h // 3) % 4 == 0 else "eval"
+
+
+def part_placements(parts: list[str], placements=PLACEMENTS) -> list[tuple[str, ...]]:
+    """Per body part of a token config, the virtual-IMU placements on its limb (a right-arm part:
+    right shoulder, upper arm, elbow, forearm, wrist, hand)."""
+    out = []
+    for part in parts:
+        here = []
+        for q in placements:
+            try:
+                if part_for_placement(q, parts) == part:
+                    here.append(q)
+            except ValueError:
+                continue
+        if not here:
+            raise ValueError(f"no virtual-IMU placement lies on body part {part!r}")
+        out.append(tuple(here))
+    return out
 
 
 def mirrored_caption(text: str) -> str:
@@ -79,14 +116,29 @@ def _pieces(n: int, rate: float) -> Iterator[slice]:
             yield slice(i, min(n, i + step))
 
 
+def _turn(canonical: np.ndarray, degrees: float) -> np.ndarray:
+    """(T, 16, 3) y-up joints turned by `degrees` about the vertical axis."""
+    a = np.deg2rad(degrees)
+    c, s = np.cos(a), np.sin(a)
+    out = canonical.copy()
+    out[..., 0] = c * canonical[..., 0] + s * canonical[..., 2]
+    out[..., 2] = -s * canonical[..., 0] + c * canonical[..., 2]
+    return out
+
+
 def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augment = Augment(),
-                         placements: tuple[str, ...] = tuple(PLACEMENTS)) -> list[Recording]:
-    """Training recordings made from one mocap take (see the module doc)."""
+                         placements: tuple[str, ...] = tuple(PLACEMENTS),
+                         sensor_sets: list[tuple[str, ...]] | None = None, captioned: bool = True) -> list[Recording]:
+    """Training recordings made from one mocap take (see the module doc). Each copy wears one
+    virtual IMU placed at random among `placements`, or, with `sensor_sets`, one per set
+    (placed at random within it), each with its own mounting, bias, noise and rate. A take
+    without labels gives nothing when `captioned` (text-aligned training needs a caption), else
+    copies without text."""
     if rec.pose is None:
         return []
     whole = rec.pose.canonical().astype(np.float64)
     texts = captions(rec)
-    if not texts:
+    if not texts and captioned:
         return []
     out = []
     for p, piece in enumerate(_pieces(len(whole), rec.pose.rate)):
@@ -94,21 +146,26 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
         for c in range(augment.copies):
             mirrored = rng.random() < augment.mirror
             pose = mirror_pose(canon) if mirrored else canon
-            caption = str(rng.choice(texts))
+            caption = str(rng.choice(texts)) if texts else ""
             caption = mirrored_caption(caption) if mirrored else caption
-            placement = str(rng.choice(placements))
-            imu = virtual_imu(pose, rec.pose.rate, placement, random_mount(rng, augment.mount_degrees))
-            imu = imu + augment.bias * rng.uniform(-1, 1, size=(1, 6))
-            imu = imu + augment.noise * imu.std(axis=0, keepdims=True) * rng.normal(size=imu.shape)
-            rate = float(rng.choice(IMU_RATES))
-            imu = _resample(imu, rec.pose.rate, rate)
+            if augment.yaw_degrees:
+                pose = _turn(pose, rng.uniform(-augment.yaw_degrees, augment.yaw_degrees))
+            streams = []
+            for choices in sensor_sets or [placements]:
+                placement = str(rng.choice(choices))
+                imu = virtual_imu(pose, rec.pose.rate, placement, random_mount(rng, augment.mount_degrees))
+                imu = imu + augment.bias * rng.uniform(-1, 1, size=(1, 6))
+                imu = imu + augment.noise * imu.std(axis=0, keepdims=True) * rng.normal(size=imu.shape)
+                rate = float(rng.choice(IMU_RATES))
+                streams.append(ImuStream(_resample(imu, rec.pose.rate, rate), rate, list(IMU6_CHANNELS), placement,
+                                         source=f"{rec.id} (virtual {placement})"))
             seconds = len(canon) / rec.pose.rate
             out.append(Recording(
-                id=f"{rec.id}#{p}.{c}", dataset=rec.dataset, subject=rec.subject, labels=[caption],
-                imu=[ImuStream(imu, rate, list(IMU6_CHANNELS), placement, source=f"{rec.id} (virtual {placement})")],
+                id=f"{rec.id}#{p}.{c}", dataset=rec.dataset, subject=rec.subject, labels=[caption] if caption else [],
+                imu=streams,
                 pose=PoseStream(pose.astype(np.float32), rec.pose.rate, "canonical", list(CANONICAL_JOINTS),
                                 source=rec.pose.source),
-                text=[TextSpan(0.0, seconds, caption)], sources=list(rec.sources)))
+                text=[TextSpan(0.0, seconds, caption)] if caption else [], sources=list(rec.sources)))
     return out
 
 
@@ -117,15 +174,17 @@ def _resample(x: np.ndarray, rate: float, target: float) -> np.ndarray:
 
 
 def pretraining_entries(folders: list[Path], seed: int = 0, augment: Augment = Augment(),
-                        progress: bool = True) -> tuple[list[Entry], list[tuple[str, str]]]:
-    """Entries of the synthetic training recordings of every take in `folders` (BVH folders),
-    made now and held in memory (a few hundred MB for the shipped set), and the (path, reason)
-    of each take that could not be read."""
+                        progress: bool = True, sensor_sets: list[tuple[str, ...]] | None = None,
+                        split: str | None = None, captioned: bool = True) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """Entries of the synthetic training recordings of every take in `folders` (BVH folders;
+    with `split`, only the takes `mocap_split` puts there), made now and held in memory (a few
+    hundred MB for the shipped set), and the (path, reason) of each take that could not be read.
+    `sensor_sets` and `captioned` as in `synthetic_recordings`."""
     takes = []
     for folder in folders:
         if not Path(folder).is_dir():
             raise BadInput(str(folder), "not a folder of .bvh takes")
-        takes.extend(bvh.discover(Path(folder)))
+        takes.extend(t for t in bvh.discover(Path(folder)) if split is None or mocap_split(t.id) == split)
     entries, skipped = [], []
     for n, take in enumerate(tqdm(takes, desc="synthesising IMUs", unit="take", disable=not progress)):
         try:
@@ -134,7 +193,7 @@ def pretraining_entries(folders: list[Path], seed: int = 0, augment: Augment = A
             skipped.append((exc.path, exc.reason))
             continue
         rng = np.random.default_rng([seed, n, zlib.crc32(take.id.encode())])
-        for made in synthetic_recordings(rec, rng, augment):
+        for made in synthetic_recordings(rec, rng, augment, sensor_sets=sensor_sets, captioned=captioned):
             entries.append(Entry(id=made.id, sources=made.sources, load=lambda r=made: r, subject=made.subject))
     return entries, skipped
 
@@ -161,6 +220,33 @@ def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: A
         "batch": settings.batch, "lr": settings.lr, "seed": settings.seed, "final_loss": round(history[-1], 4),
         "licence": LICENCE}}
     return checkpoint.save(model, out, extra), skipped
+
+
+def pretrain_tokens(folders: list[Path], out: Path, config: dict, settings: TokenTrainSettings,
+                    augment: Augment = Augment(yaw_degrees=180.0), split: str | None = "train",
+                    progress: bool = True) -> tuple[Path, list[tuple[str, str]]]:
+    """Train MoBind token towers (`config`, from `encoders.tokens.default_token_config`) on mocap
+    takes wearing a virtual IMU on every body part of the config; returns the checkpoint folder
+    and the takes skipped. The config's `towers.imu.channel_dropout` is set from `augment`, so
+    the towers read acc-only IMUs. Data, split, seed and settings go into `trained_on`."""
+    config = dict(config, towers={m: dict(t) for m, t in config["towers"].items()})
+    config["towers"]["imu"]["channel_dropout"] = float(augment.channel_dropout)
+    config["name"] = config.get("name", "mobind-tokens").replace("mobind-tokens", "pretrained-tokens", 1)
+    sets = part_placements(config["tokens"]["parts"])
+    entries, skipped = pretraining_entries(folders, settings.seed, augment, progress, sets, split, captioned=False)
+    if not entries:
+        raise ValueError("no mocap take could be read from " + ", ".join(map(str, folders))
+                         + (f" (split {split!r})" if split else ""))
+    data = token_pairs(entries, config, progress=progress)
+    model, history = train_tokens(config, data, settings, progress=progress)
+    extra = {"trained_on": {
+        "source": "virtual IMUs synthesised from motion capture, one per body part", "folders": [str(f) for f in folders],
+        "split": split or "all", "split_rule": "encoders.pretrain.mocap_split (crc32 of the take id)",
+        "takes": len({e.id.split("#")[0] for e in entries}), "recordings": len(entries),
+        "seconds": round(data.seconds, 1), "placements": {p: list(s) for p, s in zip(config["tokens"]["parts"], sets)},
+        "augment": asdict(augment), "steps": settings.steps, "batch": settings.batch, "lr": settings.lr,
+        "seed": settings.seed, "token_shift": settings.token_shift, "final": history[-1], "licence": LICENCE}}
+    return checkpoint.save(model, out, extra), skipped + data.skipped
 
 
 LICENCE = ("CC BY-NC 4.0 when trained on the Bandai Namco Research Motion Dataset (the default); "

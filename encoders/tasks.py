@@ -16,7 +16,8 @@ schedule; the loop owns the optimiser, the schedule and the bookkeeping.
   weighted by the IMU term's weight times `fusion.weight`. Sensors of the subset that are not
   in the batch are embedded with it, so the fusion sees real sensor sets, not what a random
   batch happens to hold.
-- TokenTask: MoBind's token towers on random paired part windows, counted in steps, not epochs.
+- TokenTask: MoBind's token towers on random paired part windows, counted in steps, not epochs;
+  sensor groups a window lacks are zeroed and, with the config's channel dropout, present ones too.
 
 Settings are encoders.train's TrainSettings (epoch tasks) and TokenTrainSettings (TokenTask).
 """
@@ -257,6 +258,8 @@ class TokenTask:
         self.tok = config["tokens"]
         self.dims = int(config["towers"]["pose"].get("dims", 3))
         self.rng = np.random.default_rng(self.settings.seed)
+        self.groups = channel_groups(config["towers"]["imu"]["channels"])
+        self.dropout = channel_dropout(config)
 
     def params(self) -> list[nn.Parameter]:
         return list(self.model.parameters())
@@ -276,7 +279,8 @@ class TokenTask:
                                    float(self.tok["token_seconds"]))
 
     def loss(self, batch: dict, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        batch["imu"] = augment_imu(batch["imu"], self.settings, gen)
+        x = augment_imu(batch["imu"], self.settings, gen)
+        batch["imu"] = drop_channel_groups(x, batch["imu_present"], self.groups, self.dropout, gen)
         return mobind_loss(self.model, batch, float(self.tok.get("mask_ratio", 0.0)), self.tok["loss_weights"], gen)
 
     def postfix(self, entry: dict) -> dict:

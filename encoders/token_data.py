@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from encoders.channels import conform_stream
 from encoders.data import NoWindows
-from encoders.part_features import imu_part_features, part_for_placement, pose_part_features, project_2d
+from encoders.part_features import part_for_placement, pose_part_features, project_2d
 from indexer.concat import subject_streams
 from indexer.errors import BadInput
 from indexer.importers import keeps, select
@@ -28,9 +29,10 @@ class PartRecording:
 
     recording_id: str
     subject: str
-    imu: list[np.ndarray]  # per IMU (T_imu, C) at imu_rate
+    imu: list[np.ndarray]  # per IMU (T_imu, C) at imu_rate, in the tower's channel order
     parts: list[str]  # the body part each IMU is read against
     pose: np.ndarray  # (T_pose, 16, 3|2) canonical joints at pose_rate
+    present: list[np.ndarray] | None = None  # per IMU (C,) bool: the channels it really has (else all)
 
     @property
     def frames(self) -> int:
@@ -68,7 +70,7 @@ class TokenPairs:
         max_k = int(round(token_shift / token_seconds))
         weights = np.array([max(r.frames, 1) for r in self.recordings], dtype=np.float64)
         picks = rng.choice(len(self.recordings), size=batch, p=weights / weights.sum())
-        imu, imu_v, pose, pose_v, part, sample = [], [], [], [], [], []
+        imu, imu_v, pose, pose_v, part, sample, present = [], [], [], [], [], [], []
         shifted, shifted_v, shifts = [], [], []
 
         def crop(rec, j0, yaw, mirror):
@@ -97,6 +99,7 @@ class TokenPairs:
                 iv = piece.shape[0]
                 imu.append(np.concatenate([piece, np.zeros((n_imu - iv, piece.shape[1]), np.float32)]))
                 imu_v.append(max(iv, 1))
+                present.append(rec.present[m] if rec.present is not None else np.ones(piece.shape[1], bool))
                 pose.append(pose_part_features(canon, rec.parts[m], self.pose_rate, pv))
                 pose_v.append(max(pv, 1))
                 part.append(self.parts.index(rec.parts[m]))
@@ -106,6 +109,7 @@ class TokenPairs:
                     shifted_v.append(max(mv, 1))
                     shifts.append(k)
         out = {"imu": torch.from_numpy(np.stack(imu)), "imu_valid": torch.tensor(imu_v),
+               "imu_present": torch.from_numpy(np.stack(present)),
                "pose": torch.from_numpy(np.stack(pose)), "pose_valid": torch.tensor(pose_v),
                "part": torch.tensor(part), "sample": torch.tensor(sample)}
         if max_k:
@@ -114,20 +118,24 @@ class TokenPairs:
         return out
 
 
-def part_recording(rec: Recording, imu_rate: float, pose_rate: float, channels: list[str],
-                   parts: list[str], skipped: list[tuple[str, str]] | None = None) -> PartRecording:
-    """The recording's IMUs with the body parts they are read against, and its pose. An IMU
-    the config has no part (or not the channels) for is reported in `skipped` and left out; the
-    recording keeps its other sensors. BadInput when none is left or there is no pose."""
+def part_recording(rec: Recording, config: dict, skipped: list[tuple[str, str]] | None = None) -> PartRecording:
+    """The recording's IMUs (columns in the tower's order) with the body parts they are read
+    against, and its pose, for the token config `config`. An IMU lacking channels the tower
+    reads is kept zero-filled when the config trains with channel dropout (an acc-only sensor),
+    else left out; so is one the config has no part for. What is left out is reported in
+    `skipped`; the recording keeps its other sensors. BadInput when none is left or there is no pose."""
+    towers, parts = config["towers"], config["tokens"]["parts"]
+    imu_rate, pose_rate = float(towers["imu"]["rate"]), float(towers["pose"]["rate"])
     if rec.pose is None:
         raise BadInput(rec.id, "has no pose stream: token training pairs each IMU with a skeleton chain"
                        if rec.imu else "has neither IMU nor pose")
     if not rec.imu:
         raise BadInput(rec.id, "has no IMU stream: token training pairs each IMU with a skeleton chain")
-    imus, rec_parts, reasons = [], [], []
+    imus, rec_parts, has, reasons = [], [], [], []
     for s in rec.imu:
         try:
-            x = imu_part_features(s.data, s.channels, channels, s.source or rec.id)
+            conformed, present = conform_stream(s, config, rec.id)
+            x = np.asarray(conformed.data, np.float32)
             part = part_for_placement(s.placement, parts)
         except BadInput as exc:
             reasons.append((exc.path, f"IMU at {s.placement} left out: {exc.reason}"))
@@ -137,6 +145,7 @@ def part_recording(rec: Recording, imu_rate: float, pose_rate: float, channels: 
             continue
         imus.append(resample(x, s.rate, imu_rate).astype(np.float32))
         rec_parts.append(part)
+        has.append(present)
     if skipped is not None:
         skipped.extend(reasons)
     if not imus:
@@ -145,7 +154,7 @@ def part_recording(rec: Recording, imu_rate: float, pose_rate: float, channels: 
     canon = rec.pose.canonical()
     flat = canon.reshape(canon.shape[0], -1)
     pose = resample(flat, rec.pose.rate, pose_rate).reshape(-1, *canon.shape[1:]).astype(np.float32)
-    return PartRecording(rec.id, rec.subject or "", imus, rec_parts, pose)
+    return PartRecording(rec.id, rec.subject or "", imus, rec_parts, pose, has)
 
 
 def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = None, concat: bool = False,
@@ -175,7 +184,7 @@ def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = 
     out = []
     for rec in recs:
         try:
-            out.append(part_recording(rec, imu_rate, pose_rate, towers["imu"]["channels"], tok["parts"], skipped))
+            out.append(part_recording(rec, config, skipped))
         except (BadInput, ValueError) as exc:
             skipped.append((getattr(exc, "path", rec.id), getattr(exc, "reason", str(exc))))
     if not out:

@@ -133,8 +133,13 @@ class BodyPool(nn.Module):
 def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, heads: int = 4,
                          window: float = 2.0, hop: float = 0.2, imu_rate: float = 50.0,
                          pose_rate: float = 25.0, pose_dims: int = 3, parts: list[str] | None = None,
-                         conv_width: int = 64, loss_weights: dict | None = None, mask_ratio: float = 0.15) -> dict:
-    """A MoBind IMU + pose-part token config."""
+                         conv_width: int = 64, loss_weights: dict | None = None, mask_ratio: float = 0.15,
+                         channel_dropout: float = 0.0, dropout: float = 0.1) -> dict:
+    """A MoBind IMU + pose-part token config. With `channel_dropout` > 0 the IMU tower is
+    trained with whole sensor groups zeroed at random (encoders.channels), so it also reads
+    accelerometer-only streams (gyroscope zero-filled)."""
+    if not 0 <= channel_dropout < 1:
+        raise ValueError(f"channel dropout is a probability in [0, 1), got {channel_dropout}")
     for name, rate in (("IMU", imu_rate), ("pose", pose_rate)):
         if abs(rate * TOKEN_SECONDS - round(rate * TOKEN_SECONDS)) > 1e-9:
             raise ValueError(f"{name} rate {rate} Hz does not give a whole number of samples per 0.2 s token")
@@ -147,7 +152,7 @@ def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, 
         part_for_placement(p, parts)  # every part needs a chain
     n_tokens = int(round(window / TOKEN_SECONDS))
     params = {"dim": dim, "layers": layers, "heads": heads, "conv_width": conv_width,
-              "max_tokens": max(64, 2 * n_tokens)}
+              "max_tokens": max(64, 2 * n_tokens), "dropout": float(dropout)}
     return {
         "format": "motionsearch-encoder/1",
         "name": f"mobind-tokens-d{embed_dim}-{pose_dims}d",
@@ -157,7 +162,8 @@ def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, 
         "logit_scale_init": LOGIT_SCALE_INIT,
         "towers": {
             "imu": {"architecture": "token_transformer", "rate": imu_rate, "channels": list(IMU6_CHANNELS),
-                    "in_features": len(IMU6_CHANNELS), "params": {"groups": 2, **params}},
+                    "in_features": len(IMU6_CHANNELS), "channel_dropout": float(channel_dropout),
+                    "params": {"groups": 2, **params}},
             "pose": {"architecture": "token_transformer", "rate": pose_rate, "joints": list(CANONICAL_JOINTS),
                      "dims": pose_dims, "in_features": pose_part_feature_count(pose_dims),
                      "params": {"groups": 2, **params}},
