@@ -66,14 +66,16 @@ def split_of(take_id: str) -> str:
     return mocap_split(take_id)
 
 
-def load_takes(root: Path, split: str, folders=FOLDERS, limit: int | None = None) -> list[np.ndarray]:
-    """(T, 16, 3) canonical joints at POSE_RATE of every take of `split` (takes under 1 s left out)."""
+def load_takes(root: Path, split: str | tuple[str, ...], folders=FOLDERS, limit: int | None = None) -> list[np.ndarray]:
+    """(T, 16, 3) canonical joints at POSE_RATE of every take of `split` (or of any of several
+    splits; takes under 1 s left out)."""
+    splits = (split,) if isinstance(split, str) else tuple(split)
     out = []
     for folder in folders:
         if not (root / folder).exists():
             continue
         for entry in bvh.discover(root / folder):
-            if split_of(entry.id) != split:
+            if split_of(entry.id) not in splits:
                 continue
             pose = entry.load().pose
             if pose is None or pose.duration < 1.0:

@@ -15,6 +15,8 @@ from indexer.bodyparts import CHAINS, chain_indices
 
 # Default decomposition: the four limbs, where IMUs are usually worn.
 DEFAULT_PARTS = ["right_wrist", "left_wrist", "right_thigh", "left_thigh"]
+# pretrain-tokens' default: the limbs and the trunk, so that a sensor anywhere has a part.
+PRETRAIN_PARTS = DEFAULT_PARTS + ["pelvis", "chest", "head"]
 
 
 def pose_part_feature_count(dims: int) -> int:
