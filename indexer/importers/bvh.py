@@ -374,6 +374,19 @@ def detect(path: Path) -> bool:
     return bool(_bvh_files(Path(path)))
 
 
+def _csv_rows(table: Path, required: set[str], what: str) -> list[dict]:
+    """The rows of a CSV side table; BadInput naming it when unreadable or missing columns."""
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = required - set(reader.fieldnames or [])
+            if missing:
+                raise BadInput(str(table), f"missing column(s) {sorted(missing)} of the {what}")
+            return list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BadInput(str(table), f"unreadable {what} ({exc})") from None
+
+
 def read_descriptions(folder: Path) -> dict[str, tuple[str | None, str]]:
     """file stem -> (subject, description) from descriptions.csv; else from the CMU database's
     index (cmu-descriptions.csv here or one folder up); {} when there is neither. Takes with a
@@ -382,15 +395,7 @@ def read_descriptions(folder: Path) -> dict[str, tuple[str | None, str]]:
     if not table.exists():
         index = next((f for f in (folder / CMU_INDEX, folder.parent / CMU_INDEX) if f.is_file()), None)
         return read_cmu_index(index) if index else {}
-    try:
-        with open(table, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = {"file", "description"} - set(reader.fieldnames or [])
-            if missing:
-                raise BadInput(str(table), f"missing column(s) {sorted(missing)}; need file,subject,description")
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise BadInput(str(table), f"unreadable descriptions table ({exc})") from None
+    rows = _csv_rows(table, {"file", "description"}, "descriptions table (need file,subject,description)")
     out = {}
     for row in rows:
         name = (row.get("file") or "").strip()
@@ -422,15 +427,7 @@ def skeleton_for(path: Path, motion: BvhMotion) -> str:
 
 def read_cmu_index(table: Path) -> dict[str, tuple[str | None, str]]:
     """The CMU database's own index (Subject, Trial #, Motion Description) -> "SSS_TT" entries."""
-    try:
-        with open(table, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            missing = {"Subject", "Trial #", "Motion Description"} - set(reader.fieldnames or [])
-            if missing:
-                raise BadInput(str(table), f"missing column(s) {sorted(missing)} of the CMU index")
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise BadInput(str(table), f"unreadable CMU index ({exc})") from None
+    rows = _csv_rows(table, {"Subject", "Trial #", "Motion Description"}, "CMU index")
     out = {}
     for row in rows:
         try:
