@@ -43,6 +43,7 @@ from pathlib import Path
 
 from encoders.channels import DEFAULT_CHANNEL_DROPOUT
 from encoders.part_features import DEFAULT_PARTS, PRETRAIN_PARTS
+from indexer.cli import selection_options
 
 
 # ---- option groups (each declared once; a command adds the groups it uses) -----------------------
@@ -50,14 +51,8 @@ def source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", help="archive to read (UTD-MHAD folder, manifest folder, BVH folder)")
     p.add_argument("--demo", action="store_true", help="use the built-in synthetic demo archive")
     p.add_argument("--format", help="importer to use (default: detected from the source)")
-    p.add_argument("--subjects", help="comma-separated subject ids, or `all` (default for UTD-MHAD: "
-                   "1,3,5,7 to train, 2,4,6,8 to evaluate; otherwise all)")
-    p.add_argument("--exclude-subjects", metavar="IDS",
-                   help="comma-separated subject ids to leave out (applied after --subjects); their files are "
-                        "never read")
-    p.add_argument("--split", metavar="NAME",
-                   help="only recordings whose manifest `split` column is NAME (e.g. train, test); recordings "
-                        "without a split value are kept")
+    selection_options(p, "comma-separated subject ids, or `all` (default for UTD-MHAD: 1,3,5,7 to train, "
+                         "2,4,6,8 to evaluate; otherwise all)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

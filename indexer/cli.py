@@ -35,6 +35,20 @@ def _names(text: str | None) -> set[str] | None:
     return names
 
 
+def selection_options(p: argparse.ArgumentParser, subjects_help: str) -> None:
+    """--subjects / --exclude-subjects / --split, the one way every command that reads an archive
+    chooses recordings (`indexer.importers.select`); `subjects_help` says what the command does
+    with them."""
+    g = p.add_argument_group("choosing recordings (decided from the listing where it can, so left-out "
+                             "files are not read)")
+    g.add_argument("--subjects", metavar="A,B,...", help=subjects_help)
+    g.add_argument("--exclude-subjects", metavar="A,B,...",
+                   help="leave these subjects out (applied after --subjects), e.g. to keep them for testing")
+    g.add_argument("--split", metavar="NAME",
+                   help="only the recordings of this split of the manifest's `split` column (e.g. train, test); "
+                        "recordings without a split are kept")
+
+
 def cmd_build(args) -> int:
     # torch and lancedb load here, once the arguments are known, not before `--help` or a typo
     from encoders import demo_encoder, load_checkpoint
@@ -125,14 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--format", help="importer (default: detected): utd-mhad, archive, bvh")
     b.add_argument("--index-type", default="auto",
                    help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 200k vectors)")
-    g = b.add_argument_group("choosing recordings (decided from the listing where it can, so left-out "
-                             "files are not read)")
-    g.add_argument("--subjects", metavar="A,B,...",
-                   help="index only these subjects (comma-separated, as `python -m query recordings` shows them)")
-    g.add_argument("--exclude-subjects", metavar="A,B,...",
-                   help="leave these subjects out, e.g. to keep them for testing")
-    g.add_argument("--split", help="index only the recordings of this split of the manifest's `split` column "
-                                   "(e.g. train); recordings without a split are kept")
+    selection_options(b, "index only these subjects (comma-separated, as `python -m query recordings` shows them)")
     b.add_argument("--limit", type=positive_int, help="index only the first N recordings (for trying things out)")
     b.add_argument("--wait", action="store_true",
                    help="if another build is writing to the index, wait for it instead of stopping")
