@@ -251,10 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--locate-trials", type=int, default=100, help="snippets to locate (default 100)")
     p.add_argument("--assign-scenes", type=int, default=50, help="scenes per number of people (default 50)")
     p.add_argument("--candidates", type=int, default=100, help="locate: stored tokens per query token (default 100)")
-    p.add_argument("--tokens-2d", help="a 2-D token checkpoint (train-tokens --pose-dims 2): sync against the "
-                                       "skeletons seen as 2-D, and against mediapipe pose from the depth videos")
+    p.add_argument("--tokens-2d", help="a 2-D token checkpoint (train-tokens --pose-dims 2), added to the 2-D sync "
+                                       "(the skeletons seen as 2-D, and mediapipe pose from the depth videos)")
     p.add_argument("--video-clips", type=int, default=15,
-                   help="with --tokens-2d: right-wrist clips per test subject whose depth video goes through "
+                   help="2-D sync: right-wrist clips per test subject whose depth video goes through "
                         "mediapipe (default 15)")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: sync, sync2d, locate, assign")
     p.add_argument("--seed", type=int, default=0)
@@ -290,11 +290,14 @@ def main(argv: list[str] | None = None) -> int:
         methods["auto" + (" (xcorr + tokens)" if tok else " (xcorr alone)")] = \
             lambda a, b: auto_sync(a, b, tok, max_offset=10.0)
         report["sync"] = eval_sync(streams, methods, args.sync_trials, 20.0, 7.0, rng)
-    if args.tokens_2d and "sync2d" not in skip:
-        tok2 = load_checkpoint(args.tokens_2d)
-        report["token_encoder_2d"] = tok2.id
-        methods = {"MoBind tokens 2-D (dense vote)": lambda a, b: query.sync(a, b, tok2, max_offset=10.0),
-                   "cross-correlation (2-D, no gravity)": lambda a, b: xcorr_sync(a, b, max_offset=10.0)}
+    if "sync2d" not in skip:
+        methods = {"physical xcorr (2-D, vertical image acceleration)": lambda a, b: xcorr_sync(a, b, max_offset=10.0)}
+        if args.tokens_2d:
+            tok2 = load_checkpoint(args.tokens_2d)
+            report["token_encoder_2d"] = tok2.id
+            methods["MoBind tokens 2-D (dense vote)"] = lambda a, b: query.sync(a, b, tok2, max_offset=10.0)
+        methods["auto" + (" (xcorr + tokens 2-D)" if args.tokens_2d else " (xcorr alone)")] = \
+            lambda a, b: auto_sync(a, b, tok2 if args.tokens_2d else None, max_offset=10.0)
         rng = np.random.default_rng(args.seed + 3)
         report["sync_2d_skeleton"] = eval_sync([project_stream(s) for s in streams], methods,
                                                args.sync_trials, 20.0, 7.0, rng)

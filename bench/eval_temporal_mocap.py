@@ -19,12 +19,17 @@ on takes it never saw.
            these trials plus as many unrelated pairs (IMU of one scene, pose of another).
   assign   P people (one scene each) wearing the same placements; every IMU is assigned to
            a (person, placement) by the Hungarian algorithm: accuracy of person and of part.
+  locate   IMU snippets (3 and 6 s) cut from an archive of 20 one-minute scenes: is the top
+           answer the right scene, within 0.2 / 0.5 s (the physical locate, `--method xcorr`).
   calibrate  the table confidence bin -> share within 0.2 s (and count), and the lowest margin
            from which the answers are right >= 97 %.
+  --pose2d   every pose seen through a random pinhole camera (2-D pixels, jitter): the same
+           sync / assign / locate against 2-D pose.
 
 Usage (from the repository root):
   python bench/eval_temporal_mocap.py ../shared/data --json runs/temporal-mocap.json
   python bench/eval_temporal_mocap.py ../shared/data --split calib --calibrate --json runs/calibration.json
+  python bench/eval_temporal_mocap.py ../shared/data --pose2d --json runs/temporal-mocap-2d.json
 """
 from __future__ import annotations
 
@@ -124,6 +129,29 @@ def virtual_sensor(canon: np.ndarray, placement: str, rng, acc_only: bool = Fals
     return ImuStream(imu6, IMU_RATE, channels, placement, source=source or f"virtual {placement}")
 
 
+def camera_view(pose: PoseStream, rng, focal: float = 1000.0, pixel_noise: float = 3.0) -> PoseStream:
+    """The pose as a 2-D pose estimator would report it from a video: a pinhole camera (focal
+    length in pixels) standing 3-6 m from where the person starts, at a random bearing, 0.8-2 m
+    high and level, aimed at 1 m above the floor there; image coordinates in pixels, y up, with
+    `pixel_noise` px of jitter per joint and frame."""
+    canon = pose.canonical().astype(np.float64)
+    start = canon[0, CANONICAL_JOINTS.index("pelvis")].copy()
+    bearing, distance = rng.uniform(0, 2 * np.pi), rng.uniform(3.0, 6.0)
+    eye = start + distance * np.array([np.sin(bearing), 0.0, np.cos(bearing)])
+    eye[1] = rng.uniform(0.8, 2.0)
+    forward = np.array([start[0], 1.0, start[2]]) - eye
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    rel = canon - eye
+    depth = np.maximum(rel @ forward, 0.5)  # a joint behind the camera would not be seen; clamp
+    xy = focal * np.stack([rel @ right, rel @ up], axis=-1) / depth[..., None]
+    xy += rng.normal(0, pixel_noise, xy.shape)
+    return PoseStream(xy.astype(np.float32), pose.rate, "canonical", list(CANONICAL_JOINTS),
+                      source=(pose.source or "mocap") + " (camera view)")
+
+
 def crop(stream, start: float, length: float):
     i0 = int(round(start * stream.rate))
     return replace(stream, data=stream.data[i0 : i0 + int(round(length * stream.rate))])
@@ -195,7 +223,7 @@ def eval_sync(pairs, unrelated, methods: dict, max_shift: float) -> dict:
     return report
 
 
-def calibration_table(margins) -> dict:
+def calibration_table(margins, pose_dims: int = 3) -> dict:
     """Bins of xcorr evidence (the auto confidence's input) -> share within 0.2 s and count, and
     the lowest evidence from which the answers at or above it are right >= 97 %."""
     m = np.array([x[0] for x in margins])
@@ -204,7 +232,7 @@ def calibration_table(margins) -> dict:
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (m >= lo) & (m < hi)
-        rows.append({"evidence_from": lo, "evidence_to": hi, "confidence": calibrated_confidence(max(lo, 0.0)),
+        rows.append({"evidence_from": lo, "evidence_to": hi, "confidence": calibrated_confidence(max(lo, 0.0), pose_dims),
                      "count": int(sel.sum()), "within_0.2": round(float(right[sel].mean()), 3) if sel.any() else None})
     threshold = None
     for t in np.round(np.arange(0.0, 1.5, 0.01), 2):
@@ -248,6 +276,42 @@ def eval_assign(scenes, methods: dict, parts=ASSIGN_PLACEMENTS) -> dict:
     return report
 
 
+def locate_archive(takes, scenes: int, seconds: float, snippets: int, length: float, rng, pose2d: bool = False,
+                   pixel_noise: float = 3.0):
+    """An archive of `scenes` pose streams and `snippets` IMU snippets of `length` s cut from
+    random places of random scenes at random placements: ({id: pose}, [(imu, scene id, start)])."""
+    canon = {f"scene{i:03d}": chain_takes(takes, seconds, rng) for i in range(scenes)}
+    poses = {k: pose_stream(c, rng, source=k) for k, c in canon.items()}
+    if pose2d:
+        poses = {k: camera_view(p, rng, pixel_noise=pixel_noise) for k, p in poses.items()}
+    queries = []
+    for n in range(snippets):
+        scene = list(canon)[int(rng.integers(scenes))]
+        start = float(rng.uniform(0, seconds - length))
+        imu = virtual_sensor(canon[scene], PLACEMENTS[n % len(PLACEMENTS)], rng, acc_only=rng.random() < 0.3)
+        queries.append((crop(imu, start, length), scene, start))
+    return poses, queries
+
+
+def eval_locate(poses, queries, k: int = 5) -> dict:
+    """Top-1 right scene, within 0.2 / 0.5 s, right place among the top k, and ties, for the
+    physical locate (`query.xcorr.locate_in`, what `query locate --method xcorr` runs)."""
+    from query.xcorr import locate_in
+
+    t0, rows = time.time(), []
+    for imu, scene, start in queries:
+        places = locate_in(imu, poses, k=k)
+        right = [rec == scene and abs(t - start) <= 0.2 for _, rec, t in places]
+        top = places[0] if places else (0.0, None, float("nan"))
+        rows.append((top[1] == scene, top[1] == scene and abs(top[2] - start) <= 0.2,
+                     top[1] == scene and abs(top[2] - start) <= 0.5, any(right)))
+    r = np.array(rows, dtype=float)
+    return {"snippets": len(queries), "archive_seconds": round(sum(p.duration for p in poses.values()), 1),
+            "top1_right_scene": round(float(r[:, 0].mean()), 3), "top1_within_0.2": round(float(r[:, 1].mean()), 3),
+            "top1_within_0.5": round(float(r[:, 2].mean()), 3), f"top{k}_within_0.2": round(float(r[:, 3].mean()), 3),
+            "seconds_per_query": round((time.time() - t0) / max(1, len(queries)), 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="the shared data folder (holding cmu-mocap, bandai-namco, ...)")
@@ -258,7 +322,13 @@ def main(argv: list[str] | None = None) -> int:
                                                    "them (default 20; the calibration used 4,10,20,60)")
     p.add_argument("--max-shift", type=float, default=7.0, help="offsets drawn in +-this (default 7 s)")
     p.add_argument("--assign-scenes", type=int, default=30, help="scenes of 3 people x 3 IMUs (default 30)")
+    p.add_argument("--locate", default="20,60,100,3,6", metavar="SCENES,SECONDS,SNIPPETS,LEN,LEN",
+                   help="locate: an archive of SCENES pose streams of SECONDS each, SNIPPETS IMU snippets per "
+                        "snippet length (default 20,60,100,3,6); 0 skips it")
     p.add_argument("--calibrate", action="store_true", help="print the confidence calibration table")
+    p.add_argument("--pose2d", action="store_true", help="sync and assign against 2-D pose: every pose excerpt seen "
+                                                          "through a random pinhole camera (see camera_view)")
+    p.add_argument("--pixel-noise", type=float, default=3.0, help="with --pose2d: joint jitter in pixels (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the report here")
     args = p.parse_args(argv)
@@ -270,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     lengths = [float(x) for x in args.lengths.split(",")]
     pairs = sync_trials(takes, args.trials, lengths, args.max_shift, rng)
     unrelated = unrelated_trials(takes, args.trials, lengths, rng)
+    if args.pose2d:  # the same trials seen through a camera
+        pairs = [(imu, camera_view(pose, rng, pixel_noise=args.pixel_noise), t) for imu, pose, t in pairs]
+        unrelated = [(imu, camera_view(pose, rng, pixel_noise=args.pixel_noise), t) for imu, pose, t in unrelated]
     methods = {"xcorr": lambda a, b, m: xcorr_sync(a, b, m), "auto": lambda a, b, m: auto_sync(a, b, None, m)}
     assign_methods = {"xcorr": "xcorr"}
     if args.tokens:
@@ -278,13 +351,25 @@ def main(argv: list[str] | None = None) -> int:
         methods["auto+tokens"] = lambda a, b, m: auto_sync(a, b, tok, m)
         assign_methods["tokens"] = tok
     report = {"split": args.split, "takes": len(takes), "lengths": lengths, "max_shift": args.max_shift,
+              "pose": f"2-D, camera view, {args.pixel_noise:g} px noise" if args.pose2d else "3-D",
               "command": "python bench/eval_temporal_mocap.py " + " ".join(argv or sys.argv[1:])}
     sync_rep = eval_sync(pairs, unrelated, methods, args.max_shift)
     report["sync"] = {k: v for k, v in sync_rep.items() if not k.endswith("_margins")}
     if args.calibrate:
-        report["calibration"] = calibration_table(sync_rep["xcorr_margins"])
+        report["calibration"] = calibration_table(sync_rep["xcorr_margins"], 2 if args.pose2d else 3)
     if args.assign_scenes:
-        report["assign"] = eval_assign(assign_scenes(takes, args.assign_scenes, 3, max(lengths), rng), assign_methods)
+        scenes = assign_scenes(takes, args.assign_scenes, 3, max(lengths), rng)
+        if args.pose2d:
+            scenes = [(imus, [camera_view(p, rng, pixel_noise=args.pixel_noise) for p in poses], truth)
+                      for imus, poses, truth in scenes]
+        report["assign"] = eval_assign(scenes, assign_methods)
+    if args.locate != "0":
+        scenes, seconds, snippets, *lens = [float(x) for x in args.locate.split(",")]
+        report["locate"] = {}
+        for length in lens:
+            poses, queries = locate_archive(takes, int(scenes), seconds, int(snippets), length, rng, args.pose2d,
+                                            args.pixel_noise)
+            report["locate"][f"{length:g} s snippet"] = {"xcorr": eval_locate(poses, queries)}
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -393,6 +393,10 @@ def locate_options(p):
                    "(at --placement; cut with --start/--end), read again from its stored sources")
     p.add_argument("--candidates", type=int, default=100,
                    help="stored windows fetched per query window before refinement (default 100)")
+    p.add_argument("--method", choices=["auto", "tokens", "xcorr"], default="auto",
+                   help="tokens: the index's token vectors; xcorr: the physical baseline, no model (the snippet "
+                        "against a virtual sensor on each pose recording, re-read from its sources); auto "
+                        "(default): tokens when the index has them, else xcorr")
     search_options(p)
     range_options(p, "file")
     reading_options(p, "IMU sample rate")
@@ -412,7 +416,7 @@ def locate_cmd(args):
     if args.start is not None or args.end is not None:
         imu = crop_stream(imu, args.start or 0.0, args.end)
     return _index(args).locate(imu, k=args.k, recording=args.recording, target=args.target,
-                               candidates=args.candidates, where=args.where)
+                               candidates=args.candidates, where=args.where, method=args.method)
 
 
 def assign_options(p):

@@ -13,21 +13,29 @@ from indexer.store import sql_in, sql_str
 from query.embedding import snippet_windows, stream_tokens
 from query.inputs import as_imu
 from query.search import nearest_windows
+from query.xcorr import locate_in
 
 LOCATE_COLUMNS = ["rank", "score", "recording_id", "t_start", "t_end", "label", "ties"]
 TIE_MARGIN = 0.01  # places scoring within this of an answer are near-repeats it cannot be told from
 REFINE_SHIFTS = (-2, -1, 0, 1, 2)  # tokens around a voted start that refinement tries
+METHODS = ("auto", "tokens", "xcorr")
+MAX_PHYSICAL_RECORDINGS = 2000  # the physical baseline re-reads every recording it searches
 
 
 def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None, target: str = "pose",
            encoder_id: str | None = None, candidates: int = 100, refine: bool = True, where: str | None = None,
-           **read_kw) -> pl.DataFrame:
+           method: str = "auto", **read_kw) -> pl.DataFrame:
     """Where in the archive the snippet's motion happens: (rank, score, recording_id, t_start,
     t_end, label, ties), best first; `ties` counts the other places scoring within TIE_MARGIN
     (near-repeats of the motion the answer cannot be told from). `target` is the archive modality searched (pose: the chain the
     IMU is worn on; imu: other IMU recordings); `where` an SQL filter over window columns (only
     the windows it admits, and their tokens, are searched); `recording` one recording's id.
     A place never reaches outside its recording: [t_start, t_end] lies within [0, duration].
+
+    `method`: "tokens" (the learned search below), "xcorr" (the physical baseline: the
+    snippet cross-correlated with a virtual sensor at its placement on every admitted pose
+    recording, re-read from its sources; no model, but it reads every recording) or "auto"
+    (tokens when the index has token vectors, else xcorr).
 
     The snippet is embedded as windows every 0.2 s; each one's `candidates` nearest stored
     windows (FAISS) vote for where the snippet would start. Window vectors tell motions apart
@@ -36,7 +44,13 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
     whose windows and tokens both agree best wins (`refine=False` keeps the voted start and the
     window score alone: an ablation of what the tokens add).
     """
+    if method not in METHODS:
+        raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     imu = as_imu(imu_path_or_stream, **read_kw)
+    if method == "xcorr" or (method == "auto" and target == "pose" and not index.store.has_tokens(encoder_id)):
+        if target != "pose":
+            raise ValueError("--method xcorr locates an IMU snippet in pose recordings: use --target pose")
+        return locate_physical(index, imu, k, recording, where)
     encoder = index.token_encoder(encoder_id)
     ts = encoder.token_seconds
     q_times, q_tokens, _ = stream_tokens(imu, encoder)
@@ -102,6 +116,31 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
     ties = [sum(1 for other, _, _ in places if other is not None and abs(other - score) <= TIE_MARGIN) - 1
             for score, _, _ in places[:k]]
     return _located(places[:k], span, info, ties)
+
+
+def locate_physical(index, imu, k: int, recording: str | None, where: str | None) -> pl.DataFrame:
+    """locate's physical baseline (`query.xcorr.locate_in`) over the pose recordings that have
+    windows `where` admits (or the one `recording`), read again from their stored sources."""
+    scope = "modality = 'pose'"
+    if recording is not None:
+        if index.store.count("recordings", f"id = {sql_str(recording)}") == 0:
+            raise LookupError(f"no recording {recording!r} in {index.store.uri}")
+        scope += f" AND recording_id = {sql_str(recording)}"
+    rec_ids = sorted(set(index.store.windows(where, ["recording_id"], scope=scope)["recording_id"].to_list()))
+    if len(rec_ids) > MAX_PHYSICAL_RECORDINGS:
+        raise ValueError(f"--method xcorr would read {len(rec_ids)} recordings (at most {MAX_PHYSICAL_RECORDINGS}); "
+                         "narrow it with --recording or --where, or use token vectors (--method tokens)")
+    poses = {}
+    for rec_id in rec_ids:
+        rec = index.load_recording(rec_id)
+        if rec.pose is not None:
+            poses[rec_id] = rec.pose
+    span = imu.duration
+    places = locate_in(imu, poses, k=max(3 * k, 10))
+    info = _recording_info(index, [r for _, r, _ in places])
+    places = [(score, r, min(s0, max(0.0, info[r][1] - span))) for score, r, s0 in places][:k]
+    ties = [sum(1 for other, _, _ in places if abs(other - score) <= TIE_MARGIN) - 1 for score, _, _ in places]
+    return _located(places, span, info, ties)
 
 
 def _alignment_score(q_times, q_vecs, s0, times, vecs, ts, need: int | None = None) -> float | None:

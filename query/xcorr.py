@@ -10,8 +10,13 @@ rate, band-passed and standardised; the Pearson correlation over the overlapping
 computed at every lag (FFT), the accelerometer and gyroscope curves are averaged (acc only when
 the stream has no gyro), and the best lag is refined between samples with a parabola.
 
-For 2-D pose (from video; units unknown, no gravity to add) the projected analogue is used:
-the magnitude of the image-plane acceleration of the point the IMU rides on.
+For 2-D pose (from video; units unknown) the projected analogue is used: the signed vertical
+image-plane acceleration of the point the sensor rides on. To first order |specific force| is
+g plus the vertical acceleration (|a + g| ~ g + a_up when a is small against g), and a camera
+that is roughly level sees the vertical direction as the image's y axis, so after the band-pass
+the two agree up to a scale the standardisation removes. (The magnitude of the image-plane
+acceleration, used before, rectifies the signal and lost the offset on most projected clips:
+see docs/temporal.md, "2-D pose".)
 
 The answer carries numbers about itself: `peak` (the correlation at the chosen lag), `margin`
 (how far that peak stands above the best lag more than `PEAK_EXCLUSION` s away: a repeated
@@ -28,7 +33,7 @@ import scipy.signal
 from indexer import CANONICAL_JOINTS, BadInput, ImuStream, PoseStream
 from indexer.bodyparts import CHAINS
 from indexer.units import STANDARD_GRAVITY
-from indexer.virtual_imu import PLACEMENTS, virtual_imu
+from indexer.virtual_imu import PLACEMENTS, segment, virtual_imu
 from indexer.windows import resample
 from query.sync_result import SyncResult
 
@@ -88,6 +93,17 @@ def check_pose_units(pose: PoseStream) -> str | None:
     return msg
 
 
+def sensor_track(pose: PoseStream, placement: str) -> np.ndarray:
+    """(T, D) path of the sensor's point: where the virtual IMU sits on its segment for the
+    placements it has one for, else `joint_track`."""
+    if placement not in PLACEMENTS:
+        return joint_track(pose, placement)
+    a, b, _, along = segment(placement)
+    canon = pose.canonical()
+    pa, pb = (canon[:, CANONICAL_JOINTS.index(j)].astype(np.float64) for j in (a, b))
+    return pa + along * (pb - pa)
+
+
 def joint_track(pose: PoseStream, placement: str) -> np.ndarray:
     """(T, D) path of the point an IMU at `placement` rides on: the wrist for an arm sensor,
     mid-thigh (between hip and knee) for a thigh sensor, the chain's end otherwise."""
@@ -104,8 +120,8 @@ def joint_track(pose: PoseStream, placement: str) -> np.ndarray:
 
 def pose_signals(pose: PoseStream, placement: str, rate: float = ACTIVITY_RATE) -> dict[str, np.ndarray]:
     """What a sensor at `placement` would read, as imu_signals gives it: for 3-D pose the
-    virtual IMU's |specific force| and |angular velocity|; for 2-D pose the magnitude of the
-    tracked point's image-plane acceleration (as "acc")."""
+    virtual IMU's |specific force| and |angular velocity|; for 2-D pose the
+    sensor point's vertical image-plane acceleration (as "acc"; 2-D pose has y up)."""
     where = pose.source or "pose stream"
     if pose.duration * pose.rate < 7:
         raise BadInput(where, "pose stream too short to differentiate (fewer than 7 frames)")
@@ -115,11 +131,11 @@ def pose_signals(pose: PoseStream, placement: str, rate: float = ACTIVITY_RATE) 
         mags = np.stack([np.linalg.norm(imu6[:, :3], axis=1), np.linalg.norm(imu6[:, 3:], axis=1)], axis=1)
         mags = resample(mags, pose.rate, rate)
         return {"acc": _standardise(mags[:, 0], rate), "gyr": _standardise(mags[:, 1], rate)}
-    track = resample(joint_track(pose, placement), pose.rate, rate)
-    acc = scipy.signal.savgol_filter(track, 7, 2, deriv=2, delta=1.0 / rate, axis=0)
-    if acc.shape[1] == 3:
-        acc = acc + np.array([0.0, STANDARD_GRAVITY, 0.0])
-    return {"acc": _standardise(np.linalg.norm(acc, axis=1), rate)}
+    track = resample(sensor_track(pose, placement), pose.rate, rate)
+    acc = scipy.signal.savgol_filter(_smooth_positions(track, rate), 7, 2, deriv=2, delta=1.0 / rate, axis=0)
+    if acc.shape[1] == 3:  # 3-D pose at a placement without a virtual IMU: the point's specific force
+        return {"acc": _standardise(np.linalg.norm(acc + np.array([0.0, STANDARD_GRAVITY, 0.0]), axis=1), rate)}
+    return {"acc": _standardise(acc[:, 1], rate)}  # 2-D, y up: the vertical image acceleration
 
 
 def _smooth_positions(canon: np.ndarray, rate: float) -> np.ndarray:
@@ -235,3 +251,37 @@ def zero_lag_score(imu: ImuStream, pose: PoseStream, part: str, duration: float,
             if n >= 3:
                 scores.append(float(np.corrcoef(a[kind][:n], b[kind][:n])[0, 1]))
     return float(np.mean(scores)) if scores else 0.0
+
+
+def locate_in(imu: ImuStream, poses: dict[str, PoseStream], k: int = 10, rate: float = ACTIVITY_RATE,
+              placement: str | None = None) -> list[tuple[float, str, float]]:
+    """The physical baseline of `query.locate`: [(score, recording id, start s)], best first, of
+    the places in `poses` where the snippet's |acc| (and |gyr|) correlate best with a sensor at
+    its placement on the pose. The snippet lies wholly inside its recording at every place
+    scored; places of one recording are at least half the snippet apart (local peaks).
+    A recording shorter than the snippet, or without that placement's chain, is left out."""
+    a = imu_signals(imu, rate)
+    na = len(next(iter(a.values())))
+    out: list[tuple[float, str, float]] = []
+    for rec_id, pose in poses.items():
+        try:
+            b = pose_signals(pose, placement or imu.placement, rate)
+        except BadInput:
+            continue
+        kinds = [kind for kind in ("acc", "gyr") if kind in a and kind in b]
+        if not kinds or len(b[kinds[0]]) < na:
+            continue
+        corr = 0.0
+        for kind in kinds:
+            lags, c, n = pearson_by_lag(a[kind], b[kind])
+            corr = corr + c / len(kinds)
+        inside = (lags >= 0) & (n >= na)  # the whole snippet overlaps the recording
+        lags, curve = lags[inside], corr[inside]
+        peaks, _ = scipy.signal.find_peaks(np.concatenate([[-np.inf], curve, [-np.inf]]),
+                                           distance=max(1, na // 2))
+        peaks = peaks - 1
+        for p in peaks[np.argsort(-curve[peaks])][:k]:
+            start = (lags[p] + refine_peak(curve, int(p))) / rate
+            out.append((float(curve[p]), rec_id, max(0.0, float(start)) + pose.offset))
+    out.sort(key=lambda r: -r[0])
+    return out[:k]

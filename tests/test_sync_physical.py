@@ -141,3 +141,38 @@ def test_cli_recording_from_an_index(tmp_path, tiny_encoder, capsys):
     assert main(["sync", "--recording", "demo/nothing", *ix]) == 2
     err = capsys.readouterr().err
     assert "no recording" in err and err.count("\n") == 1
+
+
+def test_physical_locate_finds_the_snippet_among_scenes(takes):
+    from query.xcorr import locate_in
+
+    rng = np.random.default_rng(5)
+    scenes = [mocap.chain_takes(takes, 30.0, rng) for _ in range(5)]
+    poses = {f"scene{i}": mocap.pose_stream(c, rng) for i, c in enumerate(scenes)}
+    for placement, start in (("right_wrist", 11.3), ("left_ankle", 4.0)):
+        imu = mocap.crop(mocap.virtual_sensor(scenes[3], placement, rng), start, 6.0)
+        places = locate_in(imu, poses, k=5)
+        score, rec, t0 = places[0]
+        assert rec == "scene3" and abs(t0 - start) <= 0.1, places[:3]
+        assert all(0.0 <= s <= 30.0 - 6.0 + 1e-6 for _, _, s in places)  # wholly inside its recording
+        assert [p[0] for p in places] == sorted((p[0] for p in places), reverse=True)
+
+
+def test_cli_locate_physical_on_an_index_without_tokens(tmp_path, tiny_encoder, capsys):
+    from indexer.build import build_path
+    from indexer.importers import discover
+    from query.cli import main
+
+    entries = discover(None, "demo")[:3]
+    build_path(tmp_path / "ix", entries, tiny_encoder, progress=False)
+    ix = ["--index", str(tmp_path / "ix")]
+    argv = ["locate", "--from-recording", entries[1].id, "--start", "1", "--end", "5", "--method", "xcorr",
+            "-k", "3", "--json", *ix]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(r["recording_id"] in {e.id for e in entries} for r in rows)
+    assert all(0.0 <= r["t_start"] and r["t_end"] <= 8.0 + 1e-6 for r in rows)
+    assert main([*argv, "--where", f"recording_id = '{entries[0].id}'"]) == 0
+    assert {r["recording_id"] for r in json.loads(capsys.readouterr().out)} == {entries[0].id}
+    assert main([*argv[:-3], "--target", "imu", *ix]) == 2
+    assert "--target pose" in capsys.readouterr().err

@@ -268,7 +268,13 @@ def test_locate_needs_a_token_index(tmp_path, tiny_encoder):
     build(demo.discover(None)[:1], IndexStore(tmp_path, create=True), tiny_encoder, progress=False)
     rec = demo.make_recording("waving", "1", "1")
     with pytest.raises(LookupError, match="no token vectors"):
-        open_index(tmp_path).locate(rec.imu[0])
+        open_index(tmp_path).locate(rec.imu[0], method="tokens")
+    with pytest.raises(LookupError, match="no token vectors"):
+        open_index(tmp_path).locate(rec.imu[0], target="imu")  # xcorr searches pose only
+    # without token vectors, auto falls back on the physical baseline over the pose recordings
+    hits = open_index(tmp_path).locate(rec.imu[0], k=3)
+    assert hits.height >= 1 and set(hits["recording_id"]) <= {e.id for e in demo.discover(None)[:1]}
+    assert (hits["t_start"] >= 0).all() and (hits["t_end"] <= 8.0 + 1e-6).all()
 
 
 # ---- assign ----------------------------------------------------------------------------------------
