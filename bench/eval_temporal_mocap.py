@@ -169,15 +169,17 @@ def shift_for(length: float, max_shift: float) -> float:
     return min(max_shift, 0.75 * length)
 
 
-def sync_trials(takes, trials: int, lengths, max_shift: float, rng, acc_only_share: float = 0.3):
-    """[(imu excerpt, pose excerpt, true offset)], excerpt lengths cycling through `lengths`."""
+def sync_trials(takes, trials: int, lengths, max_shift: float, rng, acc_only_share: float = 0.3,
+                placements=PLACEMENTS):
+    """[(imu excerpt, pose excerpt, true offset)], excerpt lengths cycling through `lengths`
+    and placements through `placements`."""
     out = []
     lengths = list(np.atleast_1d(lengths))
     for n in range(trials):
         length = float(lengths[n % len(lengths)])
         most = shift_for(length, max_shift)
         scene = chain_takes(takes, length + 2 * most + 2, rng)
-        placement = PLACEMENTS[n % len(PLACEMENTS)]
+        placement = placements[n % len(placements)]
         imu = virtual_sensor(scene, placement, rng, acc_only=rng.random() < acc_only_share)
         pose = pose_stream(scene, rng)
         start = most + 1
@@ -186,14 +188,14 @@ def sync_trials(takes, trials: int, lengths, max_shift: float, rng, acc_only_sha
     return out
 
 
-def unrelated_trials(takes, trials: int, lengths, rng):
+def unrelated_trials(takes, trials: int, lengths, rng, placements=PLACEMENTS):
     """[(imu of one scene, pose of another, None)]: no offset is right."""
     out = []
     lengths = list(np.atleast_1d(lengths))
     for n in range(trials):
         length = float(lengths[n % len(lengths)])
         a, b = chain_takes(takes, length + 1, rng), chain_takes(takes, length + 1, rng)
-        imu = virtual_sensor(a, PLACEMENTS[n % len(PLACEMENTS)], rng, acc_only=rng.random() < 0.3)
+        imu = virtual_sensor(a, placements[n % len(placements)], rng, acc_only=rng.random() < 0.3)
         out.append((crop(imu, 0, length), crop(pose_stream(b, rng), 0, length), None))
     return out
 
@@ -312,6 +314,14 @@ def eval_locate(poses, queries, k: int = 5) -> dict:
             "seconds_per_query": round((time.time() - t0) / max(1, len(queries)), 3)}
 
 
+def _has_part(tok, placement: str) -> bool:
+    try:
+        tok.part_of(placement)
+        return True
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="the shared data folder (holding cmu-mocap, bandai-namco, ...)")
@@ -338,19 +348,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no mocap takes under {args.data}", file=sys.stderr)
         return 2
     lengths = [float(x) for x in args.lengths.split(",")]
-    pairs = sync_trials(takes, args.trials, lengths, args.max_shift, rng)
-    unrelated = unrelated_trials(takes, args.trials, lengths, rng)
+    tok = load_checkpoint(args.tokens) if args.tokens else None
+    placements = PLACEMENTS
+    if tok is not None:  # only the placements the token encoder has a body part for
+        placements = tuple(p for p in PLACEMENTS if _has_part(tok, p))
+    pairs = sync_trials(takes, args.trials, lengths, args.max_shift, rng, placements=placements)
+    unrelated = unrelated_trials(takes, args.trials, lengths, rng, placements=placements)
     if args.pose2d:  # the same trials seen through a camera
         pairs = [(imu, camera_view(pose, rng, pixel_noise=args.pixel_noise), t) for imu, pose, t in pairs]
         unrelated = [(imu, camera_view(pose, rng, pixel_noise=args.pixel_noise), t) for imu, pose, t in unrelated]
     methods = {"xcorr": lambda a, b, m: xcorr_sync(a, b, m), "auto": lambda a, b, m: auto_sync(a, b, None, m)}
     assign_methods = {"xcorr": "xcorr"}
-    if args.tokens:
-        tok = load_checkpoint(args.tokens)
+    if tok is not None:
         methods["tokens"] = lambda a, b, m: sync(a, b, tok, m)
         methods["auto+tokens"] = lambda a, b, m: auto_sync(a, b, tok, m)
         assign_methods["tokens"] = tok
     report = {"split": args.split, "takes": len(takes), "lengths": lengths, "max_shift": args.max_shift,
+              "placements": list(placements),
               "pose": f"2-D, camera view, {args.pixel_noise:g} px noise" if args.pose2d else "3-D",
               "command": "python bench/eval_temporal_mocap.py " + " ".join(argv or sys.argv[1:])}
     sync_rep = eval_sync(pairs, unrelated, methods, args.max_shift)
