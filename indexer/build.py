@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from indexer.embedder import EmbeddedWindow, Embedder
 from indexer.model import Entry, Recording
-from indexer.reading import Reader, Selection, cuts, where
+from indexer.reading import Cut, Reader, Selection, batches, cuts, embed_cuts
 from indexer.store import IndexStore
 
 log = logging.getLogger(__name__)
@@ -101,21 +102,29 @@ def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, nex
     return rows, tokens
 
 
+def embedded_here(cuts: Iterator[Cut], encoder: Embedder) -> Iterator[Cut]:
+    """The Cuts, embedded in this process in batches of about EMBED_BATCH windows, in order."""
+    for batch in batches(cuts, EMBED_BATCH, EMBED_BYTES):
+        embed_cuts(encoder, batch)
+        yield from batch
+
+
 def build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool = True,
           index_type: str | None = None, wait: bool = False, selection: Selection | None = None,
-          workers: int | None = None) -> BuildSummary:
+          workers: int | None = None, ray=None) -> BuildSummary:
     """Embed the recordings of `entries` the index does not hold yet for `encoder` and write
     them, holding the index's writer lock throughout (`wait`: wait for another writer instead
     of failing with IndexLocked). `selection` leaves recordings out before their files are read
     where the listing names their subject / split, else right after loading; they are counted
     as not selected, not as skipped. `workers`: processes that read and window (None: one per
-    core; 0: all in this process); the index is the same either way."""
+    core; 0: all in this process). `ray`: an `indexer.distributed.RayRunner`, which reads, windows
+    and embeds on a Ray cluster instead. The index is the same either way."""
     with store.writer(wait=wait):
-        return _build(entries, store, encoder, progress, index_type, selection or Selection(), workers)
+        return _build(entries, store, encoder, progress, index_type, selection or Selection(), workers, ray)
 
 
 def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool,
-           index_type: str | None, selection: Selection, workers: int | None) -> BuildSummary:
+           index_type: str | None, selection: Selection, workers: int | None, ray) -> BuildSummary:
     start = time.time()
     summary = BuildSummary(found=len(entries))
     chosen = selection.pick(entries)
@@ -142,60 +151,40 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
         pending_done.clear()
 
     bar = tqdm(total=len(todo), desc="indexing", unit="rec", disable=not progress)
-    batch: list[tuple[Entry, Recording, list]] = []  # cut, not yet embedded
-    held = [0, 0]  # windows and bytes of samples in `batch`
 
-    def skip(entry: Entry, path: str | None, reason: str) -> None:
-        path = path or where(entry)
+    def skip(path: str, reason: str) -> None:
         summary.skipped.append((path, reason))
         bar.write(f"skipped {path}: {reason}")
 
-    def embed_batch() -> None:
-        """Embed the cut windows of every recording in `batch` in one go, then queue their rows."""
-        nonlocal next_id, next_token
-        try:
-            embedded = encoder.embed_windows([windows for _, _, windows in batch])
-        except Exception as exc:  # a model that cannot read this data: each recording is named
-            for entry, _, _ in batch:
-                skip(entry, None, f"unexpected {type(exc).__name__} while embedding: {exc}")
-            embedded = []
-        for (_, rec, _), windows in zip(batch, embedded):
-            rows, tokens = rows_of(rec, windows, encoder.id, next_id, next_token)
-            next_id += len(rows)
-            next_token += len(tokens)
-            pending_tokens.extend(tokens)
-            summary.tokens_written += len(tokens)
-            summary.read += 1
-            summary.windows_written += len(rows)
-            touched.update(r["modality"] for r in rows)
-            pending_rows.extend(rows)
-            pending_recs.append(recording_row(rec))
-            pending_done.append((rec.id, encoder.id, len(rows)))
-        bar.update(len(batch))
-        bar.set_postfix(windows=summary.windows_written,
-                        windows_per_s=f"{summary.windows_written / max(1e-9, time.time() - start):.0f}")
-        batch.clear()
-        held[:] = [0, 0]
-        if len(pending_done) >= COMMIT_EVERY or len(pending_rows) >= COMMIT_WINDOWS:
-            flush()
-
     reader = Reader(encoder.window_cutter(), tuple(encoder.modalities), selection)
-    for entry, cut in zip(todo, cuts(todo, reader, workers)):
+    if ray is not None:
+        embedded = ray.embedded(todo, reader, encoder)
+    else:
+        embedded = embedded_here(cuts(todo, reader, workers), encoder)
+    for cut in embedded:  # in the order of `todo`, whoever read and embedded them
+        bar.update(1)
         if cut.not_selected:
             summary.not_selected += 1
-            bar.update(1)
             continue
         if cut.skipped:
-            skip(entry, *cut.skipped)
-            bar.update(1)
+            skip(*cut.skipped)
             continue
-        batch.append((entry, cut.rec, cut.windows))
-        held[0] += len(cut.windows)
-        held[1] += sum(w.data.nbytes for w in cut.windows)
-        if held[0] >= EMBED_BATCH or held[1] >= EMBED_BYTES:
-            embed_batch()
-    if batch:
-        embed_batch()
+        rec = cut.rec
+        rows, tokens = rows_of(rec, cut.embedded, encoder.id, next_id, next_token)
+        next_id += len(rows)
+        next_token += len(tokens)
+        pending_tokens.extend(tokens)
+        summary.tokens_written += len(tokens)
+        summary.read += 1
+        summary.windows_written += len(rows)
+        touched.update(r["modality"] for r in rows)
+        pending_rows.extend(rows)
+        pending_recs.append(recording_row(rec))
+        pending_done.append((rec.id, encoder.id, len(rows)))
+        bar.set_postfix(windows=summary.windows_written,
+                        windows_per_s=f"{summary.windows_written / max(1e-9, time.time() - start):.0f}", refresh=False)
+        if len(pending_done) >= COMMIT_EVERY or len(pending_rows) >= COMMIT_WINDOWS:
+            flush()
     bar.close()
     flush()
     manifests = store.faiss_manifests()

@@ -56,12 +56,15 @@ class Selection:
 @dataclass
 class Cut:
     """One recording read and windowed (`rec`, `windows`), or why not: `skipped` is (file, reason);
-    `not_selected` when the loaded recording's subject is left out by the selection."""
+    `not_selected` when the loaded recording's subject is left out by the selection. `embed_cuts`
+    then replaces `windows` by `embedded` (EmbeddedWindows). `source` names the recording's file."""
 
+    source: str
     rec: Recording | None = None
     windows: list = field(default_factory=list)
     skipped: tuple[str, str] | None = None
     not_selected: bool = False
+    embedded: list | None = None
 
 
 @dataclass(frozen=True)
@@ -88,16 +91,46 @@ def read_and_cut(entry: Entry, reader: Reader) -> Cut:
     try:
         rec = entry.load()
         if not reader.selection.keeps(rec):  # the listing did not tell the subject; the recording does
-            return Cut(not_selected=True)
+            return Cut(where(entry), not_selected=True)
         windows = reader.cut(rec)
         if not windows:
             raise BadInput(where(entry), f"no stream the encoder reads (it needs {', '.join(reader.modalities)}; "
                                          f"the recording has {', '.join(rec.modalities()) or 'none'})")
     except BadInput as exc:
-        return Cut(skipped=(exc.path or where(entry), exc.reason))
+        return Cut(where(entry), skipped=(exc.path or where(entry), exc.reason))
     except Exception as exc:  # an importer bug must not kill a long build either; it is reported
-        return Cut(skipped=(where(entry), f"unexpected {type(exc).__name__}: {exc}"))
-    return Cut(rec, windows)
+        return Cut(where(entry), skipped=(where(entry), f"unexpected {type(exc).__name__}: {exc}"))
+    return Cut(where(entry), rec, windows)
+
+
+def embed_cuts(encoder, batch: list[Cut]) -> None:
+    """Embed the windows of every readable Cut of `batch` in one `encoder.embed_windows` call
+    (large batches across recordings run at the model's speed), in place. A model that fails
+    on them skips each of their recordings, named."""
+    ready = [c for c in batch if c.windows]
+    try:
+        embedded = encoder.embed_windows([c.windows for c in ready]) if ready else []
+    except Exception as exc:  # a model that cannot read this data: each recording is named
+        for c in ready:
+            c.skipped = (c.source, f"unexpected {type(exc).__name__} while embedding: {exc}")
+        embedded = [None] * len(ready)
+    for c, e in zip(ready, embedded):
+        c.embedded, c.windows = e, []
+
+
+def batches(cuts: Iterator[Cut], windows: int, nbytes: int) -> Iterator[list[Cut]]:
+    """Consecutive Cuts, grouped until their windows reach `windows` or their samples `nbytes`."""
+    batch: list[Cut] = []
+    held = [0, 0]
+    for cut in cuts:
+        batch.append(cut)
+        held[0] += len(cut.windows)
+        held[1] += sum(w.data.nbytes for w in cut.windows)
+        if held[0] >= windows or held[1] >= nbytes:
+            yield batch
+            batch, held = [], [0, 0]
+    if batch:
+        yield batch
 
 
 def _read_all(reader: Reader, entries: list[Entry]) -> list[Cut]:
