@@ -12,3 +12,7 @@ class BadInput(ValueError):
 
     def __reduce__(self):  # from a worker process or a Ray task back to the build, intact
         return type(self), (self.path, self.reason)
+
+
+class IndexLocked(RuntimeError, LookupError):
+    """Another writer holds the index."""
