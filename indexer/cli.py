@@ -59,7 +59,7 @@ def cmd_build(args) -> int:
     from indexer.store import IndexStore
 
     if args.demo:
-        out = Path(args.demo)
+        out = args.demo  # a local path or an object-store URI, as with --out
         entries = discover(None, "demo")
     else:
         if not args.source or not args.out:
@@ -68,7 +68,10 @@ def cmd_build(args) -> int:
         out = args.out  # a local path or an object-store URI: kept as the user wrote it
         entries = discover(args.source, args.format or detect_format(args.source))
     if args.train_demo_encoder and args.demo:
-        ckpt = out / "demo-encoder"  # trained once, kept with the demo index
+        if "://" in out:
+            print("error: --train-demo-encoder keeps the encoder in a local DIR; give --demo a local folder", file=sys.stderr)
+            return 2
+        ckpt = Path(out) / "demo-encoder"  # trained once, kept with the demo index
         encoder = load_checkpoint(ckpt) if (ckpt / WEIGHTS).exists() else demo_encoder(ckpt, progress=not args.quiet)
     else:
         encoder = load_checkpoint(args.checkpoint)

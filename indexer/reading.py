@@ -22,8 +22,9 @@ import logging
 import multiprocessing
 import os
 import pickle
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from indexer.errors import BadInput
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 PARALLEL_MIN = 64  # recordings to read below which starting worker processes costs more than it saves
 CHUNK = 8  # recordings a worker reads per task (one a task spent more on the hand-over than on small files)
-IN_FLIGHT_PER_WORKER = 2  # tasks read ahead per worker: keeps the workers busy, memory bounded
+READ_AHEAD_BYTES = 256 << 20  # windows read ahead of the embedding, at most (about one embedding batch of video)
+MAX_AHEAD = 256  # chunks read ahead, at most
 
 
 @dataclass
@@ -165,9 +167,29 @@ def _context(reader: Reader, sample: list[Entry]):
     return context
 
 
+def _ready() -> bool:
+    return True
+
+
+def _start(pool: ProcessPoolExecutor, started: Future) -> None:
+    try:
+        started.set_result(pool.submit(_ready).result())
+    except BaseException as exc:  # handed to the reading loop, which raises it
+        started.set_exception(exc)
+
+
+def _nbytes(cuts: list[Cut]) -> int:
+    return sum(w.data.nbytes for c in cuts for w in c.windows) + 1
+
+
 def cuts(entries: list[Entry], reader: Reader, workers: int | None = None) -> Iterator[Cut]:
     """`read_and_cut` of each entry, in the order of `entries`. `workers`: processes reading
-    (None: `default_workers()`; 0, or fewer than PARALLEL_MIN entries: this process)."""
+    (None: `default_workers()`; 0, or fewer than PARALLEL_MIN entries: this process).
+
+    While the workers start (their server imports numpy and scipy afresh), this process reads
+    the first chunks itself. Then the workers read ahead of the caller as many chunks as fit
+    in READ_AHEAD_BYTES (measured on the chunks already handed over), at least two per worker:
+    enough to keep reading while the caller embeds a whole batch, never the whole archive."""
     workers = default_workers() if workers is None else workers
     if workers <= 0 or len(entries) < PARALLEL_MIN or not _picklable((reader, entries[:CHUNK])):
         for entry in entries:
@@ -175,9 +197,22 @@ def cuts(entries: list[Entry], reader: Reader, workers: int | None = None) -> It
         return
     tasks = (entries[i : i + CHUNK] for i in range(0, len(entries), CHUNK))
     with ProcessPoolExecutor(workers, mp_context=_context(reader, entries[:CHUNK])) as pool:
-        pending = collections.deque(pool.submit(_read_all, reader, t)
-                                    for t in itertools.islice(tasks, workers * IN_FLIGHT_PER_WORKER))
-        while pending:
+        # The first submit blocks until the workers exist: a thread makes it, and this process
+        # reads meanwhile (at least one chunk, so a pool that fails to start fails here).
+        started = Future()
+        threading.Thread(target=_start, args=(pool, started), name="start-readers", daemon=True).start()
+        for task in tasks:
+            yield from _read_all(reader, task)
+            if started.done():
+                break
+        started.result()
+        pending: collections.deque = collections.deque()
+        chunk_bytes = 0.0  # running mean of a chunk's windows, in bytes
+        while True:
+            ahead = max(2 * workers, min(MAX_AHEAD, int(READ_AHEAD_BYTES / max(chunk_bytes, 1.0))))
+            pending.extend(pool.submit(_read_all, reader, t) for t in itertools.islice(tasks, max(0, ahead - len(pending))))
+            if not pending:
+                return
             done = pending.popleft().result()
-            pending.extend(pool.submit(_read_all, reader, t) for t in itertools.islice(tasks, 1))  # one out, one in
+            chunk_bytes = _nbytes(done) if not chunk_bytes else 0.8 * chunk_bytes + 0.2 * _nbytes(done)
             yield from done

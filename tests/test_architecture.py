@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("indexer", "encoders", "query", "ui")
-HEAVY = ("torch", "lancedb", "gradio", "faiss")
+HEAVY = ("torch", "lancedb", "gradio", "faiss", "polars", "pyarrow", "ray", "boto3")
 
 
 def _sources():
