@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=128, help="windows per forward when timing the encoder alone")
     parser.add_argument("--threads", type=int, default=1, help="OMP / torch threads (default 1)")
     parser.add_argument("--workers", type=int,
-                        help="processes that read and window during the build (default: the build's, one per core; "
-                             "0: all in the building process)")
+                        help="processes that read and window during the build (default: the build's, "
+                             "indexer.reading.default_workers; 0: all in the building process)")
     parser.add_argument("--keep", metavar="DIR", help="build the index in DIR and keep it (default: a temp dir)")
     parser.add_argument("--json", metavar="FILE", help="write the result as JSON to FILE")
     args = parser.parse_args(argv)

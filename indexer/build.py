@@ -116,8 +116,8 @@ def build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: 
     them, holding the index's writer lock throughout (`wait`: wait for another writer instead
     of failing with IndexLocked). `selection` leaves recordings out before their files are read
     where the listing names their subject / split, else right after loading; they are counted
-    as not selected, not as skipped. `workers`: processes that read and window (None: one per
-    core; 0: all in this process). `ray`: an `indexer.distributed.RayRunner`, which reads, windows
+    as not selected, not as skipped. `workers`: processes that read and window (None:
+    `indexer.reading.default_workers()`; 0: all in this process). `ray`: an `indexer.distributed.RayRunner`, which reads, windows
     and embeds on a Ray cluster instead. The index is the same either way."""
     with store.writer(wait=wait):
         return _build(entries, store, encoder, progress, index_type, selection or Selection(), workers, ray)

@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--limit", type=positive_int, help="index only the first N recordings (for trying things out)")
     g = b.add_argument_group("speed and scale")
     g.add_argument("--workers", type=count, metavar="N",
-                   help="processes that read and window recordings while the model embeds (default: one per core; "
-                        "0: all in the building process); the index is the same whatever N")
+                   help="processes that read and window recordings while the model embeds (default: one per core but "
+                        "one, none on 2 cores or fewer; 0: all in the building process); the index is the same "
+                        "whatever N")
     g.add_argument("--ray", action="store_true",
                    help="read, window and embed on a Ray cluster (Ray Data; pip install 'motionsearch[scale]'); "
                         "rows are written here, equal to a local build's")

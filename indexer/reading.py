@@ -140,10 +140,12 @@ def _read_all(reader: Reader, entries: list[Entry]) -> list[Cut]:
 
 
 def default_workers() -> int:
-    """Reading processes: one per core this process may use. They share the cores with the
-    embedding process, and a worker whose read-ahead is full sits idle, so none is wasted
-    whichever of reading or embedding is the slower."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Reading processes: one per core this process may use but the one that embeds, and none
+    on two cores or fewer: there the workers' start (a fresh interpreter importing scipy) and
+    three processes sharing two cores cost more than the overlap saved (docs/bench.md: 0.22 of
+    the encoder's speed with two workers against 0.46 in process on UTD-MHAD)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores - 1 if cores > 2 else 0
 
 
 def _picklable(payload) -> bool:
