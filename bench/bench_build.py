@@ -48,11 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embed-dim", type=int, default=256, help="random encoder's width (default 256)")
     parser.add_argument("--batch", type=int, default=128, help="windows per forward when timing the encoder alone")
     parser.add_argument("--threads", type=int, default=1, help="OMP / torch threads (default 1)")
+    parser.add_argument("--workers", type=int,
+                        help="processes that read and window during the build (default: the build's, "
+                             "indexer.reading.default_workers; 0: all in the building process)")
     parser.add_argument("--keep", metavar="DIR", help="build the index in DIR and keep it (default: a temp dir)")
     parser.add_argument("--json", metavar="FILE", help="write the result as JSON to FILE")
     args = parser.parse_args(argv)
     if args.threads <= 0 or (args.limit is not None and args.limit <= 0):
         parser.error("--threads and --limit must be positive")
+    if args.workers is not None and args.workers < 0:
+        parser.error("--workers must be 0 or more")
 
     for var in THREAD_VARS:
         os.environ[var] = str(args.threads)
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from indexer.build import build
     from indexer.errors import BadInput
     from indexer.importers import detect_format, discover
+    from indexer.reading import default_workers
     from indexer.store import IndexStore
     from indexer.windows import recording_windows
 
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 encoder.encode(group[: min(8, len(group))])
 
         t = time.perf_counter()
-        summary = build(entries, IndexStore(out_dir, create=True), encoder, progress=False)
+        summary = build(entries, IndexStore(out_dir, create=True), encoder, progress=False, workers=args.workers)
         build_s = time.perf_counter() - t
 
         n_windows = sum(len(g) for g in groups.values())
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             "encoder_s": round(encoder_s, 2), "encoder_windows_per_s": round(encoder_windows_per_s, 1),
             "build_over_encoder": round(windows_per_s / encoder_windows_per_s, 3),
             "read_and_window_s": round(read_window_s, 2), "encoder_batch": args.batch,
+            "workers": default_workers() if args.workers is None else args.workers,
             "faiss": [{"modality": m["modality"], "count": m["count"], "index_type": m["index_type"]}
                       for m in summary.faiss],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -14,8 +14,9 @@ from torch import nn
 # JointModel builds its towers by name from encoders.towers; importing these modules registers them.
 import encoders.nets
 import encoders.video  # noqa: F401
-from encoders.channels import DEFAULT_GROUPS, conform_imu, group_channels, tower_groups
+from encoders.channels import DEFAULT_GROUPS, group_channels, tower_groups
 from encoders.checkpoint import CheckpointView
+from encoders.cutting import WindowCutter
 from encoders.features import featurize, pose_feature_count
 from encoders.fusion import FUSED_PART, build_fusion, fusion_spec
 from encoders.losses import LOGIT_SCALE_INIT
@@ -24,7 +25,7 @@ from encoders.towers import build_tower
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.embedder import EmbeddedWindow
 from indexer.model import Recording
-from indexer.windows import Window, recording_windows
+from indexer.windows import Window
 
 # Text-aligned training: loss = sum of these weights times their terms (see encoders.tasks).
 DEFAULT_LOSS_WEIGHTS = {"imu-text": 1.0, "pose-text": 1.0, "imu-pose": 1.0, "imu-video": 1.0, "video-text": 0.0}
@@ -125,8 +126,11 @@ class Encoder(CheckpointView):
     def cut_windows(self, rec: Recording) -> list[Window]:
         """The build's Embedder protocol, step 1: every window of `rec` in every modality the
         encoder covers (IMU channels put in the order the tower reads)."""
-        rec = conform_imu(rec, self.config)
-        return recording_windows(rec, self.window, self.rates, video_size=self.video_size)
+        return self.window_cutter()(rec)
+
+    def window_cutter(self) -> WindowCutter:
+        """`cut_windows` without the model, for the build's worker processes."""
+        return WindowCutter(self.config)
 
     def embed_windows(self, per_recording: list[list[Window]]) -> list[list[EmbeddedWindow]]:
         """Step 2: the windows of many recordings embedded in large batches, one modality at a

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.channels import conform_imu
 from encoders.checkpoint import CheckpointView
+from encoders.cutting import WindowCutter
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.nets import length_mask, masked_mean
 from encoders.part_features import (
@@ -42,7 +42,7 @@ from indexer.embedder import EmbeddedWindow
 from indexer.errors import BadInput
 from indexer.model import Recording
 from indexer.units import IMU6_CHANNELS
-from indexer.windows import Window, recording_windows
+from indexer.windows import Window
 
 TOKEN_SECONDS = 0.2
 
@@ -315,8 +315,11 @@ class TokenEncoder(CheckpointView):
         skeleton part by part: each pose window becomes one window per configured body part
         (right arm, left arm, ...), so that an IMU window can be matched with the chain it moves
         with. IMU channels are put in the order the tower reads."""
-        rec = conform_imu(rec, self.config)
-        return self.part_windows(recording_windows(rec, self.window, self.rates))
+        return self.window_cutter()(rec)
+
+    def window_cutter(self) -> WindowCutter:
+        """`cut_windows` without the model, for the build's worker processes."""
+        return WindowCutter(self.config, tuple(self.parts))
 
     def embed_windows(self, per_recording: list[list[Window]]) -> list[list[EmbeddedWindow]]:
         """Step 2, batched across recordings. Every window also carries its 0.2 s token vectors;

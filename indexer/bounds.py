@@ -16,12 +16,17 @@ def check_range(name: str, value: float, low: float, high: float) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def positive_int(text: str, low: int = 1) -> int:
+    """argparse type: an integer >= 1 (>= `low`)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
     return value
+
+
+def count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return positive_int(text, low=0)

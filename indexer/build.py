@@ -4,11 +4,17 @@ A build reads only recordings the index does not hold yet for this encoder, so r
 again does no repeated work and adding recordings to a source adds only those. Each recording
 is read, windowed and embedded in memory before anything is written, so bad input never
 leaves half a recording behind; the file and the reason are reported and the build goes on.
+
+Reading and windowing (indexer.reading) run in worker processes while this one embeds what
+they hand back in large batches across recordings and writes large commits, so the build runs
+at about the encoder's own speed. Their results come back in the archive's order: window ids,
+and so the whole index, do not depend on how many workers ran.
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,14 +22,16 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer.embedder import EmbeddedWindow, Embedder
-from indexer.errors import BadInput
-from indexer.importers import keeps, select
 from indexer.model import Entry, Recording
+from indexer.reading import Cut, Reader, Selection, batches, cuts, embed_cuts
 from indexer.store import IndexStore
 
 log = logging.getLogger(__name__)
 
-COMMIT_EVERY = 64  # recordings per LanceDB write: fewer, larger fragments
+# A LanceDB write once this many recordings or windows are pending, whichever comes first:
+# few, large fragments, while the rows held in memory stay bounded.
+COMMIT_EVERY = 1024
+COMMIT_WINDOWS = 8192
 EMBED_BATCH = 512  # windows embedded together, across recordings: the encoder runs at batch speed
 EMBED_BYTES = 256 << 20  # ... unless their samples or frames reach this many bytes first (video)
 
@@ -94,35 +102,29 @@ def rows_of(rec: Recording, embedded: list[EmbeddedWindow], encoder_id: str, nex
     return rows, tokens
 
 
-@dataclass
-class Selection:
-    """Which recordings of an archive to index: only `subjects`, not `exclude`, only `split`
-    (None: no restriction). Decided from the listing where it tells, else once loaded."""
-
-    subjects: set[str] | None = None
-    exclude: set[str] | None = None
-    split: str | None = None
-
-    def pick(self, entries: list[Entry]) -> list[Entry]:
-        return select(entries, self.subjects, self.exclude, self.split)
-
-    def keeps(self, rec: Recording) -> bool:
-        return keeps(rec.subject, self.subjects, self.exclude)
+def embedded_here(cuts: Iterator[Cut], encoder: Embedder) -> Iterator[Cut]:
+    """The Cuts, embedded in this process in batches of about EMBED_BATCH windows, in order."""
+    for batch in batches(cuts, EMBED_BATCH, EMBED_BYTES):
+        embed_cuts(encoder, batch)
+        yield from batch
 
 
 def build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool = True,
-          index_type: str | None = None, wait: bool = False, selection: Selection | None = None) -> BuildSummary:
+          index_type: str | None = None, wait: bool = False, selection: Selection | None = None,
+          workers: int | None = None, ray=None) -> BuildSummary:
     """Embed the recordings of `entries` the index does not hold yet for `encoder` and write
     them, holding the index's writer lock throughout (`wait`: wait for another writer instead
     of failing with IndexLocked). `selection` leaves recordings out before their files are read
     where the listing names their subject / split, else right after loading; they are counted
-    as not selected, not as skipped."""
+    as not selected, not as skipped. `workers`: processes that read and window (None:
+    `indexer.reading.default_workers()`; 0: all in this process). `ray`: an `indexer.distributed.RayRunner`, which reads, windows
+    and embeds on a Ray cluster instead. The index is the same either way."""
     with store.writer(wait=wait):
-        return _build(entries, store, encoder, progress, index_type, selection or Selection())
+        return _build(entries, store, encoder, progress, index_type, selection or Selection(), workers, ray)
 
 
 def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress: bool,
-           index_type: str | None, selection: Selection) -> BuildSummary:
+           index_type: str | None, selection: Selection, workers: int | None, ray) -> BuildSummary:
     start = time.time()
     summary = BuildSummary(found=len(entries))
     chosen = selection.pick(entries)
@@ -149,70 +151,40 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
         pending_done.clear()
 
     bar = tqdm(total=len(todo), desc="indexing", unit="rec", disable=not progress)
-    batch: list[tuple[Entry, Recording, list]] = []  # cut, not yet embedded
-    held = [0, 0]  # windows and bytes of samples in `batch`
 
-    def skip(entry: Entry, where: str | None, reason: str) -> None:
-        where = where or (entry.sources[0] if entry.sources else entry.id)
-        summary.skipped.append((where, reason))
-        bar.write(f"skipped {where}: {reason}")
+    def skip(path: str, reason: str) -> None:
+        summary.skipped.append((path, reason))
+        bar.write(f"skipped {path}: {reason}")
 
-    def embed_batch() -> None:
-        """Embed the cut windows of every recording in `batch` in one go, then queue their rows."""
-        nonlocal next_id, next_token
-        try:
-            embedded = encoder.embed_windows([windows for _, _, windows in batch])
-        except Exception as exc:  # a model that cannot read this data: each recording is named
-            for entry, _, _ in batch:
-                skip(entry, None, f"unexpected {type(exc).__name__} while embedding: {exc}")
-            embedded = []
-        for (_, rec, _), windows in zip(batch, embedded):
-            rows, tokens = rows_of(rec, windows, encoder.id, next_id, next_token)
-            next_id += len(rows)
-            next_token += len(tokens)
-            pending_tokens.extend(tokens)
-            summary.tokens_written += len(tokens)
-            summary.read += 1
-            summary.windows_written += len(rows)
-            touched.update(r["modality"] for r in rows)
-            pending_rows.extend(rows)
-            pending_recs.append(recording_row(rec))
-            pending_done.append((rec.id, encoder.id, len(rows)))
-        bar.update(len(batch))
+    reader = Reader(encoder.window_cutter(), tuple(encoder.modalities), selection)
+    if ray is not None:
+        embedded = ray.embedded(todo, reader, encoder)
+    else:
+        embedded = embedded_here(cuts(todo, reader, workers), encoder)
+    for cut in embedded:  # in the order of `todo`, whoever read and embedded them
+        bar.update(1)
+        if cut.not_selected:
+            summary.not_selected += 1
+            continue
+        if cut.skipped:
+            skip(*cut.skipped)
+            continue
+        rec = cut.rec
+        rows, tokens = rows_of(rec, cut.embedded, encoder.id, next_id, next_token)
+        next_id += len(rows)
+        next_token += len(tokens)
+        pending_tokens.extend(tokens)
+        summary.tokens_written += len(tokens)
+        summary.read += 1
+        summary.windows_written += len(rows)
+        touched.update(r["modality"] for r in rows)
+        pending_rows.extend(rows)
+        pending_recs.append(recording_row(rec))
+        pending_done.append((rec.id, encoder.id, len(rows)))
         bar.set_postfix(windows=summary.windows_written,
-                        per_s=f"{summary.windows_written / max(1e-9, time.time() - start):.0f}")
-        batch.clear()
-        held[:] = [0, 0]
-        if len(pending_done) >= COMMIT_EVERY:
+                        windows_per_s=f"{summary.windows_written / max(1e-9, time.time() - start):.0f}", refresh=False)
+        if len(pending_done) >= COMMIT_EVERY or len(pending_rows) >= COMMIT_WINDOWS:
             flush()
-
-    for entry in todo:
-        try:
-            rec = entry.load()
-            if not selection.keeps(rec):  # the listing did not tell the subject; the recording does
-                summary.not_selected += 1
-                bar.update(1)
-                continue
-            windows = encoder.cut_windows(rec)
-            if not windows:
-                raise BadInput(entry.sources[0] if entry.sources else entry.id,
-                               f"no stream the encoder reads (it needs {', '.join(encoder.modalities)}; "
-                               f"the recording has {', '.join(rec.modalities()) or 'none'})")
-        except BadInput as exc:
-            skip(entry, exc.path, exc.reason)
-            bar.update(1)
-            continue
-        except Exception as exc:  # an importer bug must not kill a long build either; it is reported
-            skip(entry, None, f"unexpected {type(exc).__name__}: {exc}")
-            bar.update(1)
-            continue
-        batch.append((entry, rec, windows))
-        held[0] += len(windows)
-        held[1] += sum(w.data.nbytes for w in windows)
-        if held[0] >= EMBED_BATCH or held[1] >= EMBED_BYTES:
-            embed_batch()
-    if batch:
-        embed_batch()
     bar.close()
     flush()
     manifests = store.faiss_manifests()

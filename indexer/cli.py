@@ -21,8 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
-from indexer.bounds import positive_int
-from indexer.importers import detect_format, discover, select
+from indexer.bounds import count, positive_int
 
 
 def _names(text: str | None) -> set[str] | None:
@@ -55,10 +54,12 @@ def cmd_build(args) -> int:
     from encoders.checkpoint import WEIGHTS
     from indexer import vectors
     from indexer.build import Selection, build
+    from indexer.distributed import RayRunner
+    from indexer.importers import detect_format, discover, select
     from indexer.store import IndexStore
 
     if args.demo:
-        out = Path(args.demo)
+        out = args.demo  # a local path or an object-store URI, as with --out
         entries = discover(None, "demo")
     else:
         if not args.source or not args.out:
@@ -67,7 +68,10 @@ def cmd_build(args) -> int:
         out = args.out  # a local path or an object-store URI: kept as the user wrote it
         entries = discover(args.source, args.format or detect_format(args.source))
     if args.train_demo_encoder and args.demo:
-        ckpt = out / "demo-encoder"  # trained once, kept with the demo index
+        if "://" in out:
+            print("error: --train-demo-encoder keeps the encoder in a local DIR; give --demo a local folder", file=sys.stderr)
+            return 2
+        ckpt = Path(out) / "demo-encoder"  # trained once, kept with the demo index
         encoder = load_checkpoint(ckpt) if (ckpt / WEIGHTS).exists() else demo_encoder(ckpt, progress=not args.quiet)
     else:
         encoder = load_checkpoint(args.checkpoint)
@@ -81,10 +85,13 @@ def cmd_build(args) -> int:
     if args.limit:
         entries = selection.pick(entries)[: args.limit]  # the first N selected, not the first N found
     vectors.check_factory(args.index_type, int(encoder.config["embed_dim"]))  # before anything is written
+    runner = RayRunner(args.ray_address) if args.ray or args.ray_address else None
+    if runner:
+        runner.start()
     store = IndexStore(out, create=True)
     print(f"indexing {len(entries)} recordings into {store.uri} with encoder {encoder.id}")
     summary = build(entries, store, encoder, progress=not args.quiet, index_type=args.index_type, wait=args.wait,
-                    selection=selection)
+                    selection=selection, workers=args.workers, ray=runner)
     print(summary.format())
     if not summary.windows_written and not summary.already_indexed:
         # An empty index is not a result: say so in the exit code, so a script stops here.
@@ -141,6 +148,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 200k vectors)")
     selection_options(b, "index only these subjects (comma-separated, as `python -m query recordings` shows them)")
     b.add_argument("--limit", type=positive_int, help="index only the first N recordings (for trying things out)")
+    g = b.add_argument_group("speed and scale")
+    g.add_argument("--workers", type=count, metavar="N",
+                   help="processes that read and window recordings while the model embeds (default: one per core but "
+                        "one, none on 2 cores or fewer; 0: all in the building process); the index is the same "
+                        "whatever N")
+    g.add_argument("--ray", action="store_true",
+                   help="read, window and embed on a Ray cluster (Ray Data; pip install 'motionsearch[scale]'); "
+                        "rows are written here, equal to a local build's")
+    g.add_argument("--ray-address", metavar="ADDR",
+                   help="the Ray cluster for --ray (implies it): ray://HOST:10001, or auto; default: a local Ray "
+                        "instance. Its nodes need motionsearch installed and the archive's files at the same paths")
     b.add_argument("--wait", action="store_true",
                    help="if another build is writing to the index, wait for it instead of stopping")
     b.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +37,11 @@ class Embedder(Protocol):
 
     def cut_windows(self, rec: Recording) -> list[Window]:
         """The windows the model reads of one recording (BadInput when it cannot read them)."""
+        ...
+
+    def window_cutter(self) -> Callable[[Recording], list[Window]]:
+        """`cut_windows` as a picklable callable that holds no model (and imports no torch):
+        what the build's worker processes and Ray tasks cut windows with."""
         ...
 
     def embed_windows(self, per_recording: list[list[Window]]) -> list[list[EmbeddedWindow]]:

@@ -9,3 +9,10 @@ class BadInput(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):  # from a worker process or a Ray task back to the build, intact
+        return type(self), (self.path, self.reason)
+
+
+class IndexLocked(RuntimeError, LookupError):
+    """Another writer holds the index."""

@@ -35,6 +35,8 @@ import pyarrow.fs
 from lancedb.index import Bitmap, BTree
 
 from indexer import filters, vectors
+from indexer.errors import IndexLocked  # noqa: F401  (raised by writer(); callers catch it from here)
+from indexer.lease import S3Lease
 
 # The checkpoint file that completes an encoder folder kept in an index (written last).
 ENCODER_COMPLETE = "config.json"
@@ -178,10 +180,6 @@ class DamagedTable(ValueError):
     """A LanceDB table whose files cannot be read; the message says how to recover."""
 
 
-class IndexLocked(RuntimeError, LookupError):
-    """Another writer holds the index."""
-
-
 def is_index(uri: str | Path) -> bool:
     """Whether a local folder holds an index (its windows table); URIs are taken on trust."""
     return "://" in str(uri) or (Path(uri) / "windows.lance").exists()
@@ -214,6 +212,7 @@ class IndexStore:
         self.tables = {name: self.db.open_table(name) for name in TABLES if name in existing}
         self.fs, self._root = pyarrow.fs.FileSystem.from_uri(self.uri)
         self._faiss: dict[tuple[str, str], FaissEntry] = {}
+        self._lease: S3Lease | None = None  # held by writer() on s3://
         self._admitted: dict[tuple, np.ndarray] = {}  # admitted_ids, oldest first
         self._meta: tuple[int, pl.DataFrame] | None = None  # (windows table version, metadata sorted by id)
 
@@ -370,8 +369,20 @@ class IndexStore:
         """Hold the index's writer lock for a block: one build at a time, so window ids and
         commit-log rows cannot collide. A second writer fails at once with one line naming the
         holder (or, with `wait`, waits for it). A local file lock (flock): it goes with the
-        process, so a killed build never leaves it held. Object stores have no such lock: there
-        the caller must make sure of one writer (said in the README)."""
+        process, so a killed build never leaves it held. On s3:// a lease object
+        (indexer.lease: created with a conditional PUT, renewed while held, taken over once
+        expired); other object stores have neither, so there the caller must make sure of one
+        writer (said in the README)."""
+        if self.uri.startswith("s3://"):
+            lease = S3Lease(self.uri)
+            lease.acquire(wait)
+            self._lease = lease
+            try:
+                yield
+            finally:
+                self._lease = None
+                lease.release()
+            return
         if "://" in self.uri:
             yield
             return
@@ -439,6 +450,8 @@ class IndexStore:
         """Write window rows (and their token rows), then the recordings' metadata (those not
         there yet), then mark the (recording, encoder) pairs complete. Until that last write the
         windows and tokens do not count."""
+        if self._lease is not None:
+            self._lease.check()  # a build that lost its lease to another writes nothing more
         if windows:
             self.tables["windows"].add(pa.Table.from_pylist(windows, schema=WINDOWS_SCHEMA))
         if tokens:
@@ -504,6 +517,14 @@ class IndexStore:
         return f"{self._root}/faiss/{_slug(encoder_id)}.{kind}.faiss"
 
     def _write_atomic(self, path: str, blob: bytes) -> None:
+        """Write `blob` to `path` so that a reader sees the old file or the new one, never half.
+        Locally: a temporary file renamed into place. On an object store one PUT (or multipart
+        upload) already appears whole when it completes, and a "rename" is a copy and a delete,
+        neither atomic nor cheap: the object is written in place."""
+        if not isinstance(self.fs, pyarrow.fs.LocalFileSystem):
+            with self.fs.open_output_stream(path) as f:
+                f.write(blob)
+            return
         tmp = f"{path}.tmp-{time.time_ns()}"
         with self.fs.open_output_stream(tmp) as f:
             f.write(blob)

@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("indexer", "encoders", "query", "ui")
-HEAVY = ("torch", "lancedb", "gradio", "faiss")
+HEAVY = ("torch", "lancedb", "gradio", "faiss", "polars", "pyarrow", "ray", "boto3")
 
 
 def _sources():
@@ -117,6 +117,7 @@ print("LOADED", ",".join(m for m in {heavy!r} if m in sys.modules))
 @pytest.mark.parametrize("package, argv, code", [
     *[(p, ["--help"], 0) for p in PACKAGES],
     *[(p, ["no-such-command"], 2) for p in ("indexer", "encoders", "query")],
+    ("indexer", ["build", "--demo", "x", "--workers", "-1"], 2), ("indexer", ["build", "--help"], 0),
     ("query", ["sync", "--help"], 0), ("encoders", ["train-tokens", "--help"], 0),
     ("ui", ["--port", "1"], 2),  # neither --index nor --demo
 ])

@@ -412,6 +412,28 @@ def test_bad_input_is_skipped_named_and_leaves_no_rows(tmp_path, tiny_encoder):
     assert all(path in text for path in bad.values())
 
 
+def test_worker_processes_build_the_same_index_and_name_the_same_skips(tmp_path, tiny_encoder, monkeypatch):
+    """Reading and windowing in worker processes (several tasks of 2 recordings, read ahead in
+    order) writes the very rows, ids and vectors of an in-process build and names the same
+    bad files, in the same order."""
+    from indexer import reading
+
+    folder = tmp_path / "messy"
+    _bad_archive(folder)
+    for i in range(4):
+        add_good_recording(folder, f"more_{i}", 6.0 + i, seed=20 + i, subject="s6")
+    monkeypatch.setattr(reading, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(reading, "CHUNK", 2)
+    here = build_path(tmp_path / "here", discover(folder), tiny_encoder, progress=False, workers=0)
+    forked = build_path(tmp_path / "forked", discover(folder), tiny_encoder, progress=False, workers=2)
+    assert forked.skipped == here.skipped and len(here.skipped) >= 6
+    assert (forked.read, forked.windows_written) == (here.read, here.windows_written) == (7, 2 * (1 + 1 + 3 + 2 + 3 + 4 + 5))
+    columns = ["id", "recording_id", "modality", "body_part", "t_start", "t_end", "label", "vector"]
+    a = IndexStore(tmp_path / "here").windows(columns=columns).sort("id")
+    b = IndexStore(tmp_path / "forked").windows(columns=columns).sort("id")
+    assert a.equals(b)
+
+
 def _bvh(frames: int, fps: float) -> str:
     """A BVH whose joints carry the canonical names, arms and legs swinging."""
     chains = {

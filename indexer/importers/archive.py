@@ -31,6 +31,7 @@ import logging
 import math
 import tomllib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -813,11 +814,11 @@ def discover(path: Path) -> list[Entry]:
         # The listing tells subject and split, so a selection needs no file read.
         subject, split = _text(raw.get("subject")), _text(raw.get("split"))
         if isinstance(spec, BadInput):
-            entries.append(Entry(id=rec_id, sources=[spec.path], load=lambda e=spec: _raise(e),
+            entries.append(Entry(id=rec_id, sources=[spec.path], load=partial(_raise, spec),
                                  subject=subject, split=split))
         else:
             entries.append(Entry(id=rec_id, sources=[str(p) for p in spec.files()],
-                                 load=lambda s=spec: load_recording(s), subject=subject, split=split))
+                                 load=partial(load_recording, spec), subject=subject, split=split))
     return entries
 
 

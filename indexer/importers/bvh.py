@@ -13,6 +13,7 @@ import csv
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -513,7 +514,7 @@ def discover(path: Path, units: str | float = DEFAULT_UNITS) -> list[Entry]:
         Entry(
             id=f"{dataset}/{f.stem}",
             sources=[str(f)],
-            load=lambda f=f: load_recording(f, dataset, descriptions.get(f.stem), units, styles.get(f.stem)),
+            load=partial(load_recording, f, dataset, descriptions.get(f.stem), units, styles.get(f.stem)),
         )
         for f in files
     ]

@@ -7,6 +7,7 @@ Subjects differ in body size, tempo and amplitude, so retrieval across subjects 
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,6 @@ def discover(path: Path | None = None) -> list[Entry]:
             for trial in TRIALS:
                 rec_id = f"demo/{action.replace(' ', '-')}_s{subject}_t{trial}"
                 entries.append(Entry(rec_id, [f"demo://{rec_id}"],
-                                     lambda a=action, s=subject, tr=trial: make_recording(a, s, tr),
+                                     partial(make_recording, action, subject, trial),
                                      subject=subject))
     return entries

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,7 @@ def discover(root: Path, subjects: tuple[str, ...] | None = None) -> list[Entry]
             Entry(
                 id=f"utd-mhad/a{action}_s{subject}_t{trial}",
                 sources=[str(path)],
-                load=lambda a=action, s=subject, t=trial: load_recording(root, a, s, t, actions),
+                load=partial(load_recording, root, action, subject, trial, actions),
                 subject=subject,
             )
         )

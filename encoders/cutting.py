@@ -1,0 +1,39 @@
+"""What a checkpoint cuts of a recording, from its config alone: no model, no torch.
+
+A build reads and windows recordings in worker processes (and Ray tasks) while the model
+embeds in the main one; those workers get this small picklable object instead of the
+encoder, so they neither receive the weights nor pay for importing torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from encoders.channels import conform_imu
+from indexer.model import Recording
+from indexer.windows import Window, WindowSpec, recording_windows
+
+
+@dataclass(frozen=True)
+class WindowCutter:
+    """`cutter(rec)`: every window of `rec` in every modality the checkpoint's towers read (IMU
+    channels put in the order the tower reads them). With `parts` (token encoders), each
+    whole-skeleton pose window becomes one window per body part, in that order."""
+
+    config: dict
+    parts: tuple[str, ...] = ()
+
+    def __call__(self, rec: Recording) -> list[Window]:
+        towers = self.config["towers"]
+        video = towers.get("video")
+        windows = recording_windows(conform_imu(rec, self.config), WindowSpec(**self.config["window"]),
+                                    {m: float(spec["rate"]) for m, spec in towers.items()},
+                                    video_size=int(video["size"]) if video else None)
+        if not self.parts:
+            return windows
+        out = []
+        for w in windows:
+            if w.modality == "pose" and w.body_part == "all":
+                out.extend(replace(w, body_part=p) for p in self.parts)
+            else:
+                out.append(w)
+        return out
