@@ -24,7 +24,7 @@ class WindowSpec:
     hop: float = 1.0  # seconds between window starts
 
     def __post_init__(self) -> None:
-        if self.length <= 0 or self.hop <= 0:
+        if not (0 < self.length < float("inf") and 0 < self.hop < float("inf")):  # NaN fails too
             raise ValueError(f"window length and hop must be positive, got {self.length}, {self.hop}")
 
 
