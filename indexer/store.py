@@ -216,6 +216,7 @@ class IndexStore:
         self._faiss: dict[tuple[str, str], FaissEntry] = {}
         self._admitted: dict[tuple, np.ndarray] = {}  # admitted_ids, oldest first
         self._meta: tuple[int, pl.DataFrame] | None = None  # (windows table version, metadata sorted by id)
+        self._hidden: tuple[tuple, dict] | None = None  # (table versions, _uncommitted_scope per table)
 
     def _table_names(self) -> list[str]:
         lister = getattr(self.db, "list_tables", None)
@@ -262,6 +263,8 @@ class IndexStore:
         `normalize_where`) and the store's own predicate `scope`. A bad filter is a one-line
         ValueError naming only what the user wrote, never the scope around it."""
         user = normalize_where(where, name) if where and where.strip() else None
+        hidden = self._uncommitted_scope(name)  # rows of a build that has not committed them (yet)
+        scope = f"({scope}) AND {hidden}" if scope and hidden else (scope or hidden)
         if user is None:
             return self.table(name, scope, columns)
         pred = f"{scope} AND ({user})" if scope else user
@@ -289,6 +292,34 @@ class IndexStore:
                 scope: str | None = None) -> pl.DataFrame:
         """Windows matching the user filter `where` (and the store's predicate `scope`)."""
         return self.filtered("windows", where, columns, scope)
+
+    def _uncommitted_scope(self, name: str) -> str | None:
+        """A predicate leaving out the rows of table `name` that no commit-log row covers: those of
+        a build that died (or is still running) between writing its windows and its `indexed` row.
+        None when there are none, the usual case, told from the row counts the log keeps. Only
+        the commits in flight can be uncommitted, so the predicate names a few recordings."""
+        if name not in ("windows", "tokens", "recordings"):
+            return None
+        key = tuple(int(self.tables[t].version) for t in ("windows", "indexed", "recordings"))
+        if self._hidden is None or self._hidden[0] != key:
+            log = self.table("indexed", columns=["recording_id", "encoder_id", "windows"])
+            whole = (int(log["windows"].sum() or 0) == self.count("windows")
+                     and log["recording_id"].n_unique() == self.count("recordings"))
+            preds: dict[str, str | None] = {"windows": None, "tokens": None, "recordings": None}
+            if not whole:
+                pairs = self.table("windows", columns=["recording_id", "encoder_id"]).unique()
+                orphans = pairs.join(log.select("recording_id", "encoder_id"), on=["recording_id", "encoder_id"],
+                                     how="anti")
+                if orphans.height:
+                    parts = [f"(encoder_id = {sql_str(enc[0])} AND {sql_in('recording_id', g['recording_id'].to_list())})"
+                             for enc, g in orphans.group_by("encoder_id")]
+                    preds["windows"] = preds["tokens"] = f"NOT ({' OR '.join(parts)})"
+                recs = self.table("recordings", columns=["id"])
+                lone = sorted(set(recs["id"].to_list()) - set(log["recording_id"].to_list()))
+                if lone:
+                    preds["recordings"] = f"NOT ({sql_in('id', lone)})"
+            self._hidden = (key, preds)
+        return self._hidden[1][name]
 
     def admitted_ids(self, where: str | None, scope: str, table: str = "windows") -> np.ndarray:
         """Sorted int64 ids of the rows of `table` a user filter admits within the store's `scope`.
