@@ -17,6 +17,7 @@ the FAISS files go through pyarrow's filesystem layer.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -158,6 +159,25 @@ def _lance_reason(exc: Exception, pred: str, user_sql: str) -> str:
     return reason.strip() or "LanceDB could not evaluate it"
 
 
+_NO_SPACE = ("no space left on device", "os error 28", "errno 28")
+
+
+@contextlib.contextmanager
+def _writing(path: str):
+    """A failed write as an OSError naming `path`: LanceDB reports a full disk as a RuntimeError
+    with its own source path in it, pyarrow as an OSError naming no file."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        text = str(exc).lower()
+        if any(s in text for s in _NO_SPACE):
+            raise OSError(errno.ENOSPC, "No space left on device", path) from None
+        if isinstance(exc, OSError) and not exc.filename:
+            reason = _RUST_PATH.sub("", str(exc).splitlines()[0] if str(exc) else type(exc).__name__).strip()
+            raise OSError(exc.errno or errno.EIO, exc.strerror or reason, path) from None
+        raise
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
@@ -209,7 +229,8 @@ class IndexStore:
                     continue
                 if not create:
                     raise FileNotFoundError(f"{self.uri}: index has no {name!r} table")
-                self.db.create_table(name, schema=schema, exist_ok=True)
+                with _writing(f"{self.uri}/{name}.lance"):
+                    self.db.create_table(name, schema=schema, exist_ok=True)
                 existing.add(name)
         self.tables = {name: self.db.open_table(name) for name in TABLES if name in existing}
         self.fs, self._root = pyarrow.fs.FileSystem.from_uri(self.uri)
@@ -471,18 +492,22 @@ class IndexStore:
         there yet), then mark the (recording, encoder) pairs complete. Until that last write the
         windows and tokens do not count."""
         if windows:
-            self.tables["windows"].add(pa.Table.from_pylist(windows, schema=WINDOWS_SCHEMA))
+            self._add("windows", pa.Table.from_pylist(windows, schema=WINDOWS_SCHEMA))
         if tokens:
-            self.tables["tokens"].add(pa.Table.from_pylist(tokens, schema=TOKENS_SCHEMA))
+            self._add("tokens", pa.Table.from_pylist(tokens, schema=TOKENS_SCHEMA))
         if recordings:
             have = set(self.table("recordings", sql_in("id", [r["id"] for r in recordings]), ["id"])["id"].to_list())
             new = [r for r in recordings if r["id"] not in have]
             if new:
-                self.tables["recordings"].add(pa.Table.from_pylist(new, schema=RECORDINGS_SCHEMA))
+                self._add("recordings", pa.Table.from_pylist(new, schema=RECORDINGS_SCHEMA))
         if done:
             now = time.time()
             log = [{"recording_id": r, "encoder_id": e, "windows": n, "built_at": now} for r, e, n in done]
-            self.tables["indexed"].add(pa.Table.from_pylist(log, schema=INDEXED_SCHEMA))
+            self._add("indexed", pa.Table.from_pylist(log, schema=INDEXED_SCHEMA))
+
+    def _add(self, name: str, rows: pa.Table) -> None:
+        with _writing(f"{self.uri}/{name}.lance"):
+            self.tables[name].add(rows)
 
     def optimize(self) -> None:
         """Compact each table's fragments (many small commits slow every later read) and bring
@@ -491,11 +516,12 @@ class IndexStore:
         for name, table in self.tables.items():
             if table.count_rows() == 0:
                 continue
-            have = {tuple(ix.columns) for ix in table.list_indices()}
-            for column, kind in SCALAR_INDEXES.get(name, {}).items():
-                if (column,) not in have:
-                    table.create_index(column, config=kind())
-            table.optimize()
+            with _writing(f"{self.uri}/{name}.lance"):
+                have = {tuple(ix.columns) for ix in table.list_indices()}
+                for column, kind in SCALAR_INDEXES.get(name, {}).items():
+                    if (column,) not in have:
+                        table.create_index(column, config=kind())
+                table.optimize()
 
     # ---- encoders kept with the index, so queries embed with the very weights it was built with
     def _encoder_dir(self, encoder_id: str) -> str:
@@ -536,8 +562,13 @@ class IndexStore:
 
     def _write_atomic(self, path: str, blob: bytes) -> None:
         tmp = f"{path}.tmp-{time.time_ns()}"
-        with self.fs.open_output_stream(tmp) as f:
-            f.write(blob)
+        try:
+            with _writing(path), self.fs.open_output_stream(tmp) as f:
+                f.write(blob)
+        except OSError:
+            with contextlib.suppress(OSError):  # nothing half-written is left behind
+                self.fs.delete_file(tmp)
+            raise
         self.fs.move(tmp, path)
 
     def _read(self, path: str) -> bytes:
