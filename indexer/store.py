@@ -228,7 +228,8 @@ class IndexStore:
                 if not create and name in OPTIONAL_TABLES:
                     continue
                 if not create:
-                    raise FileNotFoundError(f"{self.uri}: index has no {name!r} table")
+                    raise FileNotFoundError(f"{self.uri}: index has no {name!r} table (an incomplete copy?); rebuild "
+                                            "it into a new folder with `python -m indexer build SOURCE --out NEW_DIR`")
                 with _writing(f"{self.uri}/{name}.lance"):
                     self.db.create_table(name, schema=schema, exist_ok=True)
                 existing.add(name)
@@ -614,8 +615,11 @@ class IndexStore:
         if not self._exists(folder):
             return []
         sel = pyarrow.fs.FileSelector(folder)
-        found = (self._read_manifest(info.path) for info in self.fs.get_file_info(sel)
-                 if info.path.endswith(".json"))
+        infos = self.fs.get_file_info(sel)
+        files = {info.path for info in infos}
+        # A manifest counts only with its index file beside it: one whose file is gone is rewritten.
+        found = (self._read_manifest(info.path) for info in infos
+                 if info.path.endswith(".json") and info.path[: -len(".json")] + ".faiss" in files)
         return [m for m in found if m is not None]
 
     def _read_manifest(self, path: str) -> dict | None:
@@ -626,6 +630,17 @@ class IndexStore:
         except (OSError, ValueError):
             return None
         return manifest if isinstance(manifest, dict) else None
+
+    def _discard(self, *paths: str) -> None:
+        """Remove side files found damaged, stale or foreign, so the next build writes them anew;
+        only while no build is writing (it may be replacing them right now)."""
+        try:
+            with self.writer():
+                for p in paths:
+                    with contextlib.suppress(OSError):
+                        self.fs.delete_file(p)
+        except (IndexLocked, OSError):
+            pass
 
     def faiss(self, encoder_id: str, modality: str, table: str = "windows") -> FaissEntry:
         """The FAISS index of one encoder and modality, loaded once and kept. An index whose
@@ -650,6 +665,8 @@ class IndexStore:
                 if index is not None:
                     vectors.apply_params(index, manifest.get("search_params"))
         if index is None:  # LanceDB is the truth; the accelerator is rebuilt from it
+            if manifest or self._exists(path):
+                self._discard(path, meta_path)
             ids, vecs = self.vectors(encoder_id, modality, table=table)
             index = vectors.build(vecs, ids, vectors.choose_factory(len(ids)))
             manifest = {"encoder_id": encoder_id, "modality": modality, "count": len(ids),

@@ -275,6 +275,9 @@ def video_options(p):
 
 
 def video_cmd(args):
+    from indexer.video import probe_video
+
+    probe_video(args.file)  # a file that is not a video is named before the index is opened
     return _index(args).search_file(args.file, "video", args.target, args.k, args.where, start=args.start,
                                     end=args.end)
 
