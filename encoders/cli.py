@@ -48,6 +48,17 @@ from indexer.bounds import EMBED_DIM_RANGE, WINDOW_RANGE, bounded
 from indexer.cli import selection_options
 
 
+def json_object(text: str) -> str:
+    """argparse type: JSON text of an object (kept as text; the handler reads it)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"width\": 64}}', got {text!r}")
+    return text
+
+
 # ---- option groups (each declared once; a command adds the groups it uses) -----------------------
 def source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", help="archive to read (UTD-MHAD folder, manifest folder, BVH folder)")
@@ -89,9 +100,9 @@ def text_options(p: argparse.ArgumentParser) -> None:
                    help="frames per second sampled from video (default 6 small_cnn, 2 clip_frames)")
     g.add_argument("--actions", help="train only on these actions (zero-shot split): UTD-MHAD action ids like "
                    "1-20, or comma-separated label names for other archives")
-    g.add_argument("--tower-params", help="JSON of constructor params for the IMU/pose towers, e.g. "
+    g.add_argument("--tower-params", type=json_object, help="JSON of constructor params for the IMU/pose towers, e.g. "
                    "'{\"dim\": 96, \"layers\": 2, \"heads\": 4}' for a small patch_transformer")
-    g.add_argument("--loss-weights", help="JSON overriding the loss weights, e.g. '{\"imu-video\": 2}' "
+    g.add_argument("--loss-weights", type=json_object, help="JSON overriding the loss weights, e.g. '{\"imu-video\": 2}' "
                    "(keys: imu-text, pose-text, imu-pose, imu-video, video-text)")
 
 
@@ -679,7 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest random turn of a virtual sensor on its segment (default 180: any mounting)")
     r.add_argument("--channel-dropout", type=bounds.share, default=0.3,
                    help="share of windows trained with the gyro (or acc) zeroed, so acc-only data reads (default 0.3)")
-    r.add_argument("--tower-params", help="JSON of constructor params for the IMU/pose towers")
+    r.add_argument("--tower-params", type=json_object, help="JSON of constructor params for the IMU/pose towers")
     r.add_argument("--threads", type=bounded(1, 1024, kind=int), default=1, help="torch CPU threads (default 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     optimiser_options(r)

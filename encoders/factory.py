@@ -32,14 +32,17 @@ def model_bytes(config: dict) -> int | None:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def create_model(config: dict, seed: int | None = None, source: str = "the encoder config",
+def create_model(config: dict, seed: int | None = None, source: str = "the model config (see --tower-params)",
                  weights_bytes: int | None = None) -> nn.Module:
     """A fresh model for `config`; with `seed`, its initial weights are drawn from that seed. Its
     numbers are checked and its size estimated first (`source` names the config in the message),
     so a config asking for terabytes is refused instead of allocated; with `weights_bytes` (the
     size of the weights file it is to be filled from), so is a model far larger than its weights."""
     check_config(config, source)
-    need = model_bytes(config)
+    try:
+        need = model_bytes(config)
+    except (KeyError, TypeError, AttributeError) as exc:  # a constructor refusing a parameter: not a config of ours
+        raise ValueError(f"{source}: not a motionsearch encoder config ({type(exc).__name__}: {exc})") from None
     if need is not None and need > MAX_MODEL_BYTES:
         raise ValueError(f"{source}: the model would take {need / 2**30:.1f} GiB, more than the "
                          f"{MAX_MODEL_BYTES / 2**30:.0f} GiB a checkpoint may hold (check embed_dim and the tower params)")

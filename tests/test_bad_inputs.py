@@ -375,6 +375,15 @@ CLI_KINDS = {
     "train-tokens dim 1e12": ("encoders", ["train-tokens", "--demo", "--out", "{out}", "--dim", "1000000000000"],
                               r"--dim: must be between 1 and 16384"),
     "train lr negative": ("encoders", ["train", "--demo", "--out", "{out}", "--lr=-1"], r"--lr"),
+    "train tower-params not JSON": ("encoders", ["train", "--demo", "--out", "{out}", "--tower-params", "wide"],
+                                    r"--tower-params: not JSON"),
+    "train tower-params a list": ("encoders", ["train", "--demo", "--out", "{out}", "--tower-params", "[1, 2]"],
+                                  r"--tower-params: must be a JSON object"),
+    "train tower-params unknown": ("encoders", ["train", "--demo", "--quiet", "--out", "{out}", "--epochs", "1", "--tower-params",
+                                                '{"bogus": 1}'], r"unexpected keyword argument 'bogus'"),
+    "train tower-params width 1e9": ("encoders", ["train", "--demo", "--quiet", "--out", "{out}", "--epochs", "1",
+                                                  "--tower-params", '{"width": 1000000000}'],
+                                     r"towers.imu.params.width must be between 0 and 65536"),
 }
 
 
@@ -398,8 +407,10 @@ def _fill(argv: list[str], corpus, tmp: Path) -> list[str]:
         if a.startswith("{file:"):
             out.append(_query_file(tmp, a[6:-1]))
             continue
-        out.append(a.format(index=corpus["index"], archive=corpus["archive"], out=tmp / "out", afile=afile,
-                            missing=tmp / "no-such-thing"))
+        for key, value in {"index": corpus["index"], "archive": corpus["archive"], "out": tmp / "out",
+                           "afile": afile, "missing": tmp / "no-such-thing"}.items():
+            a = a.replace("{" + key + "}", str(value))
+        out.append(a)
     return out
 
 
