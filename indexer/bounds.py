@@ -15,6 +15,10 @@ MAX_WINDOW_SAMPLES = 1 << 20  # samples (frames) of one window at a tower's rate
 EMBED_DIM_RANGE = (1, 16_384)  # joint-space width
 MAX_MODEL_BYTES = 8 << 30  # float32 parameters of one checkpoint's model (ViT-L/14 CLIP is ~1.7 GB)
 PORT_RANGE = (1, 65_535)
+# One stream resampled to a tower's rate is held in memory whole (float64) while it is cut into
+# windows: a sparse stream stretched over a long time (a week at 0.1 Hz, resampled to 25 Hz) is
+# refused before that allocation.
+MAX_STREAM_BYTES = 4 << 30
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:

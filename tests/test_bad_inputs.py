@@ -22,6 +22,7 @@ from conftest import make_tiny_encoder
 from test_build import IMU_HEADER, _bvh, add_good_recording, imu_signal, pose_signal
 
 from indexer import cli as indexer_cli
+from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.build import build_path
 from indexer.importers import discover
 from indexer.importers.archive import write_example
@@ -605,3 +606,16 @@ def test_overlapping_text_spans_are_kept_and_said(tmp_path, caplog):
     assert [s.text for s in spans] == ["walks", "waves"]
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and lines[0].startswith(f"{path}: 1 text span(s) overlap")
+
+
+def test_a_sparse_stream_stretched_over_a_week_is_refused_before_resampling():
+    """A week of pose at 0.1 fps (12 MB) would be 5.8 GB at a 25 Hz tower: refused by estimate."""
+    from indexer.errors import BadInput
+    from indexer.model import PoseStream, Recording
+    from indexer.windows import WindowSpec, recording_windows
+
+    frames = 60_000
+    pose = PoseStream(np.tile(POSE[:1], (frames, 1, 1)), 0.1, "canonical", list(CANONICAL_JOINTS), "week.npy")
+    rec = Recording("lab/week", "lab", pose=pose)
+    with pytest.raises(BadInput, match=r"week.npy: 60000 samples at 0.1 Hz resampled to 25 Hz would take 5.4 GiB"):
+        recording_windows(rec, WindowSpec(), {"pose": 25.0})
