@@ -81,7 +81,7 @@ def window_options(p: argparse.ArgumentParser, length: float, hop: float, length
 def optimiser_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=bounded(2, 1 << 16, kind=int), default=64,
                    help="windows per batch (default 64); each batch's other windows are the negatives")
-    p.add_argument("--lr", type=bounded(1e-9, 10.0), default=1e-3, help="peak learning rate (one-cycle schedule)")
+    p.add_argument("--lr", type=bounded(0.0, 10.0), default=1e-3, help="peak learning rate (one-cycle schedule)")
     p.add_argument("--seed", type=int, default=0)
 
 
