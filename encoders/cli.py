@@ -43,7 +43,20 @@ from pathlib import Path
 
 from encoders.channels import DEFAULT_CHANNEL_DROPOUT
 from encoders.part_features import DEFAULT_PARTS, PRETRAIN_PARTS
+from indexer import bounds
+from indexer.bounds import EMBED_DIM_RANGE, WINDOW_RANGE, bounded
 from indexer.cli import selection_options
+
+
+def json_object(text: str) -> str:
+    """argparse type: JSON text of an object (kept as text; the handler reads it)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"width\": 64}}', got {text!r}")
+    return text
 
 
 # ---- option groups (each declared once; a command adds the groups it uses) -----------------------
@@ -61,14 +74,14 @@ def output_options(p: argparse.ArgumentParser) -> None:
 
 
 def window_options(p: argparse.ArgumentParser, length: float, hop: float, length_help: str, hop_help: str) -> None:
-    p.add_argument("--window", type=float, default=length, help=length_help)
-    p.add_argument("--hop", type=float, default=hop, help=hop_help)
+    p.add_argument("--window", type=bounded(*WINDOW_RANGE), default=length, help=length_help)
+    p.add_argument("--hop", type=bounded(0.01, WINDOW_RANGE[1]), default=hop, help=hop_help)
 
 
 def optimiser_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch", type=int, default=64,
+    p.add_argument("--batch", type=bounded(2, 1 << 16, kind=int), default=64,
                    help="windows per batch (default 64); each batch's other windows are the negatives")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle schedule)")
+    p.add_argument("--lr", type=bounded(0.0, 10.0), default=1e-3, help="peak learning rate (one-cycle schedule)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -83,13 +96,13 @@ def text_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--video-encoder", choices=["small_cnn", "clip_frames", "none"], default="none",
                    help="also train/attach a video tower: small_cnn (trainable, for depth/IR clips) or "
                         "clip_frames (frozen open_clip image tower); default none")
-    g.add_argument("--video-fps", type=float,
+    g.add_argument("--video-fps", type=bounded(0.1, 240.0),
                    help="frames per second sampled from video (default 6 small_cnn, 2 clip_frames)")
     g.add_argument("--actions", help="train only on these actions (zero-shot split): UTD-MHAD action ids like "
                    "1-20, or comma-separated label names for other archives")
-    g.add_argument("--tower-params", help="JSON of constructor params for the IMU/pose towers, e.g. "
+    g.add_argument("--tower-params", type=json_object, help="JSON of constructor params for the IMU/pose towers, e.g. "
                    "'{\"dim\": 96, \"layers\": 2, \"heads\": 4}' for a small patch_transformer")
-    g.add_argument("--loss-weights", help="JSON overriding the loss weights, e.g. '{\"imu-video\": 2}' "
+    g.add_argument("--loss-weights", type=json_object, help="JSON overriding the loss weights, e.g. '{\"imu-video\": 2}' "
                    "(keys: imu-text, pose-text, imu-pose, imu-video, video-text)")
 
 
@@ -99,10 +112,11 @@ def token_options(p: argparse.ArgumentParser, concat: bool = True) -> None:
         g.add_argument("--concat", action="store_true",
                        help="join each subject's clips into one long stream per sensor placement first "
                             "(UTD-MHAD's 3 s clips; matches the temporal evaluation)")
-    g.add_argument("--dim", type=int, help="token / window vector dimension (default 256, MoBind's)")
-    g.add_argument("--width", type=int, help="Transformer width (default 256)")
-    g.add_argument("--layers", type=int, help="Transformer layers (default 4)")
-    g.add_argument("--heads", type=int, help="attention heads (default 4)")
+    g.add_argument("--dim", type=bounded(*EMBED_DIM_RANGE, kind=int),
+                   help="token / window vector dimension (default 256, MoBind's)")
+    g.add_argument("--width", type=bounded(1, 1 << 14, kind=int), help="Transformer width (default 256)")
+    g.add_argument("--layers", type=bounded(1, 128, kind=int), help="Transformer layers (default 4)")
+    g.add_argument("--heads", type=bounded(1, 256, kind=int), help="attention heads (default 4)")
     g.add_argument("--pose-dims", type=int, choices=[2, 3],
                    help="3 for skeletons/mocap; 2 for 2-D pose from video (trained on 3-D mocap seen "
                         "from randomly turned cameras)")
@@ -110,17 +124,17 @@ def token_options(p: argparse.ArgumentParser, concat: bool = True) -> None:
                    help=f"body parts the skeleton is decomposed into (default {','.join(DEFAULT_PARTS)})")
     g.add_argument("--weights",
                    help="loss weights (default token=1,window=1,body=0.5,masked=0.5)")
-    g.add_argument("--mask-ratio", type=float,
+    g.add_argument("--mask-ratio", type=bounded(0.0, 0.95),
                    help="share of tokens masked for prediction (default 0.15)")
-    g.add_argument("--token-shift", type=float, default=1.0,
+    g.add_argument("--token-shift", type=bounded(0.0, 60.0), default=1.0,
                    help="largest offset, seconds, between the IMU and pose windows the token loss compares "
                         "(default 1; 0 lets tokens match by their position in the window)")
-    g.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
-    g.add_argument("--threads", type=int, default=1,
+    g.add_argument("--steps", type=bounded(1, 10**8, kind=int), default=1500, help="optimiser steps (default 1500)")
+    g.add_argument("--threads", type=bounded(1, 1024, kind=int), default=1,
                    help="torch CPU threads (default 1: on a busy machine more threads wait on each other)")
-    g.add_argument("--tower-dropout", type=float, default=0.1,
+    g.add_argument("--tower-dropout", type=bounds.share, default=0.1,
                    help="dropout inside the Transformer layers (default 0.1; 0 is ~15 %% faster on CPU)")
-    g.add_argument("--channel-dropout", type=float, default=DEFAULT_CHANNEL_DROPOUT, metavar="P",
+    g.add_argument("--channel-dropout", type=bounds.share, default=DEFAULT_CHANNEL_DROPOUT, metavar="P",
                    help="in training, zero the gyroscope (or the accelerometer) of a window with probability P "
                         f"each, never both (default {DEFAULT_CHANNEL_DROPOUT}); lets the checkpoint read "
                         "accelerometer-only IMUs (gyro zero-filled). 0 makes one that refuses them")
@@ -139,7 +153,7 @@ def channel_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--imu-channels", metavar="GROUPS",
                    help="sensor groups the IMU tower reads, comma-separated from acc,gyr,mag,quat (default acc,gyr); "
                         "streams lacking some of them are read with those columns zero-filled")
-    g.add_argument("--channel-dropout", type=float, default=DEFAULT_CHANNEL_DROPOUT, metavar="P",
+    g.add_argument("--channel-dropout", type=bounds.share, default=DEFAULT_CHANNEL_DROPOUT, metavar="P",
                    help="in training, drop each sensor group of a window (the gyroscope, the accelerometer, ...) with "
                         f"probability P, never all of them (default {DEFAULT_CHANNEL_DROPOUT}); this is what lets the "
                         "checkpoint read acc-only and acc+gyr streams into one space. 0 makes a checkpoint that "
@@ -625,9 +639,9 @@ def build_parser() -> argparse.ArgumentParser:
     output_options(t)
     t.add_argument("--arch", choices=["cnn_gru", "patch_transformer"],
                    help="signal encoder architecture (default: IMU2CLIP's cnn_gru)")
-    t.add_argument("--dim", type=int, help="joint-space dimension (default 256)")
+    t.add_argument("--dim", type=bounded(*EMBED_DIM_RANGE, kind=int), help="joint-space dimension (default 256)")
     window_options(t, None, None, "window length in seconds (default 5)", "hop between windows in seconds (default 1)")
-    t.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
+    t.add_argument("--epochs", type=bounded(1, 10**6, kind=int), default=60, help="training epochs (default 60)")
     t.add_argument("--fusion", choices=["attention", "none"], default="none",
                    help="also learn one vector per recording window over all its sensors (placement embedding, "
                         "attention pooling over any subset, trained on random sensor subsets); an index then "
@@ -669,14 +683,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BVH folders to train on (default: the Bandai Namco and both CMU sets under --shared)")
     r.add_argument("--shared", default="../shared/data", help="where the default folders live (default ../shared/data)")
     r.add_argument("--arch", default="cnn_gru", choices=["cnn_gru", "patch_transformer"])
-    r.add_argument("--copies", type=int, default=4, help="virtual-IMU training recordings per take (default 4)")
-    r.add_argument("--epochs", type=int, default=24, help="training epochs (default 24)")
-    r.add_argument("--mount-degrees", type=float, default=180.0,
+    r.add_argument("--copies", type=bounded(1, 1000, kind=int), default=4,
+                   help="virtual-IMU training recordings per take (default 4)")
+    r.add_argument("--epochs", type=bounded(1, 10**6, kind=int), default=24, help="training epochs (default 24)")
+    r.add_argument("--mount-degrees", type=bounded(0.0, 360.0), default=180.0,
                    help="largest random turn of a virtual sensor on its segment (default 180: any mounting)")
-    r.add_argument("--channel-dropout", type=float, default=0.3,
+    r.add_argument("--channel-dropout", type=bounds.share, default=0.3,
                    help="share of windows trained with the gyro (or acc) zeroed, so acc-only data reads (default 0.3)")
-    r.add_argument("--tower-params", help="JSON of constructor params for the IMU/pose towers")
-    r.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    r.add_argument("--tower-params", type=json_object, help="JSON of constructor params for the IMU/pose towers")
+    r.add_argument("--threads", type=bounded(1, 1024, kind=int), default=1, help="torch CPU threads (default 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     optimiser_options(r)
     r.set_defaults(func=cmd_pretrain, batch=128)
@@ -699,10 +714,11 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--takes", choices=["train", "eval", "calib", "all"], default="train",
                     help="which takes of the folders to read, by encoders.pretrain.mocap_split (default train: "
                          "the evaluation and calibration takes stay unseen)")
-    pt.add_argument("--copies", type=int, default=4, help="virtual-IMU training recordings per take (default 4)")
-    pt.add_argument("--mount-degrees", type=float, default=180.0,
+    pt.add_argument("--copies", type=bounded(1, 1000, kind=int), default=4,
+                    help="virtual-IMU training recordings per take (default 4)")
+    pt.add_argument("--mount-degrees", type=bounded(0.0, 360.0), default=180.0,
                     help="largest random turn of a virtual sensor on its segment (default 180: any mounting)")
-    pt.add_argument("--yaw-degrees", type=float, default=180.0,
+    pt.add_argument("--yaw-degrees", type=bounded(0.0, 360.0), default=180.0,
                     help="largest random turn of a copy about the vertical (default 180: any heading)")
     window_options(pt, None, None, "window length in seconds, a multiple of 0.2 (default 2)",
                    "seconds between the windows an index stores (default 0.2)")

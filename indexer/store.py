@@ -17,6 +17,7 @@ the FAISS files go through pyarrow's filesystem layer.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -160,6 +161,25 @@ def _lance_reason(exc: Exception, pred: str, user_sql: str) -> str:
     return reason.strip() or "LanceDB could not evaluate it"
 
 
+_NO_SPACE = ("no space left on device", "os error 28", "errno 28")
+
+
+@contextlib.contextmanager
+def _writing(path: str):
+    """A failed write as an OSError naming `path`: LanceDB reports a full disk as a RuntimeError
+    with its own source path in it, pyarrow as an OSError naming no file."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        text = str(exc).lower()
+        if any(s in text for s in _NO_SPACE):
+            raise OSError(errno.ENOSPC, "No space left on device", path) from None
+        if isinstance(exc, OSError) and not exc.filename:
+            reason = _RUST_PATH.sub("", str(exc).splitlines()[0] if str(exc) else type(exc).__name__).strip()
+            raise OSError(exc.errno or errno.EIO, exc.strerror or reason, path) from None
+        raise
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
@@ -206,8 +226,10 @@ class IndexStore:
                 if not create and name in OPTIONAL_TABLES:
                     continue
                 if not create:
-                    raise FileNotFoundError(f"{self.uri}: index has no {name!r} table")
-                self.db.create_table(name, schema=schema, exist_ok=True)
+                    raise FileNotFoundError(f"{self.uri}: index has no {name!r} table (an incomplete copy?); rebuild "
+                                            "it into a new folder with `python -m indexer build SOURCE --out NEW_DIR`")
+                with _writing(f"{self.uri}/{name}.lance"):
+                    self.db.create_table(name, schema=schema, exist_ok=True)
                 existing.add(name)
         self.tables = {name: self.db.open_table(name) for name in TABLES if name in existing}
         self.fs, self._root = pyarrow.fs.FileSystem.from_uri(self.uri)
@@ -215,6 +237,7 @@ class IndexStore:
         self._lease: S3Lease | None = None  # held by writer() on s3://
         self._admitted: dict[tuple, np.ndarray] = {}  # admitted_ids, oldest first
         self._meta: tuple[int, pl.DataFrame] | None = None  # (windows table version, metadata sorted by id)
+        self._hidden: tuple[tuple, dict] | None = None  # (table versions, _uncommitted_scope per table)
 
     def _table_names(self) -> list[str]:
         lister = getattr(self.db, "list_tables", None)
@@ -261,6 +284,8 @@ class IndexStore:
         `normalize_where`) and the store's own predicate `scope`. A bad filter is a one-line
         ValueError naming only what the user wrote, never the scope around it."""
         user = normalize_where(where, name) if where and where.strip() else None
+        hidden = self._uncommitted_scope(name)  # rows of a build that has not committed them (yet)
+        scope = f"({scope}) AND {hidden}" if scope and hidden else (scope or hidden)
         if user is None:
             return self.table(name, scope, columns)
         pred = f"{scope} AND ({user})" if scope else user
@@ -288,6 +313,34 @@ class IndexStore:
                 scope: str | None = None) -> pl.DataFrame:
         """Windows matching the user filter `where` (and the store's predicate `scope`)."""
         return self.filtered("windows", where, columns, scope)
+
+    def _uncommitted_scope(self, name: str) -> str | None:
+        """A predicate leaving out the rows of table `name` that no commit-log row covers: those of
+        a build that died (or is still running) between writing its windows and its `indexed` row.
+        None when there are none, the usual case, told from the row counts the log keeps. Only
+        the commits in flight can be uncommitted, so the predicate names a few recordings."""
+        if name not in ("windows", "tokens", "recordings"):
+            return None
+        key = tuple(int(self.tables[t].version) for t in ("windows", "indexed", "recordings"))
+        if self._hidden is None or self._hidden[0] != key:
+            log = self.table("indexed", columns=["recording_id", "encoder_id", "windows"])
+            whole = (int(log["windows"].sum() or 0) == self.count("windows")
+                     and log["recording_id"].n_unique() == self.count("recordings"))
+            preds: dict[str, str | None] = {"windows": None, "tokens": None, "recordings": None}
+            if not whole:
+                pairs = self.table("windows", columns=["recording_id", "encoder_id"]).unique()
+                orphans = pairs.join(log.select("recording_id", "encoder_id"), on=["recording_id", "encoder_id"],
+                                     how="anti")
+                if orphans.height:
+                    parts = [f"(encoder_id = {sql_str(enc[0])} AND {sql_in('recording_id', g['recording_id'].to_list())})"
+                             for enc, g in orphans.group_by("encoder_id")]
+                    preds["windows"] = preds["tokens"] = f"NOT ({' OR '.join(parts)})"
+                recs = self.table("recordings", columns=["id"])
+                lone = sorted(set(recs["id"].to_list()) - set(log["recording_id"].to_list()))
+                if lone:
+                    preds["recordings"] = f"NOT ({sql_in('id', lone)})"
+            self._hidden = (key, preds)
+        return self._hidden[1][name]
 
     def admitted_ids(self, where: str | None, scope: str, table: str = "windows") -> np.ndarray:
         """Sorted int64 ids of the rows of `table` a user filter admits within the store's `scope`.
@@ -453,18 +506,22 @@ class IndexStore:
         if self._lease is not None:
             self._lease.check()  # a build that lost its lease to another writes nothing more
         if windows:
-            self.tables["windows"].add(pa.Table.from_pylist(windows, schema=WINDOWS_SCHEMA))
+            self._add("windows", pa.Table.from_pylist(windows, schema=WINDOWS_SCHEMA))
         if tokens:
-            self.tables["tokens"].add(pa.Table.from_pylist(tokens, schema=TOKENS_SCHEMA))
+            self._add("tokens", pa.Table.from_pylist(tokens, schema=TOKENS_SCHEMA))
         if recordings:
             have = set(self.table("recordings", sql_in("id", [r["id"] for r in recordings]), ["id"])["id"].to_list())
             new = [r for r in recordings if r["id"] not in have]
             if new:
-                self.tables["recordings"].add(pa.Table.from_pylist(new, schema=RECORDINGS_SCHEMA))
+                self._add("recordings", pa.Table.from_pylist(new, schema=RECORDINGS_SCHEMA))
         if done:
             now = time.time()
             log = [{"recording_id": r, "encoder_id": e, "windows": n, "built_at": now} for r, e, n in done]
-            self.tables["indexed"].add(pa.Table.from_pylist(log, schema=INDEXED_SCHEMA))
+            self._add("indexed", pa.Table.from_pylist(log, schema=INDEXED_SCHEMA))
+
+    def _add(self, name: str, rows: pa.Table) -> None:
+        with _writing(f"{self.uri}/{name}.lance"):
+            self.tables[name].add(rows)
 
     def optimize(self) -> None:
         """Compact each table's fragments (many small commits slow every later read) and bring
@@ -473,11 +530,12 @@ class IndexStore:
         for name, table in self.tables.items():
             if table.count_rows() == 0:
                 continue
-            have = {tuple(ix.columns) for ix in table.list_indices()}
-            for column, kind in SCALAR_INDEXES.get(name, {}).items():
-                if (column,) not in have:
-                    table.create_index(column, config=kind())
-            table.optimize()
+            with _writing(f"{self.uri}/{name}.lance"):
+                have = {tuple(ix.columns) for ix in table.list_indices()}
+                for column, kind in SCALAR_INDEXES.get(name, {}).items():
+                    if (column,) not in have:
+                        table.create_index(column, config=kind())
+                table.optimize()
 
     # ---- encoders kept with the index, so queries embed with the very weights it was built with
     def _encoder_dir(self, encoder_id: str) -> str:
@@ -526,8 +584,13 @@ class IndexStore:
                 f.write(blob)
             return
         tmp = f"{path}.tmp-{time.time_ns()}"
-        with self.fs.open_output_stream(tmp) as f:
-            f.write(blob)
+        try:
+            with _writing(path), self.fs.open_output_stream(tmp) as f:
+                f.write(blob)
+        except OSError:
+            with contextlib.suppress(OSError):  # nothing half-written is left behind
+                self.fs.delete_file(tmp)
+            raise
         self.fs.move(tmp, path)
 
     def _read(self, path: str) -> bytes:
@@ -573,8 +636,11 @@ class IndexStore:
         if not self._exists(folder):
             return []
         sel = pyarrow.fs.FileSelector(folder)
-        found = (self._read_manifest(info.path) for info in self.fs.get_file_info(sel)
-                 if info.path.endswith(".json"))
+        infos = self.fs.get_file_info(sel)
+        files = {info.path for info in infos}
+        # A manifest counts only with its index file beside it: one whose file is gone is rewritten.
+        found = (self._read_manifest(info.path) for info in infos
+                 if info.path.endswith(".json") and info.path[: -len(".json")] + ".faiss" in files)
         return [m for m in found if m is not None]
 
     def _read_manifest(self, path: str) -> dict | None:
@@ -585,6 +651,17 @@ class IndexStore:
         except (OSError, ValueError):
             return None
         return manifest if isinstance(manifest, dict) else None
+
+    def _discard(self, *paths: str) -> None:
+        """Remove side files found damaged, stale or foreign, so the next build writes them anew;
+        only while no build is writing (it may be replacing them right now)."""
+        try:
+            with self.writer():
+                for p in paths:
+                    with contextlib.suppress(OSError):
+                        self.fs.delete_file(p)
+        except (IndexLocked, OSError):
+            pass
 
     def faiss(self, encoder_id: str, modality: str, table: str = "windows") -> FaissEntry:
         """The FAISS index of one encoder and modality, loaded once and kept. An index whose
@@ -609,6 +686,8 @@ class IndexStore:
                 if index is not None:
                     vectors.apply_params(index, manifest.get("search_params"))
         if index is None:  # LanceDB is the truth; the accelerator is rebuilt from it
+            if manifest or self._exists(path):
+                self._discard(path, meta_path)
             ids, vecs = self.vectors(encoder_id, modality, table=table)
             index = vectors.build(vecs, ids, vectors.choose_factory(len(ids)))
             manifest = {"encoder_id": encoder_id, "modality": modality, "count": len(ids),

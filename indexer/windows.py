@@ -15,6 +15,8 @@ import numpy as np
 import scipy.interpolate
 import scipy.signal
 
+from indexer.bounds import MAX_STREAM_BYTES
+from indexer.errors import BadInput
 from indexer.model import Recording
 from indexer.video import probe_video, read_frames
 
@@ -25,7 +27,7 @@ class WindowSpec:
     hop: float = 1.0  # seconds between window starts
 
     def __post_init__(self) -> None:
-        if self.length <= 0 or self.hop <= 0:
+        if not (0 < self.length < float("inf") and 0 < self.hop < float("inf")):  # NaN fails too
             raise ValueError(f"window length and hop must be positive, got {self.length}, {self.hop}")
 
 
@@ -126,6 +128,17 @@ def video_windows(rec: Recording, spec: WindowSpec, fps: float, starts: list[flo
     return out
 
 
+def _check_resampled_size(stream, target: float) -> None:
+    """BadInput naming the stream's file when resampling it to `target` Hz would take more than
+    MAX_STREAM_BYTES (estimated before anything is allocated)."""
+    values = stream.data.size // max(1, stream.data.shape[0])
+    need = stream.data.shape[0] * target / stream.rate * values * 8
+    if need > MAX_STREAM_BYTES:
+        raise BadInput(stream.source or "stream", f"{stream.data.shape[0]} samples at {stream.rate:g} Hz resampled to "
+                       f"{target:g} Hz would take {need / 2**30:.1f} GiB, more than the {MAX_STREAM_BYTES / 2**30:.0f} "
+                       "GiB one stream may (check the rate)")
+
+
 def recording_windows(rec: Recording, spec: WindowSpec, rates: dict[str, float],
                       starts: list[float] | None = None, video_size: int | None = None) -> list[Window]:
     """Windows of every modality in `rates` ({"imu": 50, "pose": 25, "video": 5}) the recording
@@ -139,6 +152,9 @@ def recording_windows(rec: Recording, spec: WindowSpec, rates: dict[str, float],
     starts = window_starts(rec.duration, spec) if starts is None else starts
     # (modality, body part, samples at the tower rate, rate, recording time of the first sample)
     streams: list[tuple[str, str, np.ndarray, float, float]] = []
+    for modality, stream in [("imu", s) for s in rec.imu] + [("pose", rec.pose)]:
+        if stream is not None and modality in rates:
+            _check_resampled_size(stream, rates[modality])
     if "imu" in rates:
         for imu in rec.imu:
             streams.append(("imu", imu.placement, resample(imu.data, imu.rate, rates["imu"]), rates["imu"],

@@ -32,8 +32,9 @@ import argparse
 import os
 import sys
 
+from indexer import bounds
 from indexer.bodyparts import UP_AXES, canonical_placement
-from indexer.bounds import positive_int
+from indexer.bounds import MAX_DURATION, PORT_RANGE, bounded, positive_int
 from indexer.clocks import DEFAULT_MAX_GAP, TIME_UNITS
 
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
@@ -60,8 +61,8 @@ def target_options(p: argparse.ArgumentParser) -> None:
 
 
 def range_options(p: argparse.ArgumentParser, what: str = "clip") -> None:
-    p.add_argument("--start", type=float, help=f"use the {what} from this second on")
-    p.add_argument("--end", type=float, help=f"use the {what} up to this second")
+    p.add_argument("--start", type=bounds.seconds, help=f"use the {what} from this second on")
+    p.add_argument("--end", type=bounds.seconds, help=f"use the {what} up to this second")
 
 
 def reading_options(p: argparse.ArgumentParser, rate: str = "sample rate of an IMU file or frame rate of a pose "
@@ -70,7 +71,7 @@ def reading_options(p: argparse.ArgumentParser, rate: str = "sample rate of an I
     g = p.add_argument_group("reading the query files", "What a file does not say about itself. UTD-MHAD .mat "
                              "and .bvh files carry their own rate, units and joints; .csv, .parquet and .npy "
                              "files need some of these.")
-    g.add_argument("--rate", type=float, metavar="HZ", help=f"{rate}, in Hz (with --time-column: the rate to "
+    g.add_argument("--rate", type=bounds.rate, metavar="HZ", help=f"{rate}, in Hz (with --time-column: the rate to "
                    "resample to; default the clock's median rate)")
     g.add_argument("--time-column", metavar="NAME",
                    help="IMU table column holding each sample's time, instead of --rate: irregular or bursty "
@@ -78,7 +79,7 @@ def reading_options(p: argparse.ArgumentParser, rate: str = "sample rate of an I
                         "ignored")
     g.add_argument("--time-unit", choices=list(TIME_UNITS), default="s",
                    help="unit of --time-column: s, ms, us, ns, or iso for ISO 8601 text (default s)")
-    g.add_argument("--max-gap", type=float, default=DEFAULT_MAX_GAP, metavar="S",
+    g.add_argument("--max-gap", type=bounded(0.001, MAX_DURATION), default=DEFAULT_MAX_GAP, metavar="S",
                    help=f"seconds without a sample that count as a gap (default {DEFAULT_MAX_GAP:g}); a query "
                         "with gaps uses its longest gap-free part and says so on stderr")
     g.add_argument("--placement", metavar="PART[,PART...]",
@@ -148,8 +149,8 @@ def search_options(p: argparse.ArgumentParser) -> None:
     where_option(p)
     output_option(p)
     g = p.add_argument_group("approximate indexes (IVF, HNSW; an exact index ignores these)")
-    g.add_argument("--nprobe", type=int, help="IVF lists to search (default: tuned at build for R@10 >= 0.95)")
-    g.add_argument("--ef-search", type=int, dest="efSearch", help="HNSW candidate list size (default: tuned at build)")
+    g.add_argument("--nprobe", type=positive_int, help="IVF lists to search (default: tuned at build for R@10 >= 0.95)")
+    g.add_argument("--ef-search", type=positive_int, dest="efSearch", help="HNSW candidate list size (default: tuned at build)")
 
 
 # ---- helpers the handlers share --------------------------------------------------------------------
@@ -274,6 +275,9 @@ def video_options(p):
 
 
 def video_cmd(args):
+    from indexer.video import probe_video
+
+    probe_video(args.file)  # a file that is not a video is named before the index is opened
     return _index(args).search_file(args.file, "video", args.target, args.k, args.where, start=args.start,
                                     end=args.end)
 
@@ -315,12 +319,12 @@ def sync_options(p):
                                                  "--recording, leave out to use the recording's pose")
     recording_source_option(p, "sync the streams of this indexed recording: its IMU (the one at --placement) "
                                "against its pose; a given IMU file is synced against the recording's pose")
-    p.add_argument("--max-offset", type=float, default=10.0, help="largest offset to consider, seconds (default 10)")
-    p.add_argument("--top-k", type=int, default=5, help="tokens: mutual top-k matches that vote (default 5)")
-    p.add_argument("--segment", type=float, metavar="S",
+    p.add_argument("--max-offset", type=bounds.seconds, default=10.0, help="largest offset to consider, seconds (default 10)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="tokens: mutual top-k matches that vote (default 5)")
+    p.add_argument("--segment", type=bounds.seconds, metavar="S",
                    help="sync piecewise in segments of S seconds and fit a drift (offset at the start and end, "
                         "s/hour); recordings over 20 min are synced piecewise in 120 s segments anyway")
-    p.add_argument("--other-rate", type=float, help="frame rate of a .npy pose file (or rate of a second IMU "
+    p.add_argument("--other-rate", type=bounds.rate, help="frame rate of a .npy pose file (or rate of a second IMU "
                                                     "file), Hz; the pose options below apply to this file")
     method_option(p, "dense embedding + offset voting", "cross-correlate |specific force| and |angular velocity| "
                   "with a virtual IMU on the pose", "both (tokens only with a token checkpoint: --checkpoint or "
@@ -391,7 +395,7 @@ def locate_options(p):
     p.add_argument("--recording", help="search only this recording (its id)")
     p.add_argument("--from-recording", metavar="ID", help="take the snippet from this indexed recording's IMU "
                    "(at --placement; cut with --start/--end), read again from its stored sources")
-    p.add_argument("--candidates", type=int, default=100,
+    p.add_argument("--candidates", type=positive_int, default=100,
                    help="stored windows fetched per query window before refinement (default 100)")
     p.add_argument("--method", choices=["auto", "tokens", "xcorr"], default="auto",
                    help="tokens: the index's token vectors; xcorr: the physical baseline, no model (the snippet "
@@ -428,7 +432,7 @@ def assign_options(p):
                                "extra IMUs)")
     p.add_argument("--any-part", action="store_true",
                    help="placements unknown: each IMU may go to any body part compared, not only its --placement")
-    p.add_argument("--pose-rate", type=float, help="frame rate of a .npy pose file, Hz; the pose options below "
+    p.add_argument("--pose-rate", type=bounds.rate, help="frame rate of a .npy pose file, Hz; the pose options below "
                                                    "apply to this file")
     method_option(p, "token + window similarity", "zero-lag correlation of |acc| and |gyr| with a virtual IMU "
                   "on each part (default when no token checkpoint is at hand)", "xcorr, or tokens with a token "
@@ -469,7 +473,7 @@ def assign_cmd(args):
 def serve_options(p):
     index_option(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=bounded(*PORT_RANGE, kind=int), default=8000, help="port (default 8000)")
 
 
 def serve_cmd(args):

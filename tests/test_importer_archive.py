@@ -126,13 +126,26 @@ acc_unit = "g"
     np.testing.assert_allclose(thigh.data, np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]) * 9.80665, rtol=1e-6)
 
 
+def _tiny_mp4(path, frames: int = 10, fps: int = 10) -> None:
+    """A real (tiny) video: the importer reads its container header."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 20 * i, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
 def test_pose_units_skeleton_joints_and_video(tmp_path):
     folder = tmp_path / "p"
     folder.mkdir()
     kinect = np.zeros((5, 20, 3))
     kinect[:, 3, 1] = 100.0  # hip_center 100 cm up
     np.save(folder / "k.npy", kinect)
-    (folder / "v.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    _tiny_mp4(folder / "v.mp4")
     write_manifest(folder, """
 [[recording]]
 id = "r1"
@@ -151,6 +164,7 @@ offset = 0.5
     assert rec.pose.data[0, 3, 1] == pytest.approx(1.0)
     assert rec.pose.duration == pytest.approx(5 / 15)
     assert rec.video.path == str(folder / "v.mp4") and rec.video.offset == 0.5
+    assert rec.video.duration == pytest.approx(1.0, abs=0.15)  # read from the container
     assert rec.modalities() == ["pose", "video"]
 
 

@@ -49,10 +49,12 @@ from indexer.bodyparts import (
     missing_canonical_joints,
     orient_up,
 )
+from indexer.bounds import MAX_DURATION
 from indexer.clocks import DEFAULT_MAX_GAP, TIME_UNITS, parse_times, regularise
 from indexer.errors import BadInput
 from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan, VideoStream
 from indexer.units import ACC_UNITS, GYR_UNITS, IMU_CHANNELS, imu_channels_to_si, length_to_si
+from indexer.video import probe_video
 
 log = logging.getLogger(__name__)
 
@@ -326,10 +328,12 @@ def _pose_spec(table: dict, root: Path, where: _Where) -> PoseSpec:
 
 def _video_spec(table: dict, root: Path, where: _Where) -> VideoSpec:
     _unknown_keys(table, STREAM_KEYS["video"], where)
-    try:
-        duration = float(table["duration"]) if _text(table.get("duration")) else None
-    except (TypeError, ValueError):
-        raise where.error("video duration must be a number of seconds") from None
+    duration = None
+    if _text(table.get("duration")) is not None:
+        duration = _number(table.get("duration"))
+        if not 0 < duration <= MAX_DURATION:  # NaN fails too
+            raise where.error(f"video duration must be a number of seconds between 0 and {MAX_DURATION:g}, "
+                              f"got {table.get('duration')!r}")
     return VideoSpec(_file(table.get("file"), root, where), _offset(table.get("offset"), where) or 0.0, duration)
 
 
@@ -721,7 +725,8 @@ def load_pose(spec: PoseSpec) -> PoseStream:
 
 def load_video(spec: VideoSpec) -> VideoStream:
     path = _existing(spec.file, "video file")
-    return VideoStream(path=str(path), duration=spec.duration, offset=spec.offset)
+    info = probe_video(path)  # the container header only: garbage bytes are named here, not indexed as a video
+    return VideoStream(path=str(path), duration=spec.duration or info.duration, offset=spec.offset)
 
 
 def _span(path: Path, where: str, row: Any) -> TextSpan:
@@ -768,6 +773,11 @@ def load_text(path: Path) -> list[TextSpan]:
         raise BadInput(str(path), f"unknown text file type {suffix!r}; use .csv or .jsonl")
     if not spans:
         raise BadInput(str(path), "text file holds no spans")
+    ordered = sorted(spans, key=lambda sp: (sp.start, sp.end))
+    overlaps = sum(b.start < a.end for a, b in zip(ordered, ordered[1:]))
+    if overlaps:  # kept (annotations may overlap), but said: a window takes the span covering most of it
+        log.warning(f"{path}: {overlaps} text span(s) overlap the one before; each window is labelled with the "
+                    "span covering most of it")
     return spans
 
 
