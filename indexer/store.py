@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
+import functools
 import json
 import os
 import re
@@ -31,6 +31,7 @@ import lancedb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs
 from lancedb.index import Bitmap, BTree
 
@@ -100,6 +101,7 @@ ADMITTED_CACHE = 64
 META_COLUMNS = ["id", "recording_id", "dataset", "subject", "modality", "body_part", "t_start", "t_end",
                 "label", "encoder_id"]
 META_IN_MEMORY_MAX = 20_000_000  # filters whose admitted ids an open store keeps
+SCAN_BATCH = 20_000  # rows per batch a FAISS build reads from LanceDB (30 MB of 384-d vectors)
 
 # Scalar indexes kept on each table (IndexStore.optimize): id lookups of search hits and the
 # store's own encoder/modality scope then cost O(k) and O(admitted), not a scan of the table.
@@ -171,7 +173,20 @@ class FaissEntry:
     def search(self, queries, k: int, allowed=None, **params):
         """vectors.search on this index: (scores, ids); `params` (nprobe=, efSearch=) override
         the tuned ones stored in the manifest for this search only."""
-        return vectors.search(self.index, queries, k, allowed, params, cpu_index=self.cpu)
+        return vectors.search(self.index, queries, k, allowed, params, cpu_index=self.cpu,
+                              filtered=(self.manifest.get("search_params") or {}).get("filtered"))
+
+
+def _writes(method):
+    """Marks an IndexStore method that writes to its tables: the table versions it keeps
+    (IndexStore.version) are forgotten afterwards, even when the write fails half-way."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._versions.clear()
+    return wrapper
 
 
 class DamagedTable(ValueError):
@@ -215,7 +230,8 @@ class IndexStore:
         self.fs, self._root = pyarrow.fs.FileSystem.from_uri(self.uri)
         self._faiss: dict[tuple[str, str], FaissEntry] = {}
         self._admitted: dict[tuple, np.ndarray] = {}  # admitted_ids, oldest first
-        self._meta: tuple[int, pl.DataFrame] | None = None  # (windows table version, metadata sorted by id)
+        self._meta: tuple | None = None  # (windows table version, metadata sorted by id, its ids, views)
+        self._versions: dict[str, int] = {}  # table versions, forgotten on every write (version())
 
     def _table_names(self) -> list[str]:
         lister = getattr(self.db, "list_tables", None)
@@ -294,7 +310,7 @@ class IndexStore:
         """Sorted int64 ids of the rows of `table` a user filter admits within the store's `scope`.
         Kept per (filter, scope, table version): a filter repeated across queries, as a search
         page or a script does, is evaluated once until the table changes."""
-        key = (table, scope, where, int(self.tables[table].version))
+        key = (table, scope, where, self.version(table))
         if key not in self._admitted:
             if len(self._admitted) >= ADMITTED_CACHE:
                 self._admitted.pop(next(iter(self._admitted)))
@@ -307,23 +323,57 @@ class IndexStore:
         come from an in-memory copy, loaded once per table version (a search joins k rows in
         microseconds instead of a LanceDB scan); the vector, or a table too large to copy, is
         read from LanceDB."""
-        ids = [int(i) for i in ids]
+        ids = np.asarray(ids, dtype=np.int64)
         meta = self._window_meta() if columns is not None and set(columns) <= set(META_COLUMNS) else None
         if meta is not None:
-            sorted_ids = meta["id"].to_numpy()
-            pos = np.searchsorted(sorted_ids, ids)
-            pos = pos[(pos < len(sorted_ids)) & (sorted_ids[np.minimum(pos, len(sorted_ids) - 1)] == ids)]
-            return meta[pos.tolist()].select(columns)
-        pred = f"id IN ({', '.join(map(str, ids))})" if ids else "id < 0"
+            pos = self._meta_positions(ids)
+            return meta[pos[pos >= 0]].select(columns)
+        pred = f"id IN ({', '.join(map(str, ids.tolist()))})" if len(ids) else "id < 0"
         return self.table("windows", pred, columns)
 
+    def windows_at(self, ids: np.ndarray, columns: list[str]) -> pl.DataFrame:
+        """The `columns` of the windows `ids`, one row per id in the order given (repeats kept;
+        nulls for an unknown id): what joins search hits to their metadata, from the in-memory
+        copy without a polars join when the columns are metadata."""
+        ids = np.asarray(ids, dtype=np.int64)
+        meta = self._window_meta() if set(columns) <= set(META_COLUMNS) else None
+        if meta is not None:
+            pos = self._meta_positions(ids)
+            if (pos >= 0).all():
+                views = self._meta[3]  # the columns asked for, selected once per version
+                if tuple(columns) not in views:
+                    views[tuple(columns)] = meta.select(columns)
+                return views[tuple(columns)][pos]
+        found = self.windows_by_id(np.unique(ids), ["id", *[c for c in columns if c != "id"]])
+        order = pl.DataFrame({"id": ids})
+        return order.join(found, on="id", how="left", maintain_order="left").select(columns)
+
+    def _meta_positions(self, ids: np.ndarray) -> np.ndarray:
+        """Rows of the in-memory metadata holding `ids` (-1 where an id is not there)."""
+        sorted_ids = self._meta[2]
+        if len(sorted_ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+        return np.where(sorted_ids[pos] == ids, pos, -1)
+
     def _window_meta(self) -> pl.DataFrame | None:
-        version = int(self.tables["windows"].version)
+        version = self.version("windows")
         if self._meta is None or self._meta[0] != version:
             if self.count("windows") > META_IN_MEMORY_MAX:
                 return None
-            self._meta = (version, self.table("windows", None, META_COLUMNS).sort("id"))
+            meta = self.table("windows", None, META_COLUMNS).sort("id")
+            self._meta = (version, meta, meta["id"].to_numpy().astype(np.int64), {})
         return self._meta[1]
+
+    def version(self, name: str) -> int:
+        """The version of table `name` this store reads, looked up once and then kept until this
+        store writes. A table opened from lancedb.connect without a read_consistency_interval
+        (as here) only moves on with this handle's own writes, so asking LanceDB on every search
+        (a fraction of a millisecond each time) would only ever return the same number; another
+        process's commits are seen by opening the index again."""
+        if name not in self._versions:
+            self._versions[name] = int(self.tables[name].version)
+        return self._versions[name]
 
     def indexed_ids(self, encoder_id: str) -> set[str]:
         df = self.table("indexed", f"encoder_id = {sql_str(encoder_id)}", ["recording_id"])
@@ -395,6 +445,7 @@ class IndexStore:
                 f.truncate()
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    @_writes
     def remove_incomplete(self) -> int:
         """Delete windows of (recording, encoder) pairs with no `indexed` row, and half-written
         side files (`*.tmp-*`): the leftovers of an interrupted build. Returns how many rows went."""
@@ -434,6 +485,7 @@ class IndexStore:
             return 0
         return int(self.table("windows", columns=["id"])["id"].max()) + 1
 
+    @_writes
     def commit(self, windows: list[dict], recordings: list[dict], done: list[tuple[str, str, int]],
                tokens: list[dict] | None = None) -> None:
         """Write window rows (and their token rows), then the recordings' metadata (those not
@@ -453,6 +505,7 @@ class IndexStore:
             log = [{"recording_id": r, "encoder_id": e, "windows": n, "built_at": now} for r, e, n in done]
             self.tables["indexed"].add(pa.Table.from_pylist(log, schema=INDEXED_SCHEMA))
 
+    @_writes
     def optimize(self) -> None:
         """Compact each table's fragments (many small commits slow every later read) and bring
         its scalar indexes up to date. Logical contents are unchanged, so a crash here leaves
@@ -516,36 +569,115 @@ class IndexStore:
     def _exists(self, path: str) -> bool:
         return self.fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
 
+    def _vector_batches(self, encoder_id: str, modality: str, table: str = "windows",
+                        new: np.ndarray | None = None):
+        """(ids, vectors) of the committed rows of one encoder and modality, SCAN_BATCH rows at a
+        time from a LanceDB scan (never the whole table in memory); `new`: only these sorted ids."""
+        committed = pa.array(sorted(self.indexed_ids(encoder_id)), pa.string())
+        pred = self.encoder_filter(encoder_id, modality)
+        if new is not None:
+            if len(new) == 0:
+                return
+            pred += f" AND id >= {int(new[0])} AND id <= {int(new[-1])}"
+        query = self.tables[table].search().where(pred).select(["id", "recording_id", "vector"]).limit(None)
+        for batch in query.to_batches(SCAN_BATCH):
+            keep = pc.is_in(batch.column("recording_id"), value_set=committed)
+            if new is not None:
+                keep = pc.and_(keep, pc.is_in(batch.column("id"), value_set=pa.array(new, pa.int64())))
+            batch = batch.filter(keep)
+            if batch.num_rows:
+                flat = batch.column("vector").flatten().to_numpy(zero_copy_only=False)
+                yield batch.column("id").to_numpy(), flat.reshape(batch.num_rows, -1)
+
+    def _dimension(self, encoder_id: str, modality: str, table: str) -> int:
+        """The vector width of one encoder and modality (read from one row)."""
+        row = self.tables[table].search().where(self.encoder_filter(encoder_id, modality)).select(["vector"])
+        return len(row.limit(1).to_arrow().column("vector")[0])
+
+    def _build_faiss(self, encoder_id: str, modality: str, table: str, kind: str, count: int):
+        """(index, tuned): a streaming build (vectors.build_streaming) from the LanceDB rows."""
+        return vectors.build_streaming(lambda: self._vector_batches(encoder_id, modality, table), count,
+                                       self._dimension(encoder_id, modality, table), kind)
+
     def write_faiss(self, encoder_id: str, modality: str, encoder_checksum: str,
                     factory: str | None = None, table: str = "windows") -> dict:
-        """(Re)build the FAISS index of one encoder and modality from the LanceDB vectors of
-        `table` ("windows", or "tokens" for a token encoder's 0.2 s vectors)."""
-        ids, vecs = self.vectors(encoder_id, modality, table=table)
-        kind = vectors.choose_factory(len(ids), factory)
-        index = vectors.build(vecs, ids, kind)
-        tuned = vectors.tune(index, vecs, ids)  # approximate indexes: nprobe / efSearch for R@10
-        blob = vectors.to_bytes(index)
+        """Bring the FAISS index of one encoder and modality up to date with the LanceDB vectors
+        of `table` ("windows", or "tokens" for a token encoder's 0.2 s vectors), and write it.
+
+        When the index on disk is sound and holds a subset of the committed rows, only the new
+        rows are read and added (incremental; nprobe / efSearch keep their tuned values) unless
+        vectors.extendable says it must be rebuilt (another type asked for, Flat outgrown, or an
+        IVF grown past RETRAIN_GROWTH times its training count). Otherwise it is rebuilt in
+        bounded memory (vectors.build_streaming). The manifest's `mode` says which."""
+        want = self.committed_ids(encoder_id, modality, table)
+        if len(want) == 0:
+            raise LookupError(f"the index holds no {modality!r} {table} for encoder {encoder_id!r}")
+        path = self._faiss_path(encoder_id, modality, table)
+        old, index = self._loaded_faiss(path, None)
+        added = None
+        if index is not None and vectors.extendable(old, len(want), factory) and index.d == old.get("dimension"):
+            held = vectors.held_ids(index)
+            if len(held) <= len(want) and np.isin(held, want, assume_unique=True).all():
+                added = vectors.add_batches(index, self._vector_batches(
+                    encoder_id, modality, table, new=np.setdiff1d(want, held, assume_unique=True)))
+                if index.ntotal != len(want):  # rows went missing between the two reads: rebuild
+                    added = None
+        if added is not None:
+            kind, tuned, trained = old["index_type"], old.get("search_params") or {}, old.get("trained_count")
+            auto = bool(old.get("auto_type"))
+        else:
+            index = None  # freed before the rebuild allocates its own
+            kind = vectors.choose_factory(len(want), factory)
+            auto = not factory or factory == "auto"
+            index, tuned = self._build_faiss(encoder_id, modality, table, kind, len(want))
+            trained = len(want) if vectors.is_ivf(index) else None
+        self.fs.create_dir(f"{self._root}/faiss", recursive=True)
+        digest = self._write_index_atomic(path, index)
         manifest = {
             "encoder_id": encoder_id,
             "modality": modality,
             "index_type": kind,
+            "auto_type": auto,
             "metric": "inner_product",
-            "dimension": int(vecs.shape[1]),
-            "count": int(len(ids)),
+            "dimension": int(index.d),
+            "count": int(index.ntotal),
             "encoder_checksum": encoder_checksum,
-            "index_sha256": hashlib.sha256(blob).hexdigest(),
+            "index_sha256": digest,
             "search_params": tuned,
+            "trained_count": trained,
+            "mode": "incremental" if added is not None else "full",
+            "added": int(added if added is not None else index.ntotal),
             "windows_table_version": int(self.tables["windows"].version),
             "built_at": time.time(),
         }
         if table != "windows":
             manifest.update(table=table, table_version=int(self.tables[table].version))
-        path = self._faiss_path(encoder_id, modality, table)
-        self.fs.create_dir(f"{self._root}/faiss", recursive=True)
-        self._write_atomic(path, blob)
         self._write_atomic(path[: -len(".faiss")] + ".json", json.dumps(manifest, indent=2).encode())
         self._faiss.pop((encoder_id, modality) if table == "windows" else (encoder_id, modality, table), None)
         return manifest
+
+    def _write_index_atomic(self, path: str, index) -> str:
+        """Stream a FAISS index into `path` (a temporary name renamed into place, as
+        _write_atomic does, without a serialised copy of the index in memory); its sha256."""
+        tmp = f"{path}.tmp-{time.time_ns()}"
+        with self.fs.open_output_stream(tmp) as f:
+            digest = vectors.write_index(index, f.write)
+        self.fs.move(tmp, path)
+        return digest
+
+    def _loaded_faiss(self, path: str, count: int | None) -> tuple[dict, object]:
+        """(manifest, index) of a FAISS file and its manifest, the index streamed from the file
+        (no copy of its bytes in memory) and None unless it loads, its sha256 is the manifest's
+        and (when `count` is given) it holds `count` vectors; ({}, None) without a manifest."""
+        meta_path = path[: -len(".faiss")] + ".json"
+        if not (self._exists(path) and self._exists(meta_path)):
+            return {}, None
+        manifest = self._read_manifest(meta_path) or {}
+        if not manifest or (count is not None and manifest.get("count") != count):
+            return manifest, None
+        with self.fs.open_input_stream(path) as f:
+            index, digest = vectors.read_index(f.read)
+        return manifest, (index if digest == manifest.get("index_sha256") else None)
 
     def faiss_manifests(self) -> list[dict]:
         folder = f"{self._root}/faiss"
@@ -572,27 +704,21 @@ class IndexStore:
         if key in self._faiss:
             return self._faiss[key]
         path = self._faiss_path(encoder_id, modality, table)
-        meta_path = path[: -len(".faiss")] + ".json"
         want = self.committed_ids(encoder_id, modality, table) if table in self.tables else np.zeros(0, np.int64)
         if len(want) == 0:
             raise LookupError(f"the index holds no {modality!r} {table} for encoder {encoder_id!r}")
-        index = None
-        manifest: dict = {}
-        if self._exists(path) and self._exists(meta_path):
-            manifest = self._read_manifest(meta_path) or {}
-            blob = self._read(path)
-            if manifest.get("count") == len(want) and hashlib.sha256(blob).hexdigest() == manifest.get("index_sha256"):
-                # The file may come from elsewhere: it is used only if it loads and holds exactly
-                # the committed windows; otherwise LanceDB rebuilds it.
-                index = vectors.loaded_with_ids(blob, want, manifest.get("dimension"))
-                if index is not None:
-                    vectors.apply_params(index, manifest.get("search_params"))
-        if index is None:  # LanceDB is the truth; the accelerator is rebuilt from it
-            ids, vecs = self.vectors(encoder_id, modality, table=table)
-            index = vectors.build(vecs, ids, vectors.choose_factory(len(ids)))
-            manifest = {"encoder_id": encoder_id, "modality": modality, "count": len(ids),
-                        "dimension": int(vecs.shape[1]), "rebuilt_in_memory": True,
-                        "search_params": vectors.tune(index, vecs, ids)}
+        manifest, index = self._loaded_faiss(path, len(want))
+        # The file may come from elsewhere: it is used only if it loads and holds exactly the
+        # committed windows; otherwise LanceDB rebuilds it.
+        if not vectors.holds(index, want, manifest.get("dimension")):
+            index = None
+        if index is not None:
+            vectors.apply_params(index, manifest.get("search_params"))
+        else:  # LanceDB is the truth; the accelerator is rebuilt from it
+            kind = vectors.choose_factory(len(want))
+            index, tuned = self._build_faiss(encoder_id, modality, table, kind, len(want))
+            manifest = {"encoder_id": encoder_id, "modality": modality, "index_type": kind, "count": len(want),
+                        "dimension": int(index.d), "rebuilt_in_memory": True, "search_params": tuned}
         device = vectors.on_best_device(index)
         entry = FaissEntry(device, manifest, cpu=index if device is not index else None)
         self._faiss[key] = entry
