@@ -241,3 +241,63 @@ def test_a_faiss_file_whose_checksum_matches_but_holds_other_windows_is_rebuilt(
     assert entry.manifest.get("rebuilt_in_memory") is True
     _, ids = vectors.search(entry.index, unit_vectors(12)[3], k=12)
     assert sorted(ids[0].tolist()) == list(range(12))
+
+
+# ----------------------------------------------------------------------------- FAISS builds at scale
+def test_write_faiss_streams_lancedb_in_batches_without_reading_all_vectors_at_once(store, monkeypatch):
+    from indexer import store as store_module
+
+    monkeypatch.setattr(store_module, "SCAN_BATCH", 5)
+    monkeypatch.setattr(IndexStore, "vectors", lambda *a, **k: pytest.fail("read every vector into memory"))
+    batches = []
+    real = IndexStore._vector_batches
+
+    def counted(self, *a, **k):
+        for ids, vecs in real(self, *a, **k):
+            batches.append(len(ids))
+            yield ids, vecs
+    monkeypatch.setattr(IndexStore, "_vector_batches", counted)
+    manifest = store.write_faiss(ENC, "imu", "sha")
+    assert manifest["mode"] == "full" and manifest["count"] == 12 and max(batches) <= 5
+    assert vectors.search(store.faiss(ENC, "imu").index, unit_vectors(12)[7], k=1)[1][0][0] == 7
+
+
+def test_a_build_adds_only_the_new_windows_to_the_faiss_file(store, tmp_path, monkeypatch):
+    first = store.write_faiss(ENC, "imu", "sha")
+    new = unit_vectors(3, seed=9)
+    store.commit(window_rows("lab/d", "3", 12, new), [recording_row("lab/d", "3")], [("lab/d", ENC, 3)])
+    read = []
+    real = IndexStore._vector_batches
+    monkeypatch.setattr(IndexStore, "_vector_batches",
+                        lambda self, *a, **k: (read.extend(b[0].tolist()) or b for b in real(self, *a, **k)))
+    second = store.write_faiss(ENC, "imu", "sha")
+    assert second["mode"] == "incremental" and second["added"] == 3 and second["count"] == 15
+    assert sorted(read) == [12, 13, 14]  # the 12 windows already in the file were not read again
+    assert second["index_type"] == first["index_type"] and second["index_sha256"] != first["index_sha256"]
+    entry = IndexStore(tmp_path / "index").faiss(ENC, "imu")
+    assert "rebuilt_in_memory" not in entry.manifest  # the updated file is the one used
+    assert vectors.search(entry.index, new[1], k=1)[1][0][0] == 13
+    assert vectors.held_ids(entry.index).tolist() == list(range(15))
+
+
+def test_an_ivf_index_is_retrained_once_it_outgrows_its_training(tmp_path):
+    s = IndexStore(tmp_path / "ix", create=True)
+    vecs = unit_vectors(400, seed=3)
+    s.commit(window_rows("lab/a", "1", 0, vecs[:100]), [recording_row("lab/a", "1")], [("lab/a", ENC, 100)])
+    assert s.write_faiss(ENC, "imu", "sha", "IVF4,Flat")["trained_count"] == 100
+    s.commit(window_rows("lab/b", "1", 100, vecs[100:200]), [recording_row("lab/b", "1")], [("lab/b", ENC, 100)])
+    grown = s.write_faiss(ENC, "imu", "sha", "IVF4,Flat")
+    assert (grown["mode"], grown["count"], grown["trained_count"]) == ("incremental", 200, 100)  # 2x: still fits
+    s.commit(window_rows("lab/c", "1", 200, vecs[200:201]), [recording_row("lab/c", "1")], [("lab/c", ENC, 1)])
+    past = s.write_faiss(ENC, "imu", "sha", "IVF4,Flat")
+    assert (past["mode"], past["count"], past["trained_count"]) == ("full", 201, 201)
+    assert s.write_faiss(ENC, "imu", "sha", "Flat")["mode"] == "full"  # another type asked for
+
+
+def test_hits_are_joined_in_their_own_order_with_repeats(store):
+    cols = ["recording_id", "t_start"]
+    got = store.windows_at(np.array([5, 0, 5, 11]), cols)
+    assert got.columns == cols and got["recording_id"].to_list() == ["lab/b", "lab/a", "lab/b", "lab/c"]
+    assert got["t_start"].to_list() == [1.0, 0.0, 1.0, 3.0]
+    unknown = store.windows_at(np.array([99, 4]), cols)  # not in the metadata: a null row, order kept
+    assert unknown["recording_id"].to_list() == [None, "lab/b"]
