@@ -104,11 +104,20 @@ def training_size(index: faiss.Index) -> int:
     return max(TRAIN_MIN, TRAIN_PER_LIST * int(ivf.nlist)) if ivf is not None else TRAIN_MIN
 
 
+def _id_hash(ids: np.ndarray) -> np.ndarray:
+    """24 well-mixed bits of each id (Fibonacci hashing), so ids with a common stride spread out."""
+    return (np.asarray(ids, dtype=np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+
+
+def shard_of(ids: np.ndarray, shards: int) -> np.ndarray:
+    """The shard (0 .. shards - 1) each id goes to: a hash of the id, so shards stay even."""
+    return (_id_hash(ids) % np.uint64(shards)).astype(np.int64)
+
+
 def admitted_by_synthetic_filter(ids: np.ndarray, share: float) -> np.ndarray:
     """A filter unrelated to the vectors that admits about `share` of the ids (a hash of the id):
     what build-time tuning of filtered searches uses."""
-    h = (np.asarray(ids, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-    return h < np.uint64(int(share * (1 << 24)))
+    return _id_hash(ids) < np.uint64(int(share * (1 << 24)))
 
 
 class ExactTopK:
@@ -151,13 +160,15 @@ def recall_at(got: np.ndarray, truth: np.ndarray) -> float:
 
 
 def build_streaming(batches, count: int, dim: int, factory: str = DEFAULT_INDEX,
-                    tune_target: float | None = RECALL_TARGET, k: int = 10, seed: int = 0):
+                    tune_target: float | None = RECALL_TARGET, k: int = 10, seed: int = 0, shards: int = 1):
     """Build an id-mapped index from `batches()`, a callable returning an iterator of (ids,
     vectors) batches, in bounded memory: a first pass keeps a random training sample
     (training_size) and the held-out tuning queries, the index is trained on the sample, a
     second pass adds every batch while an ExactTopK gathers the queries' true neighbours, and
     `tune_with` picks nprobe / efSearch. Only one pass when the index needs neither training nor
-    tuning. Returns (index, tuned); tuned is {} for exact indexes (or `tune_target` None)."""
+    tuning. `shards` > 1: an IndexShards of that many id-mapped shards sharing the trained
+    quantizer (see `sharded`). Returns (index, tuned); tuned is {} for exact indexes (or
+    `tune_target` None)."""
     inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(seed)
     n_train = min(count, training_size(inner))
@@ -179,7 +190,8 @@ def build_streaming(batches, count: int, dim: int, factory: str = DEFAULT_INDEX,
         if n_train:
             inner.train(np.concatenate(sample))
         del sample
-    index = faiss.IndexIDMap2(inner)
+    index = sharded([faiss.IndexIDMap2(faiss.clone_index(inner)) for _ in range(shards)]) if shards > 1 \
+        else faiss.IndexIDMap2(inner)
     truth = None
     if n_queries:
         truth = ExactTopK(np.concatenate(queries), np.concatenate(query_ids), k,
@@ -187,7 +199,7 @@ def build_streaming(batches, count: int, dim: int, factory: str = DEFAULT_INDEX,
     for ids, vecs in batches():  # pass 2: add
         vecs, ids = _vectors(vecs), np.ascontiguousarray(ids, dtype=np.int64)
         if len(ids):
-            index.add_with_ids(vecs, ids)
+            _add(index, vecs, ids)
             if truth is not None:
                 truth.add(vecs, ids)
     tuned = tune_with(index, truth, tune_target, k) if truth is not None else {}
@@ -199,9 +211,35 @@ def add_batches(index: faiss.Index, batches) -> int:
     added = 0
     for ids, vecs in batches:
         if len(ids):
-            index.add_with_ids(_vectors(vecs), np.ascontiguousarray(ids, dtype=np.int64))
+            _add(index, _vectors(vecs), np.ascontiguousarray(ids, dtype=np.int64))
             added += len(ids)
     return added
+
+
+def _add(index: faiss.Index, vecs: np.ndarray, ids: np.ndarray) -> None:
+    """add_with_ids; on an IndexShards each vector goes to the shard `shard_of` its id."""
+    parts = shards_of(index)
+    if len(parts) == 1:
+        index.add_with_ids(vecs, ids)
+        return
+    which = shard_of(ids, len(parts))
+    for n, shard in enumerate(parts):
+        mine = which == n
+        if mine.any():
+            shard.add_with_ids(np.ascontiguousarray(vecs[mine]), np.ascontiguousarray(ids[mine]))
+    faiss.downcast_index(index).syncWithSubIndexes()
+
+
+def sharded(shards: list[faiss.Index]) -> faiss.IndexShards:
+    """One index over id-mapped shards holding disjoint ids: a search asks every shard and
+    merges their top k (FAISS IndexShards; nprobe / efSearch and IDSelectors reach each shard),
+    so it answers what one index holding all the vectors would. For a set that does not fit one
+    process's memory, each shard can be built, kept and searched on its own (with the same
+    trained quantizer, build_streaming(shards=...) shares it), and their top k merged the same way."""
+    out = faiss.IndexShards(shards[0].d, False, False)  # not threaded; ids are the shards' own
+    for shard in shards:
+        out.add_shard(shard)  # faiss keeps a reference to each shard
+    return out
 
 
 # ---- (de)serialisation: streamed, so a large index is never copied into one bytes object -------
@@ -249,8 +287,9 @@ def read_index(read) -> tuple[faiss.Index | None, str]:
 
 
 def held_ids(index: faiss.Index) -> np.ndarray:
-    """Sorted ids an IndexIDMap2 holds."""
-    return np.sort(faiss.vector_to_array(index.id_map).astype(np.int64))
+    """Sorted ids an IndexIDMap2 (or the IndexIDMap2 shards of an IndexShards) holds."""
+    maps = [faiss.vector_to_array(shard.id_map) for shard in shards_of(index)]
+    return np.sort(np.concatenate(maps).astype(np.int64))
 
 
 def holds(index: faiss.Index | None, ids: np.ndarray, dimension: int | None) -> bool:
@@ -286,15 +325,24 @@ def on_best_device(index: faiss.Index) -> faiss.Index:
 
 
 # ---- search parameters (nprobe for IVF, efSearch for HNSW) ---------------------------------------
-def _inner(index: faiss.Index) -> faiss.Index:
-    """The index an IDMap wraps (the one whose type decides the search parameters)."""
+def shards_of(index: faiss.Index) -> list[faiss.Index]:
+    """The shards of an IndexShards (see `sharded`); [index] for any other index."""
     index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexShards):
+        return [faiss.downcast_index(index.at(i)) for i in range(index.count())]
+    return [index]
+
+
+def _inner(index: faiss.Index) -> faiss.Index:
+    """The index an IDMap wraps (the one whose type decides the search parameters); for an
+    IndexShards, that of its first shard (all shards are of one type)."""
+    index = shards_of(index)[0]
     return faiss.downcast_index(index.index) if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2)) else index
 
 
 def _ivf(index: faiss.Index):
     try:
-        return faiss.extract_index_ivf(index)
+        return faiss.extract_index_ivf(shards_of(index)[0])
     except RuntimeError:  # not an IVF index
         return None
 
@@ -311,14 +359,16 @@ def search_params(index: faiss.Index) -> dict:
 
 
 def apply_params(index: faiss.Index, params: dict | None) -> None:
-    """Set nprobe / efSearch on `index` itself (the defaults of every later search)."""
+    """Set nprobe / efSearch on `index` itself (on each of its shards), the defaults of every
+    later search."""
     params = params or {}
-    ivf = _ivf(index)
-    if ivf is not None and params.get("nprobe"):
-        ivf.nprobe = int(min(params["nprobe"], ivf.nlist))
-    inner = _inner(index)
-    if isinstance(inner, faiss.IndexHNSW) and params.get("efSearch"):
-        inner.hnsw.efSearch = int(params["efSearch"])
+    for shard in shards_of(index):
+        ivf = _ivf(shard)
+        if ivf is not None and params.get("nprobe"):
+            ivf.nprobe = int(min(params["nprobe"], ivf.nlist))
+        inner = _inner(shard)
+        if isinstance(inner, faiss.IndexHNSW) and params.get("efSearch"):
+            inner.hnsw.efSearch = int(params["efSearch"])
 
 
 def _parameters(index: faiss.Index, params: dict, selector=None):
@@ -436,8 +486,9 @@ def tune_with(index: faiss.Index, truth: ExactTopK, target: float = RECALL_TARGE
 # ---- search ---------------------------------------------------------------------------------------
 def on_gpu(index: faiss.Index) -> bool:
     """Whether `index` (or what it wraps) lives on a GPU, where IDSelectors are ignored."""
-    names = {type(faiss.downcast_index(index)).__name__, type(_inner(index)).__name__}
-    return any(n.startswith("Gpu") or n in ("IndexReplicas", "IndexShards") for n in names)
+    names = {type(faiss.downcast_index(index)).__name__, type(shards_of(index)[0]).__name__,
+             type(_inner(index)).__name__}
+    return any(n.startswith("Gpu") or n == "IndexReplicas" for n in names)
 
 
 def search(index: faiss.Index, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,

@@ -206,3 +206,20 @@ def test_what_an_incremental_add_may_extend():
     assert vectors.extendable(flat, vectors.FLAT_MAX) and not vectors.extendable(flat, vectors.FLAT_MAX + 1)
     assert vectors.extendable({"index_type": "HNSW32", "auto_type": False}, 10**6, "HNSW32")
     assert not vectors.extendable({"index_type": "HNSW32", "auto_type": False}, 10**6)  # auto picks again
+
+
+@pytest.mark.parametrize("factory", ["Flat", "IVF32,Flat"])
+def test_sharded_search_equals_unsharded(data, factory):
+    """IndexShards over id-mapped shards (one trained quantizer) answers what one index does,
+    filtered or not, with the same tuned nprobe."""
+    x, ids, q = data
+    one, tuned = vectors.build_streaming(batches_of(x, ids, 1000), len(ids), x.shape[1], factory)
+    three, tuned3 = vectors.build_streaming(batches_of(x, ids, 1000), len(ids), x.shape[1], factory, shards=3)
+    assert len(vectors.shards_of(three)) == 3 and three.ntotal == len(ids) and tuned3 == tuned
+    np.testing.assert_array_equal(vectors.held_ids(three), np.sort(ids))
+    assert all(1800 < len(vectors.held_ids(s)) < 2200 for s in vectors.shards_of(three))  # even, by id hash
+    for allowed in (None, ids[::11]):
+        a = vectors.search(one, q, 10, allowed)
+        b = vectors.search(three, q, 10, allowed)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_allclose(a[0], b[0], atol=1e-6)
