@@ -2,8 +2,8 @@
 
 Vectors resemble real embeddings: unit vectors scattered around a few hundred unit centres
 (centre + Gaussian noise, renormalised). Queries are drawn the same way but never stored.
-Each size runs in its own child process (multiprocessing spawn), so `peak_rss_mb` is that
-size's own ru_maxrss. Per size, one JSON row:
+Each size runs in three spawned child processes (write, query, add), so peak_rss_write_mb,
+peak_rss_query_mb and peak_rss_add_mb are each phase's own ru_maxrss (peak_rss_mb the largest). Per size, one JSON row:
 
   n_windows, index_type     what the build picks by default (exact Flat up to 200k, IVF
                             beyond; --index-type overrides), and the tuned search_params
@@ -13,7 +13,13 @@ size's own ru_maxrss. Per size, one JSON row:
   p50_ms_filtered, ...      the same with --where
   faiss_p50_ms              raw FAISS search of the same loaded index, same queries, same run
   p50_over_faiss_p50        p50_ms / faiss_p50_ms
-  build_s                   IndexStore.write_faiss (read vectors back, build, tune, serialise, write)
+  p50_cpu_ms, faiss_p50_...  the same as process CPU time (less sensitive to other jobs' load)
+  faiss_p50_ms_filtered     raw FAISS with the filter's ids (FaissEntry.search, tuned widening)
+  batch_ms_per_query        search_vectors with all queries in one call, per query
+  load_s                    opening the FAISS file for the first query (streamed read + checks)
+  add_s, add_faiss_s, ...   --add-recordings x --add-windows new windows: commit, write_faiss
+                            (incremental: add_mode), optimize, as a build does
+  build_s                   IndexStore.write_faiss (stream vectors from LanceDB, train, add, tune, write)
   optimize_s                IndexStore.optimize (compaction + scalar indexes, as a build ends)
   write_rows_per_s          rows per second of IndexStore.commit (LanceDB writes)
   peak_rss_mb, disk_mb
@@ -166,18 +172,22 @@ def query_phase(n: int, args, folder: Path, truth: np.ndarray, truth_filtered: n
         ix.search_vector(q, "imu", args.k, encoder_id=ENCODER)
         ix.search_vector(q, "imu", args.k, where=where, encoder_id=ENCODER)
     raw, raw_filtered, full, filtered = [], [], [], []
+    raw_cpu, full_cpu = [], []
     found, found_filtered = [], []
     allowed = np.flatnonzero(subject_of(np.arange(n)) == args.subject)
+    load = os.getloadavg()[0]
     for q in queries:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         vectors.search(entry.index, q, args.k)
         raw.append(time.perf_counter() - t)
+        raw_cpu.append(time.process_time() - c)
         t = time.perf_counter()
         entry.search(q, args.k, allowed)
         raw_filtered.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         df = ix.search_vector(q, "imu", args.k, encoder_id=ENCODER)
         full.append(time.perf_counter() - t)
+        full_cpu.append(time.process_time() - c)
         t = time.perf_counter()
         dff = ix.search_vector(q, "imu", args.k, where=where, encoder_id=ENCODER)
         filtered.append(time.perf_counter() - t)
@@ -198,6 +208,8 @@ def query_phase(n: int, args, folder: Path, truth: np.ndarray, truth_filtered: n
         "faiss_p50_ms": faiss_p50, "faiss_p95_ms": percentile(raw, 95),
         "faiss_p50_ms_filtered": percentile(raw_filtered, 50),
         "p50_over_faiss_p50": round(p50 / faiss_p50, 2) if faiss_p50 > 0 else None,
+        "p50_cpu_ms": percentile(full_cpu, 50), "faiss_p50_cpu_ms": percentile(raw_cpu, 50),
+        "load_average_at_queries": round(load, 2),
         "batch_ms_per_query": round(batch_s * 1000 / len(queries), 3),
         "batch_matches_single": bool(np.array_equal(
             batch.filter(batch["query"] == 0)["window_id"].to_numpy(), found[0])),

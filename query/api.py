@@ -88,8 +88,8 @@ class Index:
         scope = None if exclude_recording is None else f"recording_id != {sql_str(exclude_recording)}"
         hits = nearest_windows(self.store, encoder_id, target, vectors, k, where, scope,
                                columns=RESULT_COLUMNS[3:], search_params={**self.search_params, **search_params},
-                               ranked=True)  # by query, each query's best first
-        return pl.DataFrame([hits.get_column(c) for c in ["query", *RESULT_COLUMNS]])
+                               ranked=True)  # by query, each query's best first, in RESULT_COLUMNS order
+        return hits
 
     def search_stream(self, stream: ImuStream | PoseStream, target: str, k: int = 10,
                       where: str | None = None, start: float | None = None, end: float | None = None,

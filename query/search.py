@@ -29,13 +29,14 @@ def nearest_windows(store: IndexStore, encoder_id: str, target: str, queries: np
     those the user filter `where` and the caller's own predicate `scope` admit: one row per hit
     (query = row of `queries`, window_id, score, then `columns` of the window), ordered by
     query, each query's hits best first. `search_params` (nprobe, efSearch) override the index's
-    tuned ones. `ranked`: a `rank` column (1 = best of its query) after `query`."""
+    tuned ones. `ranked`: a `rank` column (1 = best of its query), and the columns in the query
+    API's order (query, rank, score, window_id, then `columns`)."""
     trusted = store.encoder_filter(encoder_id, target) + (f" AND ({scope})" if scope else "")
     allowed = None
     if scope or where:
         allowed = store.admitted_ids(where, trusted)
         if len(allowed) == 0:
-            head = ["query", "rank", *HIT_COLUMNS[1:]] if ranked else HIT_COLUMNS
+            head = ["query", "rank", "score", "window_id"] if ranked else HIT_COLUMNS
             return pl.DataFrame(schema={c: column_dtype(c) for c in head + columns})
         k = min(k, len(allowed))
     queries = np.atleast_2d(np.asarray(queries, np.float32))
@@ -44,6 +45,6 @@ def nearest_windows(store: IndexStore, encoder_id: str, target: str, queries: np
     window_ids = ids[found]
     hits = [pl.Series("query", np.nonzero(found)[0].astype(np.int64)),
             pl.Series("window_id", window_ids), pl.Series("score", scores[found].astype(np.float64))]
-    if ranked:
-        hits.insert(1, pl.Series("rank", np.cumsum(found, axis=1)[found].astype(np.int64)))
+    if ranked:  # the query API's order: query, rank, score, window_id
+        hits = [hits[0], pl.Series("rank", np.cumsum(found, axis=1)[found].astype(np.int64)), hits[2], hits[1]]
     return pl.DataFrame([*hits, *store.windows_at(window_ids, columns).get_columns()])
