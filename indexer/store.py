@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import json
 import os
 import re
@@ -102,6 +103,7 @@ META_COLUMNS = ["id", "recording_id", "dataset", "subject", "modality", "body_pa
                 "label", "encoder_id"]
 META_IN_MEMORY_MAX = 20_000_000  # filters whose admitted ids an open store keeps
 SCAN_BATCH = 20_000  # rows per batch a FAISS build reads from LanceDB (30 MB of 384-d vectors)
+DELTA_MAX_SHARE = 0.1  # new windows go to a FAISS index's delta file until it holds this share of the main one
 
 # Scalar indexes kept on each table (IndexStore.optimize): id lookups of search hits and the
 # store's own encoder/modality scope then cost O(k) and O(admitted), not a scan of the table.
@@ -594,67 +596,123 @@ class IndexStore:
         row = self.tables[table].search().where(self.encoder_filter(encoder_id, modality)).select(["vector"])
         return len(row.limit(1).to_arrow().column("vector")[0])
 
-    def _build_faiss(self, encoder_id: str, modality: str, table: str, kind: str, count: int):
+    def _build_faiss(self, encoder_id: str, modality: str, table: str, kind: str, count: int, on_trained=None):
         """(index, tuned): a streaming build (vectors.build_streaming) from the LanceDB rows."""
         return vectors.build_streaming(lambda: self._vector_batches(encoder_id, modality, table), count,
-                                       self._dimension(encoder_id, modality, table), kind)
+                                       self._dimension(encoder_id, modality, table), kind, on_trained=on_trained)
 
     def write_faiss(self, encoder_id: str, modality: str, encoder_checksum: str,
                     factory: str | None = None, table: str = "windows") -> dict:
         """Bring the FAISS index of one encoder and modality up to date with the LanceDB vectors
         of `table` ("windows", or "tokens" for a token encoder's 0.2 s vectors), and write it.
 
-        When the index on disk is sound and holds a subset of the committed rows, only the new
-        rows are read and added (incremental; nprobe / efSearch keep their tuned values) unless
-        vectors.extendable says it must be rebuilt (another type asked for, Flat outgrown, or an
-        IVF grown past RETRAIN_GROWTH times its training count). Otherwise it is rebuilt in
-        bounded memory (vectors.build_streaming). The manifest's `mode` says which."""
+        An index is three files: the main index, the sorted ids it holds (`.ids`), and a delta
+        index (`.delta.faiss`, same trained quantizer) with the windows added since; a query
+        searches both as one (vectors.sharded). When the files on disk are sound and hold a
+        subset of the committed rows, only the new rows are read from LanceDB and added to the
+        delta, the main file is not even read (`mode` "delta"); once the delta would pass
+        DELTA_MAX_SHARE of the main index it is merged into it ("compacted"). nprobe / efSearch
+        keep their tuned values. The index is rebuilt in bounded memory (vectors.build_streaming,
+        "full") when there is no sound index, or vectors.extendable says so (another type asked
+        for, Flat outgrown, or an IVF grown past RETRAIN_GROWTH times its training count)."""
         want = self.committed_ids(encoder_id, modality, table)
         if len(want) == 0:
             raise LookupError(f"the index holds no {modality!r} {table} for encoder {encoder_id!r}")
         path = self._faiss_path(encoder_id, modality, table)
-        old, index = self._loaded_faiss(path, None)
-        added = None
-        if index is not None and vectors.extendable(old, len(want), factory) and index.d == old.get("dimension"):
-            held = vectors.held_ids(index)
-            if len(held) <= len(want) and np.isin(held, want, assume_unique=True).all():
-                added = vectors.add_batches(index, self._vector_batches(
-                    encoder_id, modality, table, new=np.setdiff1d(want, held, assume_unique=True)))
-                if index.ntotal != len(want):  # rows went missing between the two reads: rebuild
-                    added = None
-        if added is not None:
-            kind, tuned, trained = old["index_type"], old.get("search_params") or {}, old.get("trained_count")
-            auto = bool(old.get("auto_type"))
-        else:
-            index = None  # freed before the rebuild allocates its own
-            kind = vectors.choose_factory(len(want), factory)
-            auto = not factory or factory == "auto"
-            index, tuned = self._build_faiss(encoder_id, modality, table, kind, len(want))
-            trained = len(want) if vectors.is_ivf(index) else None
+        base = path[: -len(".faiss")]
+        old = (self._read_manifest(base + ".json") or {}) if self._exists(base + ".json") else {}
         self.fs.create_dir(f"{self._root}/faiss", recursive=True)
-        digest = self._write_index_atomic(path, index)
+        files = None
+        if old.get("delta_sha256") and vectors.extendable(old, len(want), factory):
+            files = self._extend_faiss(encoder_id, modality, table, want, path, old)
+        if files is None:
+            template = []
+            index, tuned = self._build_faiss(encoder_id, modality, table, vectors.choose_factory(len(want), factory),
+                                             len(want), on_trained=lambda inner: template.append(
+                                                 vectors.empty_copy(inner)))
+            files = {"mode": "full", "added": int(index.ntotal), "search_params": tuned,
+                     "index_type": vectors.choose_factory(len(want), factory),
+                     "auto_type": not factory or factory == "auto",
+                     "trained_count": len(want) if vectors.is_ivf(index) else None,
+                     **self._write_main(path, index, want), **self._write_delta(path, template[0])}
+            del index
         manifest = {
             "encoder_id": encoder_id,
             "modality": modality,
-            "index_type": kind,
-            "auto_type": auto,
+            "index_type": files["index_type"],
+            "auto_type": files["auto_type"],
             "metric": "inner_product",
-            "dimension": int(index.d),
-            "count": int(index.ntotal),
+            "dimension": int(self._dimension(encoder_id, modality, table)),
+            "count": int(len(want)),
             "encoder_checksum": encoder_checksum,
-            "index_sha256": digest,
-            "search_params": tuned,
-            "trained_count": trained,
-            "mode": "incremental" if added is not None else "full",
-            "added": int(added if added is not None else index.ntotal),
+            "index_sha256": files["index_sha256"],
+            "main_count": files["main_count"],
+            "main_ids_sha256": files["main_ids_sha256"],
+            "delta_count": files["delta_count"],
+            "delta_sha256": files["delta_sha256"],
+            "search_params": files["search_params"],
+            "trained_count": files["trained_count"],
+            "mode": files["mode"],
+            "added": files["added"],
             "windows_table_version": int(self.tables["windows"].version),
             "built_at": time.time(),
         }
         if table != "windows":
             manifest.update(table=table, table_version=int(self.tables[table].version))
-        self._write_atomic(path[: -len(".faiss")] + ".json", json.dumps(manifest, indent=2).encode())
+        self._write_atomic(base + ".json", json.dumps(manifest, indent=2).encode())
         self._faiss.pop((encoder_id, modality) if table == "windows" else (encoder_id, modality, table), None)
         return manifest
+
+    def _extend_faiss(self, encoder_id: str, modality: str, table: str, want: np.ndarray, path: str,
+                      old: dict) -> dict | None:
+        """Add the committed rows the files do not hold yet, to the delta (or, past
+        DELTA_MAX_SHARE, merged into the main index); the files' part of the manifest, or None
+        when the files are not sound or hold rows that are not committed (a full build then)."""
+        base = path[: -len(".faiss")]
+        main_ids = self._read_ids(base + ".ids", old.get("main_ids_sha256"))
+        delta = self._read_index_file(base + ".delta.faiss", old.get("delta_sha256"))
+        if main_ids is None or delta is None or delta.d != old.get("dimension"):
+            return None
+        delta_ids = vectors.held_ids(delta)
+        held = np.union1d(main_ids, delta_ids)
+        if len(held) != len(main_ids) + len(delta_ids) or not np.isin(held, want, assume_unique=True).all():
+            return None
+        new = np.setdiff1d(want, held, assume_unique=True)
+        keep = {n: old.get(n) for n in ("index_type", "auto_type", "search_params", "trained_count")}
+        if len(delta_ids) + len(new) <= DELTA_MAX_SHARE * len(main_ids):
+            added = vectors.add_batches(delta, self._vector_batches(encoder_id, modality, table, new=new))
+            if added != len(new):  # rows went missing between the two reads
+                return None
+            return {**keep, "mode": "delta", "added": added, "index_sha256": old["index_sha256"],
+                    "main_count": len(main_ids), "main_ids_sha256": old["main_ids_sha256"],
+                    **self._write_delta(path, delta)}
+        main = self._read_index_file(path, old.get("index_sha256"))
+        if main is None:
+            return None
+        fresh = np.setdiff1d(want, main_ids, assume_unique=True)  # the delta's rows and the new ones
+        added = vectors.add_batches(main, self._vector_batches(encoder_id, modality, table, new=fresh))
+        if main.ntotal != len(want):
+            return None
+        delta.reset()
+        return {**keep, "mode": "compacted", "added": len(new), **self._write_main(path, main, want),
+                **self._write_delta(path, delta)}
+
+    def _write_main(self, path: str, index, ids: np.ndarray) -> dict:
+        ids = np.ascontiguousarray(ids, dtype="<i8")
+        blob = ids.tobytes()
+        self._write_atomic(path[: -len(".faiss")] + ".ids", blob)
+        return {"index_sha256": self._write_index_atomic(path, index), "main_count": int(len(ids)),
+                "main_ids_sha256": hashlib.sha256(blob).hexdigest()}
+
+    def _write_delta(self, path: str, delta) -> dict:
+        return {"delta_sha256": self._write_index_atomic(path[: -len(".faiss")] + ".delta.faiss", delta),
+                "delta_count": int(delta.ntotal)}
+
+    def _read_ids(self, path: str, sha256: str | None) -> np.ndarray | None:
+        if not sha256 or not self._exists(path):
+            return None
+        blob = self._read(path)
+        return np.frombuffer(blob, dtype="<i8").astype(np.int64) if hashlib.sha256(blob).hexdigest() == sha256 else None
 
     def _write_index_atomic(self, path: str, index) -> str:
         """Stream a FAISS index into `path` (a temporary name renamed into place, as
@@ -665,19 +723,34 @@ class IndexStore:
         self.fs.move(tmp, path)
         return digest
 
-    def _loaded_faiss(self, path: str, count: int | None) -> tuple[dict, object]:
-        """(manifest, index) of a FAISS file and its manifest, the index streamed from the file
-        (no copy of its bytes in memory) and None unless it loads, its sha256 is the manifest's
-        and (when `count` is given) it holds `count` vectors; ({}, None) without a manifest."""
-        meta_path = path[: -len(".faiss")] + ".json"
-        if not (self._exists(path) and self._exists(meta_path)):
-            return {}, None
-        manifest = self._read_manifest(meta_path) or {}
-        if not manifest or (count is not None and manifest.get("count") != count):
-            return manifest, None
+    def _read_index_file(self, path: str, sha256: str | None):
+        """The FAISS index in `path`, streamed (no copy of its bytes in memory); None unless it
+        exists, loads and its sha256 is `sha256`."""
+        if not sha256 or not self._exists(path):
+            return None
         with self.fs.open_input_stream(path) as f:
             index, digest = vectors.read_index(f.read)
-        return manifest, (index if digest == manifest.get("index_sha256") else None)
+        return index if digest == sha256 else None
+
+    def _loaded_faiss(self, path: str, count: int | None) -> tuple[dict, object]:
+        """(manifest, index) of an index's files: the main index and, when the manifest names a
+        non-empty delta, both searched as one (vectors.sharded); index None unless every file
+        loads with the manifest's checksums and (when `count` is given) they hold `count`
+        vectors; ({}, None) without a manifest."""
+        base = path[: -len(".faiss")]
+        if not self._exists(base + ".json"):
+            return {}, None
+        manifest = self._read_manifest(base + ".json") or {}
+        if not manifest or (count is not None and manifest.get("count") != count):
+            return manifest, None
+        index = self._read_index_file(path, manifest.get("index_sha256"))
+        if index is not None and manifest.get("delta_sha256"):
+            delta = self._read_index_file(base + ".delta.faiss", manifest["delta_sha256"])
+            if delta is None:
+                return manifest, None
+            if delta.ntotal:
+                index = vectors.sharded([index, delta])
+        return manifest, index
 
     def faiss_manifests(self) -> list[dict]:
         folder = f"{self._root}/faiss"

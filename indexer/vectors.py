@@ -160,15 +160,17 @@ def recall_at(got: np.ndarray, truth: np.ndarray) -> float:
 
 
 def build_streaming(batches, count: int, dim: int, factory: str = DEFAULT_INDEX,
-                    tune_target: float | None = RECALL_TARGET, k: int = 10, seed: int = 0, shards: int = 1):
+                    tune_target: float | None = RECALL_TARGET, k: int = 10, seed: int = 0, shards: int = 1,
+                    on_trained=None):
     """Build an id-mapped index from `batches()`, a callable returning an iterator of (ids,
     vectors) batches, in bounded memory: a first pass keeps a random training sample
     (training_size) and the held-out tuning queries, the index is trained on the sample, a
     second pass adds every batch while an ExactTopK gathers the queries' true neighbours, and
     `tune_with` picks nprobe / efSearch. Only one pass when the index needs neither training nor
     tuning. `shards` > 1: an IndexShards of that many id-mapped shards sharing the trained
-    quantizer (see `sharded`). Returns (index, tuned); tuned is {} for exact indexes (or
-    `tune_target` None)."""
+    quantizer (see `sharded`). `on_trained(inner)` is called with the trained, still empty
+    index before anything is added (a store keeps a copy of it for later additions). Returns
+    (index, tuned); tuned is {} for exact indexes (or `tune_target` None)."""
     inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(seed)
     n_train = min(count, training_size(inner))
@@ -190,6 +192,8 @@ def build_streaming(batches, count: int, dim: int, factory: str = DEFAULT_INDEX,
         if n_train:
             inner.train(np.concatenate(sample))
         del sample
+    if on_trained is not None:
+        on_trained(inner)
     index = sharded([faiss.IndexIDMap2(faiss.clone_index(inner)) for _ in range(shards)]) if shards > 1 \
         else faiss.IndexIDMap2(inner)
     truth = None
@@ -204,6 +208,11 @@ def build_streaming(batches, count: int, dim: int, factory: str = DEFAULT_INDEX,
                 truth.add(vecs, ids)
     tuned = tune_with(index, truth, tune_target, k) if truth is not None else {}
     return index, tuned
+
+
+def empty_copy(inner: faiss.Index) -> faiss.Index:
+    """An empty id-mapped copy of a trained, still empty index (same quantizer and codec)."""
+    return faiss.IndexIDMap2(faiss.clone_index(inner))
 
 
 def add_batches(index: faiss.Index, batches) -> int:
@@ -293,8 +302,11 @@ def held_ids(index: faiss.Index) -> np.ndarray:
 
 
 def holds(index: faiss.Index | None, ids: np.ndarray, dimension: int | None) -> bool:
-    """Whether a loaded index is an IndexIDMap2 of `dimension` holding exactly the sorted `ids`."""
-    if not isinstance(index, faiss.IndexIDMap2) or (dimension is not None and index.d != dimension):
+    """Whether a loaded index is an IndexIDMap2 (or shards of them) of `dimension` holding
+    exactly the sorted `ids`."""
+    if index is None or not all(isinstance(s, faiss.IndexIDMap2) for s in shards_of(index)):
+        return False
+    if dimension is not None and index.d != dimension:
         return False
     return bool(np.array_equal(held_ids(index), ids))
 
