@@ -5,7 +5,7 @@ Vectors resemble real embeddings: unit vectors scattered around a few hundred un
 Each size runs in three spawned child processes (write, query, add), so peak_rss_write_mb,
 peak_rss_query_mb and peak_rss_add_mb are each phase's own ru_maxrss (peak_rss_mb the largest). Per size, one JSON row:
 
-  n_windows, index_type     what the build picks by default (exact Flat up to 200k, IVF
+  n_windows, index_type     what the build picks by default (exact Flat up to 50k, IVF
                             beyond; --index-type overrides), and the tuned search_params
   recall_at_10              the query API's top 10 against exact brute force (numpy, in chunks)
   recall_at_10_filtered     the same with --where (default `subject = 2`: 1 of 10 subjects, ~10 %)
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="norm of the noise added to a centre before renormalising (default 1.0)")
     parser.add_argument("--batch", type=int, default=5000, help="rows per IndexStore.commit (default 5000)")
     parser.add_argument("--index-type", default="auto",
-                        help="FAISS factory string (default: what a build picks: Flat up to 200k, IVF beyond)")
+                        help="FAISS factory string (default: what a build picks: Flat up to 50k, IVF beyond)")
     parser.add_argument("--subject", type=int, default=2, help="filter `subject = N` (1 of 10 subjects; default 2)")
     parser.add_argument("--add-recordings", type=int, default=10,
                         help="recordings added to the built index to time an incremental build (default 10; 0: skip)")
