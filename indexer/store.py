@@ -5,6 +5,7 @@
       windows.lance      one row per (window, encoder): ids, times, label, vector  <- the truth
       indexed.lance      the commit log: (recording, encoder) pairs whose windows are complete
       faiss/<encoder>.<modality>.faiss + .json   rebuildable accelerators + manifests
+      faiss/<encoder>.<modality>.ids, .delta.faiss   ids of the main file; windows added since
 
 Writes are ordered so that a crash leaves the previous index readable: a recording's windows
 are written first, then its `indexed` row. Windows with no `indexed` row are leftovers of an
