@@ -2,10 +2,10 @@
 
 Vectors resemble real embeddings: unit vectors scattered around a few hundred unit centres
 (centre + Gaussian noise, renormalised). Queries are drawn the same way but never stored.
-Each size runs in its own child process (multiprocessing spawn), so `peak_rss_mb` is that
-size's own ru_maxrss. Per size, one JSON row:
+Each size runs in three spawned child processes (write, query, add), so peak_rss_write_mb,
+peak_rss_query_mb and peak_rss_add_mb are each phase's own ru_maxrss (peak_rss_mb the largest). Per size, one JSON row:
 
-  n_windows, index_type     what the build picks by default (exact Flat up to 200k, IVF
+  n_windows, index_type     what the build picks by default (exact Flat up to 50k, IVF
                             beyond; --index-type overrides), and the tuned search_params
   recall_at_10              the query API's top 10 against exact brute force (numpy, in chunks)
   recall_at_10_filtered     the same with --where (default `subject = 2`: 1 of 10 subjects, ~10 %)
@@ -13,7 +13,13 @@ size's own ru_maxrss. Per size, one JSON row:
   p50_ms_filtered, ...      the same with --where
   faiss_p50_ms              raw FAISS search of the same loaded index, same queries, same run
   p50_over_faiss_p50        p50_ms / faiss_p50_ms
-  build_s                   IndexStore.write_faiss (read vectors back, build, tune, serialise, write)
+  p50_cpu_ms, faiss_p50_...  the same as process CPU time (less sensitive to other jobs' load)
+  faiss_p50_ms_filtered     raw FAISS with the filter's ids (FaissEntry.search, tuned widening)
+  batch_ms_per_query        search_vectors with all queries in one call, per query
+  load_s                    opening the FAISS file for the first query (streamed read + checks)
+  add_s, add_faiss_s, ...   --add-recordings x --add-windows new windows: commit, write_faiss
+                            (incremental: add_mode), optimize, as a build does
+  build_s                   IndexStore.write_faiss (stream vectors from LanceDB, train, add, tune, write)
   optimize_s                IndexStore.optimize (compaction + scalar indexes, as a build ends)
   write_rows_per_s          rows per second of IndexStore.commit (LanceDB writes)
   peak_rss_mb, disk_mb
@@ -82,23 +88,6 @@ def rows(first: int, vecs: np.ndarray) -> list[dict]:
     return out
 
 
-class TopK:
-    """Exact top-k inner-product neighbours of fixed queries, fed the stored vectors chunk by chunk."""
-
-    def __init__(self, queries: np.ndarray, k: int):
-        self.q, self.k = queries, k
-        self.scores = np.full((len(queries), 0), -np.inf, np.float32)
-        self.ids = np.zeros((len(queries), 0), np.int64)
-
-    def add(self, vecs: np.ndarray, ids: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        s = np.concatenate([self.scores, self.q @ vecs.T], axis=1)
-        i = np.concatenate([self.ids, np.broadcast_to(ids, (len(self.q), len(ids)))], axis=1)
-        keep = np.argsort(-s, axis=1, kind="stable")[:, : self.k]
-        self.scores, self.ids = np.take_along_axis(s, keep, 1), np.take_along_axis(i, keep, 1)
-
-
 def recall(found: list[np.ndarray], truth: np.ndarray) -> float:
     return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / len(t) for f, t in zip(found, truth)]))
 
@@ -111,20 +100,25 @@ def folder_mb(folder: Path) -> float:
     return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 1)
 
 
-# ---- one size, in a child process ---------------------------------------------------------------
-def bench_size(n: int, args, folder: Path) -> dict:
+# ---- one size, in three child processes (write, query, add), each with its own peak RSS ------------
+def peak_rss_mb() -> float:
     import resource
 
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def write_phase(n: int, args, folder: Path) -> dict:
+    """Commit n window rows to LanceDB, write the FAISS index, optimize, as a build does; the
+    exact top-k of the queries (with and without the filter) comes back for the query phase."""
     import faiss
 
-    from indexer import vectors
     from indexer.store import IndexStore
-    from query.api import open_index
+    from indexer.vectors import ExactTopK
 
     faiss.omp_set_num_threads(args.threads)
     cent = centres(args)
     queries = clustered(args.queries, cent, args.noise, np.random.default_rng([args.seed, 1]))
-    truth, truth_filtered = TopK(queries, args.k), TopK(queries, args.k)
+    truth, truth_filtered = ExactTopK(queries, None, args.k), ExactTopK(queries, None, args.k)
     rng = np.random.default_rng([args.seed, 2, n])
     store = IndexStore(folder, create=True)
 
@@ -142,31 +136,58 @@ def bench_size(n: int, args, folder: Path) -> dict:
         store.commit(batch, [], done)
         write_s += time.perf_counter() - t
         del batch
-
+    rss_before_faiss = peak_rss_mb()
     t = time.perf_counter()
     manifest = store.write_faiss(ENCODER, "imu", "bench", None if args.index_type == "auto" else args.index_type)
     build_s = time.perf_counter() - t
     t = time.perf_counter()
     store.optimize()  # as a build ends
     optimize_s = time.perf_counter() - t
-    del store
+    return {
+        "n_windows": n, "dim": args.dim, "index_type": manifest["index_type"],
+        "search_params": manifest.get("search_params") or {},
+        "build_s": round(build_s, 2), "optimize_s": round(optimize_s, 2),
+        "write_s": round(write_s, 2), "write_rows_per_s": round(n / write_s),
+        "peak_rss_write_mb": peak_rss_mb(), "peak_rss_before_faiss_mb": rss_before_faiss,
+        "_truth": truth.neighbours().tolist(), "_truth_filtered": truth_filtered.neighbours().tolist(),
+    }
 
+
+def query_phase(n: int, args, folder: Path, truth: np.ndarray, truth_filtered: np.ndarray) -> dict:
+    """Open the index as a query process does and time the query API against raw FAISS."""
+    import faiss
+
+    from indexer import vectors
+    from query.api import open_index
+
+    faiss.omp_set_num_threads(args.threads)
+    queries = clustered(args.queries, centres(args), args.noise, np.random.default_rng([args.seed, 1]))
     ix = open_index(folder)
+    t = time.perf_counter()
     entry = ix.store.faiss(ENCODER, "imu")
+    load_s = time.perf_counter() - t
     assert "rebuilt_in_memory" not in entry.manifest, "the FAISS file just written was not used"
     where = f"subject = {args.subject}"
-    for q in queries[:3]:  # warm up: first calls load the index and compile LanceDB plans
+    for q in queries[:3]:  # warm up: first calls load the metadata and compile LanceDB plans
         ix.search_vector(q, "imu", args.k, encoder_id=ENCODER)
         ix.search_vector(q, "imu", args.k, where=where, encoder_id=ENCODER)
-    raw, full, filtered = [], [], []
+    raw, raw_filtered, full, filtered = [], [], [], []
+    raw_cpu, full_cpu = [], []
     found, found_filtered = [], []
+    allowed = np.flatnonzero(subject_of(np.arange(n)) == args.subject)
+    load = os.getloadavg()[0]
     for q in queries:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         vectors.search(entry.index, q, args.k)
         raw.append(time.perf_counter() - t)
+        raw_cpu.append(time.process_time() - c)
         t = time.perf_counter()
+        entry.search(q, args.k, allowed)
+        raw_filtered.append(time.perf_counter() - t)
+        t, c = time.perf_counter(), time.process_time()
         df = ix.search_vector(q, "imu", args.k, encoder_id=ENCODER)
         full.append(time.perf_counter() - t)
+        full_cpu.append(time.process_time() - c)
         t = time.perf_counter()
         dff = ix.search_vector(q, "imu", args.k, where=where, encoder_id=ENCODER)
         filtered.append(time.perf_counter() - t)
@@ -174,29 +195,87 @@ def bench_size(n: int, args, folder: Path) -> dict:
         found_filtered.append(dff["window_id"].to_numpy())
         if not set(dff["subject"].to_list()) <= {str(args.subject)}:
             raise AssertionError(f"the filtered search returned subjects {set(dff['subject'].to_list())}")
+    t = time.perf_counter()
+    batch = ix.search_vectors(queries, "imu", args.k, encoder_id=ENCODER)
+    batch_s = time.perf_counter() - t
     p50, faiss_p50 = percentile(full, 50), percentile(raw, 50)
     return {
-        "n_windows": n, "dim": args.dim, "index_type": manifest["index_type"],
-        "search_params": manifest.get("search_params") or {},
-        "recall_at_10": round(recall(found, truth.ids), 4),
-        "recall_at_10_filtered": round(recall(found_filtered, truth_filtered.ids), 4),
-        "filter": where, "filter_share": round(float(np.mean(subject_of(np.arange(n)) == args.subject)), 4),
+        "recall_at_10": round(recall(found, truth), 4),
+        "recall_at_10_filtered": round(recall(found_filtered, truth_filtered), 4),
+        "filter": where, "filter_share": round(len(allowed) / n, 4),
         "p50_ms": p50, "p95_ms": percentile(full, 95),
         "p50_ms_filtered": percentile(filtered, 50), "p95_ms_filtered": percentile(filtered, 95),
         "faiss_p50_ms": faiss_p50, "faiss_p95_ms": percentile(raw, 95),
+        "faiss_p50_ms_filtered": percentile(raw_filtered, 50),
         "p50_over_faiss_p50": round(p50 / faiss_p50, 2) if faiss_p50 > 0 else None,
-        "build_s": round(build_s, 2), "optimize_s": round(optimize_s, 2),
-        "write_s": round(write_s, 2), "write_rows_per_s": round(n / write_s),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "disk_mb": folder_mb(folder), "threads": args.threads, "queries": args.queries, "k": args.k,
+        "p50_cpu_ms": percentile(full_cpu, 50), "faiss_p50_cpu_ms": percentile(raw_cpu, 50),
+        "load_average_at_queries": round(load, 2),
+        "batch_ms_per_query": round(batch_s * 1000 / len(queries), 3),
+        "batch_matches_single": bool(np.array_equal(
+            batch.filter(batch["query"] == 0)["window_id"].to_numpy(), found[0])),
+        "load_s": round(load_s, 2), "peak_rss_query_mb": peak_rss_mb(),
     }
 
 
-def _child(n: int, args, folder: str, out) -> None:
+def add_phase(n: int, args, folder: Path) -> dict:
+    """Add --add-recordings recordings of --add-windows windows each as a build does (commit,
+    write_faiss, optimize) and time it."""
+    import faiss
+
+    from indexer.store import IndexStore
+
+    faiss.omp_set_num_threads(args.threads)
+    store = IndexStore(folder)
+    count = args.add_recordings * args.add_windows
+    vecs = clustered(count, centres(args), args.noise, np.random.default_rng([args.seed, 3, n]))
+    first = store.next_window_id()
+    batch = []
+    for i, v in enumerate(vecs):
+        rec = f"bench/new{i // args.add_windows}"
+        batch.append({"id": first + i, "recording_id": rec, "dataset": "bench", "subject": "1", "modality": "imu",
+                      "body_part": "right_wrist", "t_start": float(i % args.add_windows),
+                      "t_end": float(i % args.add_windows) + 5.0, "label": "new", "encoder_id": ENCODER,
+                      "vector": v.tolist()})
+    done = [(f"bench/new{r}", ENCODER, args.add_windows) for r in range(args.add_recordings)]
+    t0 = time.perf_counter()
+    store.commit(batch, [], done)
+    t1 = time.perf_counter()
+    manifest = store.write_faiss(ENCODER, "imu", "bench", None if args.index_type == "auto" else args.index_type)
+    t2 = time.perf_counter()
+    store.optimize()
+    t3 = time.perf_counter()
+    assert manifest["count"] == n + count, manifest["count"]
+    return {"add_windows": count, "add_recordings": args.add_recordings, "add_mode": manifest["mode"],
+            "add_s": round(t3 - t0, 2), "add_commit_s": round(t1 - t0, 2), "add_faiss_s": round(t2 - t1, 2),
+            "add_optimize_s": round(t3 - t2, 2), "peak_rss_add_mb": peak_rss_mb()}
+
+
+def _child(phase: str, n: int, args, folder: str, extra, out) -> None:
     try:
-        out.put(("ok", bench_size(n, args, Path(folder))))
+        fn = {"write": write_phase, "query": query_phase, "add": add_phase}[phase]
+        out.put(("ok", fn(n, args, Path(folder), *extra)))
     except BaseException as exc:  # reported by the parent, which goes on with the next size
-        out.put(("error", f"{type(exc).__name__}: {exc}"))
+        out.put(("error", f"{phase}: {type(exc).__name__}: {exc}"))
+
+
+def bench_size(n: int, args, folder: Path, ctx) -> dict:
+    """The three phases of one size, each in its own spawned child; one merged row."""
+    row: dict = {}
+    for phase in ("write", "query", "add"):
+        if phase == "add" and args.add_recordings <= 0:
+            continue
+        extra = (np.array(row.pop("_truth")), np.array(row.pop("_truth_filtered"))) if phase == "query" else ()
+        out = ctx.Queue()
+        child = ctx.Process(target=_child, args=(phase, n, args, str(folder), extra, out))
+        child.start()
+        status, value = out.get()
+        child.join()
+        if status != "ok":
+            raise RuntimeError(value)
+        row.update(value)
+    row["peak_rss_mb"] = max(v for key, v in row.items() if key.startswith("peak_rss_") and key.endswith("_mb"))
+    row.update(disk_mb=folder_mb(folder), threads=args.threads, queries=args.queries, k=args.k)
+    return row
 
 
 def host_facts(args) -> dict:
@@ -225,8 +304,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="norm of the noise added to a centre before renormalising (default 1.0)")
     parser.add_argument("--batch", type=int, default=5000, help="rows per IndexStore.commit (default 5000)")
     parser.add_argument("--index-type", default="auto",
-                        help="FAISS factory string (default: what a build picks: Flat up to 200k, IVF beyond)")
+                        help="FAISS factory string (default: what a build picks: Flat up to 50k, IVF beyond)")
     parser.add_argument("--subject", type=int, default=2, help="filter `subject = N` (1 of 10 subjects; default 2)")
+    parser.add_argument("--add-recordings", type=int, default=10,
+                        help="recordings added to the built index to time an incremental build (default 10; 0: skip)")
+    parser.add_argument("--add-windows", type=int, default=100, help="windows per added recording (default 100)")
     parser.add_argument("--threads", type=int, default=1, help="FAISS/BLAS threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", metavar="DIR", help="build the indexes under DIR and keep them (default: a temp dir)")
@@ -248,14 +330,11 @@ def main(argv: list[str] | None = None) -> int:
             folder = root / f"index-{n}"
             if folder.exists():
                 shutil.rmtree(folder)
-            out = ctx.Queue()
             start = time.time()
-            child = ctx.Process(target=_child, args=(n, args, str(folder), out))
-            child.start()
-            status, value = out.get()
-            child.join()
-            if status != "ok":
-                print(f"{n} windows failed: {value}", file=sys.stderr)
+            try:
+                value = bench_size(n, args, folder, ctx)
+            except RuntimeError as exc:
+                print(f"{n} windows failed: {exc}", file=sys.stderr)
                 failed = True
                 continue
             value["wall_s"] = round(time.time() - start, 1)

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                         "using the built-in model; kept in DIR/demo-encoder")
     b.add_argument("--format", help="importer (default: detected): utd-mhad, archive, bvh")
     b.add_argument("--index-type", default="auto",
-                   help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 200k vectors)")
+                   help="FAISS factory string, e.g. Flat, HNSW32, IVF1024,Flat (default: exact Flat up to 50k vectors, IVF beyond)")
     selection_options(b, "index only these subjects (comma-separated, as `python -m query recordings` shows them)")
     b.add_argument("--limit", type=positive_int, help="index only the first N recordings (for trying things out)")
     g = b.add_argument_group("speed and scale")

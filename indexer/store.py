@@ -5,6 +5,7 @@
       windows.lance      one row per (window, encoder): ids, times, label, vector  <- the truth
       indexed.lance      the commit log: (recording, encoder) pairs whose windows are complete
       faiss/<encoder>.<modality>.faiss + .json   rebuildable accelerators + manifests
+      faiss/<encoder>.<modality>.ids, .delta.faiss   ids of the main file; windows added since
 
 Writes are ordered so that a crash leaves the previous index readable: a recording's windows
 are written first, then its `indexed` row. Windows with no `indexed` row are leftovers of an
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +34,7 @@ import lancedb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs
 from lancedb.index import Bitmap, BTree
 
@@ -103,6 +106,8 @@ ADMITTED_CACHE = 64
 META_COLUMNS = ["id", "recording_id", "dataset", "subject", "modality", "body_part", "t_start", "t_end",
                 "label", "encoder_id"]
 META_IN_MEMORY_MAX = 20_000_000  # filters whose admitted ids an open store keeps
+SCAN_BATCH = 20_000  # rows per batch a FAISS build reads from LanceDB (30 MB of 384-d vectors)
+DELTA_MAX_SHARE = 0.1  # new windows go to a FAISS index's delta file until it holds this share of the main one
 
 # Scalar indexes kept on each table (IndexStore.optimize): id lookups of search hits and the
 # store's own encoder/modality scope then cost O(k) and O(admitted), not a scan of the table.
@@ -193,7 +198,20 @@ class FaissEntry:
     def search(self, queries, k: int, allowed=None, **params):
         """vectors.search on this index: (scores, ids); `params` (nprobe=, efSearch=) override
         the tuned ones stored in the manifest for this search only."""
-        return vectors.search(self.index, queries, k, allowed, params, cpu_index=self.cpu)
+        return vectors.search(self.index, queries, k, allowed, params, cpu_index=self.cpu,
+                              filtered=(self.manifest.get("search_params") or {}).get("filtered"))
+
+
+def _writes(method):
+    """Marks an IndexStore method that writes to its tables: the table versions it keeps
+    (IndexStore.version) are forgotten afterwards, even when the write fails half-way."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._versions.clear()
+    return wrapper
 
 
 class DamagedTable(ValueError):
@@ -236,7 +254,8 @@ class IndexStore:
         self._faiss: dict[tuple[str, str], FaissEntry] = {}
         self._lease: S3Lease | None = None  # held by writer() on s3://
         self._admitted: dict[tuple, np.ndarray] = {}  # admitted_ids, oldest first
-        self._meta: tuple[int, pl.DataFrame] | None = None  # (windows table version, metadata sorted by id)
+        self._meta: tuple | None = None  # (windows table version, metadata sorted by id, its ids, views)
+        self._versions: dict[str, int] = {}  # table versions, forgotten on every write (version())
         self._hidden: tuple[tuple, dict] | None = None  # (table versions, _uncommitted_scope per table)
 
     def _table_names(self) -> list[str]:
@@ -346,7 +365,7 @@ class IndexStore:
         """Sorted int64 ids of the rows of `table` a user filter admits within the store's `scope`.
         Kept per (filter, scope, table version): a filter repeated across queries, as a search
         page or a script does, is evaluated once until the table changes."""
-        key = (table, scope, where, int(self.tables[table].version))
+        key = (table, scope, where, self.version(table))
         if key not in self._admitted:
             if len(self._admitted) >= ADMITTED_CACHE:
                 self._admitted.pop(next(iter(self._admitted)))
@@ -359,23 +378,57 @@ class IndexStore:
         come from an in-memory copy, loaded once per table version (a search joins k rows in
         microseconds instead of a LanceDB scan); the vector, or a table too large to copy, is
         read from LanceDB."""
-        ids = [int(i) for i in ids]
+        ids = np.asarray(ids, dtype=np.int64)
         meta = self._window_meta() if columns is not None and set(columns) <= set(META_COLUMNS) else None
         if meta is not None:
-            sorted_ids = meta["id"].to_numpy()
-            pos = np.searchsorted(sorted_ids, ids)
-            pos = pos[(pos < len(sorted_ids)) & (sorted_ids[np.minimum(pos, len(sorted_ids) - 1)] == ids)]
-            return meta[pos.tolist()].select(columns)
-        pred = f"id IN ({', '.join(map(str, ids))})" if ids else "id < 0"
+            pos = self._meta_positions(ids)
+            return meta[pos[pos >= 0]].select(columns)
+        pred = f"id IN ({', '.join(map(str, ids.tolist()))})" if len(ids) else "id < 0"
         return self.table("windows", pred, columns)
 
+    def windows_at(self, ids: np.ndarray, columns: list[str]) -> pl.DataFrame:
+        """The `columns` of the windows `ids`, one row per id in the order given (repeats kept;
+        nulls for an unknown id): what joins search hits to their metadata, from the in-memory
+        copy without a polars join when the columns are metadata."""
+        ids = np.asarray(ids, dtype=np.int64)
+        meta = self._window_meta() if set(columns) <= set(META_COLUMNS) else None
+        if meta is not None:
+            pos = self._meta_positions(ids)
+            if (pos >= 0).all():
+                views = self._meta[3]  # the columns asked for, selected once per version
+                if tuple(columns) not in views:
+                    views[tuple(columns)] = meta.select(columns)
+                return views[tuple(columns)][pos]
+        found = self.windows_by_id(np.unique(ids), ["id", *[c for c in columns if c != "id"]])
+        order = pl.DataFrame({"id": ids})
+        return order.join(found, on="id", how="left", maintain_order="left").select(columns)
+
+    def _meta_positions(self, ids: np.ndarray) -> np.ndarray:
+        """Rows of the in-memory metadata holding `ids` (-1 where an id is not there)."""
+        sorted_ids = self._meta[2]
+        if len(sorted_ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+        return np.where(sorted_ids[pos] == ids, pos, -1)
+
     def _window_meta(self) -> pl.DataFrame | None:
-        version = int(self.tables["windows"].version)
+        version = self.version("windows")
         if self._meta is None or self._meta[0] != version:
             if self.count("windows") > META_IN_MEMORY_MAX:
                 return None
-            self._meta = (version, self.table("windows", None, META_COLUMNS).sort("id"))
+            meta = self.table("windows", None, META_COLUMNS).sort("id")
+            self._meta = (version, meta, meta["id"].to_numpy().astype(np.int64), {})
         return self._meta[1]
+
+    def version(self, name: str) -> int:
+        """The version of table `name` this store reads, looked up once and then kept until this
+        store writes. A table opened from lancedb.connect without a read_consistency_interval
+        (as here) only moves on with this handle's own writes, so asking LanceDB on every search
+        (a fraction of a millisecond each time) would only ever return the same number; another
+        process's commits are seen by opening the index again."""
+        if name not in self._versions:
+            self._versions[name] = int(self.tables[name].version)
+        return self._versions[name]
 
     def indexed_ids(self, encoder_id: str) -> set[str]:
         df = self.table("indexed", f"encoder_id = {sql_str(encoder_id)}", ["recording_id"])
@@ -459,6 +512,7 @@ class IndexStore:
                 f.truncate()
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    @_writes
     def remove_incomplete(self) -> int:
         """Delete windows of (recording, encoder) pairs with no `indexed` row, and half-written
         side files (`*.tmp-*`): the leftovers of an interrupted build. Returns how many rows went."""
@@ -498,6 +552,7 @@ class IndexStore:
             return 0
         return int(self.table("windows", columns=["id"])["id"].max()) + 1
 
+    @_writes
     def commit(self, windows: list[dict], recordings: list[dict], done: list[tuple[str, str, int]],
                tokens: list[dict] | None = None) -> None:
         """Write window rows (and their token rows), then the recordings' metadata (those not
@@ -523,6 +578,7 @@ class IndexStore:
         with _writing(f"{self.uri}/{name}.lance"):
             self.tables[name].add(rows)
 
+    @_writes
     def optimize(self) -> None:
         """Compact each table's fragments (many small commits slow every later read) and bring
         its scalar indexes up to date. Logical contents are unchanged, so a crash here leaves
@@ -600,36 +656,186 @@ class IndexStore:
     def _exists(self, path: str) -> bool:
         return self.fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
 
+    def _vector_batches(self, encoder_id: str, modality: str, table: str = "windows",
+                        new: np.ndarray | None = None):
+        """(ids, vectors) of the committed rows of one encoder and modality, SCAN_BATCH rows at a
+        time from a LanceDB scan (never the whole table in memory); `new`: only these sorted ids."""
+        committed = pa.array(sorted(self.indexed_ids(encoder_id)), pa.string())
+        pred = self.encoder_filter(encoder_id, modality)
+        if new is not None:
+            if len(new) == 0:
+                return
+            pred += f" AND id >= {int(new[0])} AND id <= {int(new[-1])}"
+        query = self.tables[table].search().where(pred).select(["id", "recording_id", "vector"]).limit(None)
+        for batch in query.to_batches(SCAN_BATCH):
+            keep = pc.is_in(batch.column("recording_id"), value_set=committed)
+            if new is not None:
+                keep = pc.and_(keep, pc.is_in(batch.column("id"), value_set=pa.array(new, pa.int64())))
+            batch = batch.filter(keep)
+            if batch.num_rows:
+                flat = batch.column("vector").flatten().to_numpy(zero_copy_only=False)
+                yield batch.column("id").to_numpy(), flat.reshape(batch.num_rows, -1)
+
+    def _dimension(self, encoder_id: str, modality: str, table: str) -> int:
+        """The vector width of one encoder and modality (read from one row)."""
+        row = self.tables[table].search().where(self.encoder_filter(encoder_id, modality)).select(["vector"])
+        return len(row.limit(1).to_arrow().column("vector")[0])
+
+    def _build_faiss(self, encoder_id: str, modality: str, table: str, kind: str, count: int, on_trained=None):
+        """(index, tuned): a streaming build (vectors.build_streaming) from the LanceDB rows."""
+        return vectors.build_streaming(lambda: self._vector_batches(encoder_id, modality, table), count,
+                                       self._dimension(encoder_id, modality, table), kind, on_trained=on_trained)
+
     def write_faiss(self, encoder_id: str, modality: str, encoder_checksum: str,
                     factory: str | None = None, table: str = "windows") -> dict:
-        """(Re)build the FAISS index of one encoder and modality from the LanceDB vectors of
-        `table` ("windows", or "tokens" for a token encoder's 0.2 s vectors)."""
-        ids, vecs = self.vectors(encoder_id, modality, table=table)
-        kind = vectors.choose_factory(len(ids), factory)
-        index = vectors.build(vecs, ids, kind)
-        tuned = vectors.tune(index, vecs, ids)  # approximate indexes: nprobe / efSearch for R@10
-        blob = vectors.to_bytes(index)
+        """Bring the FAISS index of one encoder and modality up to date with the LanceDB vectors
+        of `table` ("windows", or "tokens" for a token encoder's 0.2 s vectors), and write it.
+
+        An index is three files: the main index, the sorted ids it holds (`.ids`), and a delta
+        index (`.delta.faiss`, same trained quantizer) with the windows added since; a query
+        searches both as one (vectors.sharded). When the files on disk are sound and hold a
+        subset of the committed rows, only the new rows are read from LanceDB and added to the
+        delta, the main file is not even read (`mode` "delta"); once the delta would pass
+        DELTA_MAX_SHARE of the main index it is merged into it ("compacted"). nprobe / efSearch
+        keep their tuned values. The index is rebuilt in bounded memory (vectors.build_streaming,
+        "full") when there is no sound index, or vectors.extendable says so (another type asked
+        for, Flat outgrown, or an IVF grown past RETRAIN_GROWTH times its training count)."""
+        want = self.committed_ids(encoder_id, modality, table)
+        if len(want) == 0:
+            raise LookupError(f"the index holds no {modality!r} {table} for encoder {encoder_id!r}")
+        path = self._faiss_path(encoder_id, modality, table)
+        base = path[: -len(".faiss")]
+        old = (self._read_manifest(base + ".json") or {}) if self._exists(base + ".json") else {}
+        self.fs.create_dir(f"{self._root}/faiss", recursive=True)
+        files = None
+        if old.get("delta_sha256") and vectors.extendable(old, len(want), factory):
+            files = self._extend_faiss(encoder_id, modality, table, want, path, old)
+        if files is None:
+            template = []
+            index, tuned = self._build_faiss(encoder_id, modality, table, vectors.choose_factory(len(want), factory),
+                                             len(want), on_trained=lambda inner: template.append(
+                                                 vectors.empty_copy(inner)))
+            files = {"mode": "full", "added": int(index.ntotal), "search_params": tuned,
+                     "index_type": vectors.choose_factory(len(want), factory),
+                     "auto_type": not factory or factory == "auto",
+                     "trained_count": len(want) if vectors.is_ivf(index) else None,
+                     **self._write_main(path, index, want), **self._write_delta(path, template[0])}
+            del index
         manifest = {
             "encoder_id": encoder_id,
             "modality": modality,
-            "index_type": kind,
+            "index_type": files["index_type"],
+            "auto_type": files["auto_type"],
             "metric": "inner_product",
-            "dimension": int(vecs.shape[1]),
-            "count": int(len(ids)),
+            "dimension": int(self._dimension(encoder_id, modality, table)),
+            "count": int(len(want)),
             "encoder_checksum": encoder_checksum,
-            "index_sha256": hashlib.sha256(blob).hexdigest(),
-            "search_params": tuned,
+            "index_sha256": files["index_sha256"],
+            "main_count": files["main_count"],
+            "main_ids_sha256": files["main_ids_sha256"],
+            "delta_count": files["delta_count"],
+            "delta_sha256": files["delta_sha256"],
+            "search_params": files["search_params"],
+            "trained_count": files["trained_count"],
+            "mode": files["mode"],
+            "added": files["added"],
             "windows_table_version": int(self.tables["windows"].version),
             "built_at": time.time(),
         }
         if table != "windows":
             manifest.update(table=table, table_version=int(self.tables[table].version))
-        path = self._faiss_path(encoder_id, modality, table)
-        self.fs.create_dir(f"{self._root}/faiss", recursive=True)
-        self._write_atomic(path, blob)
-        self._write_atomic(path[: -len(".faiss")] + ".json", json.dumps(manifest, indent=2).encode())
+        self._write_atomic(base + ".json", json.dumps(manifest, indent=2).encode())
         self._faiss.pop((encoder_id, modality) if table == "windows" else (encoder_id, modality, table), None)
         return manifest
+
+    def _extend_faiss(self, encoder_id: str, modality: str, table: str, want: np.ndarray, path: str,
+                      old: dict) -> dict | None:
+        """Add the committed rows the files do not hold yet, to the delta (or, past
+        DELTA_MAX_SHARE, merged into the main index); the files' part of the manifest, or None
+        when the files are not sound or hold rows that are not committed (a full build then)."""
+        base = path[: -len(".faiss")]
+        main_ids = self._read_ids(base + ".ids", old.get("main_ids_sha256"))
+        delta = self._read_index_file(base + ".delta.faiss", old.get("delta_sha256"))
+        if main_ids is None or delta is None or delta.d != old.get("dimension"):
+            return None
+        delta_ids = vectors.held_ids(delta)
+        held = np.union1d(main_ids, delta_ids)
+        if len(held) != len(main_ids) + len(delta_ids) or not np.isin(held, want, assume_unique=True).all():
+            return None
+        new = np.setdiff1d(want, held, assume_unique=True)
+        keep = {n: old.get(n) for n in ("index_type", "auto_type", "search_params", "trained_count")}
+        if len(delta_ids) + len(new) <= DELTA_MAX_SHARE * len(main_ids):
+            added = vectors.add_batches(delta, self._vector_batches(encoder_id, modality, table, new=new))
+            if added != len(new):  # rows went missing between the two reads
+                return None
+            return {**keep, "mode": "delta", "added": added, "index_sha256": old["index_sha256"],
+                    "main_count": len(main_ids), "main_ids_sha256": old["main_ids_sha256"],
+                    **self._write_delta(path, delta)}
+        main = self._read_index_file(path, old.get("index_sha256"))
+        if main is None:
+            return None
+        fresh = np.setdiff1d(want, main_ids, assume_unique=True)  # the delta's rows and the new ones
+        added = vectors.add_batches(main, self._vector_batches(encoder_id, modality, table, new=fresh))
+        if main.ntotal != len(want):
+            return None
+        delta.reset()
+        return {**keep, "mode": "compacted", "added": len(new), **self._write_main(path, main, want),
+                **self._write_delta(path, delta)}
+
+    def _write_main(self, path: str, index, ids: np.ndarray) -> dict:
+        ids = np.ascontiguousarray(ids, dtype="<i8")
+        blob = ids.tobytes()
+        self._write_atomic(path[: -len(".faiss")] + ".ids", blob)
+        return {"index_sha256": self._write_index_atomic(path, index), "main_count": int(len(ids)),
+                "main_ids_sha256": hashlib.sha256(blob).hexdigest()}
+
+    def _write_delta(self, path: str, delta) -> dict:
+        return {"delta_sha256": self._write_index_atomic(path[: -len(".faiss")] + ".delta.faiss", delta),
+                "delta_count": int(delta.ntotal)}
+
+    def _read_ids(self, path: str, sha256: str | None) -> np.ndarray | None:
+        if not sha256 or not self._exists(path):
+            return None
+        blob = self._read(path)
+        return np.frombuffer(blob, dtype="<i8").astype(np.int64) if hashlib.sha256(blob).hexdigest() == sha256 else None
+
+    def _write_index_atomic(self, path: str, index) -> str:
+        """Stream a FAISS index into `path` (a temporary name renamed into place, as
+        _write_atomic does, without a serialised copy of the index in memory); its sha256."""
+        tmp = f"{path}.tmp-{time.time_ns()}"
+        with self.fs.open_output_stream(tmp) as f:
+            digest = vectors.write_index(index, f.write)
+        self.fs.move(tmp, path)
+        return digest
+
+    def _read_index_file(self, path: str, sha256: str | None):
+        """The FAISS index in `path`, streamed (no copy of its bytes in memory); None unless it
+        exists, loads and its sha256 is `sha256`."""
+        if not sha256 or not self._exists(path):
+            return None
+        with self.fs.open_input_stream(path) as f:
+            index, digest = vectors.read_index(f.read)
+        return index if digest == sha256 else None
+
+    def _loaded_faiss(self, path: str, count: int | None) -> tuple[dict, object]:
+        """(manifest, index) of an index's files: the main index and, when the manifest names a
+        non-empty delta, both searched as one (vectors.sharded); index None unless every file
+        loads with the manifest's checksums and (when `count` is given) they hold `count`
+        vectors; ({}, None) without a manifest."""
+        base = path[: -len(".faiss")]
+        if not self._exists(base + ".json"):
+            return {}, None
+        manifest = self._read_manifest(base + ".json") or {}
+        if not manifest or (count is not None and manifest.get("count") != count):
+            return manifest, None
+        index = self._read_index_file(path, manifest.get("index_sha256"))
+        if index is not None and manifest.get("delta_sha256"):
+            delta = self._read_index_file(base + ".delta.faiss", manifest["delta_sha256"])
+            if delta is None:
+                return manifest, None
+            if delta.ntotal:
+                index = vectors.sharded([index, delta])
+        return manifest, index
 
     def faiss_manifests(self) -> list[dict]:
         folder = f"{self._root}/faiss"
@@ -670,29 +876,25 @@ class IndexStore:
         if key in self._faiss:
             return self._faiss[key]
         path = self._faiss_path(encoder_id, modality, table)
-        meta_path = path[: -len(".faiss")] + ".json"
         want = self.committed_ids(encoder_id, modality, table) if table in self.tables else np.zeros(0, np.int64)
         if len(want) == 0:
             raise LookupError(f"the index holds no {modality!r} {table} for encoder {encoder_id!r}")
-        index = None
-        manifest: dict = {}
-        if self._exists(path) and self._exists(meta_path):
-            manifest = self._read_manifest(meta_path) or {}
-            blob = self._read(path)
-            if manifest.get("count") == len(want) and hashlib.sha256(blob).hexdigest() == manifest.get("index_sha256"):
-                # The file may come from elsewhere: it is used only if it loads and holds exactly
-                # the committed windows; otherwise LanceDB rebuilds it.
-                index = vectors.loaded_with_ids(blob, want, manifest.get("dimension"))
-                if index is not None:
-                    vectors.apply_params(index, manifest.get("search_params"))
-        if index is None:  # LanceDB is the truth; the accelerator is rebuilt from it
-            if manifest or self._exists(path):
-                self._discard(path, meta_path)
-            ids, vecs = self.vectors(encoder_id, modality, table=table)
-            index = vectors.build(vecs, ids, vectors.choose_factory(len(ids)))
-            manifest = {"encoder_id": encoder_id, "modality": modality, "count": len(ids),
-                        "dimension": int(vecs.shape[1]), "rebuilt_in_memory": True,
-                        "search_params": vectors.tune(index, vecs, ids)}
+        manifest, index = self._loaded_faiss(path, len(want))
+        # The file may come from elsewhere: it is used only if it loads and holds exactly the
+        # committed windows; otherwise LanceDB rebuilds it.
+        if not vectors.holds(index, want, manifest.get("dimension")):
+            index = None
+        damaged = index is None and (manifest.get("count") == len(want) if manifest else self._exists(path))
+        if damaged:  # damaged or foreign (a merely stale one is kept: the next build adds to it)
+            base = path[: -len(".faiss")]
+            self._discard(path, base + ".json", base + ".ids", base + ".delta.faiss")
+        if index is not None:
+            vectors.apply_params(index, manifest.get("search_params"))
+        else:  # LanceDB is the truth; the accelerator is rebuilt from it
+            kind = vectors.choose_factory(len(want))
+            index, tuned = self._build_faiss(encoder_id, modality, table, kind, len(want))
+            manifest = {"encoder_id": encoder_id, "modality": modality, "index_type": kind, "count": len(want),
+                        "dimension": int(index.d), "rebuilt_in_memory": True, "search_params": tuned}
         device = vectors.on_best_device(index)
         entry = FaissEntry(device, manifest, cpu=index if device is not index else None)
         self._faiss[key] = entry

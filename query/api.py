@@ -47,7 +47,7 @@ class Index:
         """The encoder to use: the one named, else the most recent one covering `modality`
         (resolved once per version of the commit log, not on every search)."""
         if encoder_id is None:
-            key = (modality, int(self.store.tables["indexed"].version))
+            key = (modality, self.store.version("indexed"))
             if key not in self._newest:
                 ids = self._known_encoders()
                 candidates = [e for e in ids
@@ -76,7 +76,7 @@ class Index:
         efSearch=) override an approximate index's tuned ones for this search."""
         hits = self.search_vectors(np.atleast_2d(vector), target, k, where, encoder_id, exclude_recording,
                                    **search_params)
-        return hits.select(RESULT_COLUMNS)
+        return pl.DataFrame(hits.get_columns()[1:])
 
     def search_vectors(self, vectors: np.ndarray, target: str, k: int = 10, where: str | None = None,
                        encoder_id: str | None = None, exclude_recording: str | None = None,
@@ -87,10 +87,9 @@ class Index:
         encoder_id = encoder_id or self.encoder(modality=target).id
         scope = None if exclude_recording is None else f"recording_id != {sql_str(exclude_recording)}"
         hits = nearest_windows(self.store, encoder_id, target, vectors, k, where, scope,
-                               search_params={**self.search_params, **search_params})
-        out = hits.sort(["query", "score"], descending=[False, True], maintain_order=True)
-        out = out.with_columns(pl.int_range(1, pl.len() + 1).over("query").cast(pl.Int64).alias("rank"))
-        return out.select(["query", *RESULT_COLUMNS])
+                               columns=RESULT_COLUMNS[3:], search_params={**self.search_params, **search_params},
+                               ranked=True)  # by query, each query's best first, in RESULT_COLUMNS order
+        return hits
 
     def search_stream(self, stream: ImuStream | PoseStream, target: str, k: int = 10,
                       where: str | None = None, start: float | None = None, end: float | None = None,

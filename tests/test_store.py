@@ -245,3 +245,94 @@ def test_a_faiss_file_whose_checksum_matches_but_holds_other_windows_is_rebuilt(
     assert entry.manifest.get("rebuilt_in_memory") is True
     _, ids = vectors.search(entry.index, unit_vectors(12)[3], k=12)
     assert sorted(ids[0].tolist()) == list(range(12))
+
+
+# ----------------------------------------------------------------------------- FAISS builds at scale
+def test_write_faiss_streams_lancedb_in_batches_without_reading_all_vectors_at_once(store, monkeypatch):
+    from indexer import store as store_module
+
+    monkeypatch.setattr(store_module, "SCAN_BATCH", 5)
+    monkeypatch.setattr(IndexStore, "vectors", lambda *a, **k: pytest.fail("read every vector into memory"))
+    batches = []
+    real = IndexStore._vector_batches
+
+    def counted(self, *a, **k):
+        for ids, vecs in real(self, *a, **k):
+            batches.append(len(ids))
+            yield ids, vecs
+    monkeypatch.setattr(IndexStore, "_vector_batches", counted)
+    manifest = store.write_faiss(ENC, "imu", "sha")
+    assert manifest["mode"] == "full" and manifest["count"] == 12 and max(batches) <= 5
+    assert vectors.search(store.faiss(ENC, "imu").index, unit_vectors(12)[7], k=1)[1][0][0] == 7
+
+
+def test_a_build_adds_only_the_new_windows_to_the_faiss_files(store, tmp_path, monkeypatch):
+    """New windows go to the delta file (the main one is not even read); past DELTA_MAX_SHARE
+    the delta is merged into the main index. Either way only the new rows come from LanceDB."""
+    from indexer import store as store_module
+
+    first = store.write_faiss(ENC, "imu", "sha")
+    assert (first["mode"], first["main_count"], first["delta_count"]) == ("full", 12, 0)
+    read = []
+    real = IndexStore._vector_batches
+    monkeypatch.setattr(IndexStore, "_vector_batches",
+                        lambda self, *a, **k: (read.extend(b[0].tolist()) or b for b in real(self, *a, **k)))
+    monkeypatch.setattr(store_module, "DELTA_MAX_SHARE", 0.4)  # a delta of up to 4.8 windows
+    opened = []
+    real_read = IndexStore._read_index_file
+    monkeypatch.setattr(IndexStore, "_read_index_file", lambda self, path, sha: opened.append(path.rsplit(".", 2)[-2])
+                        or real_read(self, path, sha))
+    new = unit_vectors(5, seed=9)
+    store.commit(window_rows("lab/d", "3", 12, new[:3]), [recording_row("lab/d", "3")], [("lab/d", ENC, 3)])
+    second = store.write_faiss(ENC, "imu", "sha")
+    assert opened == ["delta"]  # the main file is not even read
+    assert (second["mode"], second["added"], second["count"], second["main_count"], second["delta_count"]) == \
+        ("delta", 3, 15, 12, 3)
+    assert sorted(read) == [12, 13, 14] and second["index_sha256"] == first["index_sha256"]
+    entry = IndexStore(tmp_path / "index").faiss(ENC, "imu")
+    assert "rebuilt_in_memory" not in entry.manifest  # main + delta, searched as one
+    assert vectors.held_ids(entry.index).tolist() == list(range(15))
+    assert vectors.search(entry.index, new[1], k=1)[1][0][0] == 13
+    assert vectors.search(entry.index, unit_vectors(12)[4], k=1)[1][0][0] == 4
+
+    read.clear()
+    store.commit(window_rows("lab/e", "3", 15, new[3:]), [recording_row("lab/e", "3")], [("lab/e", ENC, 2)])
+    third = store.write_faiss(ENC, "imu", "sha")  # 3 + 2 > 0.4 x 12: merged into the main index
+    assert (third["mode"], third["added"], third["count"], third["main_count"], third["delta_count"]) == \
+        ("compacted", 2, 17, 17, 0)
+    assert sorted(read) == [12, 13, 14, 15, 16]  # the delta's rows and the new ones, not the first 12
+    entry = IndexStore(tmp_path / "index").faiss(ENC, "imu")
+    assert "rebuilt_in_memory" not in entry.manifest and vectors.held_ids(entry.index).tolist() == list(range(17))
+    assert vectors.search(entry.index, new[4], k=1)[1][0][0] == 16
+
+
+def test_a_damaged_delta_file_means_a_full_build_and_an_in_memory_rebuild(store, tmp_path):
+    store.write_faiss(ENC, "imu", "sha")
+    delta = next((tmp_path / "index" / "faiss").glob("*.imu.delta.faiss"))
+    delta.write_bytes(delta.read_bytes()[:-3])
+    assert IndexStore(tmp_path / "index").faiss(ENC, "imu").manifest.get("rebuilt_in_memory") is True
+    assert store.write_faiss(ENC, "imu", "sha")["mode"] == "full"
+    assert "rebuilt_in_memory" not in IndexStore(tmp_path / "index").faiss(ENC, "imu").manifest
+
+
+def test_an_ivf_index_is_retrained_once_it_outgrows_its_training(tmp_path):
+    s = IndexStore(tmp_path / "ix", create=True)
+    vecs = unit_vectors(400, seed=3)
+    s.commit(window_rows("lab/a", "1", 0, vecs[:100]), [recording_row("lab/a", "1")], [("lab/a", ENC, 100)])
+    assert s.write_faiss(ENC, "imu", "sha", "IVF4,Flat")["trained_count"] == 100
+    s.commit(window_rows("lab/b", "1", 100, vecs[100:200]), [recording_row("lab/b", "1")], [("lab/b", ENC, 100)])
+    grown = s.write_faiss(ENC, "imu", "sha", "IVF4,Flat")
+    assert (grown["mode"], grown["count"], grown["trained_count"]) == ("compacted", 200, 100)  # 2x: still fits
+    s.commit(window_rows("lab/c", "1", 200, vecs[200:201]), [recording_row("lab/c", "1")], [("lab/c", ENC, 1)])
+    past = s.write_faiss(ENC, "imu", "sha", "IVF4,Flat")
+    assert (past["mode"], past["count"], past["trained_count"]) == ("full", 201, 201)
+    assert s.write_faiss(ENC, "imu", "sha", "Flat")["mode"] == "full"  # another type asked for
+
+
+def test_hits_are_joined_in_their_own_order_with_repeats(store):
+    cols = ["recording_id", "t_start"]
+    got = store.windows_at(np.array([5, 0, 5, 11]), cols)
+    assert got.columns == cols and got["recording_id"].to_list() == ["lab/b", "lab/a", "lab/b", "lab/c"]
+    assert got["t_start"].to_list() == [1.0, 0.0, 1.0, 3.0]
+    unknown = store.windows_at(np.array([99, 4]), cols)  # not in the metadata: a null row, order kept
+    assert unknown["recording_id"].to_list() == [None, "lab/b"]
