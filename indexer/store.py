@@ -27,6 +27,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -630,24 +631,27 @@ class IndexStore:
         kind = modality if table == "windows" else f"{table}.{modality}"
         return f"{self._root}/faiss/{_slug(encoder_id)}.{kind}.faiss"
 
-    def _write_atomic(self, path: str, blob: bytes) -> None:
-        """Write `blob` to `path` so that a reader sees the old file or the new one, never half.
-        Locally: a temporary file renamed into place. On an object store one PUT (or multipart
-        upload) already appears whole when it completes, and a "rename" is a copy and a delete,
-        neither atomic nor cheap: the object is written in place."""
+    def _write_atomic(self, path: str, content: bytes | Callable) -> object:
+        """Write `content` (bytes, or a function that writes to the open stream and returns
+        something, e.g. a checksum) to `path` so that a reader sees the old file or the new one,
+        never half; returns what the function returned. Locally: a temporary file renamed into
+        place. On an object store one PUT (or multipart upload) already appears whole when it
+        completes, and a "rename" is a copy and a delete, neither atomic nor cheap: the object
+        is written in place."""
+        write = content if callable(content) else (lambda f: f.write(content))
         if not isinstance(self.fs, pyarrow.fs.LocalFileSystem):
-            with self.fs.open_output_stream(path) as f:
-                f.write(blob)
-            return
+            with _writing(path), self.fs.open_output_stream(path) as f:
+                return write(f)
         tmp = f"{path}.tmp-{time.time_ns()}"
         try:
             with _writing(path), self.fs.open_output_stream(tmp) as f:
-                f.write(blob)
+                out = write(f)
         except OSError:
             with contextlib.suppress(OSError):  # nothing half-written is left behind
                 self.fs.delete_file(tmp)
             raise
         self.fs.move(tmp, path)
+        return out
 
     def _read(self, path: str) -> bytes:
         with self.fs.open_input_stream(path) as f:
@@ -800,13 +804,9 @@ class IndexStore:
         return np.frombuffer(blob, dtype="<i8").astype(np.int64) if hashlib.sha256(blob).hexdigest() == sha256 else None
 
     def _write_index_atomic(self, path: str, index) -> str:
-        """Stream a FAISS index into `path` (a temporary name renamed into place, as
-        _write_atomic does, without a serialised copy of the index in memory); its sha256."""
-        tmp = f"{path}.tmp-{time.time_ns()}"
-        with self.fs.open_output_stream(tmp) as f:
-            digest = vectors.write_index(index, f.write)
-        self.fs.move(tmp, path)
-        return digest
+        """Stream a FAISS index into `path` (as _write_atomic does, without a serialised copy of
+        the index in memory); its sha256."""
+        return self._write_atomic(path, lambda f: vectors.write_index(index, f.write))
 
     def _read_index_file(self, path: str, sha256: str | None):
         """The FAISS index in `path`, streamed (no copy of its bytes in memory); None unless it

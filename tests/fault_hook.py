@@ -72,13 +72,15 @@ def main() -> None:
 
             table.add, table.optimize = hooked_add, hooked_optimize
 
-    def write_atomic(self, path: str, blob: bytes) -> None:  # IndexStore._write_atomic, with a pause inside
+    def write_atomic(self, path: str, content):  # IndexStore._write_atomic, with a pause inside
+        write = content if callable(content) else (lambda f: f.write(content))
         tmp = f"{path}.tmp-{time.time_ns()}"
         with self.fs.open_output_stream(tmp) as f:
-            f.write(blob)
+            out = write(f)
         kind = "faiss" if path.endswith(".faiss") else "json" if "/faiss/" in path else "encoder"
         reach(f"tmp-written:{kind}")
         self.fs.move(tmp, path)
+        return out
 
     original_write_faiss = Store.write_faiss
 
