@@ -76,3 +76,44 @@ def test_uploads_accept_every_video_the_library_reads(tmp_path):
     clip = tmp_path / "clip.m4v"
     clip.write_bytes(b"\0" * 16)
     assert check_upload(str(clip), "video", 1000) == clip
+
+
+def test_body_frame_puts_the_persons_right_on_the_viewers_left(demo):
+    """A front view whatever way the source's x axis points: mirroring the data turns it back."""
+    from query import CANONICAL_JOINTS
+    from ui.grid import body_frame
+
+    joints = demo.pose.canonical()
+    right, left = CANONICAL_JOINTS.index("right_wrist"), CANONICAL_JOINTS.index("left_wrist")
+    for flip in (1.0, -1.0):
+        turned = body_frame(joints * np.array([flip, 1.0, 1.0]))
+        assert (turned[:, right, 0] < turned[:, left, 0]).mean() > 0.9
+
+
+def test_score_cue_is_relative_to_the_sample():
+    from ui.views import score_cue
+
+    background = np.random.default_rng(0).normal(0.1, 0.05, 400)
+    assert score_cue(0.30, background)[0] == "strong match"
+    assert score_cue(0.21, background)[0] == "fair match"
+    word, detail = score_cue(0.133, background)
+    assert word == "weak match" and "of 400 sampled windows" in detail
+    assert score_cue(0.5, background[:5]) == ("", "")
+
+
+def test_card_html_marks_the_window_on_the_recording_timeline():
+    from ui.grid import card_html
+
+    hit = {"rank": 3, "score": 0.41, "recording_id": "demo/a<b", "label": "waving", "t_start": 2.0, "t_end": 6.0,
+           "modality": "imu", "body_part": "right_wrist", "subject": "2", "dataset": "demo"}
+    html = card_html(hit, "<svg></svg>", 8.0, ("weak match", "above 60.0% of 400 sampled windows (z +0.3)"), 2)
+    assert "demo/a&lt;b" in html and "demo/a<b" not in html  # ids are escaped
+    assert 'x="60.0" y="0" width="120.0"' in html  # 2-6 s of 8 s on a 240-wide bar
+    assert "weak match" in html and "+2 more windows" in html and 'data-action="similar" data-rank="3"' in html
+
+
+def test_natural_order():
+    from ui.views import natural_key
+
+    ids = ["a10_s1_t1", "a1_s2_t1", "a2_s1_t1", "a1_s10_t1", "a1_s1_t1"]
+    assert sorted(ids, key=natural_key) == ["a1_s1_t1", "a1_s2_t1", "a1_s10_t1", "a2_s1_t1", "a10_s1_t1"]

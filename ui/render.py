@@ -34,12 +34,12 @@ BONES = [
     ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
 ]
 _SIDE_COLOUR = {"left": "#1f77b4", "right": "#d62728", "centre": "#333333"}
-_BONE_INDEX = np.array([[CANONICAL_JOINTS.index(a), CANONICAL_JOINTS.index(b)] for a, b in BONES])
-_BONE_COLOURS = [_SIDE_COLOUR["left" if "left" in b else "right" if "right" in b else "centre"] for _, b in BONES]
+BONE_INDEX = np.array([[CANONICAL_JOINTS.index(a), CANONICAL_JOINTS.index(b)] for a, b in BONES])
+BONE_COLOURS = [_SIDE_COLOUR["left" if "left" in b else "right" if "right" in b else "centre"] for _, b in BONES]
 _GROUPS = (("acc", "acceleration (m/s²)"), ("gyr", "angular velocity (rad/s)"))
 
 
-def _channel_groups(stream: ImuStream) -> list[tuple[str, list[int]]]:
+def channel_groups(stream: ImuStream) -> list[tuple[str, list[int]]]:
     """(axis title, channel columns): accelerometer and gyroscope apart, since their units differ."""
     out, used = [], set()
     for prefix, title in _GROUPS:
@@ -59,7 +59,7 @@ def imu_figure(streams: list[ImuStream], highlight: tuple[float, float] | None =
     unit; `highlight` shades the matched window; `view` limits the time axis to a range."""
     if not streams:
         raise ValueError("no IMU stream to plot")
-    panels = [(s, name, cols) for s in streams for name, cols in _channel_groups(s)]
+    panels = [(s, name, cols) for s in streams for name, cols in channel_groups(s)]
     fig = Figure(figsize=(width, 0.6 + 1.35 * len(panels)), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
@@ -121,7 +121,7 @@ def skeleton_gif(pose: PoseStream, out: str | Path, t_start: float = 0.0, t_end:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(name, fontsize=7, pad=2)
-        lc = LineCollection([], colors=_BONE_COLOURS, linewidths=2.2, capstyle="round")
+        lc = LineCollection([], colors=BONE_COLOURS, linewidths=2.2, capstyle="round")
         ax.add_collection(lc)
         collections.append((lc, h, v))
     clock = fig.text(0.5, 0.97, "", ha="center", va="top", fontsize=8)
@@ -132,7 +132,7 @@ def skeleton_gif(pose: PoseStream, out: str | Path, t_start: float = 0.0, t_end:
     for t, frame in zip(times, frames):
         canvas.restore_region(background)
         for (lc, h, v), ax in zip(collections, axes):
-            lc.set_segments(frame[_BONE_INDEX][..., [h, v]])
+            lc.set_segments(frame[BONE_INDEX][..., [h, v]])
             ax.draw_artist(lc)
         clock.set_text(f"t = {t:.1f} s")
         fig.draw_artist(clock)
