@@ -88,7 +88,7 @@ def test_grid_pages_through_many_results_and_times_the_page(page, ui_server, sho
     page.wait_for_selector(".ms-card")
     first_cards = time.perf_counter() - t1
     timings = {"page_ready_s": round(loaded, 2), "first_cards_s": round(first_cards, 2)}
-    print(f"\nUI timings on the test index: {timings}")
+    print(f"\nUI timings on {Path(ui_server[0].motionsearch_context.index.store.uri).name}: {timings}")
     if os.environ.get("MOTIONSEARCH_UI_TIMINGS"):
         Path(os.environ["MOTIONSEARCH_UI_TIMINGS"]).write_text(json.dumps(timings, indent=1) + "\n")
 

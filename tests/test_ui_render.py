@@ -1,9 +1,8 @@
-"""The UI's pictures (IMU plots, skeleton GIFs, video cuts) and its filters, without a server."""
+"""The UI's pictures (front view, cards, video cuts), score cue and filters, without a server."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from indexer.importers.demo import make_recording
 from ui import render
@@ -13,32 +12,6 @@ from ui.filters import Filters
 @pytest.fixture(scope="module")
 def demo():
     return make_recording("squat", "2", "1")
-
-
-def test_imu_figure_plots_every_channel_and_shades_the_window(demo):
-    fig = render.imu_figure(demo.imu, highlight=(2.0, 7.0))
-    acc, gyr = fig.axes
-    assert [line.get_label() for line in acc.lines] == ["acc_x", "acc_y", "acc_z"]
-    assert [line.get_label() for line in gyr.lines] == ["gyr_x", "gyr_y", "gyr_z"]
-    shade = acc.patches[0]  # axvspan: a rectangle in data x
-    assert shade.get_x() == pytest.approx(2.0) and shade.get_x() + shade.get_width() == pytest.approx(7.0)
-    t = acc.lines[0].get_xdata()
-    assert t[0] == 0 and t[-1] == pytest.approx(demo.duration - 1 / demo.imu[0].rate)
-    fig = render.imu_figure(demo.imu, highlight=(2.0, 7.0), view=(1.0, 4.0))
-    t = fig.axes[0].lines[0].get_xdata()
-    assert t[0] == pytest.approx(1.0) and t[-1] == pytest.approx(4.0, abs=0.05)
-
-
-def test_skeleton_gif_animates_the_range(demo, tmp_path):
-    out = render.skeleton_gif(demo.pose, tmp_path / "s.gif", 2.0, 7.0, fps=10)
-    gif = Image.open(out)
-    assert gif.format == "GIF" and gif.n_frames == 50
-    assert gif.info["duration"] == 100
-    first = np.asarray(gif.convert("RGB"))
-    gif.seek(25)
-    assert not np.array_equal(first, np.asarray(gif.convert("RGB")))  # it moves
-    long = Image.open(render.skeleton_gif(demo.pose, tmp_path / "l.gif", fps=30, max_frames=40))
-    assert long.n_frames == 40  # capped; shown slower instead
 
 
 def test_video_clip_cuts_the_matched_range(utd_dir, tmp_path):

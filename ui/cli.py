@@ -6,12 +6,14 @@ Examples:
   python -m ui --index ./utd-index --host 0.0.0.0 --port 8080 --max-upload-mb 20
 
 Then open the printed URL (default http://127.0.0.1:7860). Tabs:
-  Search     by text prompt, IMU file, pose/BVH file or video; pick the target modality, top-k
-             and filters; each hit is a card with its IMU plot, skeleton animation and video
-  Recording  one whole recording: all IMU channels, the skeleton, the video
+  Search     by text prompt, IMU file, pose/BVH file or video; pick the target modality, how
+             many results and filters; the hits are a grid of cards (poses or IMU of the
+             window, score cue, timeline); the query is kept in the address bar
+  Recording  one whole recording: a 3-D skeleton, the IMU channels, the video, one playhead
   Sync       estimated offset between an IMU file and a video or pose file (when an encoder
              of the index has an IMU tower)
-  Browse     the index's recordings as a filterable table; select a row to open it
+  Browse     the index's recordings (natural id order) as a filterable table; select a row
+             to open it
 
 Gradio loads only once the arguments are parsed, so --help answers at once.
 """
