@@ -157,7 +157,7 @@ def test_example_prompts_come_from_the_index_labels(page, ui_server):
 
 
 def test_a_card_opens_its_recording_and_searches_with_its_window(page, ui_server, shots):
-    page.goto(f"{ui_server[1]}?query=a+person+waves&target=pose&k=8")
+    page.goto(f"{ui_server[1]}?query=a+person+waves&target=pose&k=8&dataset=demo")  # no video to cut: fast
     page.wait_for_selector(".ms-card")
     first = page.locator(".ms-card").first
     rec_id = first.get_attribute("data-recording")
