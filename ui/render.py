@@ -31,9 +31,9 @@ BONES = [
     ("pelvis", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
     ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
 ]
-_SIDE_COLOUR = {"left": "#1f77b4", "right": "#d62728", "centre": "#333333"}
+SIDE_COLOURS = {"left": "#1f77b4", "right": "#d62728", "centre": "#333333"}
 BONE_INDEX = np.array([[CANONICAL_JOINTS.index(a), CANONICAL_JOINTS.index(b)] for a, b in BONES])
-BONE_COLOURS = [_SIDE_COLOUR["left" if "left" in b else "right" if "right" in b else "centre"] for _, b in BONES]
+BONE_COLOURS = [SIDE_COLOURS["left" if "left" in b else "right" if "right" in b else "centre"] for _, b in BONES]
 _GROUPS = (("acc", "acceleration (m/s²)"), ("gyr", "angular velocity (rad/s)"))
 
 

@@ -72,6 +72,11 @@ def recording_figure(rec: Recording, highlight: tuple[float, float] | None = Non
                           row=1, col=1)
             fig.update_yaxes(scaleanchor="x", row=1, col=1)
         else:
+            # Left bones blue, right red, as in the grid's pictures (one value per vertex).
+            sides = [0.0 if "left" in b else 1.0 if "right" in b else 0.5 for _, b in render.BONES for _ in range(3)]
+            scale = [[0.0, render.SIDE_COLOURS["left"]], [0.5, render.SIDE_COLOURS["centre"]],
+                     [1.0, render.SIDE_COLOURS["right"]]]
+            line = {"color": sides, "colorscale": scale, "cmin": 0.0, "cmax": 1.0, "width": 6}
             fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines+markers", line=line, marker={"size": 3},
                                        name="skeleton", showlegend=False), row=1, col=1)
             # A cube around all the poses, seen from the front (the person faces +z, see body_frame).
