@@ -246,6 +246,10 @@ def test_sync_of_clips_shorter_than_a_window(client, ui_server, tmp_path):
     answer = _sync(client, tmp_path / "imu.npy", imu.rate, tmp_path / "pose.npy", pose.rate, max_offset=2)
     assert abs(answer["offset"]) <= 2.0 and answer["notes"], answer
     assert any("shorter than" in n for n in answer["notes"]), answer["notes"]
+    if (UTD / "skeleton").is_dir():  # a real UTD-MHAD pair (2.8 s), rates read from the files
+        answer = _sync(client, UTD / "inertial" / "a1_s2_t1_inertial.mat", 0, UTD / "skeleton" / "a1_s2_t1_skeleton.mat",
+                       0, max_offset=2)
+        assert abs(answer["offset"]) <= 2.0 and any("shorter than" in n for n in answer["notes"]), answer
 
 
 def test_query_serve_answers_with_the_same_json(index, query_files):
