@@ -3,7 +3,7 @@
 Runs text searches (the test index has a tiny text tower): the grid pages past 10 results; a
 second search replaces the first at once; the query round-trips through the address bar; a
 card opens its recording (3-D skeleton, IMU panels, one playhead) and the page comes back.
-Page-load and first-card times are printed (and written to $MOTIONSEARCH_UI_TIMINGS when set).
+The playhead moves the video. Page-load and first-card times are printed (and written to $MOTIONSEARCH_UI_TIMINGS when set).
 Screenshots go to pytest's temporary folder, or into $MOTIONSEARCH_SCREENSHOTS (a folder) when
 set: that is how docs/screenshot-grid.png and docs/screenshot-recording.png were made.
 """
@@ -179,3 +179,20 @@ def test_a_card_opens_its_recording_and_searches_with_its_window(page, ui_server
     assert rec_id in page.inner_text("#query-view")
     # The window itself is (one of) the best matches of its own vector.
     assert rec_id in page.eval_on_selector_all(".ms-card", "els => els.slice(0, 3).map(e => e.dataset.recording)")
+
+
+def test_the_playhead_moves_the_video(page, ui_server):
+    from conftest import UTD
+
+    if not (UTD / "depth-video").is_dir():
+        pytest.skip(f"UTD-MHAD data not found at {UTD}")
+    page.goto(ui_server[1])
+    page.get_by_role("tab", name="Recording").click()
+    page.locator("#recording-id input").fill("utd-mhad/a1_s2_t1")
+    page.locator("#recording-id input").press("Enter")
+    page.click("#recording-open")
+    page.wait_for_selector("#rec-video video")
+    page.wait_for_function("document.querySelector('#rec-plot .js-plotly-plot')?.dataset.videoLinked === '1'")
+    # What the figure's slider emits when the playhead is dragged to 1.5 s:
+    page.evaluate("document.querySelector('#rec-plot .js-plotly-plot').emit('plotly_sliderchange', {step: {value: '1.50'}})")
+    page.wait_for_function("Math.abs(document.querySelector('#rec-video video').currentTime - 1.5) < 0.1")
