@@ -16,23 +16,80 @@ prompt, wrong vector length, ...) is HTTP 400 with {"error": "<one line>"}.
     POST /search/sensors {"sensors": [{"data": ..., "rate": 50, "placement": "right_wrist"}, ...],
                           "target": "imu", "k": 10}  sensors worn together (see query.sensors)
 
+The same answers as the web UI's named Gradio endpoints (`ui.api`), with the same JSON:
+
+    POST /search         {"query": "a person walking", "target": "imu", "k": 10, "filter": ""}
+                                      -> {"hits": [{"rank", "score", "recording_id", "label", "t_start",
+                                          "t_end", "body_part", "modality", "window_id", "dataset", "subject"}]}
+    GET  /recording/{id} one recording: metadata, its streams, its windows
+    POST /sync           {"imu": {"data": ..., "rate": 50, "placement": "right_wrist"},
+                          "pose": {"data": [[[x, y, z], ...], ...], "rate": 30}, "max_offset": 10}
+                                      -> {"offset", "confidence", "reliable", "matches", "method", "notes"}
+
 FastAPI comes with the `ui` extra (Gradio depends on it); uvicorn serves it.
 """
 # No `from __future__ import annotations`: FastAPI reads the request models of the routes below
 # from their annotations, which must be real classes, not strings naming locals.
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
 from indexer import BadInput
 from indexer.imports import optional
+from indexer.store import sql_str
+from query import dense_sync
 from query.api import Index
-from query.inputs import imu_from_array
+from query.inputs import imu_from_array, pose_from_array
+from query.sync_result import SyncResult
+from query.xcorr import xcorr_sync
 
 EXPECTED = (BadInput, ValueError, LookupError, FileNotFoundError)
 
 
+HIT_FIELDS = ["rank", "score", "recording_id", "label", "t_start", "t_end", "body_part", "modality", "window_id",
+              "dataset", "subject"]
+
+
 def _rows(df: pl.DataFrame) -> list[dict]:
     return df.to_dicts()
+
+
+def hits_json(hits: pl.DataFrame) -> dict:
+    """{"hits": [{rank, score, recording_id, label, t_start, t_end, body_part, ...}, ...]}."""
+    return {"hits": hits.select([c for c in HIT_FIELDS if c in hits.columns]).to_dicts()}
+
+
+def search_json(index: Index, query: str, target: str = "imu", k: int = 10, where: str | None = None) -> dict:
+    """A text search as JSON (the web UI's /search and this server's POST /search)."""
+    if not (query or "").strip():
+        raise ValueError("the query text is empty: describe the motion to find")
+    return hits_json(index.search_text(query.strip(), target, int(k), where or None))
+
+
+def recording_json(index: Index, recording_id: str) -> dict:
+    """One recording: its metadata, the streams it holds (rates, channels, lengths) and its windows."""
+    row = index.recording(recording_id)
+    rec = index.load_recording(recording_id)
+    windows = index.store.windows(columns=["id", "modality", "body_part", "t_start", "t_end"],
+                                  scope=f"recording_id = {sql_str(recording_id)}")
+    pose = None if rec.pose is None else rec.pose.canonical()
+    return {
+        "id": rec.id, "dataset": rec.dataset, "subject": rec.subject, "trial": rec.trial, "label": rec.label_text(),
+        "duration": rec.duration, "modalities": rec.modalities(),
+        "sources": [Path(s).name for s in row.get("sources") or []],  # names only: no server paths
+        "imu": [{"placement": s.placement, "rate": s.rate, "channels": list(s.channels), "samples": len(s.data)}
+                for s in rec.imu],
+        "pose": None if pose is None else {"rate": rec.pose.rate, "frames": int(pose.shape[0]), "dims": int(pose.shape[2])},
+        "video": rec.video is not None,
+        "windows": windows.rename({"id": "window_id"}).sort(["t_start", "window_id"]).to_dicts(),
+    }
+
+
+def sync_json(result: SyncResult) -> dict:
+    """The parts of a SyncResult a caller acts on."""
+    return {"offset": float(result.offset), "confidence": float(result.confidence), "reliable": bool(result.reliable),
+            "matches": int(result.matches), "method": result.method, "notes": list(result.notes)}
 
 
 def create_app(index: Index):
@@ -80,6 +137,21 @@ def create_app(index: Index):
         sensors: list[Sensor] = Field(..., min_length=1)
         candidates: int | None = Field(None, ge=1, le=10_000)
 
+    class UiSearch(BaseModel):
+        query: str
+        target: str = "imu"
+        k: int = Field(10, ge=1, le=10_000)
+        filter: str = ""
+
+    class Pose(BaseModel):
+        data: list[list[list[float]]]  # frames x canonical joints x 3, metres
+        rate: float
+
+    class SyncRequest(BaseModel):
+        imu: Sensor
+        pose: Pose
+        max_offset: float = Field(10.0, gt=0)
+
     app = fastapi.FastAPI(title="motionsearch", description=__doc__)
 
     async def bad_request(request, exc):  # one line, like the CLI's `error: ...`
@@ -126,7 +198,39 @@ def create_app(index: Index):
         return _rows(index.search_sensors([s.stream() for s in req.sensors], req.target, req.k, req.where,
                                           candidates=req.candidates))
 
+    @app.post("/search")
+    def search(req: UiSearch) -> dict:
+        return search_json(index, req.query, req.target, req.k, req.filter)
+
+    @app.get("/recording/{recording_id:path}")
+    def recording(recording_id: str) -> dict:
+        return recording_json(index, recording_id)
+
+    @app.post("/sync")
+    def sync(req: SyncRequest) -> dict:
+        pose = pose_from_array(np.asarray(req.pose.data, np.float64), req.pose.rate, source="request")
+        return sync_json(sync_pair(index, req.imu.stream(), pose, req.max_offset))
+
     return app
+
+
+def sync_pair(index: Index, imu, other, max_offset: float = 10.0) -> SyncResult:
+    """Index.sync (the token encoder); an index without one syncs with its clip-level encoder
+    through the same voting, or, for clips shorter than its window, by the physical baseline
+    (query.xcorr_sync). The result's notes say which."""
+    try:
+        return index.sync(imu, other, max_offset=max_offset)
+    except LookupError as exc:
+        why = str(exc).replace(index.store.uri, Path(index.store.uri).name)
+    encoder = index.encoder(modality="imu")
+    if min(imu.duration, other.duration) < encoder.window.length:
+        result = xcorr_sync(imu, other, max_offset=max_offset)
+        result.notes.append(f"{why}; the clips are shorter than the {encoder.window.length:g} s window of the "
+                            "clip-level encoder, so the physical baseline (acceleration cross-correlation) answered")
+        return result
+    result = dense_sync.sync(imu, other, encoder, max_offset=max_offset)
+    result.notes.append(f"{why}; used the clip-level encoder instead (coarser)")
+    return result
 
 
 def serve(index_path: str, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -1,14 +1,21 @@
 """The search page in a real browser: Debian's headless Chromium driven by Playwright.
 
-Types a prompt when the index offers text search, else uploads an IMU clip; runs the search;
-waits for the result cards with their plots; saves a screenshot (into pytest's temporary
-folder, or into $MOTIONSEARCH_SCREENSHOT when set: that is how docs/screenshot-search.png was made).
+Runs text searches (the test index has a tiny text tower): the grid pages past 10 results; a
+second search replaces the first at once; the query round-trips through the address bar; a
+card opens its recording (3-D skeleton, IMU panels, one playhead) and the page comes back.
+The playhead moves the video. Page-load and first-card times are printed (and written to $MOTIONSEARCH_UI_TIMINGS when set).
+Screenshots go to pytest's temporary folder, or into $MOTIONSEARCH_SCREENSHOTS (a folder) when
+set: that is how docs/screenshot-grid.png and docs/screenshot-recording.png were made.
 """
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -16,20 +23,35 @@ pytest_plugins = ["ui_harness"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def page(ui_server):
+def browser(ui_server):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found (apt-get install chromium chromium-driver)")
+    if "text" not in ui_server[0].motionsearch_context.features.query_kinds:
+        pytest.skip("the test index offers no text search")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
         # Never let Playwright fetch a browser of its own: use the system's.
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(90_000)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    # Running the tests must not rewrite files of the repository unless asked to.
+    return Path(os.environ.get("MOTIONSEARCH_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
 
 
 def _save_small_png(png: bytes, path: Path) -> None:
@@ -41,40 +63,136 @@ def _save_small_png(png: bytes, path: Path) -> None:
     img.save(path, optimize=True)
 
 
-def test_search_shows_result_cards_with_plots(page, ui_server, query_files, tmp_path):
-    app, url = ui_server
-    # Running the tests must not rewrite files of the repository unless asked to.
-    screenshot = Path(os.environ.get("MOTIONSEARCH_SCREENSHOT", tmp_path / "screenshot-search.png"))
-    features = app.motionsearch_context.features
-    page.goto(url)
-    page.wait_for_selector("#search-button")
-    if "text" in features.query_kinds:
-        page.get_by_label("Text prompt").check()
-        page.fill("#prompt textarea", "a person waves the right hand above the head")
-    else:
-        page.get_by_label("IMU file").check()
-        page.set_input_files("#query-file input[type=file]", str(query_files["imu_npy"]))
-        page.wait_for_selector("#query-file :text('waving_imu.npy')")
-        page.fill("#rate input", "50")
+def _search(page, prompt: str, target: str, k: int) -> None:
+    page.fill("#prompt textarea", prompt)
+    page.locator("#target input").fill(target)
+    page.locator("#target input").press("Enter")
+    page.locator("#top-k input[type=number]").fill(str(k))
+    page.locator("#top-k input[type=number]").press("Tab")
     page.click("#search-button")
 
-    page.wait_for_selector("#search-status :text('found')")
-    cards = page.locator(".result-card")
-    page.wait_for_selector("#card-4 .card-skeleton img")  # the last of the 5 cards is drawn
-    visible = [i for i in range(cards.count()) if cards.nth(i).is_visible()]
-    assert visible == [0, 1, 2, 3, 4]
-    first = cards.nth(0)
-    assert first.locator(".card-imu img").is_visible() or first.locator(".card-skeleton img").is_visible()
-    assert "score" in first.inner_text() and first.get_by_role("button", name="Open whole recording").is_visible()
-    src = first.locator(".card-skeleton img").get_attribute("src")
-    assert "/gradio_api/file=" in src  # served from the app's own folder
 
+def _card_modalities(page) -> list[str]:
+    return page.eval_on_selector_all(".ms-card", "els => els.map(e => e.dataset.modality)")
+
+
+def test_grid_pages_through_many_results_and_times_the_page(page, ui_server, shots):
+    url = ui_server[1]
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector("#search-button")
+    loaded = time.perf_counter() - t0
+    page.get_by_label("One hit per recording").uncheck()  # the small index has few recordings
+    t1 = time.perf_counter()
+    _search(page, "a person waves the right hand above the head", "imu", 60)
+    page.wait_for_selector(".ms-card")
+    first_cards = time.perf_counter() - t1
+    timings = {"page_ready_s": round(loaded, 2), "first_cards_s": round(first_cards, 2)}
+    print(f"\nUI timings on {Path(ui_server[0].motionsearch_context.index.store.uri).name}: {timings}")
+    if os.environ.get("MOTIONSEARCH_UI_TIMINGS"):
+        Path(os.environ["MOTIONSEARCH_UI_TIMINGS"]).write_text(json.dumps(timings, indent=1) + "\n")
+
+    status = page.inner_text("#search-status")
+    found = int(re.search(r"(\d+) imu windows", status).group(1))
+    assert found > 40, status  # more than a page of cards
+    assert page.locator(".ms-card").count() == 40 and set(_card_modalities(page)) == {"imu"}
+    assert "Query:" in page.inner_text("#query-view") and "waves the right hand" in page.inner_text("#query-view")
+    first = page.locator(".ms-card").first
+    assert "score" in first.inner_text() and first.locator(".ms-timeline svg rect").count() == 2
+    assert first.locator(".ms-cue").inner_text() in ("strong match", "fair match", "weak match")
     page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_timeout(500)  # let the GIFs and plots paint before the picture is taken
-    _save_small_png(page.screenshot(full_page=False), screenshot)
-    assert screenshot.stat().st_size < 400_000
+    _save_small_png(page.screenshot(full_page=False), shots / "screenshot-grid.png")
+    page.click("#more-button")
+    page.wait_for_function(f"document.querySelectorAll('.ms-card').length === {found}")
+    assert not page.locator("#more-button").is_visible()
 
-    # A click on a card opens the whole recording.
-    title = first.locator("code").first.inner_text()
-    first.get_by_role("button", name="Open whole recording").click()
-    page.wait_for_selector(f"#recording-header :text('{title}')")
+
+def test_a_new_search_replaces_the_old_results_at_once(page, ui_server):
+    page.goto(ui_server[1])
+    page.wait_for_selector("#search-button")
+    _search(page, "a person squats", "pose", 200)  # the bigger, slower search first
+    _search(page, "a person waves", "imu", 5)
+    page.wait_for_selector("#search-status :text('best imu window')")
+    # From the newer query's status on, only its cards are on the page, and no late answer
+    # of the first search brings the old ones back.
+    for _ in range(10):
+        assert "best imu window" in page.inner_text("#search-status")
+        mods = _card_modalities(page)
+        assert mods and set(mods) == {"imu"} and len(mods) <= 5, mods
+        page.wait_for_timeout(300)
+
+
+def test_query_state_round_trips_through_the_url(page, ui_server):
+    url = ui_server[1]
+    page.goto(f"{url}?kind=text&query=a+person+jumps&target=pose&k=12&subject=1")
+    page.wait_for_selector("#search-status :text('best pose window')")  # a shared link runs its search
+    assert page.input_value("#prompt textarea") == "a person jumps"
+    assert page.input_value("#target input") == "pose"
+    assert page.input_value("#top-k input[type=number]") == "12"
+    assert all("subject 1 " in m for m in page.eval_on_selector_all(".ms-card .ms-meta", "e => e.map(x => x.innerText)"))
+    _search(page, "a person boxes", "imu", 7)
+    page.wait_for_function("location.search.includes('boxes')")
+    params = parse_qs(urlparse(page.url).query)
+    assert params["query"] == ["a person boxes"] and params["target"] == ["imu"] and params["k"] == ["7"]
+    assert params["subject"] == ["1"]
+    page.reload()
+    page.wait_for_selector("#search-status :text('best imu window')")
+    assert page.input_value("#prompt textarea") == "a person boxes"
+    # Clear empties the page and the address bar.
+    page.click("#clear-button")
+    page.wait_for_function("document.querySelectorAll('.ms-card').length === 0")
+    page.wait_for_function("!location.search.includes('query=')")
+    assert page.input_value("#prompt textarea") == ""
+
+
+def test_example_prompts_come_from_the_index_labels(page, ui_server):
+    labels = set(ui_server[0].motionsearch_context.index.recordings()["text"].to_list())
+    page.goto(ui_server[1])
+    page.wait_for_selector("#search-button")
+    example = page.locator("#examples button").first
+    text = example.inner_text().strip()
+    assert any(label and label in text for label in labels), text
+    example.click()
+    page.wait_for_function(f"document.querySelector('#prompt textarea').value === {json.dumps(text)}")
+
+
+def test_a_card_opens_its_recording_and_searches_with_its_window(page, ui_server, shots):
+    page.goto(f"{ui_server[1]}?query=a+person+waves&target=pose&k=8&dataset=demo")  # no video to cut: fast
+    page.wait_for_selector(".ms-card")
+    first = page.locator(".ms-card").first
+    rec_id = first.get_attribute("data-recording")
+    first.get_by_role("button", name="Open recording").click()
+    page.wait_for_selector(f"#recording-header :text('{rec_id}')")
+    page.wait_for_function("document.querySelector('#rec-plot .js-plotly-plot')?.data?.length > 0")
+    plot = "document.querySelector('#rec-plot .js-plotly-plot')"
+    # The rotatable 3-D skeleton (a gl3d scene) and the playhead (the figure's slider).
+    assert page.evaluate(f"{plot}.data.some(t => t.type === 'scatter3d') && !!{plot}._fullLayout.scene")
+    assert page.evaluate(f"{plot}.layout.sliders.length") == 1
+    page.wait_for_timeout(500)
+    _save_small_png(page.screenshot(full_page=True), shots / "screenshot-recording.png")
+    page.click("#back-button")
+    page.wait_for_selector(".ms-card")
+    assert page.locator(".ms-card").first.get_attribute("data-recording") == rec_id  # the results are still there
+
+    page.locator(".ms-card").first.get_by_role("button", name="Search with this window").click()
+    page.wait_for_selector("#search-status :text('a window of the index')")
+    assert rec_id in page.inner_text("#query-view")
+    # The window itself is (one of) the best matches of its own vector.
+    assert rec_id in page.eval_on_selector_all(".ms-card", "els => els.slice(0, 3).map(e => e.dataset.recording)")
+
+
+def test_the_playhead_moves_the_video(page, ui_server):
+    from conftest import UTD
+
+    if not (UTD / "depth-video").is_dir():
+        pytest.skip(f"UTD-MHAD data not found at {UTD}")
+    page.goto(ui_server[1])
+    page.get_by_role("tab", name="Recording").click()
+    page.locator("#recording-id input").fill("utd-mhad/a1_s2_t1")
+    page.locator("#recording-id input").press("Enter")
+    page.click("#recording-open")
+    page.wait_for_selector("#rec-video video")
+    page.wait_for_function("document.querySelector('#rec-plot .js-plotly-plot')?.dataset.videoLinked === '1'")
+    # What the figure's slider emits when the playhead is dragged to 1.5 s:
+    page.evaluate("document.querySelector('#rec-plot .js-plotly-plot').emit('plotly_sliderchange', {step: {value: '1.50'}})")
+    page.wait_for_function("Math.abs(document.querySelector('#rec-video video').currentTime - 1.5) < 0.1")

@@ -1,9 +1,8 @@
-"""The UI's pictures (IMU plots, skeleton GIFs, video cuts) and its filters, without a server."""
+"""The UI's pictures (front view, cards, video cuts), score cue and filters, without a server."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from indexer.importers.demo import make_recording
 from ui import render
@@ -13,32 +12,6 @@ from ui.filters import Filters
 @pytest.fixture(scope="module")
 def demo():
     return make_recording("squat", "2", "1")
-
-
-def test_imu_figure_plots_every_channel_and_shades_the_window(demo):
-    fig = render.imu_figure(demo.imu, highlight=(2.0, 7.0))
-    acc, gyr = fig.axes
-    assert [line.get_label() for line in acc.lines] == ["acc_x", "acc_y", "acc_z"]
-    assert [line.get_label() for line in gyr.lines] == ["gyr_x", "gyr_y", "gyr_z"]
-    shade = acc.patches[0]  # axvspan: a rectangle in data x
-    assert shade.get_x() == pytest.approx(2.0) and shade.get_x() + shade.get_width() == pytest.approx(7.0)
-    t = acc.lines[0].get_xdata()
-    assert t[0] == 0 and t[-1] == pytest.approx(demo.duration - 1 / demo.imu[0].rate)
-    fig = render.imu_figure(demo.imu, highlight=(2.0, 7.0), view=(1.0, 4.0))
-    t = fig.axes[0].lines[0].get_xdata()
-    assert t[0] == pytest.approx(1.0) and t[-1] == pytest.approx(4.0, abs=0.05)
-
-
-def test_skeleton_gif_animates_the_range(demo, tmp_path):
-    out = render.skeleton_gif(demo.pose, tmp_path / "s.gif", 2.0, 7.0, fps=10)
-    gif = Image.open(out)
-    assert gif.format == "GIF" and gif.n_frames == 50
-    assert gif.info["duration"] == 100
-    first = np.asarray(gif.convert("RGB"))
-    gif.seek(25)
-    assert not np.array_equal(first, np.asarray(gif.convert("RGB")))  # it moves
-    long = Image.open(render.skeleton_gif(demo.pose, tmp_path / "l.gif", fps=30, max_frames=40))
-    assert long.n_frames == 40  # capped; shown slower instead
 
 
 def test_video_clip_cuts_the_matched_range(utd_dir, tmp_path):
@@ -76,3 +49,44 @@ def test_uploads_accept_every_video_the_library_reads(tmp_path):
     clip = tmp_path / "clip.m4v"
     clip.write_bytes(b"\0" * 16)
     assert check_upload(str(clip), "video", 1000) == clip
+
+
+def test_body_frame_puts_the_persons_right_on_the_viewers_left(demo):
+    """A front view whatever way the source's x axis points: mirroring the data turns it back."""
+    from query import CANONICAL_JOINTS
+    from ui.grid import body_frame
+
+    joints = demo.pose.canonical()
+    right, left = CANONICAL_JOINTS.index("right_wrist"), CANONICAL_JOINTS.index("left_wrist")
+    for flip in (1.0, -1.0):
+        turned = body_frame(joints * np.array([flip, 1.0, 1.0]))
+        assert (turned[:, right, 0] < turned[:, left, 0]).mean() > 0.9
+
+
+def test_score_cue_is_relative_to_the_sample():
+    from ui.views import score_cue
+
+    background = np.random.default_rng(0).normal(0.1, 0.05, 400)
+    assert score_cue(0.30, background)[0] == "strong match"
+    assert score_cue(0.21, background)[0] == "fair match"
+    word, detail = score_cue(0.133, background)
+    assert word == "weak match" and "of 400 sampled windows" in detail
+    assert score_cue(0.5, background[:5]) == ("", "")
+
+
+def test_card_html_marks_the_window_on_the_recording_timeline():
+    from ui.grid import card_html
+
+    hit = {"rank": 3, "score": 0.41, "recording_id": "demo/a<b", "label": "waving", "t_start": 2.0, "t_end": 6.0,
+           "modality": "imu", "body_part": "right_wrist", "subject": "2", "dataset": "demo"}
+    html = card_html(hit, "<svg></svg>", 8.0, ("weak match", "above 60.0% of 400 sampled windows (z +0.3)"), 2)
+    assert "demo/a&lt;b" in html and "demo/a<b" not in html  # ids are escaped
+    assert 'x="60.0" y="0" width="120.0"' in html  # 2-6 s of 8 s on a 240-wide bar
+    assert "weak match" in html and "+2 more windows" in html and 'data-action="similar" data-rank="3"' in html
+
+
+def test_natural_order():
+    from ui.views import natural_key
+
+    ids = ["a10_s1_t1", "a1_s2_t1", "a2_s1_t1", "a1_s10_t1", "a1_s1_t1"]
+    assert sorted(ids, key=natural_key) == ["a1_s1_t1", "a1_s2_t1", "a1_s10_t1", "a2_s1_t1", "a10_s1_t1"]

@@ -24,6 +24,10 @@ MAX_UPLOAD_MB = 1.0  # small, so the size limit can be tested without big files
 
 @pytest.fixture(scope="session")
 def ui_index(tmp_path_factory) -> Path:
+    """The small test index, or the index in $MOTIONSEARCH_UI_INDEX (e.g. ./demo-index: how the
+    browser test times the page and takes the README's screenshots on the demo)."""
+    if os.environ.get("MOTIONSEARCH_UI_INDEX"):
+        return Path(os.environ["MOTIONSEARCH_UI_INDEX"])
     from encoders import checkpoint
     from encoders.factory import create_model, load_checkpoint
     from encoders.model import text_aligned_config

@@ -13,11 +13,10 @@ import atexit
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from query import open_index, optional
-from ui import defaults, sync_tab, views
+from ui import api, defaults, grid, sync_tab, views
 from ui.errors import message, safely
 from ui.features import detect
 from ui.filters import Filters
@@ -28,49 +27,45 @@ gr = optional("gradio", "ui", "the web page")
 
 DEFAULT_MAX_UPLOAD_MB = defaults.MAX_UPLOAD_MB
 DEFAULT_CONCURRENCY = defaults.CONCURRENCY
-CSS = """
-.result-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px; }
-.result-card h3 { margin: 0 0 2px 0; }
+CSS = grid.CSS
+# After a search: the query into the address bar, so the page can be shared and reloaded.
+WRITE_URL_JS = """
+(kind, prompt, target, k, one, datasets, subjects, labels, minD, maxD) => {
+  const p = new URLSearchParams();
+  if (kind) p.set('kind', kind);
+  if (kind === 'text' && prompt) p.set('query', prompt);
+  if (target) p.set('target', target);
+  if (k) p.set('k', String(k));
+  if (!one) p.set('all_windows', '1');
+  for (const [key, values] of [['dataset', datasets], ['subject', subjects], ['label', labels]])
+    for (const v of values || []) p.append(key, v);
+  if (minD) p.set('min_duration', String(minD));
+  if (maxD) p.set('max_duration', String(maxD));
+  const q = p.toString();
+  history.replaceState(null, '', q ? '?' + q : location.pathname);
+  return [];
+}
 """
-
-
-@dataclass
-class CardSlot:
-    box: gr.Column
-    header: gr.Markdown
-    imu: gr.Plot
-    skeleton: gr.Image
-    video: gr.Video
-    note: gr.Markdown
-    open: gr.Button
-
-    def outputs(self) -> list:
-        return [self.box, self.header, self.imu, self.skeleton, self.video, self.note]
-
-
-def _card_updates(card: views.Card | None) -> list:
-    if card is None:
-        return [gr.Column(visible=False), "", None, None, None, ""]
-    return [gr.Column(visible=True), card.header,
-            gr.Plot(value=card.imu, visible=card.imu is not None),
-            gr.Image(value=str(card.skeleton) if card.skeleton else None, visible=card.skeleton is not None),
-            gr.Video(value=str(card.video) if card.video else None, visible=card.video is not None),
-            card.note and f"*{card.note}*"]
-
-
-def _card_slot(i: int) -> CardSlot:
-    """One result card, hidden until a search fills it."""
-    with gr.Column(visible=False, elem_classes=["result-card"], elem_id=f"card-{i}") as box:
-        header = gr.Markdown()
-        with gr.Row():
-            imu = gr.Plot(label="IMU channels", elem_classes=["card-imu"], scale=3)
-            skeleton = gr.Image(label="Skeleton (matched window)", type="filepath", elem_classes=["card-skeleton"],
-                                interactive=False, scale=2, height=230, buttons=["download", "fullscreen"])
-            video = gr.Video(label="Video (matched range)", autoplay=True, loop=True, interactive=False, scale=2,
-                             height=230, buttons=["download"], elem_classes=["card-video"])
-        note = gr.Markdown()
-        opener = gr.Button("Open whole recording", size="sm", elem_classes=["open-recording"])
-    return CardSlot(box, header, imu, skeleton, video, note, opener)
+# The recording view's playhead (the figure's slider) also moves the video.
+LINK_VIDEO_JS = """
+() => {
+  const bind = () => {
+    const plot = document.querySelector('#rec-plot .js-plotly-plot');
+    if (!plot || !plot.on) return false;
+    if (!plot.dataset.videoLinked) {
+      plot.dataset.videoLinked = '1';
+      plot.on('plotly_sliderchange', (e) => {
+        const video = document.querySelector('#rec-video video');
+        if (video) { video.pause(); video.currentTime = Number(e.step.value); }
+      });
+    }
+    return true;
+  };
+  let tries = 0;
+  const timer = setInterval(() => { if (bind() || ++tries > 40) clearInterval(timer); }, 250);
+  return [];
+}
+"""
 
 
 def _filter_widgets(picks: dict, prefix: str) -> list:
@@ -95,6 +90,31 @@ def _default_target(kind: str | None, targets: list[str]) -> str:
     return wanted if wanted in targets else targets[0]
 
 
+def _url_state(request, feats, picks: dict) -> dict:
+    """The search a shared link describes (`?kind=text&query=...&target=imu&k=40&subject=2`);
+    values the index does not know are left out."""
+    params = request.query_params if request is not None else {}
+
+    def number(key, lo, hi):
+        try:
+            value = float(params.get(key))
+        except (TypeError, ValueError):
+            return None
+        return value if lo <= value <= hi else None
+
+    def listed(key):
+        return [v for v in params.getlist(key) if v in picks[key]] if hasattr(params, "getlist") else []
+
+    kind = params.get("kind") if params.get("kind") in feats.query_kinds else None
+    if kind is None and params.get("query") and "text" in feats.query_kinds:
+        kind = "text"
+    return {"kind": kind, "query": (params.get("query") or "")[:views.MAX_PROMPT_CHARS],
+            "target": params.get("target") if params.get("target") in feats.targets else None,
+            "k": number("k", 1, MAX_K), "one": params.get("all_windows") not in ("1", "true"),
+            "dataset": listed("dataset"), "subject": listed("subject"), "label": listed("label"),
+            "min_duration": number("min_duration", 0, 1e9), "max_duration": number("max_duration", 0, 1e9)}
+
+
 def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> gr.Blocks:
     """The page for one open Index. `workdir` is the folder rendered media go to; serve() also
     makes it Gradio's upload folder, so it is the only folder the app serves files from."""
@@ -105,6 +125,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
     first_kind = feats.query_kinds[0] if feats.query_kinds else None
     default_target = _default_target(first_kind, feats.targets)
     n_recordings = len(picks["recording"])
+    hide = [index.store.uri]
 
     with gr.Blocks(title="motionsearch", delete_cache=(1800, 3600)) as app:
         gr.Markdown(f"## motionsearch\nIndex `{Path(index.store.uri).name}`: {n_recordings} recordings; "
@@ -113,12 +134,17 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             # ------------------------------------------------------------------ search
             with gr.Tab("Search", id="search"):
                 with gr.Row():
-                    with gr.Column(scale=1, min_width=320):
+                    with gr.Column(scale=1, min_width=300):
                         kind = gr.Radio([(KIND_NAMES[k], k) for k in feats.query_kinds], value=first_kind,
                                         label="Search by", elem_id="kind")
                         prompt = gr.Textbox(label="Describe the motion", elem_id="prompt",
                                             placeholder="e.g. a person waves the right hand",
                                             visible=first_kind == "text", max_length=views.MAX_PROMPT_CHARS)
+                        examples = views.example_prompts(ctx)
+                        with gr.Column(visible=first_kind == "text" and bool(examples)) as example_box:
+                            if examples:
+                                gr.Examples([[e] for e in examples], inputs=[prompt], elem_id="examples",
+                                            label="Examples (labels of this index): click one, then Search")
                         # No file_types: Gradio would refuse other files with a pop-up; the handler
                         # refuses them with the reason in the status line, like every other bad upload.
                         upload = gr.File(label=_upload_label(first_kind), type="filepath", elem_id="query-file",
@@ -135,35 +161,41 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                                                 visible=first_kind == "imu", allow_custom_value=True)
                         target = gr.Dropdown(feats.targets, value=default_target, label="Find (target modality)",
                                              elem_id="target")
-                        k = gr.Slider(1, MAX_K, value=5, step=1, label="Results (top-k)", elem_id="top-k")
+                        k = gr.Slider(1, MAX_K, value=views.PAGE_SIZE, step=1, label="Results", elem_id="top-k",
+                                      info=f"shown {views.PAGE_SIZE} at a time")
+                        one = gr.Checkbox(True, label="One hit per recording (its best window)", elem_id="one-per-recording")
                         with gr.Accordion("Filters", open=False):
                             search_filters = _filter_widgets(picks, "search")
-                        go = gr.Button("Search", variant="primary", elem_id="search-button")
+                        with gr.Row():
+                            go = gr.Button("Search", variant="primary", elem_id="search-button")
+                            clear = gr.Button("Clear", elem_id="clear-button")
                         if feats.unavailable:
                             gr.Markdown("\n".join(f"- {v}" for key, v in feats.unavailable.items() if key != "sync"),
                                         elem_id="unavailable")
                     with gr.Column(scale=3):
                         status = gr.Markdown("Choose how to search, then press **Search**.", elem_id="search-status")
+                        query_view = gr.HTML("", elem_id="query-view")
+                        grid_view = gr.HTML("", elem_id="result-grid", js_on_load=grid.GRID_JS)
+                        more = gr.Button("More results", visible=False, elem_id="more-button", size="sm")
                         with gr.Accordion("Results as a table", open=False):
                             table = gr.Dataframe(interactive=False, elem_id="results-table", max_height=320)
-                        slots = [_card_slot(i) for i in range(MAX_K)]
-                hits = gr.State([])
+                found = gr.State(None)
+                shown = gr.State(0)
 
             # ------------------------------------------------------------------ one recording
             with gr.Tab("Recording", id="recording"):
                 with gr.Row():
+                    back = gr.Button("← Back to results", scale=1, elem_id="back-button", size="sm")
                     # Custom values reach the handler, which says "no such recording" in the page.
                     rec_pick = gr.Dropdown(picks["recording"], label="Recording", filterable=True, scale=4,
                                            elem_id="recording-id", allow_custom_value=True)
                     rec_go = gr.Button("Open", scale=1, elem_id="recording-open")
                 rec_header = gr.Markdown("Pick a recording, or open one from a search result or the Browse tab.",
                                          elem_id="recording-header")
-                rec_imu = gr.Plot(label="IMU channels", visible=False)
-                with gr.Row():
-                    rec_skeleton = gr.Image(label="Skeleton", type="filepath", interactive=False, visible=False,
-                                            height=320, buttons=["download", "fullscreen"])
-                    rec_video = gr.Video(label="Video", interactive=False, visible=False, height=320, loop=True,
-                                         buttons=["download"])
+                rec_plot = gr.Plot(label="Skeleton and IMU channels (one playhead: the slider under the plot)",
+                                   visible=False, elem_id="rec-plot")
+                rec_video = gr.Video(label="Video (follows the playhead)", interactive=False, visible=False,
+                                     height=320, loop=False, buttons=["download"], elem_id="rec-video")
                 rec_note = gr.Markdown()
 
             # ------------------------------------------------------------------ sync
@@ -173,90 +205,154 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             # ------------------------------------------------------------------ browse
             with gr.Tab("Browse", id="browse"):
                 browse_filters = _filter_widgets(picks, "browse")
-                browse_go = gr.Button("Apply filters", elem_id="browse-button")
-                browse_status = gr.Markdown("Select a row to open that recording.")
+                with gr.Row():
+                    contains = gr.Textbox(label="Id or label contains", elem_id="browse-contains", scale=3)
+                    browse_go = gr.Button("Apply filters", elem_id="browse-button", scale=1)
+                browse_status = gr.Markdown("Select a row to open that recording.", elem_id="browse-status")
                 browse_table = gr.Dataframe(interactive=False, elem_id="browse-table", max_height=600)
 
         # ---------------------------------------------------------------------- wiring
         def on_kind(value):
             files = value not in (None, "text")
-            return (gr.Textbox(visible=value == "text"), gr.File(visible=files, label=_upload_label(value)),
-                    gr.Column(visible=files),
+            return (gr.Textbox(visible=value == "text"), gr.Column(visible=value == "text" and bool(examples)),
+                    gr.File(visible=files, label=_upload_label(value)), gr.Column(visible=files),
                     gr.Dropdown(visible=value == "imu"), gr.Dropdown(value=_default_target(value, feats.targets)))
 
-        kind.change(on_kind, kind, [prompt, upload, clip_row, placement, target], api_visibility="private",
-                    queue=False)
+        kind_outputs = [prompt, example_box, upload, clip_row, placement, target]
+        # .input, not .change: a kind set from the address bar must not reset the target it came with.
+        kind.input(on_kind, kind, kind_outputs, api_visibility="private", queue=False)
 
-        # A failed search clears the old results, so they are not mistaken for the new ones.
-        @safely(3, on_error=[views.results_table(views.empty_hits()), []], hide=[index.store.uri])
-        def do_search(kind, prompt, upload, rate, start, end, placement, target, k,
-                      datasets, subjects, labels, min_duration, max_duration):
-            filters = Filters.from_inputs(datasets, subjects, labels, min_duration, max_duration)
-            found = views.search(ctx, kind, prompt, upload, rate, start, end, placement, target, k, filters)
-            return views.summary(found, kind, target), views.results_table(found), found.to_dicts()
+        search_inputs = [kind, prompt, upload, rate, start, end, placement, target, k, one, *search_filters]
+        outputs = [status, query_view, grid_view, more, table, found, shown, prompt, upload]
+        skip = [gr.skip()] * len(outputs)
 
-        def render_cards(rows):
-            cards: list = [None] * MAX_K
-            yield [u for c in cards for u in _card_updates(c)]
-            for i, row in enumerate((rows or [])[:MAX_K]):
-                try:
-                    cards[i] = views.hit_card(ctx, row)
-                except Exception as exc:  # noqa: BLE001  # one unreadable recording must not blank the other cards
-                    cards[i] = views.Card(row.get("recording_id", "?"), f"### {row.get('rank', i + 1)}. "
-                                          f"{row.get('label', '')}", None, None, None,
-                                          message(exc, hide=[index.store.uri]))
-                yield [u for c in cards for u in _card_updates(c)]
+        def page(result: views.Found, n: int) -> list:
+            cards = views.cards(ctx, result, n)
+            return [grid.grid_html(cards, result.hits.height), gr.Button(visible=n < result.hits.height)]
 
-        search_inputs = [kind, prompt, upload, rate, start, end, placement, target, k, *search_filters]
-        card_outputs = [o for s in slots for o in s.outputs()]
-        # Searches and card drawing queue separately, so a search is not kept waiting behind the
-        # (slower) drawing of someone else's cards.
-        go.click(do_search, search_inputs, [status, table, hits], api_name="search", concurrency_id="search").then(
-            render_cards, hits, card_outputs, api_visibility="private", concurrency_id="render")
-        prompt.submit(do_search, search_inputs, [status, table, hits], api_visibility="private",
-                      concurrency_id="search").then(
-            render_cards, hits, card_outputs, api_visibility="private", concurrency_id="render")
+        def answer(q: views.Query) -> list:
+            try:
+                result = views.search(ctx, q)
+                n = min(views.PAGE_SIZE, result.hits.height)
+                return [views.summary(result), views.query_panel(ctx, result.query), *page(result, n),
+                        views.results_table(result.hits), result, n, gr.skip(), gr.skip()]
+            except Exception as exc:  # noqa: BLE001  # the page shows one line; old results go
+                return failed(exc, q.upload)
 
-        rec_outputs = [tabs, rec_pick, rec_header, rec_imu, rec_skeleton, rec_video, rec_note]
+        def query_from(kind, prompt, upload, rate, start, end, placement, target, k, one, *filters):
+            """The search the widgets describe (ValueError: a filter's own reason)."""
+            return views.Query(kind=kind, target=target, k=k, prompt=prompt or "", upload=upload, rate=rate,
+                               start=start, end=end, placement=placement, one_per_recording=bool(one),
+                               filters=Filters.from_inputs(*filters))
+
+        def failed(exc: Exception, upload=None) -> list:
+            return [message(exc, upload, hide), "", "", gr.Button(visible=False),
+                    views.results_table(views.empty_hits()), None, 0, gr.skip(), gr.skip()]
+
+        def on_search(kind, prompt, upload, rate, start, end, placement, target, k, one, datasets, subjects, labels,
+                      min_duration, max_duration, result, n, evt: gr.EventData):
+            """Every way a search starts or its results change, as one event listener: Gradio runs
+            one listener's events of a page in order (trigger_mode="always_last"), so a newer
+            search's results can never be overwritten by an older one's."""
+            values = [kind, prompt, upload, rate, start, end, placement, target, k, one, datasets, subjects, labels,
+                      min_duration, max_duration]
+            # The trigger, by elem_id: the event carries a copy of the block, not the one built here.
+            source = getattr(evt.target, "elem_id", None)
+            if source == clear.elem_id:
+                return ["Choose how to search, then press **Search**.", "", "", gr.Button(visible=False),
+                        views.results_table(views.empty_hits()), None, 0, "", None]
+            if source == more.elem_id:
+                if result is None:
+                    return skip
+                n = min(n + views.PAGE_SIZE, result.hits.height)
+                return [gr.skip(), gr.skip(), *page(result, n), gr.skip(), gr.skip(), n, gr.skip(), gr.skip()]
+            extra = {}
+            if source == grid_view.elem_id:
+                data = getattr(evt, "_data", None) or {}
+                if data.get("value") != "similar" or result is None or not 0 <= int(data["index"]) < result.hits.height:
+                    return skip
+                extra = {"kind": "window", "window_id": int(result.hits["window_id"][int(data["index"])])}
+            try:
+                q = query_from(*values)
+            except ValueError as exc:
+                return failed(exc)
+            for key, value in extra.items():
+                setattr(q, key, value)
+            return answer(q)
+
+        url_inputs = [kind, prompt, target, k, one, *search_filters]
+        gr.on([go.click, prompt.submit, more.click, clear.click, grid_view.select], on_search,
+              [*search_inputs, found, shown], outputs, api_visibility="private", trigger_mode="always_last",
+              concurrency_id="search").then(None, url_inputs, None, js=WRITE_URL_JS, api_visibility="private")
+
+        def from_url(request: gr.Request):
+            state = _url_state(request, feats, picks)
+            kind_value = state["kind"] or first_kind
+            updates = on_kind(kind_value)
+            return [kind_value, gr.Textbox(value=state["query"], visible=kind_value == "text"), *updates[1:5],
+                    state["target"] or _default_target(kind_value, feats.targets), state["k"] or views.PAGE_SIZE,
+                    state["one"], state["dataset"], state["subject"], state["label"], state["min_duration"],
+                    state["max_duration"]]
+
+        def search_from_url(*args):
+            *values, _result, _n = args
+            if values[0] != "text" or not (values[1] or "").strip():
+                return skip
+            try:
+                return answer(query_from(*values))
+            except ValueError as exc:
+                return failed(exc)
+
+        app.load(from_url, None, [kind, prompt, example_box, upload, clip_row, placement, target, k, one,
+                                  *search_filters], api_visibility="private", queue=False).then(
+            search_from_url, [*search_inputs, found, shown], outputs, api_visibility="private",
+            concurrency_id="search")
+
+        # ------------------------------------------------------------------ recording view
+        rec_outputs = [tabs, rec_pick, rec_header, rec_plot, rec_video, rec_note]
 
         def open_recording(recording_id, highlight=None):
             try:
-                card = views.recording_view(ctx, recording_id, highlight)
+                view = views.recording_view(ctx, recording_id, highlight)
             except Exception as exc:  # noqa: BLE001  # shown in the page, never a traceback
-                return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=[index.store.uri]),
-                        gr.Plot(None, visible=False), gr.Image(None, visible=False), gr.Video(None, visible=False), ""]
-            return [gr.Tabs(selected="recording"), recording_id, *_card_updates(card)[1:]]
+                return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=hide),
+                        gr.Plot(None, visible=False), gr.Video(None, visible=False), ""]
+            return [gr.Tabs(selected="recording"), recording_id, view.header,
+                    gr.Plot(value=view.figure, visible=view.figure is not None),
+                    gr.Video(value=str(view.video) if view.video else None, visible=view.video is not None),
+                    view.note and f"*{view.note}*"]
 
-        def opener_for(i):
-            def handler(rows):
-                if not isinstance(rows, list) or i >= len(rows):
-                    return [gr.skip()] * len(rec_outputs)
-                row = rows[i]
-                return open_recording(row["recording_id"], (row["t_start"], row["t_end"]))
-            return handler
+        def open_hit(result, evt: gr.SelectData):
+            if evt.value != "open" or result is None or not 0 <= int(evt.index) < result.hits.height:
+                return [gr.skip()] * len(rec_outputs)
+            row = result.hits.row(int(evt.index), named=True)
+            return open_recording(row["recording_id"], (row["t_start"], row["t_end"]))
 
-        for i, slot in enumerate(slots):
-            slot.open.click(opener_for(i), hits, rec_outputs, api_visibility="private")
+        grid_view.select(open_hit, found, rec_outputs, api_visibility="private").then(
+            None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
+        rec_go.click(open_recording, rec_pick, rec_outputs, api_visibility="private").then(
+            None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
+        back.click(lambda: gr.Tabs(selected="search"), None, tabs, api_visibility="private", queue=False)
 
-        def show_recording(recording_id):
-            return open_recording(recording_id)[2:]
-
-        rec_go.click(show_recording, rec_pick, rec_outputs[2:], api_name="recording")
-
-        @safely(2, status_index=1, hide=[index.store.uri])
-        def do_browse(datasets, subjects, labels, min_duration, max_duration):
+        # ------------------------------------------------------------------ browse
+        @safely(2, status_index=1, hide=hide)
+        def do_browse(datasets, subjects, labels, min_duration, max_duration, contains):
             filters = Filters.from_inputs(datasets, subjects, labels, min_duration, max_duration)
-            df = views.browse(ctx, filters)
-            return df, f"{df.height} recordings. Select a row to open that recording."
+            df = views.browse(ctx, filters, contains)
+            return df, f"{df.height} recordings (natural id order). Select a row to open that recording."
 
-        browse_go.click(do_browse, browse_filters, [browse_table, browse_status], api_name="browse")
-        app.load(do_browse, browse_filters, [browse_table, browse_status], api_visibility="private")
+        browse_inputs = [*browse_filters, contains]
+        gr.on([browse_go.click, contains.submit, app.load], do_browse, browse_inputs, [browse_table, browse_status],
+              api_visibility="private")
 
         def on_browse_select(evt: gr.SelectData):
             row = evt.row_value or []
             return open_recording(row[0]) if row else [gr.skip()] * len(rec_outputs)
 
-        browse_table.select(on_browse_select, None, rec_outputs, api_visibility="private")
+        browse_table.select(on_browse_select, None, rec_outputs, api_visibility="private").then(
+            None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
+
+        api.register(ctx)
     app.motionsearch_context = ctx  # for tests and embedding: what the page was built on
     return app
 

@@ -1,9 +1,9 @@
-"""Pictures of motion for the web page: IMU plots, skeleton animations, video clips.
+"""Pictures for the web page: the skeleton's bones and the IMU's channel groups (shared by the
+grid's SVGs and the recording view's plotly figure), video cuts, the Sync tab's plots.
 
 Figures are matplotlib `Figure`s made without pyplot, so no global figure registry grows
-under a server answering many requests in threads. Animations are GIFs (Pillow) because a
-browser plays them everywhere, headless included, with no player and no codec questions;
-video clips are re-encoded to H.264 with PyAV so any browser can play the cut.
+under a server answering many requests in threads; video clips are re-encoded to H.264 with
+PyAV so any browser can play the cut.
 """
 from __future__ import annotations
 
@@ -17,11 +17,9 @@ matplotlib.use("Agg")  # headless server: never try to open a window
 import av
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
-from PIL import Image
 
-from query import CANONICAL_JOINTS, ImuStream, PoseStream, VideoStream
+from query import CANONICAL_JOINTS, ImuStream, VideoStream
 
 HIGHLIGHT = "#f4a261"
 DPI = 80
@@ -33,13 +31,13 @@ BONES = [
     ("pelvis", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
     ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
 ]
-_SIDE_COLOUR = {"left": "#1f77b4", "right": "#d62728", "centre": "#333333"}
-_BONE_INDEX = np.array([[CANONICAL_JOINTS.index(a), CANONICAL_JOINTS.index(b)] for a, b in BONES])
-_BONE_COLOURS = [_SIDE_COLOUR["left" if "left" in b else "right" if "right" in b else "centre"] for _, b in BONES]
+SIDE_COLOURS = {"left": "#1f77b4", "right": "#d62728", "centre": "#333333"}
+BONE_INDEX = np.array([[CANONICAL_JOINTS.index(a), CANONICAL_JOINTS.index(b)] for a, b in BONES])
+BONE_COLOURS = [SIDE_COLOURS["left" if "left" in b else "right" if "right" in b else "centre"] for _, b in BONES]
 _GROUPS = (("acc", "acceleration (m/s²)"), ("gyr", "angular velocity (rad/s)"))
 
 
-def _channel_groups(stream: ImuStream) -> list[tuple[str, list[int]]]:
+def channel_groups(stream: ImuStream) -> list[tuple[str, list[int]]]:
     """(axis title, channel columns): accelerometer and gyroscope apart, since their units differ."""
     out, used = [], set()
     for prefix, title in _GROUPS:
@@ -50,97 +48,6 @@ def _channel_groups(stream: ImuStream) -> list[tuple[str, list[int]]]:
     rest = [i for i in range(len(stream.channels)) if i not in used]
     if rest:
         out.append(("other channels", rest))
-    return out
-
-
-def imu_figure(streams: list[ImuStream], highlight: tuple[float, float] | None = None,
-               title: str = "", view: tuple[float, float] | None = None, width: float = 6.4) -> Figure:
-    """Every IMU channel over time (seconds from the recording start), one axis per sensor and
-    unit; `highlight` shades the matched window; `view` limits the time axis to a range."""
-    if not streams:
-        raise ValueError("no IMU stream to plot")
-    panels = [(s, name, cols) for s in streams for name, cols in _channel_groups(s)]
-    fig = Figure(figsize=(width, 0.6 + 1.35 * len(panels)), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, (stream, name, cols) in zip(axes, panels):
-        t = np.arange(stream.data.shape[0]) / stream.rate
-        keep = slice(None)
-        if view is not None:
-            i0 = max(0, int(np.floor(view[0] * stream.rate)))
-            keep = slice(i0, max(i0 + 2, int(np.ceil(view[1] * stream.rate)) + 1))
-        for c in cols:
-            ax.plot(t[keep], stream.data[keep, c], lw=0.9, label=stream.channels[c])
-        if highlight is not None:
-            ax.axvspan(highlight[0], highlight[1], color=HIGHLIGHT, alpha=0.3, lw=0)
-        ax.set_ylabel(f"{stream.placement}\n{name.split(' (')[0]}", fontsize=7)
-        ax.set_title(name, fontsize=7, loc="right", pad=2)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6, loc="upper left", ncol=len(cols), frameon=False, handlelength=1)
-        ax.margins(x=0)
-    axes[-1].set_xlabel("time (s)", fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=8)
-    return fig
-
-
-def _frame_times(t_start: float, t_end: float, duration: float, fps: float, max_frames: int) -> np.ndarray:
-    t0, t1 = max(0.0, t_start), min(t_end, duration)
-    if t1 <= t0:
-        t0, t1 = 0.0, duration
-    n = int(np.clip(round((t1 - t0) * fps), 1, max_frames))
-    return t0 + np.arange(n) * ((t1 - t0) / n)
-
-
-def skeleton_gif(pose: PoseStream, out: str | Path, t_start: float = 0.0, t_end: float | None = None,
-                 fps: float = 10.0, max_frames: int = 80, size: tuple[float, float] = (3.6, 2.6)) -> Path:
-    """An animated GIF of the canonical skeleton between `t_start` and `t_end` seconds: front
-    and side views for 3-D poses (y is up), the image plane for 2-D ones. Long ranges are shown
-    at a lower frame rate so the file stays small and the playback stays real-time."""
-    joints = pose.canonical()
-    times = _frame_times(t_start, pose.duration if t_end is None else t_end, pose.duration, fps, max_frames)
-    idx = np.clip(np.round(times * pose.rate).astype(int), 0, joints.shape[0] - 1)
-    frames = joints[idx]
-    planar = frames.shape[2] == 2
-    views = [(0, 1, "front")] if planar else [(0, 1, "front"), (2, 1, "side")]
-    fig = Figure(figsize=size, dpi=DPI)
-    canvas = FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(views), squeeze=False)[0]
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.88, wspace=0.05)
-    collections = []
-    for ax, (h, v, name) in zip(axes, views):
-        lo = frames[..., [h, v]].reshape(-1, 2).min(axis=0)
-        hi = frames[..., [h, v]].reshape(-1, 2).max(axis=0)
-        half = 0.52 * float(max(hi - lo)) + 0.03
-        mid = (lo + hi) / 2
-        ax.set_xlim(mid[0] - half, mid[0] + half)
-        ax.set_ylim(mid[1] - half, mid[1] + half)
-        if planar:
-            ax.invert_yaxis()  # image coordinates grow downwards
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(name, fontsize=7, pad=2)
-        lc = LineCollection([], colors=_BONE_COLOURS, linewidths=2.2, capstyle="round")
-        ax.add_collection(lc)
-        collections.append((lc, h, v))
-    clock = fig.text(0.5, 0.97, "", ha="center", va="top", fontsize=8)
-    # Draw the axes once and only the moving parts per frame (blitting): ~5x faster.
-    canvas.draw()
-    background = canvas.copy_from_bbox(fig.bbox)
-    images = []
-    for t, frame in zip(times, frames):
-        canvas.restore_region(background)
-        for (lc, h, v), ax in zip(collections, axes):
-            lc.set_segments(frame[_BONE_INDEX][..., [h, v]])
-            ax.draw_artist(lc)
-        clock.set_text(f"t = {t:.1f} s")
-        fig.draw_artist(clock)
-        rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
-        images.append(rgb.quantize(colors=32, method=Image.Quantize.FASTOCTREE))
-    out = Path(out)
-    step_ms = round(1000 * (times[1] - times[0])) if len(times) > 1 else 100
-    images[0].save(out, save_all=True, append_images=images[1:], duration=step_ms, loop=0)
     return out
 
 
@@ -183,12 +90,6 @@ def video_clip(video: VideoStream, out: str | Path, t_start: float = 0.0, t_end:
         out.unlink(missing_ok=True)
         raise ValueError(f"{video.path}: no video frame between {t_start:.2f} and {t_end} s")
     return out
-
-
-def figure_png(fig: Figure, out: str | Path) -> Path:
-    """Save a figure as PNG (for places that show an image file rather than a plot)."""
-    fig.savefig(out, dpi=DPI)
-    return Path(out)
 
 
 def vote_figure(candidates: np.ndarray, votes: np.ndarray, offset: float, width: float = 6.4) -> Figure:

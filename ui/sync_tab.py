@@ -2,7 +2,8 @@
 
 The offset comes from the query API (`Index.sync`: dense windows, mutual top-k matches,
 offset voting). An index without a token encoder is synced with its clip-level encoder
-through the same `query.sync`, and the page says so. The overlay shows the two streams'
+through the same `query.sync` (clips shorter than its window by the physical baseline,
+`query.xcorr_sync`), and the page says so. The overlay shows the two streams'
 activity signals (`query.imu_activity` / `pose_activity`) before and after the shift, so a
 person can see whether the estimate lines the motion up.
 """
@@ -20,8 +21,8 @@ from query import (
     pose_activity,
     read_imu,
     read_pose,
-    sync,
 )
+from query.serve import sync_json, sync_pair
 from ui import render
 from ui.errors import UserError, safely, shorten
 from ui.views import PLACEMENTS, UPLOAD_TYPES, Context, check_upload
@@ -37,6 +38,7 @@ class SyncView:
     votes: object  # Figure
     overlay: object | None  # Figure, None when the activity signals cannot be computed
     offset: float
+    answer: dict  # query.serve.sync_json: what the API returns
 
 
 def _other_stream(path: Path, rate):
@@ -58,19 +60,18 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
     imu = read_imu(imu_file, None if imu_rate in (None, "", 0) else float(imu_rate),
                           placement=placement or "right_wrist")
     other = _other_stream(other_file, None if other_rate in (None, "", 0) else float(other_rate))
-    notes = []
-    try:
-        result = ctx.index.sync(imu, other, max_offset=max_offset)
-    except LookupError as exc:
-        # No token encoder in this index: the clip-level encoder answers through the same voting.
-        result = sync(imu, other, ctx.index.encoder(modality="imu"), max_offset=max_offset)
-        notes.append(f"{shorten(str(exc), [ctx.index.store.uri])}; used the clip-level encoder instead (coarser)")
+    # No token encoder: the clip-level encoder, or for clips shorter than its window the physical
+    # baseline, answers; the result's notes say which.
+    result = sync_pair(ctx.index, imu, other, max_offset)
     lag = "lags" if result.offset >= 0 else "leads"
     summary = (f"**Offset {result.offset:+.2f} s**: the {kind} {lag} the IMU by {abs(result.offset):.2f} s "
-               f"(confidence {result.confidence:.2f} from {result.matches} mutual matches; `{result.method}`).")
+               f"(confidence {result.confidence:.2f}, {'reliable' if result.reliable else 'not reliable'}; "
+               f"{result.matches} {result.evidence}; `{result.method}`). Clips: IMU {imu.duration:.1f} s, "
+               f"{kind} {other.duration:.1f} s.")
+    notes = [shorten(n, [ctx.index.store.uri]) for n in result.notes]
     if not result.reliable:
-        notes.append("low confidence: the streams may not show the same motion, or may not overlap")
-    notes += list(result.notes)
+        notes.append("low confidence: the streams may not show the same motion, or may not overlap; "
+                     "longer clips of the same activity (a few seconds of clear motion each) sync better")
     overlay = None
     try:
         a = imu_activity(imu)
@@ -81,7 +82,7 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
         notes.append(f"overlay not shown: {exc}")
     summary += "".join(f"\n\n*{n}*" for n in notes)
     return SyncView(summary, render.vote_figure(result.candidate_offsets, result.votes, result.offset),
-                    overlay, float(result.offset))
+                    overlay, float(result.offset), sync_json(result))
 
 
 def build(ctx: Context) -> None:
@@ -112,4 +113,4 @@ def build(ctx: Context) -> None:
         return view.summary, view.votes, view.overlay
 
     go.click(do_sync, [imu_file, imu_rate, placement, other_file, other_rate, max_offset],
-             [status, votes, overlay], api_name="sync")
+             [status, votes, overlay], api_visibility="private")

@@ -7,19 +7,30 @@ the handlers' bodies; `ui.app` only lays out widgets and wires them to these.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from query import VIDEO_SUFFIXES, BadInput, Index, Recording
-from ui import render
+from query import VIDEO_SUFFIXES, BadInput, Index, Recording, read_imu, read_pose
+from ui import grid, render, scene
 from ui.errors import UserError
 from ui.features import Features
-from ui.filters import Filters
+from ui.filters import Filters, quote
 from ui.media import MediaDir
 
-MAX_K = 10
+MAX_K = 500  # results a page search may ask for; they are shown PAGE_SIZE at a time
+PAGE_SIZE = 40
+# With one hit per recording, this many times k windows are fetched, then the best of each
+# recording kept, so k recordings are usually found.
+PER_RECORDING_FETCH = 5
+# The score cue compares a hit with the query's scores against about this many windows of the
+# target, those of recordings drawn at random (fixed seed: the same query always gets the same cue).
+SAMPLE_WINDOWS = 400
+# z-scores (hit vs. the sample) from which a hit is called a strong / a fair match.
+STRONG_Z, FAIR_Z = 3.0, 2.0
 MAX_PROMPT_CHARS = 500
 UPLOAD_TYPES = {
     "imu": (".mat", ".csv", ".parquet", ".npy"),
@@ -32,9 +43,9 @@ KIND_NOUNS = {"imu": "an IMU file", "pose": "a pose file", "video": "a video"}
 KIND_NAMES = {"text": "Text prompt", "imu": "IMU file", "pose": "Pose / BVH file", "video": "Video file"}
 RESULT_TABLE = ["rank", "score", "label", "recording_id", "subject", "dataset", "modality", "body_part",
                 "t_start", "t_end", "window_id"]
+HIT_JSON = ["rank", "score", "recording_id", "label", "t_start", "t_end", "body_part", "modality", "window_id",
+            "dataset", "subject"]
 BROWSE_TABLE = ["id", "dataset", "subject", "trial", "label", "duration", "modalities"]
-# A hit's IMU plot shows the matched window with this much recording on either side.
-CONTEXT_SECONDS = 3.0
 # The whole-recording view transcodes at most this much video, so one click cannot tie up a worker.
 MAX_VIDEO_SECONDS = 120.0
 
@@ -50,16 +61,25 @@ class Context:
         # Re-reading a recording is cheap but not free (a BVH take is parsed again); the cards
         # of one search often share recordings.
         self.recording = functools.lru_cache(maxsize=64)(self.index.load_recording)
+        df = self.index.recordings()
+        self.durations = dict(zip(df["id"].to_list(), df["duration"].to_list())) if df.height else {}
+        self._samples: dict[str, tuple[str | None, int]] = {}
+        self.pictures: dict[tuple, str] = {}  # card pictures (SVG) by (recording, window)
 
-
-@dataclass
-class Card:
-    recording_id: str
-    header: str  # Markdown
-    imu: object | None  # matplotlib Figure
-    skeleton: Path | None  # GIF
-    video: Path | None  # MP4
-    note: str = ""  # what could not be drawn, and why
+    def sample(self, target: str) -> tuple[str | None, int]:
+        """(filter, k) that search every window of `target` in random recordings holding about
+        SAMPLE_WINDOWS of them: the sample a query's scores are compared with (user filters may
+        not name window ids, so the sample is drawn by recording)."""
+        if target not in self._samples:
+            ids = self.index.store.windows(columns=["recording_id"], scope=f"modality = {quote(target)}")
+            counts = ids.group_by("recording_id").len().sort("recording_id")
+            order = np.random.default_rng(0).permutation(counts.height)
+            total = np.cumsum(counts["len"].to_numpy()[order])
+            take = order[: int(np.searchsorted(total, SAMPLE_WINDOWS)) + 1]
+            chosen = counts["recording_id"].to_numpy()[take]
+            where = f"recording_id IN ({', '.join(quote(r) for r in chosen)})" if len(chosen) else None
+            self._samples[target] = (where, int(counts["len"].to_numpy()[take].sum()))
+        return self._samples[target]
 
 
 # ----------------------------------------------------------------------------- searching
@@ -91,34 +111,97 @@ def _optional_seconds(value, what: str) -> float | None:
     return value
 
 
-def search(ctx: Context, kind: str, prompt: str | None, upload: str | None, rate, start, end,
-           placement: str | None, target: str, k, filters: Filters) -> pl.DataFrame:
-    """The hits (query API columns) for one search request."""
-    if kind not in ctx.features.query_kinds:
-        raise UserError(ctx.features.unavailable.get(kind, f"unknown search kind {kind!r}"))
-    if target not in ctx.features.targets:
-        raise UserError(f"this index has no {target!r} windows; it has {', '.join(ctx.features.targets)}")
-    k = int(k or 5)
-    if not 1 <= k <= MAX_K:
-        raise UserError(f"top-k must be between 1 and {MAX_K}")
-    where = filters.windows_where(ctx.index)
-    if kind == "text":
-        prompt = (prompt or "").strip()
-        if not prompt:
+@dataclass
+class Query:
+    """One search request of the page: what to search with, what to find, how many."""
+    kind: str  # "text", "imu", "pose", "video", or "window" (a window already in the index)
+    target: str
+    k: int = 40
+    prompt: str = ""
+    upload: str | None = None
+    rate: float | None = None
+    start: float | None = None
+    end: float | None = None
+    placement: str | None = None
+    filters: Filters = field(default_factory=Filters)
+    window_id: int | None = None
+    one_per_recording: bool = True
+
+
+@dataclass
+class Found:
+    query: Query
+    hits: pl.DataFrame  # the hits shown, ranked 1..n
+    background: np.ndarray  # the query's scores against SAMPLE_WINDOWS random windows of the target
+    others: dict[str, int]  # with one hit per recording: further matching windows per recording
+
+
+def checked(ctx: Context, q: Query) -> Query:
+    if q.kind != "window" and q.kind not in ctx.features.query_kinds:
+        raise UserError(ctx.features.unavailable.get(q.kind, f"unknown search kind {q.kind!r}"))
+    if q.target not in ctx.features.targets:
+        raise UserError(f"this index has no {q.target!r} windows; it has {', '.join(ctx.features.targets)}")
+    q.k = int(q.k or PAGE_SIZE)
+    if not 1 <= q.k <= MAX_K:
+        raise UserError(f"the number of results must be between 1 and {MAX_K}")
+    if q.kind == "text":
+        q.prompt = (q.prompt or "").strip()
+        if not q.prompt:
             raise UserError("type a description of the motion to search for")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise UserError(f"the prompt is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}")
-        return ctx.index.search_text(prompt, target=target, k=k, where=where)
-    path = check_upload(upload, kind, ctx.max_upload_bytes)
-    t0, t1 = _optional_seconds(start, "start"), _optional_seconds(end, "end")
-    t1 = t1 or None  # the page shows an empty field as 0: no end
-    if t0 is not None and t1 is not None and t1 <= t0:
-        raise UserError(f"end ({t1:g} s) must be after start ({t0:g} s)")
-    rate = None if rate in (None, "", 0) else float(rate)
-    if rate is not None and rate <= 0:
-        raise UserError(f"sample rate must be positive, got {rate:g} Hz")
-    extra = {"placement": placement} if kind == "imu" and placement else {}
-    return ctx.index.search_file(str(path), kind, target, k, where, rate=rate, start=t0, end=t1, **extra)
+        if len(q.prompt) > MAX_PROMPT_CHARS:
+            raise UserError(f"the prompt is {len(q.prompt)} characters; keep it under {MAX_PROMPT_CHARS}")
+    elif q.kind in UPLOAD_TYPES:
+        q.upload = str(check_upload(q.upload, q.kind, ctx.max_upload_bytes))
+        q.start, q.end = _optional_seconds(q.start, "start"), _optional_seconds(q.end, "end") or None
+        if q.start is not None and q.end is not None and q.end <= q.start:
+            raise UserError(f"end ({q.end:g} s) must be after start ({q.start:g} s)")
+        q.rate = None if q.rate in (None, "", 0) else float(q.rate)
+        if q.rate is not None and q.rate <= 0:
+            raise UserError(f"sample rate must be positive, got {q.rate:g} Hz")
+    elif q.window_id is None:
+        raise UserError("no window to search with")
+    return q
+
+
+def runner(ctx: Context, q: Query):
+    """search(k, where) -> hits, for this query (the query API call its kind needs)."""
+    index = ctx.index
+    if q.kind == "text":
+        return lambda k, where: index.search_text(q.prompt, target=q.target, k=k, where=where)
+    if q.kind == "window":
+        return lambda k, where: index.search_window(int(q.window_id), q.target, k, where)
+    extra = {"placement": q.placement} if q.kind == "imu" and q.placement else {}
+    return lambda k, where: index.search_file(q.upload, q.kind, q.target, k, where, rate=q.rate, start=q.start,
+                                              end=q.end, **extra)
+
+
+def search(ctx: Context, q: Query) -> Found:
+    """The hits (query API columns) for one search request, and the scores that calibrate them."""
+    q = checked(ctx, q)
+    run = runner(ctx, q)
+    fetch = q.k * PER_RECORDING_FETCH if q.one_per_recording else q.k
+    hits = run(fetch, q.filters.windows_where(ctx.index))
+    others: dict[str, int] = {}
+    if q.one_per_recording and hits.height:
+        counts = hits.group_by("recording_id").len()
+        others = {r: n - 1 for r, n in zip(counts["recording_id"], counts["len"]) if n > 1}
+        hits = hits.unique("recording_id", keep="first", maintain_order=True).head(q.k)
+        hits = hits.with_columns(pl.int_range(1, pl.len() + 1).cast(pl.Int64).alias("rank"))
+    where, n = ctx.sample(q.target)
+    background = run(n, where)["score"].to_numpy() if where else np.zeros(0)
+    return Found(q, hits, background, others)
+
+
+def score_cue(score: float, background: np.ndarray) -> tuple[str, str]:
+    """("strong match" / "fair match" / "weak match", how the score compares with the query's
+    scores against random windows of the index); ("", "") without enough of a sample."""
+    if len(background) < 10:
+        return "", ""
+    spread = float(background.std()) or 1e-9
+    z = (score - float(background.mean())) / spread
+    above = 100.0 * float((background < score).mean())
+    word = "strong match" if z >= STRONG_Z else "fair match" if z >= FAIR_Z else "weak match"
+    return word, f"above {above:.1f}% of {len(background)} sampled windows (z {z:+.1f})"
 
 
 def empty_hits() -> pl.DataFrame:
@@ -132,12 +215,20 @@ def results_table(hits: pl.DataFrame) -> pl.DataFrame:
         pl.col(c).round(3) for c in ("score", "t_start", "t_end") if c in cols)
 
 
-def summary(hits: pl.DataFrame, kind: str, target: str) -> str:
+def summary(found: Found) -> str:
+    q, hits = found.query, found.hits
     if hits.height == 0:
         return "No results: nothing in the index matches these filters."
     best = hits.row(0, named=True)
-    return (f"**{hits.height} {target} windows** found for the {KIND_NAMES[kind].lower()}; "
-            f"best: *{best['label']}* (score {best['score']:.3f}).")
+    word, detail = score_cue(best["score"], found.background)
+    what = f"recordings (best {q.target} window of each)" if q.one_per_recording else f"{q.target} windows"
+    by = "a window of the index" if q.kind == "window" else KIND_NAMES[q.kind].lower()
+    text = (f"**{hits.height} {what}** found for the {by}; best: *{best['label']}* "
+            f"(score {best['score']:.3f}{f', {word}: {detail}' if word else ''}).")
+    if word == "weak match":
+        text += ("\n\n**Weak matches only:** even the best hit scores little above what this query scores "
+                 "against random windows of the index; the index may hold nothing like it.")
+    return text
 
 
 # ----------------------------------------------------------------------------- cards
@@ -145,14 +236,6 @@ def summary(hits: pl.DataFrame, kind: str, target: str) -> str:
 
 def _span_key(rec_id: str, t0: float, t1: float, what: str) -> str:
     return f"{what}|{rec_id}|{t0:.3f}|{t1:.3f}"
-
-
-def _skeleton(ctx: Context, rec: Recording, t0: float, t1: float, max_frames: int) -> Path | None:
-    if rec.pose is None:
-        return None
-    fps = 10.0 if max_frames <= 80 else 8.0
-    return ctx.media.render(_span_key(rec.id, t0, t1, f"skeleton{max_frames}"), ".gif",
-                            lambda out: render.skeleton_gif(rec.pose, out, t0, t1, fps=fps, max_frames=max_frames))
 
 
 def _video(ctx: Context, rec: Recording, t0: float, t1: float) -> Path | None:
@@ -171,55 +254,78 @@ def _draw(what: str, notes: list[str], fn):
         return None
 
 
-def hit_card(ctx: Context, hit: dict) -> Card:
-    rec = ctx.recording(hit["recording_id"])
-    t0, t1 = float(hit["t_start"]), float(hit["t_end"])
-    header = (f"### {hit['rank']}. {hit['label'] or '(no label)'}\n"
-              f"**score {hit['score']:.3f}** · `{hit['recording_id']}` · window {hit['window_id']} · "
-              f"{hit['modality']} ({hit['body_part']}) · **{t0:.1f}–{t1:.1f} s** of {rec.duration:.1f} s · "
-              f"subject {hit['subject'] or '?'} · {hit['dataset']}")
-    notes: list[str] = []
-    imu = None
-    if rec.imu:
-        lo, hi = max(0.0, t0 - CONTEXT_SECONDS), min(rec.duration, t1 + CONTEXT_SECONDS)
-        imu = _draw("IMU plot", notes,
-                    lambda: render.imu_figure(rec.imu, (t0, t1), "matched window shaded", view=(lo, hi)))
-    skeleton = _draw("skeleton", notes, lambda: _skeleton(ctx, rec, t0, t1, 80))
-    video = _draw("video", notes, lambda: _video(ctx, rec, t0, t1))
-    return Card(rec.id, header, imu, skeleton, video, "; ".join(notes))
-
-
 # ----------------------------------------------------------------------------- whole recording
 
 
-def recording_view(ctx: Context, recording_id: str, highlight: tuple[float, float] | None = None) -> Card:
+@dataclass
+class RecordingView:
+    recording_id: str
+    header: str  # Markdown
+    figure: object | None  # plotly Figure: 3-D skeleton, IMU channels, one playhead
+    video: Path | None  # MP4
+    note: str = ""
+
+
+def recording_view(ctx: Context, recording_id: str, highlight: tuple[float, float] | None = None) -> RecordingView:
     row = ctx.index.recording(recording_id)
     rec = ctx.recording(recording_id)
     files = ", ".join(f"`{Path(s).name}`" for s in row.get("sources") or [])
+    window = f" · matched window **{highlight[0]:.1f}–{highlight[1]:.1f} s** (shaded)" if highlight else ""
     header = (f"### {recording_id}\n"
               f"**{rec.label_text() or '(no label)'}** · dataset {rec.dataset} · subject {rec.subject or '?'} · "
-              f"trial {rec.trial or '?'} · {rec.duration:.1f} s · {', '.join(rec.modalities())}\n\n"
+              f"trial {rec.trial or '?'} · {rec.duration:.1f} s · {', '.join(rec.modalities())}{window}\n\n"
               f"sources: {files}")
     notes: list[str] = []
-    imu = _draw("IMU plot", notes, lambda: render.imu_figure(rec.imu, highlight, "all channels")) if rec.imu else None
-    skeleton = _draw("skeleton", notes, lambda: _skeleton(ctx, rec, 0.0, rec.duration, 240))
+    figure = _draw("plot", notes, lambda: scene.recording_figure(rec, highlight))
     video = None
     if rec.video is not None:
         end = min(rec.duration or MAX_VIDEO_SECONDS, MAX_VIDEO_SECONDS)
         if rec.duration > MAX_VIDEO_SECONDS:
             notes.append(f"video shows the first {MAX_VIDEO_SECONDS:.0f} s")
         video = _draw("video", notes, lambda: _video(ctx, rec, 0.0, end))
-    return Card(rec.id, header, imu, skeleton, video, "; ".join(notes))
+    return RecordingView(rec.id, header, figure, video, "; ".join(notes))
+
+
+def recording_json(ctx: Context, recording_id: str) -> dict:
+    """One recording's metadata and what it holds (streams, rates, channels), for the API."""
+    row = ctx.index.recording(recording_id)
+    rec = ctx.recording(recording_id)
+    windows = ctx.index.store.windows(columns=["id", "modality", "body_part", "t_start", "t_end"],
+                                      scope=f"recording_id = {quote(recording_id)}")
+    return {
+        "id": rec.id, "dataset": rec.dataset, "subject": rec.subject, "trial": rec.trial, "label": rec.label_text(),
+        "duration": rec.duration, "modalities": rec.modalities(),
+        "sources": [Path(s).name for s in row.get("sources") or []],
+        "imu": [{"placement": s.placement, "rate": s.rate, "channels": list(s.channels), "samples": len(s.data)}
+                for s in rec.imu],
+        "pose": None if rec.pose is None else {"rate": rec.pose.rate, "frames": int(rec.pose.canonical().shape[0]),
+                                               "dims": int(rec.pose.canonical().shape[2])},
+        "video": rec.video is not None,
+        "windows": windows.rename({"id": "window_id"}).sort("t_start").to_dicts(),
+    }
 
 
 # ----------------------------------------------------------------------------- browsing
 
 
-def browse(ctx: Context, filters: Filters) -> pl.DataFrame:
+def natural_key(value: str) -> tuple:
+    """Sort key that reads digit runs as numbers: a1 < a2 < a10, s2_t1 < s10_t1."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+                 for part in re.split(r"(\d+)", str(value)) if part)
+
+
+def browse(ctx: Context, filters: Filters, contains: str = "") -> pl.DataFrame:
+    """The recordings the filters admit, in natural id order; `contains`: a piece of the id or
+    label (case-insensitive)."""
     df = ctx.index.recordings(filters.recordings_where())
+    if contains and contains.strip():
+        needle = contains.strip().lower()
+        df = df.filter(pl.col("id").str.to_lowercase().str.contains(needle, literal=True)
+                       | pl.col("text").fill_null("").str.to_lowercase().str.contains(needle, literal=True))
     if df.height == 0:
         return pl.DataFrame(schema={c: pl.Utf8 for c in BROWSE_TABLE})
-    return df.sort("id").select(
+    order = sorted(range(df.height), key=lambda i: natural_key(df["id"][i]))
+    return df[order].select(
         "id", "dataset", "subject", "trial",
         pl.col("text").alias("label"),
         pl.col("duration").round(2),
@@ -231,10 +337,85 @@ def choices(ctx: Context) -> dict[str, list[str]]:
     """Values for the filter pickers, from the recordings table."""
     df = ctx.index.recordings()
     def distinct(col):
-        return sorted({v for v in df[col].to_list() if v not in (None, "")}, key=_natural) if df.height else []
+        return sorted({v for v in df[col].to_list() if v not in (None, "")}, key=natural_key) if df.height else []
     return {"dataset": distinct("dataset"), "subject": distinct("subject"), "label": distinct("text"),
-            "recording": sorted(df["id"].to_list()) if df.height else []}
+            "recording": sorted(df["id"].to_list(), key=natural_key) if df.height else []}
 
 
-def _natural(value: str):
-    return (0, int(value), "") if str(value).isdigit() else (1, 0, str(value))
+def example_prompts(ctx: Context, n: int = 8) -> list[str]:
+    """Prompts a new user can click: the index's own labels, the most common first."""
+    df = ctx.index.recordings()
+    if df.height == 0:
+        return []
+    counts = df.filter(pl.col("text").fill_null("") != "").group_by("text").len().sort(["len", "text"],
+                                                                                       descending=[True, False])
+    return [f"a person {t}" if len(t.split()) <= 2 else t for t in counts["text"].head(n).to_list()]
+
+
+# ----------------------------------------------------------------------------- the grid
+
+
+def _picture(ctx: Context, recording_id: str, t0: float, t1: float) -> str:
+    key = (recording_id, round(t0, 3), round(t1, 3))
+    if key not in ctx.pictures:
+        rec = ctx.recording(recording_id)
+        ctx.pictures[key] = grid.window_picture(rec.pose, rec.imu, t0, t1, rec.duration)
+        if len(ctx.pictures) > 4096:
+            ctx.pictures.pop(next(iter(ctx.pictures)))
+    return ctx.pictures[key]
+
+
+def cards(ctx: Context, found: Found, n: int) -> list[str]:
+    """HTML of the first `n` hits' cards; a recording that cannot be read gets a card that says so."""
+    out = []
+    for hit in found.hits.head(n).iter_rows(named=True):
+        t0, t1 = float(hit["t_start"]), float(hit["t_end"])
+        picture, note = "", ""
+        try:
+            picture = _picture(ctx, hit["recording_id"], t0, t1)
+        except (BadInput, ValueError, OSError, LookupError) as exc:
+            note = f"picture not shown: {exc}"
+        duration = ctx.durations.get(hit["recording_id"]) or t1
+        out.append(grid.card_html(hit, picture, duration, score_cue(hit["score"], found.background),
+                                  found.others.get(hit["recording_id"], 0), note))
+    return out
+
+
+def query_panel(ctx: Context, q: Query) -> str:
+    """The query drawn beside its results: the prompt, the uploaded clip, or the window used."""
+    if q.kind == "text":
+        return grid.query_html(f"“{grid.esc(q.prompt)}” → {q.target} windows")
+    if q.kind == "window":
+        row = ctx.index.store.windows(columns=["id", "recording_id", "t_start", "t_end"], scope=f"id = {int(q.window_id)}")
+        rid, t0, t1 = row["recording_id"][0], float(row["t_start"][0]), float(row["t_end"][0])
+        return grid.query_html(f"window {q.window_id} of <code>{grid.esc(rid)}</code> ({t0:.1f}–{t1:.1f} s) → "
+                               f"{q.target} windows", _picture(ctx, rid, t0, t1))
+    title = f"{grid.file_name(q.upload)} ({KIND_NAMES[q.kind]}) → {q.target} windows"
+    span = ((q.start or 0.0), q.end) if (q.start or q.end) else None
+    try:
+        if q.kind == "imu":
+            s = read_imu(q.upload, q.rate, placement=q.placement or "right_wrist")
+            t = np.arange(len(s.data)) / s.rate
+            shade = (span[0], span[1] or t[-1]) if span else None
+            return grid.query_html(title, grid.sparkline_svg(t, [s.data[:, i] for i in range(min(6, s.data.shape[1]))],
+                                                             shade), f"{s.placement}, {s.rate:g} Hz, {s.duration:.1f} s; "
+                                   f"channels {', '.join(s.channels)}")
+        if q.kind == "pose":
+            p = read_pose(q.upload, q.rate)
+            lo, hi = (span[0], span[1] or p.duration) if span else (0.0, p.duration)
+            idx = np.clip(np.round(np.linspace(lo, hi, 5) * p.rate).astype(int), 0, len(p.canonical()) - 1)
+            return grid.query_html(title, grid.skeleton_svg(p.canonical()[idx], width=420),
+                                   f"{p.duration:.1f} s at {p.rate:g} Hz; five poses from {lo:.1f} to {hi:.1f} s")
+    except (BadInput, ValueError, OSError) as exc:
+        return grid.query_html(title, caption=grid.esc(f"not drawn: {exc}"))
+    caption = f"{span[0]:.1f}–{span[1] or 'end'} s" if span else "whole clip"
+    return grid.query_html(title, caption=grid.esc(caption))
+
+
+# ----------------------------------------------------------------------------- JSON answers
+
+
+def hits_json(hits: pl.DataFrame) -> dict:
+    """{"hits": [{rank, score, recording_id, label, t_start, t_end, body_part, ...}, ...]}."""
+    cols = [c for c in HIT_JSON if c in hits.columns]
+    return {"hits": hits.select(cols).to_dicts()}

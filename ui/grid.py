@@ -1,0 +1,188 @@
+"""The result grid and the query panel as HTML: small inline SVGs (skeleton, IMU sparkline, the
+recording's timeline), no files, so a page of cards is one answer of the server.
+
+A card's buttons carry `data-action` ("open", "similar") and `data-rank`; the page's script
+(`GRID_JS`, run by the grid's gr.HTML) turns a click into that component's `select` event.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from query import CANONICAL_JOINTS, ImuStream, PoseStream
+from ui import render
+
+# Runs once when the grid is mounted; the listener sits on the grid's element, so it serves
+# every set of cards the server sends later.
+GRID_JS = """
+element.addEventListener('click', (e) => {
+  const b = e.target.closest('[data-action]');
+  if (b) trigger('select', {index: Number(b.dataset.rank) - 1, value: b.dataset.action});
+});
+"""
+CSS = """
+.ms-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 10px; }
+.ms-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px;
+           display: flex; flex-direction: column; gap: 4px; background: var(--background-fill-primary); }
+.ms-thumb svg { width: 100%; height: 120px; display: block; }
+.ms-title { font-weight: 600; }
+.ms-cue { font-size: 0.8em; font-weight: 600; padding: 1px 6px; border-radius: 8px; margin-left: 4px; }
+.ms-strong { background: #2a9d8f; color: white; } .ms-fair { background: #e9c46a; color: black; }
+.ms-weak { background: #e76f51; color: white; }
+.ms-score, .ms-meta { font-size: 0.82em; color: var(--body-text-color-subdued); }
+.ms-timeline svg { width: 100%; height: 10px; display: block; }
+.ms-actions { display: flex; gap: 6px; flex-wrap: wrap; }
+.ms-actions button { font-size: 0.8em; padding: 2px 8px; border-radius: 6px; cursor: pointer;
+                     border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill); }
+.ms-query { border: 2px dashed var(--color-accent); border-radius: 10px; padding: 8px; }
+.ms-query svg { width: 100%; max-width: 420px; height: 120px; display: block; }
+.ms-pager { margin-top: 8px; font-size: 0.9em; }
+"""
+_LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+_HIP = CANONICAL_JOINTS.index("left_hip"), CANONICAL_JOINTS.index("right_hip")
+
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def body_frame(joints: np.ndarray) -> np.ndarray:
+    """(T, J, 3) poses (y up) turned so the person faces the viewer: x to the viewer's right
+    (the person's left), y up, z towards the viewer. Skeleton formats disagree on which way x
+    points; the hips say where the person's right is."""
+    across = (joints[:, _HIP[1]] - joints[:, _HIP[0]]).mean(axis=0)  # left hip -> right hip
+    across[1] = 0.0
+    norm = float(np.linalg.norm(across))
+    if norm < 1e-9:
+        return joints
+    right = across / norm
+    up = np.array([0.0, 1.0, 0.0])
+    facing = np.cross(up, right)
+    return np.stack([joints @ -right, joints @ up, joints @ facing], axis=-1)
+
+
+def _fit(points: np.ndarray, width: float, height: float, pad: float = 6.0):
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    scale = min((width - 2 * pad) / max(hi[0] - lo[0], 1e-6), (height - 2 * pad) / max(hi[1] - lo[1], 1e-6))
+    mid = (lo + hi) / 2
+    return lambda p: (width / 2 + (p[..., 0] - mid[0]) * scale, height / 2 - (p[..., 1] - mid[1]) * scale)
+
+
+def skeleton_svg(frames: np.ndarray, width: int = 240, height: int = 120) -> str:
+    """A few poses (n, J, 2 or 3) side by side in front view, the last one solid."""
+    if frames.shape[-1] == 3:
+        frames = body_frame(frames)[..., :2]
+    else:
+        frames = frames * np.array([1.0, -1.0])  # image coordinates grow downwards
+    n = len(frames)
+    slot = width / n
+    parts = []
+    for i, frame in enumerate(frames):
+        x, y = _fit(frame, slot, height)(frame)
+        x = x + i * slot
+        opacity = 1.0 if i == n - 1 else 0.35 + 0.5 * i / max(n - 1, 1)
+        for (a, b), colour in zip(render.BONE_INDEX, render.BONE_COLOURS):
+            parts.append(f'<line x1="{x[a]:.1f}" y1="{y[a]:.1f}" x2="{x[b]:.1f}" y2="{y[b]:.1f}" '
+                         f'stroke="{colour}" stroke-width="2.4" stroke-linecap="round" opacity="{opacity:.2f}"/>')
+    return f'<svg viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet">{"".join(parts)}</svg>'
+
+
+def sparkline_svg(t: np.ndarray, series: list[np.ndarray], span: tuple[float, float] | None = None,
+                  width: int = 240, height: int = 120) -> str:
+    """Lines over time (one per series, stacked in one box) with `span` shaded."""
+    t0, t1 = float(t[0]), float(t[-1]) if t[-1] > t[0] else float(t[0]) + 1.0
+    def sx(v):
+        return (np.asarray(v) - t0) / (t1 - t0) * width
+
+    parts = []
+    if span is not None:
+        a, b = np.clip(sx(span), 0, width)
+        parts.append(f'<rect x="{a:.1f}" y="0" width="{max(b - a, 1):.1f}" height="{height}" '
+                     f'fill="{render.HIGHLIGHT}" opacity="0.35"/>')
+    step = max(1, len(t) // 300)  # a few hundred points draw as fast as thousands look
+    for i, values in enumerate(series):
+        v = np.asarray(values, np.float64)[::step]
+        lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+        y = height - 4 - (v - lo) / max(hi - lo, 1e-9) * (height - 8)
+        pts = " ".join(f"{x:.1f},{yy:.1f}" for x, yy in zip(sx(t[::step]), y))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{_LINE_COLOURS[i % 6]}" stroke-width="1.2"/>')
+    return f'<svg viewBox="0 0 {width} {height}" preserveAspectRatio="none">{"".join(parts)}</svg>'
+
+
+def timeline_svg(duration: float, t_start: float, t_end: float, width: int = 240) -> str:
+    """The recording as a bar, the matched window on it."""
+    duration = max(duration, t_end, 1e-6)
+    a, b = t_start / duration * width, min(t_end, duration) / duration * width
+    return (f'<svg viewBox="0 0 {width} 10" preserveAspectRatio="none"><title>{t_start:.1f}-{t_end:.1f} s of '
+            f'{duration:.1f} s</title><rect x="0" y="3" width="{width}" height="4" rx="2" fill="#cfd8dc"/>'
+            f'<rect x="{a:.1f}" y="0" width="{max(b - a, 2):.1f}" height="10" rx="2" fill="{render.HIGHLIGHT}"/></svg>')
+
+
+def _acc_magnitude(stream: ImuStream) -> np.ndarray:
+    cols = [i for i, c in enumerate(stream.channels) if c.lower().startswith("acc")] or list(range(stream.data.shape[1]))
+    return np.linalg.norm(stream.data[:, cols], axis=1)
+
+
+def window_picture(pose: PoseStream | None, imu: list[ImuStream], t0: float, t1: float, duration: float) -> str:
+    """A card's picture: three poses through the window (front view), else the IMU around it."""
+    if pose is not None:
+        joints = pose.canonical()
+        times = np.linspace(t0, min(t1, duration), 3)
+        idx = np.clip(np.round(times * pose.rate).astype(int), 0, len(joints) - 1)
+        return skeleton_svg(joints[idx])
+    if imu:
+        s = imu[0]
+        lo, hi = max(0.0, t0 - (t1 - t0) / 2), min(duration, t1 + (t1 - t0) / 2)
+        i0, i1 = int(lo * s.rate), max(int(lo * s.rate) + 2, int(np.ceil(hi * s.rate)))
+        t = np.arange(i0, min(i1, len(s.data))) / s.rate
+        if len(t) < 2:
+            raise ValueError("the window holds no IMU samples")
+        return sparkline_svg(t, [_acc_magnitude(s)[i0:i0 + len(t)]], (t0, t1))
+    return ""
+
+
+# ----------------------------------------------------------------------------- cards
+
+
+def cue_badge(word: str) -> str:
+    return f'<span class="ms-cue ms-{word.split()[0]}">{esc(word)}</span>' if word else ""
+
+
+def card_html(hit: dict, picture: str, duration: float, cue: tuple[str, str], others: int = 0,
+              note: str = "") -> str:
+    word, detail = cue
+    t0, t1 = float(hit["t_start"]), float(hit["t_end"])
+    more = f" · +{others} more windows here" if others else ""
+    return (
+        f'<div class="ms-card" data-rank="{hit["rank"]}" data-recording="{esc(hit["recording_id"])}" '
+        f'data-modality="{esc(hit["modality"])}">'
+        f'<div class="ms-thumb">{picture or esc(note)}</div>'
+        f'<div class="ms-title">{hit["rank"]}. {esc(hit["label"] or "(no label)")}{cue_badge(word)}</div>'
+        f'<div class="ms-score">score {hit["score"]:.3f}{" · " + esc(detail) if detail else ""}</div>'
+        f'<div class="ms-timeline">{timeline_svg(duration, t0, t1)}</div>'
+        f'<div class="ms-meta"><code>{esc(hit["recording_id"])}</code> · {esc(hit["modality"])} '
+        f'({esc(hit["body_part"])}) · {t0:.1f}–{t1:.1f} s of {duration:.1f} s · subject '
+        f'{esc(hit["subject"] or "?")} · {esc(hit["dataset"])}{more}</div>'
+        f'<div class="ms-actions"><button data-action="open" data-rank="{hit["rank"]}">Open recording</button>'
+        f'<button data-action="similar" data-rank="{hit["rank"]}">Search with this window</button></div></div>')
+
+
+def grid_html(cards: list[str], total: int) -> str:
+    if not cards:
+        return ""
+    pager = f"Showing {len(cards)} of {total}." + (" Press <b>More results</b> for the next page." if len(cards) < total else "")
+    return f'<div class="ms-grid" id="ms-grid">{"".join(cards)}</div><div class="ms-pager">{pager}</div>'
+
+
+def query_html(title: str, picture: str = "", caption: str = "") -> str:
+    return (f'<div class="ms-query"><b>Query:</b> {title}{picture}'
+            f'{f"<div class=ms-meta>{caption}</div>" if caption else ""}</div>')
+
+
+def file_name(path: str | None) -> str:
+    return esc(Path(path).name) if path else ""
