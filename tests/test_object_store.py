@@ -56,7 +56,8 @@ def test_an_index_on_s3_answers_queries_as_the_same_index_on_disk(s3, tmp_path, 
     stored = keys(s3, "idx/")
     assert any(k.startswith("idx/windows.lance/") for k in stored)
     assert {k.rsplit("/", 1)[-1] for k in stored if k.startswith("idx/faiss/") and not k.endswith("/")} == {
-        f"{tiny_encoder.id.replace('@', '_')}.{m}.{ext}" for m in ("imu", "pose") for ext in ("faiss", "json")}
+        f"{tiny_encoder.id.replace('@', '_')}.{m}.{ext}" for m in ("imu", "pose")
+        for ext in ("faiss", "json", "ids", "delta.faiss")}
     assert not [k for k in stored if ".tmp-" in k or k.endswith(".writer.lock")]  # written in place; lease released
 
     a, b = open_index(uri), open_index(tmp_path / "idx")
