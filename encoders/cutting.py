@@ -28,12 +28,17 @@ class WindowCutter:
         windows = recording_windows(conform_imu(rec, self.config), WindowSpec(**self.config["window"]),
                                     {m: float(spec["rate"]) for m, spec in towers.items()},
                                     video_size=int(video["size"]) if video else None)
-        if not self.parts:
-            return windows
-        out = []
-        for w in windows:
-            if w.modality == "pose" and w.body_part == "all":
-                out.extend(replace(w, body_part=p) for p in self.parts)
-            else:
-                out.append(w)
-        return out
+        return split_pose_parts(windows, self.parts) if self.parts else windows
+
+
+def split_pose_parts(windows: list[Window], parts) -> list[Window]:
+    """Pose windows of the whole skeleton ("all") -> one window per body part of `parts`, in
+    that order, so an IMU window can be matched against the chain it moves with; other windows
+    as they are."""
+    out = []
+    for w in windows:
+        if w.modality == "pose" and w.body_part == "all":
+            out.extend(replace(w, body_part=p) for p in parts)
+        else:
+            out.append(w)
+    return out

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders.checkpoint import CheckpointView
-from encoders.cutting import WindowCutter
+from encoders.cutting import WindowCutter, split_pose_parts
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.nets import length_mask, masked_mean
 from encoders.part_features import (
@@ -271,13 +271,7 @@ class TokenEncoder(CheckpointView):
     def part_windows(self, windows: list[Window]) -> list[Window]:
         """Pose windows of the whole skeleton ("all") -> one window per configured body part, so
         an IMU window can be matched against the chain it moves with."""
-        out = []
-        for w in windows:
-            if w.modality == "pose" and w.body_part == "all":
-                out.extend(replace(w, body_part=p) for p in self.parts)
-            else:
-                out.append(w)
-        return out
+        return split_pose_parts(windows, self.parts)
 
     def _inputs(self, windows: list[Window]) -> tuple[str, np.ndarray, np.ndarray]:
         modality = windows[0].modality
