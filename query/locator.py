@@ -3,12 +3,19 @@
 The snippet's windows (one every 0.2 s) are searched among the index's windows; each hit votes
 for where the snippet would start in its recording; the best-voted places are then scored
 window by window and token by token at 0.2 s steps around their voted start.
+
+Without token vectors (or with `method="xcorr"`) the physical baseline answers instead: the
+snippet's |acc| / |gyr| cross-correlated with a virtual sensor on each pose recording
+(`query.xcorr.locate_in`).
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import polars as pl
 
+from indexer.errors import BadInput
 from indexer.store import sql_in, sql_str
 from query.embedding import snippet_windows, stream_tokens
 from query.inputs import as_imu
@@ -20,6 +27,8 @@ TIE_MARGIN = 0.01  # places scoring within this of an answer are near-repeats it
 REFINE_SHIFTS = (-2, -1, 0, 1, 2)  # tokens around a voted start that refinement tries
 METHODS = ("auto", "tokens", "xcorr")
 MAX_PHYSICAL_RECORDINGS = 2000  # the physical baseline re-reads every recording it searches
+
+log = logging.getLogger(__name__)
 
 
 def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None, target: str = "pose",
@@ -130,11 +139,19 @@ def locate_physical(index, imu, k: int, recording: str | None, where: str | None
     if len(rec_ids) > MAX_PHYSICAL_RECORDINGS:
         raise ValueError(f"--method xcorr would read {len(rec_ids)} recordings (at most {MAX_PHYSICAL_RECORDINGS}); "
                          "narrow it with --recording or --where, or use token vectors (--method tokens)")
-    poses = {}
+    poses, unreadable = {}, 0
     for rec_id in rec_ids:
-        rec = index.load_recording(rec_id)
+        try:
+            rec = index.load_recording(rec_id)
+        except (BadInput, OSError) as exc:  # a source moved or damaged since the build: go on without it
+            unreadable += 1
+            log.warning("locate: left out %s: %s", rec_id, getattr(exc, "reason", exc))
+            continue
         if rec.pose is not None:
             poses[rec_id] = rec.pose
+    if unreadable:
+        log.warning("locate: %d of %d recordings could not be read again and were not searched",
+                    unreadable, len(rec_ids))
     span = imu.duration
     places = locate_in(imu, poses, k=max(3 * k, 10))
     info = _recording_info(index, [r for _, r, _ in places])
