@@ -51,10 +51,18 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
+def sensor_position(canonical: np.ndarray, placement: str) -> np.ndarray:
+    """(T, D) path of a sensor at `placement`: its point on the segment, from (T, 16, D)
+    canonical joints (3-D, or 2-D image coordinates)."""
+    a, b, _, along = segment(placement)
+    pa, pb = (canonical[:, CANONICAL_JOINTS.index(j)].astype(np.float64) for j in (a, b))
+    return pa + along * (pb - pa)
+
+
 def segment_frames(canonical: np.ndarray, placement: str) -> tuple[np.ndarray, np.ndarray]:
     """(T, 3) sensor positions and (T, 3, 3) segment orientations (columns: the segment's x, y,
     z axes in world coordinates; y runs along the segment) from (T, 16, 3) canonical joints."""
-    a, b, c, along = segment(placement)
+    a, b, c, _ = segment(placement)
     pa, pb, pc = (canonical[:, CANONICAL_JOINTS.index(j)].astype(np.float64) for j in (a, b, c))
     y = _unit(pb - pa)
     z = np.cross(y, pc - pa)
@@ -69,7 +77,7 @@ def segment_frames(canonical: np.ndarray, placement: str) -> tuple[np.ndarray, n
         z = np.cross(y, np.array([1.0, 0.0, 0.0]))
     z = _unit(z - (z * y).sum(-1, keepdims=True) * y)
     x = np.cross(y, z)
-    return pa + along * (pb - pa), np.stack([x, y, z], axis=-1)
+    return sensor_position(canonical, placement), np.stack([x, y, z], axis=-1)
 
 
 def _smooth(x: np.ndarray, rate: float) -> np.ndarray:

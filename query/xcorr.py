@@ -33,7 +33,7 @@ import scipy.signal
 from indexer import CANONICAL_JOINTS, BadInput, ImuStream, PoseStream
 from indexer.bodyparts import CHAINS
 from indexer.units import STANDARD_GRAVITY
-from indexer.virtual_imu import PLACEMENTS, segment, virtual_imu
+from indexer.virtual_imu import PLACEMENTS, sensor_position, virtual_imu
 from indexer.windows import resample
 from query.sync_result import SyncResult
 
@@ -98,10 +98,7 @@ def sensor_track(pose: PoseStream, placement: str) -> np.ndarray:
     placements it has one for, else `joint_track`."""
     if placement not in PLACEMENTS:
         return joint_track(pose, placement)
-    a, b, _, along = segment(placement)
-    canon = pose.canonical()
-    pa, pb = (canon[:, CANONICAL_JOINTS.index(j)].astype(np.float64) for j in (a, b))
-    return pa + along * (pb - pa)
+    return sensor_position(pose.canonical(), placement)
 
 
 def joint_track(pose: PoseStream, placement: str) -> np.ndarray:
