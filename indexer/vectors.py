@@ -312,16 +312,6 @@ def holds(index: faiss.Index | None, ids: np.ndarray, dimension: int | None) -> 
     return bool(np.array_equal(held_ids(index), ids))
 
 
-def loaded_with_ids(blob: bytes, ids: np.ndarray, dimension: int | None) -> faiss.Index | None:
-    """The index serialised in `blob` if it loads, has `dimension` and holds exactly the sorted
-    `ids`; None otherwise (a damaged or foreign file: the caller rebuilds it)."""
-    try:
-        index = from_bytes(blob)
-    except RuntimeError:
-        return None
-    return index if holds(index, ids, dimension) else None
-
-
 def gpu_count() -> int:
     get = getattr(faiss, "get_num_gpus", None)
     return int(get()) if get else 0
