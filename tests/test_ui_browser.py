@@ -63,10 +63,24 @@ def _save_small_png(png: bytes, path: Path) -> None:
     img.save(path, optimize=True)
 
 
+def _choose(page, selector: str, value: str) -> None:
+    """Pick `value` in a Gradio dropdown as a user does (type, Enter), and make sure it took:
+    under load the option list can lag the typing, and Enter then picks nothing (the dropdown
+    goes back to its old value when it loses focus), so the pick is tried again."""
+    box = page.locator(f"{selector} input")
+    for _ in range(5):
+        box.fill(value)
+        box.press("Enter")
+        box.blur()
+        if box.input_value() == value:
+            return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"{selector} did not take {value!r} (shows {box.input_value()!r})")
+
+
 def _search(page, prompt: str, target: str, k: int) -> None:
     page.fill("#prompt textarea", prompt)
-    page.locator("#target input").fill(target)
-    page.locator("#target input").press("Enter")
+    _choose(page, "#target", target)
     page.locator("#top-k input[type=number]").fill(str(k))
     page.locator("#top-k input[type=number]").press("Tab")
     page.click("#search-button")
