@@ -62,6 +62,9 @@ class TextAlignedSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     placements: list[str] | None = None  # the IMU's body part per row ("" without IMU)
     imu_present: np.ndarray | None = None  # (N, C) bool: channels the stream really has (others zero-filled)
+    # Per row, sentences it may be trained against instead of its caption, one drawn at random
+    # each time the row is used (pretraining's computed captions, encoders.describe); None: the caption.
+    caption_pool: list[list[str]] | None = None
 
     def __post_init__(self):
         if self.placements is None:
@@ -93,7 +96,8 @@ class TextAlignedSet:
 
     @property
     def has_text(self) -> np.ndarray:
-        return np.array([bool(c) for c in self.captions], bool)
+        pools = self.caption_pool or [()] * len(self.captions)
+        return np.array([bool(c) or bool(p) for c, p in zip(self.captions, pools)], bool)
 
     def pair_keys(self) -> list[tuple[str, float]]:
         """(recording, start) of each row: rows with one key show the same moment (several sensors)."""
@@ -115,7 +119,8 @@ class TextAlignedSet:
                               pick(self.captions), pick(self.recording_ids), pick(self.subjects), self.t_start[idx],
                               None if self.video is None else self.video[idx],
                               None if self.video_valid is None else self.video_valid[idx], list(self.skipped),
-                              pick(self.placements), self.imu_present[idx])
+                              pick(self.placements), self.imu_present[idx],
+                              None if self.caption_pool is None else pick(self.caption_pool))
 
 
 DEFAULT_IMU = {"towers": {"imu": {"channels": group_channels(DEFAULT_GROUPS)}}}

@@ -16,6 +16,7 @@ import encoders.nets
 import encoders.video  # noqa: F401
 from encoders.channels import DEFAULT_GROUPS, group_channels, tower_groups
 from encoders.checkpoint import CheckpointView
+from encoders.conditioning import placement_ids
 from encoders.cutting import WindowCutter
 from encoders.features import featurize, pose_feature_count
 from encoders.fusion import FUSED_PART, build_fusion, fusion_spec
@@ -34,14 +35,19 @@ DEFAULT_LOSS_WEIGHTS = {"imu-text": 1.0, "pose-text": 1.0, "imu-pose": 1.0, "imu
 def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: float = 5.0,
                    hop: float = 1.0, imu_rate: float = 50.0, pose_rate: float = 25.0,
                    params: dict | None = None, imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0,
-                   fusion: str | None = None) -> dict:
-    """An IMU + pose config; `params` go to both towers' constructors. The IMU tower reads the
+                   fusion: str | None = None, frame: str = "sensor", placement: bool = False) -> dict:
+    """An IMU + pose config; `params` go to both towers' constructors. `frame` "gravity" has the
+    IMU tower read mounting-free features instead of the sensor axes, and `placement` has it read
+    where the sensor sits (encoders.conditioning). The IMU tower reads the
     channels of `imu_groups` ("acc", "gyr", "mag", "quat"); with `channel_dropout` > 0 it is
     trained with whole groups zeroed at random and then reads streams lacking some of them
     (encoders.channels). `fusion` ("attention") adds a sensor-fusion module (encoders.fusion):
     one vector per recording window over all its sensors, besides one per sensor."""
     params = dict(params or {})
     channels = group_channels(imu_groups)
+    imu_extra = {"frame": "gravity", "rate": imu_rate} if frame == "gravity" else {}
+    if placement:
+        imu_extra["placement"] = True
     config = {
         "format": "motionsearch-encoder/1",
         "name": f"imu-pose-{architecture}",
@@ -52,7 +58,7 @@ def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: 
         "towers": {
             "imu": {"architecture": architecture, "rate": imu_rate, "channels": channels,
                     "in_features": len(channels), "channel_dropout": float(channel_dropout),
-                    "params": {**tower_groups(channels), **params}},
+                    "params": {**tower_groups(channels), **params, **imu_extra}},
             "pose": {"architecture": architecture, "rate": pose_rate, "joints": list(CANONICAL_JOINTS),
                      "dims": 3, "in_features": pose_feature_count(3), "params": {"groups": 1, **params}},
         },
@@ -64,11 +70,13 @@ def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: 
 
 def text_aligned_config(architecture: str, text: dict, video: dict | None = None, params: dict | None = None,
                         window: float = 5.0, hop: float = 1.0, loss_weights: dict | None = None,
-                        imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0, fusion: str | None = None) -> dict:
+                        imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0, fusion: str | None = None,
+                        frame: str = "sensor", placement: bool = False) -> dict:
     """An IMU + pose (+ video) config whose joint space is the text tower's (its width too)."""
     tower = load_text_tower(text)
     config = default_config(architecture, embed_dim=tower.dim, window=window, hop=hop, params=params,
-                            imu_groups=imu_groups, channel_dropout=channel_dropout, fusion=fusion)
+                            imu_groups=imu_groups, channel_dropout=channel_dropout, fusion=fusion,
+                            frame=frame, placement=placement)
     config["name"] = f"text-{text['architecture']}-{architecture}" + (f"-{video['architecture']}" if video else "")
     config["space"] = space_name(text)
     config["text"] = dict(text)
@@ -92,8 +100,21 @@ class JointModel(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(float(config.get("logit_scale_init", LOGIT_SCALE_INIT))))
         self.fusion = build_fusion(config["fusion"], config["embed_dim"]) if config.get("fusion") else None
 
-    def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor,
+                place: torch.Tensor | None = None) -> torch.Tensor:
+        """Unit vectors of a batch of one modality; `place` (B,) are the IMU windows' placement
+        ids (`placement_ids`), read by an IMU tower trained with placements, ignored otherwise."""
+        if place is not None and modality == "imu" and self.reads_placement:
+            return self.towers[modality](x, valid, place)
         return self.towers[modality](x, valid)
+
+    @property
+    def reads_placement(self) -> bool:
+        return "imu" in self.towers and getattr(self.towers["imu"], "placement", None) is not None
+
+    def placement_ids(self, names: list[str] | None, count: int) -> torch.Tensor | None:
+        """The ids `forward` takes for sensor placements `names` (None where the IMU tower reads none)."""
+        return placement_ids(names, count) if self.reads_placement else None
 
     def add_fusion(self, architecture: str = "attention") -> None:
         """Give a model trained without fusion a fresh fusion module (to fine-tune it with one)."""
@@ -112,15 +133,17 @@ class Encoder(CheckpointView):
 
     @torch.no_grad()
     def encode_arrays(self, modality: str, arrays: list[np.ndarray], valid: list[int],
-                      batch: int = 128) -> np.ndarray:
-        """Unit-norm vectors (N, d) for raw windows of one modality."""
+                      batch: int = 128, placements: list[str] | None = None) -> np.ndarray:
+        """Unit-norm vectors (N, d) for raw windows of one modality; `placements` name each IMU
+        window's body part for a tower that reads it (unknown or None: placement-blind)."""
         self.model.eval()
         feats = np.stack([featurize(modality, a, v) for a, v in zip(arrays, valid)])
+        place = self.model.placement_ids(placements, len(feats)) if modality == "imu" else None
         out = []
         for i in range(0, len(feats), batch):
             x = torch.from_numpy(feats[i : i + batch])
             n = torch.tensor(valid[i : i + batch], dtype=torch.long)
-            out.append(self.model(modality, x, n).numpy())
+            out.append(self.model(modality, x, n, None if place is None else place[i : i + batch]).numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config["embed_dim"]), np.float32)
 
     def cut_windows(self, rec: Recording) -> list[Window]:
@@ -183,7 +206,8 @@ class Encoder(CheckpointView):
         if not windows:
             return np.zeros((0, self.config["embed_dim"]), np.float32)
         modality = windows[0].modality
-        return self.encode_arrays(modality, [w.data for w in windows], [w.valid for w in windows])
+        return self.encode_arrays(modality, [w.data for w in windows], [w.valid for w in windows],
+                                  placements=[w.body_part for w in windows] if modality == "imu" else None)
 
     # ---- text-aligned checkpoints (config["text"] names the frozen text tower; see encoders.text)
     @property

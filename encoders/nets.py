@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from encoders.conditioning import FRAME_FEATURES, PlacementFilm, gravity_frame
 from encoders.towers import register
 
 
@@ -42,6 +43,31 @@ def sensor_norm(in_features: int, groups: int, group_sizes: list[int] | None = N
     return nn.GroupNorm(groups, in_features)
 
 
+class ImuInput(nn.Module):
+    """The input end every signal tower shares: optionally the mounting-free gravity frame
+    (encoders.conditioning) in place of the raw sensor axes, then GroupNorm per sensor group.
+    Holds no weights of its own: the norm stays the tower's `norm`, as in checkpoints written
+    before the gravity frame existed."""
+
+    def __init__(self, in_features: int, frame: str, rate: float | None):
+        super().__init__()
+        if frame not in ("sensor", "gravity"):
+            raise ValueError(f"tower param frame must be 'sensor' or 'gravity', got {frame!r}")
+        if frame == "gravity" and (in_features != 6 or not rate):
+            raise ValueError("frame 'gravity' reads acc + gyr (6 channels) and needs the tower's rate")
+        self.frame, self.rate = frame, rate
+        self.features = FRAME_FEATURES if frame == "gravity" else in_features
+
+    def norm(self, in_features: int, groups: int, group_sizes: list[int] | None) -> nn.Module:
+        # the gravity features are scaled to order 1 already: a per-window norm would erase their amplitude
+        return nn.Identity() if self.frame == "gravity" else sensor_norm(in_features, groups, group_sizes)
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, norm: nn.Module) -> torch.Tensor:  # (B, T, C) -> (B, C', T)
+        if self.frame == "gravity":
+            x = gravity_frame(x, valid, self.rate)
+        return norm(x.transpose(1, 2))
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over time (dim 1) of (batch, time, d), ignoring padded steps."""
     w = mask.to(x.dtype).unsqueeze(-1)
@@ -58,24 +84,32 @@ class CnnGru(nn.Module):
     """
 
     def __init__(self, in_features: int, embed_dim: int, groups: int = 1, width: int = 64,
-                 hidden: int = 128, kernel: int = 5, dropout: float = 0.1, group_sizes: list[int] | None = None):
+                 hidden: int = 128, kernel: int = 5, dropout: float = 0.1, group_sizes: list[int] | None = None,
+                 frame: str = "sensor", rate: float | None = None, placement: bool = False):
         super().__init__()
-        self.norm = sensor_norm(in_features, groups, group_sizes)
-        chans = [in_features, width, width * 2, width * 2]
+        self.input = ImuInput(in_features, frame, rate)
+        self.norm = self.input.norm(in_features, groups, group_sizes)
+        chans = [self.input.features, width, width * 2, width * 2]
         self.convs = nn.ModuleList(
             nn.Conv1d(chans[i], chans[i + 1], kernel, padding=kernel // 2) for i in range(3)
         )
         self.gru = nn.GRU(chans[-1], hidden, batch_first=True, bidirectional=True)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden, embed_dim)
+        self.placement = PlacementFilm(width, 2 * hidden) if placement else None
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        h = self.norm(x.transpose(1, 2))  # (B, C, T)
-        for conv in self.convs:
-            h = F.max_pool1d(F.relu(conv(h)), 2, ceil_mode=True)
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.input(x, valid, self.norm)  # (B, C, T)
+        for i, conv in enumerate(self.convs):
+            h = conv(h)
+            if i == 0 and self.placement is not None and place is not None:
+                h = self.placement.modulate(h, place)
+            h = F.max_pool1d(F.relu(h), 2, ceil_mode=True)
             valid = torch.div(valid + 1, 2, rounding_mode="floor")
         h, _ = self.gru(h.transpose(1, 2))
         pooled = masked_mean(h, length_mask(valid.clamp_min(1), h.shape[1]))
+        if self.placement is not None and place is not None:
+            pooled = self.placement.shift(pooled, place)
         return F.normalize(self.head(self.drop(pooled)), dim=-1)
 
 
@@ -86,22 +120,30 @@ class PatchTransformer(nn.Module):
 
     def __init__(self, in_features: int, embed_dim: int, groups: int = 1, dim: int = 192,
                  layers: int = 6, heads: int = 6, patch: int = 10, max_patches: int = 256,
-                 dropout: float = 0.1, group_sizes: list[int] | None = None):
+                 dropout: float = 0.1, group_sizes: list[int] | None = None, frame: str = "sensor",
+                 rate: float | None = None, placement: bool = False):
         super().__init__()
         self.patch = patch
-        self.norm = sensor_norm(in_features, groups, group_sizes)
-        self.embed = nn.Conv1d(in_features, dim, patch, stride=patch)
+        self.input = ImuInput(in_features, frame, rate)
+        self.norm = self.input.norm(in_features, groups, group_sizes)
+        self.embed = nn.Conv1d(self.input.features, dim, patch, stride=patch)
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos = nn.Parameter(torch.randn(1, max_patches + 1, dim) * 0.02)
         layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, embed_dim)
+        self.placement = PlacementFilm(dim, dim) if placement else None
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        h = self.embed(self.norm(x.transpose(1, 2))).transpose(1, 2)  # (B, P, dim)
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.embed(self.input(x, valid, self.norm))  # (B, dim, P)
+        cls = self.cls.expand(h.shape[0], -1, -1)
+        if self.placement is not None and place is not None:
+            h = self.placement.modulate(h, place)
+            cls = cls + self.placement.offset(place)[:, None, :]  # the CLS token starts from the placement
+        h = h.transpose(1, 2)
         n = h.shape[1]
-        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], 1) + self.pos[:, : n + 1]
+        h = torch.cat([cls, h], 1) + self.pos[:, : n + 1]
         patches_valid = torch.div(valid + self.patch - 1, self.patch, rounding_mode="floor").clamp(1, n)
         pad = ~length_mask(patches_valid, n)
         pad = torch.cat([torch.zeros_like(pad[:, :1]), pad], 1)  # the CLS token is never padding

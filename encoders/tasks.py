@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from encoders.channels import channel_dropout, channel_groups
+from encoders.conditioning import PLACEMENT_DROPOUT, hide_placements
 from encoders.data import PairedSet
 from encoders.fusion import random_subset
 from encoders.losses import caption_info_nce, info_nce, mobind_loss
@@ -89,6 +90,7 @@ class PairedTask:
         self.imu, self.imu_v = torch.from_numpy(d.imu), torch.from_numpy(d.imu_valid)
         self.pose, self.pose_v = torch.from_numpy(d.pose), torch.from_numpy(d.pose_valid)
         self.present = torch.from_numpy(d.imu_present)
+        self.place = self.model.placement_ids(d.placements, len(d)) if hasattr(self.model, "placement_ids") else None
         imu = self.model.config["towers"]["imu"]
         self.groups = channel_groups(imu["channels"])
         self.dropout = channel_dropout(self.model.config)
@@ -101,6 +103,12 @@ class PairedTask:
                 self.moment_of[torch.from_numpy(rows)] = m
             self.fusion_weight = float(self.model.config["fusion"].get("weight", 1.0))
 
+    def places(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
+        """Placement ids of rows `idx` for a tower that reads them, a share hidden (encoders.conditioning)."""
+        if self.place is None:
+            return None
+        return hide_placements(self.place[idx], PLACEMENT_DROPOUT, gen)
+
     def imu_input(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Augmented IMU windows of rows `idx`, with absent and dropped sensor groups zeroed."""
         x = augment_imu(self.imu[idx], self.settings, gen)
@@ -112,7 +120,7 @@ class PairedTask:
         vector the position in `rows` of its moment's first row). Without a fusion module only
         the first; with one, each moment's random sensor subset is embedded along with `rows`."""
         if self.fusion is None:
-            return self.model("imu", self.imu_input(rows, gen), self.imu_v[rows]), None, None
+            return self.model("imu", self.imu_input(rows, gen), self.imu_v[rows], self.places(rows, gen)), None, None
         first: dict[int, int] = {}
         for j, m in enumerate(self.moment_of[rows].tolist()):
             first.setdefault(m, j)
@@ -125,7 +133,7 @@ class PairedTask:
         for r in extra:
             where[r] = len(where)
         every = torch.cat([rows, torch.tensor(extra, dtype=torch.long)])
-        vecs = self.model("imu", self.imu_input(every, gen), self.imu_v[every])
+        vecs = self.model("imu", self.imu_input(every, gen), self.imu_v[every], self.places(every, gen))
         places = self.data.placements
         sets = [(vecs[[where[int(r)] for r in s]], [places[int(r)] for r in s]) for s in subsets]
         return vecs[: len(rows)], self.fusion.fuse_sets(sets), torch.tensor(list(first.values()), dtype=torch.long)
@@ -169,6 +177,42 @@ def caption_embeddings(config: dict, captions: list[str]) -> tuple[torch.Tensor,
 
 
 @dataclass
+class CaptionPool:
+    """Every row's candidate sentences as one flat tensor of text rows (`ids`, row r's are
+    ids[start[r] : start[r] + count[r]]), and a draw of one per row."""
+
+    ids: torch.Tensor
+    start: torch.Tensor
+    count: torch.Tensor
+
+    def draw(self, rows: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        pick = (torch.rand(len(rows), generator=gen) * self.count[rows]).long()
+        return self.ids[self.start[rows] + pick]
+
+
+def pooled_caption_embeddings(config: dict, captions: list[str], pools: list[list[str]],
+                              batch: int = 512) -> tuple[torch.Tensor, CaptionPool]:
+    """Text embeddings of every distinct caption (through the prompt templates, as labels are
+    queried) and pool sentence (as it is: they are whole sentences already), and the pool of
+    each row (its own caption when its pool is empty)."""
+    tower = load_text_tower(config["text"])
+    labels = sorted({c for c in captions if c})
+    sentences = sorted({t for p in pools for t in p} - set(labels))
+    parts = [torch.from_numpy(tower.encode_prompts(labels))] if labels else []
+    parts += [torch.from_numpy(tower.encode(sentences[i : i + batch])) for i in range(0, len(sentences), batch)]
+    emb = torch.cat(parts) if parts else torch.zeros((0, int(config["embed_dim"])))
+    row = {c: i for i, c in enumerate([*labels, *sentences])}
+    flat, start, count = [], [], []
+    for caption, pool in zip(captions, pools):
+        mine = [row[t] for t in pool] or ([row[caption]] if caption else [])
+        start.append(len(flat))
+        count.append(len(mine))
+        flat.extend(mine)
+    return emb, CaptionPool(torch.tensor(flat, dtype=torch.long), torch.tensor(start, dtype=torch.long),
+                            torch.tensor(count, dtype=torch.long))
+
+
+@dataclass
 class TextAlignedTask(PairedTask):
     """IMU, pose (and video) against the frozen text embeddings of their captions, plus the
     cross-modal InfoNCE terms (module doc). Pass the model whose video tower prepared `data.video`."""
@@ -179,9 +223,14 @@ class TextAlignedTask(PairedTask):
         super().__post_init__()
         config, d = self.model.config, self.data
         self.weights = {**DEFAULT_LOSS_WEIGHTS, **config.get("loss_weights", {})}
-        self.text, self.cap_idx = caption_embeddings(config, [c for c in d.captions if c])
-        self.cap_idx = torch.full((len(d),), -1, dtype=torch.long).masked_scatter(
-            torch.from_numpy(d.has_text), self.cap_idx)  # -1: a row without caption
+        self.pool = None
+        if d.caption_pool is not None:
+            self.text, self.pool = pooled_caption_embeddings(config, d.captions, d.caption_pool)
+            self.cap_idx = None
+        else:
+            self.text, self.cap_idx = caption_embeddings(config, [c for c in d.captions if c])
+            self.cap_idx = torch.full((len(d),), -1, dtype=torch.long).masked_scatter(
+                torch.from_numpy(d.has_text), self.cap_idx)  # -1: a row without caption
         w = self.weights
         wanted = bool(w["imu-video"] or w["video-text"])
         self.use_video = "video" in self.model.towers and d.video is not None and wanted
@@ -200,6 +249,7 @@ class TextAlignedTask(PairedTask):
         (at least two: a contrastive term needs a negative)."""
         model, w, scale = self.model, self.weights, self.model.logit_scale
         has = {m: h[idx] for m, h in self.has.items()}
+        captions = self.cap_idx[idx] if self.pool is None else self.pool.draw(idx, gen)
         emb: dict[str, torch.Tensor] = {}  # per modality: vectors of the rows having it, in batch order
         pos: dict[str, torch.Tensor] = {}  # per modality: each batch row's position in emb (-1 if absent)
         for m in ("imu", "pose", "video"):
@@ -233,7 +283,7 @@ class TextAlignedTask(PairedTask):
                 continue
             a = emb[left][pos[left][both]]
             if right == "text":
-                uniq, inv = torch.unique(self.cap_idx[idx][both], return_inverse=True)
+                uniq, inv = torch.unique(captions[both], return_inverse=True)
                 value = caption_info_nce(a, inv, self.text[uniq], scale)
             else:
                 value = info_nce(a, emb[right][pos[right][both]], scale)

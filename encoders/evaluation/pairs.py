@@ -12,7 +12,8 @@ from encoders.model import Encoder
 def embed_pairs(encoder: Encoder, data: PairedSet) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
         encoder.model.eval()
-        a = encoder.model("imu", torch.from_numpy(data.imu), torch.from_numpy(data.imu_valid)).numpy()
+        a = encoder.model("imu", torch.from_numpy(data.imu), torch.from_numpy(data.imu_valid),
+                          encoder.model.placement_ids(data.placements, len(data))).numpy()
         b = encoder.model("pose", torch.from_numpy(data.pose), torch.from_numpy(data.pose_valid)).numpy()
     return a, b
 

@@ -25,8 +25,10 @@ def embed_set(encoder: Encoder, data: TextAlignedSet, batch: int = 256) -> dict[
         if modality in model.towers:
             # rows without the modality get a vector too (of zeros in); callers keep only rows having it
             v = np.maximum(v, 1)
+            place = model.placement_ids(data.placements, len(x)) if modality == "imu" else None
             out[modality] = np.concatenate([
-                model(modality, torch.from_numpy(x[i : i + batch]), torch.from_numpy(v[i : i + batch])).numpy()
+                model(modality, torch.from_numpy(x[i : i + batch]), torch.from_numpy(v[i : i + batch]),
+                      None if place is None else place[i : i + batch]).numpy()
                 for i in range(0, len(x), batch)])
     if "video" in model.towers and data.video is not None and data.has_video.any():
         keep = np.flatnonzero(data.has_video)

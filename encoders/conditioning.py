@@ -1,0 +1,90 @@
+"""What an IMU tower is told besides the signal: where the sensor sits, and a view of the
+signal that does not depend on how the sensor is mounted.
+
+- **Placement.** Nearly every archive says where a sensor is worn (a manifest's `placement`,
+  an importer's fixed placement). UniMTS puts each real sensor on its skeleton joint; here the
+  placement picks a learned embedding that modulates the tower (FiLM on its first features and
+  an offset on its pooled vector). Training hides the placement of a share of windows
+  (`PLACEMENT_DROPOUT`), so a window of unknown placement (id 0) still embeds sensibly.
+- **Gravity frame.** A sensor strapped on at any angle reads the same motion in different
+  axes. `gravity_frame` turns (acc, gyr) in the sensor's axes into features measured against
+  the gravity direction estimated from the window itself (the mean specific force): vertical
+  and horizontal specific force, its magnitude, angular rate about and across the vertical, and
+  the tilt of the short-term gravity estimate away from the window's mean (an arm raised,
+  a body lying down). They are the same whatever the mounting; what is lost is the heading of
+  horizontal motion in the sensor frame, which a freely mounted sensor does not give anyway.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from indexer.bodyparts import BODY_PARTS
+
+UNKNOWN = "unknown"
+PLACEMENT_VOCAB = [UNKNOWN, *BODY_PARTS]  # id 0: no placement known (a fused window, a user's unnamed sensor)
+PLACEMENT_DROPOUT = 0.2  # share of training windows whose placement is hidden
+
+GRAVITY = 9.80665
+GYRO_SCALE = 3.0  # rad/s: the angular rates of brisk arm motion, so the features are of order 1
+TILT_SECONDS = 0.5  # the short-term gravity estimate: a moving mean this long
+FRAME_FEATURES = 7
+
+
+def placement_ids(names: list[str] | None, count: int, vocab: list[str] = PLACEMENT_VOCAB) -> torch.Tensor:
+    """LongTensor (count,) of vocabulary ids; names outside the vocabulary (and None) are 0."""
+    if names is None:
+        return torch.zeros(count, dtype=torch.long)
+    index = {p: i for i, p in enumerate(vocab)}
+    return torch.tensor([index.get(n or UNKNOWN, 0) for n in names], dtype=torch.long)
+
+
+def hide_placements(ids: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """`ids` with a random share `p` set to unknown (training only)."""
+    if p <= 0:
+        return ids
+    return ids.masked_fill(torch.rand(ids.shape, generator=gen) < p, 0)
+
+
+def gravity_frame(x: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Tensor:
+    """(B, T, 6) acc (m/s^2) + gyr (rad/s) in sensor axes -> (B, T, 7) mounting-free features
+    (module doc), scaled to order 1, zero on padded steps. A window whose gyroscope is absent
+    (zeroed) gives zero rate features; one without accelerometer gives zero force features."""
+    steps = x.shape[1]
+    mask = (torch.arange(steps, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    acc, gyr = x[..., :3] * mask, x[..., 3:6] * mask
+    mean = acc.sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
+    up = F.normalize(mean, dim=-1, eps=1e-6)  # (B, 1, 3)
+    a_v = (acc * up).sum(-1, keepdim=True)
+    a_h = (acc - a_v * up).norm(dim=-1, keepdim=True)
+    a_n = acc.norm(dim=-1, keepdim=True)
+    w_v = (gyr * up).sum(-1, keepdim=True)
+    w_h = (gyr - w_v * up).norm(dim=-1, keepdim=True)
+    k = max(1, int(round(TILT_SECONDS * rate)))
+    short = F.avg_pool1d(acc.transpose(1, 2), k, stride=1, padding=k // 2, count_include_pad=False)
+    short = F.normalize(short.transpose(1, 2)[:, :steps], dim=-1, eps=1e-6)
+    tilt = 1.0 - (short * up).sum(-1, keepdim=True)  # 0 level with the window's mean, 2 upside down
+    out = torch.cat([(a_v - GRAVITY * (a_n.amax(1, keepdim=True) > 0)) / GRAVITY, a_h / GRAVITY, a_n / GRAVITY,
+                     w_v / GYRO_SCALE, w_h / GYRO_SCALE, tilt,
+                     (gyr.norm(dim=-1, keepdim=True) / GYRO_SCALE)], dim=-1)
+    return out * mask
+
+
+class PlacementFilm(nn.Module):
+    """Per placement, a scale and shift of a (B, C, T) feature map and an offset of a (B, D)
+    pooled vector; zero-initialised, so a fresh model starts placement-blind."""
+
+    def __init__(self, channels: int, pooled: int, vocab: int = len(PLACEMENT_VOCAB)):
+        super().__init__()
+        self.film = nn.Embedding(vocab, 2 * channels)
+        self.offset = nn.Embedding(vocab, pooled)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.offset.weight)
+
+    def modulate(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(ids).chunk(2, dim=-1)
+        return h * (1 + gamma[..., None]) + beta[..., None]
+
+    def shift(self, pooled: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return pooled + self.offset(ids)
