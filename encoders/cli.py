@@ -596,9 +596,11 @@ def cmd_pretrain(args) -> int:
     settings = TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads)
     augment = Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout)
     params = json.loads(args.tower_params) if args.tower_params else None
-    print(f"pretraining on the mocap in {', '.join(map(str, folders))} ({args.copies} virtual-IMU copies per take, "
-          f"{args.epochs} epochs)")
-    out, skipped = pretrain(folders, Path(args.out), settings, augment, args.arch, params, progress=not args.quiet)
+    print(f"pretraining on the mocap in {', '.join(map(str, folders))} and {args.composed} composed takes per motion "
+          f"primitive ({args.copies} virtual-IMU copies per take, {args.epochs} epochs, {args.split} split)")
+    out, skipped = pretrain(folders, Path(args.out), settings, augment, args.arch, params, progress=not args.quiet,
+                            composed=args.composed, described=args.described, frame=args.frame,
+                            placement=not args.no_placement, split=None if args.split == "all" else args.split)
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"saved pretrained checkpoint to {out}")
@@ -674,8 +676,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("pretrain", help="pretrain IMU and pose towers on motion capture alone (virtual IMUs, MiniLM text)",
                        description="Pretrain a motion-text model from BVH motion capture only (UniMTS's recipe): "
-                       "each take gets virtual IMUs at random placements, mountings, rates and noise, mirrored "
-                       "copies, and captions from its labels; IMU and pose towers learn the frozen MiniLM text "
+                       "each take, and composed everyday motions (sitting down, falls, stairs, gestures: "
+                       "encoders/compose.py), gets virtual IMUs at random placements, mountings, rates and noise, "
+                       "mirrored copies, and sentences: its own captions and ones computed from each window's "
+                       "motion (encoders/describe.py). IMU and pose towers learn the frozen MiniLM text "
                        "space. The result is an ordinary checkpoint (`--checkpoint DIR`, `--init DIR`). "
                        "Example: python -m encoders pretrain --out ckpt/pretrained")
     output_options(r)
@@ -691,6 +695,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--channel-dropout", type=bounds.share, default=0.3,
                    help="share of windows trained with the gyro (or acc) zeroed, so acc-only data reads (default 0.3)")
     r.add_argument("--tower-params", type=json_object, help="JSON of constructor params for the IMU/pose towers")
+    r.add_argument("--composed", type=bounded(0, 10000, kind=int), default=12,
+                   help="composed takes per motion primitive of encoders/compose.py (default 12; 0: mocap only)")
+    r.add_argument("--described", type=bounded(0, 100, kind=int), default=4,
+                   help="sentences computed from each window's motion, besides the take's captions (default 4; "
+                        "0: captions only)")
+    r.add_argument("--frame", choices=["gravity", "sensor"], default="gravity",
+                   help="what the IMU tower reads: features against gravity, the same at any mounting (default), "
+                        "or the raw sensor axes")
+    r.add_argument("--no-placement", action="store_true",
+                   help="an IMU tower blind to where the sensor is worn (default: it reads the placement)")
+    r.add_argument("--split", choices=["train", "all"], default="train",
+                   help="train: leave out the held-out tenth of the takes (encoders.pretrain.heldout_split) used "
+                        "for model selection (default); all: every take")
     r.add_argument("--threads", type=bounded(1, 1024, kind=int), default=1, help="torch CPU threads (default 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     optimiser_options(r)

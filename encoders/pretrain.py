@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from encoders import checkpoint
-from encoders.data import text_aligned_windows
+from encoders.data import TextAlignedSet, text_aligned_windows
 from encoders.model import text_aligned_config
 from encoders.part_features import part_for_placement
 from encoders.text import MINILM
@@ -46,6 +46,8 @@ DEFAULT_FOLDERS = ("bandai-namco/dataset-1/data", "bandai-namco/dataset-2/data",
 # Rates real IMUs run at; each virtual sensor is sampled at one of them.
 IMU_RATES = (25.0, 50.0, 100.0)
 MAX_TAKE_SECONDS = 60.0  # long CMU takes are cut into pieces of at most this length
+COMPOSED_PER_PRIMITIVE = 12  # composed takes of each motion primitive (encoders.compose)
+DESCRIBED_SENTENCES = 4  # sentences computed from each training window's motion (encoders.describe)
 
 
 @dataclass(frozen=True)
@@ -128,12 +130,14 @@ def _turn(canonical: np.ndarray, degrees: float) -> np.ndarray:
 
 def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augment = Augment(),
                          placements: tuple[str, ...] = tuple(PLACEMENTS),
-                         sensor_sets: list[tuple[str, ...]] | None = None, captioned: bool = True) -> list[Recording]:
+                         sensor_sets: list[tuple[str, ...]] | None = None, captioned: bool = True,
+                         every_caption: dict[str, list[str]] | None = None) -> list[Recording]:
     """Training recordings made from one mocap take (see the module doc). Each copy wears one
     virtual IMU placed at random among `placements`, or, with `sensor_sets`, one per set
     (placed at random within it), each with its own mounting, bias, noise and rate. A take
     without labels gives nothing when `captioned` (text-aligned training needs a caption), else
-    copies without text."""
+    copies without text. `every_caption`, when given, receives each copy's id -> all the take's
+    captions (mirrored with the copy), for training that draws among them."""
     if rec.pose is None:
         return []
     whole = rec.pose.canonical().astype(np.float64)
@@ -160,6 +164,8 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
                 streams.append(ImuStream(_resample(imu, rec.pose.rate, rate), rate, list(IMU6_CHANNELS), placement,
                                          source=f"{rec.id} (virtual {placement})"))
             seconds = len(canon) / rec.pose.rate
+            if every_caption is not None:
+                every_caption[f"{rec.id}#{p}.{c}"] = [mirrored_caption(t) if mirrored else t for t in texts]
             out.append(Recording(
                 id=f"{rec.id}#{p}.{c}", dataset=rec.dataset, subject=rec.subject, labels=[caption] if caption else [],
                 imu=streams,
@@ -173,18 +179,29 @@ def _resample(x: np.ndarray, rate: float, target: float) -> np.ndarray:
     return resample(x, rate, target).astype(np.float32)
 
 
+def heldout_split(take_id: str) -> str:
+    """"heldout" for a tenth of the takes (a fixed crc32 of the id, composed takes included), the
+    text model's selection set; "train" for the rest."""
+    return "heldout" if zlib.crc32(take_id.encode()) % 10 == 0 else "train"
+
+
 def pretraining_entries(folders: list[Path], seed: int = 0, augment: Augment = Augment(),
                         progress: bool = True, sensor_sets: list[tuple[str, ...]] | None = None,
-                        split: str | None = None, captioned: bool = True) -> tuple[list[Entry], list[tuple[str, str]]]:
-    """Entries of the synthetic training recordings of every take in `folders` (BVH folders;
-    with `split`, only the takes `mocap_split` puts there), made now and held in memory (a few
-    hundred MB for the shipped set), and the (path, reason) of each take that could not be read.
-    `sensor_sets` and `captioned` as in `synthetic_recordings`."""
+                        split: str | None = None, captioned: bool = True, splitter=mocap_split,
+                        extra: list[Recording] = (), every_caption: dict[str, list[str]] | None = None,
+                        ) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """Entries of the synthetic training recordings of every take in `folders` (BVH folders)
+    and of the recordings `extra` (composed takes), with `split`, only the takes `splitter`
+    (`mocap_split` or `heldout_split`) puts there; made now and held in memory (a few hundred MB
+    for the shipped set), and the (path, reason) of each take that could not be read.
+    `sensor_sets`, `captioned` and `every_caption` as in `synthetic_recordings`."""
     takes = []
     for folder in folders:
         if not Path(folder).is_dir():
             raise BadInput(str(folder), "not a folder of .bvh takes")
-        takes.extend(t for t in bvh.discover(Path(folder)) if split is None or mocap_split(t.id) == split)
+        takes.extend(t for t in bvh.discover(Path(folder)) if split is None or splitter(t.id) == split)
+    takes.extend(Entry(id=r.id, sources=r.sources, load=lambda r=r: r, subject=r.subject) for r in extra
+                 if split is None or splitter(r.id) == split)
     entries, skipped = [], []
     for n, take in enumerate(tqdm(takes, desc="synthesising IMUs", unit="take", disable=not progress)):
         try:
@@ -193,33 +210,118 @@ def pretraining_entries(folders: list[Path], seed: int = 0, augment: Augment = A
             skipped.append((exc.path, exc.reason))
             continue
         rng = np.random.default_rng([seed, n, zlib.crc32(take.id.encode())])
-        for made in synthetic_recordings(rec, rng, augment, sensor_sets=sensor_sets, captioned=captioned):
+        for made in synthetic_recordings(rec, rng, augment, sensor_sets=sensor_sets, captioned=captioned,
+                                         every_caption=every_caption):
             entries.append(Entry(id=made.id, sources=made.sources, load=lambda r=made: r, subject=made.subject))
     return entries, skipped
 
 
-def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: Augment = Augment(),
-             architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
-             progress: bool = True) -> tuple[Path, list[tuple[str, str]]]:
-    """Train IMU and pose towers into the frozen MiniLM space on mocap takes with virtual IMUs;
-    returns the checkpoint folder and the takes skipped. Data, seed and settings are recorded
-    in the checkpoint's config (`trained_on`)."""
-    entries, skipped = pretraining_entries(folders, settings.seed, augment, progress)
+def described_pools(data: TextAlignedSet, entries: list[Entry], every_caption: dict[str, list[str]],
+                    window: float, seed: int, sentences: int = DESCRIBED_SENTENCES) -> list[list[str]]:
+    """Per training row, the sentences it is trained against (one drawn each use): the take's own
+    captions, repeated to make about half the pool, and `sentences` computed from the row's own
+    pose window (encoders.describe), so the words follow what the body does in that window."""
+    from encoders.describe import describe
+
+    recs = {e.id: e.load() for e in entries}
+    rng = np.random.default_rng(seed)
+    pools = []
+    for rid, t0 in zip(data.recording_ids, data.t_start.tolist()):
+        rec = recs[rid]
+        own = every_caption.get(rid) or list(rec.labels)
+        said: list[str] = []
+        if rec.pose is not None:
+            rate = rec.pose.rate
+            a = int(round(t0 * rate))
+            piece = rec.pose.data[a : a + int(round(window * rate))]
+            if len(piece) >= 2:
+                said = describe(piece.astype(np.float64), rate, rng, sentences)
+        repeat = max(1, int(np.ceil(len(said) / max(1, len(own)))))
+        pools.append(own * repeat + said)
+    return pools
+
+
+@dataclass
+class PretrainingSet:
+    """The windows pretraining trains on, and what they came from (for the checkpoint's record)."""
+
+    data: TextAlignedSet
+    entries: list[Entry]
+    skipped: list[tuple[str, str]]
+    composed: int
+    described: int
+
+    def record(self) -> dict:
+        takes = {e.id.split("#")[0] for e in self.entries}
+        sentences = {t for p in self.data.caption_pool or [] for t in p} | set(self.data.captions)
+        return {"takes": len(takes), "mocap_takes": len([t for t in takes if not t.startswith("composed/")]),
+                "composed_takes": len([t for t in takes if t.startswith("composed/")]),
+                "composed_per_primitive": self.composed, "recordings": len(self.entries), "windows": len(self.data),
+                "described_sentences_per_window": self.described, "distinct_sentences": len(sentences),
+                "labels": sorted(set(self.data.captions))}
+
+
+def pretraining_set(folders: list[Path], seed: int = 0, augment: Augment = Augment(),
+                    composed: int = COMPOSED_PER_PRIMITIVE, described: int = DESCRIBED_SENTENCES,
+                    split: str | None = "train", window: float = 5.0, hop: float = 1.0,
+                    rates: dict[str, float] | None = None, progress: bool = True) -> PretrainingSet:
+    """Windows of the mocap takes in `folders` and of `composed` takes per motion primitive
+    (encoders.compose), each worn by virtual IMUs (`augment`), each window with its pool of
+    sentences: its take's captions and `described` sentences computed from its motion
+    (encoders.describe). `split` "train" or "heldout" keeps the takes `heldout_split` puts there
+    (None: all). `rates` per modality (default: IMU 50 Hz, pose 25 Hz)."""
+    extra: list[Recording] = []
+    if composed:
+        from encoders.compose import composed_recordings
+
+        extra = composed_recordings(composed, seed, folders)
+    every_caption: dict[str, list[str]] = {}
+    entries, skipped = pretraining_entries(folders, seed, augment, progress, split=split, splitter=heldout_split,
+                                           extra=extra, every_caption=every_caption)
     if not entries:
         raise ValueError("no mocap take could be read from " + ", ".join(map(str, folders)))
+    data = text_aligned_windows(entries, WindowSpec(window, hop), rates or {"imu": 50.0, "pose": 25.0},
+                                progress=progress)
+    if described:
+        data.caption_pool = described_pools(data, entries, every_caption, window, seed, described)
+    return PretrainingSet(data, entries, skipped, composed, described)
+
+
+def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
+                    augment: Augment = Augment(), frame: str = "gravity", placement: bool = True) -> dict:
+    """The config of a pretrained model: IMU and pose towers in MiniLM's space."""
     config = text_aligned_config(architecture, MINILM, params=params, window=window, hop=hop,
-                                 channel_dropout=augment.channel_dropout)
+                                 channel_dropout=augment.channel_dropout, frame=frame, placement=placement)
     config["name"] = f"pretrained-{architecture}"
+    return config
+
+
+def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: Augment = Augment(),
+             architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
+             progress: bool = True, composed: int = COMPOSED_PER_PRIMITIVE, described: int = DESCRIBED_SENTENCES,
+             frame: str = "gravity", placement: bool = True, split: str | None = "train"
+             ) -> tuple[Path, list[tuple[str, str]]]:
+    """Train IMU and pose towers into the frozen MiniLM space on `pretraining_set`'s windows;
+    `frame` and `placement` configure the IMU tower (encoders.conditioning). Returns the
+    checkpoint folder and the takes skipped. Data, split, seed and settings are recorded in the
+    checkpoint's config (`trained_on`)."""
+    config = pretrain_config(architecture, params, window, hop, augment, frame, placement)
     rates = {m: float(s["rate"]) for m, s in config["towers"].items()}
-    data = text_aligned_windows(entries, WindowSpec(window, hop), rates, progress=progress)
-    model, history = train_text_aligned(config, data, settings, progress=progress)
-    extra = {"trained_on": {
-        "source": "virtual IMUs synthesised from motion capture", "folders": [str(f) for f in folders],
-        "takes": len({e.id.split("#")[0] for e in entries}), "recordings": len(entries), "windows": len(data),
-        "labels": sorted(set(data.captions)), "augment": asdict(augment), "epochs": settings.epochs,
-        "batch": settings.batch, "lr": settings.lr, "seed": settings.seed, "final_loss": round(history[-1], 4),
-        "licence": LICENCE}}
-    return checkpoint.save(model, out, extra), skipped
+    made = pretraining_set(folders, settings.seed, augment, composed, described, split, window, hop, rates, progress)
+    model, history = train_text_aligned(config, made.data, settings, progress=progress)
+    extra_info = {"trained_on": {
+        "source": "virtual IMUs synthesised from motion capture and composed motion", "folders": [str(f) for f in folders],
+        "split": split or "all", "split_rule": "encoders.pretrain.heldout_split (crc32 of the take id)",
+        **made.record(), "augment": asdict(augment), "epochs": settings.epochs, "batch": settings.batch,
+        "lr": settings.lr, "seed": settings.seed, "final_loss": round(history[-1], 4), "licence": licence(folders)}}
+    return checkpoint.save(model, out, extra_info), made.skipped
+
+
+def licence(folders: list[Path]) -> str:
+    """The licence the weights inherit from the folders they were trained on."""
+    if any("bandai" in str(f).lower() for f in folders):
+        return LICENCE
+    return "CMU mocap and composed motion only: free for research and products, credit mocap.cs.cmu.edu"
 
 
 def pretrain_tokens(folders: list[Path], out: Path, config: dict, settings: TokenTrainSettings,
