@@ -267,7 +267,13 @@ def test_query_serve_answers_with_the_same_json(index, query_files):
     if direct is None:
         assert r.status_code == 400 and "error" in r.json()
     else:
-        assert r.status_code == 200 and r.json() == pytest.approx(direct) and HIT_KEYS <= set(r.json()["hits"][0])
+        got = r.json()
+        assert r.status_code == 200 and HIT_KEYS <= set(got["hits"][0])
+        # pytest.approx compares flat collections only (pytest >= 9.2 refuses nested dicts): scores
+        # approximately, everything else exactly
+        assert [h["score"] for h in got["hits"]] == pytest.approx([h["score"] for h in direct["hits"]])
+        strip = lambda d: {**d, "hits": [{k: v for k, v in h.items() if k != "score"} for h in d["hits"]]}  # noqa: E731
+        assert strip(got) == strip(direct)
     assert http.post("/search", json={"query": " ", "target": "imu"}).status_code == 400
     rec = http.get("/recording/demo/squat_s2_t1").json()
     assert rec["id"] == "demo/squat_s2_t1" and rec["windows"]
