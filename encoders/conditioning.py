@@ -30,6 +30,7 @@ GRAVITY = 9.80665
 GYRO_SCALE = 3.0  # rad/s: the angular rates of brisk arm motion, so the features are of order 1
 TILT_SECONDS = 0.5  # the short-term gravity estimate: a moving mean this long
 FRAME_FEATURES = 7
+WEAK_GRAVITY = 0.35  # a window's mean specific force below this share of g: gravity was removed
 
 
 def placement_ids(names: list[str] | None, count: int, vocab: list[str] = PLACEMENT_VOCAB) -> torch.Tensor:
@@ -49,13 +50,18 @@ def hide_placements(ids: torch.Tensor, p: float, gen: torch.Generator) -> torch.
 
 def gravity_frame(x: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Tensor:
     """(B, T, 6) acc (m/s^2) + gyr (rad/s) in sensor axes -> (B, T, 7) mounting-free features
-    (module doc), scaled to order 1, zero on padded steps. A window whose gyroscope is absent
+    (module doc): vertical and horizontal force and |force| beyond the window's gravity, rate about
+    and across the vertical, tilt, |rate|; scaled to order 1, zero on padded steps. A window whose gyroscope is absent
     (zeroed) gives zero rate features; one without accelerometer gives zero force features."""
     steps = x.shape[1]
     mask = (torch.arange(steps, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
     acc, gyr = x[..., :3] * mask, x[..., 3:6] * mask
     mean = acc.sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
-    up = F.normalize(mean, dim=-1, eps=1e-6)  # (B, 1, 3)
+    g = mean.norm(dim=-1, keepdim=True)  # (B, 1, 1) the window's gravity, as the sensor felt it
+    # Linear acceleration (gravity removed by the device, as phones offer): no up to measure
+    # against, so only magnitudes are left; such windows get zeros where the vertical is needed.
+    level = (g > WEAK_GRAVITY * GRAVITY).to(x.dtype)
+    up = F.normalize(mean, dim=-1, eps=1e-6) * level  # (B, 1, 3), zero without gravity
     a_v = (acc * up).sum(-1, keepdim=True)
     a_h = (acc - a_v * up).norm(dim=-1, keepdim=True)
     a_n = acc.norm(dim=-1, keepdim=True)
@@ -64,10 +70,10 @@ def gravity_frame(x: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Te
     k = max(1, int(round(TILT_SECONDS * rate)))
     short = F.avg_pool1d(acc.transpose(1, 2), k, stride=1, padding=k // 2, count_include_pad=False)
     short = F.normalize(short.transpose(1, 2)[:, :steps], dim=-1, eps=1e-6)
-    tilt = 1.0 - (short * up).sum(-1, keepdim=True)  # 0 level with the window's mean, 2 upside down
-    out = torch.cat([(a_v - GRAVITY * (a_n.amax(1, keepdim=True) > 0)) / GRAVITY, a_h / GRAVITY, a_n / GRAVITY,
-                     w_v / GYRO_SCALE, w_h / GYRO_SCALE, tilt,
-                     (gyr.norm(dim=-1, keepdim=True) / GYRO_SCALE)], dim=-1)
+    tilt = (1.0 - (short * up).sum(-1, keepdim=True)) * level  # 0 level with the window's mean, 2 upside down
+    gl = g * level
+    out = torch.cat([(a_v - gl) / GRAVITY, a_h / GRAVITY, (a_n - gl) / GRAVITY, w_v / GYRO_SCALE, w_h / GYRO_SCALE,
+                     tilt, gyr.norm(dim=-1, keepdim=True) / GYRO_SCALE], dim=-1)
     return out * mask
 
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.ndimage
 from tqdm import tqdm
 
 from encoders import checkpoint
@@ -46,6 +47,7 @@ DEFAULT_FOLDERS = ("bandai-namco/dataset-1/data", "bandai-namco/dataset-2/data",
 # Rates real IMUs run at; each virtual sensor is sampled at one of them.
 IMU_RATES = (25.0, 50.0, 100.0)
 MAX_TAKE_SECONDS = 60.0  # long CMU takes are cut into pieces of at most this length
+LINEAR_SECONDS = 1.0  # the low-pass a linear-acceleration sensor takes for gravity
 COMPOSED_PER_PRIMITIVE = 12  # composed takes of each motion primitive (encoders.compose)
 DESCRIBED_SENTENCES = 4  # sentences computed from each training window's motion (encoders.describe)
 
@@ -59,6 +61,7 @@ class Augment:
     mount_degrees: float = 180.0
     channel_dropout: float = 0.3  # share of windows whose gyro (or acc) is zeroed in training (acc-only sensors)
     yaw_degrees: float = 0.0  # largest random turn of a copy about the vertical (the IMU does not change)
+    linear: float = 0.1  # share of sensors reading linear acceleration (gravity removed, as phones offer)
 
 
 def mocap_split(take_id: str) -> str:
@@ -158,6 +161,8 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
             for choices in sensor_sets or [placements]:
                 placement = str(rng.choice(choices))
                 imu = virtual_imu(pose, rec.pose.rate, placement, random_mount(rng, augment.mount_degrees))
+                if rng.random() < augment.linear:
+                    imu = _without_gravity(imu, rec.pose.rate)
                 imu = imu + augment.bias * rng.uniform(-1, 1, size=(1, 6))
                 imu = imu + augment.noise * imu.std(axis=0, keepdims=True) * rng.normal(size=imu.shape)
                 rate = float(rng.choice(IMU_RATES))
@@ -172,6 +177,15 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
                 pose=PoseStream(pose.astype(np.float32), rec.pose.rate, "canonical", list(CANONICAL_JOINTS),
                                 source=rec.pose.source),
                 text=[TextSpan(0.0, seconds, caption)] if caption else [], sources=list(rec.sources)))
+    return out
+
+
+def _without_gravity(imu: np.ndarray, rate: float) -> np.ndarray:
+    """(T, 6) acc + gyr with the accelerometer's slow part (gravity, as the sensor turns) taken
+    out, as a device reporting linear acceleration does."""
+    out = imu.copy()
+    out[:, :3] -= scipy.ndimage.uniform_filter1d(imu[:, :3], max(1, int(round(LINEAR_SECONDS * rate))), axis=0,
+                                                 mode="nearest")
     return out
 
 

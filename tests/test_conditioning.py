@@ -34,8 +34,20 @@ def test_gravity_frame_is_the_same_at_any_mounting():
 def test_gravity_frame_sees_a_sensor_at_rest_as_level_and_still():
     still = np.tile(np.array([[0.0, 0.0, 9.80665, 0.0, 0.0, 0.0]], np.float32), (100, 1))
     f = gravity_frame(torch.from_numpy(still)[None], torch.tensor([100]), 50.0)[0]
-    assert torch.allclose(f[:, [0, 1, 3, 4, 5, 6]], torch.zeros(100, 6), atol=1e-5)  # no force beyond gravity, no turn
-    assert torch.allclose(f[:, 2], torch.ones(100), atol=1e-5)  # |f| is one g
+    assert torch.allclose(f, torch.zeros(100, 7), atol=1e-5)  # no force beyond gravity, no turn, no tilt
+
+
+def test_linear_acceleration_reads_like_the_same_motion_with_gravity():
+    """A device that removes gravity (a phone's linear acceleration) gives the horizontal and
+    magnitude features of the same motion worn level, not garbage from a guessed vertical."""
+    t = np.arange(250) / 50.0
+    swing = np.stack([3 * np.sin(2 * np.pi * t), np.zeros_like(t), np.zeros_like(t)], 1)
+    with_g = np.concatenate([swing + [0, 0, 9.80665], np.zeros((250, 3))], 1).astype(np.float32)
+    linear = np.concatenate([swing, np.zeros((250, 3))], 1).astype(np.float32)
+    a = gravity_frame(torch.from_numpy(with_g)[None], torch.tensor([250]), 50.0)[0]
+    b = gravity_frame(torch.from_numpy(linear)[None], torch.tensor([250]), 50.0)[0]
+    assert torch.allclose(a[:, 1], b[:, 1], atol=1e-4)  # horizontal force
+    assert torch.all(b[:, [0, 3, 5]] == 0)  # no vertical without gravity
 
 
 def test_padded_steps_are_zero_and_do_not_move_the_gravity_estimate():
