@@ -19,6 +19,7 @@ EXAMPLES
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +92,7 @@ class LimbFacts:
     activity: float = 0.0  # mean speed, limb lengths per second
     moving: bool = False
     axis: str = ""  # main direction of motion: "side to side", "up and down", "forward and back"
+    sway: float = 0.0  # sideways share (0-1) of the direction of its repeated motion
     flatness: float = 0.0  # second / first principal spread: 0 a line, 1 a round path
     circles: int = 0  # loops the path closes around some area (a circle, or each lobe of a figure eight)
     net: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (left, up, forward) end minus start
@@ -139,6 +141,7 @@ class MotionFacts:
     lying_on: str = ""  # "back", "front", "side"
     trunk_pitch: float = 0.0  # degrees, median, forward positive
     trunk_roll: float = 0.0  # degrees, median, leaning left positive
+    upright: float = 1.0  # share of the window with the trunk within 45 degrees of vertical
     bends: int = 0  # bent over and straightened up again
     squats: int = 0  # went down and came back up
     one_leg: str = ""  # the leg stood on
@@ -255,12 +258,13 @@ def _spread(x: np.ndarray) -> float:
 
 
 def _count(sig: np.ndarray, rate: float, period: float) -> int:
-    """Separate peaks of `sig` rising at least a third of its range."""
+    """Repetitions in `sig`: its separate peaks (or troughs, whichever are more, as the sign
+    of a principal direction is arbitrary) standing out by a third of its range."""
     spread = _spread(sig)
     if spread <= 1e-9:
         return 0
-    peaks, _ = find_peaks(sig, prominence=0.35 * spread, distance=max(1, int(0.5 * period * rate)))
-    return len(peaks)
+    kw = dict(prominence=0.35 * spread, distance=max(1, int(0.5 * period * rate)))
+    return max(len(find_peaks(sig, **kw)[0]), len(find_peaks(-sig, **kw)[0]))
 
 
 def _locomotion(b: _Body, f: MotionFacts) -> None:
@@ -356,6 +360,7 @@ def _posture(b: _Body, f: MotionFacts) -> np.ndarray:
     f.pelvis_height = float(np.median(m["height"]))
     f.trunk_pitch = float(np.median(m["pitch"]))
     f.trunk_roll = float(np.median(m["roll"]))
+    f.upright = _share(m["tilt"] < 45)
     if f.posture == "lying":
         spine = b.x[:, NECK] - b.x[:, PELVIS]
         lateral = b.x[:, SHOULDER["left"]] - b.x[:, SHOULDER["right"]]
@@ -463,6 +468,7 @@ def _limb(e: np.ndarray, r: float, shape: bool = True) -> LimbFacts:
         if strength > max(best, PERIODIC):
             best, f.period, f.cycles = strength, period, _count(main, r, period)
             f.axis = _AXES[int(np.abs(vec[:, 2]).argmax())]
+            f.sway = float(abs(vec[LEFT, 2]))
     return f
 
 
@@ -541,23 +547,27 @@ def _hands(b: _Body, f: MotionFacts) -> None:
     head = loc[:, HEAD]
     spine = loc[:, NECK]  # from the pelvis
     tilt = np.degrees(np.arccos(np.clip(spine[:, UP] / np.maximum(np.linalg.norm(spine, axis=1), 1e-9), -1, 1)))
+    # Where the hands are is read against an upright trunk (within 45 degrees of vertical):
+    # lying on the back, arms along the body would read as "reaching forward".
+    upright = tilt < 45
+    share = lambda mask: _share(mask & upright)
     for s, out in (("left", 1.0), ("right", -1.0)):  # `out`: the sign of "away from the body" on the left axis
         w, sh, el = loc[:, WRIST[s]], loc[:, SHOULDER[s]], loc[:, ELBOW[s]]
         h = f.hands[s] = HandFacts()
         # The head joint of mocap skeletons sits at the base of the skull: a wrist 0.2 A (about
         # 11 cm) above it is level with the top of the head.
-        h.above_head = float(_share(w[:, UP] > head[:, UP] + 0.2 * A))
+        h.above_head = float(share(w[:, UP] > head[:, UP] + 0.2 * A))
         rel = w - head
         # Near the head: the wrist within half an arm (about 27 cm) of the head joint, below its
         # top; to the side of it is the ear (a phone call), in front of it the mouth or face.
         near = (np.linalg.norm(rel, axis=1) < 0.5 * A) & (rel[:, UP] < 0.1 * A)
         side = rel[:, LEFT] * out > np.abs(rel[:, FWD])
-        h.at_ear, h.at_mouth = float(_share(near & side)), float(_share(near & ~side & (rel[:, FWD] > 0)))
+        h.at_ear, h.at_mouth = float(share(near & side)), float(share(near & ~side & (rel[:, FWD] > 0)))
         # Behind the back: behind the trunk by 12% A and tucked in from the shoulder (an arm
         # swinging back in a walk stays out at the side).
         trunk = np.minimum(0.0, loc[:, CHEST, FWD])
         tucked = np.abs(w[:, LEFT]) < 0.7 * np.abs(sh[:, LEFT])
-        h.behind_back = float(_share((w[:, FWD] < trunk - 0.12 * A) & tucked & (w[:, UP] < loc[:, CHEST, UP])))
+        h.behind_back = float(share((w[:, FWD] < trunk - 0.12 * A) & tucked & (w[:, UP] < loc[:, CHEST, UP])))
         # On the hip: the wrist at the hip with the elbow bent out to the side (akimbo); a
         # hanging arm also passes the hip but keeps the elbow in.
         upper, fore = el - sh, w - el
@@ -566,16 +576,19 @@ def _hands(b: _Body, f: MotionFacts) -> None:
         # with the trunk upright.
         akimbo = ((el[:, LEFT] - sh[:, LEFT]) * out > 0.25 * A) & (bend < 0.5) & (tilt < 25)
         at_hip = (np.linalg.norm(w - loc[:, HIP[s]], axis=1) < 0.45 * A) & (np.abs(w[:, FWD]) < 0.25 * A)
-        h.on_hip = float(_share(akimbo & at_hip))
+        h.on_hip = float(share(akimbo & at_hip))
         # Reaching: the wrist 75% of an arm ahead of, or out to the side of, its shoulder.
-        h.reach_forward = float(_share(w[:, FWD] - sh[:, FWD] > 0.75 * A))
+        h.reach_forward = float(share(w[:, FWD] - sh[:, FWD] > 0.75 * A))
         level = np.abs(w[:, UP] - sh[:, UP]) < 0.5 * A
-        h.reach_side = float(_share(((w[:, LEFT] - sh[:, LEFT]) * out > 0.75 * A) & level))
+        h.reach_side = float(share(((w[:, LEFT] - sh[:, LEFT]) * out > 0.75 * A) & level))
         # Waving: the hand up (wrist above 0.1 A below the shoulder) half the time, going to and
-        # fro at least twice at 0.7-5 Hz, not up and down (pumping) and not punching.
+        # fro at least twice at 0.5-5 Hz, and not punching; not up and down (pumping) unless
+        # over the head with a good part sideways (sway 0.5: 30 degrees off vertical), where a
+        # whole arm swung from side to side goes down at each end of the arc.
         lf = f.limbs[f"{s}_arm"]
         raised = _share(w[:, UP] > sh[:, UP] - 0.1 * A) > 0.5
-        if lf.moving and lf.strikes < 2 and raised and lf.cycles >= 2 and 0.2 <= lf.period <= 1.5 and lf.axis != "up and down":
+        sideways = lf.axis != "up and down" or (h.above_head > 0.4 and lf.sway > 0.5 and not f.jumps)
+        if lf.moving and lf.strikes < 2 and raised and lf.cycles >= 2 and 0.2 <= lf.period <= 2.0 and sideways:
             h.waves = lf.cycles
     gap = np.linalg.norm(loc[:, WRIST["left"]] - loc[:, WRIST["right"]], axis=1) / A
     f.hands_together = float(_share(gap < 0.3))
@@ -589,7 +602,7 @@ def _hands(b: _Body, f: MotionFacts) -> None:
     lw, rw, mid = loc[:, WRIST["left"]], loc[:, WRIST["right"]], loc[:, CHEST]
     crossed = (lw[:, LEFT] < mid[:, LEFT] - 0.1 * A) & (rw[:, LEFT] > mid[:, LEFT] + 0.1 * A)
     in_front = (lw[:, FWD] > 0) & (rw[:, FWD] > 0) & (lw[:, UP] < loc[:, NECK, UP]) & (rw[:, UP] < loc[:, NECK, UP])
-    f.arms_crossed = float(_share(crossed & in_front))
+    f.arms_crossed = float(_share(crossed & in_front & (np.abs(loc[:, NECK, UP]) > 0.7 * np.linalg.norm(loc[:, NECK], axis=1))))
 
 
 def motion_facts(canonical: np.ndarray, rate: float, floor: float | None = None) -> MotionFacts:
@@ -797,6 +810,11 @@ def _vertical_clauses(f: MotionFacts) -> list[Clause]:
         if f.jump_height > 0.3:
             ph.append("<jump> high")
         out.append(Clause(ph, 4.0, f.times.get("jumps", -1.0)))
+    # Jumping jacks: jumps while both arms go up and down with them (to above the head).
+    arms = [f.limbs[f"{s}_arm"] for s in SIDES]
+    if n >= 2 and all(a.cycles >= 2 or a.rise > 0.5 for a in arms) and all(f.hands[s].above_head > 0.1 for s in SIDES):
+        out.append(Clause(["<do> jumping jacks", "<do> star jumps", "<jump> with the arms swinging over the head"], 4.5,
+                          f.times.get("jumps", -1.0)))
     if f.bounce:
         out.append(Clause(["<bounce> up and down", "<bob> up and down", "<bounce> on the spot"], 2.0))
     # The floor under the feet rises or falls by a quarter leg (about a stair and a half).
@@ -819,6 +837,10 @@ def _both(phrase: str) -> str:
     return phrase
 
 
+def _swap_sides(text: str) -> str:
+    return re.sub(r"\b(left|right)\b", lambda m: "right" if m.group(0) == "left" else "left", text)
+
+
 def _sided(make, sides: list[str], weight: float, time: float = -1.0) -> list[Clause]:
     """Clauses from `make(side) -> phrases`: one for both sides at once, else one per side."""
     if len(sides) == 2:
@@ -826,39 +848,45 @@ def _sided(make, sides: list[str], weight: float, time: float = -1.0) -> list[Cl
     return [Clause(make(s), weight, time) for s in sides]
 
 
-def _arm_motion(f: MotionFacts, s: str, used: set[str]) -> list[str]:
-    """Phrases for what one moving arm does besides waving, punching and poses."""
-    lf, h = f.limbs[f"{s}_arm"], f.hands[s]
-    hand, arm = f"the {s} hand", f"the {s} arm"
+def _arm_shift(f: MotionFacts, s: str) -> list[str]:
+    """Phrases for where one arm goes over the window (up, down, sideways, forward), half an
+    arm or more; read only on an upright body, whose up and forward are the viewer's too."""
+    lf, hand, arm = f.limbs[f"{s}_arm"], f"the {s} hand", f"the {s} arm"
+    if f.upright <= 0.8:
+        return []
+    left, up, fwd = lf.net
     ph = []
-    if lf.circles >= 3 and f.gait == "still" and not f.jumps:  # a single loop happens by chance
-        n = lf.circles
-        ph += [f"<circle> {arm}", f"<move> {hand} in circles", f"<make> circles with {arm}", f"<rotate> {arm}",
-               f"<circle> {arm} {_times(n)}"]
-        used.add("circles")
-    up, net_up = lf.net[UP], lf.net
-    side = "left" if net_up[LEFT] > 0 else "right"
     if up > 0.5:
         ph += [f"<raise> {hand}", f"<raise> {arm}", f"<lift> {arm} up", f"<put> {hand} up"]
-        if h.above_head > 0.2:
+        if f.hands[s].above_head > 0.2:
             ph += [f"<raise> {hand} above the head", f"<lift> {arm} over the head"]
     elif up < -0.5:
         ph += [f"<lower> {arm}", f"<put> {hand} down", f"<drop> {arm}"]
     elif lf.rise > 0.5:
         ph += [f"<raise> {hand} and <lower> it again", f"<lift> {arm} up and <put> it down", f"<raise> {arm} briefly"]
-    if abs(lf.net[LEFT]) > 0.5:
+    side = "left" if left > 0 else "right"
+    if abs(left) > 0.5:
         ph += [f"<move> {hand} to the {side}", f"<swing> {arm} to the {side}", f"<sweep> {hand} across to the {side}"]
-    elif lf.net[FWD] > 0.5:
+    elif fwd > 0.5:
         ph += [f"<reach> forward with {hand}", f"<push> {hand} forward", f"<extend> {arm} forward"]
-    elif lf.net[FWD] < -0.5:
+    elif fwd < -0.5:
         ph += [f"<pull> {hand} back", f"<draw> {arm} back"]
-    if lf.cycles >= 2 and "circles" not in used and f.gait not in ("walk", "run"):
-        how = {"side to side": ("<move>", "from side to side"), "up and down": ("<move>", "up and down"),
-               "forward and back": ("<swing>", "forward and back")}[lf.axis]
-        verb = how[0] if how[0] != "<swing>" else "<swing>"
-        target = hand if how[0] == "<move>" else arm
-        ph += [f"{verb} {target} {how[1]}", f"{verb} {target} {how[1]} repeatedly", f"{verb} {target} {how[1]} {_times(lf.cycles)}"]
-        ph += [f"{verb} {target} {how[1]} {t}" for t in _tempo(lf.period)]
+    return ph
+
+
+def _arm_motion(f: MotionFacts, s: str) -> list[str]:
+    """Phrases for what one moving arm does besides waving, punching and poses: circles, where
+    it goes, and a repeated motion along its main direction, with count and tempo."""
+    lf, hand, arm = f.limbs[f"{s}_arm"], f"the {s} hand", f"the {s} arm"
+    circling = lf.circles >= 3 and f.gait == "still" and not f.jumps  # a single loop happens by chance
+    ph = [f"<circle> {arm}", f"<move> {hand} in circles", f"<make> circles with {arm}", f"<rotate> {arm}",
+          f"<circle> {arm} {_times(lf.circles)}"] if circling else []
+    ph += _arm_shift(f, s)
+    if lf.cycles >= 2 and not circling and f.gait not in ("walk", "run"):
+        verb, target, way = {"side to side": ("<move>", hand, "from side to side"), "up and down": ("<move>", hand, "up and down"),
+                             "forward and back": ("<swing>", arm, "forward and back")}[lf.axis]
+        base = f"{verb} {target} {way}"
+        ph += [base, f"{base} repeatedly", f"{base} {_times(lf.cycles)}"] + [f"{base} {t}" for t in _tempo(lf.period)]
     return ph
 
 
@@ -888,7 +916,7 @@ def _limb_clauses(f: MotionFacts) -> list[Clause]:
         def wave(s: str) -> list[str]:
             ph = [f"<wave> the {s} hand", f"<wave> with the {s} hand", f"<wave> hello with the {s} hand",
                   f"<wave> goodbye with the {s} hand", f"<wave> the {s} hand from side to side"]
-            if f.hands[s].above_head > 0.3:
+            if all(f.hands[w].above_head > 0.3 for w in waving):
                 ph.append(f"<wave> the {s} hand above the head")
             return ph
         out += _sided(wave, waving, 4.0)
@@ -912,11 +940,12 @@ def _limb_clauses(f: MotionFacts) -> list[Clause]:
         elif not walking and not f.jumps and f.limbs[f"{s}_leg"].rise > 0.3 and not f.one_leg:
             out.append(Clause([f"<lift> the {s} leg", f"<raise> the {s} knee", f"<raise> the {s} leg"], 2.5))
     # Other arm motion of each moving arm not already said; said once for both arms when the
-    # two do the same (their phrases match with left and right swapped).
-    told = {s: _arm_motion(f, s, set()) for s in arms
+    # two do the same (in the phrases that match with left and right swapped).
+    told = {s: _arm_motion(f, s) for s in arms
             if not (s in waving or s in punching or (walking and f.limbs[f"{s}_arm"].axis == "forward and back"))}
-    if len(told) == 2 and [p.replace("left", "right") for p in told["left"]] == told["right"] and told["right"]:
-        out.append(Clause([_both(p) for p in told["right"]], 3.5))
+    same = [p for p in told.get("right", []) if _swap_sides(p) in told.get("left", [])]
+    if same:
+        out.append(Clause([_both(p) for p in same], 3.5))
     else:
         out += [Clause(ph, 3.0) for ph in told.values() if ph]
     return out
@@ -958,11 +987,20 @@ def _hand_clauses(f: MotionFacts) -> list[Clause]:
 def clauses(f: MotionFacts) -> list[Clause]:
     """Every clause the rules find in `f`, most telling first."""
     out = _gait_clauses(f) + _posture_clauses(f) + _vertical_clauses(f) + _limb_clauses(f) + _hand_clauses(f)
-    if f.gait == "still" and f.posture == "standing":
+    if f.gait == "still" and f.posture_start == f.posture_end == "standing":
         quiet = not out or max(c.weight for c in out) < 2.0
         out.append(Clause(["<stand> still", "<stand> without moving much", "<stand> in place", "<stand> quietly"] if quiet
                           else ["<stand>", "<stand> in place"], 2.0 if quiet else 0.5))
-    return sorted(out, key=lambda c: -c.weight)
+    return sorted(out, key=lambda c: (-c.weight, -_side_activity(c, f)))
+
+
+def _side_activity(c: Clause, f: MotionFacts) -> float:
+    """How much the limb a one-sided clause names moves: ties between a left and a right clause
+    go to the busier limb, which keeps the order when the take is mirrored."""
+    m = re.search(r"\b(left|right) (hand|arm|fist|leg|foot|knee)", c.phrases[0])
+    if not m:
+        return 0.0
+    return f.limbs[f"{m.group(1)}_{'arm' if m.group(2) in ('hand', 'arm', 'fist') else 'leg'}"].activity
 
 
 # Who does it: mostly "a person", as captions and search prompts mostly say.
