@@ -129,6 +129,7 @@ class MotionFacts:
     direction: str = ""  # "forward", "backward", "left", "right" relative to the body
     cadence: float = 0.0  # steps per second (0: no alternating steps)
     stride: float = 0.0  # how far the ankles alternate, leg lengths
+    straddle: float = 0.0  # how much the feet's sideways distance apart changes, leg lengths
     flight: float = 0.0  # share of the window with both feet off the floor
     gait: str = "still"  # "still", "in place", "moves", "walk", "run"
     turn: float = 0.0  # degrees, net change of heading, positive = to the left
@@ -184,6 +185,7 @@ def _prepare(canonical: np.ndarray, rate: float, floor: float | None) -> _Body:
     if step > 1:
         x = uniform_filter1d(x, step, axis=0, mode="nearest")[::step]
     rate = rate / step
+    x = _median3(x)
     # Facing from shoulders and hips together, averaged over 0.3 s: the shoulders alone twist
     # with a punch or an arm swing, the hips alone with each step.
     lat = x[:, SHOULDER["left"]] - x[:, SHOULDER["right"]] + x[:, HIP["left"]] - x[:, HIP["right"]]
@@ -198,6 +200,16 @@ def _prepare(canonical: np.ndarray, rate: float, floor: float | None) -> _Body:
     ankles = x[:, [ANKLE["left"], ANKLE["right"]], 1]
     return _Body(x, loc, lat, fwd, rate, max(float(leg), 0.1), max(float(arm), 0.05),
                  float(ankles.min()) if floor is None else float(floor))
+
+
+def _median3(x: np.ndarray) -> np.ndarray:
+    """Median of each frame and its two neighbours (the ends mirrored): a single bad frame
+    goes, such as the rest pose some exporters put first (CMU 07_12, 08_07, the iClone takes)."""
+    if len(x) < 3:
+        return x
+    a = np.concatenate([x[1:2], x[:-1]])
+    c = np.concatenate([x[1:], x[-2:-1]])
+    return np.maximum(np.minimum(a, x), np.minimum(np.maximum(a, x), c))
 
 
 def _length(x: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
@@ -285,6 +297,7 @@ def _locomotion(b: _Body, f: MotionFacts) -> None:
                        else "left" if angle > 0 else "right")
     # Steps: the ankles alternate ahead of each other (sideways for a side step).
     apart = b.loc[:, ANKLE["left"], :] - b.loc[:, ANKLE["right"], :]
+    f.straddle = _spread(apart[:, LEFT]) / b.leg
     apart = apart[:, [LEFT, FWD]] - apart[:, [LEFT, FWD]].mean(axis=0)
     w, v = np.linalg.eigh(apart.T @ apart)
     along = apart @ v[:, -1] / b.leg
@@ -400,12 +413,14 @@ def _vertical(b: _Body, f: MotionFacts) -> None:
     # far higher than its leading one), while the pelvis is above its 2 s running mean by 4% L.
     need = 0.15 if f.gait == "run" else 0.04  # a run bobs the pelvis by about 0.05 L each step
     air = (lower - ground > AIRBORNE * L) & (np.abs(feet[:, 0] - feet[:, 1]) < 0.15 * L) & (rise > need)
-    # Flight is ballistic: the pelvis decelerates going up and accelerates coming down, on
-    # average at a quarter of g at least over the flight (free fall is g; mocap smoothing and
-    # the pelvis not being the centre of mass take some of it). A squat whose feet drift, or a
-    # step up a stair, has the feet high with the pelvis nearly unaccelerated.
+    # Flight is ballistic: the pelvis falls freely, at 7-10 m/s^2 over real mocap jumps. A squat
+    # whose feet drift, or a step up a stair, has the feet high with the pelvis nearly
+    # unaccelerated. A walk's pelvis vaults over the stance leg at up to about 0.3 g (v^2 / L),
+    # so while walking or running a flight must fall at 0.6 g; otherwise a quarter of g will do
+    # (the demo's jumping jacks, made from joint-angle curves, fall at 0.2-0.45 g).
     acc = _rate(_rate(_smooth(pelvis, r, 0.1), r), r)
-    jumps = [(a, z) for a, z in _runs(air, max(2, int(round(0.07 * r)))) if acc[a:z].mean() < -0.25 * GRAVITY]
+    fall = (0.6 if f.gait in ("walk", "run") else 0.25) * GRAVITY
+    jumps = [(a, z) for a, z in _runs(air, max(2, int(round(0.07 * r)))) if acc[a:z].mean() < -fall]
     f.jumps = len(jumps)
     if jumps:
         f.times["jumps"] = jumps[0][0] / r
@@ -810,9 +825,11 @@ def _vertical_clauses(f: MotionFacts) -> list[Clause]:
         if f.jump_height > 0.3:
             ph.append("<jump> high")
         out.append(Clause(ph, 4.0, f.times.get("jumps", -1.0)))
-    # Jumping jacks: jumps while both arms go up and down with them (to above the head).
+    # Jumping jacks: jumps while both arms go up and down with them (to above the head) and
+    # the feet land apart and together again (by half a leg, some 45 cm, at least).
     arms = [f.limbs[f"{s}_arm"] for s in SIDES]
-    if n >= 2 and all(a.cycles >= 2 or a.rise > 0.5 for a in arms) and all(f.hands[s].above_head > 0.1 for s in SIDES):
+    overhead = all(f.hands[s].above_head > 0.1 for s in SIDES)
+    if n >= 2 and all(a.cycles >= 2 or a.rise > 0.5 for a in arms) and overhead and f.straddle > 0.5:
         out.append(Clause(["<do> jumping jacks", "<do> star jumps", "<jump> with the arms swinging over the head"], 4.5,
                           f.times.get("jumps", -1.0)))
     if f.bounce:
