@@ -154,8 +154,8 @@ class MotionFacts:
     bounce: bool = False
     climb: float = 0.0  # change of the floor under the feet, leg lengths (+ up stairs, - down)
     # limbs and hands
-    limbs: dict[str, LimbFacts] = field(default_factory=dict)  # "left_arm", "right_arm", "left_leg", "right_leg"
-    hands: dict[str, HandFacts] = field(default_factory=dict)  # "left", "right"
+    limbs: dict[str, LimbFacts] = field(default_factory=lambda: {f"{s}_{p}": LimbFacts() for s in SIDES for p in ("arm", "leg")})
+    hands: dict[str, HandFacts] = field(default_factory=lambda: {s: HandFacts() for s in SIDES})
     hands_together: float = 0.0  # share of the window
     claps: int = 0
     arms_crossed: float = 0.0  # share of the window
