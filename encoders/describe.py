@@ -599,9 +599,11 @@ def _hands(b: _Body, f: MotionFacts) -> None:
         # Waving: the hand up (wrist above 0.1 A below the shoulder) half the time, going to and
         # fro at least twice at 0.5-5 Hz, and not punching; not up and down (pumping) unless
         # over the head with a good part sideways (sway 0.5: 30 degrees off vertical), where a
-        # whole arm swung from side to side goes down at each end of the arc.
+        # whole arm swung from side to side goes down at each end of the arc. The arm reaches
+        # out (the wrist half an arm from the shoulder): a boxer's guard hand, up and moving to
+        # and fro by the face, keeps it at 0.4 A; waving arms are at 0.55-1.
         lf = f.limbs[f"{s}_arm"]
-        raised = _share(w[:, UP] > sh[:, UP] - 0.1 * A) > 0.5
+        raised = _share(w[:, UP] > sh[:, UP] - 0.1 * A) > 0.5 and np.median(np.linalg.norm(w - sh, axis=1)) > 0.5 * A
         sideways = lf.axis != "up and down" or (h.above_head > 0.4 and lf.sway > 0.5 and not f.jumps)
         if lf.moving and lf.strikes < 2 and raised and lf.cycles >= 2 and 0.2 <= lf.period <= 2.0 and sideways:
             h.waves = lf.cycles
@@ -854,10 +856,6 @@ def _both(phrase: str) -> str:
     return phrase
 
 
-def _swap_sides(text: str) -> str:
-    return re.sub(r"\b(left|right)\b", lambda m: "right" if m.group(0) == "left" else "left", text)
-
-
 def _sided(make, sides: list[str], weight: float, time: float = -1.0) -> list[Clause]:
     """Clauses from `make(side) -> phrases`: one for both sides at once, else one per side."""
     if len(sides) == 2:
@@ -957,10 +955,11 @@ def _limb_clauses(f: MotionFacts) -> list[Clause]:
         elif not walking and not f.jumps and f.limbs[f"{s}_leg"].rise > 0.3 and not f.one_leg:
             out.append(Clause([f"<lift> the {s} leg", f"<raise> the {s} knee", f"<raise> the {s} leg"], 2.5))
     # Other arm motion of each moving arm not already said; said once for both arms when the
-    # two do the same (in the phrases that match with left and right swapped).
+    # two do the same (the phrases that match when the arm's side is swapped, so two hands
+    # going the same way, not towards each other).
     told = {s: _arm_motion(f, s) for s in arms
             if not (s in waving or s in punching or (walking and f.limbs[f"{s}_arm"].axis == "forward and back"))}
-    same = [p for p in told.get("right", []) if _swap_sides(p) in told.get("left", [])]
+    same = [p for p in told.get("right", []) if re.sub(r"the right (hand|arm)", r"the left \1", p) in told.get("left", [])]
     if same:
         out.append(Clause([_both(p) for p in same], 3.5))
     else:
