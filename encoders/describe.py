@@ -60,6 +60,7 @@ labels in brackets, one generator seeded 1, n=3):
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -219,8 +220,14 @@ class _Body:
 def _prepare(canonical: np.ndarray, rate: float, floor: float | None) -> _Body:
     x = np.asarray(canonical, dtype=np.float64)[..., :3]
     if not np.isfinite(x).all():  # a lost marker: hold the joint at its mean rather than fail
-        mean = np.nanmean(x, axis=0, keepdims=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a joint lost in every frame: zeros
+            mean = np.nanmean(x, axis=0, keepdims=True)
         x = np.where(np.isfinite(x), x, np.nan_to_num(mean))
+    # Frames whose joints all coincide are no body: the zero padding after a short clip.
+    body = np.ptp(x, axis=1).max(axis=-1) > 1e-3
+    if not body.all():
+        x = x[body] if body.any() else x[:1]
     step = max(1, int(round(rate / WORK_RATE)))
     if step > 1:
         x = uniform_filter1d(x, step, axis=0, mode="nearest")[::step]
@@ -1158,16 +1165,17 @@ def draw(cl: list[Clause], rng: np.random.Generator, n: int = 4) -> list[str]:
     return out
 
 
-def describe(canonical: np.ndarray, rate: float, rng: np.random.Generator, n: int = 4) -> list[str]:
+def describe(canonical: np.ndarray, rate: float, rng: np.random.Generator, n: int = 4, *,
+             floor: float | None = None) -> list[str]:
     """`n` varied plain-English sentences about a (T, 16, 3) window of canonical joints at
-    `rate` Hz, drawn at random from what `motion_facts` measures."""
-    return draw(clauses(motion_facts(canonical, rate)), rng, n)
+    `rate` Hz, drawn at random from what `motion_facts` measures (`floor` as there)."""
+    return draw(clauses(motion_facts(canonical, rate, floor)), rng, n)
 
 
-def describe_all(canonical: np.ndarray, rate: float) -> list[str]:
+def describe_all(canonical: np.ndarray, rate: float, *, floor: float | None = None) -> list[str]:
     """Every sentence the rules make for the window, in a fixed order: each phrase of each
     clause as "a person ..." and as a bare "...ing", then the leading clauses joined."""
-    cl = _fallback(clauses(motion_facts(canonical, rate)))
+    cl = _fallback(clauses(motion_facts(canonical, rate, floor)))
     out = []
     for c in cl:
         for p in c.phrases:

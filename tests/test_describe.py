@@ -12,7 +12,7 @@ import pytest
 from conftest import DATA
 
 from encoders.describe import describe, describe_all, motion_facts
-from encoders.pretrain import _turn, mirror_pose, mirrored_caption
+from encoders.pretrain import mirror_pose, mirrored_caption
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers import bvh, demo
 
@@ -129,6 +129,15 @@ def test_demo_actions(action, expect, never, subject):
     assert not re.search(never, text), text
 
 
+def _turn(canonical: np.ndarray, degrees: float) -> np.ndarray:
+    """Joints turned about the vertical (y) axis."""
+    a = np.deg2rad(degrees)
+    out = canonical.copy()
+    out[..., 0] = np.cos(a) * canonical[..., 0] + np.sin(a) * canonical[..., 2]
+    out[..., 2] = -np.sin(a) * canonical[..., 0] + np.cos(a) * canonical[..., 2]
+    return out
+
+
 def test_size_and_heading_do_not_change_the_words():
     """A child-sized and a tall body, walking or waving towards any direction of the room,
     are described alike."""
@@ -216,6 +225,11 @@ def test_windows_too_short_or_still_still_get_sentences():
     assert any("stand" in s for s in describe(pose, RATE, np.random.default_rng(0)))
     for frames in (1, 2, 5):
         assert len(describe(pose[:frames], RATE, np.random.default_rng(0), n=3)) == 3
+    padded = np.concatenate([demo_pose("waving", seconds=2.0), np.zeros((90, len(CANONICAL_JOINTS), 3))])
+    assert describe_all(padded, RATE) == describe_all(padded[:60], RATE)  # zero padding after a short clip is no motion
+    lost = demo_pose("walking").copy()
+    lost[10:20, J["left_elbow"]] = np.nan  # a marker lost for a while
+    assert "walk" in " ".join(describe(lost, RATE, np.random.default_rng(0)))
     facts = motion_facts(pose, RATE)
     assert facts.gait == "still" and facts.posture == "standing" and facts.jumps == 0
     assert 0.8 < facts.leg_length < 0.95 and 0.5 < facts.arm_length < 0.6  # the demo's own limbs, in metres
