@@ -81,8 +81,8 @@ ANKLE = {s: _J[f"{s}_ankle"] for s in SIDES}
 # Local coordinates are (left, up, forward); these index them.
 LEFT, UP, FWD = 0, 1, 2
 
-# Everything is measured at about this rate: 120 Hz mocap is averaged and decimated to it,
-# which keeps one 5 s window well under a millisecond of array work.
+# Everything is measured at about this rate: 120 Hz mocap is averaged and decimated to it
+# (nothing told here is faster than a few Hz), so a 5 s window costs the same at any rate.
 WORK_RATE = 30.0
 GRAVITY = 9.81
 
@@ -423,7 +423,7 @@ def _postures(b: _Body) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return code, {"height": height, "tilt": tilt, "pitch": pitch, "roll": roll}
 
 
-def _posture(b: _Body, f: MotionFacts) -> np.ndarray:
+def _posture(b: _Body, f: MotionFacts) -> None:
     code, m = _postures(b)
     T, r = len(code), b.rate
     edge = max(1, T // 5)
@@ -458,7 +458,6 @@ def _posture(b: _Body, f: MotionFacts) -> np.ndarray:
     if len(h) > 2 and h[:edge].max() - h[-edge:].min() > 0.5 and vy.min() < -1.8 and h[-edge:].mean() < 0.55:
         f.fall = True
         f.times["fall"] = float(np.argmin(vy) / r)
-    return code
 
 
 def _vertical(b: _Body, f: MotionFacts) -> None:
@@ -492,7 +491,7 @@ def _vertical(b: _Body, f: MotionFacts) -> None:
     # Bouncing: the pelvis bobs regularly by 3-20% L with the feet down and no steps.
     bob = rise[int(0.5 * r):len(rise) - int(0.5 * r)] if len(rise) > 2 * r else rise
     if not f.jumps and f.gait == "still" and len(bob) > 4:
-        period, strength = _period(bob, r)
+        _, strength = _period(bob, r)
         spread = _spread(bob)
         f.bounce = bool(strength > 0.5 and 0.03 < spread < 0.2 and _count(bob) >= 3)
     if f.gait in ("still", "in place") and not f.jumps:
@@ -525,10 +524,9 @@ def _limb(e: np.ndarray, r: float, shape: bool = True) -> LimbFacts:
     f.rise = float(e[:, UP].max() - max(e[:edge, UP].mean(), e[-edge:, UP].mean()))
     if not shape or not f.moving:  # the shape of a still limb's jitter tells nothing
         return f
-    c, s, vec = _pca(e)
+    _, s, vec = _pca(e)
     f.axis = _AXES[int(np.abs(vec[:, 2]).argmax())]
     f.flatness = float(s[1] / s[2])
-    main = c @ vec[:, 2]
     # Repetition, on what is left after a 1 s running mean (a hand raised, waved for a while
     # and lowered repeats only there) and on the path itself (slow repetitions, which the
     # running mean takes away); whichever repeats more clearly, if it spans 15% of the limb.
@@ -681,7 +679,7 @@ def _hands(b: _Body, f: MotionFacts) -> None:
     lw, rw, mid = loc[:, WRIST["left"]], loc[:, WRIST["right"]], loc[:, CHEST]
     crossed = (lw[:, LEFT] < mid[:, LEFT] - 0.1 * A) & (rw[:, LEFT] > mid[:, LEFT] + 0.1 * A)
     in_front = (lw[:, FWD] > 0) & (rw[:, FWD] > 0) & (lw[:, UP] < loc[:, NECK, UP]) & (rw[:, UP] < loc[:, NECK, UP])
-    f.arms_crossed = float(_share(crossed & in_front & (np.abs(loc[:, NECK, UP]) > 0.7 * np.linalg.norm(loc[:, NECK], axis=1))))
+    f.arms_crossed = float(share(crossed & in_front))
 
 
 def motion_facts(canonical: np.ndarray, rate: float, floor: float | None = None) -> MotionFacts:
