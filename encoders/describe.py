@@ -18,8 +18,8 @@ What the rules tell, each from a threshold on a measured quantity (see the const
 comments where they are used): standing still, walking (slowly, briskly), running, jogging,
 sprinting, stepping in place, forward / backward / sideways in the body's frame, turning left or
 right, 90 degrees, around, spinning; standing, crouching, squatting, sitting, sitting on the floor,
-kneeling, lying (on the back, face down, on the side), on all fours, and the changes between them
-(sits down, stands up, lies down, gets up, kneels down, ...), falling, squats and bows counted,
+kneeling, lying (on the back, face down, on the side), on all fours, hanging, and the changes
+between them (sits down, stands up, lies down, gets up, drops down, ...), falling, squats and bows counted,
 bending forward, leaning back or sideways, standing on one leg; jumps (counted, forward or in
 place, high), jumping jacks, bouncing, stairs or a step up or down; which limbs move ("only the
 right arm", "both arms", "the legs"), an arm raised, lowered, raised and lowered again, swung to
@@ -388,7 +388,7 @@ def _locomotion(b: _Body, f: MotionFacts) -> None:
 
 
 POSTURES = ("standing", "crouching", "squatting", "sitting", "sitting on the floor", "kneeling", "lying",
-            "on all fours")
+            "on all fours", "hanging")
 
 
 def _postures(b: _Body) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -420,6 +420,11 @@ def _postures(b: _Body) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     code[(tilt > LYING_TILT) & (height < 0.5)] = POSTURES.index("lying")
     # Trunk level, pelvis mid-height, both hands down near the floor: hands and knees.
     code[(tilt > LYING_TILT) & (height >= 0.5) & (height < STAND_HEIGHT) & (wrist_low < 0.3)] = POSTURES.index("on all fours")
+    # Hanging (from a bar): the pelvis 1.3 L up, both feet off the floor by 0.3 L, both hands
+    # above the head.
+    feet_up = (x[:, [ANKLE["left"], ANKLE["right"]], 1].min(axis=1) - b.floor) / L > 0.3
+    hands_up = x[:, [WRIST["left"], WRIST["right"]], 1].min(axis=1) > x[:, HEAD, 1]
+    code[(height > 1.3) & feet_up & hands_up] = POSTURES.index("hanging")
     return code, {"height": height, "tilt": tilt, "pitch": pitch, "roll": roll}
 
 
@@ -714,8 +719,8 @@ class Clause:
 
 _THIRD = {"be": "is", "do": "does", "go": "goes", "have": "has"}
 _ING = {"be": "being", "lie": "lying"}
-_DOUBLE = {"sidestep", "run", "sit", "clap", "squat", "get", "hop", "step", "drop", "put", "spin", "jog", "skip", "nod", "swap",
-           "stop", "trip", "bob"}
+_DOUBLE = {"let", "sidestep", "run", "sit", "clap", "squat", "get", "hop", "step", "drop", "put", "spin", "jog", "skip", "nod",
+           "swap", "stop", "trip", "bob"}  # verbs that double their last letter: "running"
 _TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
 
 
@@ -813,6 +818,8 @@ _CHANGES = {
     ("lying", "sitting on the floor"): ["<sit> up", "<sit> up on the floor"],
     ("standing", "on all fours"): ["<get> down on all fours", "<get> down on hands and knees"],
     ("on all fours", "standing"): ["<get> up from all fours", "<stand> up"],
+    ("standing", "hanging"): ["<reach> up and <hang> from a bar", "<climb> up and <hang>"],
+    ("hanging", "standing"): ["<drop> down", "<let> go and <drop> to the ground", "<jump> down"],
 }
 _STATES = {
     "sitting": ["<sit>", "<remain> seated", "<sit> still"],
@@ -822,6 +829,7 @@ _STATES = {
     "kneeling": ["<kneel>", "<kneel> on the floor"],
     "lying": ["<lie> on the floor", "<lie> down", "<lie> on the ground"],
     "on all fours": ["<stay> on all fours", "<kneel> on hands and knees"],
+    "hanging": ["<hang> from a bar", "<hang> by the hands", "<hang> from something overhead"],
 }
 
 
