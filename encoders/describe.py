@@ -11,15 +11,56 @@ mouth, on the hips, ...). `describe` draws varied sentences from those facts (di
 phrasings, short and long), the text targets of contrastive pretraining into a frozen sentence
 space; `describe_all` lists every sentence the rules produce, for tests and inspection.
 
-Input: (T, 16, 3) joint positions in metres, y up, joints in `CANONICAL_JOINTS` order.
+Input: (T, 16, 3) joint positions in metres, y up, joints in `CANONICAL_JOINTS` order, at any
+rate (measured at about 30 Hz; a 5 s window takes about 2-3 ms on one core).
 
-Examples (real output, `describe(..., rng, n=3)`):
+What the rules tell, each from a threshold on a measured quantity (see the constants and the
+comments where they are used): standing still, walking (slowly, briskly), running, jogging,
+sprinting, stepping in place, forward / backward / sideways in the body's frame, turning left or
+right, 90 degrees, around, spinning; standing, crouching, squatting, sitting, sitting on the floor,
+kneeling, lying (on the back, face down, on the side), on all fours, hanging, and the changes
+between them (sits down, stands up, lies down, gets up, drops down, ...), falling, squats and bows counted,
+bending forward, leaning back or sideways, standing on one leg; jumps (counted, forward or in
+place, high), jumping jacks, bouncing, stairs or a step up or down; which limbs move ("only the
+right arm", "both arms", "the legs"), an arm raised, lowered, raised and lowered again, swung to
+a side, pushed forward or pulled back, a hand moved up and down / side to side / forward and back
+(counted, quickly or slowly), arm circles, waving (which hand, above the head), punches, kicks, a
+leg lifted; hands together, clapping, crossed arms, a hand above the head, at the mouth, at the
+ear, behind the back, on the hip, reaching forward or out to the side. Left and right are the
+body's own: a mirrored take gets the mirrored sentences, word for word.
 
-EXAMPLES
+Examples (real output: `describe` on the first 5 s of takes in ../shared/data, their database
+labels in brackets, one generator seeded 1, n=3):
+
+- cmu-mocap/02_01 ("walk"): "A man walks forward, swinging both arms." / "A person is walking."
+  / "Someone walks and swings both arms."
+- cmu-mocap/09_01 ("run"): "A person jogs forward." / "Someone runs." / "a person jogging
+  forward"
+- cmu-mocap/13_11 ("forward jump"): "someone jumping up" / "A person is raising both hands and
+  lowering them again." / "man jumping up"
+- cmu-mocap-iclone/002_05 ("punch/strike"): "The subject punches forward with the right arm,
+  standing." / "person punching" / "A person punches."
+- cmu-mocap-iclone/006_06 ("basketball - backward dribble"): "A person lifts the right arm up
+  and puts it down." / "The person raises the right arm briefly, walking backwards." / "raising
+  the right arm briefly"
+- bandai-namco/dataset-2_wave-left-hand_normal_001 ("wave left hand"): "Someone is waving the
+  left hand." / "A person is waving with the left hand." / "A woman waves the left hand."
+- bandai-namco/dataset-2_walk-turn-right_normal_005 ("walk turn right"): "walking and turning
+  right" / "A person walks forward while swinging the arms back and forth." / "walking"
+- bandai-namco/dataset-1_kick_normal_001 ("kick"): "Someone kicks and turns around." / "Someone
+  kicks forward with the right foot, moving the left hand from side to side repeatedly." / "A
+  person does a right-legged kick, bringing the right hand to the mouth."
+- bandai-namco/dataset-1_bow_normal_001 ("bow"): "Someone is bending over." / "A person bends
+  forward and straightens up again and moves both arms while standing in place." / "A person
+  moves the arms and bends over while standing in place."
+- cmu-mocap/14_07 ("jump up to grab, reach for, tiptoe"): "A person moves both hands up and down
+  while jumping." / "The person leaps while raising both arms." / "The person is moving both
+  hands up and down."
 """
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,8 +81,8 @@ ANKLE = {s: _J[f"{s}_ankle"] for s in SIDES}
 # Local coordinates are (left, up, forward); these index them.
 LEFT, UP, FWD = 0, 1, 2
 
-# Everything is measured at about this rate: 120 Hz mocap is averaged and decimated to it,
-# which keeps one 5 s window well under a millisecond of array work.
+# Everything is measured at about this rate: 120 Hz mocap is averaged and decimated to it
+# (nothing told here is faster than a few Hz), so a 5 s window costs the same at any rate.
 WORK_RATE = 30.0
 GRAVITY = 9.81
 
@@ -129,6 +170,7 @@ class MotionFacts:
     direction: str = ""  # "forward", "backward", "left", "right" relative to the body
     cadence: float = 0.0  # steps per second (0: no alternating steps)
     stride: float = 0.0  # how far the ankles alternate, leg lengths
+    straddle: float = 0.0  # how much the feet's sideways distance apart changes, leg lengths
     flight: float = 0.0  # share of the window with both feet off the floor
     gait: str = "still"  # "still", "in place", "moves", "walk", "run"
     turn: float = 0.0  # degrees, net change of heading, positive = to the left
@@ -153,8 +195,8 @@ class MotionFacts:
     bounce: bool = False
     climb: float = 0.0  # change of the floor under the feet, leg lengths (+ up stairs, - down)
     # limbs and hands
-    limbs: dict[str, LimbFacts] = field(default_factory=dict)  # "left_arm", "right_arm", "left_leg", "right_leg"
-    hands: dict[str, HandFacts] = field(default_factory=dict)  # "left", "right"
+    limbs: dict[str, LimbFacts] = field(default_factory=lambda: {f"{s}_{p}": LimbFacts() for s in SIDES for p in ("arm", "leg")})
+    hands: dict[str, HandFacts] = field(default_factory=lambda: {s: HandFacts() for s in SIDES})
     hands_together: float = 0.0  # share of the window
     claps: int = 0
     arms_crossed: float = 0.0  # share of the window
@@ -178,12 +220,19 @@ class _Body:
 def _prepare(canonical: np.ndarray, rate: float, floor: float | None) -> _Body:
     x = np.asarray(canonical, dtype=np.float64)[..., :3]
     if not np.isfinite(x).all():  # a lost marker: hold the joint at its mean rather than fail
-        mean = np.nanmean(x, axis=0, keepdims=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a joint lost in every frame: zeros
+            mean = np.nanmean(x, axis=0, keepdims=True)
         x = np.where(np.isfinite(x), x, np.nan_to_num(mean))
+    # Frames whose joints all coincide are no body: the zero padding after a short clip.
+    body = np.ptp(x, axis=1).max(axis=-1) > 1e-3
+    if not body.all():
+        x = x[body] if body.any() else x[:1]
     step = max(1, int(round(rate / WORK_RATE)))
     if step > 1:
         x = uniform_filter1d(x, step, axis=0, mode="nearest")[::step]
     rate = rate / step
+    x = _median3(x)
     # Facing from shoulders and hips together, averaged over 0.3 s: the shoulders alone twist
     # with a punch or an arm swing, the hips alone with each step.
     lat = x[:, SHOULDER["left"]] - x[:, SHOULDER["right"]] + x[:, HIP["left"]] - x[:, HIP["right"]]
@@ -198,6 +247,16 @@ def _prepare(canonical: np.ndarray, rate: float, floor: float | None) -> _Body:
     ankles = x[:, [ANKLE["left"], ANKLE["right"]], 1]
     return _Body(x, loc, lat, fwd, rate, max(float(leg), 0.1), max(float(arm), 0.05),
                  float(ankles.min()) if floor is None else float(floor))
+
+
+def _median3(x: np.ndarray) -> np.ndarray:
+    """Median of each frame and its two neighbours (the ends mirrored): a single bad frame
+    goes, such as the rest pose some exporters put first (CMU 07_12, 08_07, the iClone takes)."""
+    if len(x) < 3:
+        return x
+    a = np.concatenate([x[1:2], x[:-1]])
+    c = np.concatenate([x[1:], x[-2:-1]])
+    return np.maximum(np.minimum(a, x), np.minimum(np.maximum(a, x), c))
 
 
 def _length(x: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
@@ -223,7 +282,8 @@ def _period(sig: np.ndarray, rate: float) -> tuple[float, float]:
     if hi <= lo + 2 or s.std() < 1e-9:
         return 0.0, 0.0
     ac = np.correlate(s, s, "full")[n - 1:n - 1 + hi] / (np.arange(n, n - hi, -1) * s.var())
-    peaks, _ = find_peaks(ac[lo:hi])
+    a = ac[lo - 1:hi]  # local maxima of ac over lags lo..hi-2 (find_peaks costs 5x more here)
+    peaks = np.flatnonzero((a[1:-1] > a[:-2]) & (a[1:-1] >= a[2:]))
     if not len(peaks):
         return 0.0, 0.0
     vals = ac[lo + peaks]
@@ -257,14 +317,25 @@ def _spread(x: np.ndarray) -> float:
     return float(xs[int(round(0.95 * n))] - xs[int(round(0.05 * n))]) if n >= 0 else 0.0
 
 
-def _count(sig: np.ndarray, rate: float, period: float) -> int:
-    """Repetitions in `sig`: its separate peaks (or troughs, whichever are more, as the sign
-    of a principal direction is arbitrary) standing out by a third of its range."""
-    spread = _spread(sig)
-    if spread <= 1e-9:
+def _count(sig: np.ndarray) -> int:
+    """Repetitions in `sig`: how often it rises above the top of the middle third of its range
+    (5th-95th percentile) after having been below the bottom of it, or falls below after being
+    above, whichever is more (the sign of a principal direction is arbitrary). The dead band
+    keeps jitter from counting twice."""
+    xs = np.sort(sig)
+    n = len(xs) - 1
+    if n < 2:
         return 0
-    kw = dict(prominence=0.35 * spread, distance=max(1, int(0.5 * period * rate)))
-    return max(len(find_peaks(sig, **kw)[0]), len(find_peaks(-sig, **kw)[0]))
+    low, high = xs[int(round(0.05 * n))], xs[int(round(0.95 * n))]
+    band = (high - low) / 3
+    if band <= 1e-9:
+        return 0
+    state = np.where(sig > high - band, 1, np.where(sig < low + band, -1, 0))
+    state = state[state != 0]
+    if not len(state):
+        return 0
+    changes = np.diff(state)
+    return int(max(np.count_nonzero(changes == 2) + (state[0] == 1), np.count_nonzero(changes == -2) + (state[0] == -1)))
 
 
 def _locomotion(b: _Body, f: MotionFacts) -> None:
@@ -285,6 +356,7 @@ def _locomotion(b: _Body, f: MotionFacts) -> None:
                        else "left" if angle > 0 else "right")
     # Steps: the ankles alternate ahead of each other (sideways for a side step).
     apart = b.loc[:, ANKLE["left"], :] - b.loc[:, ANKLE["right"], :]
+    f.straddle = _spread(apart[:, LEFT]) / b.leg
     apart = apart[:, [LEFT, FWD]] - apart[:, [LEFT, FWD]].mean(axis=0)
     w, v = np.linalg.eigh(apart.T @ apart)
     along = apart @ v[:, -1] / b.leg
@@ -316,7 +388,7 @@ def _locomotion(b: _Body, f: MotionFacts) -> None:
 
 
 POSTURES = ("standing", "crouching", "squatting", "sitting", "sitting on the floor", "kneeling", "lying",
-            "on all fours")
+            "on all fours", "hanging")
 
 
 def _postures(b: _Body) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -348,10 +420,15 @@ def _postures(b: _Body) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     code[(tilt > LYING_TILT) & (height < 0.5)] = POSTURES.index("lying")
     # Trunk level, pelvis mid-height, both hands down near the floor: hands and knees.
     code[(tilt > LYING_TILT) & (height >= 0.5) & (height < STAND_HEIGHT) & (wrist_low < 0.3)] = POSTURES.index("on all fours")
+    # Hanging (from a bar): the pelvis 1.3 L up, both feet off the floor by 0.3 L, both hands
+    # above the head.
+    feet_up = (x[:, [ANKLE["left"], ANKLE["right"]], 1].min(axis=1) - b.floor) / L > 0.3
+    hands_up = x[:, [WRIST["left"], WRIST["right"]], 1].min(axis=1) > x[:, HEAD, 1]
+    code[(height > 1.3) & feet_up & hands_up] = POSTURES.index("hanging")
     return code, {"height": height, "tilt": tilt, "pitch": pitch, "roll": roll}
 
 
-def _posture(b: _Body, f: MotionFacts) -> np.ndarray:
+def _posture(b: _Body, f: MotionFacts) -> None:
     code, m = _postures(b)
     T, r = len(code), b.rate
     edge = max(1, T // 5)
@@ -386,7 +463,6 @@ def _posture(b: _Body, f: MotionFacts) -> np.ndarray:
     if len(h) > 2 and h[:edge].max() - h[-edge:].min() > 0.5 and vy.min() < -1.8 and h[-edge:].mean() < 0.55:
         f.fall = True
         f.times["fall"] = float(np.argmin(vy) / r)
-    return code
 
 
 def _vertical(b: _Body, f: MotionFacts) -> None:
@@ -400,12 +476,14 @@ def _vertical(b: _Body, f: MotionFacts) -> None:
     # far higher than its leading one), while the pelvis is above its 2 s running mean by 4% L.
     need = 0.15 if f.gait == "run" else 0.04  # a run bobs the pelvis by about 0.05 L each step
     air = (lower - ground > AIRBORNE * L) & (np.abs(feet[:, 0] - feet[:, 1]) < 0.15 * L) & (rise > need)
-    # Flight is ballistic: the pelvis decelerates going up and accelerates coming down, on
-    # average at a quarter of g at least over the flight (free fall is g; mocap smoothing and
-    # the pelvis not being the centre of mass take some of it). A squat whose feet drift, or a
-    # step up a stair, has the feet high with the pelvis nearly unaccelerated.
+    # Flight is ballistic: the pelvis falls freely, at 7-10 m/s^2 over real mocap jumps. A squat
+    # whose feet drift, or a step up a stair, has the feet high with the pelvis nearly
+    # unaccelerated. A walk's pelvis vaults over the stance leg at up to about 0.3 g (v^2 / L),
+    # so while walking or running a flight must fall at 0.6 g; otherwise a quarter of g will do
+    # (the demo's jumping jacks, made from joint-angle curves, fall at 0.2-0.45 g).
     acc = _rate(_rate(_smooth(pelvis, r, 0.1), r), r)
-    jumps = [(a, z) for a, z in _runs(air, max(2, int(round(0.07 * r)))) if acc[a:z].mean() < -0.25 * GRAVITY]
+    fall = (0.6 if f.gait in ("walk", "run") else 0.25) * GRAVITY
+    jumps = [(a, z) for a, z in _runs(air, max(2, int(round(0.07 * r)))) if acc[a:z].mean() < -fall]
     f.jumps = len(jumps)
     if jumps:
         f.times["jumps"] = jumps[0][0] / r
@@ -418,9 +496,9 @@ def _vertical(b: _Body, f: MotionFacts) -> None:
     # Bouncing: the pelvis bobs regularly by 3-20% L with the feet down and no steps.
     bob = rise[int(0.5 * r):len(rise) - int(0.5 * r)] if len(rise) > 2 * r else rise
     if not f.jumps and f.gait == "still" and len(bob) > 4:
-        period, strength = _period(bob, r)
+        _, strength = _period(bob, r)
         spread = _spread(bob)
-        f.bounce = bool(strength > 0.5 and 0.03 < spread < 0.2 and _count(bob, r, period) >= 3)
+        f.bounce = bool(strength > 0.5 and 0.03 < spread < 0.2 and _count(bob) >= 3)
     if f.gait in ("still", "in place") and not f.jumps:
         for stand, other in (("left", 1), ("right", 0)):
             raised = feet[:, other] - ground > 0.15 * L  # the other foot well off the floor
@@ -449,24 +527,25 @@ def _limb(e: np.ndarray, r: float, shape: bool = True) -> LimbFacts:
     edge = max(1, T // 5)
     f.net = tuple(float(v) for v in e[-edge:].mean(axis=0) - e[:edge].mean(axis=0))
     f.rise = float(e[:, UP].max() - max(e[:edge, UP].mean(), e[-edge:, UP].mean()))
-    if not shape:
+    if not shape or not f.moving:  # the shape of a still limb's jitter tells nothing
         return f
-    c, s, vec = _pca(e)
+    _, s, vec = _pca(e)
     f.axis = _AXES[int(np.abs(vec[:, 2]).argmax())]
     f.flatness = float(s[1] / s[2])
-    main = c @ vec[:, 2]
-    # Repetition, on the path itself and on what is left after a 1 s running mean (a hand
-    # raised, waved for a while and lowered repeats only in the second); whichever repeats
-    # more clearly, if it spans 15% of the limb at least.
+    # Repetition, on what is left after a 1 s running mean (a hand raised, waved for a while
+    # and lowered repeats only there) and on the path itself (slow repetitions, which the
+    # running mean takes away); whichever repeats more clearly, if it spans 15% of the limb.
     best = 0.0
-    for sig in (e, e - _smooth(e, r, 1.0)):
+    for sig in (e - _smooth(e, r, 1.0), e):
+        if best > 0.6:  # clear enough already: spare the second look
+            break
         c, s, vec = _pca(sig)
         main = c @ vec[:, 2]
         if _spread(main) < 0.15:
             continue
         period, strength = _period(main, r)
         if strength > max(best, PERIODIC):
-            best, f.period, f.cycles = strength, period, _count(main, r, period)
+            best, f.period, f.cycles = strength, period, _count(main)
             f.axis = _AXES[int(np.abs(vec[:, 2]).argmax())]
             f.sway = float(abs(vec[LEFT, 2]))
     return f
@@ -507,7 +586,8 @@ def _loops(p: np.ndarray, r: float) -> int:
 def _strikes(e: np.ndarray, r: float, arm: bool) -> int:
     """Punches (arm: the wrist shoots out from the shoulder to nearly a full arm, at over 1.5 A/s
     radially, between hip and head height, and comes back) or kicks (leg: the ankle swings up
-    above knee height, ahead of the hip, at over 2 L/s). Raising or swinging a straight arm
+    by a fifth of the leg or more, half a leg ahead of the hip, at over 5 L/s: real kicks reach
+    9 L/s, a walk's swinging foot 3-4 L/s and stays low). Raising or swinging a straight arm
     keeps the wrist's distance from the shoulder nearly fixed, so it is no punch."""
     back = max(1, int(0.3 * r))
     if arm:
@@ -520,8 +600,8 @@ def _strikes(e: np.ndarray, r: float, arm: bool) -> int:
         sig = e[:, UP]
         speed = np.linalg.norm(_rate(e, r), axis=1)
         peaks, _ = find_peaks(sig, prominence=0.3, distance=max(1, int(0.25 * r)))
-        ok = (e[:, UP] > -0.55) & (e[:, FWD] > 0.3)
-        fast = 2.0
+        ok = (e[:, UP] > -0.8) & (e[:, FWD] > 0.5)
+        fast = 5.0
     return int(sum(ok[p] and speed[max(0, p - back):p + 1].max() > fast for p in peaks))
 
 
@@ -584,9 +664,11 @@ def _hands(b: _Body, f: MotionFacts) -> None:
         # Waving: the hand up (wrist above 0.1 A below the shoulder) half the time, going to and
         # fro at least twice at 0.5-5 Hz, and not punching; not up and down (pumping) unless
         # over the head with a good part sideways (sway 0.5: 30 degrees off vertical), where a
-        # whole arm swung from side to side goes down at each end of the arc.
+        # whole arm swung from side to side goes down at each end of the arc. The arm reaches
+        # out (the wrist half an arm from the shoulder): a boxer's guard hand, up and moving to
+        # and fro by the face, keeps it at 0.4 A; waving arms are at 0.55-1.
         lf = f.limbs[f"{s}_arm"]
-        raised = _share(w[:, UP] > sh[:, UP] - 0.1 * A) > 0.5
+        raised = _share(w[:, UP] > sh[:, UP] - 0.1 * A) > 0.5 and np.median(np.linalg.norm(w - sh, axis=1)) > 0.5 * A
         sideways = lf.axis != "up and down" or (h.above_head > 0.4 and lf.sway > 0.5 and not f.jumps)
         if lf.moving and lf.strikes < 2 and raised and lf.cycles >= 2 and 0.2 <= lf.period <= 2.0 and sideways:
             h.waves = lf.cycles
@@ -602,7 +684,7 @@ def _hands(b: _Body, f: MotionFacts) -> None:
     lw, rw, mid = loc[:, WRIST["left"]], loc[:, WRIST["right"]], loc[:, CHEST]
     crossed = (lw[:, LEFT] < mid[:, LEFT] - 0.1 * A) & (rw[:, LEFT] > mid[:, LEFT] + 0.1 * A)
     in_front = (lw[:, FWD] > 0) & (rw[:, FWD] > 0) & (lw[:, UP] < loc[:, NECK, UP]) & (rw[:, UP] < loc[:, NECK, UP])
-    f.arms_crossed = float(_share(crossed & in_front & (np.abs(loc[:, NECK, UP]) > 0.7 * np.linalg.norm(loc[:, NECK], axis=1))))
+    f.arms_crossed = float(share(crossed & in_front))
 
 
 def motion_facts(canonical: np.ndarray, rate: float, floor: float | None = None) -> MotionFacts:
@@ -637,8 +719,8 @@ class Clause:
 
 _THIRD = {"be": "is", "do": "does", "go": "goes", "have": "has"}
 _ING = {"be": "being", "lie": "lying"}
-_DOUBLE = {"sidestep", "run", "sit", "clap", "squat", "get", "hop", "step", "drop", "put", "spin", "jog", "skip", "nod", "swap",
-           "stop", "trip", "bob"}
+_DOUBLE = {"let", "sidestep", "run", "sit", "clap", "squat", "get", "hop", "step", "drop", "put", "spin", "jog", "skip", "nod",
+           "swap", "stop", "trip", "bob"}  # verbs that double their last letter: "running"
 _TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
 
 
@@ -702,8 +784,8 @@ def _gait_clauses(f: MotionFacts) -> list[Clause]:
         out.append(Clause(ph, 3.0))
     elif f.gait == "in place":
         out.append(Clause(["<walk> in place", "<step> in place", "<march> on the spot", "<step> on the spot"], 2.5))
-    elif f.gait == "moves":
-        out.append(Clause([f"<move> {where}", f"<shift> {where}", f"<drift> {where}"] if where else ["<move> around"], 1.5))
+    elif f.gait == "moves" and not f.jumps:  # travel by jumping is told by the jumps
+        out.append(Clause([f"<move> {where}", f"<go> {where}"] if where else ["<move> around"], 1.5))
     if abs(f.turn) >= TURN_DEGREES:
         side = "left" if f.turn > 0 else "right"
         if abs(f.turn) >= 135:
@@ -736,6 +818,8 @@ _CHANGES = {
     ("lying", "sitting on the floor"): ["<sit> up", "<sit> up on the floor"],
     ("standing", "on all fours"): ["<get> down on all fours", "<get> down on hands and knees"],
     ("on all fours", "standing"): ["<get> up from all fours", "<stand> up"],
+    ("standing", "hanging"): ["<reach> up and <hang> from a bar", "<climb> up and <hang>"],
+    ("hanging", "standing"): ["<drop> down", "<let> go and <drop> to the ground", "<jump> down"],
 }
 _STATES = {
     "sitting": ["<sit>", "<remain> seated", "<sit> still"],
@@ -745,6 +829,7 @@ _STATES = {
     "kneeling": ["<kneel>", "<kneel> on the floor"],
     "lying": ["<lie> on the floor", "<lie> down", "<lie> on the ground"],
     "on all fours": ["<stay> on all fours", "<kneel> on hands and knees"],
+    "hanging": ["<hang> from a bar", "<hang> by the hands", "<hang> from something overhead"],
 }
 
 
@@ -801,18 +886,22 @@ def _vertical_clauses(f: MotionFacts) -> list[Clause]:
     out = []
     n = f.jumps
     if n:
+        # Each jump carries the pelvis a third of a leg (about 30 cm) or more: forward or back.
         way = ("forward" if f.jump_travel > 0.3 else "backward" if f.jump_travel < -0.3 else "")
+        here = not way and f.gait == "still"
         if n == 1:
-            ph = ["<jump>", "<jump> up", "<leap>", f"<jump> {way}" if way else "<jump> in place"]
+            ph = ["<jump>", "<jump> up", "<leap>"] + ([f"<jump> {way}"] if way else ["<jump> in place"] if here else [])
         else:
-            ph = [f"<jump> {_times(n)}", "<jump> repeatedly", "<jump> up and down", "<hop>", "<keep> jumping",
-                  f"<jump> {way} {_times(n)}" if way else "<jump> on the spot"]
+            ph = [f"<jump> {_times(n)}", "<jump> repeatedly", "<jump> up and down", "<hop>", "<keep> jumping"]
+            ph += [f"<jump> {way} {_times(n)}"] if way else ["<jump> on the spot"] if here else []
         if f.jump_height > 0.3:
             ph.append("<jump> high")
         out.append(Clause(ph, 4.0, f.times.get("jumps", -1.0)))
-    # Jumping jacks: jumps while both arms go up and down with them (to above the head).
+    # Jumping jacks: jumps while both arms go up and down with them (to above the head) and
+    # the feet land apart and together again (by half a leg, some 45 cm, at least).
     arms = [f.limbs[f"{s}_arm"] for s in SIDES]
-    if n >= 2 and all(a.cycles >= 2 or a.rise > 0.5 for a in arms) and all(f.hands[s].above_head > 0.1 for s in SIDES):
+    overhead = all(f.hands[s].above_head > 0.1 for s in SIDES)
+    if n >= 2 and all(a.cycles >= 2 or a.rise > 0.5 for a in arms) and overhead and f.straddle > 0.5:
         out.append(Clause(["<do> jumping jacks", "<do> star jumps", "<jump> with the arms swinging over the head"], 4.5,
                           f.times.get("jumps", -1.0)))
     if f.bounce:
@@ -835,10 +924,6 @@ def _both(phrase: str) -> str:
                      ("the right hip", "the hips"), (" it ", " them "), (" it again", " them again")):
         phrase = phrase.replace(one, two)
     return phrase
-
-
-def _swap_sides(text: str) -> str:
-    return re.sub(r"\b(left|right)\b", lambda m: "right" if m.group(0) == "left" else "left", text)
 
 
 def _sided(make, sides: list[str], weight: float, time: float = -1.0) -> list[Clause]:
@@ -940,10 +1025,11 @@ def _limb_clauses(f: MotionFacts) -> list[Clause]:
         elif not walking and not f.jumps and f.limbs[f"{s}_leg"].rise > 0.3 and not f.one_leg:
             out.append(Clause([f"<lift> the {s} leg", f"<raise> the {s} knee", f"<raise> the {s} leg"], 2.5))
     # Other arm motion of each moving arm not already said; said once for both arms when the
-    # two do the same (in the phrases that match with left and right swapped).
+    # two do the same (the phrases that match when the arm's side is swapped, so two hands
+    # going the same way, not towards each other).
     told = {s: _arm_motion(f, s) for s in arms
             if not (s in waving or s in punching or (walking and f.limbs[f"{s}_arm"].axis == "forward and back"))}
-    same = [p for p in told.get("right", []) if _swap_sides(p) in told.get("left", [])]
+    same = [p for p in told.get("right", []) if re.sub(r"the right (hand|arm)", r"the left \1", p) in told.get("left", [])]
     if same:
         out.append(Clause([_both(p) for p in same], 3.5))
     else:
@@ -964,7 +1050,8 @@ def _hand_clauses(f: MotionFacts) -> list[Clause]:
     if f.arms_crossed > 0.4:
         out.append(Clause(["<cross> the arms", "<fold> the arms", "<stand> with crossed arms"], 3.0))
     waving = {s for s in SIDES if f.hands[s].waves}
-    above = [s for s in on("above_head", 0.3) if s not in waving]
+    # (a hand raised over the window is told so by its arm's clause, "raises ... above the head")
+    above = [s for s in on("above_head", 0.3) if s not in waving and not (f.upright > 0.8 and f.limbs[f"{s}_arm"].net[UP] > 0.5)]
     if above:
         out += _sided(lambda s: [f"<hold> the {s} hand above the head", f"<raise> the {s} hand above the head",
                                  f"<put> the {s} arm up", f"<reach> up with the {s} hand"], above, 3.0)
@@ -990,7 +1077,7 @@ def clauses(f: MotionFacts) -> list[Clause]:
     if f.gait == "still" and f.posture_start == f.posture_end == "standing":
         quiet = not out or max(c.weight for c in out) < 2.0
         out.append(Clause(["<stand> still", "<stand> without moving much", "<stand> in place", "<stand> quietly"] if quiet
-                          else ["<stand>", "<stand> in place"], 2.0 if quiet else 0.5))
+                          else ["<stand>", "<stand> in place"], 2.0 if quiet else 0.3))
     return sorted(out, key=lambda c: (-c.weight, -_side_activity(c, f)))
 
 
@@ -1005,33 +1092,54 @@ def _side_activity(c: Clause, f: MotionFacts) -> float:
 
 # Who does it: mostly "a person", as captions and search prompts mostly say.
 SUBJECTS = ("a person", "someone", "the person", "a man", "a woman", "the subject")
-_SUBJECT_P = np.array([0.45, 0.2, 0.15, 0.07, 0.07, 0.06])
+_SUBJECT_P = [0.45, 0.2, 0.15, 0.07, 0.07, 0.06]
 _BARE = ("a person", "person", "someone", "man", "woman")  # "person walking forward"
 
 
-def _sentence(chosen: list[Clause], phrases: list[str], rng: np.random.Generator) -> str:
+class _Dice:
+    """Uniform draws from one batch of the generator (a call to it per choice costs more than
+    all the rest of a sentence)."""
+
+    def __init__(self, rng: np.random.Generator, n: int = 16):
+        self.u, self.i = rng.random(n).tolist(), 0
+
+    def __call__(self) -> float:
+        self.i += 1
+        return self.u[(self.i - 1) % len(self.u)]
+
+    def pick(self, items):
+        return items[min(int(self() * len(items)), len(items) - 1)]
+
+    def weighted(self, weights: list[float]) -> int:
+        x, acc = self() * sum(weights), 0.0
+        for i, w in enumerate(weights):
+            acc += w
+            if x < acc:
+                return i
+        return len(weights) - 1
+
+
+def _sentence(chosen: list[Clause], phrases: list[str], dice: _Dice) -> str:
     """One sentence joining the chosen clauses (most telling first) in a random template."""
     V = [_verb(p, "third") for p in phrases]
     G = [_verb(p, "ing") for p in phrases]
-    S = str(rng.choice(SUBJECTS, p=_SUBJECT_P))
+    S = SUBJECTS[dice.weighted(_SUBJECT_P)]
     k = len(chosen)
-    timed = k > 1 and all(c.time >= 0 for c in chosen)
-    if timed and rng.random() < 0.6:
-        order = np.argsort([c.time for c in chosen], kind="stable")
-        V = [V[i] for i in order]
-        pick = rng.integers(2)
-        text = (f"{S} {', '.join(V[:-1])}, then {V[-1]}." if pick == 0 else
-                f"{S} first {', '.join(V[:-1])} and then {V[-1]}.")
+    if k > 1 and all(c.time >= 0 for c in chosen) and dice() < 0.6:
+        V = [v for _, v in sorted(zip([c.time for c in chosen], V), key=lambda tv: tv[0])]
+        text = dice.pick([f"{S} {', '.join(V[:-1])}, then {V[-1]}.", f"{S} first {', '.join(V[:-1])} and then {V[-1]}."])
         return text[0].upper() + text[1:]
     if k == 1:
-        forms = [f"{S} {V[0]}.", f"{S} is {G[0]}.", G[0], f"{rng.choice(_BARE)} {G[0]}"]
+        # Fragments, as typed in a search box, favour the clause's shortest phrase ("walking").
+        short = _verb(min(chosen[0].phrases, key=len), "ing") if dice() < 0.5 else G[0]
+        forms = [f"{S} {V[0]}.", f"{S} is {G[0]}.", short, f"{dice.pick(_BARE)} {short}"]
     elif k == 2:
         forms = [f"{S} {V[0]} and {V[1]}.", f"{S} {V[0]} while {G[1]}.", f"{S} {V[0]}, {G[1]}.", f"{G[0]} and {G[1]}",
                  f"{S} is {G[0]} and {G[1]}."]
     else:
         forms = [f"{S} {', '.join(V[:-1])} and {V[-1]}.", f"{S} {' and '.join(V[:-1])} while {G[-1]}.",
                  f"{', '.join(G[:-1])} and {G[-1]}"]
-    text = str(rng.choice(forms))
+    text = dice.pick(forms)
     return text[0].upper() + text[1:] if text.endswith(".") else text
 
 
@@ -1043,17 +1151,19 @@ def draw(cl: list[Clause], rng: np.random.Generator, n: int = 4) -> list[str]:
     """`n` sentences from clauses `cl`, each from 1-3 of them (the most telling one usually
     among them), in random phrasings and templates; repeats only when too few differ."""
     cl = _fallback(cl)
-    weights = np.array([c.weight for c in cl])
+    weights = [c.weight for c in cl]
     out: list[str] = []
     for _ in range(12 * n):
         if len(out) >= n:
             break
-        k = min(len(cl), int(rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25])))
-        first = 0 if rng.random() < 0.7 else int(rng.choice(len(cl), p=weights / weights.sum()))
-        others = np.delete(np.arange(len(cl)), first)
-        rest = rng.choice(others, size=k - 1, replace=False, p=weights[others] / weights[others].sum()) if k > 1 else []
-        chosen = [cl[first]] + [cl[i] for i in sorted(rest)]
-        text = _sentence(chosen, [str(rng.choice(c.phrases)) for c in chosen], rng)
+        dice = _Dice(rng)
+        k = min(len(cl), 1 + dice.weighted([0.4, 0.35, 0.25]))  # one, two or three clauses
+        first = 0 if dice() < 0.7 else dice.weighted(weights)
+        picked = [first]
+        while len(picked) < k:
+            picked.append(dice.weighted([0.0 if i in picked else w for i, w in enumerate(weights)]))
+        chosen = [cl[first]] + [cl[i] for i in sorted(picked[1:])]
+        text = _sentence(chosen, [dice.pick(c.phrases) for c in chosen], dice)
         if text not in out:
             out.append(text)
     while len(out) < n:
@@ -1061,16 +1171,17 @@ def draw(cl: list[Clause], rng: np.random.Generator, n: int = 4) -> list[str]:
     return out
 
 
-def describe(canonical: np.ndarray, rate: float, rng: np.random.Generator, n: int = 4) -> list[str]:
+def describe(canonical: np.ndarray, rate: float, rng: np.random.Generator, n: int = 4, *,
+             floor: float | None = None) -> list[str]:
     """`n` varied plain-English sentences about a (T, 16, 3) window of canonical joints at
-    `rate` Hz, drawn at random from what `motion_facts` measures."""
-    return draw(clauses(motion_facts(canonical, rate)), rng, n)
+    `rate` Hz, drawn at random from what `motion_facts` measures (`floor` as there)."""
+    return draw(clauses(motion_facts(canonical, rate, floor)), rng, n)
 
 
-def describe_all(canonical: np.ndarray, rate: float) -> list[str]:
+def describe_all(canonical: np.ndarray, rate: float, *, floor: float | None = None) -> list[str]:
     """Every sentence the rules make for the window, in a fixed order: each phrase of each
     clause as "a person ..." and as a bare "...ing", then the leading clauses joined."""
-    cl = _fallback(clauses(motion_facts(canonical, rate)))
+    cl = _fallback(clauses(motion_facts(canonical, rate, floor)))
     out = []
     for c in cl:
         for p in c.phrases:
