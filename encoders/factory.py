@@ -58,11 +58,14 @@ def create_model(config: dict, seed: int | None = None, source: str = "the model
 # by `python -m encoders pretrain` on public motion capture only; see encoders/builtin/README.md.
 BUILTIN = "builtin"
 BUILTIN_FOLDER = Path(__file__).parent / "builtin"
+# The same recipe without the Bandai Namco data (CMU mocap and composed motion only), whose
+# weights carry no non-commercial licence: `--checkpoint builtin-unrestricted`.
+SHIPPED = {BUILTIN: BUILTIN_FOLDER, "builtin-unrestricted": Path(__file__).parent / "builtin_unrestricted"}
 
 
 def resolve_checkpoint(folder: str | Path) -> Path:
-    """A checkpoint argument as a folder: "builtin" is the shipped model."""
-    return BUILTIN_FOLDER if str(folder) == BUILTIN else Path(folder)
+    """A checkpoint argument as a folder: "builtin" (and "builtin-unrestricted") are the shipped models."""
+    return SHIPPED.get(str(folder), Path(folder))
 
 
 def load_checkpoint(folder: str | Path) -> Encoder | TokenEncoder:

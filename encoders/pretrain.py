@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -264,6 +264,7 @@ class PretrainingSet:
     skipped: list[tuple[str, str]]
     composed: int
     described: int
+    every_caption: dict[str, list[str]]  # recording id -> its take's captions, the content first
 
     def record(self) -> dict:
         takes = {e.id.split("#")[0] for e in self.entries}
@@ -298,7 +299,18 @@ def pretraining_set(folders: list[Path], seed: int = 0, augment: Augment = Augme
                                 progress=progress)
     if described:
         data.caption_pool = described_pools(data, entries, every_caption, window, seed, described)
-    return PretrainingSet(data, entries, skipped, composed, described)
+    return PretrainingSet(data, entries, skipped, composed, described, every_caption)
+
+
+def content_labelled(entries: list[Entry], every_caption: dict[str, list[str]]) -> list[Entry]:
+    """`entries` whose recordings are labelled by their take's first caption only (the content,
+    "walk", not a style paraphrase drawn at random), for evaluation: one class per motion."""
+    def relabel(e: Entry) -> Recording:
+        rec = e.load()
+        first = (every_caption.get(e.id) or rec.labels or [""])[0]
+        return replace(rec, labels=[first] if first else [], text=[])
+
+    return [Entry(id=e.id, sources=e.sources, load=lambda e=e: relabel(e), subject=e.subject) for e in entries]
 
 
 def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,

@@ -39,6 +39,8 @@ from encoders.model import DEFAULT_LOSS_WEIGHTS
 from encoders.text import load_text_tower
 from encoders.token_data import TokenPairs
 
+MIN_CROP = 0.3  # the shortest crop of a window in training (1.5 s of a 5 s window)
+
 
 def augment_imu(x: torch.Tensor, s, gen: torch.Generator) -> torch.Tensor:
     """Per-window amplitude jitter and sensor noise (`s` has scale_jitter and imu_noise)."""
@@ -114,13 +116,27 @@ class PairedTask:
         x = augment_imu(self.imu[idx], self.settings, gen)
         return drop_channel_groups(x, self.present[idx], self.groups, self.dropout, gen)
 
+    def cropped(self, x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A share `settings.crop` of the windows cut to a random length from MIN_CROP of the window
+        to all of it, the rest zeroed like a short clip's padding: archives of clips shorter than
+        a window (UTD-MHAD's 2-3 s gestures) then read like what the tower trained on."""
+        share = getattr(self.settings, "crop", 0.0)
+        if not share:
+            return x, valid
+        cut = torch.rand(len(valid), generator=gen) < share
+        frac = MIN_CROP + (1 - MIN_CROP) * torch.rand(len(valid), generator=gen)
+        valid = torch.where(cut, (valid.to(torch.float32) * frac).long().clamp_min(1), valid)
+        steps = torch.arange(x.shape[1])[None, :] < valid[:, None]
+        return x * steps[..., None].to(x.dtype), valid
+
     def imu_vectors(self, rows: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None,
                                                                                 torch.Tensor | None]:
         """(vectors of IMU rows `rows`, fused vectors of their moments or None, for each fused
         vector the position in `rows` of its moment's first row). Without a fusion module only
         the first; with one, each moment's random sensor subset is embedded along with `rows`."""
         if self.fusion is None:
-            return self.model("imu", self.imu_input(rows, gen), self.imu_v[rows], self.places(rows, gen)), None, None
+            x, valid = self.cropped(self.imu_input(rows, gen), self.imu_v[rows], gen)
+            return self.model("imu", x, valid, self.places(rows, gen)), None, None
         first: dict[int, int] = {}
         for j, m in enumerate(self.moment_of[rows].tolist()):
             first.setdefault(m, j)

@@ -31,6 +31,7 @@ class Settings:
     imu_noise: float = 0.05  # relative noise on IMU inputs (augmentation)
     scale_jitter: float = 0.1  # per-window amplitude scaling of IMU inputs
     threads: int | None = None  # torch CPU threads while training; None leaves torch's own setting
+    crop: float = 0.0  # share of IMU windows cut short at random in training (encoders.tasks.PairedTask.cropped)
 
 
 @dataclass
