@@ -5,7 +5,7 @@ the composed motion, with the primitive's own captions, extend pretraining to th
 
 How a take is made:
 - A `Body` holds segment lengths and the trunk's joint offsets, measured from a real skeleton
-  (`body_from_pose`) or the default (the mean of CMU and Bandai-Namco skeletons), scaled at random.
+  (`body_from_pose`) or the default (the mean of the shared data's skeletons), scaled at random.
 - A primitive lays out key poses on a timeline: pelvis path and orientation, spine and head
   rotations, and hand / ankle targets in the frame that makes them easy to say (the shoulder's
   for a reach, the head's for "hand to mouth", the world's for a foot planted on the floor or a
@@ -39,7 +39,10 @@ import scipy.ndimage
 import scipy.special
 
 from indexer.bodyparts import CANONICAL_JOINTS
+from indexer.errors import BadInput
+from indexer.importers import bvh
 from indexer.model import PoseStream, Recording, TextSpan
+from indexer.windows import resample
 
 J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 SIDES = ("left", "right")
@@ -243,16 +246,16 @@ class Body:
     shoulder's offset from the chest joint in the chest frame, `hip` the left hip's from the
     pelvis in the pelvis frame (x left, y up the spine, z forward); the right ones mirror them."""
 
-    spine: float = 0.26  # pelvis -> chest
+    spine: float = 0.27  # pelvis -> chest
     upper_spine: float = 0.19  # chest -> neck
-    neck: float = 0.08  # neck -> head
-    shoulder: tuple[float, float, float] = (0.135, 0.13, -0.02)
-    hip: tuple[float, float, float] = (0.085, -0.03, 0.0)
-    upper_arm: float = 0.27
-    forearm: float = 0.235
-    thigh: float = 0.39
-    shin: float = 0.43
-    ankle_height: float = 0.09
+    neck: float = 0.078  # neck -> head
+    shoulder: tuple[float, float, float] = (0.145, 0.144, -0.018)
+    hip: tuple[float, float, float] = (0.084, -0.029, 0.01)
+    upper_arm: float = 0.268
+    forearm: float = 0.232
+    thigh: float = 0.409
+    shin: float = 0.45
+    ankle_height: float = 0.089
 
     @property
     def leg(self) -> float:
@@ -281,7 +284,7 @@ class Body:
                     self.ankle_height * s)
 
 
-DEFAULT_BODY = Body()
+DEFAULT_BODY = Body()  # the mean of the four skeletons in ../shared/data (CMU BVH and ASF, Bandai-Namco, iClone)
 
 
 def _trunk_frames(pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1051,14 +1054,14 @@ def fall_forward(c: Ctx) -> Rig:
     r1 = 0.995 * b.leg - b.hip[1]
     theta_end = np.arccos(np.clip((c.u(0.11, 0.15) - b.ankle_height) / r1, -1, 1))
     s = FALL((t - t0) / D)
-    r = r0 + (r1 - r0) * s - c.u(0.04, 0.1) * b.leg * np.sin(np.pi * s)
+    r = r0 + (r1 - r0) * s - c.u(0.06, 0.15) * b.leg * np.sin(np.pi * s) * (1 - s)  # knees give early, straight at impact
     theta = theta_end * s
     pelvis = pivot + r[:, None] * np.stack([np.zeros_like(t), np.cos(theta), np.sin(theta)], -1)
     rig.set_root(pelvis, (theta + 0.05 * s, 0.0, 0.0), sway=0.3)
     rig.set_spine(rig.curve([(t0, 0.0), (t0 + 0.6 * D, c.u(0.15, 0.35)), (t0 + D, c.u(-0.25, -0.05))]))
     rig.set_head(rig.curve([(t0, 0.0), (t0 + D, c.u(-0.5, -0.25))]))
-    for side in SIDES:
-        rig.plant(side)
+    for side in SIDES:  # the feet are the pivot the body turns about
+        rig.set_leg(side, np.tile([(b.hip[0] + 0.025) * (1 if side == L_ else -1), b.ankle_height, pivot[2]], (rig.n, 1)))
     end = t0 + D
     for side in SIDES:
         sh = rig.at(f"{side}_shoulder", end)
@@ -2058,10 +2061,6 @@ def bodies_and_rests(bvh_folders: list[Path], rate: float = 30.0, seed: int = 0,
                      per_folder: int = REST_TAKES_PER_FOLDER) -> tuple[list[Body], list[np.ndarray]]:
     """Bodies (one per skeleton read) and quiet rest clips (at `rate`) from up to `per_folder`
     takes of each BVH folder; takes that do not read are passed over."""
-    from indexer.errors import BadInput
-    from indexer.importers import bvh
-    from indexer.windows import resample
-
     bodies, rests = {}, []
     for folder in bvh_folders:
         takes = bvh.discover(Path(folder))

@@ -208,3 +208,24 @@ def test_real_mocap_gives_bodies_and_rest_clips(cmu_dir):
         assert np.abs(forearm - body.forearm).max() < 1e-3
     recs = C.composed_recordings(1, seed=0, bvh_folders=[cmu_dir])
     assert len(recs) == len(NAMES)
+
+
+def _performer_view(take: C.ComposedTake, joint: str) -> np.ndarray:
+    """(T, 2) a joint's path relative to the chest as the performer sees it: their right, up."""
+    p = take.pose.astype(np.float64)
+    left = C._unit(p[:, J["left_shoulder"]] - p[:, J["right_shoulder"]])
+    rel = p[:, J[joint]] - p[:, J["chest"]]
+    return np.stack([-(rel * left).sum(-1), rel[:, 1]], -1)
+
+
+def test_circles_and_swipes_go_the_way_their_captions_say():
+    for side in ("right", "left"):
+        for name, sign in (("circle_clockwise", -1), ("circle_counterclockwise", 1)):
+            xy = _performer_view(C.compose(name, np.random.default_rng(4), side=side), f"{side}_wrist")
+            area = 0.5 * np.sum(xy[:-1, 0] * xy[1:, 1] - xy[1:, 0] * xy[:-1, 1])  # > 0 counterclockwise
+            assert sign * area > 0.02, (name, side, area)
+        for name, sign in (("swipe_left", -1), ("swipe_right", 1)):
+            xy = _performer_view(C.compose(name, np.random.default_rng(4), side=side), f"{side}_wrist")
+            v = np.gradient(xy[:, 0])
+            fast = np.abs(v) > 0.5 * np.abs(v).max()
+            assert sign * v[fast].sum() > 0, (name, side)  # the quick strokes run toward the named side
