@@ -636,11 +636,6 @@ class Rig:
     def leg_keys(self, side: str, keys: list, hint=None) -> None:
         self.set_leg(side, self.track("leg", side, keys)[0], hint)
 
-    def in_frame(self, name: str, side: str, local: np.ndarray, limb: str = "arm") -> np.ndarray:
-        """World points of (n, 3) or (3,) coordinates in a frame (see `frame`)."""
-        origin, rot = self.frame(name, limb, side)
-        return origin + _apply(rot, local)
-
     def with_rest(self, side: str, target: np.ndarray, w: np.ndarray, limb: str = "arm") -> np.ndarray:
         """`target` blended toward the default pose's end by weight `w` (n,)."""
         return (1 - w)[:, None] * target + w[:, None] * self.default(limb, side)[1]
