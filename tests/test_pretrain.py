@@ -1,7 +1,20 @@
 """Pretraining data from mocap alone (encoders.pretrain): virtual-IMU copies of each take."""
 import numpy as np
+import pytest
 
-from encoders.pretrain import Augment, captions, mirror_pose, mirrored_caption, synthetic_recordings
+from encoders.factory import load_checkpoint
+from encoders.pretrain import (
+    Augment,
+    captions,
+    heldout_split,
+    mirror_pose,
+    mirrored_caption,
+    pretrain,
+    pretraining_set,
+    synthetic_recordings,
+)
+from encoders.text import minilm_available
+from encoders.train import TrainSettings
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers.archive import _example_pose
 from indexer.model import PoseStream, Recording, TextSpan
@@ -39,3 +52,46 @@ def test_copies_carry_a_virtual_imu_its_pose_and_a_caption():
         assert r.labels == [r.text[0].text]
         lw = CANONICAL_JOINTS.index("left_wrist")  # the arms swing in opposite phase
         assert ("right" in r.labels[0]) == (not np.isclose(r.pose.data[10, lw, 2], take.pose.data[10, lw, 2]))
+
+
+def test_heldout_split_is_a_stable_tenth_of_the_takes():
+    ids = [f"take{i}" for i in range(2000)] + [f"composed/wave/{i}" for i in range(500)]
+    held = [i for i in ids if heldout_split(i) == "heldout"]
+    assert 0.07 < len(held) / len(ids) < 0.13
+    assert held == [i for i in ids if heldout_split(i) == "heldout"]  # a fixed hash, not a draw
+
+
+def test_training_rows_draw_from_their_take_captions_and_sentences_of_their_own_motion():
+    """Composed takes only (no BVH folder): every row's pool holds its take's own captions and
+    sentences computed from its window; a sit-down take's sentences say so, a wave's name the hand."""
+    made = pretraining_set([], seed=0, augment=Augment(copies=2), composed=1, described=3, split=None, progress=False)
+    data = made.data
+    assert data.caption_pool is not None and len(data.caption_pool) == len(data)
+    assert made.record()["composed_takes"] == 48 and made.record()["mocap_takes"] == 0
+    for rid, pool in zip(data.recording_ids, data.caption_pool):
+        own = made.every_caption[rid]
+        assert set(own) <= set(pool) and len(set(pool) - set(own)) >= 1
+    said = lambda name: " ".join(t for rid, pool in zip(data.recording_ids, data.caption_pool)  # noqa: E731
+                                 if rid.startswith(f"composed/{name}/") for t in pool if t not in made.every_caption[rid])
+    assert "sit" in said("sit_down_chair")
+    wave = [(made.every_caption[rid][0], pool) for rid, pool in zip(data.recording_ids, data.caption_pool)
+            if rid.startswith("composed/wave/")]
+    for caption, pool in wave:  # a mirrored copy waves the other hand, in its caption and its sentences
+        side = "left" if "left" in caption else "right"
+        other = "right" if side == "left" else "left"
+        described = " ".join(t for t in pool if t not in caption)
+        assert f"{other} hand" not in described
+
+
+def test_a_pretrained_checkpoint_records_what_it_saw(tmp_path):
+    if not minilm_available():
+        pytest.skip("MiniLM text tower not installed")
+    settings = TrainSettings(epochs=1, batch=32, threads=1, crop=0.3)
+    out, skipped = pretrain([], tmp_path / "ckpt", settings, Augment(copies=1), params={"width": 8, "hidden": 8},
+                            composed=1, described=2)
+    enc = load_checkpoint(out)
+    trained = enc.config["trained_on"]
+    assert trained["split"] == "train" and 0 < trained["composed_takes"] < 48  # the held-out tenth left out
+    assert trained["described_sentences_per_window"] == 2 and trained["distinct_sentences"] > trained["composed_takes"]
+    assert enc.model.reads_placement and enc.config["towers"]["imu"]["params"]["frame"] == "gravity"
+    assert "CMU mocap and composed motion only" in trained["licence"]
