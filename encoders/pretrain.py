@@ -27,7 +27,9 @@ import scipy.ndimage
 from tqdm import tqdm
 
 from encoders import checkpoint
+from encoders.compose import composed_recordings
 from encoders.data import TextAlignedSet, text_aligned_windows
+from encoders.describe import describe
 from encoders.model import text_aligned_config
 from encoders.part_features import part_for_placement
 from encoders.text import MINILM
@@ -235,8 +237,6 @@ def described_pools(data: TextAlignedSet, entries: list[Entry], every_caption: d
     """Per training row, the sentences it is trained against (one drawn each use): the take's own
     captions, repeated to make about half the pool, and `sentences` computed from the row's own
     pose window (encoders.describe), so the words follow what the body does in that window."""
-    from encoders.describe import describe
-
     recs = {e.id: e.load() for e in entries}
     rng = np.random.default_rng(seed)
     pools = []
@@ -287,8 +287,6 @@ def pretraining_set(folders: list[Path], seed: int = 0, augment: Augment = Augme
     (None: all). `rates` per modality (default: IMU 50 Hz, pose 25 Hz)."""
     extra: list[Recording] = []
     if composed:
-        from encoders.compose import composed_recordings
-
         extra = composed_recordings(composed, seed, folders)
     every_caption: dict[str, list[str]] = {}
     entries, skipped = pretraining_entries(folders, seed, augment, progress, split=split, splitter=heldout_split,
