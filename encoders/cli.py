@@ -206,6 +206,11 @@ def _select(args, entries: list, fmt: str, split: str) -> tuple[list, set[str] |
     from indexer.importers import select
 
     subjects, exclude = _subjects(args.subjects, fmt, split), _ids(args.exclude_subjects)
+    if args.split and entries and all(e.split is None for e in entries):
+        # without this, --split matches every recording and a "held-out" evaluation reads training data
+        raise ValueError(f"--split {args.split}: this archive marks no recording with a split (no `split` column in "
+                         "its manifest); choose recordings with --subjects / --exclude-subjects instead, or add a "
+                         "split column (docs/archive-format.md)")
     return select(entries, subjects, exclude, args.split), subjects, exclude
 
 
@@ -573,6 +578,8 @@ def cmd_eval_text_aligned(args) -> int:
     print(f"encoder {encoder.id} ({encoder.config.get('space')}) on subjects {report['subjects']}")
     if args.kind == "zeroshot":
         print(f"unseen labels ({len(report['unseen_labels'])}): {', '.join(report['unseen_labels'])}")
+        if report["left_out_labels"]:
+            print(f"left out, seen in training ({len(report['left_out_labels'])}): {', '.join(report['left_out_labels'])}")
     print(ev.format_text_aligned(report))
     _write_json(args.json, report)
     return 0

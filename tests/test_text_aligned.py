@@ -325,15 +325,21 @@ def test_encoders_cli_train_and_eval_on_the_demo(tmp_path, capsys):
                  str(tmp_path / "zs.json")]) == 0
     report = json.loads((tmp_path / "zs.json").read_text())
     assert report["unseen_labels"] == ["arm circles", "jumping jacks"]
+    assert report["left_out_labels"] == seen  # named, not silently dropped
+    printed = capsys.readouterr().out
+    assert "left out, seen in training (4): boxing, squat, walking, waving" in printed and "text->imu" in printed
     assert report["labels"] == 2 and report["warnings"] == []
     assert report["imu classification"]["clips"] == 16 and 0 <= report["imu classification"]["accuracy"] <= 1
     assert report["n"] == 16 and report["classes"] == 2 and report["accuracy"] == report["imu classification"]["accuracy"]
-    assert "text->imu" in capsys.readouterr().out
     assert main(["eval-text", "--demo", "--subjects", "4", "--checkpoint", str(ckpt), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "text->pose" in out and "6 queries" in out  # all six demo labels, seen or not
     assert main(["eval-video", "--demo", "--subjects", "4", "--checkpoint", str(ckpt), "--quiet"]) == 2
     assert "no video tower" in capsys.readouterr().err
+    # --split on an archive without splits would select every recording: refused, naming the fix
+    assert main(["eval-text", "--demo", "--split", "test", "--checkpoint", str(ckpt), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "marks no recording with a split" in err and "--subjects" in err
     # the training subjects are refused (one line, exit 2) unless asked for
     assert main(["eval-text", "--demo", "--checkpoint", str(ckpt), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

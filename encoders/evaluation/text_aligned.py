@@ -173,7 +173,7 @@ def evaluate_zeroshot(encoder: Encoder, data: TextAlignedSet, seen: set[str]) ->
         raise ValueError("every label in the evaluation set was seen in training; nothing is zero-shot")
     part = data.subset(np.isin(data.captions, unseen))
     report = evaluate_text(encoder, part)
-    report.update(unseen_labels=unseen, seen_labels=len(seen))
+    report.update(unseen_labels=unseen, seen_labels=len(seen), left_out_labels=sorted(set(data.captions) & set(seen)))
     return report
 
 
