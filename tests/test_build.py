@@ -198,8 +198,8 @@ def test_imu_columns_reach_the_encoder_by_name(tmp_path, tiny_encoder):
     folder.mkdir()
     data = imu_signal(6.0, 50.0, 5)
     write_imu_csv(folder / "imu" / "plain.csv", data)
-    shuffled = "gyr_z,acc_y,gyr_x,mag_x,acc_x,gyr_y,acc_z"
-    cols = [5, 1, 3, None, 0, 4, 2]
+    shuffled = "gyr_z,acc_y,gyr_x,mag_x,acc_x,mag_y,gyr_y,mag_z,acc_z"  # a magnetometer the encoder does not read
+    cols = [5, 1, 3, None, 0, None, 4, None, 2]
     table = np.column_stack([data[:, c] if c is not None else np.zeros(len(data)) for c in cols])
     np.savetxt(folder / "imu" / "shuffled.csv", table, delimiter=",", header=shuffled, comments="", fmt="%.6f")
     np.savetxt(folder / "imu" / "acc_only.csv", data[:, :3], delimiter=",", header="acc_x,acc_y,acc_z",
