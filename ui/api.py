@@ -42,14 +42,16 @@ def register(ctx: views.Context) -> None:
                 return fn(*args)
             except Exception as exc:  # noqa: BLE001  # one line for the caller, the details in the log
                 upload = next((_path(a) for a in args if isinstance(a, dict)), None)
-                raise gr.Error(message(exc, upload, hide).replace("**", "")) from None
+                # message() logs the one line; Gradio would print a traceback for every refusal
+                raise gr.Error(message(exc, upload, hide, api_name=fn.__name__).replace("**", ""),
+                               print_exception=False) from None
         return run
 
     def search(query: str, target: str = "imu", k: int = 10, filter: str = "") -> dict:
         """Windows of `target` matching a text prompt; `filter`: SQL over windows ("" = none),
         e.g. "subject = '2'". -> {"hits": [{rank, score, recording_id, label, t_start, t_end,
         body_part, modality, window_id, dataset, subject}, ...]}"""
-        return search_json(ctx.index, query, target, k, filter)
+        return search_json(ctx.index, query, target, k, filter, ctx.max_prompt_chars)
 
     def search_file(file: gr.FileData, kind: str = "imu", target: str = "pose", k: int = 10, filter: str = "",
                     rate: float = 0, placement: str = "right_wrist", start: float = 0, end: float = 0) -> dict:
