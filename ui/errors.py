@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from query import BadInput, optional
+from query.http_guard import strip_paths
 
 log = logging.getLogger("ui")
 
@@ -45,6 +46,7 @@ def message(exc: BaseException, upload: str | None = None, hide=(), api_name: st
     else:
         log.exception("unexpected error in a UI request")
         return f"**Something went wrong** ({type(exc).__name__}); the server log has the details."
+    text = strip_paths(text)  # any server path the reason still names (an index, a source file)
     log.warning("refused %s: %s", api_name, text.replace("**", "").splitlines()[0] if text else "")
     return text
 
