@@ -32,7 +32,10 @@ DEFAULT_MAX_BODY_MB = 1.0  # a JSON request: a prompt, a filter, a vector (a few
 # A body that carries a query clip as JSON numbers (about 115 bytes per 6-channel sample): some
 # 25 minutes of IMU at 50 Hz, far more than a query needs, far less than holds up a server.
 DEFAULT_MAX_UPLOAD_MB = 10.0
-DEFAULT_MAX_PROMPT_CHARS = 1000  # a sentence or a paragraph; the text towers read 77 tokens anyway
+DEFAULT_MAX_PROMPT_CHARS = 1000
+# A filter (`where`) is SQL: a list of 2,000 subjects is some 14,000 characters, and one this
+# long still parses in a tenth of a second; a megabyte of it took seconds.
+MAX_FILTER_CHARS = 20_000  # a sentence or a paragraph; the text towers read 77 tokens anyway
 TOKEN_ENV = "MOTIONSEARCH_TOKEN"
 COOKIE = "motionsearch_token"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

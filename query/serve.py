@@ -45,7 +45,17 @@ from indexer.imports import optional
 from indexer.store import sql_str
 from query import dense_sync
 from query.api import Index
-from query.http_guard import DEFAULT_MAX_UPLOAD_MB, MB, Guard, HttpLimits, one_line, refused, strip_paths, warn_if_open
+from query.http_guard import (
+    DEFAULT_MAX_UPLOAD_MB,
+    MAX_FILTER_CHARS,
+    MB,
+    Guard,
+    HttpLimits,
+    one_line,
+    refused,
+    strip_paths,
+    warn_if_open,
+)
 from query.inputs import imu_from_array, pose_from_array
 from query.sync_result import SyncResult
 from query.xcorr import xcorr_sync
@@ -80,10 +90,18 @@ def check_prompt(prompt: str, max_chars: int) -> str:
     return prompt
 
 
+def check_filter(where: str | None) -> str | None:
+    """`where`, or ValueError when it is longer than MAX_FILTER_CHARS."""
+    if where and len(where) > MAX_FILTER_CHARS:
+        raise ValueError(f"the filter is {len(where):,} characters; the limit is {MAX_FILTER_CHARS:,}")
+    return where
+
+
 def search_json(index: Index, query: str, target: str = "imu", k: int = 10, where: str | None = None,
                 max_chars: int = HttpLimits.max_prompt_chars) -> dict:
     """A text search as JSON (the web UI's /search and this server's POST /search)."""
-    return hits_json(index.search_text(check_prompt(query, max_chars), target, int(k), where or None))
+    prompt = check_prompt(query, max_chars)
+    return hits_json(index.search_text(prompt, target, int(k), check_filter(where) or None))
 
 
 def recording_json(index: Index, recording_id: str) -> dict:
@@ -139,7 +157,7 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
     class Search(BaseModel):
         target: str = "imu"
         k: int = Field(10, ge=1, le=10_000)
-        where: str | None = None
+        where: str | None = Field(None, max_length=MAX_FILTER_CHARS)
 
     class TextSearch(Search):
         prompt: str
@@ -179,7 +197,7 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
         query: str
         target: str = "imu"
         k: int = Field(10, ge=1, le=10_000)
-        filter: str = ""
+        filter: str = Field("", max_length=MAX_FILTER_CHARS)
 
     class Pose(BaseModel):
         data: list[list[list[float]]]  # frames x canonical joints x 3, metres
@@ -200,7 +218,7 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
         return {"index": where, "encoders": index.encoder_ids(), "modalities": index.indexed_modalities()}
 
     @app.get("/recordings")
-    def recordings(where: str | None = None) -> list[dict]:
+    def recordings(where: str | None = fastapi.Query(None, max_length=MAX_FILTER_CHARS)) -> list[dict]:
         rows = _rows(index.recordings(where))
         if not show_paths:  # the files each recording came from, by name: no server folders
             for row in rows:

@@ -79,6 +79,21 @@ def test_a_prompt_over_the_limit_is_400(client):
     assert "limit is 50" in refusal(client.post("/search", json={"query": "w" * 51}), 400)
 
 
+def test_a_filter_is_held_to_20000_characters(ix, ui_server):
+    client = TestClient(create_app(ix))  # the default limits: 1 MB bodies
+    long = "subject IN (" + ",".join(f"'{i}'" for i in range(3200)) + ")"
+    assert len(long) > 20_000
+    r = client.post("/search/text", json={"prompt": "waving", "where": long})
+    assert "where: string should have at most 20000 characters" in refusal(r, 400)
+    r = client.post("/search/text", json={"prompt": "waving", "where": "(" * 9000 + "subject = 2" + ")" * 9000})
+    assert "nested too deeply" in refusal(r, 400)  # not a 500
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="the filter is 20,002 characters"):
+        Client(ui_server[1], verbose=False).predict("waving", "imu", 3, "x" * 20_002, api_name="/search")
+
+
 def test_the_defaults_are_1_mb_and_1000_characters(ix):
     plain = TestClient(create_app(ix))
     r = plain.post("/search/text", json={"prompt": "w" * 1001, "target": "imu"})

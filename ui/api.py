@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 
 from query import optional
-from query.serve import hits_json, recording_json, search_json
+from query.serve import check_filter, hits_json, recording_json, search_json
 from ui import views
 from ui.errors import UserError, message
 from ui.filters import Filters
@@ -60,7 +60,7 @@ def register(ctx: views.Context) -> None:
         q = views.Query(kind=kind, target=target, k=k, upload=_path(file), rate=rate, start=start, end=end,
                         placement=placement, one_per_recording=False)
         q = views.checked(ctx, q)
-        return hits_json(views.runner(ctx, q)(q.k, filter or None))
+        return hits_json(views.runner(ctx, q)(q.k, check_filter(filter) or None))
 
     def recording(recording_id: str) -> dict:
         """One recording: metadata, the streams it holds (rates, channels, lengths), its windows."""
