@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 
+import numpy as np
+
+from indexer.errors import BadInput
+from indexer.units import IMU_CHANNEL_GROUPS, STANDARD_GRAVITY
+
 MAX_K = 10_000  # results per query
 RATE_RANGE = (0.1, 100_000.0)  # Hz, sample rate of an IMU or frame rate of a pose stream
 MAX_DURATION = 7 * 24 * 3600.0  # seconds in one recording (a week of continuous wear)
@@ -19,6 +24,17 @@ PORT_RANGE = (1, 65_535)
 # windows: a sparse stream stretched over a long time (a week at 0.1 Hz, resampled to 25 Hz) is
 # refused before that allocation.
 MAX_STREAM_BYTES = 4 << 30
+# What a body wearing an IMU can produce. Beyond these a file holds a unit mistake (mg or deg/s
+# read as m/s^2 or rad/s) or garbage (1e30), not motion, and its windows would only pollute the
+# index. Everyday IMUs saturate at 16 g and 2,000 deg/s (35 rad/s); high-g impact sensors reach
+# 200-400 g, and a file of theirs is refused naming this bound.
+MAX_ACCELERATION = 100 * STANDARD_GRAVITY  # m/s^2 on any axis: 100 g
+MAX_ANGULAR_RATE = 100.0  # rad/s on any axis (5,730 deg/s; a baseball pitch peaks near 130 at the arm)
+# The shortest stream that is a motion at all: one sample has no motion and a few have no shape
+# (0.1 s is half of one 0.2 s token, the finest time step anything here reads).
+MIN_STREAM_SAMPLES = 2
+MIN_STREAM_SECONDS = 0.1
+SENSOR_NAMES = {"acc": "accelerometer", "gyr": "gyroscope", "mag": "magnetometer", "quat": "orientation quaternion"}
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:
@@ -66,3 +82,37 @@ def bounded(low: float, high: float, kind: type = float):
 rate = bounded(*RATE_RANGE)
 seconds = bounded(0.0, MAX_DURATION)
 share = bounded(0.0, 1.0)
+
+
+def check_imu_values(where: str, data: np.ndarray, channels: list[str]) -> None:
+    """Refuse (BadInput naming `where`) IMU samples in SI units that no worn sensor records:
+    an incomplete sensor group (one or two gyroscope axes), an acceleration beyond
+    MAX_ACCELERATION or an angular rate beyond MAX_ANGULAR_RATE on any axis."""
+    for group, names in IMU_CHANNEL_GROUPS.items():
+        have = [c for c in names if c in channels]
+        if have and len(have) < len(names):
+            # One axis of a gyroscope is not a rotation an encoder can read; guessing the others
+            # as zero would index a different motion without a word.
+            lack = [c for c in names if c not in have]
+            raise BadInput(where, f"incomplete {SENSOR_NAMES[group]}: {', '.join(have)} without the other "
+                                  f"axes; the columns lack {lack} (a sensor is read with all its axes or not at all)")
+    data = np.asarray(data)
+    for prefix, bound, unit, option in (("acc", MAX_ACCELERATION, "m/s^2", "acc_unit"),
+                                        ("gyr", MAX_ANGULAR_RATE, "rad/s", "gyr_unit")):
+        columns = [i for i, c in enumerate(channels) if c.startswith(prefix)]
+        if not columns or not len(data):
+            continue
+        peak = np.abs(data[:, columns]).max(axis=0)
+        worst = int(np.argmax(peak))
+        if peak[worst] > bound:
+            what = "acceleration" if prefix == "acc" else "angular rate"
+            limit = f"{bound / STANDARD_GRAVITY:.0f} g" if prefix == "acc" else f"{bound:g} rad/s"
+            raise BadInput(where, f"{what} of {peak[worst]:.3g} {unit} in {channels[columns[worst]]}, beyond the "
+                                  f"{limit} a worn sensor records: a wrong {option} or corrupt values")
+
+
+def check_stream_length(where: str, samples: int, rate: float) -> None:
+    """Refuse a stream too short to be a motion (MIN_STREAM_SAMPLES, MIN_STREAM_SECONDS)."""
+    if samples < MIN_STREAM_SAMPLES or samples / rate < MIN_STREAM_SECONDS:
+        raise BadInput(where, f"{samples} sample(s) at {rate:g} Hz last {samples / rate:.3g} s; a stream needs at "
+                              f"least {MIN_STREAM_SAMPLES} samples and {MIN_STREAM_SECONDS:g} s")

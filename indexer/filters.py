@@ -77,14 +77,21 @@ def normalize_where(where: str | None, allowed: Iterable[str],
         return where
     allowed = frozenset(allowed)
     strings = frozenset(string_columns)
-    tree = _parse(where)
-    _check(tree, where, allowed)
-    tree = tree.transform(lambda node: _quote_numbers(node, strings))
-    return tree.sql(dialect=Lance)
+    try:
+        tree = _parse(where)
+        _check(tree, where, allowed)
+        tree = tree.transform(lambda node: _quote_numbers(node, strings))
+        return tree.sql(dialect=Lance)
+    except RecursionError:  # sqlglot recurses once per level: "((((...1))))" ran out of stack
+        raise _refuse(where, "it is nested too deeply") from None
+
+
+ECHO_CHARS = 200  # of a refused filter, quoted in its message (an HTTP body may carry a megabyte)
 
 
 def _refuse(where: str, reason: str) -> FilterError:
-    return FilterError(f"invalid filter {where!r}: {' '.join(reason.split())}")
+    shown = repr(where) if len(where) <= ECHO_CHARS else f"{where[:ECHO_CHARS]!r}... ({len(where):,} characters)"
+    return FilterError(f"invalid filter {shown}: {' '.join(reason.split())}")
 
 
 def _parse(where: str) -> exp.Expression:

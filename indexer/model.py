@@ -134,6 +134,11 @@ class TextSpan:
     text: str
 
 
+# A recording with neither IMU nor pose (video or text alone) has no sample period to go by: one
+# frame of 25 fps video.
+FRAME_PERIOD_WITHOUT_STREAMS = 0.04
+
+
 @dataclass
 class Recording:
     id: str
@@ -180,6 +185,19 @@ class Recording:
         """The body parts the recording's IMUs are worn on, each once, in stream order."""
         return list(dict.fromkeys(s.placement for s in self.imu))
 
+    def frame_period(self) -> float:
+        """The time one sample or frame lasts in the recording's coarsest stream (its timing
+        resolution); FRAME_PERIOD_WITHOUT_STREAMS for a recording of video or text alone."""
+        rates = [s.rate for s in self.imu] + ([self.pose.rate] if self.pose is not None else [])
+        return 1.0 / min(rates) if rates else FRAME_PERIOD_WITHOUT_STREAMS
+
+    def covers_whole(self, span: TextSpan) -> bool:
+        """Whether `span` lasts the whole recording to within one frame at either end: annotation
+        files round their times (to the millisecond, to a frame), and a description whose end is
+        rounded down is still the recording's description, not a moment of it."""
+        slack = self.frame_period() + 1e-9
+        return span.start <= slack and span.end >= self.duration - slack
+
     def window_label(self, t_start: float, t_end: float) -> str:
         """The label of the window [t_start, t_end]: the text of the span covering most of it;
         the recording's labels when no span covers it or two spans cover it equally.
@@ -188,9 +206,8 @@ class Recording:
         waves their right hand" for "waving"), so when there are labels it is not used: filters
         on `label` keep finding "waving", and only moments label windows differently."""
         best, best_cover, tied = None, 0.0, False
-        whole = self.duration - 1e-6
         for span in self.text:
-            if self.labels and span.start <= 1e-6 and span.end >= whole:
+            if self.labels and self.covers_whole(span):
                 continue
             cover = min(span.end, t_end) - max(span.start, t_start)
             if cover <= 1e-9:

@@ -36,6 +36,16 @@ from indexer import bounds
 from indexer.bodyparts import UP_AXES, canonical_placement
 from indexer.bounds import MAX_DURATION, PORT_RANGE, bounded, positive_int
 from indexer.clocks import DEFAULT_MAX_GAP, TIME_UNITS
+from query.http_guard import (
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_MAX_PROMPT_CHARS,
+    DEFAULT_MAX_UPLOAD_MB,
+    MB,
+    TOKEN_ENV,
+    HttpLimits,
+    check_token,
+    env_default,
+)
 
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
 COLUMNS = ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end", "ties"]
@@ -472,15 +482,40 @@ def assign_cmd(args):
 
 def serve_options(p):
     index_option(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; "
+                                                       "beyond it, set a --token)")
     p.add_argument("--port", type=bounded(*PORT_RANGE, kind=int), default=8000, help="port (default 8000)")
+    limits = p.add_argument_group("limits (each also read from the environment variable named)")
+    limits.add_argument("--max-body-mb", type=bounded(0.001, 1000.0), metavar="MB",
+                        default=env_default("MOTIONSEARCH_MAX_BODY_MB", DEFAULT_MAX_BODY_MB),
+                        help=f"largest JSON request body; larger ones get 413 before they are read "
+                             f"(default {DEFAULT_MAX_BODY_MB:g}; $MOTIONSEARCH_MAX_BODY_MB)")
+    limits.add_argument("--max-upload-mb", type=bounded(0.001, 1000.0), metavar="MB",
+                        default=env_default("MOTIONSEARCH_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
+                        help=f"largest body of the routes that carry samples (/search/imu, /search/sensors, /sync) "
+                             f"(default {DEFAULT_MAX_UPLOAD_MB:g}, about 25 min of 6-channel IMU at 50 Hz; "
+                             "$MOTIONSEARCH_MAX_UPLOAD_MB)")
+    limits.add_argument("--max-prompt-chars", type=bounded(1, 1_000_000, kind=int), metavar="N",
+                        default=env_default("MOTIONSEARCH_MAX_PROMPT_CHARS", DEFAULT_MAX_PROMPT_CHARS),
+                        help=f"longest text prompt; longer ones get 400 (default {DEFAULT_MAX_PROMPT_CHARS}; "
+                             "$MOTIONSEARCH_MAX_PROMPT_CHARS)")
+    limits.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
+                        help=f"require 'Authorization: Bearer TOKEN' on every route (401 otherwise); prefer "
+                             f"${TOKEN_ENV}, which other users of this machine cannot read in the process list")
+    limits.add_argument("--show-paths", action="store_true",
+                        default=os.environ.get("MOTIONSEARCH_SHOW_PATHS", "") not in ("", "0"),
+                        help="answer with full server paths (/health's index, /recordings' sources, messages); "
+                             "off: file and folder names only ($MOTIONSEARCH_SHOW_PATHS=1)")
 
 
 def serve_cmd(args):
-    from query.serve import serve
+    from query.serve import UPLOAD_PATHS, serve
 
+    limits = HttpLimits(max_body=int(args.max_body_mb * MB), max_upload=int(args.max_upload_mb * MB),
+                        upload_paths=UPLOAD_PATHS, max_prompt_chars=args.max_prompt_chars,
+                        token=check_token(args.token))
     print(f"serving {args.index} on http://{args.host}:{args.port} (JSON; routes at /docs); Ctrl-C stops")
-    serve(args.index, args.host, args.port)
+    serve(args.index, args.host, args.port, limits, args.show_paths)
 
 
 # name -> (help, add its options, run it); the run returns a DataFrame or text to print.

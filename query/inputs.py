@@ -27,6 +27,7 @@ from indexer.bodyparts import (
     canonical_placement,
     orient_up,
 )
+from indexer.bounds import check_imu_values, check_stream_length
 from indexer.clocks import DEFAULT_MAX_GAP, parse_times, regularise
 from indexer.importers import bvh
 from indexer.importers.archive import read_npy
@@ -184,7 +185,12 @@ def imu_from_array(data: np.ndarray, rate: float, channels: list[str] | str | No
         where = canonical_placement(placement)
     except ValueError as exc:
         raise BadInput(source, str(exc)) from None
-    return ImuStream(data, float(rate), list(channels), where, source=source)
+    stream = ImuStream(data, float(rate), list(channels), where, source=source)
+    # The same physical bounds as an archive's files (indexer.bounds): a query of garbage or in
+    # the wrong unit would otherwise come back with confident, meaningless hits.
+    check_stream_length(source, len(stream.data), stream.rate)
+    check_imu_values(source, stream.data, stream.channels)
+    return stream
 
 
 def read_imu(path: str | Path, rate: float | None = None, placement: str = "right_wrist",

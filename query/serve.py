@@ -1,8 +1,12 @@
 """A JSON HTTP API over one opened index, for scripts and other tools (`python -m query serve`).
 
 The index, its encoders and its FAISS files are loaded once and stay warm, so a request costs a
-search, not a cold start. Every answer is JSON; a bad request (unknown column in `where`, empty
-prompt, wrong vector length, ...) is HTTP 400 with {"error": "<one line>"}.
+search, not a cold start. Every answer is JSON; a refused request is a 4xx with
+{"error": "<one line>"} and one line in the server log: 400 for a bad request (unknown column in
+`where`, empty or too long prompt, wrong vector length, a missing field, `k` out of range, ...),
+401 without the token when one is set, 404 for an unknown route, 413 for a body over the limit
+(query.http_guard: 1 MB, more for the routes that carry samples). No answer names a server
+path unless the operator asks (`show_paths`).
 
     GET  /health                      the index, its encoders and searchable modalities
     GET  /recordings?where=...        recording metadata rows
@@ -30,6 +34,7 @@ FastAPI comes with the `ui` extra (Gradio depends on it); uvicorn serves it.
 """
 # No `from __future__ import annotations`: FastAPI reads the request models of the routes below
 # from their annotations, which must be real classes, not strings naming locals.
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +45,24 @@ from indexer.imports import optional
 from indexer.store import sql_str
 from query import dense_sync
 from query.api import Index
+from query.http_guard import (
+    DEFAULT_MAX_UPLOAD_MB,
+    MAX_FILTER_CHARS,
+    MB,
+    Guard,
+    HttpLimits,
+    one_line,
+    refused,
+    strip_paths,
+    warn_if_open,
+)
 from query.inputs import imu_from_array, pose_from_array
 from query.sync_result import SyncResult
 from query.xcorr import xcorr_sync
 
 EXPECTED = (BadInput, ValueError, LookupError, FileNotFoundError)
+# The routes whose body carries samples (a query clip): they take HttpLimits.max_upload.
+UPLOAD_PATHS = ("/search/imu", "/search/sensors", "/sync")
 
 
 HIT_FIELDS = ["rank", "score", "recording_id", "label", "t_start", "t_end", "body_part", "modality", "window_id",
@@ -60,11 +78,30 @@ def hits_json(hits: pl.DataFrame) -> dict:
     return {"hits": hits.select([c for c in HIT_FIELDS if c in hits.columns]).to_dicts()}
 
 
-def search_json(index: Index, query: str, target: str = "imu", k: int = 10, where: str | None = None) -> dict:
-    """A text search as JSON (the web UI's /search and this server's POST /search)."""
-    if not (query or "").strip():
+def check_prompt(prompt: str, max_chars: int) -> str:
+    """`prompt` stripped, or ValueError when it is empty or longer than `max_chars` (a text tower
+    reads its first 77 tokens; a longer prompt only costs the server time and memory)."""
+    prompt = (prompt or "").strip()
+    if not prompt:
         raise ValueError("the query text is empty: describe the motion to find")
-    return hits_json(index.search_text(query.strip(), target, int(k), where or None))
+    if len(prompt) > max_chars:
+        raise ValueError(f"the prompt is {len(prompt):,} characters; the limit is {max_chars:,} "
+                         "(the operator sets it with --max-prompt-chars)")
+    return prompt
+
+
+def check_filter(where: str | None) -> str | None:
+    """`where`, or ValueError when it is longer than MAX_FILTER_CHARS."""
+    if where and len(where) > MAX_FILTER_CHARS:
+        raise ValueError(f"the filter is {len(where):,} characters; the limit is {MAX_FILTER_CHARS:,}")
+    return where
+
+
+def search_json(index: Index, query: str, target: str = "imu", k: int = 10, where: str | None = None,
+                max_chars: int = HttpLimits.max_prompt_chars) -> dict:
+    """A text search as JSON (the web UI's /search and this server's POST /search)."""
+    prompt = check_prompt(query, max_chars)
+    return hits_json(index.search_text(prompt, target, int(k), check_filter(where) or None))
 
 
 def recording_json(index: Index, recording_id: str) -> dict:
@@ -92,16 +129,35 @@ def sync_json(result: SyncResult) -> dict:
             "matches": int(result.matches), "method": result.method, "notes": list(result.notes)}
 
 
-def create_app(index: Index):
-    """A FastAPI app answering searches on `index` (see the module doc for the routes)."""
+def validation_message(errors: list[dict]) -> str:
+    """FastAPI's list of validation errors as one line naming the first field and what is wrong."""
+    if not errors:
+        return "the request does not match the route's fields (see /docs)"
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({first.get('ctx', {}).get('error', 'decode error')})"
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+    if not where and first.get("type") == "missing":
+        return "the request needs a JSON body (its fields are listed at /docs)"
+    msg = str(first.get("msg", "invalid value"))
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{where or 'the body'}: {msg[:1].lower()}{msg[1:]}{more}"
+
+
+def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool = False):
+    """A FastAPI app answering searches on `index` (see the module doc for the routes), within
+    `limits` (default: HttpLimits() with UPLOAD_PATHS at DEFAULT_MAX_UPLOAD_MB). `show_paths`:
+    answer with the index's and the recordings' full server paths (off: names only)."""
     fastapi = optional("fastapi", "ui", "the JSON HTTP API")
     pydantic = optional("pydantic", "ui", "the JSON HTTP API")
+    if limits is None:
+        limits = HttpLimits(max_upload=int(DEFAULT_MAX_UPLOAD_MB * MB), upload_paths=UPLOAD_PATHS)
     BaseModel, Field = pydantic.BaseModel, pydantic.Field
 
     class Search(BaseModel):
         target: str = "imu"
         k: int = Field(10, ge=1, le=10_000)
-        where: str | None = None
+        where: str | None = Field(None, max_length=MAX_FILTER_CHARS)
 
     class TextSearch(Search):
         prompt: str
@@ -141,7 +197,7 @@ def create_app(index: Index):
         query: str
         target: str = "imu"
         k: int = Field(10, ge=1, le=10_000)
-        filter: str = ""
+        filter: str = Field("", max_length=MAX_FILTER_CHARS)
 
     class Pose(BaseModel):
         data: list[list[list[float]]]  # frames x canonical joints x 3, metres
@@ -153,24 +209,26 @@ def create_app(index: Index):
         max_offset: float = Field(10.0, gt=0)
 
     app = fastapi.FastAPI(title="motionsearch", description=__doc__)
-
-    async def bad_request(request, exc):  # one line, like the CLI's `error: ...`
-        return fastapi.responses.JSONResponse(status_code=400, content={"error": str(exc).splitlines()[0]})
-
-    for kind in EXPECTED:
-        app.add_exception_handler(kind, bad_request)
+    app.add_middleware(Guard, limits=limits)  # token and body size, before any route reads a byte
+    install_error_handlers(app, show_paths)
 
     @app.get("/health")
     def health() -> dict:
-        return {"index": index.store.uri, "encoders": index.encoder_ids(), "modalities": index.indexed_modalities()}
+        where = index.store.uri if show_paths else Path(index.store.uri.rstrip("/")).name
+        return {"index": where, "encoders": index.encoder_ids(), "modalities": index.indexed_modalities()}
 
     @app.get("/recordings")
-    def recordings(where: str | None = None) -> list[dict]:
-        return _rows(index.recordings(where))
+    def recordings(where: str | None = fastapi.Query(None, max_length=MAX_FILTER_CHARS)) -> list[dict]:
+        rows = _rows(index.recordings(where))
+        if not show_paths:  # the files each recording came from, by name: no server folders
+            for row in rows:
+                row["sources"] = [strip_paths(s) for s in row.get("sources") or []]
+        return rows
 
     @app.post("/search/text")
     def search_text(req: TextSearch) -> list[dict]:
-        return _rows(index.search_text(req.prompt, req.target, req.k, req.where))
+        return _rows(index.search_text(check_prompt(req.prompt, limits.max_prompt_chars), req.target, req.k,
+                                       req.where))
 
     @app.post("/search/vector")
     def search_vector(req: VectorSearch) -> list[dict]:
@@ -200,7 +258,7 @@ def create_app(index: Index):
 
     @app.post("/search")
     def search(req: UiSearch) -> dict:
-        return search_json(index, req.query, req.target, req.k, req.filter)
+        return search_json(index, req.query, req.target, req.k, req.filter, limits.max_prompt_chars)
 
     @app.get("/recording/{recording_id:path}")
     def recording(recording_id: str) -> dict:
@@ -212,6 +270,48 @@ def create_app(index: Index):
         return sync_json(sync_pair(index, req.imu.stream(), pose, req.max_offset))
 
     return app
+
+
+def install_error_handlers(app, show_paths: bool = False) -> None:
+    """Every refusal of `app` as a 4xx with {"error": "<one line>"} and one log line (FastAPI's
+    own answers included: validation errors, unknown routes); anything unexpected as a 500 with
+    one line, its traceback in the log. Server paths in messages are cut to their last part
+    unless `show_paths`."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    def answer(request, status: int, message: str):
+        refused(request.method, request.url.path, status, message)
+        return JSONResponse(status_code=status, content={"error": message})
+
+    async def expected(request, exc):  # a bad request, in the words of the code that refused it
+        text = one_line(str(exc) or type(exc).__name__)
+        return answer(request, 400, text if show_paths else strip_paths(text))
+
+    async def invalid(request, exc):  # FastAPI's 422 with a nested `detail`, as the one documented line
+        return answer(request, 400, validation_message(exc.errors()))
+
+    async def http_error(request, exc):
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            text = f"no route {request.method} {request.url.path}; the routes are listed at /docs"
+        elif exc.status_code == 405:
+            text = f"{request.method} is not allowed on {request.url.path}; the routes are listed at /docs"
+        else:
+            text = one_line(str(exc.detail))
+        response = answer(request, exc.status_code, text)
+        response.headers.update(getattr(exc, "headers", None) or {})
+        return response
+
+    async def unexpected(request, exc):  # a bug, not a refusal: the details stay in the log
+        return JSONResponse(status_code=500, content={
+            "error": f"internal error ({type(exc).__name__}); the server log has the details"})
+
+    for kind in EXPECTED:
+        app.add_exception_handler(kind, expected)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
 
 
 def sync_pair(index: Index, imu, other, max_offset: float = 10.0) -> SyncResult:
@@ -233,7 +333,12 @@ def sync_pair(index: Index, imu, other, max_offset: float = 10.0) -> SyncResult:
     return result
 
 
-def serve(index_path: str, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Open the index once and answer HTTP requests until interrupted."""
+def serve(index_path: str, host: str = "127.0.0.1", port: int = 8000, limits: HttpLimits | None = None,
+          show_paths: bool = False) -> None:
+    """Open the index once and answer HTTP requests until interrupted (a warning first when it
+    listens beyond this machine without a token)."""
     uvicorn = optional("uvicorn", "ui", "the JSON HTTP API")
-    uvicorn.run(create_app(Index(index_path)), host=host, port=port, log_level="warning")
+    warning = warn_if_open(host, limits.token if limits else None)
+    if warning:
+        print(warning, file=sys.stderr)
+    uvicorn.run(create_app(Index(index_path), limits, show_paths), host=host, port=port, log_level="warning")

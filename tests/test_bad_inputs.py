@@ -75,6 +75,8 @@ nan_imu = IMU.copy()
 nan_imu[5, 2] = np.nan
 nan_pose = POSE.copy()
 nan_pose[2, 3, 1] = np.inf
+huge_imu = IMU.copy()
+huge_imu[10, 1] = 1e30
 word_csv = GOOD_CSV.replace(b"\n", b"\n0,0,oops,0,0,0\n", 1)
 overlap_text = b"start,end,text\n0,4,walks\n2,6,waves\n"
 
@@ -97,6 +99,16 @@ IMPORTER_KINDS = {
                       "imu/t.npy", "not a readable .npy"),
     "npy pickled objects": ({"imu/p.npy": _npy(np.array([{"a": 1}] * 3, dtype=object))},
                             _imu("imu/p.npy", f'rate = 50\nchannels = "{CHANNELS}"'), "imu/p.npy", "."),
+    # physically absurd values (indexer.bounds)
+    "IMU 1e30 m/s^2": ({"imu/huge.csv": _csv(huge_imu)}, _imu("imu/huge.csv"), "imu/huge.csv",
+                       r"acceleration of 1e\+30 m/s\^2 in acc_y, beyond the 100 g"),
+    "gyro in deg/s read as rad/s": ({"imu/deg.csv": _csv(IMU * [1, 1, 1, 57.3, 57.3, 57.3])}, _imu("imu/deg.csv"),
+                                    "imu/deg.csv", r"angular rate of .* rad/s in gyr_x, beyond the 100 rad/s.*gyr_unit"),
+    "IMU one sample": ({"imu/one.csv": _csv(IMU[:1])}, _imu("imu/one.csv"), "imu/one.csv",
+                       r"1 sample\(s\) .* at least 2 samples and 0\.1 s"),
+    "IMU 0.06 s": ({"imu/short.csv": _csv(IMU[:3])}, _imu("imu/short.csv"), "imu/short.csv", r"last 0\.06 s"),
+    "IMU one gyroscope axis": ({"imu/gx.csv": _csv(IMU[:, :4]).replace(IMU_HEADER.encode(), b"acc_x,acc_y,acc_z,gyr_x")},
+                               _imu("imu/gx.csv"), "imu/gx.csv", r"incomplete gyroscope: gyr_x .*lack \['gyr_y', 'gyr_z'\]"),
     "npy 3-D for an IMU": ({"imu/3d.npy": _npy(np.zeros((10, 6, 2)))}, _imu("imu/3d.npy", f'rate = 50\nchannels = "{CHANNELS}"'),
                            "imu/3d.npy", "2-D|shape"),
     # numbers in the manifest
@@ -306,6 +318,15 @@ def _query_file(tmp: Path, kind: str) -> str:
     if kind == "npy":
         np.save(tmp / "q.npy", IMU.astype(np.float32))
         return str(tmp / "q.npy")
+    if kind == "huge.npy":  # 1e30 m/s^2 in one sample
+        np.save(tmp / "huge.npy", huge_imu)
+        return str(tmp / "huge.npy")
+    if kind == "one.npy":
+        np.save(tmp / "one.npy", IMU[:1])
+        return str(tmp / "one.npy")
+    if kind == "gx.csv":  # a gyroscope with one axis
+        (tmp / "gx.csv").write_bytes(_csv(IMU[:, :4]).replace(IMU_HEADER.encode(), b"acc_x,acc_y,acc_z,gyr_x"))
+        return str(tmp / "gx.csv")
     if kind == "garbage.mat":
         (tmp / "a1_s1_t1_inertial.mat").write_bytes(b"MATLAB 5.0 garbage" * 20)
         return str(tmp / "a1_s1_t1_inertial.mat")
@@ -356,6 +377,12 @@ CLI_KINDS = {
     "sync max-offset 1e12": ("query", ["sync", "{file:npy}", "{file:npy}", "--max-offset", "1e12"], r"--max-offset"),
     "sync top-k 0": ("query", ["sync", "{file:npy}", "{file:npy}", "--top-k", "0"], r"--top-k"),
     "serve port 99999": ("query", ["serve", "--port", "99999"], r"--port: must be between 1 and 65535"),
+    "query IMU 1e30 m/s^2": ("query", ["imu", "{file:huge.npy}", "--rate", "50", *IMU_Q],
+                             r"huge\.npy: acceleration of 1e\+30 m/s\^2"),
+    "query IMU one sample": ("query", ["imu", "{file:one.npy}", "--rate", "50", *IMU_Q],
+                             r"one\.npy: 1 sample\(s\) .* at least 2 samples"),
+    "query IMU one gyroscope axis": ("query", ["imu", "{file:gx.csv}", "--rate", "50"],
+                                     r"gx\.csv: incomplete gyroscope"),
     "query garbage UTD .mat": ("query", ["imu", "{file:garbage.mat}"], r"a1_s1_t1_inertial\.mat"),
     "query truncated parquet": ("query", ["imu", "{file:truncated.parquet}", "--rate", "50"], r"t\.parquet"),
     "query garbage bvh": ("query", ["pose", "{file:garbage.bvh}"], r"g\.bvh"),

@@ -198,8 +198,8 @@ def test_imu_columns_reach_the_encoder_by_name(tmp_path, tiny_encoder):
     folder.mkdir()
     data = imu_signal(6.0, 50.0, 5)
     write_imu_csv(folder / "imu" / "plain.csv", data)
-    shuffled = "gyr_z,acc_y,gyr_x,mag_x,acc_x,gyr_y,acc_z"
-    cols = [5, 1, 3, None, 0, 4, 2]
+    shuffled = "gyr_z,acc_y,gyr_x,mag_x,acc_x,mag_y,gyr_y,mag_z,acc_z"  # a magnetometer the encoder does not read
+    cols = [5, 1, 3, None, 0, None, 4, None, 2]
     table = np.column_stack([data[:, c] if c is not None else np.zeros(len(data)) for c in cols])
     np.savetxt(folder / "imu" / "shuffled.csv", table, delimiter=",", header=shuffled, comments="", fmt="%.6f")
     np.savetxt(folder / "imu" / "acc_only.csv", data[:, :3], delimiter=",", header="acc_x,acc_y,acc_z",
@@ -685,3 +685,19 @@ def test_a_span_lasting_the_whole_recording_leaves_windows_their_labels():
     rec = Recording("r", "d", labels=["waving"], imu=[imu], text=[whole, TextSpan(10.0, 16.0, "waves fast")])
     assert (rec.window_label(0.0, 5.0), rec.window_label(10.0, 15.0)) == ("waving", "waves fast")
     assert Recording("r", "d", imu=[imu], text=[whole]).window_label(0.0, 5.0) == whole.text  # no labels
+
+
+def test_a_span_whole_to_within_a_sample_is_the_recordings_description():
+    """Annotation files round their times: a span ending at the last sample (one 50 Hz sample
+    short of the end), or rounded to the millisecond, still describes the whole recording; one
+    that stops two samples short is a moment."""
+    from indexer.model import ImuStream, Recording, TextSpan
+    from indexer.units import IMU6_CHANNELS
+
+    imu = ImuStream(imu_signal(20.0, 50.0, 1), 50.0, list(IMU6_CHANNELS), "right_wrist")
+    for start, end in ((0.0, 19.98), (0.001, 19.999), (0.02, 20.0)):
+        rec = Recording("r", "d", labels=["drinking water"], imu=[imu],
+                        text=[TextSpan(start, end, "a person drinking water")])
+        assert rec.window_label(15.0, 19.9) == "drinking water", (start, end)
+    moment = Recording("r", "d", labels=["drinking water"], imu=[imu], text=[TextSpan(0.0, 19.9, "sips")])
+    assert moment.window_label(15.0, 19.9) == "sips"

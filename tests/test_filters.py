@@ -113,6 +113,16 @@ def test_a_syntax_error_is_one_line_naming_the_filter(where, reason):
     assert msg.startswith(f"invalid filter {where!r}: ") and reason in msg
 
 
+def test_a_filter_nested_too_deeply_or_very_long_is_refused_in_a_short_line():
+    deep = "(" * 5000 + "subject = 1" + ")" * 5000  # sqlglot recurses per level: a RecursionError before
+    with pytest.raises(ValueError, match="nested too deeply") as err:
+        parse_filter(deep, ["subject"])
+    assert len(str(err.value)) < 400 and "(10,011 characters)" in str(err.value)
+    with pytest.raises(ValueError, match="unknown column 'colour'") as err:
+        parse_filter("colour = '" + "x" * 100_000 + "'", ["subject"])
+    assert len(str(err.value)) < 400  # the filter is quoted up to 200 characters, not echoed whole
+
+
 def test_the_store_normalizes_for_either_table():
     assert normalize_where("trial = 1 AND subject = 2") == "trial = '1' AND subject = '2'"
     assert normalize_where("dataset = 5", "windows") == "dataset = '5'"  # every string column of the table

@@ -79,11 +79,12 @@ def test_toml_and_csv_forms_agree(tmp_path):
 
 
 def test_units_are_converted(tmp_path):
-    imu_csv(tmp_path / "a" / "imu.csv", [[1, 0, -1, 180, 0, -90], [0, 0.5, 0, 0, 360, 0]])
+    # five times over: a stream must last 0.1 s (indexer.bounds.MIN_STREAM_SECONDS)
+    imu_csv(tmp_path / "a" / "imu.csv", [[1, 0, -1, 180, 0, -90], [0, 0.5, 0, 0, 360, 0]] * 5)
     one_imu_manifest(tmp_path / "a", "imu.csv", 'rate = 50\nacc_unit = "g"\ngyr_unit = "deg/s"')
     rec = load_all(tmp_path / "a")["a/r1"]
     np.testing.assert_allclose(
-        rec.imu[0].data,
+        rec.imu[0].data[:2],
         [[9.80665, 0, -9.80665, math.pi, 0, -math.pi / 2], [0, 4.903325, 0, 0, 2 * math.pi, 0]],
         rtol=1e-6,
     )
@@ -91,25 +92,27 @@ def test_units_are_converted(tmp_path):
 
 
 def test_si_units_by_default_and_dataset_from_folder(tmp_path):
-    imu_csv(tmp_path / "lab" / "imu.csv", [[1, 2, 3, 4, 5, 6]])
+    imu_csv(tmp_path / "lab" / "imu.csv", [[1, 2, 3, 4, 5, 6]] * 10)
     one_imu_manifest(tmp_path / "lab", "imu.csv")
     rec = load_all(tmp_path / "lab")["lab/r1"]
     assert rec.dataset == "lab"
-    np.testing.assert_allclose(rec.imu[0].data, [[1, 2, 3, 4, 5, 6]])
+    np.testing.assert_allclose(rec.imu[0].data, [[1, 2, 3, 4, 5, 6]] * 10)
 
 
 def test_parquet_imu_with_extra_column_and_two_sensors(tmp_path):
     folder = tmp_path / "pq"
     folder.mkdir()
-    pl.DataFrame({"time": [0.0, 0.01], "gyr_z": [1.0, 2.0], "acc_x": [3.0, 4.0]}).write_parquet(folder / "w.parquet")
-    np.save(folder / "t.npy", np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]))
+    # gyroscope before accelerometer, ten samples (0.1 s at 100 Hz, the shortest stream allowed)
+    columns = {"time": 0.0, "gyr_z": 1.0, "gyr_x": 0.5, "gyr_y": 0.0, "acc_x": 3.0, "acc_y": 0.0, "acc_z": 9.0}
+    pl.DataFrame({c: [v] * 10 for c, v in columns.items()}).write_parquet(folder / "w.parquet")
+    np.save(folder / "t.npy", np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]] * 5))
     write_manifest(folder, """
 [[recording]]
 id = "r1"
 [[recording.imu]]
 file = "w.parquet"
 rate = 100
-channels = ["acc_x", "gyr_z"]
+channels = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
 placement = "Left-Wrist"
 [[recording.imu]]
 file = "t.npy"
@@ -120,10 +123,10 @@ acc_unit = "g"
 """)
     rec = load_all(folder)["pq/r1"]
     wrist, thigh = rec.imu
-    assert wrist.channels == ["acc_x", "gyr_z"] and wrist.placement == "left_wrist"
-    np.testing.assert_allclose(wrist.data, [[3, 1], [4, 2]])  # picked by name, time dropped
+    assert wrist.channels == ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"] and wrist.placement == "left_wrist"
+    np.testing.assert_allclose(wrist.data, [[3, 0, 9, 0.5, 0, 1]] * 10)  # picked by name, time dropped
     assert thigh.placement == "right_thigh"
-    np.testing.assert_allclose(thigh.data, np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]) * 9.80665, rtol=1e-6)
+    np.testing.assert_allclose(thigh.data, np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]] * 5) * 9.80665, rtol=1e-6)
 
 
 def _tiny_mp4(path, frames: int = 10, fps: int = 10) -> None:
@@ -173,7 +176,7 @@ offset = 0.5
 
 def test_missing_stream_file_fails_only_that_recording(tmp_path):
     folder = tmp_path / "m"
-    imu_csv(folder / "ok.csv", [[0, 0, 1, 0, 0, 0]])
+    imu_csv(folder / "ok.csv", [[0, 0, 1, 0, 0, 0]] * 2)
     write_manifest(folder, """
 [[recording]]
 id = "good"
@@ -187,7 +190,7 @@ file = "gone.csv"
 rate = 10
 """)
     good, bad = discover(folder)
-    assert good.load().imu[0].data.shape == (1, 6)
+    assert good.load().imu[0].data.shape == (2, 6)
     with pytest.raises(BadInput, match="missing stream file") as err:
         bad.load()
     assert err.value.path == str(folder / "gone.csv")
@@ -300,7 +303,7 @@ def test_broken_manifest_fails_discover(tmp_path, name, text, reason):
 
 
 def test_csv_manifest_columns_and_missing_file(tmp_path):
-    imu_csv(tmp_path / "x.csv", [[0, 0, 1, 0, 0, 0]] * 3)
+    imu_csv(tmp_path / "x.csv", [[0, 0, 1, 0, 0, 0]] * 10)
     (tmp_path / "notes.jsonl").write_text(json.dumps({"start": 0, "end": 0.02, "text": "tap"}) + "\n")
     (tmp_path / "manifest.csv").write_text(
         "id,dataset,subject,labels,imu_file,imu_rate,imu_channels,imu_placement,imu_acc_unit,imu_gyr_unit,"

@@ -136,12 +136,12 @@ def test_search_file_reads_a_csv_with_its_rate(ix, tmp_path):
 
 
 def test_csv_columns_are_matched_by_name_not_position(ix, tmp_path):
-    # Gyroscope first, a timestamp and a magnetometer column: the encoder still gets acc, then gyr.
+    # Gyroscope first, a timestamp and a magnetometer: the encoder still gets acc, then gyr.
     data = imu_signal(4.0, 50.0, 11)
     t = np.arange(len(data)) / 50.0
-    table = np.column_stack([t, data[:, 3:], np.ones(len(data)), data[:, :3]])
+    table = np.column_stack([t, data[:, 3:], np.ones((len(data), 3)), data[:, :3]])
     path = tmp_path / "shuffled.csv"
-    np.savetxt(path, table, delimiter=",", header="time,Gyr_X,gyr_y,gyr_z,mag_x,acc_x,acc_y,acc_z",
+    np.savetxt(path, table, delimiter=",", header="time,Gyr_X,gyr_y,gyr_z,mag_x,mag_y,mag_z,acc_x,acc_y,acc_z",
                comments="", fmt="%.6f")
     df = ix.search_file(path, "imu", "imu", k=1, rate=50.0)
     assert df["recording_id"][0] == "example/short_b" and df["score"][0] == pytest.approx(1.0, abs=1e-4)

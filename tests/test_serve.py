@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def test_a_bad_request_is_a_400_with_one_line(served, route, body, reason):
 
 def test_out_of_range_numbers_are_refused_by_the_schema(served):
     _, client = served
-    assert client.post("/search/text", json={"prompt": "waving", "k": 0}).status_code == 422
+    r = client.post("/search/text", json={"prompt": "waving", "k": 0})
+    assert r.status_code == 400 and r.json() == {"error": "k: input should be greater than or equal to 1"}
 
 
 def test_the_command_serves_on_localhost(demo_index_dir):
@@ -127,7 +129,17 @@ def test_the_command_serves_on_localhost(demo_index_dir):
                 assert proc.poll() is None, proc.stderr.read()
                 assert time.time() < deadline, "the server did not answer within 120 s"
                 time.sleep(0.5)
-        assert body["index"] == str(Path(demo_index_dir).resolve())
+        assert body["index"] == Path(demo_index_dir).name  # no server path unless --show-paths
+        bad = urllib.request.Request(f"http://127.0.0.1:{port}/search/text", data=b'{"prompt": "waving", "k": 0}',
+                                     headers={"content-type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(bad, timeout=10)
+        assert err.value.code == 400 and "error" in json.loads(err.value.read())
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    log = proc.stderr.read()
+    # the refused call is one line in the server's log, and no traceback
+    assert [line for line in log.splitlines() if "refused" in line] == [
+        "WARNING refused POST /search/text: 400 k: input should be greater than or equal to 1"], log
+    assert "Traceback" not in log

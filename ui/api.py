@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 
 from query import optional
-from query.serve import hits_json, recording_json, search_json
+from query.serve import check_filter, hits_json, recording_json, search_json
 from ui import views
 from ui.errors import UserError, message
 from ui.filters import Filters
@@ -42,14 +42,16 @@ def register(ctx: views.Context) -> None:
                 return fn(*args)
             except Exception as exc:  # noqa: BLE001  # one line for the caller, the details in the log
                 upload = next((_path(a) for a in args if isinstance(a, dict)), None)
-                raise gr.Error(message(exc, upload, hide).replace("**", "")) from None
+                # message() logs the one line; Gradio would print a traceback for every refusal
+                raise gr.Error(message(exc, upload, hide, api_name=fn.__name__).replace("**", ""),
+                               print_exception=False) from None
         return run
 
     def search(query: str, target: str = "imu", k: int = 10, filter: str = "") -> dict:
         """Windows of `target` matching a text prompt; `filter`: SQL over windows ("" = none),
         e.g. "subject = '2'". -> {"hits": [{rank, score, recording_id, label, t_start, t_end,
         body_part, modality, window_id, dataset, subject}, ...]}"""
-        return search_json(ctx.index, query, target, k, filter)
+        return search_json(ctx.index, query, target, k, filter, ctx.max_prompt_chars)
 
     def search_file(file: gr.FileData, kind: str = "imu", target: str = "pose", k: int = 10, filter: str = "",
                     rate: float = 0, placement: str = "right_wrist", start: float = 0, end: float = 0) -> dict:
@@ -58,7 +60,7 @@ def register(ctx: views.Context) -> None:
         q = views.Query(kind=kind, target=target, k=k, upload=_path(file), rate=rate, start=start, end=end,
                         placement=placement, one_per_recording=False)
         q = views.checked(ctx, q)
-        return hits_json(views.runner(ctx, q)(q.k, filter or None))
+        return hits_json(views.runner(ctx, q)(q.k, check_filter(filter) or None))
 
     def recording(recording_id: str) -> dict:
         """One recording: metadata, the streams it holds (rates, channels, lengths), its windows."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from query import open_index, optional
+from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
 from ui import api, defaults, grid, sync_tab, views
 from ui.errors import message, safely
 from ui.features import detect
@@ -27,6 +29,11 @@ gr = optional("gradio", "ui", "the web page")
 
 DEFAULT_MAX_UPLOAD_MB = defaults.MAX_UPLOAD_MB
 DEFAULT_CONCURRENCY = defaults.CONCURRENCY
+UPLOAD_PATHS = ("/gradio_api/upload",)  # the routes that take query files; the rest take JSON
+UPLOAD_ENVELOPE = 64_000  # bytes of multipart headers around an upload's file
+# Gradio's launch calls this route of its own server, without the token, and gives up on a 401;
+# it only runs the page's start-up events once and answers true or false.
+OPEN_PATHS = ("/gradio_api/startup-events",)
 CSS = grid.CSS
 # After a search: the query into the address bar, so the page can be shared and reloaded.
 WRITE_URL_JS = """
@@ -90,7 +97,7 @@ def _default_target(kind: str | None, targets: list[str]) -> str:
     return wanted if wanted in targets else targets[0]
 
 
-def _url_state(request, feats, picks: dict) -> dict:
+def _url_state(request, feats, picks: dict, max_chars: int = views.MAX_PROMPT_CHARS) -> dict:
     """The search a shared link describes (`?kind=text&query=...&target=imu&k=40&subject=2`);
     values the index does not know are left out."""
     params = request.query_params if request is not None else {}
@@ -108,18 +115,19 @@ def _url_state(request, feats, picks: dict) -> dict:
     kind = params.get("kind") if params.get("kind") in feats.query_kinds else None
     if kind is None and params.get("query") and "text" in feats.query_kinds:
         kind = "text"
-    return {"kind": kind, "query": (params.get("query") or "")[:views.MAX_PROMPT_CHARS],
+    return {"kind": kind, "query": (params.get("query") or "")[:max_chars],
             "target": params.get("target") if params.get("target") in feats.targets else None,
             "k": number("k", 1, MAX_K), "one": params.get("all_windows") not in ("1", "true"),
             "dataset": listed("dataset"), "subject": listed("subject"), "label": listed("label"),
             "min_duration": number("min_duration", 0, 1e9), "max_duration": number("max_duration", 0, 1e9)}
 
 
-def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> gr.Blocks:
+def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+              max_prompt_chars: int = views.MAX_PROMPT_CHARS) -> gr.Blocks:
     """The page for one open Index. `workdir` is the folder rendered media go to; serve() also
     makes it Gradio's upload folder, so it is the only folder the app serves files from."""
     ctx = Context(index=index, media=MediaDir(workdir), features=detect(index),
-                  max_upload_bytes=int(max_upload_mb * 1e6))
+                  max_upload_bytes=int(max_upload_mb * 1e6), max_prompt_chars=max_prompt_chars)
     feats = ctx.features
     picks = views.choices(ctx)
     first_kind = feats.query_kinds[0] if feats.query_kinds else None
@@ -139,7 +147,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                                         label="Search by", elem_id="kind")
                         prompt = gr.Textbox(label="Describe the motion", elem_id="prompt",
                                             placeholder="e.g. a person waves the right hand",
-                                            visible=first_kind == "text", max_length=views.MAX_PROMPT_CHARS)
+                                            visible=first_kind == "text", max_length=ctx.max_prompt_chars)
                         examples = views.example_prompts(ctx)
                         with gr.Column(visible=first_kind == "text" and bool(examples)) as example_box:
                             if examples:
@@ -286,7 +294,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
               concurrency_id="search").then(None, url_inputs, None, js=WRITE_URL_JS, api_visibility="private")
 
         def from_url(request: gr.Request):
-            state = _url_state(request, feats, picks)
+            state = _url_state(request, feats, picks, ctx.max_prompt_chars)
             kind_value = state["kind"] or first_kind
             updates = on_kind(kind_value)
             return [kind_value, gr.Textbox(value=state["query"], visible=kind_value == "text"), *updates[1:5],
@@ -367,9 +375,14 @@ def _sync_tab(ctx: Context) -> None:
 
 def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
           max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, concurrency: int = DEFAULT_CONCURRENCY,
-          block: bool = True, workdir: str | Path | None = None):
+          block: bool = True, workdir: str | Path | None = None, max_body_mb: float = DEFAULT_MAX_BODY_MB,
+          max_prompt_chars: int = views.MAX_PROMPT_CHARS, token: str | None = None):
     """Open the index, build the page and launch it. With block=False returns (app, url) and
-    leaves the server running in a thread (tests, notebooks); call app.close() to stop it."""
+    leaves the server running in a thread (tests, notebooks); call app.close() to stop it.
+
+    Every request passes query.http_guard.Guard first: bodies over `max_body_mb` (uploads: over
+    `max_upload_mb`) get 413 before they are read, and with a `token` every route needs it (the
+    page: open it once as `/?token=...`)."""
     own_dir = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="motionsearch-ui-")).resolve()
     if own_dir:  # uploads and renders are per run: gone when the process ends
@@ -379,9 +392,20 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
     # uploads and renders.
     os.environ["GRADIO_TEMP_DIR"] = str(workdir)
     index = open_index(index_dir)
-    app = build_app(index, workdir, max_upload_mb)
+    app = build_app(index, workdir, max_upload_mb, max_prompt_chars)
     app.queue(default_concurrency_limit=concurrency, max_size=64)
+    # Gradio's upload route takes the files (it checks each against max_file_size itself, and the
+    # multipart envelope adds a little); every other route, the queue's JSON included, takes
+    # max_body_mb, so a 5 MB prompt is refused before it is read.
+    limits = HttpLimits(max_body=int(max_body_mb * MB), max_upload=int(max_upload_mb * MB) + UPLOAD_ENVELOPE,
+                        upload_paths=UPLOAD_PATHS, max_prompt_chars=max_prompt_chars, token=check_token(token),
+                        open_paths=OPEN_PATHS)
+    warning = warn_if_open("a public gradio.live link" if share else host, token)
+    if warning:
+        print(warning, file=sys.stderr)
+    middleware = optional("starlette.middleware", "ui", "the web page").Middleware
     _, url, _ = app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
                            max_file_size=int(max_upload_mb * 1e6), show_error=False, quiet=not block,
-                           footer_links=["api"], css=CSS, theme=gr.themes.Soft())
+                           footer_links=["api"], css=CSS, theme=gr.themes.Soft(),
+                           app_kwargs={"middleware": [middleware(Guard, limits=limits)]})
     return app, url

@@ -4,6 +4,8 @@ Examples:
   python -m ui --demo                       build ./demo-index if it is missing, then serve it
   python -m ui --index ./utd-index          serve an index built with `python -m indexer build`
   python -m ui --index ./utd-index --host 0.0.0.0 --port 8080 --max-upload-mb 20
+      (with $MOTIONSEARCH_TOKEN set: open the page once as http://HOST:8080/?token=TOKEN; API
+      clients send 'Authorization: Bearer TOKEN')
 
 Then open the printed URL (default http://127.0.0.1:7860). Tabs:
   Search     by text prompt, IMU file, pose/BVH file or video; pick the target modality, how
@@ -29,6 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from query.http_guard import DEFAULT_MAX_BODY_MB, DEFAULT_MAX_PROMPT_CHARS, TOKEN_ENV, check_token, env_default
 from ui.defaults import CONCURRENCY as DEFAULT_CONCURRENCY
 from ui.defaults import MAX_UPLOAD_MB as DEFAULT_MAX_UPLOAD_MB
 
@@ -63,10 +66,25 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"largest query file accepted, in MB (default {DEFAULT_MAX_UPLOAD_MB})")
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
                         help=f"requests processed at once; others wait in the queue (default {DEFAULT_CONCURRENCY})")
+    parser.add_argument("--max-body-mb", type=float, default=env_default("MOTIONSEARCH_MAX_BODY_MB", DEFAULT_MAX_BODY_MB),
+                        help=f"largest request body other than an upload; larger ones get 413 before they are read "
+                             f"(default {DEFAULT_MAX_BODY_MB:g}; $MOTIONSEARCH_MAX_BODY_MB)")
+    parser.add_argument("--max-prompt-chars", type=int,
+                        default=env_default("MOTIONSEARCH_MAX_PROMPT_CHARS", DEFAULT_MAX_PROMPT_CHARS),
+                        help=f"longest text prompt (default {DEFAULT_MAX_PROMPT_CHARS}; $MOTIONSEARCH_MAX_PROMPT_CHARS)")
+    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
+                        help=f"require this token on every request: 'Authorization: Bearer TOKEN' from API clients, "
+                             f"/?token=TOKEN once in a browser (it sets a cookie); prefer ${TOKEN_ENV}, which "
+                             "other users of this machine cannot read in the process list")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.max_upload_mb <= 0 or args.concurrency < 1:
-        parser.error("--max-upload-mb must be positive and --concurrency at least 1")
+    if args.max_upload_mb <= 0 or args.concurrency < 1 or args.max_body_mb <= 0 or args.max_prompt_chars < 1:
+        parser.error("--max-upload-mb and --max-body-mb must be positive, --concurrency and --max-prompt-chars "
+                     "at least 1")
+    try:
+        check_token(args.token)
+    except ValueError as exc:
+        parser.error(f"--token: {exc}")
     folder = DEMO_DIR if args.demo else args.index  # a path or a URI, as the user wrote it
     if args.demo:
         ensure_demo(folder)
@@ -77,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="motionsearch-ui-"))  # uploads and renders of this run
     try:
         serve(folder, host=args.host, port=args.port, share=args.share, max_upload_mb=args.max_upload_mb,
-              concurrency=args.concurrency, workdir=workdir)
+              concurrency=args.concurrency, workdir=workdir, max_body_mb=args.max_body_mb,
+              max_prompt_chars=args.max_prompt_chars, token=args.token)
     except (FileNotFoundError, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

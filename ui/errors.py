@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from query import BadInput, optional
+from query.http_guard import strip_paths
 
 log = logging.getLogger("ui")
 
@@ -34,16 +35,20 @@ def shorten(text: str, paths) -> str:
     return text
 
 
-def message(exc: BaseException, upload: str | None = None, hide=()) -> str:
-    """A one-paragraph Markdown message for the page; `hide`: server paths to shorten."""
+def message(exc: BaseException, upload: str | None = None, hide=(), api_name: str = "page") -> str:
+    """A one-paragraph Markdown message for the page; `hide`: server paths to shorten. A refusal
+    is logged as one line (`api_name`: the endpoint that refused), anything else with its traceback."""
     if isinstance(exc, BadInput):
         reason = shorten(exc.reason.replace("(--rate)", "(fill in the sample rate field)"), hide)
-        return f"**Could not use `{_short_path(exc.path)}`:** {reason}"
-    if isinstance(exc, EXPECTED):
-        text = shorten(str(exc).strip() or type(exc).__name__, [upload, *hide])
-        return f"**Could not do that:** {text}"
-    log.exception("unexpected error in a UI request")
-    return f"**Something went wrong** ({type(exc).__name__}); the server log has the details."
+        text = f"**Could not use `{_short_path(exc.path)}`:** {reason}"
+    elif isinstance(exc, EXPECTED):
+        text = f"**Could not do that:** {shorten(str(exc).strip() or type(exc).__name__, [upload, *hide])}"
+    else:
+        log.exception("unexpected error in a UI request")
+        return f"**Something went wrong** ({type(exc).__name__}); the server log has the details."
+    text = strip_paths(text)  # any server path the reason still names (an index, a source file)
+    log.warning("refused %s: %s", api_name, text.replace("**", "").splitlines()[0] if text else "")
+    return text
 
 
 def safely(n_outputs: int, status_index: int = 0, on_error: list | None = None, hide=()):

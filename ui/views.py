@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from query import VIDEO_SUFFIXES, BadInput, Index, Recording, read_imu, read_pose
+from query.http_guard import DEFAULT_MAX_PROMPT_CHARS
 from ui import grid, render, scene
 from ui.errors import UserError
 from ui.features import Features
@@ -31,7 +32,7 @@ PER_RECORDING_FETCH = 5
 SAMPLE_WINDOWS = 400
 # z-scores (hit vs. the sample) from which a hit is called a strong / a fair match.
 STRONG_Z, FAIR_Z = 3.0, 2.0
-MAX_PROMPT_CHARS = 500
+MAX_PROMPT_CHARS = DEFAULT_MAX_PROMPT_CHARS  # the operator's --max-prompt-chars replaces it (Context)
 UPLOAD_TYPES = {
     "imu": (".mat", ".csv", ".parquet", ".npy"),
     "pose": (".bvh", ".mat", ".npy"),
@@ -56,6 +57,7 @@ class Context:
     media: MediaDir
     features: Features
     max_upload_bytes: int
+    max_prompt_chars: int = MAX_PROMPT_CHARS
 
     def __post_init__(self) -> None:
         # Re-reading a recording is cheap but not free (a BVH take is parsed again); the cards
@@ -148,8 +150,8 @@ def checked(ctx: Context, q: Query) -> Query:
         q.prompt = (q.prompt or "").strip()
         if not q.prompt:
             raise UserError("type a description of the motion to search for")
-        if len(q.prompt) > MAX_PROMPT_CHARS:
-            raise UserError(f"the prompt is {len(q.prompt)} characters; keep it under {MAX_PROMPT_CHARS}")
+        if len(q.prompt) > ctx.max_prompt_chars:
+            raise UserError(f"the prompt is {len(q.prompt):,} characters; keep it to {ctx.max_prompt_chars:,}")
     elif q.kind in UPLOAD_TYPES:
         q.upload = str(check_upload(q.upload, q.kind, ctx.max_upload_bytes))
         q.start, q.end = _optional_seconds(q.start, "start"), _optional_seconds(q.end, "end") or None

@@ -49,7 +49,7 @@ from indexer.bodyparts import (
     missing_canonical_joints,
     orient_up,
 )
-from indexer.bounds import MAX_DURATION
+from indexer.bounds import MAX_DURATION, check_imu_values, check_stream_length
 from indexer.clocks import DEFAULT_MAX_GAP, TIME_UNITS, parse_times, regularise
 from indexer.errors import BadInput
 from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan, VideoStream
@@ -661,8 +661,10 @@ def imu_streams(spec: ImuSpec, parts: list[_Part], origin: float | None = None) 
     source = str(parts[0].path)
 
     def stream(data: np.ndarray, rate: float, offset: float) -> ImuStream:
-        return ImuStream(data=imu_channels_to_si(data, channels, spec.acc_unit, spec.gyr_unit), rate=rate,
+        made = ImuStream(data=imu_channels_to_si(data, channels, spec.acc_unit, spec.gyr_unit), rate=rate,
                          channels=channels, placement=spec.placement, source=source, offset=offset)
+        check_imu_values(source, made.data, channels)  # after ImuStream has named any NaN
+        return made
 
     if spec.time_columns is None:
         rows = {len(p.data) for p in parts}
@@ -670,7 +672,9 @@ def imu_streams(spec: ImuSpec, parts: list[_Part], origin: float | None = None) 
             counts = ", ".join(f"{p.path.name}: {len(p.data)}" for p in parts)
             raise BadInput(source, f"the files of one sensor have different numbers of rows ({counts}); "
                                    "without time columns their rows must line up")
-        return [stream(np.concatenate([p.data for p in parts], axis=1), spec.rate, spec.offset or 0.0)]
+        made = stream(np.concatenate([p.data for p in parts], axis=1), spec.rate, spec.offset or 0.0)
+        check_stream_length(source, len(made.data), made.rate)
+        return [made]
     # With its own `offset`, a stream's first timestamp is at that recording time.
     start = _clock_start(spec, parts) if spec.offset is not None or origin is None else origin
     where = " + ".join(str(p.path) for p in parts)
@@ -678,6 +682,10 @@ def imu_streams(spec: ImuSpec, parts: list[_Part], origin: float | None = None) 
                                  origin=start, part_names=[str(p.path) for p in parts])
     for note in notes:
         log.warning(note)
+    # Short pieces between clock gaps are kept (they are real samples); the sensor as a whole must
+    # hold one stretch long enough to be a motion.
+    longest = max(segments, key=lambda seg: len(seg.data))
+    check_stream_length(where, len(longest.data), longest.rate)
     return [stream(seg.data, seg.rate, seg.offset + (spec.offset or 0.0)) for seg in segments]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.bodyparts import KINECT20_JOINTS
+from indexer.bounds import check_imu_values, check_stream_length
 from indexer.errors import BadInput
 from indexer.model import Entry, ImuStream, PoseStream, Recording, VideoStream
 from indexer.units import IMU6_CHANNELS, imu_channels_to_si
@@ -81,6 +82,8 @@ def load_recording(root: Path, action: int, subject: str, trial: str, actions: d
         placement=placement,
         source=str(iner_path),
     )
+    check_stream_length(imu.source, len(imu.data), imu.rate)
+    check_imu_values(imu.source, imu.data, imu.channels)
 
     frames = read_skeleton_frames(skel_path)
     # Kinect dropped frames: the README says to spread them evenly over the inertial duration.
