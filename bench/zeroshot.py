@@ -298,18 +298,24 @@ def confusions(pred: np.ndarray, top: int = 3) -> list[dict]:
     return [{"label": str(label), "share": round(count / n, 4)} for label, count in Counter(pred.tolist()).most_common(top)]
 
 
-def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
-    """Windows classified among `labels` by the text tower, and each label's prompt ranking them."""
+def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: list[str],
+                     center: np.ndarray | None = None) -> dict:
+    """Windows classified among `labels` by the text tower, as `Index.classify` does: relative to
+    `center`, the mean vector of the archive's windows, which an index of the archive holds
+    (`Encoder.label_cosines`); `uncentred` gives the plain-cosine figures beside. Each label's
+    prompt ranking the windows (text->IMU) uses plain cosines, as a text search does."""
     from encoders.evaluation.text_aligned import classification, text_retrieval
 
-    cls = classification(encoder, vectors, captions, labels)
+    cls = classification(encoder, vectors, captions, labels, center)
+    plain = classification(encoder, vectors, captions, labels)
     ret = text_retrieval(encoder, vectors, captions, labels)
-    pred = np.asarray(labels)[np.argmax(vectors @ encoder.encode_text(labels).T, axis=1)]
+    pred = np.asarray(labels)[np.argmax(encoder.label_cosines(vectors, labels, center), axis=1)]
     true = np.asarray(captions)
     return {"accuracy": cls["accuracy"], "balanced_accuracy": balanced_accuracy(true, pred, labels),
             "macro_f1": cls["macro_f1"], "text_imu_p1": ret["P@1"], "text_imu_map": ret["mAP"],
             "chance": 1.0 / len(labels), "chance_map": ret["chance_mAP"], "labels": len(labels),
-            "windows": int(len(true)), "confusions": confusions(pred)}
+            "windows": int(len(true)), "confusions": confusions(pred),
+            "uncentred": {"accuracy": plain["accuracy"], "macro_f1": plain["macro_f1"]}}
 
 
 def per_recording(vectors: np.ndarray, captions: list[str], groups: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -410,9 +416,10 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
     if archive.overlap and (note := archive.overlap(encoder.config)):
         out["note"] = note
     if encoder.text_aligned and len(labels) >= 2:
-        z = zero_shot_scores(encoder, vectors, caps, labels)
+        center = vectors.mean(0)  # what an index of this archive holds as its mean IMU window
+        z = zero_shot_scores(encoder, vectors, caps, labels, center)
         rv, rc = per_recording(vectors, caps, groups)
-        r = zero_shot_scores(encoder, rv, rc, sorted(set(rc)))
+        r = zero_shot_scores(encoder, rv, rc, sorted(set(rc)), center)
         z["per_recording"] = {key: r[key] for key in ("accuracy", "balanced_accuracy", "macro_f1", "labels", "windows")}
         z["per_recording"]["recordings"] = z["per_recording"].pop("windows")
         z["per_placement"] = {}
@@ -422,7 +429,7 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                 own = sorted({c for c, k in zip(caps, keep) if k})  # asked about its own labels only
                 if len(own) >= 2:
                     z["per_placement"][place] = zero_shot_scores(encoder, vectors[keep],
-                                                                 [c for c, k in zip(caps, keep) if k], own)
+                                                                 [c for c, k in zip(caps, keep) if k], own, center)
         out["zero_shot"] = z
     else:
         out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned
@@ -523,7 +530,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
     """Archive x checkpoint: the headline figures, one line each, and one per sensor placement
     where an archive has a few (all of them are in the JSON)."""
     head = (f"{'archive':<15} {'checkpoint':<12} {'labels':>6} {'windows':>7} {'chance':>6} {'acc':>6} {'bal.acc':>7} "
-            f"{'mF1':>6} {'rec.acc':>7} {'P@1':>6} {'mAP':>6} {shot + '-shot':>7} {'+text':>6}  top prediction (share)")
+            f"{'mF1':>6} {'raw mF1':>7} {'rec.acc':>7} {'P@1':>6} {'mAP':>6} {shot + '-shot':>7} {'+text':>6}  "
+            "top prediction (share)")
     lines = [head, "-" * len(head)]
     for name, entry in report["archives"].items():
         for label, r in entry["checkpoints"].items():
@@ -535,13 +543,15 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
             lines.append(
                 f"{name:<15} {label:<12} {z.get('labels', '-'):>6} {z.get('windows', '-'):>7} {_f(z.get('chance')):>6} "
                 f"{_f(z.get('accuracy')):>6} {_f(z.get('balanced_accuracy')):>7} {_f(z.get('macro_f1')):>6} "
-                f"{_f(z.get('per_recording', {}).get('accuracy')):>7} {_f(z.get('text_imu_p1')):>6} "
+                f"{_f(z.get('uncentred', {}).get('macro_f1')):>7} {_f(z.get('per_recording', {}).get('accuracy')):>7} "
+                f"{_f(z.get('text_imu_p1')):>6} "
                 f"{_f(z.get('text_imu_map')):>6} {_f(fs.get('accuracy')):>7} {_f(fb.get('accuracy')):>6}  "
                 + (f"{top['label'][:28]} ({top['share']:.2f})" if top else ""))
             places = z.get("per_placement", {})
             for place, p in places.items() if len(places) <= max_placements else ():
                 lines.append(f"{'  ' + place:<15} {label:<12} {p['labels']:>6} {p['windows']:>7} {_f(p['chance']):>6} "
-                             f"{_f(p['accuracy']):>6} {_f(p['balanced_accuracy']):>7} {_f(p['macro_f1']):>6} {'':>7} "
+                             f"{_f(p['accuracy']):>6} {_f(p['balanced_accuracy']):>7} {_f(p['macro_f1']):>6} "
+                             f"{_f(p['uncentred']['macro_f1']):>7} {'':>7} "
                              f"{_f(p['text_imu_p1']):>6} {_f(p['text_imu_map']):>6}")
     for name, reason in report.get("skipped", {}).items():
         lines.append(f"{name:<15} skipped: {reason}")
@@ -549,7 +559,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
         for label, r in entry["checkpoints"].items():
             if r.get("note"):
                 lines.append(f"note: {name} / {label}: {r['note']}")
-    lines.append(f"({shot}-shot: mean accuracy of prototypes from {shot} example recordings per class; +text: blended "
+    lines.append(f"(acc, mF1: relative to the archive's mean window, as Index.classify scores; raw mF1: plain cosines; "
+                 f"{shot}-shot: mean accuracy of prototypes from {shot} example recordings per class; +text: blended "
                  "0.5/0.5 with the label's text vector; rec.acc: per recording)")
     return "\n".join(lines)
 

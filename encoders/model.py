@@ -86,6 +86,19 @@ def text_aligned_config(architecture: str, text: dict, video: dict | None = None
     return config
 
 
+def centred_cosines(vectors: np.ndarray, text: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
+    """(N, L) cosines of unit `vectors` with unit `text` vectors, taken relative to `center`, the
+    mean vector of the archive the windows come from (when given). Vectors of one archive share a
+    common direction (its sensor placement, its recording setup) that says nothing about the
+    action but pulls every window toward the few labels lying along it; centring removes it
+    (docs/words.md, "Centring")."""
+    v = np.asarray(vectors, np.float32)
+    if center is not None:
+        v = v - np.asarray(center, np.float32)[None, :]
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+    return v @ np.asarray(text, np.float32).T
+
+
 class JointModel(nn.Module):
     """One tower per modality, all mapping into one joint space, and the learnable temperature;
     with a `fusion` section in the config, also the sensor fusion over the IMU tower's vectors
@@ -225,6 +238,11 @@ class Encoder(CheckpointView):
             raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.get('space')!r}); "
                              "train one with `python -m encoders train --text-tower minilm`")
         return load_text_tower(self.config["text"])
+
+    def label_cosines(self, vectors: np.ndarray, labels: list[str], center: np.ndarray | None = None) -> np.ndarray:
+        """(N, L) cosines of windows' unit `vectors` with each label's text vector, relative to
+        `center` (see `centred_cosines`)."""
+        return centred_cosines(vectors, self.encode_text(labels), center)
 
     def encode_text(self, texts: list[str], templates: bool = True) -> np.ndarray:
         """Unit vectors (N, d) for text in this encoder's joint space. With `templates` each text

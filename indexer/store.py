@@ -108,6 +108,7 @@ META_COLUMNS = ["id", "recording_id", "dataset", "subject", "modality", "body_pa
                 "label", "encoder_id"]
 META_IN_MEMORY_MAX = 20_000_000  # filters whose admitted ids an open store keeps
 SCAN_BATCH = 20_000  # rows per batch a FAISS build reads from LanceDB (30 MB of 384-d vectors)
+MEAN_SAMPLE = 50_000  # windows a mean vector is taken over (the mean of a sample that size is within ~0.5 % of all)
 DELTA_MAX_SHARE = 0.1  # new windows go to a FAISS index's delta file until it holds this share of the main one
 
 # Scalar indexes kept on each table (IndexStore.optimize): id lookups of search hits and the
@@ -258,6 +259,7 @@ class IndexStore:
         self._meta: tuple | None = None  # (windows table version, metadata sorted by id, its ids, views)
         self._versions: dict[str, int] = {}  # table versions, forgotten on every write (version())
         self._hidden: tuple[tuple, dict] | None = None  # (table versions, _uncommitted_scope per table)
+        self._means: dict[tuple, np.ndarray | None] = {}  # mean_vector per (encoder, modality, version)
 
     def _table_names(self) -> list[str]:
         lister = getattr(self.db, "list_tables", None)
@@ -620,6 +622,20 @@ class IndexStore:
         for info in self.fs.get_file_info(pyarrow.fs.FileSelector(folder)):
             (local / Path(info.path).name).write_bytes(self._read(info.path))
         return local
+
+    def mean_vector(self, encoder_id: str, modality: str, sample: int = MEAN_SAMPLE) -> np.ndarray | None:
+        """The mean of the stored vectors of one encoder and modality (over at most `sample`
+        windows), the archive's common direction that zero-shot scores are taken relative to
+        (query.text_aligned); None when there is none. Cached per table version."""
+        key = (encoder_id, modality, int(self.tables["windows"].version))
+        if key not in self._means:
+            pred = self.encoder_filter(encoder_id, modality)
+            hidden = self._uncommitted_scope("windows")
+            pred = f"({pred}) AND {hidden}" if hidden else pred
+            rows = self.tables["windows"].search().where(pred).select(["vector"]).limit(sample).to_arrow()
+            vectors = np.stack(rows["vector"].to_numpy(zero_copy_only=False)) if rows.num_rows else None
+            self._means[key] = None if vectors is None else vectors.astype(np.float64).mean(0).astype(np.float32)
+        return self._means[key]
 
     @staticmethod
     def encoder_filter(encoder_id: str, modality: str | None = None) -> str:

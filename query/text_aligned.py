@@ -84,9 +84,11 @@ def classify(index, path_or_stream, labels: list[str], modality: str | None = No
     """Zero-shot recognition: how well the clip matches each label's prompt.
 
     Columns: label, score, cosine; sorted by score. `cosine` is the similarity of the clip's
-    vector to the label's template-averaged text vector; `score` is the softmax of the cosines
-    over the given labels at the checkpoint's learned temperature (a probability-like share that
-    sums to 1 over these labels; it says nothing about labels not listed).
+    vector to the label's template-averaged text vector, taken relative to the index's mean
+    window of the modality (`Encoder.label_cosines`; plain when the index has none); `score` is
+    their softmax over the given labels at the checkpoint's learned temperature: a
+    probability-like share that sums to 1 over these labels and says nothing about labels not
+    listed.
     """
     labels = [s.strip() for s in labels if s and s.strip()]
     labels = list(dict.fromkeys(labels))
@@ -108,9 +110,11 @@ def classify(index, path_or_stream, labels: list[str], modality: str | None = No
         if start is not None or end is not None:
             stream = inputs.crop_stream(stream, start or 0.0, end)
     vec = embed_clip(stream, encoder)
-    cos = encoder.encode_text(labels) @ vec
+    # scored relative to the index's mean window of this modality (Encoder.label_cosines): the
+    # clip is taken as one more window of the archive the index holds
+    centred = encoder.label_cosines(vec[None, :], labels, index.store.mean_vector(encoder.id, modality))[0]
     scale = float(np.exp(min(float(encoder.model.logit_scale.detach()), np.log(100.0))))
-    z = scale * (cos - cos.max())
+    z = scale * (centred - centred.max())
     prob = np.exp(z) / np.exp(z).sum()
-    df = pl.DataFrame({"label": labels, "score": prob.astype(np.float64), "cosine": cos.astype(np.float64)})
+    df = pl.DataFrame({"label": labels, "score": prob.astype(np.float64), "cosine": centred.astype(np.float64)})
     return df.sort("score", descending=True, maintain_order=True)

@@ -12,7 +12,7 @@ import torch
 from encoders.data import TextAlignedSet
 from encoders.evaluation.metrics import mean_average_precision, precision_at_k, ranking_metrics
 from encoders.evaluation.pairs import label_warnings
-from encoders.model import Encoder
+from encoders.model import Encoder, centred_cosines
 
 
 @torch.no_grad()
@@ -71,10 +71,12 @@ def text_retrieval(encoder: Encoder, vectors: np.ndarray, captions: list[str], l
     return out
 
 
-def classification(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
-    """Zero-shot recognition: each window takes the label whose prompt is nearest."""
+def classification(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str],
+                   center: np.ndarray | None = None) -> dict:
+    """Zero-shot recognition: each window takes the label whose prompt is nearest (relative to
+    `center`, the archive's mean vector, when given: `encoders.model.centred_cosines`)."""
     true = np.asarray(captions)
-    pred = np.asarray(labels)[np.argmax(vectors @ encoder.encode_text(labels).T, axis=1)]
+    pred = np.asarray(labels)[np.argmax(centred_cosines(vectors, encoder.encode_text(labels), center), axis=1)]
     return {"accuracy": float((pred == true).mean()), "macro_f1": macro_f1(true, pred, labels),
             "chance_accuracy": 1.0 / len(labels), "classes": len(labels), "clips": len(true)}
 
