@@ -1,5 +1,9 @@
-"""The error every importer raises for input it cannot use."""
+"""The errors the index raises for input or files it cannot use, and how they read on one line."""
 from __future__ import annotations
+
+import re
+
+_RUST_PATH = re.compile(r",? */\S+\.rs:\d+:\d+")
 
 
 class BadInput(ValueError):
@@ -16,3 +20,13 @@ class BadInput(ValueError):
 
 class IndexLocked(RuntimeError, LookupError):
     """Another writer holds the index."""
+
+
+class DamagedTable(ValueError):
+    """A LanceDB table whose files cannot be read; the message says how to recover."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message on one line (its type's name when it has none), without the Rust
+    source paths LanceDB puts in it."""
+    return _RUST_PATH.sub("", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

@@ -27,8 +27,8 @@ def pick_encoder(index, query: str, target: str | None, encoder_id: str | None =
         return encoder
     ids = index.encoder_ids()
     if not ids:
-        raise LookupError(f"{index.store.uri}: the index holds no windows yet")
-    have_target = [e for e in ids if target is None or index.store.count("windows", index.store.encoder_filter(e, target))]
+        raise LookupError(f"{index.uri}: the index holds no windows yet")
+    have_target = [e for e in ids if target is None or index.count("windows", encoder=e, modality=target)]
     if not have_target:
         raise LookupError(f"the index holds no {target!r} windows (it has {', '.join(index.indexed_modalities())})")
     for eid in reversed(have_target):

@@ -8,7 +8,8 @@ import pytest
 from test_store import ENC, recording_row, unit_vectors, window_rows
 
 from indexer.filters import normalize_where as parse_filter
-from indexer.store import FILTER_COLUMNS, IndexStore, normalize_where
+from indexer.schema import FILTER_COLUMNS, normalize_where
+from indexer.store import IndexStore
 
 WINDOW_COLUMNS = FILTER_COLUMNS["windows"]
 STRINGS = {"subject", "trial", "label", "dataset"}
