@@ -25,6 +25,12 @@ class IndexLocked(RuntimeError, LookupError):
 class DamagedTable(ValueError):
     """A LanceDB table whose files cannot be read; the message says how to recover."""
 
+    @classmethod
+    def of(cls, uri: str, name: str, exc: BaseException) -> DamagedTable:
+        return cls(f"{uri}: the {name} table cannot be read ({first_line(exc).strip()}); rebuild the index into a "
+                   "new folder with `python -m indexer build SOURCE --out NEW_DIR`, or go back to an earlier "
+                   f"version of {name}.lance with LanceDB's Table.restore(version)")
+
 
 def first_line(exc: BaseException) -> str:
     """An exception's message on one line (its type's name when it has none), without the Rust

@@ -79,6 +79,22 @@ def where_filter(*, at_least: dict | None = None, at_most: dict | None = None, *
     return " AND ".join(parts) or None
 
 
+def refusal(table, pred: str, user: str, exc: Exception, scoped: bool) -> str:
+    """Why LanceDB (`table`, a LanceDB table) refused the user's filter `user` inside the predicate
+    `pred`, naming only what the user wrote; when LanceDB quoted the store's scope (`scoped`) in
+    another form, the filter is asked about alone."""
+    reason = lance_reason(exc, pred, user)
+    if scoped and "encoder_id" in reason:
+        try:
+            table.search().where(user).limit(1).to_arrow()
+            reason = "LanceDB could not evaluate it"
+        except (ValueError, RuntimeError) as alone:
+            reason = lance_reason(alone, user, user)
+        if "encoder_id" in reason:
+            reason = "LanceDB could not evaluate it"
+    return reason
+
+
 def lance_reason(exc: Exception, pred: str, user_sql: str) -> str:
     """LanceDB's complaint about a filter, on one line, with the store's part of the predicate
     taken out (it echoes the whole predicate it was given)."""

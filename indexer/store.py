@@ -33,14 +33,13 @@ import pyarrow as pa
 import pyarrow.fs
 
 from indexer import schema, sidefiles, sql
-from indexer.errors import DamagedTable, first_line
+from indexer.errors import DamagedTable
 from indexer.faiss_files import FaissEntry, FaissFiles
-from indexer.hit_rows import WindowMeta
 from indexer.locks import WriterLock, writer_lock
+from indexer.search_rows import SearchRows
 
 # The checkpoint file that completes an encoder folder kept in an index (written last).
 ENCODER_COMPLETE = "config.json"
-ADMITTED_CACHE = 64
 
 
 def _writes(method):
@@ -53,6 +52,14 @@ def _writes(method):
         finally:
             self._versions.clear()
     return wrapper
+
+
+def _table_names(db) -> list[str]:
+    lister = getattr(db, "list_tables", None)
+    if lister is None:
+        return list(db.table_names())
+    result = lister()
+    return list(getattr(result, "tables", result))
 
 
 def is_index(uri: str | Path) -> bool:
@@ -75,7 +82,7 @@ class IndexStore:
             path.mkdir(parents=True, exist_ok=True)
             self.uri = str(path)
         self.db = lancedb.connect(self.uri)
-        existing = set(self._table_names())
+        existing = set(_table_names(self.db))
         for name, table_schema in schema.TABLES.items():
             if name not in existing:
                 if not create and name in schema.OPTIONAL_TABLES:
@@ -89,18 +96,10 @@ class IndexStore:
         self.tables = {name: self.db.open_table(name) for name in schema.TABLES if name in existing}
         self.fs, self.root = pyarrow.fs.FileSystem.from_uri(self.uri)
         self.faiss_files = FaissFiles(self)
-        self._meta = WindowMeta(self)  # window metadata in memory, for joining search hits
+        self._search = SearchRows(self)  # admitted ids and hit metadata, kept in memory per table version
         self._lock: WriterLock | None = None  # held by writer()
-        self._admitted: dict[tuple, np.ndarray] = {}  # admitted_ids, oldest first
         self._versions: dict[str, int] = {}  # table versions, forgotten on every write (version())
         self._hidden: tuple[tuple, dict] | None = None  # (table versions, _uncommitted_scope per table)
-
-    def _table_names(self) -> list[str]:
-        lister = getattr(self.db, "list_tables", None)
-        if lister is None:
-            return list(self.db.table_names())
-        result = lister()
-        return list(getattr(result, "tables", result))
 
     # ---- reading -------------------------------------------------------------------------
     def table(self, name: str, where: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
@@ -126,10 +125,7 @@ class IndexStore:
             return pl.from_arrow(query.limit(None).to_arrow())
         except (OSError, ValueError, RuntimeError) as exc:
             if isinstance(exc, OSError) or "LanceError(IO)" in str(exc):  # the files, not the query
-                raise DamagedTable(f"{self.uri}: the {name} table cannot be read ({first_line(exc).strip()}); rebuild "
-                                   "the index into a new folder with `python -m indexer build SOURCE --out NEW_DIR`, "
-                                   f"or go back to an earlier version of {name}.lance with LanceDB's "
-                                   "Table.restore(version)") from None
+                raise DamagedTable.of(self.uri, name, exc) from None
             raise
 
     def filtered(self, name: str, where: str | None = None, columns: list[str] | None = None,
@@ -150,15 +146,7 @@ class IndexStore:
         except DamagedTable:
             raise
         except (ValueError, RuntimeError) as exc:
-            reason = sql.lance_reason(exc, pred, user)
-        if scope and "encoder_id" in reason:  # LanceDB quoted the scope in another form: ask about the filter alone
-            try:
-                self.tables[name].search().where(user).limit(1).to_arrow()
-                reason = "LanceDB could not evaluate it"
-            except (ValueError, RuntimeError) as exc:
-                reason = sql.lance_reason(exc, user, user)
-            if "encoder_id" in reason:
-                reason = "LanceDB could not evaluate it"
+            reason = sql.refusal(self.tables[name], pred, user, exc, scoped=bool(scope))
         raise ValueError(f"invalid filter {where!r}: {reason}")
 
     def recordings(self, where: str | None = None, columns: list[str] | None = None, *, scope: str | None = None,
@@ -173,33 +161,23 @@ class IndexStore:
 
     def admitted_ids(self, where: str | None, scope: str | None = None, table: str = "windows",
                      **keywords) -> np.ndarray:
-        """Sorted int64 ids of the rows of `table` a user filter admits within the store's scope.
-        Kept per (filter, scope, table version): a filter repeated across queries, as a search
-        page or a script does, is evaluated once until the table changes."""
-        scope = sql.all_of(scope, sql.scope(table, **keywords))
-        key = (table, scope, where, self.version(table))
-        if key not in self._admitted:
-            if len(self._admitted) >= ADMITTED_CACHE:
-                self._admitted.pop(next(iter(self._admitted)))
-            ids = self.filtered(table, where, ["id"], scope)["id"].to_numpy().astype(np.int64)
-            self._admitted[key] = np.sort(ids)
-        return self._admitted[key]
+        """Sorted int64 ids of the rows of `table` a user filter admits within the store's scope
+        (kept until the table changes: indexer.search_rows)."""
+        return self._search.admitted_ids(where, sql.all_of(scope, sql.scope(table, **keywords)), table)
 
     def windows_by_id(self, ids, columns: list[str] | None = None) -> pl.DataFrame:
-        """Rows of the windows with these ids (in no particular order); see indexer.hit_rows."""
-        return self._meta.by_id(ids, columns)
+        """Rows of the windows with these ids (in no particular order, unknown ones left out)."""
+        return self._search.by_id(ids, columns)
 
     def windows_at(self, ids: np.ndarray, columns: list[str]) -> pl.DataFrame:
         """The `columns` of the windows `ids`, one row per id in the order given (repeats kept;
         nulls for an unknown id): what joins search hits to their metadata."""
-        return self._meta.at(ids, columns)
+        return self._search.at(ids, columns)
 
     def version(self, name: str) -> int:
-        """The version of table `name` this store reads, looked up once and then kept until this
-        store writes. A table opened from lancedb.connect without a read_consistency_interval
-        (as here) only moves on with this handle's own writes, so asking LanceDB on every search
-        (a fraction of a millisecond each time) would only ever return the same number; another
-        process's commits are seen by opening the index again."""
+        """The version of table `name` this store reads, kept until this store writes: without a
+        read_consistency_interval a LanceDB handle moves on only with its own writes (another
+        process's commits are seen by opening the index again)."""
         if name not in self._versions:
             self._versions[name] = int(self.tables[name].version)
         return self._versions[name]
@@ -224,10 +202,6 @@ class IndexStore:
 
     def has_tokens(self, encoder_id: str | None = None) -> bool:
         return "tokens" in self.tables and self.count("tokens", encoder=encoder_id) > 0
-
-    @staticmethod
-    def encoder_filter(encoder_id: str, modality: str | None = None) -> str:
-        return sql.scope(encoder=encoder_id, modality=modality)
 
     # ---- the commit log ------------------------------------------------------------------
     def indexed_ids(self, encoder_id: str) -> set[str]:
@@ -368,8 +342,7 @@ class IndexStore:
 
     def save_encoder(self, encoder_id: str, files) -> None:
         """Keep a model's checkpoint with the index; `files()` -> {name: bytes}, called only when
-        the index does not hold this encoder yet. The config is written last, so a folder with
-        one is complete."""
+        the index does not hold this encoder yet (the config is written last: sidefiles.save_folder)."""
         sidefiles.save_folder(self.fs, self._encoder_dir(encoder_id), files, last=ENCODER_COMPLETE)
 
     def encoder_folder(self, encoder_id: str) -> Path:

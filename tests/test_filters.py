@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 from test_store import ENC, recording_row, unit_vectors, window_rows
 
+from indexer import sql
 from indexer.filters import normalize_where as parse_filter
 from indexer.schema import FILTER_COLUMNS, normalize_where
 from indexer.store import IndexStore
@@ -204,7 +205,7 @@ def test_where_subject_at_least_2_returns_exactly_those_rows(store):
 
 
 def test_the_stores_own_scope_goes_apart_from_the_users_filter(store):
-    scope = store.encoder_filter(ENC, "imu")
+    scope = sql.scope(encoder=ENC, modality="imu")
     assert sorted(store.windows("subject >= 2", scope=scope)["id"].to_list()) == list(range(4, 12))
     assert store.windows("subject < 3", scope=f"{scope} AND recording_id != 'lab/a'")["subject"].unique().to_list() == ["2"]
     assert store.windows(None, scope=f"{scope} AND recording_id = 'lab/a'").height == 4  # query.locator's scope
@@ -224,7 +225,7 @@ def test_the_stores_own_scope_goes_apart_from_the_users_filter(store):
     ("subject = 2) OR (encoder_id = 'x'", "syntax error"),  # no way out of the parentheses
 ])
 def test_a_bad_filter_names_only_what_the_user_wrote(store, where, reason):
-    scope = store.encoder_filter(ENC, "imu")
+    scope = sql.scope(encoder=ENC, modality="imu")
     calls = [lambda: store.windows(where), lambda: store.windows(where, scope=scope),
              lambda: store.admitted_ids(where, scope), lambda: store.vectors(ENC, "imu", where)]
     for call in calls:

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from indexer import vectors
+from indexer import sql, vectors
 from indexer.faiss_files import FaissFiles
 from indexer.schema import normalize_where
 from indexer.store import IndexStore
@@ -207,7 +207,7 @@ def test_optimize_compacts_many_small_commits_and_indexes_the_lookup_columns(sto
 
 
 def test_admitted_ids_are_kept_until_the_table_changes(store):
-    scope = IndexStore.encoder_filter(ENC, "imu")
+    scope = sql.scope(encoder=ENC, modality="imu")
     first = store.admitted_ids("subject = 2", scope)
     assert first.tolist() == list(range(4, 12))
     assert store.admitted_ids("subject = 2", scope) is first  # evaluated once

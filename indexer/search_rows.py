@@ -1,7 +1,12 @@
-"""Window metadata for joining search hits: an in-memory copy of the windows table's metadata
-columns (about 100 bytes a row), loaded once per table version, so that a search joins its k
-hits in microseconds instead of a LanceDB scan. The vector, or a table too large to copy, is
-read from LanceDB. `WindowMeta` is composed over an `IndexStore` (`store.windows_at`).
+"""What a filtered search asks of the store, kept in memory per table version (`SearchRows`,
+composed over an `IndexStore`, which answers `admitted_ids`, `windows_by_id` and `windows_at`
+with it):
+
+- the ids of the rows a filter admits: a filter repeated across queries, as a search page or a
+  script does, is evaluated once until the table changes;
+- the metadata of the hits: an in-memory copy of the windows table's metadata columns (about
+  100 bytes a row), so that a search joins its k hits in microseconds instead of a LanceDB
+  scan. The vector, or a table too large to copy, is read from LanceDB.
 """
 from __future__ import annotations
 
@@ -12,12 +17,25 @@ from indexer import sql
 from indexer.schema import META_COLUMNS
 
 META_IN_MEMORY_MAX = 20_000_000  # windows whose metadata an open store keeps in memory
+ADMITTED_CACHE = 64  # filters whose admitted ids an open store keeps
 
 
-class WindowMeta:
+class SearchRows:
     def __init__(self, store):
         self.store = store
+        self._admitted: dict[tuple, np.ndarray] = {}  # admitted ids, oldest first
         self._meta: tuple | None = None  # (windows table version, metadata sorted by id, its ids, views)
+
+    def admitted_ids(self, where: str | None, scope: str | None, table: str = "windows") -> np.ndarray:
+        """Sorted int64 ids of the rows of `table` the user filter `where` admits within the
+        store's predicate `scope`, kept per (filter, scope, table version)."""
+        key = (table, scope, where, self.store.version(table))
+        if key not in self._admitted:
+            if len(self._admitted) >= ADMITTED_CACHE:
+                self._admitted.pop(next(iter(self._admitted)))
+            ids = self.store.filtered(table, where, ["id"], scope)["id"].to_numpy().astype(np.int64)
+            self._admitted[key] = np.sort(ids)
+        return self._admitted[key]
 
     def by_id(self, ids, columns: list[str] | None = None) -> pl.DataFrame:
         """Rows of the windows with these ids (in no particular order, unknown ids left out)."""
