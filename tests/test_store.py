@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from indexer import sql, vectors
+from indexer import locks, sql, vectors
+from indexer.errors import IndexLocked
 from indexer.faiss_files import FaissFiles
 from indexer.schema import normalize_where
 from indexer.store import IndexStore
@@ -338,3 +340,20 @@ def test_hits_are_joined_in_their_own_order_with_repeats(store):
     assert got["t_start"].to_list() == [1.0, 0.0, 1.0, 3.0]
     unknown = store.windows_at(np.array([99, 4]), cols)  # not in the metadata: a null row, order kept
     assert unknown["recording_id"].to_list() == [None, "lab/b"]
+
+
+# ----------------------------------------------------------------------------- the writer lock (indexer.locks)
+def test_the_writer_lock_is_chosen_by_uri(tmp_path, caplog):
+    assert isinstance(locks.writer_lock(str(tmp_path)), locks.FileLock)
+    unlocked = locks.writer_lock("gs://bucket/index")
+    assert isinstance(unlocked, locks.Unlocked)
+    with caplog.at_level("WARNING", logger="indexer.locks"):
+        unlocked.acquire()
+    assert "no writer lock on this object store" in caplog.text and "gs://bucket/index" in caplog.text
+    first, second = locks.FileLock(str(tmp_path)), locks.FileLock(str(tmp_path))
+    first.acquire()
+    with pytest.raises(IndexLocked, match=f"being written by pid {os.getpid()}"):
+        second.acquire()
+    first.release()
+    second.acquire()  # free again
+    second.release()
