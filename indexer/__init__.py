@@ -22,7 +22,8 @@ _EXPORTS = {
     "Window": "indexer.windows", "WindowSpec": "indexer.windows", "recording_windows": "indexer.windows",
     "VIDEO_SUFFIXES": "indexer.video", "probe_video": "indexer.video", "read_frames": "indexer.video",
     # the index and its build
-    "IndexStore": "indexer.store", "Embedder": "indexer.embedder", "EmbeddedWindow": "indexer.embedder",
+    "IndexStore": "indexer.store", "is_index": "indexer.store", "where_filter": "indexer.sql",
+    "Embedder": "indexer.embedder", "EmbeddedWindow": "indexer.embedder",
     "build": "indexer.build", "build_path": "indexer.build", "BuildSummary": "indexer.build",
     # import helpers
     "optional": "indexer.imports", "MissingExtra": "indexer.imports",
@@ -38,7 +39,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph
     from indexer.importers import detect_format, discover
     from indexer.imports import MissingExtra, optional
     from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan, VideoStream
-    from indexer.store import IndexStore
+    from indexer.sql import where_filter
+    from indexer.store import IndexStore, is_index
     from indexer.units import IMU6_CHANNELS
     from indexer.video import VIDEO_SUFFIXES, probe_video, read_frames
     from indexer.windows import Window, WindowSpec, recording_windows

@@ -187,24 +187,9 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
             flush()
     bar.close()
     flush()
-    manifests = store.faiss_manifests()
-    have = {(m["encoder_id"], m["modality"]): m.get("count") for m in manifests
-            if m.get("table", "windows") == "windows"}
-    for modality in encoder.modalities:
-        count = store.count("windows", store.encoder_filter(encoder.id, modality))
-        # A count that disagrees means an earlier build died between its LanceDB commit and
-        # its FAISS write (or a crash cleanup removed rows): rewrite the file now.
-        stale = modality in touched or have.get((encoder.id, modality)) != count
-        if stale and count:
-            summary.faiss.append(store.write_faiss(encoder.id, modality, encoder.checksum, index_type))
-    if with_tokens:
-        have_tokens = {(m["encoder_id"], m["modality"]): m.get("count") for m in manifests
-                       if m.get("table") == "tokens"}
-        for modality in encoder.modalities:
-            count = store.count("tokens", store.encoder_filter(encoder.id, modality))
-            if count and (modality in touched or have_tokens.get((encoder.id, modality)) != count):
-                summary.faiss.append(store.write_faiss(encoder.id, modality, encoder.checksum, index_type,
-                                                       table="tokens"))
+    for table in ("windows", "tokens") if with_tokens else ("windows",):
+        summary.faiss += store.faiss_files.refresh(table, encoder.id, encoder.modalities, encoder.checksum, touched,
+                                                   index_type)
     if summary.read or summary.removed_incomplete:
         store.optimize()
     summary.seconds = time.time() - start

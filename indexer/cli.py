@@ -122,7 +122,7 @@ def cmd_info(args) -> int:
         tokens = store.table("tokens", columns=["encoder_id", "modality"])
         for row in tokens.group_by(["encoder_id", "modality"]).len().sort(["encoder_id", "modality"]).iter_rows(named=True):
             print(f"tokens: {row['encoder_id']}  {row['modality']:<6} {row['len']}")
-    for m in sorted(store.faiss_manifests(), key=lambda m: (m["encoder_id"], m.get("table", ""), m["modality"])):
+    for m in sorted(store.faiss_files.manifests(), key=lambda m: (m["encoder_id"], m.get("table", ""), m["modality"])):
         kind = m["modality"] if m.get("table", "windows") == "windows" else f"{m['table']} {m['modality']}"
         print(f"faiss: {m['encoder_id']} / {kind}: {m['count']} x {m['dimension']} ({m['index_type']})")
     return 0

@@ -20,7 +20,8 @@ from indexer.imports import lazy_exports as _lazy_exports
 
 _EXPORTS = {
     # the index and its searches
-    "open_index": "query.api", "Index": "query.api", "RESULT_COLUMNS": "query.api", "is_index": "indexer.store",
+    "open_index": "query.api", "Index": "query.api", "RESULT_COLUMNS": "query.api", "is_index": "indexer",
+    "where_filter": "indexer",
     "pick_encoder": "query.text_aligned", "guess_modality": "query.text_aligned",
     # reading query files
     "read_imu": "query.inputs", "read_pose": "query.inputs", "read_people": "query.inputs",
@@ -69,16 +70,17 @@ __all__ = [
     "read_pose",
     "read_video",
     "sync",
+    "where_filter",
     "xcorr_sync",
 ]
 __getattr__ = _lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # the same names, for type checkers and the import graph
+    from indexer import is_index, where_filter
     from indexer.bodyparts import CANONICAL_JOINTS
     from indexer.errors import BadInput
     from indexer.imports import MissingExtra, lazy_exports, optional
     from indexer.model import ImuStream, PoseStream, Recording, VideoStream
-    from indexer.store import is_index
     from indexer.video import VIDEO_SUFFIXES
     from query.api import RESULT_COLUMNS, Index, open_index
     from query.assignment import assign

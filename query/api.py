@@ -22,7 +22,6 @@ from indexer import (
     Recording,
 )
 from indexer.bounds import MAX_K, check_range
-from indexer.store import sql_str
 from query import assignment, dense_sync, inputs, locator, recordings, sensors, text_aligned
 from query.embedding import embed_clip
 from query.search import nearest_windows
@@ -39,19 +38,66 @@ class Index:
         self._newest: dict[tuple[str | None, int], str] = {}  # (modality, commit-log version) -> encoder id
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
 
-    # ---- encoders ------------------------------------------------------------------------
+    # ---- the index's rows, scoped by keyword ----------------------------------------------
+    # The one place the query layer reaches indexer's store (`self.store`, an IndexStore): the
+    # helpers (query.locator, query.sensors, query.text_aligned, ...) and front ends ask these
+    # methods, scoping by keyword (encoder=, modality=, body_part=, recording=, ids=,
+    # exclude_recording=) with the user's own filter as `where`; indexer alone writes SQL.
+    @property
+    def uri(self) -> str:
+        """Where the index lives (a folder, or an s3:// URI)."""
+        return self.store.uri
+
     def encoder_ids(self) -> list[str]:
+        """The encoders of this index, in the order they were first built into it (newest last)."""
         return self.store.encoders()
 
+    def windows(self, where: str | None = None, columns: list[str] | None = None, **scope) -> pl.DataFrame:
+        """Windows that the user filter `where` admits within `scope`, e.g. recording="lab/a"."""
+        return self.store.windows(where, columns, **scope)
+
+    def recordings(self, where: str | None = None, columns: list[str] | None = None, **scope) -> pl.DataFrame:
+        """Recordings that the user filter `where` admits within `scope` (recording= one id or a list)."""
+        return self.store.recordings(where, columns, **scope)
+
+    def tokens(self, columns: list[str] | None = None, **scope) -> pl.DataFrame:
+        """Token rows (0.2 s vectors of a token encoder) within `scope`."""
+        return self.store.filtered("tokens", None, columns, **scope)
+
+    def count(self, table: str = "windows", **scope) -> int:
+        """Rows of `table` ("windows", "recordings", "tokens") within `scope`."""
+        return self.store.count(table, **scope)
+
+    def has_tokens(self, encoder_id: str | None = None) -> bool:
+        return self.store.has_tokens(encoder_id)
+
+    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
+        """The mean stored vector of one encoder and modality: what zero-shot scores are taken
+        relative to (`Encoder.label_cosines`); None when the index has no such window."""
+        return self.store.mean_vector(encoder_id, modality)
+
+    def nearest(self, encoder_id: str, target: str, queries: np.ndarray, k: int, where: str | None = None,
+                **kw) -> pl.DataFrame:
+        """query.search.nearest_windows over this index (kw: columns, search_params, ranked, and
+        the scope: body_part=, recording=, exclude_recording=)."""
+        return nearest_windows(self.store, encoder_id, target, queries, k, where, **kw)
+
+    def _log_version(self) -> int:
+        return self.store.version("indexed")
+
+    def _checkpoint_folder(self, encoder_id: str) -> Path:
+        return self.store.encoder_folder(encoder_id)
+
+    # ---- encoders ------------------------------------------------------------------------
     def encoder(self, encoder_id: str | None = None, modality: str | None = None) -> Encoder:
         """The encoder to use: the one named, else the most recent one covering `modality`
         (resolved once per version of the commit log, not on every search)."""
         if encoder_id is None:
-            key = (modality, self.store.version("indexed"))
+            key = (modality, self._log_version())
             if key not in self._newest:
                 ids = self._known_encoders()
                 candidates = [e for e in ids
-                              if modality is None or self.store.count("windows", self.store.encoder_filter(e, modality))]
+                              if modality is None or self.count("windows", encoder=e, modality=modality)]
                 if not candidates:
                     raise LookupError(f"no encoder in this index covers {modality!r}")
                 self._newest[key] = candidates[-1]
@@ -59,13 +105,13 @@ class Index:
         elif encoder_id not in (ids := self._known_encoders()):
             raise LookupError(f"encoder {encoder_id!r} is not in this index; it has {ids}")
         if encoder_id not in self._encoders:
-            self._encoders[encoder_id] = load_checkpoint(self.store.encoder_folder(encoder_id))
+            self._encoders[encoder_id] = load_checkpoint(self._checkpoint_folder(encoder_id))
         return self._encoders[encoder_id]
 
     def _known_encoders(self) -> list[str]:
         ids = self.encoder_ids()
         if not ids:
-            raise LookupError(f"{self.store.uri}: the index holds no windows yet")
+            raise LookupError(f"{self.uri}: the index holds no windows yet")
         return ids
 
     # ---- searching ------------------------------------------------------------------------
@@ -85,11 +131,9 @@ class Index:
         `query`, the row of `vectors` each hit answers; ranks count within each query."""
         check_range("k", k, 1, MAX_K)
         encoder_id = encoder_id or self.encoder(modality=target).id
-        scope = None if exclude_recording is None else f"recording_id != {sql_str(exclude_recording)}"
-        hits = nearest_windows(self.store, encoder_id, target, vectors, k, where, scope,
-                               columns=RESULT_COLUMNS[3:], search_params={**self.search_params, **search_params},
-                               ranked=True)  # by query, each query's best first, in RESULT_COLUMNS order
-        return hits
+        return self.nearest(encoder_id, target, vectors, k, where, exclude_recording=exclude_recording,
+                            columns=RESULT_COLUMNS[3:], search_params={**self.search_params, **search_params},
+                            ranked=True)  # by query, each query's best first, in RESULT_COLUMNS order
 
     def search_stream(self, stream: ImuStream | PoseStream, target: str, k: int = 10,
                       where: str | None = None, start: float | None = None, end: float | None = None,
@@ -153,9 +197,9 @@ class Index:
 
     def search_window(self, window_id: int, target: str, k: int = 10, where: str | None = None) -> pl.DataFrame:
         """Use a window already in the index as the query (its stored vector)."""
-        row = self.store.windows(None, ["id", "encoder_id", "recording_id", "vector"], scope=f"id = {int(window_id)}")
+        row = self.windows(None, ["id", "encoder_id", "recording_id", "vector"], ids=int(window_id))
         if row.height == 0:
-            raise LookupError(f"no window with id {window_id} in {self.store.uri}")
+            raise LookupError(f"no window with id {window_id} in {self.uri}")
         vec = np.asarray(row["vector"][0], dtype=np.float32)
         return self.search_vector(vec, target, k, where, row["encoder_id"][0])
 
@@ -174,14 +218,11 @@ class Index:
         return text_aligned.classify(self, path_or_stream, labels, modality, **kw)
 
     # ---- browsing -------------------------------------------------------------------------
-    def recordings(self, where: str | None = None) -> pl.DataFrame:
-        return self.store.recordings(where)
-
     def recording(self, recording_id: str) -> dict:
         """The metadata row of one recording (id, dataset, subject, labels, duration, sources, ...)."""
-        df = self.store.recordings(scope=f"id = {sql_str(recording_id)}")
+        df = self.recordings(recording=recording_id)
         if df.height == 0:
-            raise LookupError(f"no recording {recording_id!r} in {self.store.uri}")
+            raise LookupError(f"no recording {recording_id!r} in {self.uri}")
         return df.row(0, named=True)
 
     def load_recording(self, recording_id: str) -> Recording:
@@ -190,16 +231,16 @@ class Index:
 
     def indexed_modalities(self) -> list[str]:
         """The modalities that have windows in this index: the possible search targets."""
-        df = self.store.windows(columns=["modality"])
+        df = self.windows(columns=["modality"])
         return sorted(set(df["modality"].to_list())) if df.height else []
 
     # ---- fine-grained time (MoBind token encoders; see query.dense_sync, locator, assignment) ---
     def token_encoder(self, encoder_id: str | None = None) -> TokenEncoder:
         """The token encoder to use: the one named, else the most recent one with stored tokens."""
         if encoder_id is None:
-            ids = [e for e in self.encoder_ids() if self.store.has_tokens(e)]
+            ids = [e for e in self.encoder_ids() if self.has_tokens(e)]
             if not ids:
-                raise LookupError(f"{self.store.uri}: the index holds no token vectors; build it with a "
+                raise LookupError(f"{self.uri}: the index holds no token vectors; build it with a "
                                   "token checkpoint (`python -m encoders train-tokens`)")
             encoder_id = ids[-1]
         encoder = self.encoder(encoder_id)

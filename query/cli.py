@@ -312,7 +312,7 @@ def classify_cmd(args):
     if args.labels:
         labels = [s for s in args.labels.split(",") if s.strip()]
     else:
-        df = index.store.windows(args.where, ["label"])
+        df = index.windows(args.where, ["label"])
         labels = sorted(set(df["label"].to_list())) if df.height else []
         if not labels:
             raise ValueError("no labels: give --labels, or index windows with labels (matching --where)")

@@ -16,10 +16,8 @@ import numpy as np
 import polars as pl
 
 from indexer.errors import BadInput
-from indexer.store import sql_in, sql_str
 from query.embedding import snippet_windows, stream_tokens
 from query.inputs import as_imu
-from query.search import nearest_windows
 from query.xcorr import locate_in
 
 LOCATE_COLUMNS = ["rank", "score", "recording_id", "t_start", "t_end", "label", "ties"]
@@ -56,7 +54,7 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
     if method not in METHODS:
         raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     imu = as_imu(imu_path_or_stream, **read_kw)
-    if method == "xcorr" or (method == "auto" and target == "pose" and not index.store.has_tokens(encoder_id)):
+    if method == "xcorr" or (method == "auto" and target == "pose" and not index.has_tokens(encoder_id)):
         if target != "pose":
             raise ValueError("--method xcorr locates an IMU snippet in pose recordings: use --target pose")
         return locate_physical(index, imu, k, recording, where)
@@ -66,13 +64,11 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
     q_times = q_times - q_times[0]
     span = float(q_times[-1] + ts)
     q_starts, q_vecs = snippet_windows(imu, encoder)
-    scope = f"body_part = {sql_str(encoder.part_of(imu.placement))}" if target == "pose" else None
+    scope = {"body_part": encoder.part_of(imu.placement) if target == "pose" else None}
     if recording is not None:
-        if index.store.count("recordings", f"id = {sql_str(recording)}") == 0:
-            raise LookupError(f"no recording {recording!r} in {index.store.uri}")
-        scope = " AND ".join(filter(None, [scope, f"recording_id = {sql_str(recording)}"]))
-    hits = nearest_windows(index.store, encoder.id, target, q_vecs, candidates, where, scope,
-                           ["recording_id", "t_start"])
+        _check_recording(index, recording)
+        scope["recording"] = recording
+    hits = index.nearest(encoder.id, target, q_vecs, candidates, where, columns=["recording_id", "t_start"], **scope)
     if hits.height == 0:
         return _located([])
     hits = hits.with_columns(q=pl.Series(q_starts[hits["query"].to_numpy()], dtype=pl.Float64))
@@ -82,16 +78,14 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
              .group_by(["recording_id", "slot"]).agg(pl.col("score").clip(0.0).sum().alias("votes"))
              .sort(["votes", "recording_id", "slot"], descending=[True, False, False]).head(max(3 * k, 10)))
     info = _recording_info(index, votes["recording_id"].unique().to_list())
-    trusted = " AND ".join(f"({p})" for p in filter(None, [index.store.encoder_filter(encoder.id, target), scope]))
     stored: dict[str, dict] = {}
 
     def recording_vectors(rec_id: str) -> dict:
         if rec_id not in stored:
-            w = index.store.windows(where, ["id", "t_start", "vector"],
-                                    scope=f"{trusted} AND recording_id = {sql_str(rec_id)}").sort("t_start")
+            w = index.windows(where, ["id", "t_start", "vector"], encoder=encoder.id, modality=target,
+                              **{**scope, "recording": rec_id}).sort("t_start")
             # Tokens have no metadata columns of their own: a token is searched when its window is.
-            t = (index.store.table("tokens", f"{index.store.encoder_filter(encoder.id, target)} "
-                                             f"AND recording_id = {sql_str(rec_id)}", ["window_id", "t_start", "vector"])
+            t = (index.tokens(["window_id", "t_start", "vector"], encoder=encoder.id, modality=target, recording=rec_id)
                  .filter(pl.col("window_id").is_in(w["id"].to_list())).sort("t_start"))
             stored[rec_id] = {"w_times": w["t_start"].to_numpy(), "w_vecs": np.stack(w["vector"].to_numpy()),
                               "t_times": t["t_start"].to_numpy(),
@@ -130,12 +124,9 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
 def locate_physical(index, imu, k: int, recording: str | None, where: str | None) -> pl.DataFrame:
     """locate's physical baseline (`query.xcorr.locate_in`) over the pose recordings that have
     windows `where` admits (or the one `recording`), read again from their stored sources."""
-    scope = "modality = 'pose'"
     if recording is not None:
-        if index.store.count("recordings", f"id = {sql_str(recording)}") == 0:
-            raise LookupError(f"no recording {recording!r} in {index.store.uri}")
-        scope += f" AND recording_id = {sql_str(recording)}"
-    rec_ids = sorted(set(index.store.windows(where, ["recording_id"], scope=scope)["recording_id"].to_list()))
+        _check_recording(index, recording)
+    rec_ids = sorted(set(index.windows(where, ["recording_id"], modality="pose", recording=recording)["recording_id"]))
     if len(rec_ids) > MAX_PHYSICAL_RECORDINGS:
         raise ValueError(f"--method xcorr would read {len(rec_ids)} recordings (at most {MAX_PHYSICAL_RECORDINGS}); "
                          "narrow it with --recording or --where, or use token vectors (--method tokens)")
@@ -190,9 +181,14 @@ def _located(kept: list[tuple[float, str, float]], span: float = 0.0,
                "t_end": pl.Float64, "label": pl.Utf8, "ties": pl.Int64})
 
 
+def _check_recording(index, recording: str) -> None:
+    if index.count("recordings", recording=recording) == 0:
+        raise LookupError(f"no recording {recording!r} in {index.uri}")
+
+
 def _recording_info(index, rec_ids: list[str]) -> dict[str, tuple[str, float]]:
     """recording id -> (label text, duration in seconds)."""
     if not rec_ids:
         return {}
-    df = index.store.table("recordings", sql_in("id", sorted(set(rec_ids))), ["id", "text", "duration"])
+    df = index.recordings(None, ["id", "text", "duration"], recording=sorted(set(rec_ids)))
     return {r: (text, float(d)) for r, text, d in df.select("id", "text", "duration").iter_rows()}

@@ -21,9 +21,7 @@ import polars as pl
 
 from indexer import ImuStream
 from indexer.bounds import MAX_K, check_range
-from indexer.store import sql_str
 from query.embedding import embed_clip
-from query.search import nearest_windows
 
 KEY = ["recording_id", "_start"]
 META = ["recording_id", "dataset", "subject", "label", "t_start", "t_end"]
@@ -67,8 +65,7 @@ def _no_attention(index, encoder, target: str) -> str | None:
     """Why attention fusion cannot answer here (None when it can)."""
     if not getattr(encoder, "has_fusion", False):
         return f"encoder {encoder.id} has no fusion module (train it with `python -m encoders train --fusion attention`)"
-    if target == "imu" and not index.store.count("windows", f"{index.store.encoder_filter(encoder.id, 'imu')} "
-                                                              f"AND body_part = {sql_str(FUSED)}"):
+    if target == "imu" and not index.count("windows", encoder=encoder.id, modality="imu", body_part=FUSED):
         return f"the index holds no fused ({FUSED!r}) IMU windows of encoder {encoder.id}; rebuild it"
     return None
 
@@ -77,9 +74,8 @@ def _search_fused(index, encoder, streams: list[ImuStream], target: str, k: int,
     """Each sensor's clip vector (the shared tower), fused over the set, searches the fused windows."""
     vectors = np.stack([embed_clip(s, encoder) for s in streams])
     query = encoder.fuse([(vectors, [s.placement for s in streams])])
-    scope = f"body_part = {sql_str(FUSED)}" if target == "imu" else None
-    hits = nearest_windows(index.store, encoder.id, target, query, k, where, scope=scope,
-                           search_params=index.search_params)
+    hits = index.nearest(encoder.id, target, query, k, where, body_part=FUSED if target == "imu" else None,
+                         search_params=index.search_params)
     out = hits.sort(["score", "recording_id", "t_start"], descending=[True, False, False]).head(k)
     out = out.with_columns(pl.int_range(1, pl.len() + 1).cast(pl.Int64).alias("rank"),
                            pl.lit("attention").alias("fusion"))
@@ -88,18 +84,17 @@ def _search_fused(index, encoder, streams: list[ImuStream], target: str, k: int,
 
 def _search_late(index, encoder, streams: list[ImuStream], placements: list[str], target: str, k: int,
                  where: str | None, candidates: int | None) -> pl.DataFrame:
-    scope = index.store.encoder_filter(encoder.id, target)
-    missing = [p for p in placements if not index.store.count("windows", f"{scope} AND body_part = {sql_str(p)}")]
+    missing = [p for p in placements if not index.count("windows", encoder=encoder.id, modality=target, body_part=p)]
     if missing:
-        stored = index.store.windows(columns=["body_part"], scope=scope)
+        stored = index.windows(columns=["body_part"], encoder=encoder.id, modality=target)
         known = set(stored["body_part"].unique().to_list()) if stored.height else set()
         raise LookupError(f"the index has no {target} windows worn at {', '.join(missing)}; "
                           f"its {target} windows are at {', '.join(sorted(known)) or 'no placement'}")
     n = check_range("candidates", candidates, 1, MAX_K) if candidates else min(MAX_K, max(200, 20 * k))
     joined = None
     for stream, placement in zip(streams, placements):
-        hits = nearest_windows(index.store, encoder.id, target, embed_clip(stream, encoder), n, where,
-                               scope=f"body_part = {sql_str(placement)}", search_params=index.search_params)
+        hits = index.nearest(encoder.id, target, embed_clip(stream, encoder), n, where, body_part=placement,
+                             search_params=index.search_params)
         # Sensors of one recording share its window starts; rounding absorbs float noise.
         hits = hits.with_columns(pl.col("t_start").round(3).alias("_start"))
         if joined is None:

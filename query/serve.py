@@ -42,7 +42,6 @@ import polars as pl
 
 from indexer import BadInput
 from indexer.imports import optional
-from indexer.store import sql_str
 from query import dense_sync
 from query.api import Index
 from query.http_guard import (
@@ -108,8 +107,7 @@ def recording_json(index: Index, recording_id: str) -> dict:
     """One recording: its metadata, the streams it holds (rates, channels, lengths) and its windows."""
     row = index.recording(recording_id)
     rec = index.load_recording(recording_id)
-    windows = index.store.windows(columns=["id", "modality", "body_part", "t_start", "t_end"],
-                                  scope=f"recording_id = {sql_str(recording_id)}")
+    windows = index.windows(columns=["id", "modality", "body_part", "t_start", "t_end"], recording=recording_id)
     pose = None if rec.pose is None else rec.pose.canonical()
     return {
         "id": rec.id, "dataset": rec.dataset, "subject": rec.subject, "trial": rec.trial, "label": rec.label_text(),
@@ -214,7 +212,7 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
 
     @app.get("/health")
     def health() -> dict:
-        where = index.store.uri if show_paths else Path(index.store.uri.rstrip("/")).name
+        where = index.uri if show_paths else Path(index.uri.rstrip("/")).name
         return {"index": where, "encoders": index.encoder_ids(), "modalities": index.indexed_modalities()}
 
     @app.get("/recordings")
@@ -321,7 +319,7 @@ def sync_pair(index: Index, imu, other, max_offset: float = 10.0) -> SyncResult:
     try:
         return index.sync(imu, other, max_offset=max_offset)
     except LookupError as exc:
-        why = str(exc).replace(index.store.uri, Path(index.store.uri).name)
+        why = str(exc).replace(index.uri, Path(index.uri).name)
     encoder = index.encoder(modality="imu")
     if min(imu.duration, other.duration) < encoder.window.length:
         result = xcorr_sync(imu, other, max_offset=max_offset)

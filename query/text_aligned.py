@@ -27,8 +27,8 @@ def pick_encoder(index, query: str, target: str | None, encoder_id: str | None =
         return encoder
     ids = index.encoder_ids()
     if not ids:
-        raise LookupError(f"{index.store.uri}: the index holds no windows yet")
-    have_target = [e for e in ids if target is None or index.store.count("windows", index.store.encoder_filter(e, target))]
+        raise LookupError(f"{index.uri}: the index holds no windows yet")
+    have_target = [e for e in ids if target is None or index.count("windows", encoder=e, modality=target)]
     if not have_target:
         raise LookupError(f"the index holds no {target!r} windows (it has {', '.join(index.indexed_modalities())})")
     for eid in reversed(have_target):
@@ -112,7 +112,7 @@ def classify(index, path_or_stream, labels: list[str], modality: str | None = No
     vec = embed_clip(stream, encoder)
     # scored relative to the index's mean window of this modality (Encoder.label_cosines): the
     # clip is taken as one more window of the archive the index holds
-    centred = encoder.label_cosines(vec[None, :], labels, index.store.mean_vector(encoder.id, modality))[0]
+    centred = encoder.label_cosines(vec[None, :], labels, index.mean_vector(encoder.id, modality))[0]
     scale = float(np.exp(min(float(encoder.model.logit_scale.detach()), np.log(100.0))))
     z = scale * (centred - centred.max())
     prob = np.exp(z) / np.exp(z).sum()

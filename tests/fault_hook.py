@@ -5,13 +5,13 @@ there with SIGKILL from outside (tests/test_faults.py).
 
 When the build reaches PHASE for the N-th time, this writes PHASE to the file MARK and waits
 (until killed, or until the file MARK.release appears, then it goes on). Phases, each at a real
-write of indexer.store.IndexStore:
+write of the index (indexer.store, indexer.sidefiles, indexer.faiss_files):
 
     before-add:<table>   just before a LanceDB append to <table> (windows, indexed, recordings, tokens)
     after-add:<table>    just after it
     tmp-written:<kind>   a side file (kind faiss, json, encoder) written under its temporary name,
                          before the rename into place
-    after-faiss          write_faiss returned (one modality's accelerator in place)
+    after-faiss          FaissFiles.write returned (one modality's accelerator in place)
     after-optimize:<table>  one table compacted
 
 The build commits every COMMIT_EVERY recordings; MOTIONSEARCH_TEST_COMMIT_EVERY sets it (and the
@@ -45,6 +45,8 @@ def main() -> None:
 
     build_module = importlib.import_module("indexer.build")  # the module (indexer.build is also a function)
     store_module = importlib.import_module("indexer.store")
+    sidefiles = importlib.import_module("indexer.sidefiles")
+    faiss_files = importlib.import_module("indexer.faiss_files")
 
     every = os.environ.get("MOTIONSEARCH_TEST_COMMIT_EVERY")
     if every:
@@ -72,24 +74,24 @@ def main() -> None:
 
             table.add, table.optimize = hooked_add, hooked_optimize
 
-    def write_atomic(self, path: str, content):  # IndexStore._write_atomic, with a pause inside
+    def write_atomic(fs, path: str, content):  # sidefiles.write_atomic, with a pause inside
         write = content if callable(content) else (lambda f: f.write(content))
         tmp = f"{path}.tmp-{time.time_ns()}"
-        with self.fs.open_output_stream(tmp) as f:
+        with fs.open_output_stream(tmp) as f:
             out = write(f)
         kind = "faiss" if path.endswith(".faiss") else "json" if "/faiss/" in path else "encoder"
         reach(f"tmp-written:{kind}")
-        self.fs.move(tmp, path)
+        fs.move(tmp, path)
         return out
 
-    original_write_faiss = Store.write_faiss
+    original_write_faiss = faiss_files.FaissFiles.write
 
     def write_faiss(self, *args, **kwargs):
         out = original_write_faiss(self, *args, **kwargs)
         reach("after-faiss")
         return out
 
-    Store.__init__, Store._write_atomic, Store.write_faiss = init, write_atomic, write_faiss
+    Store.__init__, sidefiles.write_atomic, faiss_files.FaissFiles.write = init, write_atomic, write_faiss
     runpy.run_module("indexer", run_name="__main__", alter_sys=True)
 
 

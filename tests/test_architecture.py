@@ -55,8 +55,9 @@ def test_no_own_package_import_hides_inside_a_function():
 
 
 def test_import_contracts_hold():
-    """The layers ui -> query -> encoders -> indexer, ui over query only, and no cycles inside a
-    package (pyproject.toml [tool.importlinter]); .ci/run runs the same check."""
+    """The layers ui -> query -> encoders -> indexer, ui over query only, query and ui kept out of
+    the index layout's modules, and no cycles inside a package (pyproject.toml
+    [tool.importlinter]); .ci/run runs the same check."""
     exe = shutil.which("lint-imports")
     if exe is None:
         pytest.skip("import-linter is not installed (the dev extra brings it)")

@@ -300,7 +300,7 @@ def test_a_faiss_file_left_stale_by_a_crash_is_rewritten_by_the_next_build(archi
     def die(*args, **kwargs):
         raise Crash("killed before the FAISS write")
 
-    monkeypatch.setattr(store, "write_faiss", die)
+    monkeypatch.setattr(store.faiss_files, "write", die)
     with pytest.raises(Crash):
         build(discover(archive), store, tiny_encoder, progress=False)
     monkeypatch.undo()

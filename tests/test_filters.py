@@ -3,12 +3,15 @@ that LanceDB accepts; IndexStore applies them without ever showing its own predi
 from __future__ import annotations
 
 import lancedb
+import numpy as np
 import pyarrow as pa
 import pytest
 from test_store import ENC, recording_row, unit_vectors, window_rows
 
+from indexer import sql
 from indexer.filters import normalize_where as parse_filter
-from indexer.store import FILTER_COLUMNS, IndexStore, normalize_where
+from indexer.schema import FILTER_COLUMNS, normalize_where
+from indexer.store import IndexStore
 
 WINDOW_COLUMNS = FILTER_COLUMNS["windows"]
 STRINGS = {"subject", "trial", "label", "dataset"}
@@ -203,7 +206,7 @@ def test_where_subject_at_least_2_returns_exactly_those_rows(store):
 
 
 def test_the_stores_own_scope_goes_apart_from_the_users_filter(store):
-    scope = store.encoder_filter(ENC, "imu")
+    scope = sql.scope(encoder=ENC, modality="imu")
     assert sorted(store.windows("subject >= 2", scope=scope)["id"].to_list()) == list(range(4, 12))
     assert store.windows("subject < 3", scope=f"{scope} AND recording_id != 'lab/a'")["subject"].unique().to_list() == ["2"]
     assert store.windows(None, scope=f"{scope} AND recording_id = 'lab/a'").height == 4  # query.locator's scope
@@ -223,7 +226,7 @@ def test_the_stores_own_scope_goes_apart_from_the_users_filter(store):
     ("subject = 2) OR (encoder_id = 'x'", "syntax error"),  # no way out of the parentheses
 ])
 def test_a_bad_filter_names_only_what_the_user_wrote(store, where, reason):
-    scope = store.encoder_filter(ENC, "imu")
+    scope = sql.scope(encoder=ENC, modality="imu")
     calls = [lambda: store.windows(where), lambda: store.windows(where, scope=scope),
              lambda: store.admitted_ids(where, scope), lambda: store.vectors(ENC, "imu", where)]
     for call in calls:
@@ -241,3 +244,29 @@ def test_recordings_refuse_the_window_columns_and_internal_ones(store):
         store.recordings("label = 'walk'")
     with pytest.raises(ValueError, match="unknown column 'vector'"):
         store.recordings("vector IS NULL")
+
+
+# ----------------------------------------------------------------------------- keyword scopes (indexer.sql)
+
+
+def test_values_become_sql_in_one_place():
+    assert sql.scope(encoder="e'1", modality="imu") == "encoder_id = 'e''1' AND modality = 'imu'"
+    assert sql.scope("recordings", recording=["a", "b"]) == "id IN ('a', 'b')"
+    assert sql.scope(ids=np.array([3, 4]), exclude_recording="x") == "id IN (3, 4) AND recording_id != 'x'"
+    assert sql.scope(body_part=None) is None
+    assert sql.where_filter(dataset=["demo"], subject=[], at_least={"duration": 3.0}, at_most={"duration": None}) == \
+        "dataset IN ('demo') AND duration >= 3.0"
+    assert sql.where_filter(label=None) is None
+
+
+def test_the_store_is_scoped_by_keyword(store):
+    assert sorted(store.windows("subject >= 2", encoder=ENC, modality="imu")["id"].to_list()) == list(range(4, 12))
+    assert store.windows(None, ["id"], recording="lab/a").height == 4
+    assert store.windows(None, ["id"], recording=["lab/a", "lab/b"], exclude_recording="lab/b").height == 4
+    assert store.windows(None, ["id"], ids=5)["id"].to_list() == [5]
+    assert store.windows(None, ["id"], recording=[]).height == 0  # an empty list admits nothing
+    assert store.count("windows", encoder=ENC, body_part="right_wrist") == 12
+    assert store.recordings(None, ["id"], recording="lab/c")["id"].to_list() == ["lab/c"]
+    assert store.admitted_ids("subject = 2", encoder=ENC, modality="imu", recording="lab/b").tolist() == [4, 5, 6, 7]
+    with pytest.raises(ValueError, match="unknown column 'encoder_id'"):  # keywords are the store's, not the user's
+        store.windows("encoder_id = 'x'", encoder=ENC)

@@ -11,8 +11,9 @@ import time
 import pytest
 
 from indexer.build import build_path
+from indexer.errors import IndexLocked
 from indexer.importers import discover
-from indexer.store import IndexLocked, IndexStore
+from indexer.store import IndexStore
 
 moto_server = pytest.importorskip("moto.server", reason="moto is not installed (pip install 'motionsearch[scale]')")
 boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (pip install 'motionsearch[scale]')")

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from indexer import vectors
-from indexer.store import IndexStore, normalize_where
+from indexer import locks, sql, vectors
+from indexer.errors import IndexLocked
+from indexer.faiss_files import FaissFiles
+from indexer.schema import normalize_where
+from indexer.store import IndexStore
 
 ENC = "tiny@0123456789ab"
 DIM = 8
@@ -205,7 +209,7 @@ def test_optimize_compacts_many_small_commits_and_indexes_the_lookup_columns(sto
 
 
 def test_admitted_ids_are_kept_until_the_table_changes(store):
-    scope = IndexStore.encoder_filter(ENC, "imu")
+    scope = sql.scope(encoder=ENC, modality="imu")
     first = store.admitted_ids("subject = 2", scope)
     assert first.tolist() == list(range(4, 12))
     assert store.admitted_ids("subject = 2", scope) is first  # evaluated once
@@ -249,18 +253,18 @@ def test_a_faiss_file_whose_checksum_matches_but_holds_other_windows_is_rebuilt(
 
 # ----------------------------------------------------------------------------- FAISS builds at scale
 def test_write_faiss_streams_lancedb_in_batches_without_reading_all_vectors_at_once(store, monkeypatch):
-    from indexer import store as store_module
+    from indexer import faiss_files
 
-    monkeypatch.setattr(store_module, "SCAN_BATCH", 5)
+    monkeypatch.setattr(faiss_files, "SCAN_BATCH", 5)
     monkeypatch.setattr(IndexStore, "vectors", lambda *a, **k: pytest.fail("read every vector into memory"))
     batches = []
-    real = IndexStore._vector_batches
+    real = FaissFiles._vector_batches
 
     def counted(self, *a, **k):
         for ids, vecs in real(self, *a, **k):
             batches.append(len(ids))
             yield ids, vecs
-    monkeypatch.setattr(IndexStore, "_vector_batches", counted)
+    monkeypatch.setattr(FaissFiles, "_vector_batches", counted)
     manifest = store.write_faiss(ENC, "imu", "sha")
     assert manifest["mode"] == "full" and manifest["count"] == 12 and max(batches) <= 5
     assert vectors.search(store.faiss(ENC, "imu").index, unit_vectors(12)[7], k=1)[1][0][0] == 7
@@ -269,18 +273,18 @@ def test_write_faiss_streams_lancedb_in_batches_without_reading_all_vectors_at_o
 def test_a_build_adds_only_the_new_windows_to_the_faiss_files(store, tmp_path, monkeypatch):
     """New windows go to the delta file (the main one is not even read); past DELTA_MAX_SHARE
     the delta is merged into the main index. Either way only the new rows come from LanceDB."""
-    from indexer import store as store_module
+    from indexer import faiss_files
 
     first = store.write_faiss(ENC, "imu", "sha")
     assert (first["mode"], first["main_count"], first["delta_count"]) == ("full", 12, 0)
     read = []
-    real = IndexStore._vector_batches
-    monkeypatch.setattr(IndexStore, "_vector_batches",
+    real = FaissFiles._vector_batches
+    monkeypatch.setattr(FaissFiles, "_vector_batches",
                         lambda self, *a, **k: (read.extend(b[0].tolist()) or b for b in real(self, *a, **k)))
-    monkeypatch.setattr(store_module, "DELTA_MAX_SHARE", 0.4)  # a delta of up to 4.8 windows
+    monkeypatch.setattr(faiss_files, "DELTA_MAX_SHARE", 0.4)  # a delta of up to 4.8 windows
     opened = []
-    real_read = IndexStore._read_index_file
-    monkeypatch.setattr(IndexStore, "_read_index_file", lambda self, path, sha: opened.append(path.rsplit(".", 2)[-2])
+    real_read = FaissFiles._read_index_file
+    monkeypatch.setattr(FaissFiles, "_read_index_file", lambda self, path, sha: opened.append(path.rsplit(".", 2)[-2])
                         or real_read(self, path, sha))
     new = unit_vectors(5, seed=9)
     store.commit(window_rows("lab/d", "3", 12, new[:3]), [recording_row("lab/d", "3")], [("lab/d", ENC, 3)])
@@ -336,3 +340,20 @@ def test_hits_are_joined_in_their_own_order_with_repeats(store):
     assert got["t_start"].to_list() == [1.0, 0.0, 1.0, 3.0]
     unknown = store.windows_at(np.array([99, 4]), cols)  # not in the metadata: a null row, order kept
     assert unknown["recording_id"].to_list() == [None, "lab/b"]
+
+
+# ----------------------------------------------------------------------------- the writer lock (indexer.locks)
+def test_the_writer_lock_is_chosen_by_uri(tmp_path, caplog):
+    assert isinstance(locks.writer_lock(str(tmp_path)), locks.FileLock)
+    unlocked = locks.writer_lock("gs://bucket/index")
+    assert isinstance(unlocked, locks.Unlocked)
+    with caplog.at_level("WARNING", logger="indexer.locks"):
+        unlocked.acquire()
+    assert "no writer lock on this object store" in caplog.text and "gs://bucket/index" in caplog.text
+    first, second = locks.FileLock(str(tmp_path)), locks.FileLock(str(tmp_path))
+    first.acquire()
+    with pytest.raises(IndexLocked, match=f"being written by pid {os.getpid()}"):
+        second.acquire()
+    first.release()
+    second.acquire()  # free again
+    second.release()

@@ -33,7 +33,7 @@ def _path(file) -> str | None:
 
 def register(ctx: views.Context) -> None:
     """Add the endpoints to the Blocks being built (call inside its `with`)."""
-    hide = [ctx.index.store.uri]
+    hide = [ctx.index.uri]
 
     def guarded(fn):
         @functools.wraps(fn)  # gr.api reads the parameters and their types from the signature

@@ -133,10 +133,10 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
     first_kind = feats.query_kinds[0] if feats.query_kinds else None
     default_target = _default_target(first_kind, feats.targets)
     n_recordings = len(picks["recording"])
-    hide = [index.store.uri]
+    hide = [index.uri]
 
     with gr.Blocks(title="motionsearch", delete_cache=(1800, 3600)) as app:
-        gr.Markdown(f"## motionsearch\nIndex `{Path(index.store.uri).name}`: {n_recordings} recordings; "
+        gr.Markdown(f"## motionsearch\nIndex `{Path(index.uri).name}`: {n_recordings} recordings; "
                     f"searchable: {', '.join(feats.targets)} windows.")
         with gr.Tabs() as tabs:
             # ------------------------------------------------------------------ search

@@ -44,7 +44,7 @@ def detect(index) -> Features:
     wait for them."""
     targets = index.indexed_modalities()
     if not targets:
-        raise LookupError(f"{index.store.uri}: the index holds no windows; build it first")
+        raise LookupError(f"{index.uri}: the index holds no windows; build it first")
     kinds, why = [], {}
     ok, reason = _can_embed(index, "text", targets)
     if ok:

@@ -1,19 +1,14 @@
-"""The page's metadata filters (dataset, subject, label, duration) as SQL predicates.
+"""The page's metadata filters (dataset, subject, label, duration) as user filters (`where=`).
 
 Windows carry dataset, subject and label themselves; duration is a property of the whole
-recording, so it becomes the list of recordings whose duration is in range.
+recording, so it becomes the list of recordings whose duration is in range. The values are
+made into a filter by `query.where_filter`, the one place that quotes them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-def quote(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(quote(v) for v in values)})"
+from query import where_filter
 
 
 @dataclass
@@ -42,36 +37,19 @@ class Filters:
             raise ValueError(f"minimum duration {f.min_duration:g} s is above the maximum {f.max_duration:g} s")
         return f
 
-    def _common(self, label_column: str) -> list[str]:
-        parts = []
-        if self.datasets:
-            parts.append(_in("dataset", self.datasets))
-        if self.subjects:
-            parts.append(_in("subject", self.subjects))
-        if self.labels:
-            parts.append(_in(label_column, self.labels))
-        return parts
-
-    def _duration(self) -> list[str]:
-        parts = []
-        if self.min_duration is not None:
-            parts.append(f"duration >= {self.min_duration!r}")
-        if self.max_duration is not None:
-            parts.append(f"duration <= {self.max_duration!r}")
-        return parts
+    def _duration(self) -> dict:
+        return {"at_least": {"duration": self.min_duration}, "at_most": {"duration": self.max_duration}}
 
     def recordings_where(self) -> str | None:
-        """Predicate over the `recordings` table (its label text is the `text` column)."""
-        parts = self._common("text") + self._duration()
-        return " AND ".join(parts) or None
+        """Filter over the `recordings` table (its label text is the `text` column)."""
+        return where_filter(dataset=self.datasets, subject=self.subjects, text=self.labels, **self._duration())
 
     def windows_where(self, index) -> str | None:
-        """Predicate over windows. Raises LookupError when no recording has a duration in range,
+        """Filter over windows. Raises LookupError when no recording has a duration in range,
         since then nothing can match."""
-        parts = self._common("label")
+        ids = None
         if self.min_duration is not None or self.max_duration is not None:
-            ids = index.recordings(" AND ".join(self._duration()))["id"].to_list()
+            ids = index.recordings(where_filter(**self._duration()))["id"].to_list()
             if not ids:
                 raise LookupError("no recording in the index has a duration in the chosen range")
-            parts.append(_in("recording_id", ids))
-        return " AND ".join(parts) or None
+        return where_filter(dataset=self.datasets, subject=self.subjects, label=self.labels, recording_id=ids)

@@ -68,7 +68,7 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
                f"(confidence {result.confidence:.2f}, {'reliable' if result.reliable else 'not reliable'}; "
                f"{result.matches} {result.evidence}; `{result.method}`). Clips: IMU {imu.duration:.1f} s, "
                f"{kind} {other.duration:.1f} s.")
-    notes = [shorten(n, [ctx.index.store.uri]) for n in result.notes]
+    notes = [shorten(n, [ctx.index.uri]) for n in result.notes]
     if not result.reliable:
         notes.append("low confidence: the streams may not show the same motion, or may not overlap; "
                      "longer clips of the same activity (a few seconds of clear motion each) sync better")
@@ -107,7 +107,7 @@ def build(ctx: Context) -> None:
     votes = gr.Plot(label="Vote curve")
     overlay = gr.Plot(label="Both signals, before and after alignment")
 
-    @safely(3, on_error=[None, None], hide=[ctx.index.store.uri])
+    @safely(3, on_error=[None, None], hide=[ctx.index.uri])
     def do_sync(imu_path, imu_rate, placement, other_path, other_rate, max_offset):
         view = run_sync(ctx, imu_path, imu_rate, placement, other_path, other_rate, max_offset)
         return view.summary, view.votes, view.overlay

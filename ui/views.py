@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from query import VIDEO_SUFFIXES, BadInput, Index, Recording, read_imu, read_pose
+from query import VIDEO_SUFFIXES, BadInput, Index, Recording, read_imu, read_pose, where_filter
 from query.http_guard import DEFAULT_MAX_PROMPT_CHARS
 from ui import grid, render, scene
 from ui.errors import UserError
 from ui.features import Features
-from ui.filters import Filters, quote
+from ui.filters import Filters
 from ui.media import MediaDir
 
 MAX_K = 500  # results a page search may ask for; they are shown PAGE_SIZE at a time
@@ -73,13 +73,13 @@ class Context:
         SAMPLE_WINDOWS of them: the sample a query's scores are compared with (user filters may
         not name window ids, so the sample is drawn by recording)."""
         if target not in self._samples:
-            ids = self.index.store.windows(columns=["recording_id"], scope=f"modality = {quote(target)}")
+            ids = self.index.windows(columns=["recording_id"], modality=target)
             counts = ids.group_by("recording_id").len().sort("recording_id")
             order = np.random.default_rng(0).permutation(counts.height)
             total = np.cumsum(counts["len"].to_numpy()[order])
             take = order[: int(np.searchsorted(total, SAMPLE_WINDOWS)) + 1]
             chosen = counts["recording_id"].to_numpy()[take]
-            where = f"recording_id IN ({', '.join(quote(r) for r in chosen)})" if len(chosen) else None
+            where = where_filter(recording_id=chosen.tolist())
             self._samples[target] = (where, int(counts["len"].to_numpy()[take].sum()))
         return self._samples[target]
 
@@ -292,8 +292,7 @@ def recording_json(ctx: Context, recording_id: str) -> dict:
     """One recording's metadata and what it holds (streams, rates, channels), for the API."""
     row = ctx.index.recording(recording_id)
     rec = ctx.recording(recording_id)
-    windows = ctx.index.store.windows(columns=["id", "modality", "body_part", "t_start", "t_end"],
-                                      scope=f"recording_id = {quote(recording_id)}")
+    windows = ctx.index.windows(columns=["id", "modality", "body_part", "t_start", "t_end"], recording=recording_id)
     return {
         "id": rec.id, "dataset": rec.dataset, "subject": rec.subject, "trial": rec.trial, "label": rec.label_text(),
         "duration": rec.duration, "modalities": rec.modalities(),
@@ -388,7 +387,7 @@ def query_panel(ctx: Context, q: Query) -> str:
     if q.kind == "text":
         return grid.query_html(f"“{grid.esc(q.prompt)}” → {q.target} windows")
     if q.kind == "window":
-        row = ctx.index.store.windows(columns=["id", "recording_id", "t_start", "t_end"], scope=f"id = {int(q.window_id)}")
+        row = ctx.index.windows(columns=["id", "recording_id", "t_start", "t_end"], ids=int(q.window_id))
         rid, t0, t1 = row["recording_id"][0], float(row["t_start"][0]), float(row["t_end"][0])
         return grid.query_html(f"window {q.window_id} of <code>{grid.esc(rid)}</code> ({t0:.1f}–{t1:.1f} s) → "
                                f"{q.target} windows", _picture(ctx, rid, t0, t1))
