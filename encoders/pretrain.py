@@ -1,7 +1,10 @@
-"""Pretraining data from motion capture alone (UniMTS's recipe): every mocap take becomes
-several training recordings, each with a virtual IMU at a random placement (random mounting
-rotation, noise and bias, a random rate), the pose it came from, and a caption drawn from
-paraphrases of the take's labels; half of them mirrored left <-> right, caption included.
+"""Pretraining data from motion capture and composed motion alone (UniMTS's recipe, extended):
+every mocap take (and every take of encoders.compose's everyday motions) becomes several
+training recordings, each with a virtual IMU at a random placement (random mounting rotation,
+noise and bias, a random rate, gravity removed for a share of them) and the pose it came from;
+half of them mirrored left <-> right, captions included. Each training window is trained
+against a sentence drawn from a pool: its take's captions and sentences computed from the
+window's own motion (encoders.describe) (`pretraining_set`, `described_pools`).
 
 The recordings feed the ordinary text-aligned training (encoders.data / encoders.train), so a
 pretrained checkpoint is an ordinary checkpoint: it loads, embeds, indexes and fine-tunes like
@@ -10,9 +13,11 @@ wears one virtual IMU per body part of the token config (a random placement on t
 limb), and the take is turned about the vertical at random so that the pose tower does not
 learn the capture room's heading.
 
-Takes are split by a fixed hash of their id (`mocap_split`): "calib" (the takes query/dense_sync.py's
-confidence was calibrated on), "eval" (bench/eval_temporal_mocap.py's figures) and "train"
-(the only ones `pretrain_tokens` reads by default, so those figures are on unseen takes).
+Takes are split by fixed hashes of their id. The text model leaves out `heldout_split`'s tenth
+("heldout": model selection, bench/pretrain_ablation.py and bench/zeroshot.py's mocap-heldout).
+Token pretraining uses `mocap_split`: "calib" (the takes query/dense_sync.py's confidence was
+calibrated on), "eval" (bench/eval_temporal_mocap.py's figures) and "train" (the only ones
+`pretrain_tokens` reads by default, so those figures are on unseen takes).
 """
 from __future__ import annotations
 
