@@ -120,7 +120,9 @@ def _embed_file(index, path: str, modality: str, read_kw: dict) -> dict[str, np.
         stream = inputs.read_video(path, None, None)
     else:
         read = inputs.read_imu if modality == "imu" else inputs.read_pose
-        stream = read(path, read_kw.get("rate"), **inputs.reader_options(read_kw, modality))
+        options = inputs.reader_options(read_kw, modality)
+        options.pop("rate", None)
+        stream = read(path, read_kw.get("rate"), **options)
     out = {}
     for enc in index.encoder_ids():
         encoder = index.encoder(enc)

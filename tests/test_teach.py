@@ -166,3 +166,23 @@ def test_http_round_trip(builtin_demo):
     r = client.delete("/concepts/Star Jump")
     assert r.status_code == 400 and r.json()["error"].startswith("no concept")
     assert pl.DataFrame(client.get("/concepts").json()).height == 0
+
+
+def test_teach_from_files(builtin_demo, tmp_path):
+    """Query files as examples: two squat takes of subject 3 saved as .npy, read with their rate."""
+    import numpy as np
+
+    from indexer.importers.demo import make_recording
+
+    path, _ = builtin_demo
+    ix = open_index(path)
+    files = []
+    for take in ("1", "2"):
+        f = tmp_path / f"squat{take}.npy"
+        np.save(f, make_recording("squat", "3", take).imu[0].data)
+        files.append(f)
+    concept = ix.teach("deep knee bend", files=files, rate=50.0)
+    assert concept["files"] == ["squat1.npy", "squat2.npy"] and concept["windows"] == []
+    hits = ix.search_text("deep knee bend", "imu", k=5, where="subject IN (1, 2)")
+    assert (hits["label"] == "squat").all()
+    ix.forget("deep knee bend")
