@@ -22,6 +22,10 @@ class IndexLocked(RuntimeError, LookupError):
     """Another writer holds the index."""
 
 
+class ReadOnlyIndex(ValueError):
+    """An index that cannot be written (a read-only folder or mount, no permission)."""
+
+
 class DamagedTable(ValueError):
     """A LanceDB table whose files cannot be read; the message says how to recover."""
 

@@ -8,6 +8,7 @@ in `indexer.sql` only.
       indexed.lance      the commit log: (recording, encoder) pairs whose windows are complete
       faiss/             rebuildable accelerators (indexer.faiss_files)
       encoders/<id>/     the checkpoints the index was built with
+      concepts.json      concepts taught by example (query's Index.teach); a build never touches it
 
 Writes are ordered so that a crash leaves the previous index readable: a recording's windows
 are written first, then its `indexed` row. Windows with no `indexed` row are leftovers of an
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import time
 from pathlib import Path
 
@@ -33,13 +35,14 @@ import pyarrow as pa
 import pyarrow.fs
 
 from indexer import schema, sidefiles, sql
-from indexer.errors import DamagedTable
+from indexer.errors import DamagedTable, ReadOnlyIndex, first_line
 from indexer.faiss_files import FaissEntry, FaissFiles
 from indexer.locks import WriterLock, writer_lock
 from indexer.search_rows import SearchRows
 
 # The checkpoint file that completes an encoder folder kept in an index (written last).
 ENCODER_COMPLETE = "config.json"
+CONCEPTS = "concepts.json"  # concepts taught by example, beside the tables (IndexStore.concepts)
 MEAN_SAMPLE = 50_000  # windows a mean vector is taken over (the mean of a sample that size is within ~0.5 % of all)
 
 
@@ -364,6 +367,32 @@ class IndexStore:
             vectors = np.stack(rows["vector"].to_numpy(zero_copy_only=False)) if rows.num_rows else None
             self._means[key] = None if vectors is None else vectors.astype(np.float64).mean(0).astype(np.float32)
         return self._means[key]
+
+    # ---- concepts taught by example: one small JSON side file, written whole and atomically, that
+    # builds (full or incremental) never touch, so concepts outlive rebuilds of the tables
+    def concepts(self) -> dict:
+        """The concepts taught to this index, {key: concept dict} (empty when none was)."""
+        path = f"{self.root}/{CONCEPTS}"
+        try:
+            if not sidefiles.exists(self.fs, path):
+                return {}
+            data = json.loads(sidefiles.read(self.fs, path))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.uri}: {CONCEPTS} cannot be read ({first_line(exc).strip()}); delete it to "
+                             "forget every concept, or restore it from a copy") from None
+        if not isinstance(data, dict) or not isinstance(data.get("concepts"), dict):
+            raise ValueError(f"{self.uri}: {CONCEPTS} is not a concepts file; delete it to forget every concept")
+        return data["concepts"]
+
+    def save_concepts(self, concepts: dict) -> None:
+        """Replace the concepts file with `concepts` (atomically: readers see the old file or the new).
+        An index that cannot be written is refused in one line (ReadOnlyIndex)."""
+        body = json.dumps({"format": 1, "concepts": concepts}, separators=(",", ":")).encode()
+        try:
+            sidefiles.write_atomic(self.fs, f"{self.root}/{CONCEPTS}", body)
+        except OSError as exc:
+            raise ReadOnlyIndex(f"{self.uri}: cannot write {CONCEPTS} ({exc.strerror or first_line(exc).strip()}); "
+                                "teach and forget need an index you can write to") from None
 
     # ---- the FAISS files (indexer.faiss_files), by the names callers of the store know ------
     def faiss(self, encoder_id: str, modality: str, table: str = "windows") -> FaissEntry:

@@ -22,7 +22,7 @@ from indexer import (
     Recording,
 )
 from indexer.bounds import MAX_K, check_range
-from query import assignment, dense_sync, inputs, locator, recordings, sensors, text_aligned
+from query import assignment, concepts, dense_sync, inputs, locator, recordings, sensors, text_aligned
 from query.embedding import embed_clip
 from query.search import nearest_windows
 from query.sync_result import SyncResult
@@ -207,15 +207,57 @@ class Index:
     def search_text(self, prompt: str, target: str, k: int = 10, where: str | None = None,
                     encoder_id: str | None = None, templates: bool = True) -> pl.DataFrame:
         """Windows of `target` ("imu", "pose", "video") that match a text prompt, e.g. "waving"
-        (`templates=False`: the prompt as it is, without the training prompt templates)."""
+        (`templates=False`: the prompt as it is, without the training prompt templates). A prompt
+        that names a concept taught to the index (`teach`) searches with the concept's prototype
+        instead, and the hits carry a `concept` column naming it."""
+        concept = concepts.find(self, prompt)
+        if concept is not None:
+            hits = concepts.search(self, concept, target, k, where, encoder_id)
+            if hits is not None:
+                return hits
         return text_aligned.search_text(self, prompt, target, k, where, encoder_id, templates)
 
     def classify(self, path_or_stream, labels: list[str], modality: str | None = None, **kw) -> pl.DataFrame:
         """Zero-shot activity recognition of a clip (a file path, ImuStream or PoseStream) among
         `labels` -> DataFrame (label, score, cosine) sorted by score; score = softmax over the
         labels of the cosines at the checkpoint's learned temperature. `modality` defaults to a
-        guess from the file type; kw: start, end, rate, encoder_id, and read options."""
+        guess from the file type; kw: start, end, rate, encoder_id, and read options. A label that
+        names a concept (`teach`) is scored against the concept's prototype, not its words."""
         return text_aligned.classify(self, path_or_stream, labels, modality, **kw)
+
+    # ---- concepts taught by example (query.concepts) -------------------------------------------
+    def teach(self, name: str, window_ids=(), files=(), modality: str | None = None, **read_kw) -> dict:
+        """Teach concept `name` (a phrase) by example: windows of this index (`window_ids`, e.g. from
+        a search's window_id column) and/or query `files` (read like search_file's; read_kw:
+        rate and the reading options). Replaces a concept of the same name; kept in the index, it
+        survives rebuilds and incremental adds. Returns the stored concept (name, windows,
+        files, labels, prototypes per encoder, examples per encoder)."""
+        return concepts.teach(self, name, window_ids, files, modality, **read_kw)
+
+    def concepts(self) -> pl.DataFrame:
+        """The concepts taught to this index: name, examples, windows, files, encoders, labels."""
+        return concepts.table(self)
+
+    def concept(self, name: str) -> dict | None:
+        """The concept a phrase names (case and surrounding spaces aside), or None."""
+        return concepts.find(self, name)
+
+    def concept_vector(self, name: str, encoder_id: str, modality: str) -> np.ndarray | None:
+        """The prototype of the concept `name` names for `encoder_id`'s windows of `modality`
+        (query.concepts.prototype), or None when no concept is so named or it has none."""
+        concept = concepts.find(self, name)
+        return None if concept is None else concepts.prototype(concept, encoder_id, modality)
+
+    def forget(self, name: str) -> dict:
+        """Remove concept `name` (LookupError when there is none); returns what was removed."""
+        return concepts.forget(self, name)
+
+    def stored_concepts(self) -> dict:
+        """The concepts file as stored ({key: concept}); query.concepts reads and writes through these."""
+        return self.store.concepts()
+
+    def save_concepts(self, stored: dict) -> None:
+        self.store.save_concepts(stored)
 
     # ---- browsing -------------------------------------------------------------------------
     def recording(self, recording_id: str) -> dict:

@@ -13,6 +13,9 @@ Examples:
   python -m query video clip.mp4 --start 1 --end 4 --target imu --index ./utd-index
   python -m query imu wrist.mat --target video --index ./utd-index      (IMU -> video: no camera on the wearer)
   python -m query classify wrist.mat --labels "walking,jogging,waving" --index ./utd-index
+  python -m query teach "my squat" --windows 12 40 77 --index ./demo-index   (then: query text "my squat")
+  python -m query concepts --index ./demo-index
+  python -m query teach "my squat" --forget --index ./demo-index
   python -m query sync imu.mat skeleton.mat --max-offset 10 --checkpoint checkpoints/utd-tokens
   python -m query locate snippet.mat -k 10 --index ./utd-token-index
   python -m query assign imu1.npy imu2.npy people.npy --rate 50 --pose-rate 30 --checkpoint CKPT
@@ -48,7 +51,7 @@ from query.http_guard import (
 )
 
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
-COLUMNS = ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end", "ties"]
+COLUMNS = ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end", "ties", "concept"]
 LENGTH_UNITS = ("m", "cm", "mm")
 
 
@@ -480,6 +483,48 @@ def assign_cmd(args):
     return assign(imus, people, encoder, placement_known=not args.any_part)
 
 
+def teach_options(p):
+    p.add_argument("name", help="the phrase the examples show, e.g. \"left hook\"; a text search or classify label "
+                                "that is this phrase (case aside) then uses the examples instead of the words")
+    p.add_argument("--windows", nargs="+", default=[], metavar="ID",
+                   help="example windows of the index, by id (the window_id column of any search's --json output)")
+    p.add_argument("--files", nargs="+", default=[], metavar="PATH",
+                   help="example query files (IMU, pose or video clips, read like `query imu/pose/video` reads them)")
+    p.add_argument("--modality", choices=["imu", "pose", "video"], help="what --files hold (default: guessed from "
+                                                                        "each file's name)")
+    p.add_argument("--forget", action="store_true", help="remove the concept NAME instead of teaching it")
+    index_option(p)
+    output_option(p)
+    reading_options(p)
+
+
+def teach_cmd(args):
+    index = _index(args)
+    if args.forget:
+        if args.windows or args.files:
+            raise ValueError("--forget takes no --windows or --files")
+        gone = index.forget(args.name)
+        return f"forgot concept {gone['name']!r}"
+    read_kw = {**_imu_kw(args), **_pose_kw(args, None)}
+    read_kw["rate"] = args.rate
+    concept = index.teach(args.name, window_ids=args.windows, files=args.files, modality=args.modality, **read_kw)
+    if args.json:
+        return index.concepts().filter(index.concepts()["name"] == concept["name"])
+    n = len(concept["windows"]) + len(concept["files"])
+    labels = ", ".join(list(concept["labels"])[:3])
+    return (f"taught concept {concept['name']!r} from {n} example(s)" + (f" (labelled {labels})" if labels else "")
+            + f"; search it with: python -m query text {concept['name']!r} --index {args.index}")
+
+
+def concepts_options(p):
+    index_option(p)
+    output_option(p)
+
+
+def concepts_cmd(args):
+    return _index(args).concepts()
+
+
 def serve_options(p):
     index_option(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; "
@@ -534,6 +579,9 @@ COMMANDS = {
     "locate": ("where in the archive an IMU snippet's motion happens, to 0.2 s", locate_options, locate_cmd),
     "assign": ("which person and body part wears each IMU in a multi-person pose stream", assign_options,
                assign_cmd),
+    "teach": ("teach the index a phrase by example windows or files (--forget removes it)", teach_options,
+              teach_cmd),
+    "concepts": ("list the concepts taught to the index (query teach)", concepts_options, concepts_cmd),
     "serve": ("answer searches over HTTP with JSON, the index kept loaded (for scripts and other tools)",
               serve_options, serve_cmd),
 }

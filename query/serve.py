@@ -14,6 +14,9 @@ path unless the operator asks (`show_paths`).
     POST /search/vector  {"vector": [...], "target": "pose", "k": 10, "where": ..., "nprobe": 8}
                                       (nprobe / efSearch override an approximate index's tuning)
     POST /search/window  {"window_id": 42, "target": "pose", "k": 10}
+    POST /teach          {"name": "my squat", "window_ids": [12, 40, 77]}  (query.concepts; a text
+                                      search or classify label naming it then uses the examples)
+    GET  /concepts                    the concepts taught; DELETE /concepts/{name} forgets one
     POST /search/imu     {"data": [[ax, ay, az, gx, gy, gz], ...], "rate": 50, "target": "pose",
                           "placement": "left_wrist", "channels": ["acc_x", ...], "acc_unit": "g"}
                                       (channels: any subset, default acc then gyr by column count)
@@ -197,6 +200,10 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
         k: int = Field(10, ge=1, le=10_000)
         filter: str = Field("", max_length=MAX_FILTER_CHARS)
 
+    class Teach(BaseModel):
+        name: str = Field(..., max_length=1000)
+        window_ids: list[int] = Field(..., min_length=1, max_length=1000)
+
     class Pose(BaseModel):
         data: list[list[list[float]]]  # frames x canonical joints x 3, metres
         rate: float
@@ -257,6 +264,19 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
     @app.post("/search")
     def search(req: UiSearch) -> dict:
         return search_json(index, req.query, req.target, req.k, req.filter, limits.max_prompt_chars)
+
+    @app.post("/teach")
+    def teach(req: Teach) -> dict:  # examples from the index's windows (files stay with the CLI and Python)
+        concept = index.teach(req.name, window_ids=req.window_ids)
+        return {key: concept[key] for key in ("name", "windows", "labels", "examples")}
+
+    @app.get("/concepts")
+    def concepts() -> list[dict]:
+        return _rows(index.concepts())
+
+    @app.delete("/concepts/{name:path}")
+    def forget(name: str) -> dict:
+        return {"forgot": index.forget(name)["name"]}
 
     @app.get("/recording/{recording_id:path}")
     def recording(recording_id: str) -> dict:

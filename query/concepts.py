@@ -1,0 +1,192 @@
+"""Concepts taught by example: a phrase and a handful of windows (or query files) that show it.
+
+    ix.teach("left hook", window_ids=[12, 40, 77])
+    ix.search_text("left hook", target="imu")     # searches with the examples' prototype
+
+A concept keeps, per encoder, the prototype of its examples: the mean of their unit vectors,
+renormalised (a class prototype over frozen embeddings; no training, milliseconds). A text
+search whose prompt is a concept's name (case and surrounding spaces aside) searches with that
+prototype instead of the prompt's text vector, and `classify` scores a label that names a
+concept against its prototype. On the demo index the prototype alone beat the prototype blended
+with the text vector (README, "Teach by example"), so the text vector is not used.
+
+The concepts live in the index beside its tables (IndexStore.concepts, one JSON side file a
+build never touches), so they survive rebuilds and incremental adds; the Index methods teach,
+concepts and forget (query.api) are the way in.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from query import inputs
+from query.embedding import embed_clip
+from query.text_aligned import guess_modality
+
+MAX_NAME_CHARS = 200
+MAX_EXAMPLES = 1000
+
+
+def key(name: str) -> str:
+    """The name a concept is matched by: stripped, case-folded, inner spaces collapsed."""
+    return " ".join(str(name).split()).casefold()
+
+
+def check_name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("the concept name is empty: give the phrase the examples show, e.g. \"left hook\"")
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"the concept name is {len(name)} characters; the limit is {MAX_NAME_CHARS}")
+    return name
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def teach(index, name: str, window_ids=(), files=(), modality: str | None = None, **read_kw) -> dict:
+    """Store (or replace) concept `name` taught by the windows `window_ids` of the index and the
+    query `files` (read like `search_file`'s, `modality` guessed from the name when not given);
+    returns the stored concept."""
+    name = check_name(name)
+    ids = [_window_id(i) for i in (window_ids or [])]
+    ids = list(dict.fromkeys(ids))
+    files = [str(f) for f in (files or [])]
+    if not ids and not files:
+        raise ValueError(f"no examples for {name!r}: give window ids (--windows) or query files (--files)")
+    if len(ids) + len(files) > MAX_EXAMPLES:
+        raise ValueError(f"{len(ids) + len(files)} examples; a concept takes at most {MAX_EXAMPLES}")
+    sums: dict[tuple[str, str], list] = {}  # (encoder id, modality) -> unit vectors of its examples
+    labels: list[str] = []
+    if ids:
+        rows = index.windows(None, ["id", "encoder_id", "recording_id", "modality", "t_start", "label"], ids=ids)
+        missing = sorted(set(ids) - set(rows["id"].to_list()))
+        if missing:
+            shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+            raise LookupError(f"no window with id {shown} in this index (ids come from a search's window_id column)")
+        labels = [s for s in rows["label"].to_list() if s]
+        # the examples' own windows and those of the same moments in the recordings' other
+        # modalities (a pose window beside an IMU one): on the demo a prototype searches its own
+        # modality with mAP 1.0 but another one with 0.46, below the words (README, Teach by example)
+        spans = rows.select("encoder_id", "recording_id", pl.col("t_start").round(3)).unique()
+        moments = index.windows(None, ["encoder_id", "recording_id", "modality", "t_start", "vector"],
+                                recording=spans["recording_id"].unique().to_list())
+        moments = moments.with_columns(pl.col("t_start").round(3)).join(
+            spans, on=["encoder_id", "recording_id", "t_start"], how="semi")
+        for enc, mod, vec in moments.select("encoder_id", "modality", "vector").iter_rows():
+            sums.setdefault((enc, mod), []).append(_unit(vec))
+    for path in files:
+        mod = modality or guess_modality(path)
+        for enc, vec in _embed_file(index, path, mod, read_kw).items():
+            sums.setdefault((enc, mod), []).append(_unit(vec))
+    prototypes: dict[str, dict] = {}
+    examples: dict[str, dict] = {}
+    for (enc, mod), vecs in sums.items():
+        prototypes.setdefault(enc, {})[mod] = [float(x) for x in _unit(np.mean(vecs, axis=0))]
+        examples.setdefault(enc, {})[mod] = len(vecs)
+    concept = {
+        "name": name,
+        "windows": ids,
+        "files": [Path(f).name for f in files],
+        "labels": dict(pl.Series(labels, dtype=pl.Utf8).value_counts(sort=True).iter_rows()) if labels else {},
+        "prototypes": prototypes,  # encoder id -> modality -> unit vector
+        "examples": examples,  # encoder id -> modality -> how many windows (or files) made it
+        "taught_at": time.time(),
+    }
+    stored = index.stored_concepts()
+    stored[key(name)] = concept
+    index.save_concepts(stored)
+    return concept
+
+
+def _window_id(value) -> int:
+    try:
+        out = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"window id {value!r} is not a whole number") from None
+    if out < 0 or out != float(value):
+        raise ValueError(f"window id {value!r} is not a window id (a whole number >= 0)")
+    return out
+
+
+def _embed_file(index, path: str, modality: str, read_kw: dict) -> dict[str, np.ndarray]:
+    """The file's vector by every encoder of the index that can embed its modality."""
+    if modality == "video":
+        stream = inputs.read_video(path, None, None)
+    else:
+        read = inputs.read_imu if modality == "imu" else inputs.read_pose
+        options = inputs.reader_options(read_kw, modality)
+        options.pop("rate", None)
+        stream = read(path, read_kw.get("rate"), **options)
+    out = {}
+    for enc in index.encoder_ids():
+        encoder = index.encoder(enc)
+        if modality in getattr(encoder, "modalities", []):
+            out[enc] = embed_clip(stream, encoder)
+    if not out:
+        raise LookupError(f"{Path(path).name}: no encoder of this index embeds {modality} clips")
+    return out
+
+
+def forget(index, name: str) -> dict:
+    """Remove concept `name`; returns what was removed."""
+    stored = index.stored_concepts()
+    gone = stored.pop(key(check_name(name)), None)
+    if gone is None:
+        raise LookupError(f"no concept {name!r} in this index{_known(stored)}")
+    index.save_concepts(stored)
+    return gone
+
+
+def _known(stored: dict) -> str:
+    names = sorted(c["name"] for c in stored.values())
+    return f"; it has {', '.join(map(repr, names))}" if names else "; it has none (teach one with `query teach`)"
+
+
+def find(index, name: str) -> dict | None:
+    """The concept a prompt names, or None."""
+    if not name or not name.strip():
+        return None
+    return index.stored_concepts().get(key(name))
+
+
+def table(index) -> pl.DataFrame:
+    """The concepts as rows: name, examples (how many), windows, files, encoders, labels (the
+    example windows' labels, most common first)."""
+    rows = [{"name": c["name"], "examples": len(c["windows"]) + len(c["files"]), "windows": c["windows"],
+             "files": c["files"], "encoders": sorted(c["prototypes"]), "labels": list(c.get("labels", {}))}
+            for c in index.stored_concepts().values()]
+    schema = {"name": pl.Utf8, "examples": pl.Int64, "windows": pl.List(pl.Int64), "files": pl.List(pl.Utf8),
+              "encoders": pl.List(pl.Utf8), "labels": pl.List(pl.Utf8)}
+    return pl.DataFrame(rows, schema=schema).sort("name")
+
+
+def prototype(concept: dict, encoder_id: str, modality: str) -> np.ndarray | None:
+    """The concept's prototype among windows of `modality`: that of its examples' windows of that
+    modality, else (cross-modal, weaker) the mean of its other modalities' prototypes."""
+    protos = concept["prototypes"].get(encoder_id) or {}
+    if modality in protos:
+        return np.asarray(protos[modality], np.float32)
+    if not protos:
+        return None
+    return _unit(np.mean([np.asarray(v, np.float64) for v in protos.values()], axis=0)).astype(np.float32)
+
+
+def search(index, concept: dict, target: str, k: int, where: str | None, encoder_id: str | None) -> pl.DataFrame | None:
+    """Windows of `target` nearest the concept's prototype for the encoder that would search them
+    (the one named, else the newest one the concept has a prototype for and that has `target`
+    windows), with a `concept` column; None when the concept has no such prototype."""
+    if encoder_id is not None:
+        candidates = [encoder_id] if encoder_id in concept["prototypes"] else []
+    else:
+        candidates = [e for e in reversed(index.encoder_ids())
+                      if e in concept["prototypes"] and index.count("windows", encoder=e, modality=target)]
+    if not candidates:
+        return None
+    hits = index.search_vector(prototype(concept, candidates[0], target), target, k, where, candidates[0])
+    return hits.with_columns(pl.lit(concept["name"]).alias("concept"))

@@ -1,0 +1,188 @@
+"""Concepts taught by example (query.concepts): teach, search, classify, forget; kept in the
+index through rebuilds and incremental adds; refused in one line; CLI and HTTP round trips."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+import polars as pl
+import pytest
+
+from encoders import load_checkpoint
+from indexer.build import build
+from indexer.importers import discover
+from indexer.store import IndexStore
+from query import open_index
+from query.cli import main as query_main
+
+ACTION = "boxing"
+
+
+@pytest.fixture(scope="module")
+def builtin_demo(tmp_path_factory):
+    """The demo archive without one take, embedded by the shipped model (the take is added later)."""
+    out = tmp_path_factory.mktemp("teach-demo")
+    entries = discover(None, "demo")
+    build(entries[:-1], IndexStore(out, create=True), load_checkpoint("builtin"), progress=False)
+    return out, entries
+
+
+def _examples(ix, action=ACTION, n=3) -> list[int]:
+    """n IMU windows of one action, from subject 1's takes."""
+    w = ix.windows(f"label = '{action}' AND subject = '1' AND modality = 'imu'", ["id"])
+    return sorted(w["id"].to_list())[:n]
+
+
+def test_teach_search_classify_forget(builtin_demo):
+    path, _ = builtin_demo
+    ix = open_index(path)
+    ids = _examples(ix)
+    t0 = time.perf_counter()
+    concept = ix.teach("  My Punch ", window_ids=ids)
+    hits = ix.search_text("my punch", "imu", k=10, where="subject IN (3, 4)")
+    assert time.perf_counter() - t0 < 1.0  # interactive: teaching and the next query
+    assert concept["name"] == "My Punch" and concept["windows"] == ids and list(concept["labels"]) == [ACTION]
+    assert (hits["label"][:8] == ACTION).all() and (hits["label"] == ACTION).sum() >= 9  # words alone: 0.6
+    assert (hits["concept"] == "My Punch").all()
+    # the examples' moments in the other modality make the pose prototype: pose hits are right too
+    pose = ix.search_text("MY PUNCH", "pose", k=10, where="subject IN (3, 4)")
+    assert (pose["label"][:8] == ACTION).all()
+    # a prompt that names no concept is a plain text search, without the column
+    assert "concept" not in ix.search_text("my punches", "imu", k=3).columns
+    table = ix.concepts()
+    assert table["name"].to_list() == ["My Punch"] and table["examples"][0] == 3
+    # classify: the concept's label wins for a boxing take of a subject not among the examples
+    from indexer.importers.demo import make_recording
+
+    clip = make_recording(ACTION, "3", "1").imu[0]
+    assert ix.classify(clip, ["my punch", "walking", "squat"])["label"][0] == "my punch"
+    assert ix.forget("MY PUNCH")["name"] == "My Punch"
+    assert ix.concepts().height == 0 and ix.concept("my punch") is None
+    with pytest.raises(LookupError, match="no concept 'my punch'"):
+        ix.forget("my punch")
+
+
+def test_bad_input_is_one_line(builtin_demo):
+    path, _ = builtin_demo
+    ix = open_index(path)
+    for name, ids, err, match in [("", [1], ValueError, "empty"), ("x", [], ValueError, "no examples"),
+                                  ("x", [10 ** 9], LookupError, "no window with id 1000000000"),
+                                  ("x", ["abc"], ValueError, "not a whole number")]:
+        with pytest.raises(err, match=match) as exc:
+            ix.teach(name, window_ids=ids)
+        assert "\n" not in str(exc.value)
+    assert ix.concepts().height == 0
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a user that file modes stop")
+def test_read_only_index_refused(builtin_demo, tmp_path):
+    path, _ = builtin_demo
+    ix = open_index(path)
+    os.chmod(path, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        with pytest.raises(ValueError, match="cannot write concepts.json") as exc:
+            ix.teach("ro", window_ids=_examples(ix))
+        assert "\n" not in str(exc.value)
+    finally:
+        os.chmod(path, stat.S_IRWXU)
+
+
+def test_read_only_mount_refused(builtin_demo, monkeypatch):
+    """As a read-only mount answers (root ignores file modes, so the write is made to fail)."""
+    import errno
+
+    from indexer import sidefiles
+
+    def refuse(fs, path, content):
+        raise OSError(errno.EROFS, "Read-only file system", path)
+
+    path, _ = builtin_demo
+    ix = open_index(path)
+    monkeypatch.setattr(sidefiles, "write_atomic", refuse)
+    with pytest.raises(ValueError, match="cannot write concepts.json .Read-only file system.") as exc:
+        ix.teach("ro", window_ids=_examples(ix))
+    assert "\n" not in str(exc.value) and ix.concepts().height == 0
+
+
+def test_missing_index_refused(tmp_path, capsys):
+    assert query_main(["concepts", "--index", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "not a motionsearch index" in err and err.count("\n") == 1
+
+
+def test_concepts_survive_rebuild_and_incremental_add(builtin_demo):
+    path, entries = builtin_demo
+    ix = open_index(path)
+    before = ix.count("windows")
+    ix.teach("kept", window_ids=_examples(ix, "squat"))
+    build(entries, IndexStore(path, create=True), load_checkpoint("builtin"), progress=False)  # one more take
+    ix = open_index(path)
+    assert ix.count("windows") > before
+    assert ix.concepts()["name"].to_list() == ["kept"]
+    assert (ix.search_text("kept", "imu", k=5)["label"] == "squat").all()
+    ix.forget("kept")
+
+
+def test_cli_round_trip(builtin_demo, capsys):
+    path, _ = builtin_demo
+    ids = [str(i) for i in _examples(open_index(path), "waving")]
+    assert query_main(["teach", "my wave", "--windows", *ids, "--index", str(path)]) == 0
+    assert "taught concept 'my wave' from 3 example(s)" in capsys.readouterr().out
+    assert query_main(["concepts", "--index", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "my wave"
+    assert query_main(["text", "my wave", "--target", "imu", "-k", "3", "--index", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in rows] == ["waving"] * 3 and rows[0]["concept"] == "my wave"
+    assert query_main(["teach", "my wave", "--forget", "--index", str(path)]) == 0
+    assert "forgot concept 'my wave'" in capsys.readouterr().out
+    assert query_main(["teach", "my wave", "--forget", "--index", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no concept 'my wave'") and err.count("\n") == 1
+    assert query_main(["teach", "x", "--windows", "999999", "--index", str(path)]) == 2
+    assert "no window with id 999999" in capsys.readouterr().err
+
+
+def test_http_round_trip(builtin_demo):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from query.serve import create_app
+
+    path, _ = builtin_demo
+    ix = open_index(path)
+    client = TestClient(create_app(ix))
+    ids = _examples(ix, "jumping jacks")
+    r = client.post("/teach", json={"name": "Star Jump", "window_ids": ids})
+    assert r.status_code == 200 and r.json()["labels"] == {"jumping jacks": 3}
+    assert [c["name"] for c in client.get("/concepts").json()] == ["Star Jump"]
+    hits = client.post("/search/text", json={"prompt": "star jump", "target": "pose", "k": 5}).json()
+    assert {h["label"] for h in hits} == {"jumping jacks"} and hits[0]["concept"] == "Star Jump"
+    for body in ({"name": "", "window_ids": ids}, {"name": "x", "window_ids": [10 ** 9]}, {"name": "x"}):
+        r = client.post("/teach", json=body)
+        assert r.status_code == 400 and "\n" not in r.json()["error"]
+    assert client.delete("/concepts/Star Jump").json() == {"forgot": "Star Jump"}
+    r = client.delete("/concepts/Star Jump")
+    assert r.status_code == 400 and r.json()["error"].startswith("no concept")
+    assert pl.DataFrame(client.get("/concepts").json()).height == 0
+
+
+def test_teach_from_files(builtin_demo, tmp_path):
+    """Query files as examples: two squat takes of subject 3 saved as .npy, read with their rate."""
+    import numpy as np
+
+    from indexer.importers.demo import make_recording
+
+    path, _ = builtin_demo
+    ix = open_index(path)
+    files = []
+    for take in ("1", "2"):
+        f = tmp_path / f"squat{take}.npy"
+        np.save(f, make_recording("squat", "3", take).imu[0].data)
+        files.append(f)
+    concept = ix.teach("deep knee bend", files=files, rate=50.0)
+    assert concept["files"] == ["squat1.npy", "squat2.npy"] and concept["windows"] == []
+    hits = ix.search_text("deep knee bend", "imu", k=5, where="subject IN (1, 2)")
+    assert (hits["label"] == "squat").all()
+    ix.forget("deep knee bend")
