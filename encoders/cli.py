@@ -697,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--arch", default="cnn_gru", choices=["cnn_gru", "patch_transformer"])
     r.add_argument("--copies", type=bounded(1, 1000, kind=int), default=4,
                    help="virtual-IMU training recordings per take (default 4)")
-    r.add_argument("--epochs", type=bounded(1, 10**6, kind=int), default=30, help="training epochs (default 30, as the shipped models)")
+    r.add_argument("--epochs", type=bounded(1, 10**6, kind=int), default=30, help="training epochs (default 30)")
     r.add_argument("--mount-degrees", type=bounded(0.0, 360.0), default=180.0,
                    help="largest random turn of a virtual sensor on its segment (default 180: any mounting)")
     r.add_argument("--channel-dropout", type=bounds.share, default=0.3,
