@@ -332,16 +332,18 @@ def per_recording(vectors: np.ndarray, captions: list[str], groups: list[str]) -
 def prototypes(vectors: np.ndarray, captions: np.ndarray, units: np.ndarray, classes: list[str], k: int,
                rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Class prototypes from k example units (a recording's windows of one label) per class,
-    drawn at random: the renormalised mean of their windows' unit vectors. Returns the
-    prototypes (classes x d) and the fewest examples any class really had."""
-    vectors = unit(vectors)
+    drawn at random, each made as `query teach` makes a concept's (query.concepts.prototype_vector:
+    the renormalised mean of the examples' unit vectors). Returns the prototypes (classes x d)
+    and the fewest examples any class really had."""
+    from query.concepts import prototype_vector
+
     protos, fewest = [], k
     for c in classes:
         have = np.unique(units[captions == c])
         pick = rng.choice(have, size=min(k, len(have)), replace=False)
         fewest = min(fewest, len(pick))
-        protos.append(vectors[np.isin(units, pick) & (captions == c)].mean(0))
-    return unit(np.stack(protos)), fewest
+        protos.append(prototype_vector(vectors[np.isin(units, pick) & (captions == c)]))
+    return np.stack(protos).astype(np.float32), fewest
 
 
 def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subjects: list[str], examples: set[str],

@@ -49,6 +49,12 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
+def prototype_vector(vectors) -> np.ndarray:
+    """A concept's read-out from its examples' vectors: the renormalised mean of their unit
+    vectors (bench/zeroshot.py's few-shot figures use this very function)."""
+    return _unit(np.mean(_unit(np.asarray(vectors)), axis=0))
+
+
 def teach(index, name: str, window_ids=(), files=(), modality: str | None = None, **read_kw) -> dict:
     """Store (or replace) concept `name` taught by the windows `window_ids` of the index and the
     query `files` (read like `search_file`'s, `modality` guessed from the name when not given);
@@ -87,7 +93,7 @@ def teach(index, name: str, window_ids=(), files=(), modality: str | None = None
     prototypes: dict[str, dict] = {}
     examples: dict[str, dict] = {}
     for (enc, mod), vecs in sums.items():
-        prototypes.setdefault(enc, {})[mod] = [float(x) for x in _unit(np.mean(vecs, axis=0))]
+        prototypes.setdefault(enc, {})[mod] = [float(x) for x in prototype_vector(vecs)]
         examples.setdefault(enc, {})[mod] = len(vecs)
     concept = {
         "name": name,
