@@ -119,7 +119,8 @@ class PairedTask:
     def cropped(self, x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """A share `settings.crop` of the windows cut to a random length from MIN_CROP of the window
         to all of it, the rest zeroed like a short clip's padding: archives of clips shorter than
-        a window (UTD-MHAD's 2-3 s gestures) then read like what the tower trained on."""
+        a window (UTD-MHAD's 2-3 s gestures) then read like what the tower trained on. (Not with a
+        fusion module, whose sensors of one moment must keep one window.)"""
         share = getattr(self.settings, "crop", 0.0)
         if not share:
             return x, valid
@@ -202,8 +203,12 @@ class CaptionPool:
     count: torch.Tensor
 
     def draw(self, rows: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        pick = (torch.rand(len(rows), generator=gen) * self.count[rows]).long()
-        return self.ids[self.start[rows] + pick]
+        """One text row per row of `rows`; -1 for a row with nothing to be trained against."""
+        count = self.count[rows]
+        pick = (torch.rand(len(rows), generator=gen) * count).long()
+        at = (self.start[rows] + pick).clamp(max=max(len(self.ids) - 1, 0))
+        drawn = self.ids[at] if len(self.ids) else torch.zeros(len(rows), dtype=torch.long)
+        return torch.where(count > 0, drawn, torch.full_like(drawn, -1))
 
 
 def pooled_caption_embeddings(config: dict, captions: list[str], pools: list[list[str]],

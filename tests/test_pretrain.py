@@ -95,3 +95,16 @@ def test_a_pretrained_checkpoint_records_what_it_saw(tmp_path):
     assert trained["described_sentences_per_window"] == 2 and trained["distinct_sentences"] > trained["composed_takes"]
     assert enc.model.reads_placement and enc.config["towers"]["imu"]["params"]["frame"] == "gravity"
     assert "CMU mocap and composed motion only" in trained["licence"]
+
+
+def test_a_caption_pool_draws_each_rows_own_sentences_and_none_for_an_empty_row():
+    import torch
+
+    from encoders.tasks import CaptionPool
+
+    # rows: 0 -> {0, 1}, 1 -> {} (nothing to train against), 2 -> {2}
+    pool = CaptionPool(torch.tensor([0, 1, 2]), torch.tensor([0, 2, 2]), torch.tensor([2, 0, 1]))
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.stack([pool.draw(torch.tensor([0, 1, 2]), gen) for _ in range(200)])
+    assert set(draws[:, 0].tolist()) == {0, 1} and set(draws[:, 1].tolist()) == {-1} and set(draws[:, 2].tolist()) == {2}
+    assert pool.draw(torch.tensor([1]), gen).tolist() == [-1]  # the last rows' empty pool stays in range
