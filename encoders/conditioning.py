@@ -51,8 +51,9 @@ def hide_placements(ids: torch.Tensor, p: float, gen: torch.Generator) -> torch.
 def gravity_frame(x: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Tensor:
     """(B, T, 6) acc (m/s^2) + gyr (rad/s) in sensor axes -> (B, T, 7) mounting-free features
     (module doc): vertical and horizontal force and |force| beyond the window's gravity, rate about
-    and across the vertical, tilt, |rate|; scaled to order 1, zero on padded steps. A window whose gyroscope is absent
-    (zeroed) gives zero rate features; one without accelerometer gives zero force features."""
+    and across the vertical, tilt, |rate|; scaled to order 1, zero on padded steps. A window whose
+    gyroscope is absent (zeroed) gives zero rate features; one without accelerometer gives zero
+    force features."""
     steps = x.shape[1]
     mask = (torch.arange(steps, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
     acc, gyr = x[..., :3] * mask, x[..., 3:6] * mask

@@ -147,7 +147,7 @@ class FaissFiles:
         new = np.setdiff1d(want, held, assume_unique=True)
         keep = {n: old.get(n) for n in ("index_type", "auto_type", "search_params", "trained_count")}
         if len(delta_ids) + len(new) <= DELTA_MAX_SHARE * len(main_ids):
-            added = vectors.add_batches(delta, self._vector_batches(encoder_id, modality, table, new=new))
+            added = vectors.add_batches(delta, self.vector_batches(encoder_id, modality, table, new=new))
             if added != len(new):  # rows went missing between the two reads
                 return None
             return {**keep, "mode": "delta", "added": added, "index_sha256": old["index_sha256"],
@@ -157,7 +157,7 @@ class FaissFiles:
         if main is None:
             return None
         fresh = np.setdiff1d(want, main_ids, assume_unique=True)  # the delta's rows and the new ones
-        vectors.add_batches(main, self._vector_batches(encoder_id, modality, table, new=fresh))
+        vectors.add_batches(main, self.vector_batches(encoder_id, modality, table, new=fresh))
         if main.ntotal != len(want):
             return None
         delta.reset()
@@ -280,7 +280,7 @@ class FaissFiles:
         return entry
 
     # ---- reading LanceDB -----------------------------------------------------------------
-    def _vector_batches(self, encoder_id: str, modality: str, table: str = "windows",
+    def vector_batches(self, encoder_id: str, modality: str, table: str = "windows",
                         new: np.ndarray | None = None):
         """(ids, vectors) of the committed rows of one encoder and modality, SCAN_BATCH rows at a
         time from a LanceDB scan (never the whole table in memory); `new`: only these sorted ids."""
@@ -307,5 +307,5 @@ class FaissFiles:
 
     def _build(self, encoder_id: str, modality: str, table: str, kind: str, count: int, on_trained=None):
         """(index, tuned): a streaming build (vectors.build_streaming) from the LanceDB rows."""
-        return vectors.build_streaming(lambda: self._vector_batches(encoder_id, modality, table), count,
+        return vectors.build_streaming(lambda: self.vector_batches(encoder_id, modality, table), count,
                                        self._dimension(encoder_id, modality, table), kind, on_trained=on_trained)

@@ -43,7 +43,6 @@ from indexer.search_rows import SearchRows
 # The checkpoint file that completes an encoder folder kept in an index (written last).
 ENCODER_COMPLETE = "config.json"
 CONCEPTS = "concepts.json"  # concepts taught by example, beside the tables (IndexStore.concepts)
-MEAN_SAMPLE = 50_000  # windows a mean vector is taken over (the mean of a sample that size is within ~0.5 % of all)
 
 
 def _writes(method):
@@ -355,17 +354,17 @@ class IndexStore:
         folder when the index is remote); load it with `encoders.load_checkpoint`."""
         return sidefiles.local_folder(self.fs, self._encoder_dir(encoder_id), remote="://" in self.uri)
 
-    def mean_vector(self, encoder_id: str, modality: str, sample: int = MEAN_SAMPLE) -> np.ndarray | None:
-        """The mean of the stored vectors of one encoder and modality (over at most `sample`
-        windows), the archive's common direction that zero-shot scores are taken relative to
-        (query.text_aligned); None when there is none. Cached per table version."""
+    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
+        """The mean of the committed vectors of one encoder and modality, the archive's common
+        direction that zero-shot scores are taken relative to (query.text_aligned); None when
+        there is none. Streamed in batches as a FAISS build reads them, cached per table version."""
         key = (encoder_id, modality, int(self.tables["windows"].version))
         if key not in self._means:
-            pred = sql.all_of(sql.scope("windows", encoder=encoder_id, modality=modality),
-                              self._uncommitted_scope("windows"))
-            rows = self.tables["windows"].search().where(pred).select(["vector"]).limit(sample).to_arrow()
-            vectors = np.stack(rows["vector"].to_numpy(zero_copy_only=False)) if rows.num_rows else None
-            self._means[key] = None if vectors is None else vectors.astype(np.float64).mean(0).astype(np.float32)
+            total, count = None, 0
+            for _, batch in self.faiss_files.vector_batches(encoder_id, modality):
+                part = batch.astype(np.float64).sum(0)
+                total, count = (part if total is None else total + part), count + len(batch)
+            self._means[key] = None if total is None else (total / count).astype(np.float32)
         return self._means[key]
 
     # ---- concepts taught by example: one small JSON side file, written whole and atomically, that

@@ -258,13 +258,13 @@ def test_write_faiss_streams_lancedb_in_batches_without_reading_all_vectors_at_o
     monkeypatch.setattr(faiss_files, "SCAN_BATCH", 5)
     monkeypatch.setattr(IndexStore, "vectors", lambda *a, **k: pytest.fail("read every vector into memory"))
     batches = []
-    real = FaissFiles._vector_batches
+    real = FaissFiles.vector_batches
 
     def counted(self, *a, **k):
         for ids, vecs in real(self, *a, **k):
             batches.append(len(ids))
             yield ids, vecs
-    monkeypatch.setattr(FaissFiles, "_vector_batches", counted)
+    monkeypatch.setattr(FaissFiles, "vector_batches", counted)
     manifest = store.write_faiss(ENC, "imu", "sha")
     assert manifest["mode"] == "full" and manifest["count"] == 12 and max(batches) <= 5
     assert vectors.search(store.faiss(ENC, "imu").index, unit_vectors(12)[7], k=1)[1][0][0] == 7
@@ -278,8 +278,8 @@ def test_a_build_adds_only_the_new_windows_to_the_faiss_files(store, tmp_path, m
     first = store.write_faiss(ENC, "imu", "sha")
     assert (first["mode"], first["main_count"], first["delta_count"]) == ("full", 12, 0)
     read = []
-    real = FaissFiles._vector_batches
-    monkeypatch.setattr(FaissFiles, "_vector_batches",
+    real = FaissFiles.vector_batches
+    monkeypatch.setattr(FaissFiles, "vector_batches",
                         lambda self, *a, **k: (read.extend(b[0].tolist()) or b for b in real(self, *a, **k)))
     monkeypatch.setattr(faiss_files, "DELTA_MAX_SHARE", 0.4)  # a delta of up to 4.8 windows
     opened = []
