@@ -302,20 +302,21 @@ def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: 
                      center: np.ndarray | None = None) -> dict:
     """Windows classified among `labels` by the text tower, as `Index.classify` does: relative to
     `center`, the mean vector of the archive's windows, which an index of the archive holds
-    (`Encoder.label_cosines`); `uncentred` gives the plain-cosine figures beside. Each label's
+    (`encoders.model.centred_cosines`); `uncentred` gives the plain-cosine figures beside. Each label's
     prompt ranking the windows (text->IMU) uses plain cosines, as a text search does."""
-    from encoders.evaluation.text_aligned import classification, text_retrieval
+    from encoders.evaluation.text_aligned import macro_f1, text_retrieval
+    from encoders.model import centred_cosines
 
-    cls = classification(encoder, vectors, captions, labels, center)
-    plain = classification(encoder, vectors, captions, labels)
+    text = encoder.encode_text(labels)
+    true, names = np.asarray(captions), np.asarray(labels)
+    pred = names[np.argmax(centred_cosines(vectors, text, center), axis=1)]
+    plain = names[np.argmax(centred_cosines(vectors, text), axis=1)]
     ret = text_retrieval(encoder, vectors, captions, labels)
-    pred = np.asarray(labels)[np.argmax(encoder.label_cosines(vectors, labels, center), axis=1)]
-    true = np.asarray(captions)
-    return {"accuracy": cls["accuracy"], "balanced_accuracy": balanced_accuracy(true, pred, labels),
-            "macro_f1": cls["macro_f1"], "text_imu_p1": ret["P@1"], "text_imu_map": ret["mAP"],
+    return {"accuracy": float((pred == true).mean()), "balanced_accuracy": balanced_accuracy(true, pred, labels),
+            "macro_f1": macro_f1(true, pred, labels), "text_imu_p1": ret["P@1"], "text_imu_map": ret["mAP"],
             "chance": 1.0 / len(labels), "chance_map": ret["chance_mAP"], "labels": len(labels),
             "windows": int(len(true)), "confusions": confusions(pred),
-            "uncentred": {"accuracy": plain["accuracy"], "macro_f1": plain["macro_f1"]}}
+            "uncentred": {"accuracy": float((plain == true).mean()), "macro_f1": macro_f1(true, plain, labels)}}
 
 
 def per_recording(vectors: np.ndarray, captions: list[str], groups: list[str]) -> tuple[np.ndarray, list[str]]:
