@@ -8,6 +8,8 @@ IMU tower differs:
     sensor-blind        CNN-GRU on the raw sensor axes (random mounting in training), placement unknown
     gravity-blind       CNN-GRU on the gravity frame (encoders.conditioning), placement unknown
     gravity-placement   CNN-GRU on the gravity frame, told where the sensor sits
+    heading-placement   CNN-GRU on the heading frame (the gravity frame + signed horizontal components),
+                        told where the sensor sits
     sensor-placement    CNN-GRU on the raw axes, told where the sensor sits
     transformer         the patch Transformer on the gravity frame, told where the sensor sits
 
@@ -42,6 +44,7 @@ VARIANTS = {
     "sensor-blind": ("cnn_gru", "sensor", False),
     "gravity-blind": ("cnn_gru", "gravity", False),
     "gravity-placement": ("cnn_gru", "gravity", True),
+    "heading-placement": ("cnn_gru", "heading", True),
     "sensor-placement": ("cnn_gru", "sensor", True),
     "transformer": ("patch_transformer", "gravity", True),
 }

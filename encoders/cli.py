@@ -708,9 +708,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--described", type=bounded(0, 100, kind=int), default=4,
                    help="sentences computed from each window's motion, besides the take's captions (default 4; "
                         "0: captions only)")
-    r.add_argument("--frame", choices=["gravity", "sensor"], default="gravity",
-                   help="what the IMU tower reads: features against gravity, the same at any mounting (default), "
-                        "or the raw sensor axes")
+    r.add_argument("--frame", choices=["gravity", "heading", "sensor"], default="gravity",
+                   help="what the IMU tower reads: features against gravity, the same at any mounting (default); "
+                        "those plus the motion's signed components in a horizontal frame the window defines "
+                        "(heading, also mounting-free); or the raw sensor axes")
     r.add_argument("--no-placement", action="store_true",
                    help="an IMU tower blind to where the sensor is worn (default: it reads the placement)")
     r.add_argument("--crop", type=bounds.share, default=0.3,

@@ -13,6 +13,12 @@ signal that does not depend on how the sensor is mounted.
   the tilt of the short-term gravity estimate away from the window's mean (an arm raised,
   a body lying down). They are the same whatever the mounting; what is lost is the heading of
   horizontal motion in the sensor frame, which a freely mounted sensor does not give anyway.
+- **Heading frame.** `heading_frame` keeps the gravity frame's features and adds the signed
+  components of the motion in a horizontal frame the window itself defines: its first axis is
+  the main horizontal direction of the dynamic acceleration (the principal axis, its sign fixed
+  by the skew of the motion along it), the second is horizontal and square to it. The shape of
+  a movement survives (an X, a triangle and a circle drawn in the air differ; the two axes of a
+  rotation stay apart) while any mounting and any facing direction give the same features.
 """
 from __future__ import annotations
 
@@ -30,6 +36,8 @@ GRAVITY = 9.80665
 GYRO_SCALE = 3.0  # rad/s: the angular rates of brisk arm motion, so the features are of order 1
 TILT_SECONDS = 0.5  # the short-term gravity estimate: a moving mean this long
 FRAME_FEATURES = 7
+HEADING_FEATURES = FRAME_FEATURES + 6
+FRAMES = {"sensor": None, "gravity": FRAME_FEATURES, "heading": HEADING_FEATURES}  # frame -> features it gives
 WEAK_GRAVITY = 0.35  # a window's mean specific force below this share of g: gravity was removed
 
 
@@ -95,3 +103,35 @@ class PlacementFilm(nn.Module):
 
     def shift(self, pooled: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         return pooled + self.offset(ids)
+
+
+def _main_horizontal_axis(dyn: torch.Tensor, up: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 3) unit principal axis of the horizontal part of `dyn` (B, T, 3), its sign chosen
+    so the motion along it is positively skewed (the same axis at any mounting)."""
+    horizontal = (dyn - (dyn * up).sum(-1, keepdim=True) * up) * mask
+    cov = horizontal.transpose(1, 2) @ horizontal  # (B, 3, 3)
+    axis = torch.linalg.eigh(cov.double())[1][..., -1].to(dyn.dtype)[:, None, :]  # the largest eigenvalue's
+    skew = ((horizontal * axis).sum(-1) ** 3).sum(-1)
+    return axis * torch.where(skew < 0, -1.0, 1.0).to(dyn.dtype)[:, None, None]
+
+
+def heading_frame(x: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Tensor:
+    """(B, T, 6) acc + gyr -> (B, T, 13): the gravity frame's 7 features, then the dynamic force,
+    the angular rate and the short-term gravity direction along the window's main horizontal
+    axis and the horizontal axis square to it (module doc). Windows without gravity (linear
+    acceleration) give zeros for the six: they have no vertical to build the frame on."""
+    steps = x.shape[1]
+    mask = (torch.arange(steps, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    acc, gyr = x[..., :3] * mask, x[..., 3:6] * mask
+    mean = acc.sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
+    level = (mean.norm(dim=-1, keepdim=True) > WEAK_GRAVITY * GRAVITY).to(x.dtype)
+    up = F.normalize(mean, dim=-1, eps=1e-6) * level
+    dyn = (acc - mean) * mask
+    first = _main_horizontal_axis(dyn, up, mask) * level
+    second = torch.cross(up.expand_as(first), first, dim=-1)
+    k = max(1, int(round(TILT_SECONDS * rate)))
+    short = F.avg_pool1d(acc.transpose(1, 2), k, stride=1, padding=k // 2, count_include_pad=False)
+    short = F.normalize(short.transpose(1, 2)[:, :steps], dim=-1, eps=1e-6)
+    along = [(v * axis).sum(-1, keepdim=True) / scale
+             for v, scale in ((dyn, GRAVITY), (gyr, GYRO_SCALE), (short, 1.0)) for axis in (first, second)]
+    return torch.cat([gravity_frame(x, valid, rate), *along], dim=-1) * mask

@@ -36,7 +36,7 @@ def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: 
                    hop: float = 1.0, imu_rate: float = 50.0, pose_rate: float = 25.0,
                    params: dict | None = None, imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0,
                    fusion: str | None = None, frame: str = "sensor", placement: bool = False) -> dict:
-    """An IMU + pose config; `params` go to both towers' constructors. `frame` "gravity" has the
+    """An IMU + pose config; `params` go to both towers' constructors. `frame` "gravity" or "heading" has the
     IMU tower read mounting-free features instead of the sensor axes, and `placement` has it read
     where the sensor sits (encoders.conditioning). The IMU tower reads the
     channels of `imu_groups` ("acc", "gyr", "mag", "quat"); with `channel_dropout` > 0 it is
@@ -45,7 +45,7 @@ def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: 
     one vector per recording window over all its sensors, besides one per sensor."""
     params = dict(params or {})
     channels = group_channels(imu_groups)
-    imu_extra = {"frame": "gravity", "rate": imu_rate} if frame == "gravity" else {}
+    imu_extra = {"frame": frame, "rate": imu_rate} if frame != "sensor" else {}
     if placement:
         imu_extra["placement"] = True
     config = {

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.conditioning import FRAME_FEATURES, PlacementFilm, gravity_frame
+from encoders.conditioning import FRAMES, PlacementFilm, gravity_frame, heading_frame
 from encoders.towers import register
 
 
@@ -51,20 +51,22 @@ class ImuInput(nn.Module):
 
     def __init__(self, in_features: int, frame: str, rate: float | None):
         super().__init__()
-        if frame not in ("sensor", "gravity"):
-            raise ValueError(f"tower param frame must be 'sensor' or 'gravity', got {frame!r}")
-        if frame == "gravity" and (in_features != 6 or not rate):
-            raise ValueError("frame 'gravity' reads acc + gyr (6 channels) and needs the tower's rate")
+        if frame not in FRAMES:
+            raise ValueError(f"tower param frame must be one of {', '.join(map(repr, FRAMES))}, got {frame!r}")
+        if frame != "sensor" and (in_features != 6 or not rate):
+            raise ValueError(f"frame {frame!r} reads acc + gyr (6 channels) and needs the tower's rate")
         self.frame, self.rate = frame, rate
-        self.features = FRAME_FEATURES if frame == "gravity" else in_features
+        self.features = FRAMES[frame] or in_features
 
     def norm(self, in_features: int, groups: int, group_sizes: list[int] | None) -> nn.Module:
         # the gravity features are scaled to order 1 already: a per-window norm would erase their amplitude
-        return nn.Identity() if self.frame == "gravity" else sensor_norm(in_features, groups, group_sizes)
+        return nn.Identity() if self.frame != "sensor" else sensor_norm(in_features, groups, group_sizes)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor, norm: nn.Module) -> torch.Tensor:  # (B, T, C) -> (B, C', T)
         if self.frame == "gravity":
             x = gravity_frame(x, valid, self.rate)
+        elif self.frame == "heading":
+            x = heading_frame(x, valid, self.rate)
         return norm(x.transpose(1, 2))
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from encoders.conditioning import gravity_frame, placement_ids
+from encoders.conditioning import gravity_frame, heading_frame, placement_ids
 from encoders.factory import create_model
 from encoders.model import Encoder, default_config
 from indexer.importers import demo
@@ -83,3 +83,34 @@ def test_an_encoder_reads_the_window_placement(arch):
     blind = Encoder(create_model(default_config(arch, embed_dim=16, params=params), seed=0), config, "", "")
     b = blind.encode(windows)
     assert np.allclose(b[0], b[1]) and np.allclose(b[0], b[2])  # a placement-blind tower ignores it
+
+
+def test_heading_frame_is_the_same_at_any_mounting_and_facing():
+    """The signed horizontal components do not depend on how the sensor is strapped on nor on
+    which way the person faces (a turn about the vertical)."""
+    x, rate = _demo_imu()
+    valid = torch.tensor([len(x)])
+    rot = Rotation.random(random_state=5).as_matrix().astype(np.float32)
+    turned = np.concatenate([x[:, :3] @ rot.T, x[:, 3:] @ rot.T], axis=1)
+    a = heading_frame(torch.from_numpy(x)[None], valid, rate)
+    b = heading_frame(torch.from_numpy(turned)[None], valid, rate)
+    assert a.shape == (1, len(x), 13)
+    assert torch.allclose(a, b, atol=1e-3)
+    assert torch.allclose(a[..., :7], gravity_frame(torch.from_numpy(x)[None], valid, rate), atol=1e-5)
+
+
+def test_heading_frame_tells_apart_the_shapes_the_gravity_frame_cannot():
+    """A hand drawing a horizontal line and one drawing a horizontal figure of eight swing the
+    same amount overall; the gravity frame's magnitudes barely differ, the heading frame's
+    second axis does."""
+    rate, t = 50.0, np.arange(250) / 50.0
+    def imu(path):
+        acc = np.gradient(np.gradient(path, t, axis=0), t, axis=0) + [0, 0, 9.80665]
+        return torch.from_numpy(np.concatenate([acc, np.zeros_like(acc)], 1).astype(np.float32))[None]
+    w = 2 * np.pi * t
+    line = np.stack([0.3 * np.sin(w), 0 * t, 0 * t], 1)
+    eight = np.stack([0.3 * np.sin(w), 0.15 * np.sin(2 * w), 0 * t], 1)
+    valid = torch.tensor([250])
+    a, b = heading_frame(imu(line), valid, rate)[0], heading_frame(imu(eight), valid, rate)[0]
+    assert a[:, 8].abs().max() < 0.01 < b[:, 8].abs().max()  # nothing square to a line's axis; the eight has it
+    assert torch.all(heading_frame(imu(line) - torch.tensor([0, 0, 9.80665, 0, 0, 0]), valid, rate)[0, :, 7:] == 0)
