@@ -10,6 +10,10 @@ windows and are scored on the test subjects': IMU classification among the archi
 fresh weights, so only the pretraining differs.
 
     python bench/finetune_init.py --checkpoint builtin --archives utd-mhad seglearn-watch --json runs/finetune.json
+
+`--recordings-per-label K` keeps K example recordings of each label (drawn with the seed) and
+drops the rest of the training windows: where pretraining should matter most, a user who has
+labelled only a few recordings. The test subjects stay whole.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,12 +45,27 @@ def scores(report: dict) -> dict:
             "text_imu_map": round(r["mAP"], 4), "labels": report["labels"]}
 
 
-def compare(checkpoint: str, archive, epochs: int, seed: int) -> dict:
+def few_recordings(data, per_label: int, seed: int):
+    """The windows of `per_label` recordings of each label, drawn at random with `seed`."""
+    rng = np.random.default_rng(seed)
+    recordings, captions = np.asarray(data.recording_ids), np.asarray(data.captions)
+    keep = np.zeros(len(recordings), bool)
+    for label in sorted(set(captions) - {""}):
+        have = sorted(set(recordings[captions == label]))
+        pick = rng.choice(have, size=min(per_label, len(have)), replace=False)
+        keep |= np.isin(recordings, pick) & (captions == label)
+    return data.subset(keep)
+
+
+def compare(checkpoint: str, archive, epochs: int, seed: int, per_label: int | None = None) -> dict:
     pretrained = load_checkpoint(checkpoint)
     config = pretrained.config
     train = model_windows(archive.entries, config, pretrained.model, subjects=archive.examples, progress=False)
+    if per_label:
+        train = few_recordings(train, per_label, seed)
     test = model_windows(archive.entries, config, pretrained.model, subjects=archive.tests, progress=False)
-    out = {"train_windows": len(train), "test_windows": len(test), "epochs": epochs,
+    out = {"train_windows": len(train), "train_recordings": len(set(train.recording_ids)),
+           "recordings_per_label": per_label, "test_windows": len(test), "epochs": epochs,
            "zero_shot": scores(evaluate_text(pretrained, test))}
     settings = TrainSettings(epochs=epochs, batch=64, seed=seed, threads=1)
     for name, start in (("scratch", None), ("init", pretrained.model)):
@@ -68,10 +88,13 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--epochs", type=int, default=30, help="epochs of both runs (default 30)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recordings-per-label", type=int, metavar="K",
+                   help="train on K example recordings of each label only (default: every example recording)")
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    report = {"checkpoint": args.checkpoint, "archives": {}, "skipped": {}}
+    report = {"checkpoint": args.checkpoint, "recordings_per_label": args.recordings_per_label, "archives": {},
+              "skipped": {}}
     with tempfile.TemporaryDirectory() as work:
         for name in args.archives:
             try:
@@ -80,7 +103,8 @@ def main(argv=None) -> int:
                 report["skipped"][name] = str(exc)
                 print(f"skipped {name}: {exc}", file=sys.stderr)
                 continue
-            report["archives"][name] = compare(args.checkpoint, archive, args.epochs, args.seed)
+            report["archives"][name] = compare(args.checkpoint, archive, args.epochs, args.seed,
+                                               args.recordings_per_label)
     print(f"{'archive':16} {'run':8} {'acc':>6} {'mF1':>6} {'P@1':>6} {'mAP':>6}")
     for name, r in report["archives"].items():
         for run in ("zero_shot", "scratch", "init"):

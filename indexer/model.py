@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -235,6 +234,3 @@ class Entry:
     subject: str | None = None  # when the listing already tells (file names), for cheap filtering
     split: str | None = None  # a manifest's `split` column ("train", "test", ...), when it has one
 
-
-def source_paths(*paths: str | Path | None) -> list[str]:
-    return [str(p) for p in paths if p is not None]

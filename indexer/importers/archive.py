@@ -689,10 +689,6 @@ def imu_streams(spec: ImuSpec, parts: list[_Part], origin: float | None = None) 
     return [stream(seg.data, seg.rate, seg.offset + (spec.offset or 0.0)) for seg in segments]
 
 
-def load_imu(spec: ImuSpec, origin: float | None = None) -> list[ImuStream]:
-    return imu_streams(spec, read_imu_parts(spec), origin)
-
-
 def load_pose(spec: PoseSpec) -> PoseStream:
     path = _existing(spec.file)
     if path.suffix.lower() != ".npy":
