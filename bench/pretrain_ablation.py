@@ -79,6 +79,10 @@ def main(argv=None) -> int:
     p.add_argument("--composed", type=int, default=6, help="composed takes per primitive (default 6)")
     p.add_argument("--described", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--active", type=float, default=0.0, metavar="SHARE",
+                   help="share of the training sensors placed by how much each placement moves "
+                        "(encoders.pretrain.moving_placement; default 0: all at random). The held-out set "
+                        "stays at random placements, so figures compare across runs")
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -87,10 +91,10 @@ def main(argv=None) -> int:
     if missing:
         print(f"mocap folder(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    augment = Augment(copies=args.copies)
+    augment = Augment(copies=args.copies, active=args.active)
     t0 = time.time()
     train = pretraining_set(folders, args.seed, augment, args.composed, args.described, "train")
-    held = pretraining_set(folders, args.seed + 1, augment, args.composed, 0, "heldout")
+    held = pretraining_set(folders, args.seed + 1, Augment(copies=args.copies), args.composed, 0, "heldout")
     held.data = text_aligned_windows(content_labelled(held.entries, held.every_caption), WindowSpec(5.0, 1.0),
                                      {"imu": 50.0, "pose": 25.0}, progress=False)
     print(f"{len(train.data)} training windows, {len(held.data)} held-out windows ({time.time() - t0:.0f} s)",

@@ -593,7 +593,7 @@ TEXT_ALIGNED_EVALUATIONS = {
 
 
 def cmd_pretrain(args) -> int:
-    from encoders.pretrain import DEFAULT_FOLDERS, Augment, pretrain
+    from encoders.pretrain import ACTIVE_PLACEMENT, DEFAULT_FOLDERS, Augment, pretrain
     from encoders.train import TrainSettings
 
     folders = [Path(f) for f in args.data] if args.data else [Path(args.shared) / f for f in DEFAULT_FOLDERS]
@@ -602,7 +602,8 @@ def cmd_pretrain(args) -> int:
         raise FileNotFoundError(f"mocap folder(s) not found: {', '.join(missing)} (give BVH folders with --data)")
     settings = TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                              crop=args.crop)
-    augment = Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout)
+    augment = Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout,
+                      active=ACTIVE_PLACEMENT if args.active_placement is None else args.active_placement)
     params = json.loads(args.tower_params) if args.tower_params else None
     print(f"pretraining on the mocap in {', '.join(map(str, folders))} and {args.composed} composed takes per motion "
           f"primitive ({args.copies} virtual-IMU copies per take, {args.epochs} epochs, {args.split} split)")
@@ -712,6 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the IMU tower reads: features against gravity, the same at any mounting (default); "
                         "those plus the motion's signed components in a horizontal frame the window defines "
                         "(heading, also mounting-free); or the raw sensor axes")
+    r.add_argument("--active-placement", type=bounds.share, metavar="SHARE",
+                   help="share of the virtual sensors placed by how much each placement moves in their take, the "
+                        "rest at random (default: half, encoders.pretrain.ACTIVE_PLACEMENT; 0: all at random)")
     r.add_argument("--no-placement", action="store_true",
                    help="an IMU tower blind to where the sensor is worn (default: it reads the placement)")
     r.add_argument("--crop", type=bounds.share, default=0.3,

@@ -45,7 +45,7 @@ from indexer.errors import BadInput
 from indexer.importers import bvh
 from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan
 from indexer.units import IMU6_CHANNELS
-from indexer.virtual_imu import PLACEMENTS, random_mount, virtual_imu
+from indexer.virtual_imu import PLACEMENTS, random_mount, sensor_position, virtual_imu
 from indexer.windows import WindowSpec, resample
 
 # Folders of ../shared/data the shipped model is trained on (UTD-MHAD never: it is the test).
@@ -69,6 +69,13 @@ class Augment:
     channel_dropout: float = 0.3  # share of windows whose gyro (or acc) is zeroed in training (acc-only sensors)
     yaw_degrees: float = 0.0  # largest random turn of a copy about the vertical (the IMU does not change)
     linear: float = 0.1  # share of sensors reading linear acceleration (gravity removed, as phones offer)
+    active: float = 0.0  # share of sensors placed by how much each placement moves (`moving_placement`)
+
+
+# The placement of this share of the shipped model's virtual sensors is drawn by motion: people
+# wear sensors where the motion they care about happens, and a sensor on a still limb teaches
+# nothing about a caption naming another one ("waves the right hand" read at the left ankle).
+ACTIVE_PLACEMENT = 0.5
 
 
 def mocap_split(take_id: str) -> str:
@@ -166,7 +173,10 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
                 pose = _turn(pose, rng.uniform(-augment.yaw_degrees, augment.yaw_degrees))
             streams = []
             for choices in sensor_sets or [placements]:
-                placement = str(rng.choice(choices))
+                if augment.active and rng.random() < augment.active:
+                    placement = moving_placement(pose, rec.pose.rate, choices, rng)
+                else:
+                    placement = str(rng.choice(choices))
                 imu = virtual_imu(pose, rec.pose.rate, placement, random_mount(rng, augment.mount_degrees))
                 if rng.random() < augment.linear:
                     imu = _without_gravity(imu, rec.pose.rate)
@@ -185,6 +195,18 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
                                 source=rec.pose.source),
                 text=[TextSpan(0.0, seconds, caption)] if caption else [], sources=list(rec.sources)))
     return out
+
+
+def moving_placement(pose: np.ndarray, rate: float, choices, rng: np.random.Generator) -> str:
+    """A placement among `choices` drawn with probability proportional to the RMS acceleration
+    of its sensor's path in `pose` (canonical joints): the limbs that move are read more often."""
+    dt2 = (1.0 / rate) ** 2
+    energy = np.array([np.sqrt(np.mean(np.square(np.diff(sensor_position(pose, q), n=2, axis=0) / dt2)))
+                       if len(pose) > 2 else 0.0 for q in choices])
+    energy = np.nan_to_num(energy)
+    if energy.sum() <= 0:
+        return str(rng.choice(choices))
+    return str(rng.choice(choices, p=energy / energy.sum()))
 
 
 def _without_gravity(imu: np.ndarray, rate: float) -> np.ndarray:

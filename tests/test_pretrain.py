@@ -9,6 +9,7 @@ from encoders.pretrain import (
     heldout_split,
     mirror_pose,
     mirrored_caption,
+    moving_placement,
     pretrain,
     pretraining_set,
     synthetic_recordings,
@@ -18,6 +19,7 @@ from encoders.train import TrainSettings
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers.archive import _example_pose
 from indexer.model import PoseStream, Recording, TextSpan
+from indexer.virtual_imu import PLACEMENTS
 
 
 def _take(labels, text):
@@ -52,6 +54,25 @@ def test_copies_carry_a_virtual_imu_its_pose_and_a_caption():
         assert r.labels == [r.text[0].text]
         lw = CANONICAL_JOINTS.index("left_wrist")  # the arms swing in opposite phase
         assert ("right" in r.labels[0]) == (not np.isclose(r.pose.data[10, lw, 2], take.pose.data[10, lw, 2]))
+
+
+def test_moving_placement_reads_the_limb_that_moves():
+    """A take in which only the right forearm swings: placed by motion, nearly every sensor sits
+    on the right arm; placed at random, few do."""
+    t = np.arange(150) / 30.0
+    still = np.repeat(_example_pose(1, 30.0, 0.0), 150, axis=0)
+    rw, re = CANONICAL_JOINTS.index("right_wrist"), CANONICAL_JOINTS.index("right_elbow")
+    still[:, rw] = still[:, re] + 0.25 * np.stack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t), 0 * t], 1)
+    rng = np.random.default_rng(0)
+    drawn = [moving_placement(still, 30.0, PLACEMENTS, rng) for _ in range(200)]
+    assert np.mean([q.startswith("right_") and ("wrist" in q or "forearm" in q or "hand" in q) for q in drawn]) > 0.9
+    take = _take(["wave right hand"], "wave right hand")
+    take.pose.data[:] = still
+    uniform = synthetic_recordings(take, np.random.default_rng(1), Augment(copies=60))
+    active = synthetic_recordings(take, np.random.default_rng(1), Augment(copies=60, active=1.0))
+    # a mirrored copy waves the left hand, and says so: the sensor should sit on the arm its caption names
+    on_arm = lambda made: np.mean([r.imu[0].placement.split("_")[0] in r.labels[0] for r in made])  # noqa: E731
+    assert on_arm(active) > 0.8 > 0.5 > on_arm(uniform)
 
 
 def test_heldout_split_is_a_stable_tenth_of_the_takes():
