@@ -223,3 +223,29 @@ def test_page_teaches_a_span_and_says_the_search_used_it(builtin_demo, tmp_path)
             bad()
         assert "\n" not in str(exc.value)
     ix.forget("span punch")
+
+
+def test_classify_reads_a_concept_out_as_the_few_shot_bench_does(builtin_demo):
+    """Index.classify scores a label naming a concept with query.concepts.cosines relative to the
+    index's mean window: the function bench/zeroshot.py's few-shot figures are measured with."""
+    import numpy as np
+
+    from indexer.importers.demo import make_recording
+    from query import concepts
+    from query.embedding import embed_clip
+
+    path, _ = builtin_demo
+    ix = open_index(path)
+    ix.teach("bench punch", window_ids=_examples(ix))
+    clip = make_recording(ACTION, "4", "2").imu[0]
+    out = ix.classify(clip, ["bench punch", "walking"])
+    encoder = ix.encoder(modality="imu")
+    vec = embed_clip(clip, encoder)
+    expected = concepts.cosines(vec, ix.concept_vector("bench punch", encoder.id, "imu"),
+                                ix.mean_vector(encoder.id, "imu"))[0, 0]
+    got = out.filter(pl.col("label") == "bench punch")["cosine"][0]
+    assert abs(got - expected) < 1e-5 and out["label"][0] == "bench punch"
+    # without a centre the read-out is the plain cosine of unit vectors
+    v, p = np.random.default_rng(0).standard_normal((2, 8))
+    assert abs(concepts.cosines(v, p)[0, 0] - v @ p / np.linalg.norm(v) / np.linalg.norm(p)) < 1e-12
+    ix.forget("bench punch")
