@@ -35,9 +35,10 @@ Per archive and checkpoint:
               (`confusions`: a share far above 1/labels means the predictions collapse), the same
               per recording (window vectors averaged) and per sensor placement.
   few_shot    class prototypes from k example recordings per class (drawn at random from the
-              example subjects, --draws times) classify the test subjects' windows: mean and
-              std of accuracy and macro-F1. `few_shot_blend`: the prototypes blended 0.5/0.5
-              with the label's text vector.
+              example subjects, --draws times) classify the test subjects' windows through
+              query.concepts.cosines, relative to the archive's mean window (what Index.classify
+              does for a label naming a taught concept): mean and std of accuracy and macro-F1.
+              `few_shot_blend`: the prototypes blended 0.5/0.5 with the label's text vector.
 
 The first checkpoint's figures are also at archives.NAME.zero_shot / few_shot; every checkpoint's
 are under archives.NAME.checkpoints.LABEL.
@@ -349,16 +350,18 @@ def prototypes(vectors: np.ndarray, captions: np.ndarray, units: np.ndarray, cla
 
 def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subjects: list[str], examples: set[str],
              tests: set[str], shots: list[int], draws: int, seed: int = 0, text: Callable | None = None,
-             blend: float = 0.5) -> tuple[dict, dict]:
+             blend: float = 0.5, center: np.ndarray | None = None) -> tuple[dict, dict]:
     """Few-shot recognition over frozen vectors: prototypes of k example units per class (from
     the `examples` subjects, `draws` random draws) classify the `tests` subjects' windows, and,
     with `text` (labels -> unit text vectors), prototypes blended with the label's text vector
     (`blend` of the prototype). Returns ({k: figures}, {k: blended figures}); the figures are
     mean and std over the draws of accuracy and macro-F1.
 
-    This is the read-out `query teach` should offer once it exists (a few labelled moments
-    adapt a frozen index in milliseconds); move it there then and call it from here."""
+    Each window goes to the class whose prototype scores highest by `query.concepts.cosines`
+    relative to `center` (the archive's mean window, which an index of it holds): the read-out
+    `Index.classify` gives a label naming a concept taught with `query teach`."""
     from encoders.evaluation.text_aligned import macro_f1
+    from query.concepts import cosines
 
     caps, units, subs = np.asarray(captions), np.asarray(units), np.asarray(subjects)
     is_example, is_test = np.isin(subs, list(examples)), np.isin(subs, list(tests))
@@ -380,7 +383,7 @@ def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subject
                                             unit(blend * protos + (1 - blend) * text_vectors))):
                 if p is None:
                     continue
-                pred = np.asarray(classes)[np.argmax(tv @ p.T, axis=1)]
+                pred = np.asarray(classes)[np.argmax(cosines(tv, p, center), axis=1)]
                 out.append((float(np.mean(pred == true)), macro_f1(true, pred, classes)))
         meta = {"shots_used": fewest, "classes": len(classes), "chance": 1.0 / len(classes),
                 "test_windows": int(test.sum()), "draws": draws}
@@ -441,7 +444,8 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
         try:
             text = encoder.encode_text if encoder.text_aligned else None
             out["few_shot"], out["few_shot_blend"] = few_shot(vectors, caps, [f"{g}|{c}" for g, c in zip(groups, caps)],
-                                                              subs, archive.examples, archive.tests, shots, draws, seed, text)
+                                                              subs, archive.examples, archive.tests, shots, draws, seed, text,
+                                                              center=vectors.mean(0))
         except ValueError as exc:
             out["few_shot"], out["few_shot_blend"] = {"skipped": str(exc)}, {}
     else:

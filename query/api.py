@@ -248,6 +248,13 @@ class Index:
         concept = concepts.find(self, name)
         return None if concept is None else concepts.prototype(concept, encoder_id, modality)
 
+    def concept_cosine(self, name: str, encoder_id: str, modality: str, vector: np.ndarray,
+                       center: np.ndarray | None = None) -> float | None:
+        """How well one window's `vector` matches the concept `name` names (query.concepts.cosines,
+        relative to `center`), or None when no concept is so named or it has no prototype."""
+        proto = self.concept_vector(name, encoder_id, modality)
+        return None if proto is None else float(concepts.cosines(vector, proto, center)[0, 0])
+
     def forget(self, name: str) -> dict:
         """Remove concept `name` (LookupError when there is none); returns what was removed."""
         return concepts.forget(self, name)

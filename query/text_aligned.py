@@ -69,11 +69,6 @@ def search_video(index, path, target: str, k: int = 10, where: str | None = None
     return index.search_vector(embed_clip(inputs.read_video(path, start, end), encoder), target, k, where, encoder.id)
 
 
-def _unit(v: np.ndarray, center: np.ndarray | None) -> np.ndarray:
-    v = np.asarray(v, np.float32) - (0 if center is None else np.asarray(center, np.float32))
-    return v / max(float(np.linalg.norm(v)), 1e-9)
-
-
 def guess_modality(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
@@ -120,9 +115,9 @@ def classify(index, path_or_stream, labels: list[str], modality: str | None = No
     center = index.mean_vector(encoder.id, modality)
     centred = encoder.label_cosines(vec[None, :], labels, center)[0]
     for n, label in enumerate(labels):  # a label naming a taught concept: the clip against its examples
-        proto = index.concept_vector(label, encoder.id, modality)
-        if proto is not None:  # both taken relative to the archive's mean window, as the text cosines are
-            centred[n] = _unit(vec, center) @ _unit(np.asarray(proto, np.float32), center)
+        score = index.concept_cosine(label, encoder.id, modality, vec, center)
+        if score is not None:  # both taken relative to the archive's mean window, as the text cosines are
+            centred[n] = score
     scale = float(np.exp(min(float(encoder.model.logit_scale.detach()), np.log(100.0))))
     z = scale * (centred - centred.max())
     prob = np.exp(z) / np.exp(z).sum()

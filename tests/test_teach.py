@@ -186,3 +186,66 @@ def test_teach_from_files(builtin_demo, tmp_path):
     hits = ix.search_text("deep knee bend", "imu", k=5, where="subject IN (1, 2)")
     assert (hits["label"] == "squat").all()
     ix.forget("deep knee bend")
+
+
+def test_page_teaches_a_span_and_says_the_search_used_it(builtin_demo, tmp_path):
+    """The page's handlers (ui.views): a span of a recording's timeline becomes the concept's
+    windows, the search names the concept in plain words, and bad spans and selections are refused
+    in one line."""
+    from ui.errors import UserError
+    from ui.features import detect
+    from ui.media import MediaDir
+    from ui.views import Context, Query, concept_line, picked_windows, search, span_windows, teach
+
+    path, _ = builtin_demo
+    ix = open_index(path)
+    ctx = Context(index=ix, media=MediaDir(tmp_path), features=detect(ix), max_upload_bytes=10 ** 6)
+    rec = ix.windows(f"label = '{ACTION}' AND subject = '1'", ["recording_id"])["recording_id"][0]
+    windows = ix.windows(columns=["id", "t_start", "t_end"], recording=rec)
+    ids = span_windows(ctx, rec, 0, 6.0)
+    inside = windows.filter((pl.col("t_start") >= 0) & (pl.col("t_end") <= 6.0))
+    assert ids == sorted(inside["id"].to_list()) and ids
+    short = span_windows(ctx, rec, 1.2, 1.6)  # shorter than a window: the windows covering it
+    assert short and all(r["t_start"] <= 1.2 and r["t_end"] >= 1.6
+                         for r in windows.filter(pl.col("id").is_in(short)).iter_rows(named=True))
+    assert "Taught **span punch**" in teach(ctx, "span punch", ids)
+    found = search(ctx, Query(kind="text", target="imu", k=10, prompt="Span Punch", one_per_recording=False))
+    line = concept_line(ctx, found.hits)
+    assert line.startswith("Searched with the concept **span punch**, taught from") and "\n" not in line
+    assert found.hits["label"][0] == ACTION
+    plain = search(ctx, Query(kind="text", target="imu", k=10, prompt="a person boxes"))
+    assert concept_line(ctx, plain.hits) == ""
+    assert picked_windows('["3", 5]') == [3, 5] and picked_windows("") == []
+    for bad in (lambda: span_windows(ctx, rec, 5, 2), lambda: span_windows(ctx, None, 0, 1),
+                lambda: span_windows(ctx, rec, 1e6, 1e6 + 1), lambda: picked_windows("[1, 2"),
+                lambda: teach(ctx, "x", []), lambda: teach(ctx, " ", ids)):
+        with pytest.raises(UserError) as exc:
+            bad()
+        assert "\n" not in str(exc.value)
+    ix.forget("span punch")
+
+
+def test_classify_reads_a_concept_out_as_the_few_shot_bench_does(builtin_demo):
+    """Index.classify scores a label naming a concept with query.concepts.cosines relative to the
+    index's mean window: the function bench/zeroshot.py's few-shot figures are measured with."""
+    import numpy as np
+
+    from indexer.importers.demo import make_recording
+    from query import concepts
+    from query.embedding import embed_clip
+
+    path, _ = builtin_demo
+    ix = open_index(path)
+    ix.teach("bench punch", window_ids=_examples(ix))
+    clip = make_recording(ACTION, "4", "2").imu[0]
+    out = ix.classify(clip, ["bench punch", "walking"])
+    encoder = ix.encoder(modality="imu")
+    vec = embed_clip(clip, encoder)
+    expected = concepts.cosines(vec, ix.concept_vector("bench punch", encoder.id, "imu"),
+                                ix.mean_vector(encoder.id, "imu"))[0, 0]
+    got = out.filter(pl.col("label") == "bench punch")["cosine"][0]
+    assert abs(got - expected) < 1e-5 and out["label"][0] == "bench punch"
+    # without a centre the read-out is the plain cosine of unit vectors
+    v, p = np.random.default_rng(0).standard_normal((2, 8))
+    assert abs(concepts.cosines(v, p)[0, 0] - v @ p / np.linalg.norm(v) / np.linalg.norm(p)) < 1e-12
+    ix.forget("bench punch")

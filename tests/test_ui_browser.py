@@ -212,3 +212,73 @@ def test_the_playhead_moves_the_video(page, ui_server):
     # What the figure's slider emits when the playhead is dragged to 1.5 s:
     page.evaluate("document.querySelector('#rec-plot .js-plotly-plot').emit('plotly_sliderchange', {step: {value: '1.50'}})")
     page.wait_for_function("Math.abs(document.querySelector('#rec-video video').currentTime - 1.5) < 0.1")
+
+
+def _cards(page) -> list[dict]:
+    return page.eval_on_selector_all(".ms-card", """els => els.map(e => ({
+        window: e.dataset.window, label: e.querySelector('.ms-title').innerText.replace(/^\\d+\\.\\s*/, '')
+                                          .replace(/(strong|fair|weak) match$/, '').trim()}))""")
+
+
+def test_select_cards_teach_a_concept_and_search_it(page, ui_server, monkeypatch):
+    """Select three cards of one action, teach them as a concept, click the concept and search:
+    the concept's hits come first and the page says the concept was used; a read-only index
+    refuses to teach in one line."""
+    index = ui_server[0].motionsearch_context.index
+    page.goto(ui_server[1])
+    page.wait_for_selector("#search-button")
+    page.get_by_label("One hit per recording").uncheck()
+    _search(page, "a person boxes", "imu", 80)
+    page.wait_for_selector(".ms-card")
+    cards = _cards(page)
+    demo = set(index.recordings("dataset = 'demo'")["text"].to_list())
+    counts = {lab: sum(c["label"] == lab for c in cards) for lab in demo}
+    action = max(sorted(counts), key=counts.get)
+    assert counts[action] >= 3, counts
+    chosen = [c["window"] for c in cards if c["label"] == action][:3]
+    for w in chosen:
+        page.locator(f".ms-card[data-window='{w}'] [data-action=pick]").click()
+    page.wait_for_function("document.querySelector('#teach-count').innerText.includes('3 windows selected')")
+    assert page.locator(".ms-card.ms-picked").count() == 3
+    page.fill("#concept-name textarea", "my move")
+    page.locator("#concept-name textarea").press("Tab")
+    page.wait_for_selector("#teach-button:text('Teach as “my move”')")
+    try:
+        page.click("#teach-button")
+        page.wait_for_selector("#teach-status :text('Taught')")
+        assert "3 windows" in page.inner_text("#teach-status") and action in page.inner_text("#teach-status")
+        assert sorted(index.concept("my move")["windows"]) == sorted(int(w) for w in chosen)
+        # the selection is cleared once taught
+        page.wait_for_function("document.querySelectorAll('.ms-card.ms-picked').length === 0")
+        # the concept is listed beside the example prompts and clicks into the prompt like them
+        page.locator("#concepts button", has_text="my move").click()
+        page.wait_for_function("document.querySelector('#prompt textarea').value === 'my move'")
+        page.click("#search-button")
+        page.wait_for_selector("#search-status :text('Searched with the concept')")
+        assert "taught from 3 examples" in page.inner_text("#search-status")
+        top = _cards(page)[:3]
+        assert top[0]["label"] == action, top
+        assert {c["window"] for c in top} & set(chosen), (top, chosen)  # an example itself is among the nearest
+
+        # a read-only index refuses in one plain line, and keeps the selection
+        import errno
+
+        from indexer import sidefiles
+
+        def refuse(fs, path, content):
+            raise OSError(errno.EROFS, "Read-only file system", path)
+
+        monkeypatch.setattr(sidefiles, "write_atomic", refuse)
+        page.locator(".ms-card [data-action=pick]").first.click()
+        page.fill("#concept-name textarea", "another move")
+        page.click("#teach-button")
+        page.wait_for_selector("#teach-status :text('Could not do that')")
+        status = page.inner_text("#teach-status")
+        assert "cannot write concepts.json" in status and "Read-only file system" in status
+        assert "\n" not in status.strip() and "Traceback" not in status
+        assert page.locator(".ms-card.ms-picked").count() == 1
+        assert index.concept("another move") is None
+    finally:
+        monkeypatch.undo()
+        if index.concept("my move") is not None:
+            index.forget("my move")

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from query import open_index, optional
+from query.concepts import MAX_NAME_CHARS
 from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
 from ui import api, defaults, grid, sync_tab, views
 from ui.errors import message, safely
@@ -153,6 +154,11 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                             if examples:
                                 gr.Examples([[e] for e in examples], inputs=[prompt], elem_id="examples",
                                             label="Examples (labels of this index): click one, then Search")
+                        with gr.Column(visible=first_kind == "text") as concept_box:
+                            # Filled when the page loads and after each teach / forget (a concept may be
+                            # taught from the CLI or HTTP while the page is up).
+                            concept_list = gr.Dataset(components=[prompt], samples=[], elem_id="concepts", visible=False,
+                                                      label="Concepts (taught by example): click one, then Search")
                         # No file_types: Gradio would refuse other files with a pop-up; the handler
                         # refuses them with the reason in the status line, like every other bad upload.
                         upload = gr.File(label=_upload_label(first_kind), type="filepath", elem_id="query-file",
@@ -177,6 +183,18 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                         with gr.Row():
                             go = gr.Button("Search", variant="primary", elem_id="search-button")
                             clear = gr.Button("Clear", elem_id="clear-button")
+                        with gr.Accordion("Teach by example", open=True, elem_id="teach-box"):
+                            gr.Markdown("Press **Select** on result cards that show what you mean (several searches "
+                                        "may add to the selection), name it, and teach it: a text search for that "
+                                        "name then finds windows like the examples.")
+                            gr.HTML("No window selected.", elem_id="teach-count", js_on_load=None)
+                            concept_name = gr.Textbox(label="Concept name", elem_id="concept-name",
+                                                      placeholder="e.g. my punch", max_length=MAX_NAME_CHARS)
+                            with gr.Row():
+                                teach_go = gr.Button("Teach as …", elem_id="teach-button", variant="secondary")
+                                forget_go = gr.Button("Forget it", elem_id="forget-button", size="sm")
+                            picked = gr.Textbox(visible="hidden", elem_id="picked-windows")
+                            teach_status = gr.Markdown("", elem_id="teach-status")
                         if feats.unavailable:
                             gr.Markdown("\n".join(f"- {v}" for key, v in feats.unavailable.items() if key != "sync"),
                                         elem_id="unavailable")
@@ -205,6 +223,14 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                 rec_video = gr.Video(label="Video (follows the playhead)", interactive=False, visible=False,
                                      height=320, loop=False, buttons=["download"], elem_id="rec-video")
                 rec_note = gr.Markdown()
+                with gr.Row(equal_height=True):
+                    span_from = gr.Number(None, label="Teach from (s)", minimum=0, elem_id="span-from", scale=1)
+                    span_to = gr.Number(None, label="to (s)", minimum=0, elem_id="span-to", scale=1)
+                    span_name = gr.Textbox(label="Concept name", elem_id="span-name", scale=2,
+                                           placeholder="what this span of the recording shows",
+                                           max_length=MAX_NAME_CHARS)
+                    span_go = gr.Button("Teach this span", elem_id="span-teach", scale=1)
+                span_status = gr.Markdown("", elem_id="span-status")
 
             # ------------------------------------------------------------------ sync
             with gr.Tab("Sync", id="sync"):
@@ -224,9 +250,10 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             files = value not in (None, "text")
             return (gr.Textbox(visible=value == "text"), gr.Column(visible=value == "text" and bool(examples)),
                     gr.File(visible=files, label=_upload_label(value)), gr.Column(visible=files),
-                    gr.Dropdown(visible=value == "imu"), gr.Dropdown(value=_default_target(value, feats.targets)))
+                    gr.Dropdown(visible=value == "imu"), gr.Dropdown(value=_default_target(value, feats.targets)),
+                    gr.Column(visible=value == "text"))
 
-        kind_outputs = [prompt, example_box, upload, clip_row, placement, target]
+        kind_outputs = [prompt, example_box, upload, clip_row, placement, target, concept_box]
         # .input, not .change: a kind set from the address bar must not reset the target it came with.
         kind.input(on_kind, kind, kind_outputs, api_visibility="private", queue=False)
 
@@ -242,7 +269,9 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             try:
                 result = views.search(ctx, q)
                 n = min(views.PAGE_SIZE, result.hits.height)
-                return [views.summary(result), views.query_panel(ctx, result.query), *page(result, n),
+                used = views.concept_line(ctx, result.hits)
+                return [views.summary(result) + (f"\n\n{used}" if used else ""), views.query_panel(ctx, result.query),
+                        *page(result, n),
                         views.results_table(result.hits), result, n, gr.skip(), gr.skip()]
             except Exception as exc:  # noqa: BLE001  # the page shows one line; old results go
                 return failed(exc, q.upload)
@@ -297,7 +326,7 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             state = _url_state(request, feats, picks, ctx.max_prompt_chars)
             kind_value = state["kind"] or first_kind
             updates = on_kind(kind_value)
-            return [kind_value, gr.Textbox(value=state["query"], visible=kind_value == "text"), *updates[1:5],
+            return [kind_value, gr.Textbox(value=state["query"], visible=kind_value == "text"), *updates[1:5], updates[6],
                     state["target"] or _default_target(kind_value, feats.targets), state["k"] or views.PAGE_SIZE,
                     state["one"], state["dataset"], state["subject"], state["label"], state["min_duration"],
                     state["max_duration"]]
@@ -311,24 +340,25 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             except ValueError as exc:
                 return failed(exc)
 
-        app.load(from_url, None, [kind, prompt, example_box, upload, clip_row, placement, target, k, one,
+        app.load(from_url, None, [kind, prompt, example_box, upload, clip_row, placement, concept_box, target, k, one,
                                   *search_filters], api_visibility="private", queue=False).then(
             search_from_url, [*search_inputs, found, shown], outputs, api_visibility="private",
             concurrency_id="search")
 
         # ------------------------------------------------------------------ recording view
-        rec_outputs = [tabs, rec_pick, rec_header, rec_plot, rec_video, rec_note]
+        rec_outputs = [tabs, rec_pick, rec_header, rec_plot, rec_video, rec_note, span_from, span_to]
 
         def open_recording(recording_id, highlight=None):
             try:
                 view = views.recording_view(ctx, recording_id, highlight)
             except Exception as exc:  # noqa: BLE001  # shown in the page, never a traceback
                 return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=hide),
-                        gr.Plot(None, visible=False), gr.Video(None, visible=False), ""]
+                        gr.Plot(None, visible=False), gr.Video(None, visible=False), "", None, None]
+            span = highlight or (None, None)  # the matched window is the span offered for teaching
             return [gr.Tabs(selected="recording"), recording_id, view.header,
                     gr.Plot(value=view.figure, visible=view.figure is not None),
                     gr.Video(value=str(view.video) if view.video else None, visible=view.video is not None),
-                    view.note and f"*{view.note}*"]
+                    view.note and f"*{view.note}*", *span]
 
         def open_hit(result, evt: gr.SelectData):
             if evt.value != "open" or result is None or not 0 <= int(evt.index) < result.hits.height:
@@ -359,6 +389,47 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
 
         browse_table.select(on_browse_select, None, rec_outputs, api_visibility="private").then(
             None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
+
+        # ------------------------------------------------------------------ teach by example
+        def concept_samples():
+            names = views.concept_names(ctx)
+            return gr.Dataset(samples=[[n] for n in names], visible=bool(names))
+
+        def list_concepts():
+            try:
+                return concept_samples(), gr.skip()
+            except Exception as exc:  # noqa: BLE001  # a damaged concepts file: one line, the page works on
+                return gr.Dataset(samples=[], visible=False), message(exc, hide=hide)
+
+        def do_teach(name, picked_json):
+            try:
+                text = views.teach(ctx, name, views.picked_windows(picked_json))
+            except Exception as exc:  # noqa: BLE001  # refused in one line; the selection is kept
+                return message(exc, hide=hide), gr.skip(), picked_json or "[]"
+            return text, concept_samples(), ""
+
+        def do_forget(name):
+            try:
+                return views.forget(ctx, name), concept_samples()
+            except Exception as exc:  # noqa: BLE001
+                return message(exc, hide=hide), gr.skip()
+
+        def do_teach_span(name, recording_id, t0, t1):
+            try:
+                return views.teach(ctx, name, views.span_windows(ctx, recording_id, t0, t1)), concept_samples()
+            except Exception as exc:  # noqa: BLE001
+                return message(exc, hide=hide), gr.skip()
+
+        app.load(list_concepts, None, [concept_list, teach_status], api_visibility="private")
+        concept_name.change(None, concept_name, teach_go, js=grid.TEACH_LABEL_JS, api_visibility="private")
+        gr.on([teach_go.click, concept_name.submit], do_teach, [concept_name, picked],
+              [teach_status, concept_list, picked], js=grid.PICKED_JS, api_visibility="private").then(
+            None, picked, None, js=grid.CLEAR_PICKED_JS, api_visibility="private")
+        forget_go.click(do_forget, concept_name, [teach_status, concept_list], api_visibility="private")
+        span_go.click(do_teach_span, [span_name, rec_pick, span_from, span_to], [span_status, concept_list],
+                      api_visibility="private")
+        concept_list.click(lambda sample: sample[0] if sample else gr.skip(), concept_list, prompt,
+                           api_visibility="private", queue=False)
 
         api.register(ctx)
     app.motionsearch_context = ctx  # for tests and embedding: what the page was built on

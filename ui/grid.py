@@ -1,8 +1,11 @@
 """The result grid and the query panel as HTML: small inline SVGs (skeleton, IMU sparkline, the
 recording's timeline), no files, so a page of cards is one answer of the server.
 
-A card's buttons carry `data-action` ("open", "similar") and `data-rank`; the page's script
-(`GRID_JS`, run by the grid's gr.HTML) turns a click into that component's `select` event.
+A card's buttons carry `data-action` ("open", "similar", "pick") and `data-rank`; the page's
+script (`GRID_JS`, run by the grid's gr.HTML) turns "open" and "similar" into that component's
+`select` event. "pick" stays in the browser: it adds the card's window (`data-window`) to the
+page's selection (`window.msPicked`, kept across searches and pages of cards), which the
+"Teach as ..." button sends (`PICKED_JS`).
 """
 from __future__ import annotations
 
@@ -17,11 +20,41 @@ from ui import render
 # Runs once when the grid is mounted; the listener sits on the grid's element, so it serves
 # every set of cards the server sends later.
 GRID_JS = """
+window.msPicked = window.msPicked || new Set();
+const paint = () => {
+  for (const card of element.querySelectorAll('.ms-card')) {
+    const on = window.msPicked.has(card.dataset.window);
+    card.classList.toggle('ms-picked', on);
+    const b = card.querySelector('[data-action=pick]');
+    if (b) { b.textContent = on ? 'Selected \u2713' : 'Select'; b.setAttribute('aria-pressed', String(on)); }
+  }
+  const n = window.msPicked.size;
+  const out = document.querySelector('#teach-count');
+  if (out) out.textContent = n ? `${n} window${n > 1 ? 's' : ''} selected` : 'No window selected.';
+};
+window.msPaint = paint;
 element.addEventListener('click', (e) => {
   const b = e.target.closest('[data-action]');
-  if (b) trigger('select', {index: Number(b.dataset.rank) - 1, value: b.dataset.action});
+  if (!b) return;
+  if (b.dataset.action === 'pick') {
+    const id = b.closest('.ms-card').dataset.window;
+    if (window.msPicked.has(id)) window.msPicked.delete(id); else window.msPicked.add(id);
+    paint();
+    return;
+  }
+  trigger('select', {index: Number(b.dataset.rank) - 1, value: b.dataset.action});
 });
+watch('value', paint);
 """
+# The "Teach as ..." button's inputs: the name as typed and the selected windows' ids (JSON).
+PICKED_JS = "(name, picked) => [name, JSON.stringify(Array.from(window.msPicked || []))]"
+# After teaching: an empty `picked` means the windows were taught, so the selection is cleared.
+CLEAR_PICKED_JS = """(picked) => {
+  if (!picked && window.msPicked) { window.msPicked.clear(); if (window.msPaint) window.msPaint(); }
+  return [];
+}"""
+# The button says what it will do as the name is typed.
+TEACH_LABEL_JS = "(name) => (name || '').trim() ? `Teach as \u201c${name.trim()}\u201d` : 'Teach as \u2026'"
 CSS = """
 .ms-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 10px; }
 .ms-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px;
@@ -36,6 +69,8 @@ CSS = """
 .ms-actions { display: flex; gap: 6px; flex-wrap: wrap; }
 .ms-actions button { font-size: 0.8em; padding: 2px 8px; border-radius: 6px; cursor: pointer;
                      border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill); }
+.ms-card.ms-picked { outline: 3px solid var(--color-accent); outline-offset: -1px; }
+.ms-card.ms-picked [data-action=pick] { background: var(--color-accent); color: white; }
 .ms-query { border: 2px dashed var(--color-accent); border-radius: 10px; padding: 8px; }
 .ms-query svg { width: 100%; max-width: 420px; height: 120px; display: block; }
 .ms-pager { margin-top: 8px; font-size: 0.9em; }
@@ -160,7 +195,7 @@ def card_html(hit: dict, picture: str, duration: float, cue: tuple[str, str], ot
     more = f" · +{others} more windows here" if others else ""
     return (
         f'<div class="ms-card" data-rank="{hit["rank"]}" data-recording="{esc(hit["recording_id"])}" '
-        f'data-modality="{esc(hit["modality"])}">'
+        f'data-modality="{esc(hit["modality"])}" data-window="{esc(hit.get("window_id", ""))}">'
         f'<div class="ms-thumb">{picture or esc(note)}</div>'
         f'<div class="ms-title">{hit["rank"]}. {esc(hit["label"] or "(no label)")}{cue_badge(word)}</div>'
         f'<div class="ms-score">score {hit["score"]:.3f}{" · " + esc(detail) if detail else ""}</div>'
@@ -169,7 +204,9 @@ def card_html(hit: dict, picture: str, duration: float, cue: tuple[str, str], ot
         f'({esc(hit["body_part"])}) · {t0:.1f}–{t1:.1f} s of {duration:.1f} s · subject '
         f'{esc(hit["subject"] or "?")} · {esc(hit["dataset"])}{more}</div>'
         f'<div class="ms-actions"><button data-action="open" data-rank="{hit["rank"]}">Open recording</button>'
-        f'<button data-action="similar" data-rank="{hit["rank"]}">Search with this window</button></div></div>')
+        f'<button data-action="similar" data-rank="{hit["rank"]}">Search with this window</button>'
+        f'<button data-action="pick" data-rank="{hit["rank"]}" aria-pressed="false" '
+        f'title="Select as an example of a concept to teach">Select</button></div></div>')
 
 
 def grid_html(cards: list[str], total: int) -> str:

@@ -7,6 +7,7 @@ the handlers' bodies; `ui.app` only lays out widgets and wires them to these.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from query import VIDEO_SUFFIXES, BadInput, Index, Recording, read_imu, read_pose, where_filter
+from query.concepts import MAX_EXAMPLES
 from query.http_guard import DEFAULT_MAX_PROMPT_CHARS
 from ui import grid, render, scene
 from ui.errors import UserError
@@ -420,3 +422,84 @@ def hits_json(hits: pl.DataFrame) -> dict:
     """{"hits": [{rank, score, recording_id, label, t_start, t_end, body_part, ...}, ...]}."""
     cols = [c for c in HIT_JSON if c in hits.columns]
     return {"hits": hits.select(cols).to_dicts()}
+
+
+# ----------------------------------------------------------------------------- concepts taught by example
+
+
+def concept_names(ctx: Context) -> list[str]:
+    """The concepts taught to the index, by name (clickable beside the example prompts)."""
+    return ctx.index.concepts()["name"].to_list()
+
+
+def picked_windows(value) -> list[int]:
+    """The window ids the page's selection sent (a JSON list, as `grid.PICKED_JS` writes it)."""
+    if value in (None, ""):
+        return []
+    try:
+        ids = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        raise UserError("the selection did not arrive whole; select the cards again") from None
+    if not isinstance(ids, list):
+        raise UserError("the selection did not arrive whole; select the cards again")
+    if len(ids) > MAX_EXAMPLES:
+        raise UserError(f"{len(ids)} windows are selected; a concept takes at most {MAX_EXAMPLES}")
+    return [int(i) for i in ids if str(i).strip().isdigit()]
+
+
+def span_windows(ctx: Context, recording_id: str | None, start, end) -> list[int]:
+    """The windows of one recording inside [start, end] s (every modality and sensor), or, for a
+    span shorter than a window, the window(s) overlapping it most."""
+    if not recording_id:
+        raise UserError("open a recording first, then give the span to teach")
+    start = _optional_seconds(start, "the span's start") or 0.0
+    end = _optional_seconds(end, "the span's end")
+    if not end or end <= start:
+        raise UserError("give the span to teach: its end (s) after its start")
+    ctx.index.recording(recording_id)  # LookupError: no such recording
+    w = ctx.index.windows(columns=["id", "t_start", "t_end"], recording=recording_id)
+    if w.height == 0:
+        raise UserError(f"{recording_id} has no windows in this index")
+    eps = 1e-6
+    inside = w.filter((pl.col("t_start") >= start - eps) & (pl.col("t_end") <= end + eps))
+    if inside.height:
+        return sorted(inside["id"].to_list())
+    overlap = w.with_columns((pl.min_horizontal("t_end", pl.lit(end)) - pl.max_horizontal("t_start", pl.lit(start)))
+                             .alias("overlap"))
+    best = overlap["overlap"].max()
+    if best is None or best <= 0:
+        raise UserError(f"no window of {recording_id} overlaps {start:g}-{end:g} s")
+    return sorted(overlap.filter(pl.col("overlap") >= best - eps)["id"].to_list())
+
+
+def teach(ctx: Context, name: str, window_ids: list[int]) -> str:
+    """Teach concept `name` from index windows (Index.teach); the page's one-line answer."""
+    if not (name or "").strip():
+        raise UserError("type a name for the concept (the phrase the selected windows show), then teach")
+    if not window_ids:
+        raise UserError("select the windows that show it first: press Select on result cards")
+    concept = ctx.index.teach(name, window_ids=window_ids)
+    n = len(concept["windows"])
+    labels = ", ".join(list(concept["labels"])[:3])
+    shown = f" (labelled {grid.esc(labels)})" if labels else ""
+    return (f"Taught **{grid.esc(concept['name'])}** from {n} window{'s' if n != 1 else ''}{shown}. "
+            f"Search for it by its name, or click it under *Concepts*.")
+
+
+def forget(ctx: Context, name: str) -> str:
+    if not (name or "").strip():
+        raise UserError("type the name of the concept to forget")
+    gone = ctx.index.forget(name)
+    return f"Forgot **{grid.esc(gone['name'])}**; its name is searched as words again."
+
+
+def concept_line(ctx: Context, hits: pl.DataFrame) -> str:
+    """How a search used a concept, in plain words ("" when it did not)."""
+    if "concept" not in hits.columns or hits.height == 0:
+        return ""
+    name = hits["concept"][0]
+    concept = ctx.index.concept(name) or {}
+    n = len(concept.get("windows", [])) + len(concept.get("files", []))
+    examples = f"{n} example{'s' if n != 1 else ''}" if n else "the examples"
+    return (f"Searched with the concept **{grid.esc(name)}**, taught from {examples}: the results are the windows "
+            f"nearest those examples, not a match for the words.")
