@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from encoders.factory import SHIPPED
+from encoders import SHIPPED
 
 log = logging.getLogger(__name__)
 
