@@ -16,6 +16,7 @@ _EXPORTS = {
     "TokenEncoder": "encoders.tokens",
     "load_checkpoint": "encoders.factory",
     "create_model": "encoders.factory",
+    "SHIPPED": "encoders.factory",  # the shipped checkpoints' folders by name ("builtin", ...)
     "owned_tokens": "encoders.tokens",
     "token_spans": "encoders.tokens",
     "conform_imu": "encoders.channels",
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from encoders.demo import demo_encoder
     from encoders.evaluation.pairs import evaluate_pairs
     from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
-    from encoders.factory import create_model, load_checkpoint
+    from encoders.factory import SHIPPED, create_model, load_checkpoint
     from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
     from encoders.tokens import TokenEncoder, default_token_config, owned_tokens, token_spans

@@ -22,12 +22,13 @@ from indexer import (
     Recording,
 )
 from indexer.bounds import MAX_K, check_range
-from query import assignment, concepts, dense_sync, inputs, locator, recordings, sensors, text_aligned
+from query import assignment, concepts, dense_sync, inputs, locator, match_score, recordings, sensors, text_aligned
 from query.embedding import embed_clip
 from query.search import nearest_windows
 from query.sync_result import SyncResult
 
-RESULT_COLUMNS = ["rank", "score", "window_id", "recording_id", "dataset", "subject", "label",
+# `match`: the hit's calibrated probability of being relevant (query.match_score)
+RESULT_COLUMNS = ["rank", "score", "match", "window_id", "recording_id", "dataset", "subject", "label",
                   "modality", "body_part", "t_start", "t_end"]
 
 
@@ -37,6 +38,7 @@ class Index:
         self._encoders: dict[str, Encoder] = {}
         self._newest: dict[tuple[str | None, int], str] = {}  # (modality, commit-log version) -> encoder id
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
+        self._backgrounds: dict[tuple[str, str, int], np.ndarray] = {}  # match scores' window samples
 
     # ---- the index's rows, scoped by keyword ----------------------------------------------
     # The one place the query layer reaches indexer's store (`self.store`, an IndexStore): the
@@ -117,23 +119,37 @@ class Index:
     # ---- searching ------------------------------------------------------------------------
     def search_vector(self, vector: np.ndarray, target: str, k: int = 10, where: str | None = None,
                       encoder_id: str | None = None, exclude_recording: str | None = None,
-                      **search_params) -> pl.DataFrame:
+                      match_kind: str = "example", **search_params) -> pl.DataFrame:
         """The k windows of `target` nearest one query vector. `search_params` (nprobe=,
-        efSearch=) override an approximate index's tuned ones for this search."""
+        efSearch=) override an approximate index's tuned ones for this search. The `match`
+        column is each hit's calibrated probability of being relevant for a query of
+        `match_kind` ("text", "example", "concept"; query.match_score)."""
         hits = self.search_vectors(np.atleast_2d(vector), target, k, where, encoder_id, exclude_recording,
-                                   **search_params)
+                                   match_kind, **search_params)
         return pl.DataFrame(hits.get_columns()[1:])
 
     def search_vectors(self, vectors: np.ndarray, target: str, k: int = 10, where: str | None = None,
                        encoder_id: str | None = None, exclude_recording: str | None = None,
-                       **search_params) -> pl.DataFrame:
+                       match_kind: str = "example", **search_params) -> pl.DataFrame:
         """Many query vectors (n, d) at once, one FAISS call: the columns of search_vector plus
         `query`, the row of `vectors` each hit answers; ranks count within each query."""
         check_range("k", k, 1, MAX_K)
         encoder_id = encoder_id or self.encoder(modality=target).id
-        return self.nearest(encoder_id, target, vectors, k, where, exclude_recording=exclude_recording,
-                            columns=RESULT_COLUMNS[3:], search_params={**self.search_params, **search_params},
-                            ranked=True)  # by query, each query's best first, in RESULT_COLUMNS order
+        hits = self.nearest(encoder_id, target, vectors, k, where, exclude_recording=exclude_recording,
+                            columns=RESULT_COLUMNS[4:], search_params={**self.search_params, **search_params},
+                            ranked=True)  # by query, each query's best first: RESULT_COLUMNS but `match`
+        calibration = match_score.for_checkpoint(encoder_id, lambda: self._checkpoint_folder(encoder_id))
+        return match_score.with_match(hits, vectors, self.match_background(encoder_id, target), calibration,
+                                      match_kind)
+
+    def match_background(self, encoder_id: str, target: str) -> np.ndarray:
+        """The window vectors a hit's match probability is taken relative to: those of random
+        recordings holding about query.match_score.BACKGROUND_WINDOWS windows of `target`, drawn
+        once per version of the index."""
+        key = (encoder_id, target, self._log_version())
+        if key not in self._backgrounds:
+            self._backgrounds[key] = match_score.background_vectors(self, encoder_id, target)
+        return self._backgrounds[key]
 
     def search_stream(self, stream: ImuStream | PoseStream, target: str, k: int = 10,
                       where: str | None = None, start: float | None = None, end: float | None = None,

@@ -51,7 +51,7 @@ from query.http_guard import (
 )
 
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
-COLUMNS = ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end", "ties", "concept"]
+COLUMNS = ["rank", "score", "match", "recording_id", "body_part", "label", "t_start", "t_end", "ties", "concept"]
 LENGTH_UNITS = ("m", "cm", "mm")
 
 

@@ -210,5 +210,6 @@ def search(index, concept: dict, target: str, k: int, where: str | None, encoder
                       if e in concept["prototypes"] and index.count("windows", encoder=e, modality=target)]
     if not candidates:
         return None
-    hits = index.search_vector(prototype(concept, candidates[0], target), target, k, where, candidates[0])
+    hits = index.search_vector(prototype(concept, candidates[0], target), target, k, where, candidates[0],
+                               match_kind="concept")
     return hits.with_columns(pl.lit(concept["name"]).alias("concept"))

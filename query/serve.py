@@ -26,7 +26,7 @@ path unless the operator asks (`show_paths`).
 The same answers as the web UI's named Gradio endpoints (`ui.api`), with the same JSON:
 
     POST /search         {"query": "a person walking", "target": "imu", "k": 10, "filter": ""}
-                                      -> {"hits": [{"rank", "score", "recording_id", "label", "t_start",
+                                      -> {"hits": [{"rank", "score", "match", "recording_id", "label", "t_start",
                                           "t_end", "body_part", "modality", "window_id", "dataset", "subject"}]}
     GET  /recording/{id} one recording: metadata, its streams, its windows
     POST /sync           {"imu": {"data": ..., "rate": 50, "placement": "right_wrist"},
@@ -67,7 +67,7 @@ EXPECTED = (BadInput, ValueError, LookupError, FileNotFoundError)
 UPLOAD_PATHS = ("/search/imu", "/search/sensors", "/sync")
 
 
-HIT_FIELDS = ["rank", "score", "recording_id", "label", "t_start", "t_end", "body_part", "modality", "window_id",
+HIT_FIELDS = ["rank", "score", "match", "recording_id", "label", "t_start", "t_end", "body_part", "modality", "window_id",
               "dataset", "subject"]
 
 
@@ -76,7 +76,9 @@ def _rows(df: pl.DataFrame) -> list[dict]:
 
 
 def hits_json(hits: pl.DataFrame) -> dict:
-    """{"hits": [{rank, score, recording_id, label, t_start, t_end, body_part, ...}, ...]}."""
+    """{"hits": [{rank, score, match, recording_id, label, t_start, t_end, body_part, ...}, ...]};
+    `match`: the hit's calibrated probability of being relevant (query.match_score), null where
+    there is none."""
     return {"hits": hits.select([c for c in HIT_FIELDS if c in hits.columns]).to_dicts()}
 
 

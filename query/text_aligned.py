@@ -58,7 +58,7 @@ def search_text(index, prompt: str, target: str, k: int = 10, where: str | None 
         raise ValueError("the text prompt is empty")
     encoder = pick_encoder(index, "text", target, encoder_id)
     vec = encoder.encode_text([prompt.strip() if templates else prompt], templates=templates)[0]
-    return index.search_vector(vec, target, k, where, encoder.id)
+    return index.search_vector(vec, target, k, where, encoder.id, match_kind="text")
 
 
 def search_video(index, path, target: str, k: int = 10, where: str | None = None,

@@ -78,11 +78,14 @@ def test_query_cli_prints_the_ranked_table(utd_dir, trained_index):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     header = next(line for line in lines if "rank" in line)
-    assert re.findall(r"\w+", header) == ["rank", "score", "recording_id", "body_part", "label", "t_start", "t_end"]
+    assert re.findall(r"\w+", header) == ["rank", "score", "match", "recording_id", "body_part", "label", "t_start",
+                                          "t_end"]
     # polars draws cells as "│ 1    ┆ 0.93 ┆ ... │"
     rows = [re.split(r"\s*[│┆|]\s*", line.strip(" │|")) for line in lines if re.match(r"^\s*│\s*\d+\s*┆", line)]
     assert [int(r[0]) for r in rows] == list(range(1, 11))
     scores = [float(r[1]) for r in rows]
     assert scores == sorted(scores, reverse=True)
-    assert all(r[2].startswith("utd-mhad/a") and "_s2_" in r[2] for r in rows)
-    assert f"utd-mhad/{QUERY}" in [r[2] for r in rows]
+    matches = [float(r[2]) for r in rows]  # a checkpoint without calibration: the built-in fallback
+    assert matches == sorted(matches, reverse=True) and all(0.0 <= m <= 1.0 for m in matches)
+    assert all(r[3].startswith("utd-mhad/a") and "_s2_" in r[3] for r in rows)
+    assert f"utd-mhad/{QUERY}" in [r[3] for r in rows]

@@ -65,6 +65,8 @@ def test_searches_answer_like_the_python_api(served):
     vec = np.asarray(ix.store.windows(None, ["vector"], scope=f"id = {wid}")["vector"][0], np.float32)
     by_vector = client.post("/search/vector", json={"vector": vec.tolist(), "target": "imu", "k": 1}).json()
     assert by_vector[0]["window_id"] == wid and by_vector[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert by_vector[0]["match"] == 1.0  # a window found by its own vector: certain
+    assert all(0.0 <= r["match"] <= 1.0 for r in rows + by_window)
     t = np.arange(0, 5, 1 / 50)[:, None]
     imu = np.hstack([np.sin(2 * np.pi * t), 0 * t, 9.81 + 0 * t, np.zeros((len(t), 3))])
     hits = client.post("/search/imu", json={"data": imu.tolist(), "rate": 50, "target": "pose", "k": 4}).json()

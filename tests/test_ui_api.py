@@ -12,7 +12,7 @@ from conftest import UTD
 
 pytest_plugins = ["ui_harness"]
 
-HIT_KEYS = {"rank", "score", "recording_id", "label", "t_start", "t_end", "body_part"}
+HIT_KEYS = {"rank", "score", "match", "recording_id", "label", "t_start", "t_end", "body_part"}
 
 
 @pytest.fixture(scope="module")

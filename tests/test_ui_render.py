@@ -63,15 +63,14 @@ def test_body_frame_puts_the_persons_right_on_the_viewers_left(demo):
         assert (turned[:, right, 0] < turned[:, left, 0]).mean() > 0.9
 
 
-def test_score_cue_is_relative_to_the_sample():
+def test_score_cue_words_the_match_probability():
     from ui.views import score_cue
 
-    background = np.random.default_rng(0).normal(0.1, 0.05, 400)
-    assert score_cue(0.30, background)[0] == "strong match"
-    assert score_cue(0.21, background)[0] == "fair match"
-    word, detail = score_cue(0.133, background)
-    assert word == "weak match" and "of 400 sampled windows" in detail
-    assert score_cue(0.5, background[:5]) == ("", "")
+    assert score_cue(1.0) == ("strong match", "100% likely relevant")
+    assert score_cue(0.93)[0] == "strong match"
+    assert score_cue(0.89) == ("fair match", "89% likely relevant")
+    assert score_cue(0.2) == ("weak match", "20% likely relevant")
+    assert score_cue(None) == ("", "") and score_cue(float("nan")) == ("", "")
 
 
 def test_card_html_marks_the_window_on_the_recording_timeline():
@@ -79,7 +78,7 @@ def test_card_html_marks_the_window_on_the_recording_timeline():
 
     hit = {"rank": 3, "score": 0.41, "recording_id": "demo/a<b", "label": "waving", "t_start": 2.0, "t_end": 6.0,
            "modality": "imu", "body_part": "right_wrist", "subject": "2", "dataset": "demo"}
-    html = card_html(hit, "<svg></svg>", 8.0, ("weak match", "above 60.0% of 400 sampled windows (z +0.3)"), 2)
+    html = card_html(hit, "<svg></svg>", 8.0, ("weak match", "20% likely relevant"), 2)
     assert "demo/a&lt;b" in html and "demo/a<b" not in html  # ids are escaped
     assert 'x="60.0" y="0" width="120.0"' in html  # 2-6 s of 8 s on a 240-wide bar
     assert "weak match" in html and "+2 more windows" in html and 'data-action="similar" data-rank="3"' in html

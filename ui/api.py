@@ -49,7 +49,7 @@ def register(ctx: views.Context) -> None:
 
     def search(query: str, target: str = "imu", k: int = 10, filter: str = "") -> dict:
         """Windows of `target` matching a text prompt; `filter`: SQL over windows ("" = none),
-        e.g. "subject = '2'". -> {"hits": [{rank, score, recording_id, label, t_start, t_end,
+        e.g. "subject = '2'". -> {"hits": [{rank, score, match, recording_id, label, t_start, t_end,
         body_part, modality, window_id, dataset, subject}, ...]}"""
         return search_json(ctx.index, query, target, k, filter, ctx.max_prompt_chars)
 
