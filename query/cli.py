@@ -36,9 +36,9 @@ import os
 import sys
 
 from indexer import bounds
-from indexer.bodyparts import UP_AXES, canonical_placement
-from indexer.bounds import MAX_DURATION, PORT_RANGE, bounded, positive_int
-from indexer.clocks import DEFAULT_MAX_GAP, TIME_UNITS
+from indexer.bodyparts import canonical_placement
+from indexer.bounds import PORT_RANGE, bounded, positive_int
+from indexer.importers.readers import add_reading_options, options_from_args
 from query.http_guard import (
     DEFAULT_MAX_BODY_MB,
     DEFAULT_MAX_PROMPT_CHARS,
@@ -52,7 +52,6 @@ from query.http_guard import (
 
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
 COLUMNS = ["rank", "score", "match", "recording_id", "body_part", "label", "t_start", "t_end", "ties", "concept"]
-LENGTH_UNITS = ("m", "cm", "mm")
 
 
 # ---- option groups -------------------------------------------------------------------------------
@@ -84,40 +83,7 @@ def reading_options(p: argparse.ArgumentParser, rate: str = "sample rate of an I
     g = p.add_argument_group("reading the query files", "What a file does not say about itself. UTD-MHAD .mat "
                              "and .bvh files carry their own rate, units and joints; .csv, .parquet and .npy "
                              "files need some of these.")
-    g.add_argument("--rate", type=bounds.rate, metavar="HZ", help=f"{rate}, in Hz (with --time-column: the rate to "
-                   "resample to; default the clock's median rate)")
-    g.add_argument("--time-column", metavar="NAME",
-                   help="IMU table column holding each sample's time, instead of --rate: irregular or bursty "
-                        "samples are put on a uniform grid; a column named t, time or timestamp is otherwise "
-                        "ignored")
-    g.add_argument("--time-unit", choices=list(TIME_UNITS), default="s",
-                   help="unit of --time-column: s, ms, us, ns, or iso for ISO 8601 text (default s)")
-    g.add_argument("--max-gap", type=bounded(0.001, MAX_DURATION), default=DEFAULT_MAX_GAP, metavar="S",
-                   help=f"seconds without a sample that count as a gap (default {DEFAULT_MAX_GAP:g}); a query "
-                        "with gaps uses its longest gap-free part and says so on stderr")
-    g.add_argument("--placement", metavar="PART[,PART...]",
-                   help="where each IMU was worn, e.g. right_wrist, left_ankle, pelvis, chest (aliases such as "
-                        "'wrist' or 'lower back' work); one per IMU file, comma-separated (default right_wrist)")
-    g.add_argument("--channels", metavar="A,B,...",
-                   help="channel names of an IMU .npy's columns (or, in order, a table's), from acc_x acc_y acc_z "
-                        "gyr_x gyr_y gyr_z mag_x mag_y mag_z quat_w quat_x quat_y quat_z; a table's columns are "
-                        "otherwise matched by their names, and any subset (acc only, say) is fine")
-    g.add_argument("--acc-unit", default="m/s^2", help="accelerometer unit of the file: m/s^2, g or mg (default m/s^2)")
-    g.add_argument("--gyr-unit", default="rad/s", help="gyroscope unit of the file: rad/s or deg/s (default rad/s)")
-    g.add_argument("--skeleton", help="skeleton of a pose .npy: kinect20, coco17, canonical, cmu-bvh, ... (default: "
-                                      "by joint count: 20 Kinect, 17 COCO, 16 canonical)")
-    g.add_argument("--joints", metavar="A,B,...",
-                   help="the joint names of a pose .npy, comma-separated in column order (for --joint-map or a "
-                        "skeleton without a known joint count)")
-    g.add_argument("--joint-map", metavar="MAP",
-                   help="for a skeleton the engine does not know: which of the file's joints is which canonical "
-                        "joint, as a JSON object, a .json file, or pairs like PELVIS=pelvis,HEAD=head; the "
-                        "canonical joints are pelvis chest neck head and left_/right_ shoulder elbow wrist hip "
-                        "knee ankle (chest, neck and pelvis can be left out when their neighbours are mapped)")
-    g.add_argument("--units", choices=LENGTH_UNITS, help="length unit of 3-D pose positions (default m; a .bvh's "
-                                                         "is measured from its rest pose)")
-    g.add_argument("--up", choices=UP_AXES, help="axis of the pose file that points up (default y; -y for camera "
-                                                 "coordinates such as Azure Kinect's, z for most mocap exports)")
+    add_reading_options(g, rate)
 
 
 def checkpoint_option(p: argparse.ArgumentParser) -> None:
@@ -187,15 +153,12 @@ def _placements(args, n: int, each: bool = False) -> list[str]:
 
 def _imu_kw(args, placement: str | None = None) -> dict:
     """read_imu's options from the reading group (`placement`: this file's)."""
-    return {"rate": args.rate, "placement": placement or _placements(args, 1)[0], "acc_unit": args.acc_unit,
-            "gyr_unit": args.gyr_unit, "channels": args.channels, "time_column": args.time_column,
-            "time_unit": args.time_unit, "max_gap": args.max_gap}
+    return {**options_from_args(args, "imu"), "placement": placement or _placements(args, 1)[0]}
 
 
 def _pose_kw(args, rate: float | None) -> dict:
     """read_pose's options from the reading group (`rate`: the pose file's frame rate)."""
-    return {"rate": rate, "skeleton": args.skeleton, "joint_map": args.joint_map, "joints": args.joints,
-            "units": args.units, "up": args.up}
+    return {**options_from_args(args, "pose"), "rate": rate}
 
 
 def _read_imu(path, args, placement: str | None = None):

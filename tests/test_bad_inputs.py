@@ -25,7 +25,7 @@ from indexer import cli as indexer_cli
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.build import build_path
 from indexer.importers import discover
-from indexer.importers.archive import write_example
+from indexer.importers.example import write_example
 from indexer.store import IndexStore
 
 CHANNELS = IMU_HEADER.replace(",", ";")

@@ -16,7 +16,7 @@ from indexer import cli as indexer_cli
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.build import build, build_path
 from indexer.importers import discover
-from indexer.importers.archive import write_example
+from indexer.importers.example import write_example
 from indexer.model import Entry
 from indexer.store import IndexStore
 

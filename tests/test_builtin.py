@@ -8,7 +8,7 @@ from encoders import load_checkpoint
 from encoders.factory import BUILTIN_FOLDER
 from encoders.text import minilm_available
 from indexer import cli as indexer_cli
-from indexer.importers.archive import write_example
+from indexer.importers.example import write_example
 from indexer.model import ImuStream, Recording
 from query.cli import main as query_main
 

@@ -258,7 +258,7 @@ def test_no_answer_names_a_server_path(ix, client, demo_index_dir, tmp_path):  #
     # recordings read from files (the demo's are generated): their sources are file names
     from encoders import load_checkpoint
     from indexer import build_path, discover
-    from indexer.importers.archive import write_example
+    from indexer.importers.example import write_example
 
     write_example(tmp_path / "archive")
     build_path(tmp_path / "files-index", discover(tmp_path / "archive"), load_checkpoint(demo_index_dir.parent / "encoder"),

@@ -11,7 +11,7 @@ import pytest
 
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
-from indexer.importers import archive, detect_format, discover
+from indexer.importers import detect_format, discover, example
 from indexer.units import STANDARD_GRAVITY
 
 IMU6 = "acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z"
@@ -43,7 +43,7 @@ def one_imu_manifest(folder: Path, file: str, extra: str = "rate = 100") -> Path
 
 @pytest.mark.parametrize("form", ["toml", "csv"])
 def test_example_archive_round_trip(tmp_path, form):
-    manifest = archive.write_example(tmp_path / "arch", form)
+    manifest = example.write_example(tmp_path / "arch", form)
     assert manifest.name == f"manifest.{form}"
     assert detect_format(tmp_path / "arch") == "archive"
     entries = discover(tmp_path / "arch")
@@ -69,8 +69,8 @@ def test_example_archive_round_trip(tmp_path, form):
 
 
 def test_toml_and_csv_forms_agree(tmp_path):
-    a = load_all(archive.write_example(tmp_path / "t", "toml").parent)
-    b = load_all(archive.write_example(tmp_path / "c", "csv").parent)
+    a = load_all(example.write_example(tmp_path / "t", "toml").parent)
+    b = load_all(example.write_example(tmp_path / "c", "csv").parent)
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key].imu[0].data, b[key].imu[0].data)

@@ -17,7 +17,7 @@ from encoders.pretrain import (
 from encoders.text import minilm_available
 from encoders.train import TrainSettings
 from indexer.bodyparts import CANONICAL_JOINTS
-from indexer.importers.archive import _example_pose
+from indexer.importers.example import _example_pose
 from indexer.model import PoseStream, Recording, TextSpan
 from indexer.virtual_imu import PLACEMENTS
 

@@ -12,7 +12,7 @@ from test_build import add_good_recording, imu_signal
 from indexer.build import build_path
 from indexer.errors import BadInput
 from indexer.importers import discover
-from indexer.importers.archive import write_example
+from indexer.importers.example import write_example
 from query import cli as query_cli
 from query.api import RESULT_COLUMNS, open_index
 

@@ -44,18 +44,18 @@ def test_bvh_recording_is_reread(cmu_dir):
 
 
 def test_archive_recording_is_found_through_its_manifest(tmp_path):
-    from indexer.importers import archive
+    from indexer.importers import example
 
-    archive.write_example(tmp_path / "arch")
+    example.write_example(tmp_path / "arch")
     for entry in discover(tmp_path / "arch"):
         rec = entry.load()
         _same(recordings.load(recording_row(rec)), rec)
 
 
 def test_missing_sources_are_named(tmp_path):
-    from indexer.importers import archive
+    from indexer.importers import example
 
-    archive.write_example(tmp_path / "arch")
+    example.write_example(tmp_path / "arch")
     rec = discover(tmp_path / "arch")[0].load()
     row = recording_row(rec)
     (tmp_path / "arch" / "imu" / "walk_01.csv").unlink()

@@ -21,7 +21,7 @@ from encoders.token_data import token_pairs
 from encoders.train import TokenTrainSettings
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
-from indexer.importers.archive import _example_pose
+from indexer.importers.example import _example_pose
 from indexer.model import Entry, ImuStream, PoseStream, Recording
 from indexer.units import IMU6_CHANNELS
 from indexer.virtual_imu import random_mount, virtual_imu

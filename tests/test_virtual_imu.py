@@ -4,7 +4,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from indexer.bodyparts import CANONICAL_JOINTS
-from indexer.importers.archive import _example_pose
+from indexer.importers.example import _example_pose
 from indexer.virtual_imu import PLACEMENTS, imu_from_frames, random_mount, virtual_imu
 
 RATE = 100.0
