@@ -10,11 +10,12 @@ t_end, ...) the caller can filter further.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from encoders import Encoder, TokenEncoder, load_checkpoint
+from encoders import checkpoint_config, load_checkpoint, load_text_tower
 from indexer import (
     ImuStream,
     IndexStore,
@@ -27,6 +28,9 @@ from query.embedding import embed_clip
 from query.search import nearest_windows
 from query.sync_result import SyncResult
 
+if TYPE_CHECKING:  # annotations only: the classes bring torch, which text searches and listings never load
+    from encoders import Encoder, TokenEncoder
+
 RESULT_COLUMNS = ["rank", "score", "window_id", "recording_id", "dataset", "subject", "label",
                   "modality", "body_part", "t_start", "t_end"]
 
@@ -35,6 +39,7 @@ class Index:
     def __init__(self, path: str | Path):
         self.store = IndexStore(path)
         self._encoders: dict[str, Encoder] = {}
+        self._configs: dict[str, dict] = {}  # encoder id -> its checkpoint config (no weights)
         self._newest: dict[tuple[str | None, int], str] = {}  # (modality, commit-log version) -> encoder id
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
 
@@ -107,6 +112,28 @@ class Index:
         if encoder_id not in self._encoders:
             self._encoders[encoder_id] = load_checkpoint(self._checkpoint_folder(encoder_id))
         return self._encoders[encoder_id]
+
+    def encoder_config(self, encoder_id: str) -> dict:
+        """The config of an encoder of this index, read without its weights (the loaded encoder's
+        own when it is loaded)."""
+        if encoder_id in self._encoders:
+            return self._encoders[encoder_id].config
+        if encoder_id not in self._configs:
+            if encoder_id not in (ids := self._known_encoders()):
+                raise LookupError(f"encoder {encoder_id!r} is not in this index; it has {ids}")
+            self._configs[encoder_id] = checkpoint_config(self._checkpoint_folder(encoder_id))
+        return self._configs[encoder_id]
+
+    def encode_text(self, texts: list[str], encoder_id: str, templates: bool = True) -> np.ndarray:
+        """Unit vectors (N, d) for text in `encoder_id`'s joint space (Encoder.encode_text), through
+        its frozen text tower alone: the encoder's own weights are not loaded for it."""
+        spec = self.encoder_config(encoder_id).get("text")
+        if not spec:
+            raise ValueError(f"encoder {encoder_id} is not text-aligned (its space is "
+                             f"{self.encoder_config(encoder_id).get('space')!r}); train one with "
+                             "`python -m encoders train --text-tower minilm`")
+        tower = load_text_tower(spec)
+        return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))
 
     def _known_encoders(self) -> list[str]:
         ids = self.encoder_ids()

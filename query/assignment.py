@@ -11,9 +11,8 @@ import numpy as np
 import polars as pl
 import scipy.optimize
 
-from encoders import TokenEncoder
 from indexer import BadInput
-from query.embedding import embed_clip, stream_tokens
+from query.embedding import embed_clip, is_token_encoder, stream_tokens
 from query.inputs import as_imu, as_motion, crop_stream
 from query.xcorr import zero_lag_score
 
@@ -56,7 +55,7 @@ def assign(imu_streams, pose_stream, encoder, parts: list[str] | None = None,
                     score[i, j] = zero_lag_score(imu, people[p], q, duration)
                 except (BadInput, ValueError):
                     pass  # this person's skeleton has no such part: the slot stays empty
-    elif isinstance(encoder, TokenEncoder):
+    elif is_token_encoder(encoder):
         parts = parts or encoder.parts
         slots = [(p, q) for p in range(len(people)) for q in parts]
         imu_side = [stream_tokens(crop_stream(s, 0.0, duration), encoder) for s in imus]

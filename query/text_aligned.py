@@ -8,14 +8,17 @@ by `query.embedding`, like every other query.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from encoders import Encoder
 from indexer import VIDEO_SUFFIXES, ImuStream, PoseStream
 from query import inputs
 from query.embedding import embed_clip
+
+if TYPE_CHECKING:
+    from encoders import Encoder
 
 
 def pick_encoder(index, query: str, target: str | None, encoder_id: str | None = None) -> Encoder:
@@ -56,9 +59,29 @@ def search_text(index, prompt: str, target: str, k: int = 10, where: str | None 
     is, not averaged over the prompt templates the towers were trained against."""
     if not prompt or not prompt.strip():
         raise ValueError("the text prompt is empty")
-    encoder = pick_encoder(index, "text", target, encoder_id)
-    vec = encoder.encode_text([prompt.strip() if templates else prompt], templates=templates)[0]
-    return index.search_vector(vec, target, k, where, encoder.id)
+    encoder_id = pick_text_encoder(index, target, encoder_id)
+    vec = index.encode_text([prompt.strip() if templates else prompt], encoder_id, templates=templates)[0]
+    return index.search_vector(vec, target, k, where, encoder_id)
+
+
+def pick_text_encoder(index, target: str | None, encoder_id: str | None = None) -> str:
+    """pick_encoder(index, "text", target, encoder_id).id, from the checkpoints' configs alone:
+    a text query needs an encoder's text tower, not its weights (nor torch)."""
+    if encoder_id is not None:
+        if not index.encoder_config(encoder_id).get("text"):
+            raise LookupError(f"encoder {encoder_id} cannot embed a text query")
+        return encoder_id
+    ids = index.encoder_ids()
+    if not ids:
+        raise LookupError(f"{index.uri}: the index holds no windows yet")
+    have_target = [e for e in ids if target is None or index.count("windows", encoder=e, modality=target)]
+    if not have_target:
+        raise LookupError(f"the index holds no {target!r} windows (it has {', '.join(index.indexed_modalities())})")
+    for eid in reversed(have_target):
+        if index.encoder_config(eid).get("text"):
+            return eid
+    raise LookupError(f"no text-aligned encoder (trained with --text-tower) built the {target!r} windows of this "
+                      "index; build it with such a checkpoint")
 
 
 def search_video(index, path, target: str, k: int = 10, where: str | None = None,
