@@ -40,6 +40,10 @@ class Index:
         self.store = IndexStore(path)
         self._encoders: dict[str, Encoder] = {}
         self._configs: dict[str, dict] = {}  # encoder id -> its checkpoint config (no weights)
+        # Asked on every search, answered from the commit log: kept per version of it, which this
+        # handle reads until it writes (IndexStore.version), instead of a LanceDB scan per request.
+        self._ids: tuple[int, list[str]] | None = None
+        self._text_picks: dict[tuple, str] = {}  # (target, encoder asked for, log version) -> encoder id
         self._newest: dict[tuple[str | None, int], str] = {}  # (modality, commit-log version) -> encoder id
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
 
@@ -55,7 +59,10 @@ class Index:
 
     def encoder_ids(self) -> list[str]:
         """The encoders of this index, in the order they were first built into it (newest last)."""
-        return self.store.encoders()
+        version = self._log_version()
+        if self._ids is None or self._ids[0] != version:
+            self._ids = (version, self.store.encoders())
+        return list(self._ids[1])
 
     def windows(self, where: str | None = None, columns: list[str] | None = None, **scope) -> pl.DataFrame:
         """Windows that the user filter `where` admits within `scope`, e.g. recording="lab/a"."""
@@ -123,6 +130,14 @@ class Index:
                 raise LookupError(f"encoder {encoder_id!r} is not in this index; it has {ids}")
             self._configs[encoder_id] = checkpoint_config(self._checkpoint_folder(encoder_id))
         return self._configs[encoder_id]
+
+    def text_encoder_id(self, target: str | None, encoder_id: str | None = None) -> str:
+        """The encoder a text search of `target` windows uses (text_aligned.pick_text_encoder),
+        chosen once per version of the commit log."""
+        key = (target, encoder_id, self._log_version())
+        if key not in self._text_picks:
+            self._text_picks[key] = text_aligned.pick_text_encoder(self, target, encoder_id)
+        return self._text_picks[key]
 
     def encode_text(self, texts: list[str], encoder_id: str, templates: bool = True) -> np.ndarray:
         """Unit vectors (N, d) for text in `encoder_id`'s joint space (Encoder.encode_text), through

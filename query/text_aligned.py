@@ -59,7 +59,7 @@ def search_text(index, prompt: str, target: str, k: int = 10, where: str | None 
     is, not averaged over the prompt templates the towers were trained against."""
     if not prompt or not prompt.strip():
         raise ValueError("the text prompt is empty")
-    encoder_id = pick_text_encoder(index, target, encoder_id)
+    encoder_id = index.text_encoder_id(target, encoder_id)
     vec = index.encode_text([prompt.strip() if templates else prompt], encoder_id, templates=templates)[0]
     return index.search_vector(vec, target, k, where, encoder_id)
 
