@@ -43,7 +43,7 @@ class Index:
         # Asked on every search, answered from the commit log: kept per version of it, which this
         # handle reads until it writes (IndexStore.version), instead of a LanceDB scan per request.
         self._ids: tuple[int, list[str]] | None = None
-        self._text_picks: dict[tuple, str] = {}  # (target, encoder asked for, log version) -> encoder id
+        self._picks: dict[tuple, str] = {}  # (query kind, target, encoder asked for, log version) -> encoder id
         self._newest: dict[tuple[str | None, int], str] = {}  # (modality, commit-log version) -> encoder id
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
 
@@ -131,13 +131,14 @@ class Index:
             self._configs[encoder_id] = checkpoint_config(self._checkpoint_folder(encoder_id))
         return self._configs[encoder_id]
 
-    def text_encoder_id(self, target: str | None, encoder_id: str | None = None) -> str:
-        """The encoder a text search of `target` windows uses (text_aligned.pick_text_encoder),
-        chosen once per version of the commit log."""
-        key = (target, encoder_id, self._log_version())
-        if key not in self._text_picks:
-            self._text_picks[key] = text_aligned.pick_text_encoder(self, target, encoder_id)
-        return self._text_picks[key]
+    def pick_encoder_id(self, query: str, target: str | None, encoder_id: str | None = None) -> str:
+        """The encoder that embeds a `query` ("text", "imu", "pose", "video") for a search of
+        `target` windows (query.text_aligned.pick_encoder_id), chosen once per version of the
+        commit log and from the configs alone: its weights load only when a clip is embedded."""
+        key = (query, target, encoder_id, self._log_version())
+        if key not in self._picks:
+            self._picks[key] = text_aligned.pick_encoder_id(self, query, target, encoder_id)
+        return self._picks[key]
 
     def encode_text(self, texts: list[str], encoder_id: str, templates: bool = True) -> np.ndarray:
         """Unit vectors (N, d) for text in `encoder_id`'s joint space (Encoder.encode_text), through
