@@ -18,7 +18,9 @@ each server's `startup_s` and, for the page, the time to open a recording (`/rec
 Recording tab's data) and the host facts.
 
 Endpoints: `serve:/search/text`, `serve:/search` (the page's JSON), `ui:/search` (the page's
-named API through Gradio's queue: POST /gradio_api/call/search, then its event stream) and
+named API through Gradio's queue: POST /gradio_api/call/search, then its event stream; each
+user keeps one session, as gradio_client and a browser do; `--new-sessions` adds a run with a
+new session per call, which Gradio sets up from every component of the page) and
 `ui:/recording`. `--only serve` or `--only ui` runs one server.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -84,9 +87,12 @@ async def serve_search(client: httpx.AsyncClient, base: str, prompt: str) -> boo
     return r.status_code == 200 and len(r.json().get("hits", [])) > 0
 
 
-async def gradio_call(client: httpx.AsyncClient, base: str, api: str, data: list):
-    """Gradio's HTTP API: queue the call, then read its event stream to the end -> the answer or None."""
-    r = await client.post(f"{base}/gradio_api/call/{api}", json={"data": data})
+async def gradio_call(client: httpx.AsyncClient, base: str, api: str, data: list, session: str | None = None):
+    """Gradio's HTTP API: queue the call, then read its event stream to the end -> the answer or None.
+    `session`: the user's session hash (gradio_client keeps one per Client, a browser one per
+    page); without it each call is a new session, which Gradio sets up from the whole page."""
+    body = {"data": data} if session is None else {"data": data, "session_hash": session}
+    r = await client.post(f"{base}/gradio_api/call/{api}", json=body)
     if r.status_code != 200:
         return None
     event_id = r.json()["event_id"]
@@ -102,9 +108,18 @@ async def gradio_call(client: httpx.AsyncClient, base: str, api: str, data: list
     return payload
 
 
-async def ui_search(client: httpx.AsyncClient, base: str, prompt: str) -> bool:
-    out = await gradio_call(client, base, "search", [prompt, "imu", 10, ""])
+async def ui_search(client: httpx.AsyncClient, base: str, prompt: str, session: str | None = None) -> bool:
+    out = await gradio_call(client, base, "search", [prompt, "imu", 10, ""], session)
     return bool(out) and len(out[0].get("hits", [])) > 0
+
+
+def ui_search_as_user():
+    """ui_search in one session per simulated user (as gradio_client and a browser do)."""
+    session = uuid.uuid4().hex[:11]
+
+    async def call(client: httpx.AsyncClient, base: str, prompt: str) -> bool:
+        return await ui_search(client, base, prompt, session)
+    return call
 
 
 def ui_recording(recording_id: str):
@@ -140,7 +155,9 @@ async def wait_ready(kind: str, base: str, proc: subprocess.Popen, timeout: floa
     raise RuntimeError(f"{kind} did not answer within {timeout:g} s")
 
 
-async def load(call, base: str, users: int, seconds: float, prompts: Prompts, timeout: float) -> dict:
+async def load(call, base: str, users: int, seconds: float, prompts: Prompts, timeout: float,
+               per_user=None) -> dict:
+    """`call`, or `per_user()` (a call for each user), by `users` users for `seconds`."""
     lat: list[float] = []
     errors = 0
     samples: list[str] = []
@@ -150,10 +167,11 @@ async def load(call, base: str, users: int, seconds: float, prompts: Prompts, ti
 
         async def user():
             nonlocal errors
+            mine = per_user() if per_user else call
             while time.perf_counter() < end:
                 t0 = time.perf_counter()
                 try:
-                    ok = await call(client, base, prompts.next())
+                    ok = await mine(client, base, prompts.next())
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
                     ok = False
                     if len(samples) < 3:
@@ -181,8 +199,9 @@ async def run_server(kind: str, args, prompts: Prompts) -> dict:
         result = {"startup_s": round(await wait_ready(kind, base, proc, args.startup_timeout), 2)}
         if args.cpu is not None:  # the servers keep the other cores; this process takes one
             os.sched_setaffinity(0, {args.cpu})
-        endpoints = ({"serve:/search/text": serve_text, "serve:/search": serve_search} if kind == "serve"
-                     else {"ui:/search": ui_search})
+        endpoints = ({"serve:/search/text": (serve_text, None), "serve:/search": (serve_search, None)}
+                     if kind == "serve" else {"ui:/search": (ui_search, ui_search_as_user),
+                                              "ui:/search (a new session each call)": (ui_search, None)})
         if kind == "ui":
             async with httpx.AsyncClient(timeout=60) as client:
                 browse = await gradio_call(client, base, "browse", [""])
@@ -195,11 +214,13 @@ async def run_server(kind: str, args, prompts: Prompts) -> dict:
                     if not ok:
                         raise RuntimeError(f"/recording {rid} did not answer")
             result["ui:/recording (one user)"] = {"requests": len(opens), **percentiles(opens)}
-        for name, call in endpoints.items():
+        for name, (call, per_user) in endpoints.items():
+            if name.endswith("each call)") and not args.new_sessions:
+                continue
             async with httpx.AsyncClient(timeout=60) as client:
                 for _ in range(3):  # warm: first-use costs are the startup's, not the load's
                     await call(client, base, prompts.next())
-            result[name] = await load(call, base, args.users, args.seconds, prompts, args.timeout)
+            result[name] = await load(call, base, args.users, args.seconds, prompts, args.timeout, per_user)
         return result
     finally:
         if args.cpu is not None:
@@ -218,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=60.0, help="load per endpoint, seconds (default 60)")
     p.add_argument("--only", choices=["serve", "ui"], help="run one server only")
     p.add_argument("--unique", action="store_true", help="a new prompt every request (no prompt vector reused)")
+    p.add_argument("--new-sessions", action="store_true",
+                   help="also load the page with a new Gradio session per call (raw HTTP clients that send no "
+                        "session_hash)")
     p.add_argument("--cpu", type=int, help="pin the load generator to this core once the servers are up")
     p.add_argument("--opens", type=int, default=10, help="recordings opened one after another on the page (default 10)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds before a request counts as an error")

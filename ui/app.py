@@ -394,6 +394,11 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
     os.environ["GRADIO_TEMP_DIR"] = str(workdir)
     index = open_index(index_dir)
     app = build_app(index, workdir, max_upload_mb, max_prompt_chars)
+    # Gradio recomputes its queue statistics (a pandas table of up to 10,000 past events) after
+    # every event, inside that event's concurrency slot: under load it cost more than the search.
+    # Its own settings: recompute every 1,000 events, over the last 1,000.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     app.queue(default_concurrency_limit=concurrency, max_size=64)
     # Gradio's upload route takes the files (it checks each against max_file_size itself, and the
     # multipart envelope adds a little); every other route, the queue's JSON included, takes
