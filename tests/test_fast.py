@@ -57,3 +57,26 @@ def test_a_cold_text_search_loads_neither_torch_nor_the_front_ends(builtin_demo_
     encoder = ix.encoder(modality="imu")
     vec = encoder.encode_text(["a person waves the right hand above the head"])[0]  # the loaded encoder's way
     assert ix.search_vector(vec, "imu", 5)["window_id"].to_list() == [r["window_id"] for r in rows]
+
+
+def test_bounded_load_on_the_json_api_answers_every_request(builtin_demo_dir, tmp_path):
+    """bench/load.py against `query serve` on the quick start's index: 4 users for 3 s, no error,
+    and the figures it reports (p50 <= p95, a rate, the server's start-up time) are there."""
+    pytest.importorskip("fastapi")
+    out = tmp_path / "load.json"
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--index", str(builtin_demo_dir),
+                          "--only", "serve", "--users", "4", "--seconds", "3", "--json", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    serve = json.loads(out.read_text())["serve"]
+    assert serve["startup_s"] > 0
+    for name in ("serve:/search/text", "serve:/search"):
+        row = serve[name]
+        assert row["errors"] == 0 and row["requests"] >= 4, row
+        assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["max_ms"] and row["per_s"] > 0, row
+
+
+def test_the_load_benchmark_refuses_an_unbounded_run():
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--seconds", "100000"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "bounded" in run.stderr
