@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from indexer.imports import lazy_exports
+from indexer.imports import deferred, lazy_exports
 
 _EXPORTS = {
     # loaded checkpoints and what embedding with them needs
     "Encoder": "encoders.model",
     "TokenEncoder": "encoders.tokens",
     "load_checkpoint": "encoders.factory",
+    "checkpoint_config": "encoders.checkpoint",
+    "load_text_tower": "encoders.text",
     "create_model": "encoders.factory",
     "SHIPPED": "encoders.factory",  # the shipped checkpoints' folders by name ("builtin", ...)
     "owned_tokens": "encoders.tokens",
@@ -40,14 +42,19 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)
+# Imported at the top of query's modules but called only when a clip is embedded: torch loads
+# then, not for a text search or a listing.
+load_checkpoint = deferred("encoders.factory", "load_checkpoint")
 
 if TYPE_CHECKING:
     from encoders.channels import conform_imu
+    from encoders.checkpoint import checkpoint_config
     from encoders.demo import demo_encoder
     from encoders.evaluation.pairs import evaluate_pairs
     from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
     from encoders.factory import SHIPPED, create_model, load_checkpoint
     from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
+    from encoders.text import load_text_tower
     from encoders.tokens import TokenEncoder, default_token_config, owned_tokens, token_spans
     from encoders.train import TokenTrainSettings, TrainSettings, train_paired, train_text_aligned, train_tokens

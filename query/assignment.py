@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import scipy.optimize
 
-from encoders import TokenEncoder
 from indexer import BadInput
-from query.embedding import embed_clip, stream_tokens
+from indexer.imports import optional
+from query.embedding import embed_clip, is_token_encoder, stream_tokens
 from query.inputs import as_imu, as_motion, crop_stream
 from query.xcorr import zero_lag_score
 
@@ -56,7 +55,7 @@ def assign(imu_streams, pose_stream, encoder, parts: list[str] | None = None,
                     score[i, j] = zero_lag_score(imu, people[p], q, duration)
                 except (BadInput, ValueError):
                     pass  # this person's skeleton has no such part: the slot stays empty
-    elif isinstance(encoder, TokenEncoder):
+    elif is_token_encoder(encoder):
         parts = parts or encoder.parts
         slots = [(p, q) for p in range(len(people)) for q in parts]
         imu_side = [stream_tokens(crop_stream(s, 0.0, duration), encoder) for s in imus]
@@ -79,7 +78,8 @@ def assign(imu_streams, pose_stream, encoder, parts: list[str] | None = None,
     for i in range(len(imus)):
         if not usable[i].any():
             notes[i] = f"no body part of the pose can carry an IMU at {imus[i].placement}"
-    rows, cols = scipy.optimize.linear_sum_assignment(-np.where(usable, score, FORBIDDEN))
+    # scipy.optimize takes 0.2-0.5 s to import: only an assignment pays for it
+    rows, cols = optional("scipy.optimize", "").linear_sum_assignment(-np.where(usable, score, FORBIDDEN))
     chosen = {int(i): int(c) for i, c in zip(rows, cols) if usable[i, c]}
     out = []
     for i, imu in enumerate(imus):

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from encoders import TokenEncoder
 from indexer import BadInput, ImuStream, PoseStream
-from query.embedding import STRIDE, dense_embed, describe, stream_tokens
+from query.embedding import STRIDE, dense_embed, describe, is_token_encoder, stream_tokens
 from query.inputs import as_imu, as_motion
 from query.offset_votes import diagonal_means, pick_offset, vote_offsets
 from query.sync_result import SyncResult
 from query.xcorr import xcorr_sync
+
+if TYPE_CHECKING:
+    from encoders import TokenEncoder
 
 MAX_SYNC_WINDOWS = 6000  # per stream (20 min at 0.2 s): keeps the similarity matrix under ~150 MB
 LONG_STREAM = MAX_SYNC_WINDOWS * STRIDE  # s: longer recordings are synchronised piecewise
@@ -72,12 +75,12 @@ def sync(imu_stream_or_path, other_stream_or_path, encoder, max_offset: float = 
     """
     a = as_imu(imu_stream_or_path)
     b = as_motion(other_stream_or_path)
-    if isinstance(encoder, TokenEncoder):
+    if is_token_encoder(encoder):
         part = part or encoder.part_of(a.placement)
     if max(a.duration, b.duration) > LONG_STREAM:
         return piecewise_sync(a, b, lambda x, y, m: sync(x, y, encoder, m, k, stride, part), max_offset=max_offset)
     window = encoder.window.length
-    if min(a.duration, b.duration) + 1e-9 < window and isinstance(encoder, TokenEncoder):
+    if min(a.duration, b.duration) + 1e-9 < window and is_token_encoder(encoder):
         return _token_sync(a, b, encoder, max_offset, k, part)
     starts_a, va = dense_embed(a, encoder, stride)
     starts_b, vb = dense_embed(b, encoder, stride, part)
@@ -89,7 +92,7 @@ def _vote(sim, starts_a, starts_b, max_offset, k, stride, encoder, notes=None) -
     diag = diagonal_means(sim, starts_a, starts_b, grid, stride)
     offset, grid_offset, confidence = pick_offset(grid, votes, diag, matches, stride)
     notes = list(notes or []) + ([] if matches else ["no mutual matches: offset from the best diagonal similarity"])
-    kind = "tokens" if isinstance(encoder, TokenEncoder) else "clip"
+    kind = "tokens" if is_token_encoder(encoder) else "clip"
     return SyncResult(offset, confidence, grid, votes, f"dense-vote/{kind}:{encoder.id}", matches, grid_offset, notes)
 
 

@@ -9,10 +9,11 @@ as the archive was when it was indexed.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from encoders import Encoder, TokenEncoder, conform_imu
+from encoders import conform_imu
 from indexer import (
     BadInput,
     ImuStream,
@@ -24,6 +25,9 @@ from indexer import (
     recording_windows,
 )
 from indexer.windows import window_starts
+
+if TYPE_CHECKING:  # annotations only: the classes bring torch, and a text search needs neither
+    from encoders import Encoder, TokenEncoder
 
 STRIDE = 0.2  # seconds between dense windows, MoBind's token length
 
@@ -74,6 +78,12 @@ def stream_windows(stream: Stream, encoder: Encoder | TokenEncoder, spec: Window
     return windows
 
 
+def is_token_encoder(encoder) -> bool:
+    """Whether `encoder` is a MoBind token encoder (emits 0.2 s token vectors), asked of the
+    object so that this module need not import the torch-backed classes."""
+    return bool(getattr(encoder, "has_tokens", False))
+
+
 def unit_mean(vectors: np.ndarray) -> np.ndarray:
     v = vectors.mean(axis=0)
     return v / max(float(np.linalg.norm(v)), 1e-12)
@@ -93,7 +103,7 @@ def embed_clip(stream: Stream, encoder: Encoder | TokenEncoder) -> np.ndarray:
 
 def token_part(encoder, part: str | None) -> str | None:
     """The body part a token encoder reads a pose as (`part`, else its first); None otherwise."""
-    return (part or encoder.parts[0]) if isinstance(encoder, TokenEncoder) else None
+    return (part or encoder.parts[0]) if is_token_encoder(encoder) else None
 
 
 def dense_starts(duration: float, window: float, stride: float = STRIDE) -> np.ndarray:
@@ -107,7 +117,7 @@ def dense_embed(stream: ImuStream | PoseStream, encoder, stride: float = STRIDE,
     if stream.duration + 1e-9 < window:
         raise BadInput(describe(stream), f"stream lasts {stream.duration:.2f} s, shorter than the encoder's "
                                          f"{window:g} s window")
-    if isinstance(stream, PoseStream) and not isinstance(encoder, TokenEncoder) and stream.data.shape[2] != 3:
+    if isinstance(stream, PoseStream) and not is_token_encoder(encoder) and stream.data.shape[2] != 3:
         raise BadInput(describe(stream), "the clip-level encoder reads 3-D pose only; this stream is 2-D")
     starts = dense_starts(stream.duration, window, stride)
     windows = stream_windows(stream, encoder, WindowSpec(window, stride), list(starts), token_part(encoder, part))

@@ -8,23 +8,32 @@ by `query.embedding`, like every other query.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from encoders import Encoder
 from indexer import VIDEO_SUFFIXES, ImuStream, PoseStream
 from query import inputs
 from query.embedding import embed_clip
 
+if TYPE_CHECKING:
+    from encoders import Encoder
+
 
 def pick_encoder(index, query: str, target: str | None, encoder_id: str | None = None) -> Encoder:
     """The encoder that can embed a `query` ("text", "imu", "pose", "video") and whose windows
-    of `target` the index holds."""
+    of `target` the index holds (loaded: see pick_encoder_id for the choice alone)."""
+    return index.encoder(index.pick_encoder_id(query, target, encoder_id))
+
+
+def pick_encoder_id(index, query: str, target: str | None, encoder_id: str | None = None) -> str:
+    """pick_encoder's choice, made from the checkpoints' configs alone (no weights, no torch): a
+    text query needs an encoder's text tower, a clip query a tower of its modality."""
     if encoder_id is not None:
-        encoder = index.encoder(encoder_id)
-        _check_can_embed(encoder, query)
-        return encoder
+        if not _can_embed(index.encoder_config(encoder_id), query):
+            raise LookupError(f"encoder {encoder_id} cannot embed a {query} query")
+        return encoder_id
     ids = index.encoder_ids()
     if not ids:
         raise LookupError(f"{index.uri}: the index holds no windows yet")
@@ -32,22 +41,16 @@ def pick_encoder(index, query: str, target: str | None, encoder_id: str | None =
     if not have_target:
         raise LookupError(f"the index holds no {target!r} windows (it has {', '.join(index.indexed_modalities())})")
     for eid in reversed(have_target):
-        encoder = index.encoder(eid)
-        if _can_embed(encoder, query):
-            return encoder
+        if _can_embed(index.encoder_config(eid), query):
+            return eid
     what = "text-aligned encoder (trained with --text-tower)" if query == "text" else f"encoder with a {query} tower"
     raise LookupError(f"no {what} built the {target!r} windows of this index; build it with such a checkpoint")
 
 
-def _can_embed(encoder: Encoder, query: str) -> bool:
+def _can_embed(config: dict, query: str) -> bool:
     if query == "text":
-        return bool(getattr(encoder, "text_aligned", False))
-    return query in getattr(encoder, "modalities", [])
-
-
-def _check_can_embed(encoder: Encoder, query: str) -> None:
-    if not _can_embed(encoder, query):
-        raise LookupError(f"encoder {encoder.id} cannot embed a {query} query")
+        return bool(config.get("text"))
+    return query in config.get("towers", {})
 
 
 def search_text(index, prompt: str, target: str, k: int = 10, where: str | None = None,
@@ -56,9 +59,9 @@ def search_text(index, prompt: str, target: str, k: int = 10, where: str | None 
     is, not averaged over the prompt templates the towers were trained against."""
     if not prompt or not prompt.strip():
         raise ValueError("the text prompt is empty")
-    encoder = pick_encoder(index, "text", target, encoder_id)
-    vec = encoder.encode_text([prompt.strip() if templates else prompt], templates=templates)[0]
-    return index.search_vector(vec, target, k, where, encoder.id, match_kind="text")
+    encoder_id = index.pick_encoder_id("text", target, encoder_id)
+    vec = index.encode_text([prompt.strip() if templates else prompt], encoder_id, templates=templates)[0]
+    return index.search_vector(vec, target, k, where, encoder_id, match_kind="text")
 
 
 def search_video(index, path, target: str, k: int = 10, where: str | None = None,

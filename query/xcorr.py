@@ -28,10 +28,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import scipy.signal
 
 from indexer import CANONICAL_JOINTS, BadInput, ImuStream, PoseStream
 from indexer.bodyparts import CHAINS
+from indexer.imports import optional
 from indexer.units import STANDARD_GRAVITY
 from indexer.virtual_imu import PLACEMENTS, sensor_position, virtual_imu
 from indexer.windows import resample
@@ -46,6 +46,11 @@ BAND = (0.3, 5.0)  # Hz: drops gravity's slow drift and pose jitter
 PLAUSIBLE_HEIGHT = (0.2, 3.0)  # lying down still spans > 0.2 m
 
 log = logging.getLogger(__name__)
+
+
+def _signal():
+    """scipy.signal, imported when a signal is first filtered (about 0.3 s a text search skips)."""
+    return optional("scipy.signal", "")
 
 
 # ---- the signals ---------------------------------------------------------------------------------
@@ -129,7 +134,7 @@ def pose_signals(pose: PoseStream, placement: str, rate: float = ACTIVITY_RATE) 
         mags = resample(mags, pose.rate, rate)
         return {"acc": _standardise(mags[:, 0], rate), "gyr": _standardise(mags[:, 1], rate)}
     track = resample(sensor_track(pose, placement), pose.rate, rate)
-    acc = scipy.signal.savgol_filter(_smooth_positions(track, rate), 7, 2, deriv=2, delta=1.0 / rate, axis=0)
+    acc = _signal().savgol_filter(_smooth_positions(track, rate), 7, 2, deriv=2, delta=1.0 / rate, axis=0)
     if acc.shape[1] == 3:  # 3-D pose at a placement without a virtual IMU: the point's specific force
         return {"acc": _standardise(np.linalg.norm(acc + np.array([0.0, STANDARD_GRAVITY, 0.0]), axis=1), rate)}
     return {"acc": _standardise(acc[:, 1], rate)}  # 2-D, y up: the vertical image acceleration
@@ -141,7 +146,7 @@ def _smooth_positions(canon: np.ndarray, rate: float) -> np.ndarray:
     n = max(5, int(round(SMOOTH_SECONDS * rate)) | 1)
     if len(canon) <= n:
         return canon
-    return scipy.signal.savgol_filter(canon.astype(np.float64), n, 2, axis=0)
+    return _signal().savgol_filter(canon.astype(np.float64), n, 2, axis=0)
 
 
 def pose_activity(pose: PoseStream, placement: str, rate: float = ACTIVITY_RATE) -> np.ndarray:
@@ -152,8 +157,8 @@ def pose_activity(pose: PoseStream, placement: str, rate: float = ACTIVITY_RATE)
 def _standardise(x: np.ndarray, rate: float) -> np.ndarray:
     """Band-pass, zero mean, unit variance."""
     if len(x) > 30:
-        sos = scipy.signal.butter(2, [BAND[0], min(BAND[1], 0.45 * rate)], btype="band", fs=rate, output="sos")
-        x = scipy.signal.sosfiltfilt(sos, x)
+        sos = _signal().butter(2, [BAND[0], min(BAND[1], 0.45 * rate)], btype="band", fs=rate, output="sos")
+        x = _signal().sosfiltfilt(sos, x)
     x = x - x.mean()
     return x / max(float(x.std()), 1e-9)
 
@@ -164,8 +169,8 @@ def pearson_by_lag(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     b[i + L] is paired with a[i]. Means and variances are those of the overlapping parts, so a
     short clip inside a long stream is judged on the part it covers."""
     na, nb = len(a), len(b)
-    lags = scipy.signal.correlation_lags(nb, na, mode="full")
-    cross = scipy.signal.correlate(b, a, mode="full", method="fft")
+    lags = _signal().correlation_lags(nb, na, mode="full")
+    cross = _signal().correlate(b, a, mode="full", method="fft")
     i0 = np.maximum(0, -lags)  # overlap: a[i0:i1] with b[i0 + L : i1 + L]
     i1 = np.minimum(na, nb - lags)
     n = (i1 - i0).astype(np.float64)
@@ -274,7 +279,7 @@ def locate_in(imu: ImuStream, poses: dict[str, PoseStream], k: int = 10, rate: f
             corr = corr + c / len(kinds)
         inside = (lags >= 0) & (n >= na)  # the whole snippet overlaps the recording
         lags, curve = lags[inside], corr[inside]
-        peaks, _ = scipy.signal.find_peaks(np.concatenate([[-np.inf], curve, [-np.inf]]),
+        peaks, _ = _signal().find_peaks(np.concatenate([[-np.inf], curve, [-np.inf]]),
                                            distance=max(1, na // 2))
         peaks = peaks - 1
         for p in peaks[np.argsort(-curve[peaks])][:k]:

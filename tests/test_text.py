@@ -82,3 +82,27 @@ def test_minilm_is_real_and_offline(minilm):
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
     # real sentence embeddings: paraphrases are nearer than different activities
     assert e[0] @ e[1] > e[0] @ e[2] + 0.1
+
+
+def test_numpy_minilm_equals_sentence_transformers(minilm):
+    """The numpy MiniLM (no torch) gives sentence-transformers' vectors: short, padded-in-a-batch
+    and over-long (truncated) texts, and the template-averaged prompts."""
+    pytest.importorskip("sentence_transformers")
+    reference = load_text_tower({**text.MINILM, "runtime": "torch"})
+    texts = ["a person waves the right hand above the head", "x", "tennis serve, then a jog!",
+             "the quick brown fox jumps " * 80, ""]
+    np.testing.assert_allclose(minilm.encode(texts), reference.encode(texts), atol=2e-6)
+    labels = ["waving", "boxing", "a person squats down"]
+    np.testing.assert_allclose(minilm.encode_prompts(labels), reference.encode_prompts(labels), atol=2e-6)
+
+
+def test_prompt_vectors_are_kept_and_answer_the_same(minilm):
+    minilm._prompts.clear()
+    first = minilm.encode_prompts(["waving", "boxing"])
+    assert set(minilm._prompts) == {("waving", text.PROMPT_TEMPLATES), ("boxing", text.PROMPT_TEMPLATES)}
+    again = minilm.encode_prompts(["boxing", "waving", "boxing"])
+    np.testing.assert_array_equal(again, first[[1, 0, 1]])
+    again[:] = 0  # the caller's copy; the kept vectors stay
+    np.testing.assert_array_equal(minilm.encode_prompts(["waving"])[0], first[0])
+    raw = minilm.encode_prompts(["waving"], templates=("{}",))  # other templates: another vector
+    np.testing.assert_allclose(raw[0], minilm.encode(["waving"])[0], atol=1e-6)

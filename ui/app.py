@@ -14,13 +14,14 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from query import open_index, optional
 from query.concepts import MAX_NAME_CHARS
 from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
-from ui import api, defaults, grid, sync_tab, views
-from ui.errors import message, safely
+from ui import api, defaults, grid, scene, sync_tab, views
+from ui.errors import log, message, safely
 from ui.features import detect
 from ui.filters import Filters
 from ui.media import MediaDir
@@ -464,6 +465,11 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
     os.environ["GRADIO_TEMP_DIR"] = str(workdir)
     index = open_index(index_dir)
     app = build_app(index, workdir, max_upload_mb, max_prompt_chars)
+    # Gradio recomputes its queue statistics (a pandas table of up to 10,000 past events) after
+    # every event, inside that event's concurrency slot: under load it cost more than the search.
+    # Its own settings: recompute every 1,000 events, over the last 1,000.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     app.queue(default_concurrency_limit=concurrency, max_size=64)
     # Gradio's upload route takes the files (it checks each against max_file_size itself, and the
     # multipart envelope adds a little); every other route, the queue's JSON included, takes
@@ -479,4 +485,22 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
                            max_file_size=int(max_upload_mb * 1e6), show_error=False, quiet=not block,
                            footer_links=["api"], css=CSS, theme=gr.themes.Soft(),
                            app_kwargs={"middleware": [middleware(Guard, limits=limits)]})
+    # The page answers text searches already; the clip encoders (torch, seconds) and the
+    # recording view's plotting load behind it, so that the first file search or opened
+    # recording does not wait for them.
+    threading.Thread(target=_warm, args=(index,), name="warm-up", daemon=True).start()
     return app, url
+
+
+def _warm(index) -> None:
+    for encoder_id in index.encoder_ids():
+        try:
+            index.encoder(encoder_id)
+        except Exception as exc:  # noqa: BLE001  # a search that needs it says why, in one line
+            log.warning("encoder %s cannot be loaded: %s", encoder_id, exc)
+    try:  # plotly builds its validators on the first figure (0.4 s of the first opened recording)
+        first = index.recordings(columns=["id"]).head(1)["id"].to_list()
+        if first:
+            scene.recording_figure(index.load_recording(first[0]))
+    except Exception as exc:  # noqa: BLE001  # only a warm-up: opening that recording will say what is wrong
+        log.info("recording view warm-up skipped: %s", exc)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from query import pick_encoder
 from ui.errors import EXPECTED
 
 log = logging.getLogger("ui")
@@ -25,23 +24,24 @@ class Features:
 
 def _can_embed(index, query: str, targets: list[str]) -> tuple[bool, str]:
     """Whether some encoder of the index embeds a `query` ("text", "video") next to windows of
-    some target, asked through the query API's own encoder choice; else its reason."""
+    some target, asked through the query API's own encoder choice (from the checkpoints'
+    configs: no model loads for it); else its reason."""
     reason = ""
     for target in targets:
         try:
-            encoder = pick_encoder(index, query, target)
+            encoder_id = index.pick_encoder_id(query, target)
         except Exception as exc:  # noqa: BLE001  # the API's own refusal is the reason shown
             reason = str(exc)
             continue
         if query == "text":
-            encoder.encode_text(["warm-up"])  # load the text model now, not on the first search
+            index.encode_text(["warm-up"], encoder_id)  # the text tower now (0.3 s), not on the first search
         return True, ""
     return False, reason
 
 
 def detect(index) -> Features:
-    """Probe the index once at start-up; this also loads the models, so the first user does not
-    wait for them."""
+    """Probe the index once at start-up from its encoders' configs, loading the text tower (the
+    clip encoders load in the background once the page is up: ui.app.serve)."""
     targets = index.indexed_modalities()
     if not targets:
         raise LookupError(f"{index.uri}: the index holds no windows; build it first")
@@ -54,7 +54,7 @@ def detect(index) -> Features:
     modalities = set()
     for encoder_id in index.encoder_ids():
         try:
-            modalities.update(index.encoder(encoder_id).modalities)  # loads each model once, now
+            modalities.update(index.encoder_config(encoder_id)["towers"])
         except EXPECTED as exc:  # a damaged checkpoint disables its queries, not the page
             log.warning("encoder %s cannot be loaded: %s", encoder_id, exc)
     for kind in ("imu", "pose"):
