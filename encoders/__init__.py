@@ -18,7 +18,7 @@ _EXPORTS = {
     "checkpoint_config": "encoders.checkpoint",
     "load_text_tower": "encoders.text",
     "create_model": "encoders.factory",
-    "SHIPPED": "encoders.factory",  # the shipped checkpoints' folders by name ("builtin", ...)
+    "SHIPPED": "encoders.checkpoint",  # the shipped checkpoints' folders by name ("builtin", ...)
     "owned_tokens": "encoders.tokens",
     "token_spans": "encoders.tokens",
     "conform_imu": "encoders.channels",
@@ -48,11 +48,11 @@ load_checkpoint = deferred("encoders.factory", "load_checkpoint")
 
 if TYPE_CHECKING:
     from encoders.channels import conform_imu
-    from encoders.checkpoint import checkpoint_config
+    from encoders.checkpoint import SHIPPED, checkpoint_config
     from encoders.demo import demo_encoder
     from encoders.evaluation.pairs import evaluate_pairs
     from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
-    from encoders.factory import SHIPPED, create_model, load_checkpoint
+    from encoders.factory import create_model, load_checkpoint
     from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
     from encoders.text import load_text_tower

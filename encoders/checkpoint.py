@@ -17,6 +17,14 @@ from indexer.bounds import EMBED_DIM_RANGE, MAX_WINDOW_SAMPLES, RATE_RANGE, WIND
 from indexer.imports import optional
 from indexer.windows import WindowSpec
 
+# The pretrained motion-text model shipped inside the package (`--checkpoint builtin`), trained
+# by `python -m encoders pretrain` on public motion capture only; see encoders/builtin/README.md.
+BUILTIN = "builtin"
+BUILTIN_FOLDER = Path(__file__).parent / "builtin"
+# The same recipe without the Bandai Namco data (CMU mocap and composed motion only), whose
+# weights carry no non-commercial licence: `--checkpoint builtin-unrestricted`.
+SHIPPED = {BUILTIN: BUILTIN_FOLDER, "builtin-unrestricted": Path(__file__).parent / "builtin_unrestricted"}
+
 if TYPE_CHECKING:
     from torch import nn
 

@@ -715,7 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(heading, also mounting-free); or the raw sensor axes")
     r.add_argument("--active-placement", type=bounds.share, metavar="SHARE",
                    help="share of the virtual sensors placed by how much each placement moves in their take, the "
-                        "rest at random (default: half, encoders.pretrain.ACTIVE_PLACEMENT; 0: all at random)")
+                        "rest at random (default 0: all at random, as the shipped models; 0.5 won at a small scale, "
+                        "not at full scale, docs/words.md)")
     r.add_argument("--no-placement", action="store_true",
                    help="an IMU tower blind to where the sensor is worn (default: it reads the placement)")
     r.add_argument("--crop", type=bounds.share, default=0.3,

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from encoders.checkpoint import check_config, checkpoint_paths, load_weights, read_config
+from encoders.checkpoint import SHIPPED, check_config, checkpoint_paths, load_weights, read_config
 from encoders.model import Encoder, JointModel
 from encoders.tokens import TokenEncoder, TokenModel
 from indexer.bounds import MAX_MODEL_BYTES
@@ -54,13 +54,6 @@ def create_model(config: dict, seed: int | None = None, source: str = "the model
     return _make(config)
 
 
-# The pretrained motion-text model shipped inside the package (`--checkpoint builtin`), trained
-# by `python -m encoders pretrain` on public motion capture only; see encoders/builtin/README.md.
-BUILTIN = "builtin"
-BUILTIN_FOLDER = Path(__file__).parent / "builtin"
-# The same recipe without the Bandai Namco data (CMU mocap and composed motion only), whose
-# weights carry no non-commercial licence: `--checkpoint builtin-unrestricted`.
-SHIPPED = {BUILTIN: BUILTIN_FOLDER, "builtin-unrestricted": Path(__file__).parent / "builtin_unrestricted"}
 
 
 def resolve_checkpoint(folder: str | Path) -> Path:

@@ -72,10 +72,10 @@ class Augment:
     active: float = 0.0  # share of sensors placed by how much each placement moves (`moving_placement`)
 
 
-# The placement of this share of the shipped model's virtual sensors is drawn by motion: people
-# wear sensors where the motion they care about happens, and a sensor on a still limb teaches
-# nothing about a caption naming another one ("waves the right hand" read at the left ankle).
-ACTIVE_PLACEMENT = 0.5
+# `pretrain --active-placement`: the share of virtual sensors placed by motion (people wear
+# sensors where the motion they care about happens). 0 by default: it won at a small scale but
+# lost on the selection sets at the shipped model's scale (docs/words.md, section 4).
+ACTIVE_PLACEMENT = 0.0
 
 
 def mocap_split(take_id: str) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from encoders import load_checkpoint
-from encoders.factory import BUILTIN_FOLDER
+from encoders.checkpoint import BUILTIN_FOLDER
 from encoders.text import minilm_available
 from indexer import cli as indexer_cli
 from indexer.importers.example import write_example
