@@ -69,6 +69,7 @@ class Context:
         self.durations = dict(zip(df["id"].to_list(), df["duration"].to_list())) if df.height else {}
         self._samples: dict[str, tuple[str | None, int]] = {}
         self.pictures: dict[tuple, str] = {}  # card pictures (SVG) by (recording, window)
+        self.window_lengths: dict[str, float] | None = None  # see window_lengths()
 
     def sample(self, target: str) -> tuple[str | None, int]:
         """(filter, k) that search every window of `target` in random recordings holding about
@@ -368,9 +369,26 @@ def _picture(ctx: Context, recording_id: str, t0: float, t1: float) -> str:
     return ctx.pictures[key]
 
 
+def window_lengths(ctx: Context) -> dict[str, float]:
+    """The longest window (s) any encoder of the index cuts, per modality: a clip shorter than
+    that is one padded window, and its card says so."""
+    if ctx.window_lengths is None:
+        lengths: dict[str, float] = {}
+        for encoder_id in ctx.index.encoder_ids():
+            try:
+                encoder = ctx.index.encoder(encoder_id)
+            except Exception:  # noqa: BLE001  # a damaged checkpoint: its windows are drawn without it
+                continue
+            for modality in encoder.modalities:
+                lengths[modality] = max(lengths.get(modality, 0.0), float(encoder.window.length))
+        ctx.window_lengths = lengths
+    return ctx.window_lengths
+
+
 def cards(ctx: Context, found: Found, n: int) -> list[str]:
     """HTML of the first `n` hits' cards; a recording that cannot be read gets a card that says so."""
     out = []
+    lengths = window_lengths(ctx)
     for hit in found.hits.head(n).iter_rows(named=True):
         t0, t1 = float(hit["t_start"]), float(hit["t_end"])
         picture, note = "", ""
@@ -380,7 +398,7 @@ def cards(ctx: Context, found: Found, n: int) -> list[str]:
             note = f"picture not shown: {exc}"
         duration = ctx.durations.get(hit["recording_id"]) or t1
         out.append(grid.card_html(hit, picture, duration, score_cue(hit["score"], found.background),
-                                  found.others.get(hit["recording_id"], 0), note))
+                                  found.others.get(hit["recording_id"], 0), note, lengths.get(hit["modality"])))
     return out
 
 
