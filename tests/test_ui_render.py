@@ -161,3 +161,19 @@ def test_natural_order():
 
     ids = ["a10_s1_t1", "a1_s2_t1", "a2_s1_t1", "a1_s10_t1", "a1_s1_t1"]
     assert sorted(ids, key=natural_key) == ["a1_s1_t1", "a1_s2_t1", "a1_s10_t1", "a2_s1_t1", "a10_s1_t1"]
+
+
+def test_the_search_page_notes_only_what_applies():
+    """No word about video on an index without video; a missing text search keeps its reason;
+    a missing file search for data the index holds is said in plain words."""
+    from ui.features import Features, page_notes
+
+    jargon = "Video queries are not available: no encoder with a video tower built the 'pose' windows of this index"
+    no_video = Features(targets=["imu", "pose"], query_kinds=["text", "imu", "pose"], unavailable={"video": jargon})
+    assert page_notes(no_video) == []
+    with_video = Features(targets=["imu", "video"], query_kinds=["imu"],
+                          unavailable={"video": jargon, "text": "Text search is not available: no text tower.",
+                                       "sync": "Temporal sync is not available: ..."})
+    notes = page_notes(with_video)
+    assert notes[0] == "Text search is not available: no text tower."
+    assert len(notes) == 2 and "video file" in notes[1] and "tower" not in notes[1] and "sync" not in " ".join(notes)

@@ -269,6 +269,7 @@ class RecordingView:
     figure: object | None  # plotly Figure: 3-D skeleton, IMU channels, one playhead
     video: Path | None  # MP4
     note: str = ""
+    player: str = ""  # HTML: the play / pause / loop bar (scene.player_html)
 
 
 def recording_view(ctx: Context, recording_id: str, highlight: tuple[float, float] | None = None) -> RecordingView:
@@ -288,7 +289,8 @@ def recording_view(ctx: Context, recording_id: str, highlight: tuple[float, floa
         if rec.duration > MAX_VIDEO_SECONDS:
             notes.append(f"video shows the first {MAX_VIDEO_SECONDS:.0f} s")
         video = _draw("video", notes, lambda: _video(ctx, rec, 0.0, end))
-    return RecordingView(rec.id, header, figure, video, "; ".join(notes))
+    window = (highlight[0], min(highlight[1], rec.duration)) if highlight else None
+    return RecordingView(rec.id, header, figure, video, "; ".join(notes), scene.player_html(rec.duration, window))
 
 
 def recording_json(ctx: Context, recording_id: str) -> dict:
