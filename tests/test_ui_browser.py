@@ -282,3 +282,110 @@ def test_select_cards_teach_a_concept_and_search_it(page, ui_server, monkeypatch
         monkeypatch.undo()
         if index.concept("my move") is not None:
             index.forget("my move")
+
+
+# A card's state: playing or not, the pose shown, the loop's phase, the timeline cursor's x.
+CARD_FRAME = """e => [e.dataset.playing, e.querySelector('svg[data-poses]').dataset.frame, e.dataset.phase,
+                    e.querySelector('.ms-timeline .ms-cursor').getAttribute('x1')]"""
+
+
+def test_cards_play_their_window_and_stop_off_screen(browser, ui_server):
+    """Each card loops its window (the skeleton's pose changes over time); a card scrolled off
+    screen stops, and starts again when it comes back."""
+    page = browser.new_page(viewport={"width": 1280, "height": 700})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(f"{ui_server[1]}?query=a+person+squats&target=pose&k=40&all_windows=1")
+        page.wait_for_selector(".ms-card svg[data-poses]")
+        first = page.locator(".ms-card").first
+        assert int(first.locator("svg[data-poses]").get_attribute("data-n")) > 2
+        page.wait_for_function("document.querySelector('.ms-card').dataset.playing === '1'")
+        states = [first.evaluate(CARD_FRAME)]
+        for _ in range(8):
+            page.wait_for_timeout(150)
+            states.append(first.evaluate(CARD_FRAME))
+        assert len({s[1] for s in states}) >= 3, states  # the pose moves through the window
+        assert len({s[3] for s in states}) >= 3, states  # and the timeline's cursor with it
+
+        page.locator(".ms-card").last.scroll_into_view_if_needed()
+        page.wait_for_function("document.querySelector('.ms-card').dataset.playing === '0'")
+        assert page.locator(".ms-card").first.bounding_box()["y"] + 300 < 0  # really off screen
+        stopped = first.evaluate(CARD_FRAME)
+        page.wait_for_timeout(700)
+        assert first.evaluate(CARD_FRAME) == stopped  # neither its pose nor its clock moved
+        assert page.locator(".ms-card").last.evaluate("e => e.dataset.playing") == "1"
+        # a page of cards animates only those on screen
+        playing = page.eval_on_selector_all(".ms-card", "els => els.filter(e => e.dataset.playing === '1').length")
+        assert 0 < playing < page.locator(".ms-card").count()
+
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_function("document.querySelector('.ms-card').dataset.playing === '1'")
+        page.wait_for_function(f"document.querySelector('.ms-card').dataset.phase !== {json.dumps(stopped[2])}")
+    finally:
+        page.close()
+
+
+def _playhead(page) -> float:
+    return float(page.evaluate("document.querySelector('#rec-plot .js-plotly-plot').dataset.playhead || '0'"))
+
+
+def test_play_and_pause_move_and_stop_the_playhead(page, ui_server, shots):
+    """Play runs the playhead at real speed (skeleton, IMU line and slider on one clock), Pause
+    stops it, and Loop plays the matched window again from its start."""
+    page.goto(f"{ui_server[1]}?query=a+person+waves&target=pose&k=8&dataset=demo")
+    page.wait_for_selector(".ms-card")
+    first = page.locator(".ms-card").first
+    first.get_by_role("button", name="Open recording").click()
+    page.wait_for_function("document.querySelector('#rec-plot .js-plotly-plot')?.layout?.meta?.player")
+    plot = "document.querySelector('#rec-plot .js-plotly-plot')"
+    player = page.evaluate(f"{plot}.layout.meta.player")
+    w0, w1 = player["window"]
+    skeleton = player["pose"]["trace"]
+    before = page.evaluate(f"{plot}.data[{skeleton}].x.slice(0, 6)")
+    assert page.input_value("#rec-player [data-do=range]") == "window"  # opened from a hit: its window
+
+    page.click("#rec-player [data-do=play]")
+    page.wait_for_selector("#rec-player .ms-player[data-state=playing]")
+    page.wait_for_function(f"{plot}.dataset.playhead !== undefined && Number({plot}.dataset.playhead) >= {w0}")
+    start, t_start = _playhead(page), time.perf_counter()
+    page.wait_for_timeout(1500)
+    now, elapsed = _playhead(page), time.perf_counter() - t_start
+    assert w0 <= start < now <= w1, (start, now, w0, w1)
+    assert 0.5 * elapsed < now - start < 1.5 * elapsed + 0.2, (now - start, elapsed)  # real speed
+    assert page.evaluate(f"{plot}.data[{skeleton}].x.slice(0, 6)") != before  # the skeleton moved
+    cursor = player["cursors"][0]["trace"]
+    line, head = page.evaluate(f"[{plot}.data[{cursor}].x[0], Number({plot}.dataset.playhead)]")
+    assert abs(line - head) < 0.01  # the IMU line is drawn at the clock
+    assert page.evaluate(f"{plot}.layout.sliders[0].active") > 0  # and the slider
+    _save_small_png(page.screenshot(full_page=True), shots / "screenshot-recording-playing.png")
+
+    page.click("#rec-player [data-do=play]")  # now reads Pause
+    page.wait_for_selector("#rec-player .ms-player[data-state=paused]")
+    paused = _playhead(page)
+    page.wait_for_timeout(800)
+    assert _playhead(page) == paused
+
+    # Loop: from just before the window's end, playing comes round to its start.
+    page.evaluate(f"window.msPlayer.seek({w1 - 0.3})")
+    page.click("#rec-player [data-do=play]")
+    page.wait_for_function(f"Number({plot}.dataset.playhead) < {w1 - 0.5}", timeout=10_000)
+    assert w0 <= _playhead(page) <= w1
+    page.click("#rec-player [data-do=play]")
+
+
+def test_at_phone_width_the_results_come_first(browser, ui_server):
+    """At 390 px wide the query box and Search come first, then the results (the first card on
+    the first screen), then the options and teaching."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(f"{ui_server[1]}?query=a+person+waves&target=pose&k=10")
+        page.wait_for_selector(".ms-card")
+        card = page.locator(".ms-card").first.bounding_box()
+        assert card["y"] + 120 < 844, card  # at least its picture's top on the first screen
+        assert card["x"] >= 0 and card["x"] + card["width"] <= 390  # no sideways scrolling
+        y = {sel: page.locator(sel).bounding_box()["y"] for sel in ("#prompt", "#search-button", "#target", "#teach-box")}
+        assert y["#prompt"] < y["#search-button"] < card["y"] < y["#target"] < y["#teach-box"], y
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        page.close()

@@ -80,8 +80,79 @@ def test_card_html_marks_the_window_on_the_recording_timeline():
            "modality": "imu", "body_part": "right_wrist", "subject": "2", "dataset": "demo"}
     html = card_html(hit, "<svg></svg>", 8.0, ("weak match", "20% likely relevant"), 2)
     assert "demo/a&lt;b" in html and "demo/a<b" not in html  # ids are escaped
-    assert 'x="60.0" y="0" width="120.0"' in html  # 2-6 s of 8 s on a 240-wide bar
+    assert 'class="ms-window" x="60.0" y="1.5" width="120.0"' in html  # 2-6 s of 8 s on a 240-wide bar
+    assert 'data-dur="4.00"' in html and "2.0–6.0 s of 8.0 s" in html  # the card loops its 4 s window
     assert "weak match" in html and "+2 more windows" in html and 'data-action="similar" data-rank="3"' in html
+
+
+def _svg_numbers(svg: str, attr: str) -> np.ndarray:
+    import re
+
+    return np.array([float(v) for v in re.search(rf'{attr}="([^"]*)"', svg).group(1).split(",")])
+
+
+def test_a_card_skeleton_carries_the_poses_through_its_window(demo):
+    """The card plays the window at real speed: CARD_FPS poses a second, all on one scale, the
+    first pose drawn; a jump rises in the picture, walking forward stays in place."""
+    import re
+
+    from query import CANONICAL_JOINTS
+    from ui.grid import CARD_FPS, animated_skeleton_svg, window_picture
+
+    svg = window_picture(demo.pose, demo.imu, 1.0, 4.0, demo.duration)
+    n, joints = int(re.search(r'data-n="(\d+)"', svg).group(1)), len(CANONICAL_JOINTS)
+    assert n == 3 * CARD_FPS + 1
+    poses = _svg_numbers(svg, "data-poses").reshape(n, joints, 2)
+    assert np.ptp(poses[:, :, 1], axis=0).max() > 5  # a squat: the joints move between poses
+    first = re.search(r'<line data-a="(\d+)" data-b="(\d+)" x1="([\d.-]+)" y1="([\d.-]+)"', svg)
+    a = int(first.group(1))
+    assert (float(first.group(3)), float(first.group(4))) == tuple(poses[0, a])
+    assert svg.count("<line ") == 15 and svg.count("data-b=") == 15  # one skeleton, not one per pose
+
+    still = demo.pose.canonical()[:10].copy()
+    up = still.copy()
+    up[5:, :, 1] += 0.4  # the whole body 40 cm higher in the second half: a jump
+    jump = _svg_numbers(animated_skeleton_svg(up), "data-poses").reshape(10, joints, 2)
+    head = CANONICAL_JOINTS.index("head")
+    assert jump[9, head, 1] < jump[0, head, 1] - 20  # higher in the picture (SVG y grows down)
+    walk = still.copy()
+    walk[:, :, 0] += np.linspace(0, 3.0, 10)[:, None]  # 3 m across the view
+    walk[:, :, 2] += np.linspace(0, 3.0, 10)[:, None]
+    walked = _svg_numbers(animated_skeleton_svg(walk), "data-poses").reshape(10, joints, 2)
+    pelvis = CANONICAL_JOINTS.index("pelvis")
+    assert np.ptp(walked[:, pelvis, 0]) <= 1  # stepping in place, not sliding out of the box
+
+
+def test_an_imu_card_sweeps_a_cursor_across_the_window(demo):
+    import re
+
+    from ui.grid import window_picture
+
+    svg = window_picture(None, demo.imu, 2.0, 4.0, demo.duration)
+    shade = re.search(r'<rect x="([\d.]+)" y="0" width="([\d.]+)"', svg)
+    a, b = float(shade.group(1)), float(shade.group(1)) + float(shade.group(2))
+    cursor = re.search(r'class="ms-cursor" data-a="([\d.]+)" data-b="([\d.]+)"', svg)
+    assert (float(cursor.group(1)), float(cursor.group(2))) == pytest.approx((a, b), abs=0.11)
+    assert 0 < a < b < 240  # the window sits inside the trace, with context on both sides
+
+
+def test_a_clip_shorter_than_a_window_is_not_a_full_bar():
+    import re
+
+    from ui.grid import card_html, timeline_svg
+
+    svg = timeline_svg(2.6, 0.0, 2.6, window=5.0)
+    window = re.search(r'class="ms-window" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)
+    assert float(window.group(1)) == 0 and float(window.group(2)) == pytest.approx(2.6 / 5 * 240, abs=0.1)
+    assert 'class="ms-padding"' in svg and "shorter than a 5 s window" in svg
+    assert svg.count('stroke="#90a4ae"') == 2  # a tick at 1 s and 2 s
+    long = timeline_svg(8.0, 3.0, 8.0, window=5.0)
+    assert 'class="ms-padding"' not in long and "3.0-8.0 s of 8.0 s" in long
+    assert 'class="ms-cursor" data-a="90.0" data-b="240.0"' in long  # the cursor runs through the window
+    hit = {"rank": 1, "score": 0.3, "recording_id": "utd-mhad/a1_s2_t1", "label": "swipe left", "t_start": 0.0,
+           "t_end": 2.6, "modality": "imu", "body_part": "right_wrist", "subject": "2", "dataset": "utd-mhad"}
+    html = card_html(hit, "", 2.6, ("", ""), window=5.0)
+    assert "the whole 2.6 s clip" in html and "0.0–2.6 s of 2.6 s" not in html and 'data-dur="2.60"' in html
 
 
 def test_natural_order():
@@ -89,3 +160,19 @@ def test_natural_order():
 
     ids = ["a10_s1_t1", "a1_s2_t1", "a2_s1_t1", "a1_s10_t1", "a1_s1_t1"]
     assert sorted(ids, key=natural_key) == ["a1_s1_t1", "a1_s2_t1", "a1_s10_t1", "a2_s1_t1", "a10_s1_t1"]
+
+
+def test_the_search_page_notes_only_what_applies():
+    """No word about video on an index without video; a missing text search keeps its reason;
+    a missing file search for data the index holds is said in plain words."""
+    from ui.features import Features, page_notes
+
+    jargon = "Video queries are not available: no encoder with a video tower built the 'pose' windows of this index"
+    no_video = Features(targets=["imu", "pose"], query_kinds=["text", "imu", "pose"], unavailable={"video": jargon})
+    assert page_notes(no_video) == []
+    with_video = Features(targets=["imu", "video"], query_kinds=["imu"],
+                          unavailable={"video": jargon, "text": "Text search is not available: no text tower.",
+                                       "sync": "Temporal sync is not available: ..."})
+    notes = page_notes(with_video)
+    assert notes[0] == "Text search is not available: no text tower."
+    assert len(notes) == 2 and "video file" in notes[1] and "tower" not in notes[1] and "sync" not in " ".join(notes)

@@ -22,7 +22,7 @@ from query.concepts import MAX_NAME_CHARS
 from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
 from ui import api, defaults, grid, scene, sync_tab, views
 from ui.errors import log, message, safely
-from ui.features import detect
+from ui.features import detect, page_notes
 from ui.filters import Filters
 from ui.media import MediaDir
 from ui.views import KIND_NAMES, MAX_K, PLACEMENTS, UPLOAD_TYPES, Context
@@ -36,7 +36,27 @@ UPLOAD_ENVELOPE = 64_000  # bytes of multipart headers around an upload's file
 # Gradio's launch calls this route of its own server, without the token, and gives up on a 401;
 # it only runs the page's start-up events once and answers true or false.
 OPEN_PATHS = ("/gradio_api/startup-events",)
-CSS = grid.CSS
+# On a narrow screen (a phone) the search page reads: the query, Search, the results, then the
+# examples, options and teaching; the controls' column dissolves so its groups can be ordered
+# among the results.
+LAYOUT_CSS = """
+@media (max-width: 700px) {
+  #search-row { flex-direction: column !important; flex-wrap: nowrap !important; }
+  #search-controls { display: contents !important; }
+  #search-ask { order: 1; } #search-go { order: 2; } #search-results { order: 3; }
+  #search-hints { order: 4; } #search-options { order: 5; } #search-teach { order: 6; }
+  #search-go .row { flex-wrap: nowrap !important; }
+  #search-go button { min-width: 0 !important; }
+  #kind .wrap { gap: 4px !important; }
+  #kind label { padding: 3px 6px !important; font-size: 0.85em; }
+  #search-row, #search-results { gap: 8px !important; }
+  #page-header h2 { font-size: 1.2em; margin: 0; }
+}
+"""
+CSS = grid.CSS + scene.PLAYER_CSS + LAYOUT_CSS
+# Gradio scopes the page's CSS inside its container; the container's own side margins (32 px
+# each side) are set from the document's head, so a phone's width goes to the cards.
+HEAD = "<style>@media (max-width: 700px) { .gradio-container .main { padding: 8px !important; } }</style>"
 # After a search: the query into the address bar, so the page can be shared and reloaded.
 WRITE_URL_JS = """
 (kind, prompt, target, k, one, datasets, subjects, labels, minD, maxD) => {
@@ -55,7 +75,8 @@ WRITE_URL_JS = """
   return [];
 }
 """
-# The recording view's playhead (the figure's slider) also moves the video.
+# The recording view's playhead (the figure's slider) moves the player's clock, and with it
+# the video.
 LINK_VIDEO_JS = """
 () => {
   const bind = () => {
@@ -64,6 +85,7 @@ LINK_VIDEO_JS = """
     if (!plot.dataset.videoLinked) {
       plot.dataset.videoLinked = '1';
       plot.on('plotly_sliderchange', (e) => {
+        if (window.msPlayer) { window.msPlayer.seek(Number(e.step.value)); return; }
         const video = document.querySelector('#rec-video video');
         if (video) { video.pause(); video.currentTime = Number(e.step.value); }
       });
@@ -139,67 +161,73 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
 
     with gr.Blocks(title="motionsearch", delete_cache=(1800, 3600)) as app:
         gr.Markdown(f"## motionsearch\nIndex `{Path(index.uri).name}`: {n_recordings} recordings; "
-                    f"searchable: {', '.join(feats.targets)} windows.")
+                    f"searchable: {', '.join(feats.targets)} windows.", elem_id="page-header")
         with gr.Tabs() as tabs:
             # ------------------------------------------------------------------ search
             with gr.Tab("Search", id="search"):
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=300):
-                        kind = gr.Radio([(KIND_NAMES[k], k) for k in feats.query_kinds], value=first_kind,
-                                        label="Search by", elem_id="kind")
-                        prompt = gr.Textbox(label="Describe the motion", elem_id="prompt",
-                                            placeholder="e.g. a person waves the right hand",
-                                            visible=first_kind == "text", max_length=ctx.max_prompt_chars)
-                        examples = views.example_prompts(ctx)
-                        with gr.Column(visible=first_kind == "text" and bool(examples)) as example_box:
-                            if examples:
-                                gr.Examples([[e] for e in examples], inputs=[prompt], elem_id="examples",
-                                            label="Examples (labels of this index): click one, then Search")
-                        with gr.Column(visible=first_kind == "text") as concept_box:
-                            # Filled when the page loads and after each teach / forget (a concept may be
-                            # taught from the CLI or HTTP while the page is up).
-                            concept_list = gr.Dataset(components=[prompt], samples=[], elem_id="concepts", visible=False,
-                                                      label="Concepts (taught by example): click one, then Search")
-                        # No file_types: Gradio would refuse other files with a pop-up; the handler
-                        # refuses them with the reason in the status line, like every other bad upload.
-                        upload = gr.File(label=_upload_label(first_kind), type="filepath", elem_id="query-file",
-                                         visible=first_kind not in (None, "text"))
-                        # Gradio shows an empty number as 0, so 0 means "not given" in these fields.
-                        with gr.Column(visible=first_kind not in (None, "text")) as clip_row:
-                            rate = gr.Number(None, label="Sample rate (Hz)", minimum=0, elem_id="rate",
-                                             info=".csv / .parquet / .npy need it; 0 = not given")
+                with gr.Row(elem_id="search-row"):
+                    with gr.Column(scale=1, min_width=300, elem_id="search-controls"):
+                        # Grouped so that a narrow screen can put the results right under the query (CSS).
+                        with gr.Column(elem_id="search-ask", elem_classes="ms-group"):
+                            kind = gr.Radio([(KIND_NAMES[k], k) for k in feats.query_kinds], value=first_kind,
+                                            label="Search by", elem_id="kind")
+                            prompt = gr.Textbox(label="Describe the motion", elem_id="prompt",
+                                                placeholder="e.g. a person waves the right hand",
+                                                visible=first_kind == "text", max_length=ctx.max_prompt_chars)
+                            # No file_types: Gradio would refuse other files with a pop-up; the handler
+                            # refuses them with the reason in the status line, like every other bad upload.
+                            upload = gr.File(label=_upload_label(first_kind), type="filepath", elem_id="query-file",
+                                             visible=first_kind not in (None, "text"))
+                            # Gradio shows an empty number as 0, so 0 means "not given" in these fields.
+                            with gr.Column(visible=first_kind not in (None, "text")) as clip_row:
+                                rate = gr.Number(None, label="Sample rate (Hz)", minimum=0, elem_id="rate",
+                                                 info=".csv / .parquet / .npy need it; 0 = not given")
+                                with gr.Row():
+                                    start = gr.Number(None, label="From (s)", minimum=0, elem_id="start")
+                                    end = gr.Number(None, label="To (s)", minimum=0, elem_id="end",
+                                                    info="0 = to the end")
+                            placement = gr.Dropdown(PLACEMENTS, value="right_wrist", label="Sensor placement",
+                                                    visible=first_kind == "imu", allow_custom_value=True)
+                        with gr.Column(elem_id="search-hints", elem_classes="ms-group"):
+                            examples = views.example_prompts(ctx)
+                            with gr.Column(visible=first_kind == "text" and bool(examples)) as example_box:
+                                if examples:
+                                    gr.Examples([[e] for e in examples], inputs=[prompt], elem_id="examples",
+                                                label="Examples (labels of this index): click one, then Search")
+                            with gr.Column(visible=first_kind == "text") as concept_box:
+                                # Filled when the page loads and after each teach / forget (a concept may be
+                                # taught from the CLI or HTTP while the page is up).
+                                concept_list = gr.Dataset(components=[prompt], samples=[], elem_id="concepts", visible=False,
+                                                          label="Concepts (taught by example): click one, then Search")
+                        with gr.Column(elem_id="search-options", elem_classes="ms-group"):
+                            target = gr.Dropdown(feats.targets, value=default_target, label="Find (target modality)",
+                                                 elem_id="target")
+                            k = gr.Slider(1, MAX_K, value=views.PAGE_SIZE, step=1, label="Results", elem_id="top-k",
+                                          info=f"shown {views.PAGE_SIZE} at a time")
+                            one = gr.Checkbox(True, label="One hit per recording (its best window)", elem_id="one-per-recording")
+                            with gr.Accordion("Filters", open=False):
+                                search_filters = _filter_widgets(picks, "search")
+                        with gr.Column(elem_id="search-go", elem_classes="ms-group"):
                             with gr.Row():
-                                start = gr.Number(None, label="From (s)", minimum=0, elem_id="start")
-                                end = gr.Number(None, label="To (s)", minimum=0, elem_id="end",
-                                                info="0 = to the end")
-                        placement = gr.Dropdown(PLACEMENTS, value="right_wrist", label="Sensor placement",
-                                                visible=first_kind == "imu", allow_custom_value=True)
-                        target = gr.Dropdown(feats.targets, value=default_target, label="Find (target modality)",
-                                             elem_id="target")
-                        k = gr.Slider(1, MAX_K, value=views.PAGE_SIZE, step=1, label="Results", elem_id="top-k",
-                                      info=f"shown {views.PAGE_SIZE} at a time")
-                        one = gr.Checkbox(True, label="One hit per recording (its best window)", elem_id="one-per-recording")
-                        with gr.Accordion("Filters", open=False):
-                            search_filters = _filter_widgets(picks, "search")
-                        with gr.Row():
-                            go = gr.Button("Search", variant="primary", elem_id="search-button")
-                            clear = gr.Button("Clear", elem_id="clear-button")
-                        with gr.Accordion("Teach by example", open=True, elem_id="teach-box"):
-                            gr.Markdown("Press **Select** on result cards that show what you mean (several searches "
-                                        "may add to the selection), name it, and teach it: a text search for that "
-                                        "name then finds windows like the examples.")
-                            gr.HTML("No window selected.", elem_id="teach-count", js_on_load=None)
-                            concept_name = gr.Textbox(label="Concept name", elem_id="concept-name",
-                                                      placeholder="e.g. my punch", max_length=MAX_NAME_CHARS)
-                            with gr.Row():
-                                teach_go = gr.Button("Teach as …", elem_id="teach-button", variant="secondary")
-                                forget_go = gr.Button("Forget it", elem_id="forget-button", size="sm")
-                            picked = gr.Textbox(visible="hidden", elem_id="picked-windows")
-                            teach_status = gr.Markdown("", elem_id="teach-status")
-                        if feats.unavailable:
-                            gr.Markdown("\n".join(f"- {v}" for key, v in feats.unavailable.items() if key != "sync"),
-                                        elem_id="unavailable")
-                    with gr.Column(scale=3):
+                                go = gr.Button("Search", variant="primary", elem_id="search-button")
+                                clear = gr.Button("Clear", elem_id="clear-button")
+                        with gr.Column(elem_id="search-teach", elem_classes="ms-group"):
+                            with gr.Accordion("Teach by example", open=True, elem_id="teach-box"):
+                                gr.Markdown("Press **Select** on result cards that show what you mean (several searches "
+                                            "may add to the selection), name it, and teach it: a text search for that "
+                                            "name then finds windows like the examples.")
+                                gr.HTML("No window selected.", elem_id="teach-count", js_on_load=None)
+                                concept_name = gr.Textbox(label="Concept name", elem_id="concept-name",
+                                                          placeholder="e.g. my punch", max_length=MAX_NAME_CHARS)
+                                with gr.Row():
+                                    teach_go = gr.Button("Teach as …", elem_id="teach-button", variant="secondary")
+                                    forget_go = gr.Button("Forget it", elem_id="forget-button", size="sm")
+                                picked = gr.Textbox(visible="hidden", elem_id="picked-windows")
+                                teach_status = gr.Markdown("", elem_id="teach-status")
+                            notes = page_notes(feats)
+                            if notes:
+                                gr.Markdown("\n".join(f"- {v}" for v in notes), elem_id="unavailable")
+                    with gr.Column(scale=3, elem_id="search-results"):
                         status = gr.Markdown("Choose how to search, then press **Search**.", elem_id="search-status")
                         query_view = gr.HTML("", elem_id="query-view")
                         grid_view = gr.HTML("", elem_id="result-grid", js_on_load=grid.GRID_JS)
@@ -219,8 +247,10 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                     rec_go = gr.Button("Open", scale=1, elem_id="recording-open")
                 rec_header = gr.Markdown("Pick a recording, or open one from a search result or the Browse tab.",
                                          elem_id="recording-header")
-                rec_plot = gr.Plot(label="Skeleton and IMU channels (one playhead: the slider under the plot)",
+                rec_plot = gr.Plot(label="Skeleton and IMU channels (one playhead: the slider, or Play below)",
                                    visible=False, elem_id="rec-plot")
+                rec_player = gr.HTML(scene.player_html(), visible=False, elem_id="rec-player",
+                                     js_on_load=scene.PLAYER_JS)
                 rec_video = gr.Video(label="Video (follows the playhead)", interactive=False, visible=False,
                                      height=320, loop=False, buttons=["download"], elem_id="rec-video")
                 rec_note = gr.Markdown()
@@ -347,17 +377,19 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
             concurrency_id="search")
 
         # ------------------------------------------------------------------ recording view
-        rec_outputs = [tabs, rec_pick, rec_header, rec_plot, rec_video, rec_note, span_from, span_to]
+        rec_outputs = [tabs, rec_pick, rec_header, rec_plot, rec_player, rec_video, rec_note, span_from, span_to]
 
         def open_recording(recording_id, highlight=None):
             try:
                 view = views.recording_view(ctx, recording_id, highlight)
             except Exception as exc:  # noqa: BLE001  # shown in the page, never a traceback
                 return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=hide),
-                        gr.Plot(None, visible=False), gr.Video(None, visible=False), "", None, None]
+                        gr.Plot(None, visible=False), gr.HTML(visible=False), gr.Video(None, visible=False), "",
+                        None, None]
             span = highlight or (None, None)  # the matched window is the span offered for teaching
             return [gr.Tabs(selected="recording"), recording_id, view.header,
                     gr.Plot(value=view.figure, visible=view.figure is not None),
+                    gr.HTML(value=view.player, visible=view.figure is not None),
                     gr.Video(value=str(view.video) if view.video else None, visible=view.video is not None),
                     view.note and f"*{view.note}*", *span]
 
@@ -483,7 +515,7 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
     middleware = optional("starlette.middleware", "ui", "the web page").Middleware
     _, url, _ = app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
                            max_file_size=int(max_upload_mb * 1e6), show_error=False, quiet=not block,
-                           footer_links=["api"], css=CSS, theme=gr.themes.Soft(),
+                           footer_links=["api"], css=CSS, head=HEAD, theme=gr.themes.Soft(),
                            app_kwargs={"middleware": [middleware(Guard, limits=limits)]})
     # The page answers text searches already; the clip encoders (torch, seconds) and the
     # recording view's plotting load behind it, so that the first file search or opened

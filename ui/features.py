@@ -71,3 +71,21 @@ def detect(index) -> Features:
     if not sync:
         why["sync"] = "Temporal sync is not available: no encoder in this index has an IMU tower."
     return Features(targets=targets, query_kinds=kinds, unavailable=why, sync=sync)
+
+
+# What the page says under the search controls about a search it cannot offer, in plain words.
+_PLAIN = {
+    "imu": "Searching with an IMU file is not offered: the model that built this index reads no IMU.",
+    "pose": "Searching with a pose file is not offered: the model that built this index reads no poses.",
+    "video": "Searching with a video file is not offered: the model that built this index reads no video.",
+}
+
+
+def page_notes(features: Features) -> list[str]:
+    """The lines the search page shows about what it cannot do, only where they apply: a missing
+    text search always (the API's own reason kept), a missing file search only for a modality
+    the index holds windows of (an index without video says nothing about video)."""
+    notes = [features.unavailable["text"]] if "text" in features.unavailable else []
+    notes += [_PLAIN[kind] for kind in ("imu", "pose", "video")
+              if kind in features.unavailable and kind in features.targets]
+    return notes

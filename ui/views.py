@@ -64,6 +64,7 @@ class Context:
         df = self.index.recordings()
         self.durations = dict(zip(df["id"].to_list(), df["duration"].to_list())) if df.height else {}
         self.pictures: dict[tuple, str] = {}  # card pictures (SVG) by (recording, window)
+        self.window_lengths: dict[str, float] | None = None  # see window_lengths()
 
 
 # ----------------------------------------------------------------------------- searching
@@ -249,6 +250,7 @@ class RecordingView:
     figure: object | None  # plotly Figure: 3-D skeleton, IMU channels, one playhead
     video: Path | None  # MP4
     note: str = ""
+    player: str = ""  # HTML: the play / pause / loop bar (scene.player_html)
 
 
 def recording_view(ctx: Context, recording_id: str, highlight: tuple[float, float] | None = None) -> RecordingView:
@@ -268,7 +270,8 @@ def recording_view(ctx: Context, recording_id: str, highlight: tuple[float, floa
         if rec.duration > MAX_VIDEO_SECONDS:
             notes.append(f"video shows the first {MAX_VIDEO_SECONDS:.0f} s")
         video = _draw("video", notes, lambda: _video(ctx, rec, 0.0, end))
-    return RecordingView(rec.id, header, figure, video, "; ".join(notes))
+    window = (highlight[0], min(highlight[1], rec.duration)) if highlight else None
+    return RecordingView(rec.id, header, figure, video, "; ".join(notes), scene.player_html(rec.duration, window))
 
 
 def recording_json(ctx: Context, recording_id: str) -> dict:
@@ -349,9 +352,26 @@ def _picture(ctx: Context, recording_id: str, t0: float, t1: float) -> str:
     return ctx.pictures[key]
 
 
+def window_lengths(ctx: Context) -> dict[str, float]:
+    """The longest window (s) any encoder of the index cuts, per modality: a clip shorter than
+    that is one padded window, and its card says so."""
+    if ctx.window_lengths is None:
+        lengths: dict[str, float] = {}
+        for encoder_id in ctx.index.encoder_ids():
+            try:
+                encoder = ctx.index.encoder(encoder_id)
+            except Exception:  # noqa: BLE001  # a damaged checkpoint: its windows are drawn without it
+                continue
+            for modality in encoder.modalities:
+                lengths[modality] = max(lengths.get(modality, 0.0), float(encoder.window.length))
+        ctx.window_lengths = lengths
+    return ctx.window_lengths
+
+
 def cards(ctx: Context, found: Found, n: int) -> list[str]:
     """HTML of the first `n` hits' cards; a recording that cannot be read gets a card that says so."""
     out = []
+    lengths = window_lengths(ctx)
     for hit in found.hits.head(n).iter_rows(named=True):
         t0, t1 = float(hit["t_start"]), float(hit["t_end"])
         picture, note = "", ""
@@ -361,7 +381,7 @@ def cards(ctx: Context, found: Found, n: int) -> list[str]:
             note = f"picture not shown: {exc}"
         duration = ctx.durations.get(hit["recording_id"]) or t1
         out.append(grid.card_html(hit, picture, duration, score_cue(hit.get("match")),
-                                  found.others.get(hit["recording_id"], 0), note))
+                                  found.others.get(hit["recording_id"], 0), note, lengths.get(hit["modality"])))
     return out
 
 

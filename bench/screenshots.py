@@ -1,0 +1,90 @@
+"""The README's pictures of the web page, taken from a running page with headless Chromium.
+
+    python bench/screenshots.py --index ./demo-index --out docs
+
+Serves the index (ui.app.serve, on a free local port), searches it as a user would, and saves:
+the result grid twice, 0.6 s apart, so the cards' skeletons are caught in two different poses
+(screenshot-grid-a.png, screenshot-grid-b.png), and the first card's recording playing
+(screenshot-recording-playing.png). Prints a JSON line: each file, and the pose each of the
+first cards showed in the two grid pictures. Uses Debian's /usr/bin/chromium through
+Playwright (never a downloaded browser).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ui.app import serve
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PROMPT = "a person waves the right hand above the head"
+FRAMES = "els => els.slice(0, 8).map(e => e.querySelector('svg[data-poses]')?.dataset.frame)"
+
+
+def save_png(png: bytes, path: Path) -> None:
+    """A palette PNG: the picture goes into the repository, so keep it small."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=128).save(path, optimize=True)
+
+
+def take(url: str, out: Path, prompt: str, target: str) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    query = f"?query={prompt.replace(' ', '+')}&target={target}&k=40&all_windows=1"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)
+        page.goto(url + query)
+        page.wait_for_selector(".ms-card[data-playing='1']")
+        page.wait_for_timeout(300)
+        frames_a = page.eval_on_selector_all(".ms-card", FRAMES)
+        save_png(page.screenshot(), out / "screenshot-grid-a.png")
+        page.wait_for_timeout(600)
+        frames_b = page.eval_on_selector_all(".ms-card", FRAMES)
+        save_png(page.screenshot(), out / "screenshot-grid-b.png")
+
+        page.locator(".ms-card").first.get_by_role("button", name="Open recording").click()
+        page.wait_for_function("document.querySelector('#rec-plot .js-plotly-plot')?.layout?.meta?.player")
+        page.click("#rec-player [data-do=play]")
+        page.wait_for_timeout(1800)
+        playhead = page.evaluate("document.querySelector('#rec-plot .js-plotly-plot').dataset.playhead")
+        save_png(page.screenshot(full_page=True), out / "screenshot-recording-playing.png")
+        browser.close()
+    return {"files": [str(out / n) for n in ("screenshot-grid-a.png", "screenshot-grid-b.png",
+                                              "screenshot-recording-playing.png")],
+            "card_frames_a": frames_a, "card_frames_b": frames_b, "playhead_s": float(playhead)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", default="./demo-index", help="index to serve (default ./demo-index)")
+    parser.add_argument("--out", default="docs", help="folder for the PNGs (default docs)")
+    parser.add_argument("--prompt", default=PROMPT, help="the text search shown in the grid")
+    parser.add_argument("--target", default="imu", help="the modality searched for (default imu)")
+    args = parser.parse_args(argv)
+    if not CHROMIUM.exists():
+        print(f"{CHROMIUM} not found: apt-get install chromium", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    app, url = serve(args.index, block=False, workdir=tempfile.mkdtemp(prefix="motionsearch-shots-"))
+    try:
+        result = take(url.rstrip("/") + "/", Path(args.out), args.prompt, args.target)
+    finally:
+        app.close()
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
