@@ -1,4 +1,4 @@
-"""Sensor fusion: one vector for a recording window over any subset of its sensors (issue 9).
+"""Sensor fusion: one vector for a recording window over any subset of its sensors.
 
 A multi-sensor recording (wrist + foot, six accelerometers, a 13-IMU suit) is embedded twice:
 one vector per sensor by the shared IMU tower (so a one-sensor query finds its placement), and

@@ -24,8 +24,7 @@ import faiss
 import numpy as np
 
 DEFAULT_INDEX = "Flat"
-FLAT_MAX = 50_000  # exact search up to this many vectors: Flat costs ~18 ms of CPU a query at 100k x 384
-# on one thread, IVF 0.7 ms at 300k (docs/bench.md, 2026-12-02)
+FLAT_MAX = 50_000  # exact search up to this many vectors; beyond, IVF (the measured trade-off: docs/bench.md)
 RECALL_TARGET = 0.95  # R@10 an approximate index is tuned to reach at build time
 GPU_MAX_K = 2048  # the largest k FAISS GPU indexes accept
 POST_FILTER = os.environ.get("MOTIONSEARCH_POST_FILTER", "") not in ("", "0")
