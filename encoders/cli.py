@@ -593,7 +593,7 @@ TEXT_ALIGNED_EVALUATIONS = {
 
 
 def cmd_pretrain(args) -> int:
-    from encoders.pretrain import ACTIVE_PLACEMENT, DEFAULT_FOLDERS, Augment, pretrain
+    from encoders.pretrain import DEFAULT_FOLDERS, Augment, pretrain
     from encoders.train import TrainSettings
 
     folders = [Path(f) for f in args.data] if args.data else [Path(args.shared) / f for f in DEFAULT_FOLDERS]
@@ -603,7 +603,7 @@ def cmd_pretrain(args) -> int:
     settings = TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                              crop=args.crop)
     augment = Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout,
-                      active=ACTIVE_PLACEMENT if args.active_placement is None else args.active_placement)
+                      active=args.active_placement)
     params = json.loads(args.tower_params) if args.tower_params else None
     print(f"pretraining on the mocap in {', '.join(map(str, folders))} and {args.composed} composed takes per motion "
           f"primitive ({args.copies} virtual-IMU copies per take, {args.epochs} epochs, {args.split} split)")
@@ -713,7 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the IMU tower reads: features against gravity, the same at any mounting (default); "
                         "those plus the motion's signed components in a horizontal frame the window defines "
                         "(heading, also mounting-free); or the raw sensor axes")
-    r.add_argument("--active-placement", type=bounds.share, metavar="SHARE",
+    r.add_argument("--active-placement", type=bounds.share, default=0.0, metavar="SHARE",
                    help="share of the virtual sensors placed by how much each placement moves in their take, the "
                         "rest at random (default 0: all at random, as the shipped models; 0.5 won at a small scale, "
                         "not at full scale, docs/words.md)")

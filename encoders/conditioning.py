@@ -22,6 +22,8 @@ signal that does not depend on how the sensor is mounted.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,34 +58,57 @@ def hide_placements(ids: torch.Tensor, p: float, gen: torch.Generator) -> torch.
     return ids.masked_fill(torch.rand(ids.shape, generator=gen) < p, 0)
 
 
+class _Gravity(NamedTuple):
+    """What both frames measure against: the window's mask, its acc and gyr (zero on padding),
+    mean specific force and its size, whether it holds gravity, the up direction, and the
+    short-term gravity direction at each step."""
+    mask: torch.Tensor  # (B, T, 1)
+    acc: torch.Tensor  # (B, T, 3)
+    gyr: torch.Tensor  # (B, T, 3)
+    mean: torch.Tensor  # (B, 1, 3)
+    g: torch.Tensor  # (B, 1, 1) the window's gravity, as the sensor felt it
+    level: torch.Tensor  # (B, 1, 1) 1 where the window holds gravity, 0 for linear acceleration
+    up: torch.Tensor  # (B, 1, 3), zero without gravity
+    short: torch.Tensor  # (B, T, 3) unit direction of the short-term gravity estimate
+
+
+def _gravity(x: torch.Tensor, valid: torch.Tensor, rate: float) -> _Gravity:
+    steps = x.shape[1]
+    mask = (torch.arange(steps, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    acc, gyr = x[..., :3] * mask, x[..., 3:6] * mask
+    mean = acc.sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
+    g = mean.norm(dim=-1, keepdim=True)
+    # Linear acceleration (gravity removed by the device, as phones offer): no up to measure
+    # against, so only magnitudes are left; such windows get zeros where the vertical is needed.
+    level = (g > WEAK_GRAVITY * GRAVITY).to(x.dtype)
+    up = F.normalize(mean, dim=-1, eps=1e-6) * level
+    k = max(1, int(round(TILT_SECONDS * rate)))
+    short = F.avg_pool1d(acc.transpose(1, 2), k, stride=1, padding=k // 2, count_include_pad=False)
+    short = F.normalize(short.transpose(1, 2)[:, :steps], dim=-1, eps=1e-6)
+    return _Gravity(mask, acc, gyr, mean, g, level, up, short)
+
+
+def _gravity_features(w: _Gravity) -> torch.Tensor:
+    up, acc, gyr = w.up, w.acc, w.gyr
+    a_v = (acc * up).sum(-1, keepdim=True)
+    a_h = (acc - a_v * up).norm(dim=-1, keepdim=True)
+    a_n = acc.norm(dim=-1, keepdim=True)
+    w_v = (gyr * up).sum(-1, keepdim=True)
+    w_h = (gyr - w_v * up).norm(dim=-1, keepdim=True)
+    tilt = (1.0 - (w.short * up).sum(-1, keepdim=True)) * w.level  # 0 level with the window's mean, 2 upside down
+    gl = w.g * w.level
+    out = torch.cat([(a_v - gl) / GRAVITY, a_h / GRAVITY, (a_n - gl) / GRAVITY, w_v / GYRO_SCALE, w_h / GYRO_SCALE,
+                     tilt, gyr.norm(dim=-1, keepdim=True) / GYRO_SCALE], dim=-1)
+    return out * w.mask
+
+
 def gravity_frame(x: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Tensor:
     """(B, T, 6) acc (m/s^2) + gyr (rad/s) in sensor axes -> (B, T, 7) mounting-free features
     (module doc): vertical and horizontal force and |force| beyond the window's gravity, rate about
     and across the vertical, tilt, |rate|; scaled to order 1, zero on padded steps. A window whose
     gyroscope is absent (zeroed) gives zero rate features; one without accelerometer gives zero
     force features."""
-    steps = x.shape[1]
-    mask = (torch.arange(steps, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
-    acc, gyr = x[..., :3] * mask, x[..., 3:6] * mask
-    mean = acc.sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
-    g = mean.norm(dim=-1, keepdim=True)  # (B, 1, 1) the window's gravity, as the sensor felt it
-    # Linear acceleration (gravity removed by the device, as phones offer): no up to measure
-    # against, so only magnitudes are left; such windows get zeros where the vertical is needed.
-    level = (g > WEAK_GRAVITY * GRAVITY).to(x.dtype)
-    up = F.normalize(mean, dim=-1, eps=1e-6) * level  # (B, 1, 3), zero without gravity
-    a_v = (acc * up).sum(-1, keepdim=True)
-    a_h = (acc - a_v * up).norm(dim=-1, keepdim=True)
-    a_n = acc.norm(dim=-1, keepdim=True)
-    w_v = (gyr * up).sum(-1, keepdim=True)
-    w_h = (gyr - w_v * up).norm(dim=-1, keepdim=True)
-    k = max(1, int(round(TILT_SECONDS * rate)))
-    short = F.avg_pool1d(acc.transpose(1, 2), k, stride=1, padding=k // 2, count_include_pad=False)
-    short = F.normalize(short.transpose(1, 2)[:, :steps], dim=-1, eps=1e-6)
-    tilt = (1.0 - (short * up).sum(-1, keepdim=True)) * level  # 0 level with the window's mean, 2 upside down
-    gl = g * level
-    out = torch.cat([(a_v - gl) / GRAVITY, a_h / GRAVITY, (a_n - gl) / GRAVITY, w_v / GYRO_SCALE, w_h / GYRO_SCALE,
-                     tilt, gyr.norm(dim=-1, keepdim=True) / GYRO_SCALE], dim=-1)
-    return out * mask
+    return _gravity_features(_gravity(x, valid, rate))
 
 
 class PlacementFilm(nn.Module):
@@ -120,18 +145,10 @@ def heading_frame(x: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Te
     the angular rate and the short-term gravity direction along the window's main horizontal
     axis and the horizontal axis square to it (module doc). Windows without gravity (linear
     acceleration) give zeros for the six: they have no vertical to build the frame on."""
-    steps = x.shape[1]
-    mask = (torch.arange(steps, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
-    acc, gyr = x[..., :3] * mask, x[..., 3:6] * mask
-    mean = acc.sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
-    level = (mean.norm(dim=-1, keepdim=True) > WEAK_GRAVITY * GRAVITY).to(x.dtype)
-    up = F.normalize(mean, dim=-1, eps=1e-6) * level
-    dyn = (acc - mean) * mask
-    first = _main_horizontal_axis(dyn, up, mask) * level
-    second = torch.cross(up.expand_as(first), first, dim=-1)
-    k = max(1, int(round(TILT_SECONDS * rate)))
-    short = F.avg_pool1d(acc.transpose(1, 2), k, stride=1, padding=k // 2, count_include_pad=False)
-    short = F.normalize(short.transpose(1, 2)[:, :steps], dim=-1, eps=1e-6)
+    w = _gravity(x, valid, rate)
+    dyn = (w.acc - w.mean) * w.mask
+    first = _main_horizontal_axis(dyn, w.up, w.mask) * w.level
+    second = torch.cross(w.up.expand_as(first), first, dim=-1)
     along = [(v * axis).sum(-1, keepdim=True) / scale
-             for v, scale in ((dyn, GRAVITY), (gyr, GYRO_SCALE), (short, 1.0)) for axis in (first, second)]
-    return torch.cat([gravity_frame(x, valid, rate), *along], dim=-1) * mask
+             for v, scale in ((dyn, GRAVITY), (w.gyr, GYRO_SCALE), (w.short, 1.0)) for axis in (first, second)]
+    return torch.cat([_gravity_features(w), *along], dim=-1) * w.mask

@@ -69,13 +69,10 @@ class Augment:
     channel_dropout: float = 0.3  # share of windows whose gyro (or acc) is zeroed in training (acc-only sensors)
     yaw_degrees: float = 0.0  # largest random turn of a copy about the vertical (the IMU does not change)
     linear: float = 0.1  # share of sensors reading linear acceleration (gravity removed, as phones offer)
-    active: float = 0.0  # share of sensors placed by how much each placement moves (`moving_placement`)
-
-
-# `pretrain --active-placement`: the share of virtual sensors placed by motion (people wear
-# sensors where the motion they care about happens). 0 by default: it won at a small scale but
-# lost on the selection sets at the shipped model's scale (docs/words.md, section 4).
-ACTIVE_PLACEMENT = 0.0
+    # share of sensors placed by how much each placement moves (`moving_placement`; people wear
+    # sensors where the motion they care about happens). 0 by default: it won at a small scale but
+    # lost on the selection sets at the shipped model's scale (docs/words.md, section 4).
+    active: float = 0.0
 
 
 def mocap_split(take_id: str) -> str:
