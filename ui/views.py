@@ -358,12 +358,13 @@ def window_lengths(ctx: Context) -> dict[str, float]:
     if ctx.window_lengths is None:
         lengths: dict[str, float] = {}
         for encoder_id in ctx.index.encoder_ids():
-            try:
-                encoder = ctx.index.encoder(encoder_id)
+            try:  # from the config alone: drawing cards needs no encoder weights
+                config = ctx.index.encoder_config(encoder_id)
+                length = float(config["window"]["length"])
             except Exception:  # noqa: BLE001  # a damaged checkpoint: its windows are drawn without it
                 continue
-            for modality in encoder.modalities:
-                lengths[modality] = max(lengths.get(modality, 0.0), float(encoder.window.length))
+            for modality in config.get("towers", {}):
+                lengths[modality] = max(lengths.get(modality, 0.0), length)
         ctx.window_lengths = lengths
     return ctx.window_lengths
 
