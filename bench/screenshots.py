@@ -4,9 +4,11 @@
 
 Serves the index (ui.app.serve, on a free local port), searches it as a user would, and saves:
 the result grid twice, 0.6 s apart, so the cards' skeletons are caught in two different poses
-(screenshot-grid-a.png, screenshot-grid-b.png), and the first card's recording playing
-(screenshot-recording-playing.png). Prints a JSON line: each file, and the pose each of the
-first cards showed in the two grid pictures. Uses Debian's /usr/bin/chromium through
+(screenshot-grid-a.png, screenshot-grid-b.png), the first card's recording playing
+(screenshot-recording-playing.png), and teaching by example (screenshot-teach.png: three cards
+of one action selected and taught as a concept, then searched with it; on a copy of the index,
+so the index given is left as it was). Prints a JSON line: each file, the pose each of the
+first cards showed in the two grid pictures, and the concept's taught and top hits. Uses Debian's /usr/bin/chromium through
 Playwright (never a downloaded browser).
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -24,6 +27,9 @@ from ui.app import serve
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PROMPT = "a person waves the right hand above the head"
+TEACH_PROMPT = "a person boxes"
+CARDS = """els => els.map(e => ({window: e.dataset.window,
+    label: e.querySelector('.ms-title').innerText.replace(/^\\d+\\.\\s*/, '').replace(/(strong|fair|weak) match$/, '').trim()}))"""
 FRAMES = "els => els.slice(0, 8).map(e => e.querySelector('svg[data-poses]')?.dataset.frame)"
 
 
@@ -64,6 +70,37 @@ def take(url: str, out: Path, prompt: str, target: str) -> dict:
             "card_frames_a": frames_a, "card_frames_b": frames_b, "playhead_s": float(playhead)}
 
 
+def teach(url: str, out: Path, prompt: str = TEACH_PROMPT, name: str = "my punch") -> dict:
+    """Search `prompt`, select the first three cards of the top hit's action, teach them as
+    `name`, then search with the concept: the picture shows the concept listed, the status line
+    naming it and its hits."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)
+        page.goto(url + f"?query={prompt.replace(' ', '+')}&target=imu&k=40&all_windows=1")
+        page.wait_for_selector(".ms-card")
+        cards = page.eval_on_selector_all(".ms-card", CARDS)
+        chosen = [c for c in cards if c["label"] == cards[0]["label"]][:3]
+        for card in chosen:
+            page.locator(f".ms-card[data-window='{card['window']}'] [data-action=pick]").click()
+        page.wait_for_function(f"document.querySelector('#teach-count').innerText.includes('{len(chosen)} windows selected')")
+        page.fill("#concept-name textarea", name)
+        page.locator("#concept-name textarea").press("Tab")
+        page.click("#teach-button")
+        page.wait_for_selector("#teach-status :text('Taught')")
+        page.locator("#concepts button", has_text=name).click()
+        page.click("#search-button")
+        page.wait_for_selector("#search-status :text('Searched with the concept')")
+        page.wait_for_timeout(300)
+        top = page.eval_on_selector_all(".ms-card", CARDS)[:5]
+        save_png(page.screenshot(), out / "screenshot-teach.png")
+        browser.close()
+    return {"file": str(out / "screenshot-teach.png"), "taught": chosen, "concept_top_hits": top}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         result = take(url.rstrip("/") + "/", Path(args.out), args.prompt, args.target)
     finally:
         app.close()
+    # Teaching writes the concept into the index: do it on a copy.
+    copy = Path(tempfile.mkdtemp(prefix="motionsearch-shots-index-")) / "index"
+    shutil.copytree(args.index, copy)
+    app, url = serve(copy, block=False, workdir=tempfile.mkdtemp(prefix="motionsearch-shots-"))
+    try:
+        result["teach"] = teach(url.rstrip("/") + "/", Path(args.out))
+    finally:
+        app.close()
+        shutil.rmtree(copy.parent, ignore_errors=True)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result))
     return 0
