@@ -343,6 +343,10 @@ class EncoderConfig(Mapping):
     def with_tower(self, modality: str, **changes) -> EncoderConfig:
         return replace(self, towers={**self.towers, modality: replace(self.towers[modality], **changes)})
 
+    def without_tower(self, modality: str) -> EncoderConfig:
+        """This config reading no `modality` windows (a bench scoring the IMU alone)."""
+        return replace(self, towers={m: t for m, t in self.towers.items() if m != modality})
+
     def for_training(self) -> EncoderConfig:
         """This config without what its last training recorded (the start of a fine-tuning)."""
         return replace(self, trained_on=None, train_seconds=None)

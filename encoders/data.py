@@ -329,7 +329,7 @@ def model_windows(entries: list[Entry], config: EncoderConfig, model, subjects: 
                   drop: set[str] | None = None) -> TextAlignedSet:
     """The windows a checkpoint config reads (its window spec, tower rates and IMU channels), with
     the video prepared by `model`'s video tower when it has one."""
-    video = model.towers["video"] if "video" in model.towers else None
+    video = model.towers["video"] if config.video is not None and "video" in model.towers else None
     return text_aligned_windows(entries, config.window, config.rates, subjects, labels,
                                 video_prepare=video.prepare if video is not None else None,
                                 video_size=config.video.size if video is not None else None,
