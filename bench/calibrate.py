@@ -77,7 +77,7 @@ def archive_vectors(encoder, name: str, data: Path, work: Path) -> dict:
     from encoders.evaluation.text_aligned import embed_set
 
     archive = zeroshot.ARCHIVES[name](data, work)
-    config = {**encoder.config, "towers": {m: s for m, s in encoder.config["towers"].items() if m != "video"}}
+    config = encoder.config.without_tower("video")
     subjects = UTD_TEST if name == "utd-mhad" else None
     ws = model_windows(archive.entries, config, encoder.model, subjects=subjects, progress=False)
     emb = embed_set(encoder, ws)

@@ -69,11 +69,9 @@ def compare(checkpoint: str, archive, epochs: int, seed: int, per_label: int | N
            "zero_shot": scores(evaluate_text(pretrained, test))}
     settings = TrainSettings(epochs=epochs, batch=64, seed=seed, threads=1)
     for name, start in (("scratch", None), ("init", pretrained.model)):
-        fresh = dict(config)
-        fresh.pop("trained_on", None)
-        model = start if start is not None else create_model(fresh, seed)
+        model = start if start is not None else create_model(config.for_training(), seed)
         t0 = time.time()
-        model, _ = train_text_aligned(dict(model.config), train, settings, model=model, progress=False)
+        model, _ = train_text_aligned(model.config, train, settings, model=model, progress=False)
         out[name] = scores(evaluate_text(Encoder(model, model.config, "", ""), test)) | {
             "train_seconds": round(time.time() - t0, 1)}
         print(f"  {archive.name} {name}: {json.dumps(out[name])}", file=sys.stderr, flush=True)

@@ -59,8 +59,7 @@ def demo_set(config: dict):
         rec.labels = [demo.ACTIONS[rec.labels[0]]] if rec.labels and rec.labels[0] in demo.ACTIONS else rec.labels
         rec.text = []
         entries.append(Entry(id=rec.id, sources=rec.sources, load=lambda r=rec: r, subject=rec.subject))
-    rates = {m: float(s["rate"]) for m, s in config["towers"].items()}
-    return text_aligned_windows(entries, WindowSpec(**config["window"]), rates, progress=False)
+    return text_aligned_windows(entries, config.window, config.rates, progress=False)
 
 
 def scores(report: dict) -> dict:

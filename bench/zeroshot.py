@@ -463,10 +463,11 @@ def parse_checkpoint(arg: str) -> tuple[str, str]:
     return (arg if arg == "builtin" else Path(arg.rstrip("/")).name), arg
 
 
-def input_key(config: dict) -> str:
+def input_key(config) -> str:
     """What decides the windows a checkpoint reads: checkpoints that agree share one reading."""
-    towers = {m: {k: s.get(k) for k in ("rate", "channels", "size")} for m, s in config["towers"].items()}
-    return json.dumps({"window": config["window"], "towers": towers}, sort_keys=True)
+    towers = {m: {"rate": t.rate, "channels": list(t.channels or []) or None, "size": t.size}
+              for m, t in config.towers.items()}
+    return json.dumps({"window": [config.window.length, config.window.hop], "towers": towers}, sort_keys=True)
 
 
 def run(checkpoints: list[tuple[str, str]], names: list[str], data: Path, work: Path, shots: list[int],
@@ -478,7 +479,7 @@ def run(checkpoints: list[tuple[str, str]], names: list[str], data: Path, work: 
     encoders = {}
     for label, folder in checkpoints:
         encoder = load_checkpoint(folder)
-        if "tokens" in encoder.config:
+        if encoder.config.is_tokens:
             raise ValueError(f"{folder}: a MoBind token checkpoint; this bench scores clip-level checkpoints")
         encoders[label] = encoder
     report: dict = {"archives": {}, "skipped": {}, "checkpoints": {k: v for k, v in checkpoints},
@@ -501,7 +502,7 @@ def run(checkpoints: list[tuple[str, str]], names: list[str], data: Path, work: 
             try:
                 if key not in windows:
                     # drop the video tower's input: this bench scores the IMU only
-                    config = {**encoder.config, "towers": {m: s for m, s in encoder.config["towers"].items() if m != "video"}}
+                    config = encoder.config.without_tower("video")
                     windows[key] = model_windows(archive.entries, config, encoder.model, progress=False)
                     if windows[key].skipped:
                         log(f"  {name}: {len(windows[key].skipped)} recording(s) or streams left out, "

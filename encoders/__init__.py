@@ -25,10 +25,14 @@ _EXPORTS = {
     "project_2d": "encoders.part_features",
     "demo_encoder": "encoders.demo",
     # configs
+    "EncoderConfig": "encoders.config",
+    "ConfigError": "encoders.config",
     "default_config": "encoders.model",
     "text_aligned_config": "encoders.model",
     "default_token_config": "encoders.tokens",
     # training
+    "train": "encoders.train",
+    "ArchiveSource": "encoders.sources",
     "TrainSettings": "encoders.train",
     "TokenTrainSettings": "encoders.train",
     "train_paired": "encoders.train",
@@ -49,12 +53,14 @@ load_checkpoint = deferred("encoders.factory", "load_checkpoint")
 if TYPE_CHECKING:
     from encoders.channels import conform_imu
     from encoders.checkpoint import SHIPPED, checkpoint_config
+    from encoders.config import ConfigError, EncoderConfig
     from encoders.demo import demo_encoder
     from encoders.evaluation.pairs import evaluate_pairs
     from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
     from encoders.factory import create_model, load_checkpoint
     from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
+    from encoders.sources import ArchiveSource
     from encoders.text import load_text_tower
     from encoders.tokens import TokenEncoder, default_token_config, owned_tokens, token_spans
-    from encoders.train import TokenTrainSettings, TrainSettings, train_paired, train_text_aligned, train_tokens
+    from encoders.train import TokenTrainSettings, TrainSettings, train, train_paired, train_text_aligned, train_tokens

@@ -4,7 +4,7 @@ Archives and query files may list IMU channels in any order or carry extra ones 
 magnetometer, say). The IMU tower reads columns by position, so without this a file whose
 header starts with the gyroscope would be embedded as if it were the accelerometer, silently.
 
-A tower trained with channel dropout (`towers.imu.channel_dropout` > 0 in its config) saw whole
+A tower trained with channel dropout (the IMU tower's `channel_dropout` > 0 in its config) saw whole
 sensor groups (the gyroscope, the accelerometer) zeroed during training, so it reads a stream
 that lacks some of its channels with those columns zero-filled: an accelerometer-only wrist band
 and an acc+gyr phone land in the same space. A tower trained without it never saw zeros there
@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from encoders.config import EncoderConfig, TowerConfig, channel_groups
 from indexer.errors import BadInput
 from indexer.model import ImuStream, Recording
 from indexer.units import IMU_CHANNEL_GROUPS
@@ -39,24 +40,11 @@ def group_channels(groups) -> list[str]:
     return [c for g in groups for c in IMU_CHANNEL_GROUPS[g]]
 
 
-def channel_groups(channels: list[str]) -> list[list[int]]:
-    """Column indices of `channels` per sensor group (acc_x, acc_y, acc_z -> one group), in order."""
-    out: dict[str, list[int]] = {}
-    for i, c in enumerate(channels):
-        out.setdefault(c.split("_")[0], []).append(i)
-    return list(out.values())
-
-
 def tower_groups(channels: list[str]) -> dict:
     """The normalisation params of an IMU tower reading `channels`: one group per sensor
     (IMU2CLIP's GroupNorm per sensor type), with their sizes when they differ (a quaternion's 4)."""
     sizes = [len(g) for g in channel_groups(channels)]
     return {"groups": len(sizes)} if len(set(sizes)) == 1 else {"groups": len(sizes), "group_sizes": sizes}
-
-
-def channel_dropout(config: dict) -> float:
-    """The share of sensor groups dropped per window in training (0 for towers trained without)."""
-    return float(config.get("towers", {}).get("imu", {}).get("channel_dropout", 0.0) or 0.0)
 
 
 def drop_groups(rec: Recording, groups) -> Recording:
@@ -75,11 +63,13 @@ def drop_groups(rec: Recording, groups) -> Recording:
     return replace(rec, imu=streams)
 
 
-def conform_stream(s: ImuStream, config: dict, where: str = "") -> tuple[ImuStream, np.ndarray]:
-    """`s` with the encoder's columns in its order (extra ones dropped; missing ones zero-filled
-    when the tower was trained with channel dropout) and which of them the stream really has.
-    Raises BadInput naming the stream's file when the encoder cannot read it."""
-    want = config.get("towers", {}).get("imu", {}).get("channels")
+def conform_stream(s: ImuStream, imu: TowerConfig | None, where: str = "",
+                   command: str = "train") -> tuple[ImuStream, np.ndarray]:
+    """`s` with the columns of the IMU tower `imu` in its order (extra ones dropped; missing ones
+    zero-filled when the tower was trained with channel dropout) and which of them the stream
+    really has. Raises BadInput naming the stream's file when the encoder cannot read it (and
+    the training `command` that fine-tunes it to)."""
+    want = list(imu.channels or ()) if imu is not None else None
     if not want:
         return s, np.ones(len(s.channels), bool)
     present = np.array([c in s.channels for c in want])
@@ -89,8 +79,7 @@ def conform_stream(s: ImuStream, config: dict, where: str = "") -> tuple[ImuStre
             return s, present
         return replace(s, data=s.data[:, [s.channels.index(c) for c in want]], channels=list(want)), present
     missing = [c for c, p in zip(want, present) if not p]
-    if channel_dropout(config) <= 0:
-        command = "train-tokens" if "tokens" in config else "train"
+    if imu.dropout <= 0:
         raise BadInput(where, f"IMU channels {s.channels} lack {missing}, which the encoder reads (it needs {want}); "
                               "this checkpoint was trained without channel dropout, so it cannot zero-fill them: "
                               f"fine-tune it with `python -m encoders {command} --init CHECKPOINT ...` to read "
@@ -104,9 +93,10 @@ def conform_stream(s: ImuStream, config: dict, where: str = "") -> tuple[ImuStre
     return replace(s, data=data, channels=list(want)), present
 
 
-def conform_imu(rec: Recording, config: dict) -> Recording:
+def conform_imu(rec: Recording, config: EncoderConfig) -> Recording:
     """`rec` with every IMU stream's columns in the encoder's channel order (see
     `conform_stream`). Raises BadInput naming the stream's file when the encoder cannot read it."""
     if not rec.imu:
         return rec
-    return replace(rec, imu=[conform_stream(s, config, rec.id)[0] for s in rec.imu])
+    command = "train-tokens" if config.is_tokens else "train"
+    return replace(rec, imu=[conform_stream(s, config.imu, rec.id, command)[0] for s in rec.imu])

@@ -784,12 +784,29 @@ def _locomotion(c: Ctx, *, step: float, cadence: float, steps: int, duty: float,
     on eased arcs with heel-off before lift-off, the pelvis over the smoothed support and as
     high as the planted legs reach (less `crouch`, plus `bounce` for running), arms swinging
     against the legs."""
+    period = 1.0 / cadence
+    base = -rise * (steps - 1) if rise < 0 else 0.0  # a descent starts up the flight and ends on the floor
+    plan = _footstep_plan(c, step, period, steps, duty, lane, rise, base, ramp)
+    duration = plan[-1][2] + c.post
+    rig = c.start(duration)
+    ank, planted, mids = _swing_feet(c.body, rig, plan, period, duration, lift, heel, lane, rise, base, skew)
+    pelvis, env, yaw = _pelvis_path(c.body, rig, ank, planted, mids, period, step, lean, crouch, bounce)
+    rig.set_root(pelvis, (lean * 0.5 * env, 0.0, yaw))
+    rig.set_spine(lean * 0.5 * env, 0.0, -1.5 * yaw)
+    rig.set_head(-0.5 * lean * env, 0.0, 0.5 * yaw)
+    for side in SIDES:
+        rig.set_leg(side, ank[side])
+    _swing_arms(c.body, rig, ank, env, step, arm_amp, arm_bent)
+    return rig
+
+
+def _footstep_plan(c: Ctx, step: float, period: float, steps: int, duty: float, lane: float, rise: float,
+                   base: float, ramp: bool) -> list[tuple[str, float, float, np.ndarray]]:
+    """(foot, lift time, land time, landing point) of each step, the first foot drawn at random."""
     b = c.body
     first = str(c.rng.choice(SIDES))
     other = {L_: R, R: L_}
-    period = 1.0 / cadence
-    base = -rise * (steps - 1) if rise < 0 else 0.0  # a descent starts up the flight and ends on the floor
-    plan = []  # (foot, lift time, land time, landing point)
+    plan = []
     t, z_prev, level = c.pre, 0.0, 0
     for k in range(steps):
         foot = first if k % 2 == 0 else other[first]
@@ -802,9 +819,14 @@ def _locomotion(c: Ctx, *, step: float, cadence: float, steps: int, duty: float,
         plan.append((foot, t, t + 2 * (1 - duty) * period * slow, np.array([x, b.ankle_height + base + level * rise, z])))
         z_prev = z
         t += period * slow
-    duration = plan[-1][2] + c.post
-    rig = c.start(duration)
-    tt, n, rate = rig.t, rig.n, rig.rate
+    return plan
+
+
+def _swing_feet(b: Body, rig: Rig, plan: list, period: float, duration: float, lift: float, heel: float, lane: float,
+                rise: float, base: float, skew: float) -> tuple[dict, dict, list[float]]:
+    """Ankle paths per side (heel-off, then an eased arc to each landing point), when each foot
+    is planted, and the middle of each stance (the gait's phase marks)."""
+    tt, n = rig.t, rig.n
     ank = {s: np.tile([(b.hip[0] + lane) * (1 if s == L_ else -1), b.ankle_height + base, 0.0], (n, 1)) for s in SIDES}
     planted = {s: np.ones(n, bool) for s in SIDES}
     mids = []
@@ -831,7 +853,14 @@ def _locomotion(c: Ctx, *, step: float, cadence: float, steps: int, duty: float,
         planted[foot][(tt > t0) & (tt < t1)] = False
         nxt = [q[1] for q in plan if q[0] == foot and q[1] > t1]
         mids.append(0.5 * (t1 + (nxt[0] if nxt else duration)))
-    # pelvis: over the smoothed support, as high as the planted legs allow
+    return ank, planted, mids
+
+
+def _pelvis_path(b: Body, rig: Rig, ank: dict, planted: dict, mids: list[float], period: float, step: float, lean: float,
+                 crouch: float, bounce: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pelvis over the smoothed support, as high as the planted legs allow; with the gait's
+    speed envelope (0 standing, 1 at full pace) and the pelvis yaw."""
+    tt, n, rate = rig.t, rig.n, rig.rate
     count = planted[L_].astype(float) + planted[R]
     support = (ank[L_] * planted[L_][:, None] + ank[R] * planted[R][:, None]) / np.maximum(count, 1)[:, None]
     none = count == 0
@@ -858,11 +887,13 @@ def _locomotion(c: Ctx, *, step: float, cadence: float, steps: int, duty: float,
     y = np.minimum(profile, cap)
     y = scipy.ndimage.minimum_filter1d(y, max(int(0.12 * rate), 1) | 1, mode="nearest")
     pelvis[:, 1] = scipy.ndimage.gaussian_filter1d(y, 0.04 * rate, mode="nearest")
-    rig.set_root(pelvis, (lean * 0.5 * env, 0.0, yaw))
-    rig.set_spine(lean * 0.5 * env, 0.0, -1.5 * yaw)
-    rig.set_head(-0.5 * lean * env, 0.0, 0.5 * yaw)
-    for side in SIDES:
-        rig.set_leg(side, ank[side])
+    return pelvis, env, yaw
+
+
+def _swing_arms(b: Body, rig: Rig, ank: dict, env: np.ndarray, step: float, arm_amp: float, arm_bent: float) -> None:
+    """Arms bent with the pace and swinging against the opposite leg."""
+    other = {L_: R, R: L_}
+    n = rig.n
     tr = rig.trunk()
     for side in SIDES:
         rel = np.clip((ank[other[side]][:, 2] - tr["pelvis"][:, 2]) / max(step, 1e-3), -1, 1) * env
@@ -873,7 +904,6 @@ def _locomotion(c: Ctx, *, step: float, cadence: float, steps: int, duty: float,
         pose = pose + np.stack([np.zeros(n), 0.08 * np.maximum(rel, 0), arm_amp * rel], -1)
         pose = pose / np.maximum(np.linalg.norm(pose, axis=-1, keepdims=True) / 0.96, 1.0)
         rig.set_arm(side, tr[f"{side}_shoulder"] + _apply(tr["rc"], pose * b.arm))
-    return rig
 
 
 @primitive("walk", "a person walks forward", "someone walks a few steps", "walking at a normal pace",

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from encoders.channels import conform_imu
+from encoders.config import EncoderConfig
 from indexer.model import Recording
-from indexer.windows import Window, WindowSpec, recording_windows
+from indexer.windows import Window, recording_windows
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,13 @@ class WindowCutter:
     channels put in the order the tower reads them). With `parts` (token encoders), each
     whole-skeleton pose window becomes one window per body part, in that order."""
 
-    config: dict
+    config: EncoderConfig
     parts: tuple[str, ...] = ()
 
     def __call__(self, rec: Recording) -> list[Window]:
-        towers = self.config["towers"]
-        video = towers.get("video")
-        windows = recording_windows(conform_imu(rec, self.config), WindowSpec(**self.config["window"]),
-                                    {m: float(spec["rate"]) for m, spec in towers.items()},
-                                    video_size=int(video["size"]) if video else None)
+        video = self.config.video
+        windows = recording_windows(conform_imu(rec, self.config), self.config.window, self.config.rates,
+                                    video_size=int(video.size) if video else None)
         return split_pose_parts(windows, self.parts) if self.parts else windows
 
 

@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from encoders.channels import DEFAULT_GROUPS, conform_stream, drop_groups, group_channels
+from encoders.config import EncoderConfig, TowerConfig
 from encoders.features import featurize
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
@@ -99,6 +100,12 @@ class TextAlignedSet:
         pools = self.caption_pool or [()] * len(self.captions)
         return np.array([bool(c) or bool(p) for c, p in zip(self.captions, pools)], bool)
 
+    def pair_counts(self) -> dict[str, int]:
+        """Rows per pair of modalities the set can train (what each loss term sees)."""
+        has = {"imu": self.has_imu, "pose": self.has_pose, "video": self.has_video, "text": self.has_text}
+        terms = ("imu-text", "pose-text", "imu-pose", "imu-video", "video-text")
+        return {t: int((has[t.split("-")[0]] & has[t.split("-")[1]]).sum()) for t in terms}
+
     def pair_keys(self) -> list[tuple[str, float]]:
         """(recording, start) of each row: rows with one key show the same moment (several sensors)."""
         return list(zip(self.recording_ids, self.t_start.tolist()))
@@ -123,17 +130,18 @@ class TextAlignedSet:
                               None if self.caption_pool is None else pick(self.caption_pool))
 
 
-DEFAULT_IMU = {"towers": {"imu": {"channels": group_channels(DEFAULT_GROUPS)}}}
+# The IMU tower read when no config is given: acc + gyr, trained without channel dropout.
+DEFAULT_IMU = TowerConfig("any", 50.0, channels=tuple(group_channels(DEFAULT_GROUPS)))
 
 
-def _imu_streams(rec, config: dict, skipped: list) -> tuple[list, dict[str, np.ndarray]]:
+def _imu_streams(rec, imu: TowerConfig, skipped: list) -> tuple[list, dict[str, np.ndarray]]:
     """The recording's IMU streams the encoder reads (conformed) and, per placement, the channels
     every stream there really has. A stream the encoder cannot read is reported and left out;
     the recording keeps its other sensors."""
     streams, present = [], {}
     for s in rec.imu:
         try:
-            conformed, has = conform_stream(s, config, rec.id)
+            conformed, has = conform_stream(s, imu, rec.id)
         except BadInput as exc:
             skipped.append((exc.path, f"IMU at {s.placement} left out: {exc.reason}"))
             continue
@@ -142,10 +150,117 @@ def _imu_streams(rec, config: dict, skipped: list) -> tuple[list, dict[str, np.n
     return streams, present
 
 
+@dataclass
+class WindowRow:
+    """One row of a TextAlignedSet: an IMU window (or none) with the pose and video windows of
+    the same start and the caption it is trained against."""
+
+    imu: np.ndarray
+    imu_valid: int
+    imu_present: np.ndarray
+    placement: str
+    pose: np.ndarray
+    pose_valid: int
+    caption: str
+    recording_id: str
+    subject: str
+    t_start: float
+    video: np.ndarray | None
+    video_valid: int
+
+
+def collate(rows: list[WindowRow], want_video: bool, skipped: list[tuple[str, str]]) -> TextAlignedSet:
+    """The set of `rows`, in their order; a video column only when `want_video` and some row has one."""
+    video = video_valid = None
+    if want_video:
+        first = next((r.video for r in rows if r.video is not None), None)
+        if first is not None:
+            video = np.stack([r.video if r.video is not None else np.zeros(first.shape, first.dtype) for r in rows])
+            video_valid = np.array([r.video_valid for r in rows])
+    return TextAlignedSet(np.stack([r.imu for r in rows]), np.array([r.imu_valid for r in rows]),
+                          np.stack([r.pose for r in rows]), np.array([r.pose_valid for r in rows]),
+                          [r.caption for r in rows], [r.recording_id for r in rows], [r.subject for r in rows],
+                          np.array([r.t_start for r in rows], dtype=np.float64), video, video_valid, skipped,
+                          [r.placement for r in rows], np.stack([r.imu_present for r in rows]))
+
+
+@dataclass
+class _Reading:
+    """What reading windows of one archive takes: the window spec, the rates per modality, the
+    IMU tower's channels, the label filter and the video tower's prepare step."""
+
+    spec: WindowSpec
+    rates: dict[str, float]
+    imu: TowerConfig
+    labels: set[str] | None
+    video_prepare: Prepare | None
+    video_size: int | None
+
+    def __post_init__(self):
+        self.want_video = self.video_prepare is not None and "video" in self.rates
+        n_imu = int(round(self.spec.length * self.rates["imu"])) if "imu" in self.rates else 0
+        n_pose = int(round(self.spec.length * self.rates["pose"])) if "pose" in self.rates else 0
+        self.channels = len(self.imu.channels)
+        self.zero_imu = np.zeros((n_imu, self.channels), np.float32)
+        self.zero_pose = featurize("pose", np.zeros((n_pose, len(CANONICAL_JOINTS), 3), np.float32), 0)
+
+    def rows(self, rec, entry_id: str, skipped: list) -> list[WindowRow]:
+        """The rows of one recording (see `text_aligned_windows`)."""
+        rec_labels, present = set(rec.labels), {}
+        if rec.imu and "imu" in self.rates:
+            streams, present = _imu_streams(rec, self.imu, skipped)
+            rec = replace(rec, imu=streams)
+        has_video = self.want_video and rec.video is not None
+        if not (rec.imu and "imu" in self.rates) and not (rec.pose is not None and "pose" in self.rates) and not has_video:
+            skipped.append((entry_id, "no IMU, pose or video stream the encoder reads"))
+            return []
+        imu_at, pose_at, grid = self._by_start(rec)
+        video_at = self._video_at(rec, grid, skipped) if has_video else {}
+        out = []
+        for t in grid:
+            p, v = pose_at.get(t), video_at.get(t)
+            prepared = None
+            if v is not None:
+                prepared = _compact(self.video_prepare(torch.from_numpy(v.data[None]), torch.tensor([v.valid]))[0])
+            for w in imu_at.get(t) or [None]:
+                if w is None and p is None and v is None:
+                    continue
+                caption = rec.window_label(t, next(x.t_end for x in (w, p, v) if x is not None))
+                if self.labels is not None and caption not in self.labels and not rec_labels & self.labels:
+                    continue
+                out.append(WindowRow(
+                    self.zero_imu if w is None else featurize("imu", w.data, w.valid), 0 if w is None else w.valid,
+                    np.zeros(self.channels, bool) if w is None else present[w.body_part],
+                    "" if w is None else w.body_part, self.zero_pose if p is None else featurize("pose", p.data, p.valid),
+                    0 if p is None else p.valid, caption, rec.id, rec.subject or "", t, prepared,
+                    0 if v is None else v.valid))
+        return out
+
+    def _by_start(self, rec) -> tuple[dict[float, list], dict, list[float]]:
+        """The recording's IMU windows (several sensors) and pose window per start, and the starts."""
+        windows = recording_windows(rec, self.spec, {m: self.rates[m] for m in ("imu", "pose") if m in self.rates})
+        imu_at: dict[float, list] = {}
+        pose_at = {}
+        for w in windows:
+            if w.modality == "imu":
+                imu_at.setdefault(w.t_start, []).append(w)
+            else:
+                pose_at[w.t_start] = w
+        grid = sorted(set(imu_at) | set(pose_at)) if windows else window_starts(rec.duration, self.spec)
+        return imu_at, pose_at, grid
+
+    def _video_at(self, rec, grid: list[float], skipped: list) -> dict:
+        try:
+            return {v.t_start: v for v in video_windows(rec, self.spec, self.rates["video"], grid, self.video_size)}
+        except BadInput as exc:
+            skipped.append((exc.path, f"video left out: {exc.reason}"))
+            return {}
+
+
 def text_aligned_windows(entries: list[Entry], spec: WindowSpec, rates: dict[str, float],
                          subjects: set[str] | None = None, labels: set[str] | None = None,
                          video_prepare: Prepare | None = None, video_size: int | None = None,
-                         progress: bool = True, exclude: set[str] | None = None, config: dict | None = None,
+                         progress: bool = True, exclude: set[str] | None = None, config: EncoderConfig | None = None,
                          drop: set[str] | None = None) -> TextAlignedSet:
     """Windows of every recording of the selected subjects (`subjects`, minus `exclude`) with any
     stream the rates name: every IMU sensor's windows, each with the pose (and video) window of
@@ -154,86 +269,22 @@ def text_aligned_windows(entries: list[Entry], spec: WindowSpec, rates: dict[str
     (encoders.channels; acc+gyr by default); `drop` removes sensor groups ("gyr") first. With
     `video_prepare` and a "video" rate, each window's frames are decoded and prepared; a video
     that cannot be decoded is reported in `skipped` and its windows train without video."""
-    config = config or DEFAULT_IMU
-    imu, imu_v, imu_p, pose, pose_v, caps, recs, subs, starts, places = [], [], [], [], [], [], [], [], [], []
-    vids: list[np.ndarray | None] = []
-    vid_v: list[int] = []
+    reading = _Reading(spec, rates, config.imu if config is not None else DEFAULT_IMU, labels, video_prepare,
+                       video_size)
+    rows: list[WindowRow] = []
     skipped: list[tuple[str, str]] = []
-    want_video = video_prepare is not None and "video" in rates
-    n_imu = int(round(spec.length * rates["imu"])) if "imu" in rates else 0
-    n_pose = int(round(spec.length * rates["pose"])) if "pose" in rates else 0
-    channels = len(config["towers"]["imu"]["channels"])
-    zero_imu = np.zeros((n_imu, channels), np.float32)
-    zero_pose = featurize("pose", np.zeros((n_pose, len(CANONICAL_JOINTS), 3), np.float32), 0)
-    entries = select(entries, subjects, exclude)
-    for entry in tqdm(entries, desc="reading windows", unit="rec", disable=not progress):
+    for entry in tqdm(select(entries, subjects, exclude), desc="reading windows", unit="rec", disable=not progress):
         try:
             rec = drop_groups(entry.load(), drop)
         except BadInput as exc:
             skipped.append((exc.path, exc.reason))
             continue
-        if not keeps(rec.subject, subjects, exclude):
-            continue
-        rec_labels = set(rec.labels)
-        if rec.imu and "imu" in rates:
-            streams, present = _imu_streams(rec, config, skipped)
-            rec = replace(rec, imu=streams)
-        has_video = want_video and rec.video is not None
-        if not (rec.imu and "imu" in rates) and not (rec.pose is not None and "pose" in rates) and not has_video:
-            skipped.append((entry.id, "no IMU, pose or video stream the encoder reads"))
-            continue
-        windows = recording_windows(rec, spec, {m: rates[m] for m in ("imu", "pose") if m in rates})
-        imu_at: dict[float, list] = {}
-        pose_at = {}
-        for w in windows:
-            if w.modality == "imu":
-                imu_at.setdefault(w.t_start, []).append(w)
-            else:
-                pose_at[w.t_start] = w
-        grid = sorted(set(imu_at) | set(pose_at)) if windows else window_starts(rec.duration, spec)
-        video_at = {}
-        if has_video:
-            try:
-                video_at = {v.t_start: v for v in video_windows(rec, spec, rates["video"], grid, video_size)}
-            except BadInput as exc:
-                skipped.append((exc.path, f"video left out: {exc.reason}"))
-        for t in grid:
-            p, v = pose_at.get(t), video_at.get(t)
-            prepared = None
-            if v is not None:
-                prepared = _compact(video_prepare(torch.from_numpy(v.data[None]), torch.tensor([v.valid]))[0])
-            for w in imu_at.get(t) or [None]:
-                if w is None and p is None and v is None:
-                    continue
-                end = next(x.t_end for x in (w, p, v) if x is not None)
-                caption = rec.window_label(t, end)
-                if labels is not None and caption not in labels and not rec_labels & labels:
-                    continue
-                imu.append(zero_imu if w is None else featurize("imu", w.data, w.valid))
-                imu_v.append(0 if w is None else w.valid)
-                imu_p.append(np.zeros(channels, bool) if w is None else present[w.body_part])
-                places.append("" if w is None else w.body_part)
-                pose.append(zero_pose if p is None else featurize("pose", p.data, p.valid))
-                pose_v.append(0 if p is None else p.valid)
-                caps.append(caption)
-                recs.append(rec.id)
-                subs.append(rec.subject or "")
-                starts.append(t)
-                vids.append(prepared)
-                vid_v.append(0 if v is None else v.valid)
-    if not caps:
+        if keeps(rec.subject, subjects, exclude):
+            rows.extend(reading.rows(rec, entry.id, skipped))
+    if not rows:
         raise NoWindows("no windows found in the source" + (f" for labels {sorted(labels)}" if labels else ""),
                         skipped)
-    video = video_valid = None
-    if want_video:
-        shape = next((v.shape for v in vids if v is not None), None)
-        if shape is not None:
-            dtype = next(v.dtype for v in vids if v is not None)
-            video = np.stack([v if v is not None else np.zeros(shape, dtype) for v in vids])
-            video_valid = np.array(vid_v)
-    return TextAlignedSet(np.stack(imu), np.array(imu_v), np.stack(pose), np.array(pose_v), caps, recs, subs,
-                          np.array(starts, dtype=np.float64), video, video_valid, skipped, places,
-                          np.stack(imu_p))
+    return collate(rows, reading.want_video, skipped)
 
 
 def _compact(prepared: torch.Tensor) -> np.ndarray:
@@ -249,7 +300,7 @@ PairedSet = TextAlignedSet  # an IMU <-> pose set is the same set without video,
 
 def paired_windows(entries: list[Entry], spec: WindowSpec, rates: dict[str, float],
                    subjects: set[str] | None = None, progress: bool = True, exclude: set[str] | None = None,
-                   config: dict | None = None, drop: set[str] | None = None) -> PairedSet:
+                   config: EncoderConfig | None = None, drop: set[str] | None = None) -> PairedSet:
     """IMU + pose window pairs (every IMU sensor of each recording with the pose window of the
     same start) of the selected subjects. Recordings without both are reported in `skipped`,
     saying which stream they lack."""
@@ -273,14 +324,13 @@ def paired_windows(entries: list[Entry], spec: WindowSpec, rates: dict[str, floa
     return out
 
 
-def model_windows(entries: list[Entry], config: dict, model, subjects: set[str] | None = None,
+def model_windows(entries: list[Entry], config: EncoderConfig, model, subjects: set[str] | None = None,
                   labels: set[str] | None = None, progress: bool = True, exclude: set[str] | None = None,
                   drop: set[str] | None = None) -> TextAlignedSet:
     """The windows a checkpoint config reads (its window spec, tower rates and IMU channels), with
     the video prepared by `model`'s video tower when it has one."""
-    rates = {m: float(s["rate"]) for m, s in config["towers"].items()}
-    video = model.towers["video"] if "video" in model.towers else None
-    return text_aligned_windows(entries, WindowSpec(**config["window"]), rates, subjects, labels,
+    video = model.towers["video"] if config.video is not None and "video" in model.towers else None
+    return text_aligned_windows(entries, config.window, config.rates, subjects, labels,
                                 video_prepare=video.prepare if video is not None else None,
-                                video_size=config["towers"]["video"]["size"] if video is not None else None,
+                                video_size=config.video.size if video is not None else None,
                                 progress=progress, exclude=exclude, config=config, drop=drop)

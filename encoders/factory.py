@@ -10,21 +10,22 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from encoders.checkpoint import SHIPPED, check_config, checkpoint_paths, load_weights, read_config
+from encoders.checkpoint import SHIPPED, checkpoint_paths, load_weights, read_config
+from encoders.config import TOKENS, EncoderConfig
 from encoders.model import Encoder, JointModel
 from encoders.tokens import TokenEncoder, TokenModel
 from indexer.bounds import MAX_MODEL_BYTES
 
 
-def _make(config: dict) -> nn.Module:
-    return TokenModel(config) if "tokens" in config else JointModel(config)
+def _make(config: EncoderConfig) -> nn.Module:
+    return TokenModel(config) if config.family == TOKENS else JointModel(config)
 
 
-def model_bytes(config: dict) -> int | None:
+def model_bytes(config: EncoderConfig) -> int | None:
     """Bytes of the parameters and buffers the model of `config` would hold, measured by building
     it on torch's meta device (shapes only, nothing allocated); None for a config whose towers load
     outside weights (clip_frames: open_clip's own, of known size)."""
-    if any(isinstance(s, dict) and s.get("architecture") == "clip_frames" for s in config.get("towers", {}).values()):
+    if any(t.architecture == "clip_frames" for t in config.towers.values()):
         return None
     with torch.device("meta"):
         model = _make(config)
@@ -32,13 +33,13 @@ def model_bytes(config: dict) -> int | None:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def create_model(config: dict, seed: int | None = None, source: str = "the model config (see --tower-params)",
+def create_model(config: EncoderConfig | dict, seed: int | None = None, source: str = "the model config (see --tower-params)",
                  weights_bytes: int | None = None) -> nn.Module:
     """A fresh model for `config`; with `seed`, its initial weights are drawn from that seed. Its
     numbers are checked and its size estimated first (`source` names the config in the message),
     so a config asking for terabytes is refused instead of allocated; with `weights_bytes` (the
     size of the weights file it is to be filled from), so is a model far larger than its weights."""
-    check_config(config, source)
+    config = EncoderConfig.of(config, source)
     try:
         need = model_bytes(config)
     except (KeyError, TypeError, AttributeError) as exc:  # a constructor refusing a parameter: not a config of ours
@@ -54,8 +55,6 @@ def create_model(config: dict, seed: int | None = None, source: str = "the model
     return _make(config)
 
 
-
-
 def resolve_checkpoint(folder: str | Path) -> Path:
     """A checkpoint argument as a folder: "builtin" (and "builtin-unrestricted") are the shipped models."""
     return SHIPPED.get(str(folder), Path(folder))
@@ -66,7 +65,7 @@ def load_checkpoint(folder: str | Path) -> Encoder | TokenEncoder:
     checkpoints). Weights are read from safetensors only, never a pickle."""
     folder = resolve_checkpoint(folder)
     weights, config_path = checkpoint_paths(folder, "python -m encoders train")
-    config = read_config(config_path)
+    config = EncoderConfig.from_dict(read_config(config_path), str(config_path))
     try:
         model = create_model(config, source=str(config_path), weights_bytes=weights.stat().st_size)
     except ValueError as exc:

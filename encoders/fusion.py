@@ -25,18 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from encoders.config import FUSIONS
 from indexer.bodyparts import BODY_PARTS
 
-FUSIONS = ("attention",)
 FUSED_PART = "all"  # the body_part of a fused window, as of a whole-skeleton pose window
-
-
-def fusion_spec(architecture: str = "attention", hidden: int = 128, weight: float = 1.0) -> dict:
-    """The `fusion` section of a config. `weight` multiplies the IMU loss weights for the fused
-    terms (fused-text, fused-pose, fused-video)."""
-    if architecture not in FUSIONS:
-        raise ValueError(f"unknown fusion {architecture!r}; known: {', '.join(FUSIONS)}")
-    return {"architecture": architecture, "parts": list(BODY_PARTS), "hidden": int(hidden), "weight": float(weight)}
 
 
 class SensorFusion(nn.Module):

@@ -17,16 +17,17 @@ import encoders.video  # noqa: F401
 from encoders.channels import DEFAULT_GROUPS, group_channels, tower_groups
 from encoders.checkpoint import CheckpointView
 from encoders.conditioning import placement_ids
+from encoders.config import EncoderConfig, TowerConfig, fusion_spec
 from encoders.cutting import WindowCutter
 from encoders.features import featurize, pose_feature_count
-from encoders.fusion import FUSED_PART, build_fusion, fusion_spec
+from encoders.fusion import FUSED_PART, build_fusion
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.text import load_text_tower, space_name
 from encoders.towers import build_tower
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.embedder import EmbeddedWindow
 from indexer.model import Recording
-from indexer.windows import Window
+from indexer.windows import Window, WindowSpec
 
 # Text-aligned training: loss = sum of these weights times their terms (see encoders.tasks).
 DEFAULT_LOSS_WEIGHTS = {"imu-text": 1.0, "pose-text": 1.0, "imu-pose": 1.0, "imu-video": 1.0, "video-text": 0.0}
@@ -35,7 +36,7 @@ DEFAULT_LOSS_WEIGHTS = {"imu-text": 1.0, "pose-text": 1.0, "imu-pose": 1.0, "imu
 def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: float = 5.0,
                    hop: float = 1.0, imu_rate: float = 50.0, pose_rate: float = 25.0,
                    params: dict | None = None, imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0,
-                   fusion: str | None = None, frame: str = "sensor", placement: bool = False) -> dict:
+                   fusion: str | None = None, frame: str = "sensor", placement: bool = False) -> EncoderConfig:
     """An IMU + pose config; `params` go to both towers' constructors. `frame` "gravity" or "heading" has the
     IMU tower read mounting-free features instead of the sensor axes, and `placement` has it read
     where the sensor sits (encoders.conditioning). The IMU tower reads the
@@ -48,42 +49,29 @@ def default_config(architecture: str = "cnn_gru", embed_dim: int = 256, window: 
     imu_extra = {"frame": frame, "rate": imu_rate} if frame != "sensor" else {}
     if placement:
         imu_extra["placement"] = True
-    config = {
-        "format": "motionsearch-encoder/1",
-        "name": f"imu-pose-{architecture}",
-        "embed_dim": embed_dim,
-        "space": "imu-pose",
-        "window": {"length": window, "hop": hop},
-        "logit_scale_init": LOGIT_SCALE_INIT,
-        "towers": {
-            "imu": {"architecture": architecture, "rate": imu_rate, "channels": channels,
-                    "in_features": len(channels), "channel_dropout": float(channel_dropout),
-                    "params": {**tower_groups(channels), **params, **imu_extra}},
-            "pose": {"architecture": architecture, "rate": pose_rate, "joints": list(CANONICAL_JOINTS),
-                     "dims": 3, "in_features": pose_feature_count(3), "params": {"groups": 1, **params}},
-        },
-    }
-    if fusion:
-        config["fusion"] = fusion_spec(fusion)
-    return config
+    imu = TowerConfig(architecture, imu_rate, len(channels), {**tower_groups(channels), **params, **imu_extra},
+                      channels=tuple(channels), channel_dropout=float(channel_dropout))
+    pose = TowerConfig(architecture, pose_rate, pose_feature_count(3), {"groups": 1, **params},
+                       joints=tuple(CANONICAL_JOINTS), dims=3)
+    return EncoderConfig(name=f"imu-pose-{architecture}", embed_dim=embed_dim, window=WindowSpec(window, hop),
+                         towers={"imu": imu, "pose": pose}, logit_scale_init=LOGIT_SCALE_INIT,
+                         fusion=fusion_spec(fusion) if fusion else None)
 
 
 def text_aligned_config(architecture: str, text: dict, video: dict | None = None, params: dict | None = None,
                         window: float = 5.0, hop: float = 1.0, loss_weights: dict | None = None,
                         imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0, fusion: str | None = None,
-                        frame: str = "sensor", placement: bool = False) -> dict:
+                        frame: str = "sensor", placement: bool = False) -> EncoderConfig:
     """An IMU + pose (+ video) config whose joint space is the text tower's (its width too)."""
     tower = load_text_tower(text)
     config = default_config(architecture, embed_dim=tower.dim, window=window, hop=hop, params=params,
                             imu_groups=imu_groups, channel_dropout=channel_dropout, fusion=fusion,
                             frame=frame, placement=placement)
-    config["name"] = f"text-{text['architecture']}-{architecture}" + (f"-{video['architecture']}" if video else "")
-    config["space"] = space_name(text)
-    config["text"] = dict(text)
-    if video:
-        config["towers"]["video"] = video
-    config["loss_weights"] = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
-    return config
+    towers = dict(config.towers, video=TowerConfig.from_dict(video, "video")) if video else config.towers
+    return config.replace(
+        name=f"text-{text['architecture']}-{architecture}" + (f"-{video['architecture']}" if video else ""),
+        space=space_name(text), text=dict(text), towers=towers,
+        loss_weights={**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})})
 
 
 def centred_cosines(vectors: np.ndarray, text: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
@@ -104,14 +92,13 @@ class JointModel(nn.Module):
     with a `fusion` section in the config, also the sensor fusion over the IMU tower's vectors
     (`fusion`, None without)."""
 
-    def __init__(self, config: dict):
+    def __init__(self, config: EncoderConfig | dict):
         super().__init__()
-        self.config = config
-        self.towers = nn.ModuleDict(
-            {m: build_tower(spec, config["embed_dim"]) for m, spec in config["towers"].items()}
-        )
-        self.logit_scale = nn.Parameter(torch.tensor(float(config.get("logit_scale_init", LOGIT_SCALE_INIT))))
-        self.fusion = build_fusion(config["fusion"], config["embed_dim"]) if config.get("fusion") else None
+        self.config = config = EncoderConfig.of(config)
+        self.towers = nn.ModuleDict({m: build_tower(spec, config.embed_dim) for m, spec in config.towers.items()})
+        scale = LOGIT_SCALE_INIT if config.logit_scale_init is None else config.logit_scale_init
+        self.logit_scale = nn.Parameter(torch.tensor(float(scale)))
+        self.fusion = build_fusion(config.fusion, config.embed_dim) if config.fusion else None
 
     def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor,
                 place: torch.Tensor | None = None) -> torch.Tensor:
@@ -131,8 +118,8 @@ class JointModel(nn.Module):
 
     def add_fusion(self, architecture: str = "attention") -> None:
         """Give a model trained without fusion a fresh fusion module (to fine-tune it with one)."""
-        self.config = dict(self.config, fusion=fusion_spec(architecture))
-        self.fusion = build_fusion(self.config["fusion"], self.config["embed_dim"])
+        self.config = self.config.replace(fusion=fusion_spec(architecture))
+        self.fusion = build_fusion(self.config.fusion, self.config.embed_dim)
 
 
 @dataclass
@@ -140,7 +127,7 @@ class Encoder(CheckpointView):
     """A loaded checkpoint, ready to embed windows."""
 
     model: JointModel
-    config: dict
+    config: EncoderConfig
     checksum: str  # sha256 of the weights file
     source: str = ""  # the checkpoint folder it was loaded from
 
@@ -157,7 +144,7 @@ class Encoder(CheckpointView):
             x = torch.from_numpy(feats[i : i + batch])
             n = torch.tensor(valid[i : i + batch], dtype=torch.long)
             out.append(self.model(modality, x, n, None if place is None else place[i : i + batch]).numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config["embed_dim"]), np.float32)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config.embed_dim), np.float32)
 
     def cut_windows(self, rec: Recording) -> list[Window]:
         """The build's Embedder protocol, step 1: every window of `rec` in every modality the
@@ -196,7 +183,7 @@ class Encoder(CheckpointView):
         if not self.has_fusion:
             raise ValueError(f"encoder {self.id} has no fusion module (train one with `--fusion attention`)")
         if not sets:
-            return np.zeros((0, self.config["embed_dim"]), np.float32)
+            return np.zeros((0, self.config.embed_dim), np.float32)
         self.model.eval()
         tensors = [(torch.from_numpy(np.asarray(v, np.float32)), list(p)) for v, p in sets]
         return self.model.fusion.fuse_sets(tensors).numpy().astype(np.float32)
@@ -217,27 +204,27 @@ class Encoder(CheckpointView):
     def encode(self, windows: list[Window]) -> np.ndarray:
         """Vectors for windows that all share one modality."""
         if not windows:
-            return np.zeros((0, self.config["embed_dim"]), np.float32)
+            return np.zeros((0, self.config.embed_dim), np.float32)
         modality = windows[0].modality
         return self.encode_arrays(modality, [w.data for w in windows], [w.valid for w in windows],
                                   placements=[w.body_part for w in windows] if modality == "imu" else None)
 
-    # ---- text-aligned checkpoints (config["text"] names the frozen text tower; see encoders.text)
+    # ---- text-aligned checkpoints (config.text names the frozen text tower; see encoders.text)
     @property
     def video_size(self) -> int | None:
         """Side in pixels of the frames the video tower reads, or None without a video tower."""
-        spec = self.config["towers"].get("video")
-        return int(spec["size"]) if spec else None
+        video = self.config.video
+        return int(video.size) if video else None
 
     @property
     def text_aligned(self) -> bool:
-        return bool(self.config.get("text"))
+        return bool(self.config.text)
 
     def text_tower(self):
         if not self.text_aligned:
-            raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.get('space')!r}); "
+            raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.space!r}); "
                              "train one with `python -m encoders train --text-tower minilm`")
-        return load_text_tower(self.config["text"])
+        return load_text_tower(self.config.text)
 
     def label_cosines(self, vectors: np.ndarray, labels: list[str], center: np.ndarray | None = None) -> np.ndarray:
         """(N, L) cosines of windows' unit `vectors` with each label's text vector, relative to

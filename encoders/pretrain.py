@@ -8,8 +8,8 @@ window's own motion (encoders.describe) (`pretraining_set`, `described_pools`).
 
 The recordings feed the ordinary text-aligned training (encoders.data / encoders.train), so a
 pretrained checkpoint is an ordinary checkpoint: it loads, embeds, indexes and fine-tunes like
-any other. `pretrain_tokens` does the same for MoBind's token towers: each copy of a take then
-wears one virtual IMU per body part of the token config (a random placement on that part's
+any other. `VirtualImuSource` is this data as a training source (encoders.train.train); for
+MoBind's token towers each copy of a take wears one virtual IMU per body part of the token config (a random placement on that part's
 limb), and the take is turned about the vertical at random so that the pose tower does not
 learn the capture room's heading.
 
@@ -17,29 +17,29 @@ Takes are split by fixed hashes of their id. The text model leaves out `heldout_
 ("heldout": model selection, bench/pretrain_ablation.py and bench/zeroshot.py's mocap-heldout).
 Token pretraining uses `mocap_split`: "calib" (the takes query/dense_sync.py's confidence was
 calibrated on), "eval" (bench/eval_temporal_mocap.py's figures) and "train" (the only ones
-`pretrain_tokens` reads by default, so those figures are on unseen takes).
+token pretraining reads by default, so those figures are on unseen takes).
 """
 from __future__ import annotations
 
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import scipy.ndimage
 from tqdm import tqdm
 
-from encoders import checkpoint
 from encoders.compose import composed_recordings
+from encoders.config import EncoderConfig
 from encoders.data import TextAlignedSet, text_aligned_windows
 from encoders.describe import describe
 from encoders.model import text_aligned_config
 from encoders.part_features import part_for_placement
 from encoders.text import MINILM
-from encoders.token_data import token_pairs
-from encoders.train import TokenTrainSettings, TrainSettings, train_text_aligned, train_tokens
+from encoders.token_data import TokenPairs, token_pairs
+from encoders.train import TrainSettings, train
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
 from indexer.importers import bvh
@@ -336,12 +336,71 @@ def content_labelled(entries: list[Entry], every_caption: dict[str, list[str]]) 
 
 
 def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
-                    augment: Augment = Augment(), frame: str = "gravity", placement: bool = True) -> dict:
+                    augment: Augment = Augment(), frame: str = "gravity", placement: bool = True) -> EncoderConfig:
     """The config of a pretrained model: IMU and pose towers in MiniLM's space."""
     config = text_aligned_config(architecture, MINILM, params=params, window=window, hop=hop,
                                  channel_dropout=augment.channel_dropout, frame=frame, placement=placement)
-    config["name"] = f"pretrained-{architecture}"
-    return config
+    return config.replace(name=f"pretrained-{architecture}")
+
+
+def pretrain_tokens_config(config: EncoderConfig, augment: Augment) -> EncoderConfig:
+    """A token config as pretraining trains it: its IMU tower dropping sensor groups as `augment`
+    says (so it reads acc-only IMUs), named a pretrained one."""
+    config = config.with_tower("imu", channel_dropout=float(augment.channel_dropout))
+    return config.replace(name=config.name.replace("mobind-tokens", "pretrained-tokens", 1))
+
+
+@dataclass
+class VirtualImuSource:
+    """Training windows from the BVH takes in `folders` worn by virtual IMUs (`augment`): for a
+    clip model, `pretraining_set`'s windows (with `composed` takes per motion primitive and
+    `described` sentences per window; `split` by `heldout_split`); for a token model, a virtual
+    IMU on every body part of the config (`split` by `mocap_split`). `skipped` lists the takes
+    that could not be read, once read."""
+
+    folders: list[Path]
+    augment: Augment = Augment()
+    split: str | None = "train"
+    composed: int = COMPOSED_PER_PRIMITIVE
+    described: int = DESCRIBED_SENTENCES
+    seed: int = 0
+    progress: bool = True
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    _facts: dict = field(default_factory=dict, repr=False)
+
+    def read(self, config: EncoderConfig, model) -> TextAlignedSet | TokenPairs:
+        if config.is_tokens:
+            return self._token_pairs(config)
+        made = pretraining_set(self.folders, self.seed, self.augment, self.composed, self.described, self.split,
+                               config.window.length, config.window.hop, config.rates, self.progress)
+        self.skipped, self._facts = made.skipped, {
+            "source": "virtual IMUs synthesised from motion capture and composed motion", **self._where(),
+            "split_rule": "encoders.pretrain.heldout_split (crc32 of the take id)", **made.record(),
+            "augment": asdict(self.augment), "licence": licence(self.folders)}
+        return made.data
+
+    def _token_pairs(self, config: EncoderConfig) -> TokenPairs:
+        sets = part_placements(list(config.tokens.parts))
+        entries, skipped = pretraining_entries(self.folders, self.seed, self.augment, self.progress, sets, self.split,
+                                               captioned=False)
+        if not entries:
+            raise ValueError("no mocap take could be read from " + ", ".join(map(str, self.folders))
+                             + (f" (split {self.split!r})" if self.split else ""))
+        data = token_pairs(entries, config, progress=self.progress)
+        self.skipped = skipped + data.skipped
+        self._facts = {
+            "source": "virtual IMUs synthesised from motion capture, one per body part", **self._where(),
+            "split_rule": "encoders.pretrain.mocap_split (crc32 of the take id)",
+            "takes": len({e.id.split("#")[0] for e in entries}), "recordings": len(entries),
+            "seconds": round(data.seconds, 1), "placements": {p: list(s) for p, s in zip(config.tokens.parts, sets)},
+            "augment": asdict(self.augment), "licence": LICENCE}
+        return data
+
+    def _where(self) -> dict:
+        return {"folders": [str(f) for f in self.folders], "split": self.split or "all"}
+
+    def record(self, config: EncoderConfig, data) -> dict:
+        return self._facts
 
 
 def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: Augment = Augment(),
@@ -354,15 +413,8 @@ def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: A
     checkpoint folder and the takes skipped. Data, split, seed and settings are recorded in the
     checkpoint's config (`trained_on`)."""
     config = pretrain_config(architecture, params, window, hop, augment, frame, placement)
-    rates = {m: float(s["rate"]) for m, s in config["towers"].items()}
-    made = pretraining_set(folders, settings.seed, augment, composed, described, split, window, hop, rates, progress)
-    model, history = train_text_aligned(config, made.data, settings, progress=progress)
-    extra_info = {"trained_on": {
-        "source": "virtual IMUs synthesised from motion capture and composed motion", "folders": [str(f) for f in folders],
-        "split": split or "all", "split_rule": "encoders.pretrain.heldout_split (crc32 of the take id)",
-        **made.record(), "augment": asdict(augment), "epochs": settings.epochs, "batch": settings.batch,
-        "lr": settings.lr, "seed": settings.seed, "final_loss": round(history[-1], 4), "licence": licence(folders)}}
-    return checkpoint.save(model, out, extra_info), made.skipped
+    source = VirtualImuSource(folders, augment, split, composed, described, settings.seed, progress)
+    return train(config, source, settings, out, progress=progress)[0], source.skipped
 
 
 def licence(folders: list[Path]) -> str:
@@ -370,33 +422,6 @@ def licence(folders: list[Path]) -> str:
     if any("bandai" in str(f).lower() for f in folders):
         return LICENCE
     return "CMU mocap and composed motion only: free for research and products, credit mocap.cs.cmu.edu"
-
-
-def pretrain_tokens(folders: list[Path], out: Path, config: dict, settings: TokenTrainSettings,
-                    augment: Augment = Augment(yaw_degrees=180.0), split: str | None = "train",
-                    progress: bool = True) -> tuple[Path, list[tuple[str, str]]]:
-    """Train MoBind token towers (`config`, from `encoders.tokens.default_token_config`) on mocap
-    takes wearing a virtual IMU on every body part of the config; returns the checkpoint folder
-    and the takes skipped. The config's `towers.imu.channel_dropout` is set from `augment`, so
-    the towers read acc-only IMUs. Data, split, seed and settings go into `trained_on`."""
-    config = dict(config, towers={m: dict(t) for m, t in config["towers"].items()})
-    config["towers"]["imu"]["channel_dropout"] = float(augment.channel_dropout)
-    config["name"] = config.get("name", "mobind-tokens").replace("mobind-tokens", "pretrained-tokens", 1)
-    sets = part_placements(config["tokens"]["parts"])
-    entries, skipped = pretraining_entries(folders, settings.seed, augment, progress, sets, split, captioned=False)
-    if not entries:
-        raise ValueError("no mocap take could be read from " + ", ".join(map(str, folders))
-                         + (f" (split {split!r})" if split else ""))
-    data = token_pairs(entries, config, progress=progress)
-    model, history = train_tokens(config, data, settings, progress=progress)
-    extra = {"trained_on": {
-        "source": "virtual IMUs synthesised from motion capture, one per body part", "folders": [str(f) for f in folders],
-        "split": split or "all", "split_rule": "encoders.pretrain.mocap_split (crc32 of the take id)",
-        "takes": len({e.id.split("#")[0] for e in entries}), "recordings": len(entries),
-        "seconds": round(data.seconds, 1), "placements": {p: list(s) for p, s in zip(config["tokens"]["parts"], sets)},
-        "augment": asdict(augment), "steps": settings.steps, "batch": settings.batch, "lr": settings.lr,
-        "seed": settings.seed, "token_shift": settings.token_shift, "final": history[-1], "licence": LICENCE}}
-    return checkpoint.save(model, out, extra), skipped + data.skipped
 
 
 LICENCE = ("CC BY-NC 4.0 when trained on the Bandai Namco Research Motion Dataset (the default); "

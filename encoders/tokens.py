@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders.checkpoint import CheckpointView
+from encoders.config import EncoderConfig, TokenSettings, TowerConfig
 from encoders.cutting import WindowCutter, split_pose_parts
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.nets import length_mask, masked_mean
@@ -42,7 +43,7 @@ from indexer.embedder import EmbeddedWindow
 from indexer.errors import BadInput
 from indexer.model import Recording
 from indexer.units import IMU6_CHANNELS
-from indexer.windows import Window
+from indexer.windows import Window, WindowSpec
 
 TOKEN_SECONDS = 0.2
 
@@ -134,7 +135,7 @@ def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, 
                          window: float = 2.0, hop: float = 0.2, imu_rate: float = 50.0,
                          pose_rate: float = 25.0, pose_dims: int = 3, parts: list[str] | None = None,
                          conv_width: int = 64, loss_weights: dict | None = None, mask_ratio: float = 0.15,
-                         channel_dropout: float = 0.0, dropout: float = 0.1) -> dict:
+                         channel_dropout: float = 0.0, dropout: float = 0.1) -> EncoderConfig:
     """A MoBind IMU + pose-part token config. With `channel_dropout` > 0 the IMU tower is
     trained with whole sensor groups zeroed at random (encoders.channels), so it also reads
     accelerometer-only streams (gyroscope zero-filled)."""
@@ -153,46 +154,30 @@ def default_token_config(embed_dim: int = 256, dim: int = 256, layers: int = 4, 
     n_tokens = int(round(window / TOKEN_SECONDS))
     params = {"dim": dim, "layers": layers, "heads": heads, "conv_width": conv_width,
               "max_tokens": max(64, 2 * n_tokens), "dropout": float(dropout)}
-    return {
-        "format": "motionsearch-encoder/1",
-        "name": f"mobind-tokens-d{embed_dim}-{pose_dims}d",
-        "embed_dim": embed_dim,
-        "space": "imu-pose-parts",
-        "window": {"length": window, "hop": hop},
-        "logit_scale_init": LOGIT_SCALE_INIT,
-        "towers": {
-            "imu": {"architecture": "token_transformer", "rate": imu_rate, "channels": list(IMU6_CHANNELS),
-                    "in_features": len(IMU6_CHANNELS), "channel_dropout": float(channel_dropout),
-                    "params": {"groups": 2, **params}},
-            "pose": {"architecture": "token_transformer", "rate": pose_rate, "joints": list(CANONICAL_JOINTS),
-                     "dims": pose_dims, "in_features": pose_part_feature_count(pose_dims),
-                     "params": {"groups": 2, **params}},
-        },
-        "tokens": {
-            "architecture": "mobind",
-            "token_seconds": TOKEN_SECONDS,
-            "window": {"length": window, "hop": hop},
-            "parts": parts,
-            "mask_ratio": mask_ratio,
-            "loss_weights": dict(loss_weights or {"token": 1.0, "window": 1.0, "body": 0.5, "masked": 0.5}),
-        },
-    }
+    imu = TowerConfig("token_transformer", imu_rate, len(IMU6_CHANNELS), {"groups": 2, **params},
+                      channels=tuple(IMU6_CHANNELS), channel_dropout=float(channel_dropout))
+    pose = TowerConfig("token_transformer", pose_rate, pose_part_feature_count(pose_dims), {"groups": 2, **params},
+                       joints=tuple(CANONICAL_JOINTS), dims=pose_dims)
+    tokens = TokenSettings(WindowSpec(window, hop), tuple(parts), TOKEN_SECONDS, mask_ratio,
+                           dict(loss_weights or {"token": 1.0, "window": 1.0, "body": 0.5, "masked": 0.5}))
+    return EncoderConfig(name=f"mobind-tokens-d{embed_dim}-{pose_dims}d", embed_dim=embed_dim,
+                         window=WindowSpec(window, hop), towers={"imu": imu, "pose": pose}, space="imu-pose-parts",
+                         logit_scale_init=LOGIT_SCALE_INIT, tokens=tokens)
 
 
 class TokenModel(nn.Module):
     """The IMU tower, the pose-part tower, their full-body pooling heads and temperatures."""
 
-    def __init__(self, config: dict):
+    def __init__(self, config: EncoderConfig | dict):
         super().__init__()
-        self.config = config
-        tok = config["tokens"]
-        e = config["embed_dim"]
+        self.config = config = EncoderConfig.of(config)
+        tok, e = config.tokens, config.embed_dim
         self.towers = nn.ModuleDict({  # a token is token_seconds of samples at the tower's rate
-            m: build_tower(spec, e, patch=int(round(tok["token_seconds"] * spec["rate"])))
-            for m, spec in config["towers"].items()
+            m: build_tower(spec, e, patch=int(round(tok.token_seconds * spec.rate)))
+            for m, spec in config.towers.items()
         })
-        self.body = nn.ModuleDict({m: BodyPool(len(tok["parts"]), e) for m in config["towers"]})
-        init = float(config.get("logit_scale_init", LOGIT_SCALE_INIT))
+        self.body = nn.ModuleDict({m: BodyPool(len(tok.parts), e) for m in config.towers})
+        init = float(LOGIT_SCALE_INIT if config.logit_scale_init is None else config.logit_scale_init)
         self.logit_scales = nn.ParameterDict({k: nn.Parameter(torch.tensor(init)) for k in ("token", "window", "body")})
 
     def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
@@ -232,26 +217,26 @@ class TokenEncoder(CheckpointView):
     window, rates, encode) so builds and searches use it unchanged, and adds token output."""
 
     model: TokenModel
-    config: dict
+    config: EncoderConfig
     checksum: str
     source: str = ""
     has_tokens = True
 
     @property
     def token_seconds(self) -> float:
-        return float(self.config["tokens"]["token_seconds"])
+        return float(self.config.tokens.token_seconds)
 
     @property
     def parts(self) -> list[str]:
-        return list(self.config["tokens"]["parts"])
+        return list(self.config.tokens.parts)
 
     @property
     def pose_dims(self) -> int:
-        return int(self.config["towers"]["pose"].get("dims", 3))
+        return self.config.pose_dims
 
     @property
     def imu_channels(self) -> list[str]:
-        return list(self.config["towers"]["imu"]["channels"])
+        return list(self.config.imu.channels)
 
     def part_of(self, placement: str) -> str:
         return part_for_placement(placement, self.parts)
@@ -292,7 +277,7 @@ class TokenEncoder(CheckpointView):
         of one modality. Pose windows are read as the part named in their `body_part`."""
         self.model.eval()
         if not windows:
-            e = self.config["embed_dim"]
+            e = self.config.embed_dim
             return {"window": np.zeros((0, e), np.float32), "tokens": np.zeros((0, 0, e), np.float32),
                     "token_valid": np.zeros((0, 0), bool)}
         modality, x, valid = self._inputs(windows)
@@ -342,7 +327,7 @@ class TokenEncoder(CheckpointView):
         """Window vectors, as `Encoder.encode`. A whole-skeleton pose window ("all") gets the
         full-body vector pooled over all configured parts."""
         if not windows:
-            return np.zeros((0, self.config["embed_dim"]), np.float32)
+            return np.zeros((0, self.config.embed_dim), np.float32)
         if windows[0].modality == "pose" and any(w.body_part == "all" for w in windows):
             return self.encode_body(windows)
         return self.encode_full(windows)["window"]

@@ -2,7 +2,7 @@
 
 A module defining a tower registers it with `@register("name")` (encoders.nets: the signal
 encoders, encoders.video: the video towers, encoders.tokens: MoBind's token tower); a config's
-`towers.<modality>.architecture` picks one and `build_tower` builds it. Every tower takes
+tower's `architecture` (encoders.config.TowerConfig) picks one and `build_tower` builds it. Every tower takes
 (in_features, embed_dim, **params) and maps a batch plus its valid lengths into the joint space.
 The modules that register are imported by encoders.model / encoders.tokens, so a model built
 through encoders.factory finds all of them.
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from encoders.config import TowerConfig
 
 TOWERS: dict[str, Callable[..., Any]] = {}
 
@@ -28,10 +30,9 @@ def register(name: str):
     return add
 
 
-def build_tower(spec: dict, embed_dim: int, **extra):
-    """A tower from its config entry {"architecture": ..., "in_features": ..., "params": {...}};
-    `extra` are constructor arguments the model derives itself (a token tower's patch length)."""
-    arch = spec["architecture"]
-    if arch not in TOWERS:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(TOWERS))}")
-    return TOWERS[arch](spec["in_features"], embed_dim, **extra, **spec.get("params", {}))
+def build_tower(spec: TowerConfig, embed_dim: int, **extra):
+    """A tower from its config entry (architecture, in_features, constructor params); `extra`
+    are constructor arguments the model derives itself (a token tower's patch length)."""
+    if spec.architecture not in TOWERS:
+        raise ValueError(f"unknown architecture {spec.architecture!r}; known: {', '.join(sorted(TOWERS))}")
+    return TOWERS[spec.architecture](spec.in_features, embed_dim, **extra, **spec.params)

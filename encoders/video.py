@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders.nets import length_mask
-from encoders.text import load_open_clip
+from encoders.text import DEFAULT_OPEN_CLIP, load_open_clip, text_spec
 from encoders.towers import register
 
 
@@ -186,7 +186,7 @@ class ClipFrames(nn.Module):
 
 def video_tower_spec(kind: str, rate: float | None = None, size: int | None = None,
                      clip: dict | None = None, project: bool = True, params: dict | None = None) -> dict:
-    """A checkpoint's config["towers"]["video"] entry."""
+    """The video tower entry of a checkpoint config (`towers.video`)."""
     if kind == "small_cnn":
         # Sized for CPU training: 6 frames/s, and the person cropped to 48 px from a 96 px frame.
         return {"architecture": "small_cnn", "rate": rate or 6.0, "size": size or 96, "in_features": 1,
@@ -199,3 +199,19 @@ def video_tower_spec(kind: str, rate: float | None = None, size: int | None = No
         return {"architecture": "clip_frames", "rate": rate or 2.0, "size": size or int(image), "in_features": 3,
                 "params": {"clip": clip, "project": project, **(params or {})}}
     raise ValueError(f"unknown video encoder {kind!r}; known: small_cnn, clip_frames")
+
+
+def video_tower_for(kind: str | None, text: dict, rate: float | None = None, clip_weights: str | None = None,
+                    clip_model: str = "ViT-B-32") -> dict | None:
+    """The video tower entry a text-aligned config gets for the `--video-encoder` choice `kind`
+    (None or "none": no video tower) next to the text tower `text`."""
+    if kind in (None, "none"):
+        return None
+    if kind == "small_cnn":
+        return video_tower_spec("small_cnn", rate=rate)
+    # clip_frames: the image tower of the text tower's own open_clip model, used as it is (the
+    # spaces already agree); with another text tower, a trainable linear map carries it over.
+    if text["architecture"] == "open_clip":
+        return video_tower_spec("clip_frames", rate=rate, clip=text, project=False)
+    clip = text_spec("open_clip", clip_weights, clip_model) if clip_weights else dict(DEFAULT_OPEN_CLIP)
+    return video_tower_spec("clip_frames", rate=rate, clip=clip, project=True)

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from encoders import factory  # noqa: F401  (imports every module that registers a tower)
+from encoders.config import TowerConfig
 from encoders.towers import TOWERS, build_tower, register
 
 
@@ -26,7 +27,7 @@ def test_cli_parses_without_importing_torch():
 def test_every_architecture_is_registered():
     assert {"cnn_gru", "patch_transformer", "small_cnn", "clip_frames", "token_transformer"} <= set(TOWERS)
     with pytest.raises(ValueError, match="unknown architecture 'nope'"):
-        build_tower({"architecture": "nope", "in_features": 6}, 8)
+        build_tower(TowerConfig("nope", 50.0, 6), 8)
 
 
 def test_a_name_is_registered_once():

@@ -174,7 +174,7 @@ def test_checkpoint_round_trip(tmp_path, tok_encoder):
     assert again.id == tok_encoder.id
     assert np.allclose(tok_encoder.encode(wins), again.encode(wins), atol=1e-6)
     (tmp_path / "model.safetensors").write_bytes(b"not weights")
-    (tmp_path / "config.json").write_text(__import__("json").dumps(tok_encoder.config))
+    (tmp_path / "config.json").write_text(__import__("json").dumps(tok_encoder.config.to_dict()))
     with pytest.raises(ValueError, match="safetensors"):
         load_checkpoint(tmp_path)
 

@@ -54,7 +54,7 @@ def detect(index) -> Features:
     modalities = set()
     for encoder_id in index.encoder_ids():
         try:
-            modalities.update(index.encoder_config(encoder_id)["towers"])
+            modalities.update(index.encoder_config(encoder_id).get("towers", {}))
         except EXPECTED as exc:  # a damaged checkpoint disables its queries, not the page
             log.warning("encoder %s cannot be loaded: %s", encoder_id, exc)
     for kind in ("imu", "pose"):

@@ -116,7 +116,7 @@ def evaluate_text(encoder: Encoder, data: TextAlignedSet) -> dict:
         raise ValueError("no window in the evaluation set has a caption (label or text span)")
     emb = embed_set(encoder, data)
     labels = sorted(set(data.captions))
-    report = {"text_tower": encoder.config["space"], "labels": len(labels),
+    report = {"text_tower": encoder.config.space, "labels": len(labels),
               "placements": sorted({p for p in data.placements if p}), "per_placement": {}}
     caps = np.asarray(data.captions)
     for modality, rows in (("imu", np.flatnonzero(data.has_imu)), ("pose", _distinct_moments(data, data.has_pose))):
@@ -188,7 +188,7 @@ def evaluate_video(encoder: Encoder, data: TextAlignedSet) -> dict:
     emb = embed_set(encoder, part)
     report = {"video->imu": cross_modal(emb["video"], emb["imu"], part.captions),
               "imu->video": cross_modal(emb["imu"], emb["video"], part.captions),
-              "video_tower": encoder.config["towers"]["video"]["architecture"], "pool": len(part)}
+              "video_tower": encoder.config.video.architecture, "pool": len(part)}
     if encoder.text_aligned:
         labels = sorted(set(part.captions))
         report["text->video"] = text_retrieval(encoder, emb["video"], part.captions, labels)
