@@ -6,7 +6,7 @@
     ix.search_file("clip.mat", "imu", target="pose", k=10, where="subject = '2'")
 
     from query import read_imu, read_pose, sync
-    sync(read_imu("wrist.csv", rate=50), read_pose("take.bvh"), ix.token_encoder()).offset
+    sync(read_imu("wrist.csv", rate=50), read_pose("take.bvh"), ix.encoder(query="tokens")).offset
 
 Names load on first use, so `python -m query --help` answers before torch is imported. The
 data-model names the UI needs (streams, BadInput, VIDEO_SUFFIXES, ...) are re-exported here, so
@@ -20,13 +20,12 @@ from indexer.imports import lazy_exports as _lazy_exports
 
 _EXPORTS = {
     # the index and its searches
-    "open_index": "query.api", "Index": "query.api", "RESULT_COLUMNS": "query.api", "is_index": "indexer",
-    "where_filter": "indexer",
-    "pick_encoder": "query.text_aligned", "guess_modality": "query.text_aligned",
+    "open_index": "query.api", "Index": "query.api", "Searcher": "query.searcher", "RESULT_COLUMNS": "query.searcher",
+    "is_index": "indexer", "where_filter": "indexer",
     # reading query files
     "read_imu": "query.inputs", "read_pose": "query.inputs", "read_people": "query.inputs",
     "read_video": "query.inputs", "as_imu": "query.inputs", "as_motion": "query.inputs",
-    "crop_stream": "query.inputs", "MAX_QUERY_BYTES": "query.inputs",
+    "crop_stream": "query.inputs", "guess_modality": "query.inputs", "MAX_QUERY_BYTES": "query.inputs",
     # fine-grained time
     "SyncResult": "query.sync_result", "sync": "query.dense_sync", "locate": "query.locator",
     "assign": "query.assignment", "xcorr_sync": "query.xcorr",
@@ -37,42 +36,7 @@ _EXPORTS = {
     "VIDEO_SUFFIXES": "indexer.video", "optional": "indexer.imports", "MissingExtra": "indexer.imports",
     "lazy_exports": "indexer.imports",
 }
-# Spelled out so that linters and IDEs can read it; a test keeps it equal to _EXPORTS.
-__all__ = [
-    "ACTIVITY_RATE",
-    "CANONICAL_JOINTS",
-    "MAX_QUERY_BYTES",
-    "RESULT_COLUMNS",
-    "VIDEO_SUFFIXES",
-    "BadInput",
-    "ImuStream",
-    "Index",
-    "MissingExtra",
-    "PoseStream",
-    "Recording",
-    "SyncResult",
-    "VideoStream",
-    "as_imu",
-    "as_motion",
-    "assign",
-    "crop_stream",
-    "guess_modality",
-    "imu_activity",
-    "is_index",
-    "lazy_exports",
-    "locate",
-    "open_index",
-    "optional",
-    "pick_encoder",
-    "pose_activity",
-    "read_imu",
-    "read_people",
-    "read_pose",
-    "read_video",
-    "sync",
-    "where_filter",
-    "xcorr_sync",
-]
+__all__ = sorted(_EXPORTS)
 __getattr__ = _lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # the same names, for type checkers and the import graph
@@ -82,7 +46,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph
     from indexer.imports import MissingExtra, lazy_exports, optional
     from indexer.model import ImuStream, PoseStream, Recording, VideoStream
     from indexer.video import VIDEO_SUFFIXES
-    from query.api import RESULT_COLUMNS, Index, open_index
+    from query.api import Index, open_index
     from query.assignment import assign
     from query.dense_sync import sync
     from query.inputs import (
@@ -90,12 +54,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph
         as_imu,
         as_motion,
         crop_stream,
+        guess_modality,
         read_imu,
         read_people,
         read_pose,
         read_video,
     )
     from query.locator import locate
+    from query.searcher import RESULT_COLUMNS, Searcher
     from query.sync_result import SyncResult
-    from query.text_aligned import guess_modality, pick_encoder
     from query.xcorr import ACTIVITY_RATE, imu_activity, pose_activity, xcorr_sync

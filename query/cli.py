@@ -173,7 +173,7 @@ def _sync_encoder(args):
         from encoders import load_checkpoint
 
         return load_checkpoint(args.checkpoint)
-    return _index(args).token_encoder()
+    return _index(args).encoder(query="tokens")
 
 
 # ---- commands: each is (add its options, run it) ---------------------------------------------------
@@ -329,7 +329,7 @@ def _auto_encoder(args):
     if args.checkpoint:
         return _sync_encoder(args)
     try:
-        return _index(args).token_encoder()
+        return _index(args).encoder(query="tokens")
     except (LookupError, OSError, ValueError):
         return None
 

@@ -24,7 +24,7 @@ import polars as pl
 
 from query import inputs
 from query.embedding import embed_clip
-from query.text_aligned import guess_modality
+from query.searcher import Searcher
 
 MAX_NAME_CHARS = 200
 MAX_EXAMPLES = 1000
@@ -71,7 +71,7 @@ def cosines(vectors, prototypes, center=None) -> np.ndarray:
     return _unit(v) @ _unit(p).T
 
 
-def teach(index, name: str, window_ids=(), files=(), modality: str | None = None, **read_kw) -> dict:
+def teach(searcher: Searcher, name: str, window_ids=(), files=(), modality: str | None = None, **read_kw) -> dict:
     """Store (or replace) concept `name` taught by the windows `window_ids` of the index and the
     query `files` (read like `search_file`'s, `modality` guessed from the name when not given);
     returns the stored concept."""
@@ -86,7 +86,7 @@ def teach(index, name: str, window_ids=(), files=(), modality: str | None = None
     sums: dict[tuple[str, str], list] = {}  # (encoder id, modality) -> unit vectors of its examples
     labels: list[str] = []
     if ids:
-        rows = index.windows(None, ["id", "encoder_id", "recording_id", "modality", "t_start", "label"], ids=ids)
+        rows = searcher.windows(None, ["id", "encoder_id", "recording_id", "modality", "t_start", "label"], ids=ids)
         missing = sorted(set(ids) - set(rows["id"].to_list()))
         if missing:
             shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
@@ -96,15 +96,15 @@ def teach(index, name: str, window_ids=(), files=(), modality: str | None = None
         # modalities (a pose window beside an IMU one): on the demo a prototype searches its own
         # modality with mAP 1.0 but another one with 0.46, below the words (README, Teach by example)
         spans = rows.select("encoder_id", "recording_id", pl.col("t_start").round(3)).unique()
-        moments = index.windows(None, ["encoder_id", "recording_id", "modality", "t_start", "vector"],
+        moments = searcher.windows(None, ["encoder_id", "recording_id", "modality", "t_start", "vector"],
                                 recording=spans["recording_id"].unique().to_list())
         moments = moments.with_columns(pl.col("t_start").round(3)).join(
             spans, on=["encoder_id", "recording_id", "t_start"], how="semi")
         for enc, mod, vec in moments.select("encoder_id", "modality", "vector").iter_rows():
             sums.setdefault((enc, mod), []).append(_unit(vec))
     for path in files:
-        mod = modality or guess_modality(path)
-        for enc, vec in _embed_file(index, path, mod, read_kw).items():
+        mod = modality or inputs.guess_modality(path)
+        for enc, vec in _embed_file(searcher, path, mod, read_kw).items():
             sums.setdefault((enc, mod), []).append(_unit(vec))
     prototypes: dict[str, dict] = {}
     examples: dict[str, dict] = {}
@@ -120,9 +120,9 @@ def teach(index, name: str, window_ids=(), files=(), modality: str | None = None
         "examples": examples,  # encoder id -> modality -> how many windows (or files) made it
         "taught_at": time.time(),
     }
-    stored = index.stored_concepts()
+    stored = searcher.stored_concepts()
     stored[key(name)] = concept
-    index.save_concepts(stored)
+    searcher.save_concepts(stored)
     return concept
 
 
@@ -136,7 +136,7 @@ def _window_id(value) -> int:
     return out
 
 
-def _embed_file(index, path: str, modality: str, read_kw: dict) -> dict[str, np.ndarray]:
+def _embed_file(searcher: Searcher, path: str, modality: str, read_kw: dict) -> dict[str, np.ndarray]:
     """The file's vector by every encoder of the index that can embed its modality."""
     if modality == "video":
         stream = inputs.read_video(path, None, None)
@@ -146,8 +146,8 @@ def _embed_file(index, path: str, modality: str, read_kw: dict) -> dict[str, np.
         options.pop("rate", None)
         stream = read(path, read_kw.get("rate"), **options)
     out = {}
-    for enc in index.encoder_ids():
-        encoder = index.encoder(enc)
+    for enc in searcher.encoder_ids():
+        encoder = searcher.encoder(enc)
         if modality in getattr(encoder, "modalities", []):
             out[enc] = embed_clip(stream, encoder)
     if not out:
@@ -155,13 +155,13 @@ def _embed_file(index, path: str, modality: str, read_kw: dict) -> dict[str, np.
     return out
 
 
-def forget(index, name: str) -> dict:
+def forget(searcher: Searcher, name: str) -> dict:
     """Remove concept `name`; returns what was removed."""
-    stored = index.stored_concepts()
+    stored = searcher.stored_concepts()
     gone = stored.pop(key(check_name(name)), None)
     if gone is None:
         raise LookupError(f"no concept {name!r} in this index{_known(stored)}")
-    index.save_concepts(stored)
+    searcher.save_concepts(stored)
     return gone
 
 
@@ -170,19 +170,19 @@ def _known(stored: dict) -> str:
     return f"; it has {', '.join(map(repr, names))}" if names else "; it has none (teach one with `query teach`)"
 
 
-def find(index, name: str) -> dict | None:
+def find(searcher: Searcher, name: str) -> dict | None:
     """The concept a prompt names, or None."""
     if not name or not name.strip():
         return None
-    return index.stored_concepts().get(key(name))
+    return searcher.stored_concepts().get(key(name))
 
 
-def table(index) -> pl.DataFrame:
+def table(searcher: Searcher) -> pl.DataFrame:
     """The concepts as rows: name, examples (how many), windows, files, encoders, labels (the
     example windows' labels, most common first)."""
     rows = [{"name": c["name"], "examples": len(c["windows"]) + len(c["files"]), "windows": c["windows"],
              "files": c["files"], "encoders": sorted(c["prototypes"]), "labels": list(c.get("labels", {}))}
-            for c in index.stored_concepts().values()]
+            for c in searcher.stored_concepts().values()]
     schema = {"name": pl.Utf8, "examples": pl.Int64, "windows": pl.List(pl.Int64), "files": pl.List(pl.Utf8),
               "encoders": pl.List(pl.Utf8), "labels": pl.List(pl.Utf8)}
     return pl.DataFrame(rows, schema=schema).sort("name")
@@ -199,17 +199,33 @@ def prototype(concept: dict, encoder_id: str, modality: str) -> np.ndarray | Non
     return _unit(np.mean([np.asarray(v, np.float64) for v in protos.values()], axis=0)).astype(np.float32)
 
 
-def search(index, concept: dict, target: str, k: int, where: str | None, encoder_id: str | None) -> pl.DataFrame | None:
+def vector(searcher: Searcher, name: str, encoder_id: str, modality: str) -> np.ndarray | None:
+    """The prototype of the concept `name` names for `encoder_id`'s windows of `modality`, or
+    None when no concept is so named or it has none."""
+    concept = find(searcher, name)
+    return None if concept is None else prototype(concept, encoder_id, modality)
+
+
+def cosine(searcher: Searcher, name: str, encoder_id: str, modality: str, vec: np.ndarray,
+           center: np.ndarray | None = None) -> float | None:
+    """How well one window's vector `vec` matches the concept `name` names (`cosines`, relative
+    to `center`), or None when no concept is so named or it has no prototype."""
+    proto = vector(searcher, name, encoder_id, modality)
+    return None if proto is None else float(cosines(vec, proto, center)[0, 0])
+
+
+def search(searcher: Searcher, concept: dict, target: str, k: int, where: str | None,
+           encoder_id: str | None) -> pl.DataFrame | None:
     """Windows of `target` nearest the concept's prototype for the encoder that would search them
     (the one named, else the newest one the concept has a prototype for and that has `target`
     windows), with a `concept` column; None when the concept has no such prototype."""
     if encoder_id is not None:
         candidates = [encoder_id] if encoder_id in concept["prototypes"] else []
     else:
-        candidates = [e for e in reversed(index.encoder_ids())
-                      if e in concept["prototypes"] and index.count("windows", encoder=e, modality=target)]
+        candidates = [e for e in reversed(searcher.encoder_ids())
+                      if e in concept["prototypes"] and searcher.count("windows", encoder=e, modality=target)]
     if not candidates:
         return None
-    hits = index.search_vector(prototype(concept, candidates[0], target), target, k, where, candidates[0],
+    hits = searcher.search_vector(prototype(concept, candidates[0], target), target, k, where, candidates[0],
                                match_kind="concept")
     return hits.with_columns(pl.lit(concept["name"]).alias("concept"))

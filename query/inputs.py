@@ -194,6 +194,16 @@ def read_people(path: str | Path, rate: float | None = None, skeleton: str | Non
     return [read_pose(path, rate, skeleton, **pose_kw)]
 
 
+def guess_modality(path: str | Path) -> str:
+    """The modality of a query file, from its name: a video by suffix, .bvh or *_skeleton pose, else IMU."""
+    suffix = Path(path).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix == ".bvh" or Path(path).stem.endswith("_skeleton"):
+        return "pose"
+    return "imu"
+
+
 def reader_options(read_kw: dict, modality: str) -> dict:
     """The options of `read_kw` that the reader of `modality` ("imu" or "pose") takes, unset ones
     left out (so each reader's defaults apply)."""

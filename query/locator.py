@@ -11,14 +11,22 @@ snippet's |acc| / |gyr| cross-correlated with a virtual sensor on each pose reco
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from indexer import ImuStream
 from indexer.errors import BadInput
 from query.embedding import snippet_windows, stream_tokens
 from query.inputs import as_imu
+from query.searcher import Searcher
 from query.xcorr import locate_in
+
+if TYPE_CHECKING:  # annotations only: the class brings torch
+    from encoders import TokenEncoder
 
 LOCATE_COLUMNS = ["rank", "score", "recording_id", "t_start", "t_end", "label", "ties"]
 TIE_MARGIN = 0.01  # places scoring within this of an answer are near-repeats it cannot be told from
@@ -29,9 +37,29 @@ MAX_PHYSICAL_RECORDINGS = 2000  # the physical baseline re-reads every recording
 log = logging.getLogger(__name__)
 
 
-def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None, target: str = "pose",
-           encoder_id: str | None = None, candidates: int = 100, refine: bool = True, where: str | None = None,
-           method: str = "auto", **read_kw) -> pl.DataFrame:
+@dataclass
+class Snippet:
+    """An IMU snippet as locate searches it: its token vectors (times from 0) and its windows
+    (one every 0.2 s, `starts` from 0), with the token length `ts` and its `span` in seconds."""
+    times: np.ndarray
+    tokens: np.ndarray
+    starts: np.ndarray
+    vecs: np.ndarray
+    ts: float
+    span: float
+
+    @classmethod
+    def embed(cls, imu: ImuStream, encoder: TokenEncoder) -> Snippet:
+        ts = encoder.token_seconds
+        times, tokens, _ = stream_tokens(imu, encoder)
+        times = times - times[0]
+        starts, vecs = snippet_windows(imu, encoder)
+        return cls(times, tokens, starts, vecs, ts, float(times[-1] + ts))
+
+
+def locate(searcher: Searcher, imu_path_or_stream: ImuStream | str | Path, k: int = 10, recording: str | None = None,
+           target: str = "pose", encoder_id: str | None = None, candidates: int = 100, refine: bool = True,
+           where: str | None = None, method: str = "auto", **read_kw) -> pl.DataFrame:
     """Where in the archive the snippet's motion happens: (rank, score, recording_id, t_start,
     t_end, label, ties), best first; `ties` counts the other places scoring within TIE_MARGIN
     (near-repeats of the motion the answer cannot be told from). `target` is the archive modality searched (pose: the chain the
@@ -54,86 +82,107 @@ def locate(index, imu_path_or_stream, k: int = 10, recording: str | None = None,
     if method not in METHODS:
         raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     imu = as_imu(imu_path_or_stream, **read_kw)
-    if method == "xcorr" or (method == "auto" and target == "pose" and not index.has_tokens(encoder_id)):
+    if method == "xcorr" or (method == "auto" and target == "pose" and not searcher.has_tokens(encoder_id)):
         if target != "pose":
             raise ValueError("--method xcorr locates an IMU snippet in pose recordings: use --target pose")
-        return locate_physical(index, imu, k, recording, where)
-    encoder = index.token_encoder(encoder_id)
-    ts = encoder.token_seconds
-    q_times, q_tokens, _ = stream_tokens(imu, encoder)
-    q_times = q_times - q_times[0]
-    span = float(q_times[-1] + ts)
-    q_starts, q_vecs = snippet_windows(imu, encoder)
+        return locate_physical(searcher, imu, k, recording, where)
+    encoder = searcher.encoder(encoder_id, query="tokens")
+    snippet = Snippet.embed(imu, encoder)
     scope = {"body_part": encoder.part_of(imu.placement) if target == "pose" else None}
     if recording is not None:
-        _check_recording(index, recording)
+        _check_recording(searcher, recording)
         scope["recording"] = recording
-    hits = index.nearest(encoder.id, target, q_vecs, candidates, where, columns=["recording_id", "t_start"], **scope)
-    if hits.height == 0:
+    votes = _votes(searcher, encoder.id, target, snippet, candidates, where, scope, k)
+    if votes.height == 0:
         return _located([])
-    hits = hits.with_columns(q=pl.Series(q_starts[hits["query"].to_numpy()], dtype=pl.Float64))
-    hits = hits.with_columns(((pl.col("t_start") - pl.col("q")) / ts).round(0).cast(pl.Int64).alias("slot"))
-    # Each query window votes once per place (its best hit there), weighted by similarity.
-    votes = (hits.group_by(["recording_id", "slot", "q"]).agg(pl.col("score").max())
-             .group_by(["recording_id", "slot"]).agg(pl.col("score").clip(0.0).sum().alias("votes"))
-             .sort(["votes", "recording_id", "slot"], descending=[True, False, False]).head(max(3 * k, 10)))
-    info = _recording_info(index, votes["recording_id"].unique().to_list())
+    info = _recording_info(searcher, votes["recording_id"].unique().to_list())
     stored: dict[str, dict] = {}
-
-    def recording_vectors(rec_id: str) -> dict:
-        if rec_id not in stored:
-            w = index.windows(where, ["id", "t_start", "vector"], encoder=encoder.id, modality=target,
-                              **{**scope, "recording": rec_id}).sort("t_start")
-            # Tokens have no metadata columns of their own: a token is searched when its window is.
-            t = (index.tokens(["window_id", "t_start", "vector"], encoder=encoder.id, modality=target, recording=rec_id)
-                 .filter(pl.col("window_id").is_in(w["id"].to_list())).sort("t_start"))
-            stored[rec_id] = {"w_times": w["t_start"].to_numpy(), "w_vecs": np.stack(w["vector"].to_numpy()),
-                              "t_times": t["t_start"].to_numpy(),
-                              "t_vecs": np.stack(t["vector"].to_numpy()) if t.height else np.zeros((0, 1))}
-        return stored[rec_id]
-
     results = []
     for rec_id, slot in votes.select("recording_id", "slot").iter_rows():
-        v = recording_vectors(rec_id)
-        last_start = max(0.0, info[rec_id][1] - span)
-        best = None
-        for shift in (REFINE_SHIFTS if refine else (0,)):
-            s0 = float(np.clip((slot + shift) * ts, 0.0, last_start))  # a place inside the recording
-            w = _alignment_score(q_starts, q_vecs, s0, v["w_times"], v["w_vecs"], ts, need=1)
-            if w is None:
-                continue
-            score = w
-            if refine:
-                t = _alignment_score(q_times, q_tokens, s0, v["t_times"], v["t_vecs"], ts)
-                score = 0.5 * (w + t) if t is not None else w
-            if best is None or score > best[0]:
-                best = (score, s0)
+        if rec_id not in stored:
+            stored[rec_id] = _recording_vectors(searcher, encoder.id, target, where, {**scope, "recording": rec_id})
+        best = _best_start(snippet, stored[rec_id], slot, max(0.0, info[rec_id][1] - snippet.span), refine)
         if best is not None:
             results.append((best[0], rec_id, best[1]))
-    results.sort(key=lambda r: -r[0])
-    places: list[tuple[float, str, float]] = []
-    for score, rec_id, s0 in results:  # one answer per place: drop overlapping worse ones
-        if all(r != rec_id or abs(s - s0) >= span / 2 for _, r, s in places):
-            places.append((score, rec_id, s0))
+    places = _distinct_places(results, snippet.span)
     # A repeated motion (steps, reps) matches several places almost equally: say how many.
     ties = [sum(1 for other, _, _ in places if other is not None and abs(other - score) <= TIE_MARGIN) - 1
             for score, _, _ in places[:k]]
-    return _located(places[:k], span, info, ties)
+    return _located(places[:k], snippet.span, info, ties)
 
 
-def locate_physical(index, imu, k: int, recording: str | None, where: str | None) -> pl.DataFrame:
+def _votes(searcher: Searcher, encoder_id: str, target: str, snippet: Snippet, candidates: int, where: str | None,
+           scope: dict, k: int) -> pl.DataFrame:
+    """The best-voted places (recording_id, slot: the snippet's start in tokens, votes): each
+    snippet window's `candidates` nearest stored windows vote for where the snippet would start,
+    once per place (their best hit there), weighted by similarity."""
+    hits = searcher.nearest(encoder_id, target, snippet.vecs, candidates, where, columns=["recording_id", "t_start"],
+                            **scope)
+    if hits.height == 0:
+        return pl.DataFrame(schema={"recording_id": pl.Utf8, "slot": pl.Int64, "votes": pl.Float64})
+    hits = hits.with_columns(q=pl.Series(snippet.starts[hits["query"].to_numpy()], dtype=pl.Float64))
+    hits = hits.with_columns(((pl.col("t_start") - pl.col("q")) / snippet.ts).round(0).cast(pl.Int64).alias("slot"))
+    return (hits.group_by(["recording_id", "slot", "q"]).agg(pl.col("score").max())
+            .group_by(["recording_id", "slot"]).agg(pl.col("score").clip(0.0).sum().alias("votes"))
+            .sort(["votes", "recording_id", "slot"], descending=[True, False, False]).head(max(3 * k, 10)))
+
+
+def _recording_vectors(searcher: Searcher, encoder_id: str, target: str, where: str | None, scope: dict) -> dict:
+    """The stored window and token vectors of one recording (`scope` names it) that `where`
+    admits, each with its start times, in time order."""
+    w = searcher.windows(where, ["id", "t_start", "vector"], encoder=encoder_id, modality=target, **scope).sort("t_start")
+    # Tokens have no metadata columns of their own: a token is searched when its window is.
+    t = (searcher.tokens(["window_id", "t_start", "vector"], encoder=encoder_id, modality=target,
+                         recording=scope["recording"])
+         .filter(pl.col("window_id").is_in(w["id"].to_list())).sort("t_start"))
+    return {"w_times": w["t_start"].to_numpy(), "w_vecs": np.stack(w["vector"].to_numpy()),
+            "t_times": t["t_start"].to_numpy(),
+            "t_vecs": np.stack(t["vector"].to_numpy()) if t.height else np.zeros((0, 1))}
+
+
+def _best_start(snippet: Snippet, v: dict, slot: int, last_start: float, refine: bool) -> tuple[float, float] | None:
+    """(score, start) of the best start around a voted `slot` in one recording's vectors `v`
+    (REFINE_SHIFTS tokens each way when `refine`), kept inside [0, last_start]; None when the
+    snippet's windows land on none of the recording's."""
+    best = None
+    ts = snippet.ts
+    for shift in (REFINE_SHIFTS if refine else (0,)):
+        s0 = float(np.clip((slot + shift) * ts, 0.0, last_start))  # a place inside the recording
+        w = _alignment_score(snippet.starts, snippet.vecs, s0, v["w_times"], v["w_vecs"], ts, need=1)
+        if w is None:
+            continue
+        score = w
+        if refine:
+            t = _alignment_score(snippet.times, snippet.tokens, s0, v["t_times"], v["t_vecs"], ts)
+            score = 0.5 * (w + t) if t is not None else w
+        if best is None or score > best[0]:
+            best = (score, s0)
+    return best
+
+
+def _distinct_places(results: list[tuple[float, str, float]], span: float) -> list[tuple[float, str, float]]:
+    """(score, recording_id, start) best first, one per place: a worse one overlapping a better
+    one by more than half the snippet is dropped."""
+    places: list[tuple[float, str, float]] = []
+    for score, rec_id, s0 in sorted(results, key=lambda r: -r[0]):
+        if all(r != rec_id or abs(s - s0) >= span / 2 for _, r, s in places):
+            places.append((score, rec_id, s0))
+    return places
+
+
+def locate_physical(searcher: Searcher, imu: ImuStream, k: int, recording: str | None, where: str | None) -> pl.DataFrame:
     """locate's physical baseline (`query.xcorr.locate_in`) over the pose recordings that have
     windows `where` admits (or the one `recording`), read again from their stored sources."""
     if recording is not None:
-        _check_recording(index, recording)
-    rec_ids = sorted(set(index.windows(where, ["recording_id"], modality="pose", recording=recording)["recording_id"]))
+        _check_recording(searcher, recording)
+    rec_ids = sorted(set(searcher.windows(where, ["recording_id"], modality="pose", recording=recording)["recording_id"]))
     if len(rec_ids) > MAX_PHYSICAL_RECORDINGS:
         raise ValueError(f"--method xcorr would read {len(rec_ids)} recordings (at most {MAX_PHYSICAL_RECORDINGS}); "
                          "narrow it with --recording or --where, or use token vectors (--method tokens)")
     poses, unreadable = {}, 0
     for rec_id in rec_ids:
         try:
-            rec = index.load_recording(rec_id)
+            rec = searcher.load_recording(rec_id)
         except (BadInput, OSError) as exc:  # a source moved or damaged since the build: go on without it
             unreadable += 1
             log.warning("locate: left out %s: %s", rec_id, getattr(exc, "reason", exc))
@@ -145,7 +194,7 @@ def locate_physical(index, imu, k: int, recording: str | None, where: str | None
                     unreadable, len(rec_ids))
     span = imu.duration
     places = locate_in(imu, poses, k=max(3 * k, 10))
-    info = _recording_info(index, [r for _, r, _ in places])
+    info = _recording_info(searcher, [r for _, r, _ in places])
     places = [(score, r, min(s0, max(0.0, info[r][1] - span))) for score, r, s0 in places][:k]
     ties = [sum(1 for other, _, _ in places if abs(other - score) <= TIE_MARGIN) - 1 for score, _, _ in places]
     return _located(places, span, info, ties)
@@ -181,14 +230,14 @@ def _located(kept: list[tuple[float, str, float]], span: float = 0.0,
                "t_end": pl.Float64, "label": pl.Utf8, "ties": pl.Int64})
 
 
-def _check_recording(index, recording: str) -> None:
-    if index.count("recordings", recording=recording) == 0:
-        raise LookupError(f"no recording {recording!r} in {index.uri}")
+def _check_recording(searcher: Searcher, recording: str) -> None:
+    if searcher.count("recordings", recording=recording) == 0:
+        raise LookupError(f"no recording {recording!r} in {searcher.uri}")
 
 
-def _recording_info(index, rec_ids: list[str]) -> dict[str, tuple[str, float]]:
+def _recording_info(searcher: Searcher, rec_ids: list[str]) -> dict[str, tuple[str, float]]:
     """recording id -> (label text, duration in seconds)."""
     if not rec_ids:
         return {}
-    df = index.recordings(None, ["id", "text", "duration"], recording=sorted(set(rec_ids)))
+    df = searcher.recordings(None, ["id", "text", "duration"], recording=sorted(set(rec_ids)))
     return {r: (text, float(d)) for r, text, d in df.select("id", "text", "duration").iter_rows()}

@@ -202,18 +202,19 @@ def probabilities(calibration: Calibration | None, kind: str, scores: np.ndarray
     return np.where(scores >= SELF_MATCH, 1.0, np.clip(p, 0.0, 1.0))
 
 
-def background_vectors(index, encoder_id: str, target: str, n: int = BACKGROUND_WINDOWS,
-                       seed: int = 0) -> np.ndarray:
+def background_vectors(windows: Callable[..., pl.DataFrame], encoder_id: str, target: str,
+                       n: int = BACKGROUND_WINDOWS, seed: int = 0) -> np.ndarray:
     """Vectors of every `target` window of `encoder_id` in random recordings holding about `n`
-    of them (fixed seed: the same index gives the same sample)."""
-    rows = index.windows(columns=["recording_id"], encoder=encoder_id, modality=target)
+    of them (fixed seed: the same index gives the same sample); `windows` reads the index's
+    window rows (query.searcher.Searcher.windows)."""
+    rows = windows(columns=["recording_id"], encoder=encoder_id, modality=target)
     if rows.height == 0:
         return np.zeros((0, 0), np.float32)
     counts = rows.group_by("recording_id").len().sort("recording_id")
     order = np.random.default_rng(seed).permutation(counts.height)
     total = np.cumsum(counts["len"].to_numpy()[order])
     chosen = counts["recording_id"].to_numpy()[order[: int(np.searchsorted(total, n)) + 1]]
-    vecs = index.windows(columns=["vector"], encoder=encoder_id, modality=target, recording=chosen.tolist())
+    vecs = windows(columns=["vector"], encoder=encoder_id, modality=target, recording=chosen.tolist())
     return np.asarray(vecs["vector"].to_list(), np.float32)
 
 

@@ -40,6 +40,7 @@ FastAPI comes with the `ui` extra (Gradio depends on it); uvicorn serves it.
 import contextlib
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -151,14 +152,10 @@ def validation_message(errors: list[dict]) -> str:
     return f"{where or 'the body'}: {msg[:1].lower()}{msg[1:]}{more}"
 
 
-def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool = False):
-    """A FastAPI app answering searches on `index` (see the module doc for the routes), within
-    `limits` (default: HttpLimits() with UPLOAD_PATHS at DEFAULT_MAX_UPLOAD_MB). `show_paths`:
-    answer with the index's and the recordings' full server paths (off: names only)."""
-    fastapi = optional("fastapi", "ui", "the JSON HTTP API")
+def request_models() -> SimpleNamespace:
+    """The routes' request bodies as pydantic models, by class name (built with the app: pydantic
+    comes with the `ui` extra)."""
     pydantic = optional("pydantic", "ui", "the JSON HTTP API")
-    if limits is None:
-        limits = HttpLimits(max_upload=int(DEFAULT_MAX_UPLOAD_MB * MB), upload_paths=UPLOAD_PATHS)
     BaseModel, Field = pydantic.BaseModel, pydantic.Field
 
     class Search(BaseModel):
@@ -219,9 +216,31 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
         pose: Pose
         max_offset: float = Field(10.0, gt=0)
 
+    return SimpleNamespace(**{m.__name__: m for m in (
+        Search, TextSearch, VectorSearch, WindowSearch, Sensor, ImuSearch, SensorsSearch, UiSearch, Teach, Pose,
+        SyncRequest)})
+
+
+def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool = False):
+    """A FastAPI app answering searches on `index` (see the module doc for the routes), within
+    `limits` (default: HttpLimits() with UPLOAD_PATHS at DEFAULT_MAX_UPLOAD_MB). `show_paths`:
+    answer with the index's and the recordings' full server paths (off: names only)."""
+    fastapi = optional("fastapi", "ui", "the JSON HTTP API")
+    if limits is None:
+        limits = HttpLimits(max_upload=int(DEFAULT_MAX_UPLOAD_MB * MB), upload_paths=UPLOAD_PATHS)
+    models = request_models()
     app = fastapi.FastAPI(title="motionsearch", description=__doc__, lifespan=_few_threads)
     app.add_middleware(Guard, limits=limits)  # token and body size, before any route reads a byte
     install_error_handlers(app, show_paths)
+    _add_index_routes(app, fastapi, index, show_paths)
+    _add_search_routes(app, models, index, limits)
+    _add_concept_routes(app, models, index)
+    _add_recording_routes(app, models, index)
+    return app
+
+
+def _add_index_routes(app, fastapi, index: Index, show_paths: bool) -> None:
+    """GET /health and /recordings: what the index holds."""
 
     @app.get("/health")
     def health() -> dict:
@@ -236,13 +255,17 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
                 row["sources"] = [strip_paths(s) for s in row.get("sources") or []]
         return rows
 
+
+def _add_search_routes(app, models: SimpleNamespace, index: Index, limits: HttpLimits) -> None:
+    """POST /search/text, /search/vector, /search/window, /search/imu, /search/sensors and /search."""
+
     @app.post("/search/text")
-    def search_text(req: TextSearch) -> list[dict]:
+    def search_text(req: models.TextSearch) -> list[dict]:
         return _rows(index.search_text(check_prompt(req.prompt, limits.max_prompt_chars), req.target, req.k,
                                        req.where))
 
     @app.post("/search/vector")
-    def search_vector(req: VectorSearch) -> list[dict]:
+    def search_vector(req: models.VectorSearch) -> list[dict]:
         vector = np.asarray(req.vector, np.float32)
         encoder = index.encoder(req.encoder_id, modality=req.target)
         if vector.shape != (encoder.config["embed_dim"],):
@@ -251,11 +274,11 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
         return _rows(index.search_vector(vector, req.target, req.k, req.where, encoder.id, **req.params()))
 
     @app.post("/search/window")
-    def search_window(req: WindowSearch) -> list[dict]:
+    def search_window(req: models.WindowSearch) -> list[dict]:
         return _rows(index.search_window(req.window_id, req.target, req.k, req.where))
 
     @app.post("/search/imu")
-    def search_imu(req: ImuSearch) -> list[dict]:
+    def search_imu(req: models.ImuSearch) -> list[dict]:
         data = np.asarray(req.data, np.float32)
         if data.ndim != 2 or (req.channels is None and data.shape[1] not in (3, 6)):
             raise ValueError(f"data must be samples x 3 or 6 channels (acc, then gyr), or name its columns in "
@@ -263,16 +286,20 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
         return _rows(index.search_stream(req.stream(), req.target, req.k, req.where))
 
     @app.post("/search/sensors")
-    def search_sensors(req: SensorsSearch) -> list[dict]:
+    def search_sensors(req: models.SensorsSearch) -> list[dict]:
         return _rows(index.search_sensors([s.stream() for s in req.sensors], req.target, req.k, req.where,
                                           candidates=req.candidates))
 
     @app.post("/search")
-    def search(req: UiSearch) -> dict:
+    def search(req: models.UiSearch) -> dict:
         return search_json(index, req.query, req.target, req.k, req.filter, limits.max_prompt_chars)
 
+
+def _add_concept_routes(app, models: SimpleNamespace, index: Index) -> None:
+    """POST /teach, GET /concepts, DELETE /concepts/{name}."""
+
     @app.post("/teach")
-    def teach(req: Teach) -> dict:  # examples from the index's windows (files stay with the CLI and Python)
+    def teach(req: models.Teach) -> dict:  # examples from the index's windows (files stay with the CLI and Python)
         concept = index.teach(req.name, window_ids=req.window_ids)
         return {key: concept[key] for key in ("name", "windows", "labels", "examples")}
 
@@ -284,16 +311,18 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
     def forget(name: str) -> dict:
         return {"forgot": index.forget(name)["name"]}
 
+
+def _add_recording_routes(app, models: SimpleNamespace, index: Index) -> None:
+    """GET /recording/{id} and POST /sync, as the web UI's named endpoints answer them."""
+
     @app.get("/recording/{recording_id:path}")
     def recording(recording_id: str) -> dict:
         return recording_json(index, recording_id)
 
     @app.post("/sync")
-    def sync(req: SyncRequest) -> dict:
+    def sync(req: models.SyncRequest) -> dict:
         pose = pose_from_array(np.asarray(req.pose.data, np.float64), req.pose.rate, source="request")
         return sync_json(sync_pair(index, req.imu.stream(), pose, req.max_offset))
-
-    return app
 
 
 WORKER_THREADS = 4  # routes running at once; the others wait their turn in the event loop

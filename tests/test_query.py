@@ -69,6 +69,21 @@ def test_search_window_returns_a_ranked_frame(ix):
     assert set(cross["modality"].to_list()) == {"pose"} and set(cross["body_part"].to_list()) == {"all"}
 
 
+def test_one_encoder_choice_answers_every_query_kind(ix):
+    """Searcher.pick_encoder_id chooses from the configs alone; Index.encoder loads its choice."""
+    (only,) = ix.encoder_ids()
+    assert ix.pick_encoder_id(None, "imu") == ix.pick_encoder_id("imu", "pose") == only
+    assert ix.encoder(modality="imu").id == ix.encoder(only).id == only
+    with pytest.raises(LookupError, match="holds no 'video' windows"):
+        ix.pick_encoder_id(None, "video")
+    with pytest.raises(LookupError, match="not in this index"):
+        ix.pick_encoder_id("imu", None, "no-such-encoder")
+    with pytest.raises(LookupError, match="not a token encoder"):
+        ix.encoder(only, query="tokens")
+    with pytest.raises(LookupError, match="no token vectors"):
+        ix.encoder(query="tokens")
+
+
 def test_k_larger_than_the_index_returns_every_window_once(ix):
     total = ix.store.count("windows", "modality = 'pose'")
     df = ix.search_window(_window_id(ix, "example/walk_01", "pose"), "pose", k=1000)

@@ -15,13 +15,14 @@ import shutil
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from query import open_index, optional
+from query import Index, open_index, optional
 from query.concepts import MAX_NAME_CHARS
 from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
 from ui import api, defaults, grid, scene, sync_tab, views
-from ui.errors import log, message, safely
+from ui.errors import log, message
 from ui.features import detect, page_notes
 from ui.filters import Filters
 from ui.media import MediaDir
@@ -146,7 +147,97 @@ def _url_state(request, feats, picks: dict, max_chars: int = views.MAX_PROMPT_CH
             "min_duration": number("min_duration", 0, 1e9), "max_duration": number("max_duration", 0, 1e9)}
 
 
-def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+@dataclass
+class SearchTab:
+    """The Search tab's components: the query, its options, teaching by example, the results."""
+    kind: gr.Radio
+    prompt: gr.Textbox
+    upload: gr.File
+    clip_row: gr.Column
+    rate: gr.Number
+    start: gr.Number
+    end: gr.Number
+    placement: gr.Dropdown
+    examples: list[str]  # the example prompts offered (the index's own labels)
+    example_box: gr.Column
+    concept_box: gr.Column
+    concept_list: gr.Dataset
+    target: gr.Dropdown
+    k: gr.Slider
+    one: gr.Checkbox
+    filters: list  # dataset, subjects, labels, min and max duration (_filter_widgets)
+    go: gr.Button
+    clear: gr.Button
+    concept_name: gr.Textbox
+    teach_go: gr.Button
+    forget_go: gr.Button
+    picked: gr.Textbox
+    teach_status: gr.Markdown
+    status: gr.Markdown
+    query_view: gr.HTML
+    grid_view: gr.HTML
+    more: gr.Button
+    table: gr.Dataframe
+    found: gr.State
+    shown: gr.State
+
+    @property
+    def query_inputs(self) -> list:
+        """What a search reads, in the order of SearchHandlers.query_from."""
+        return [self.kind, self.prompt, self.upload, self.rate, self.start, self.end, self.placement, self.target,
+                self.k, self.one, *self.filters]
+
+    @property
+    def url_inputs(self) -> list:
+        """What the address bar keeps, in the order of WRITE_URL_JS."""
+        return [self.kind, self.prompt, self.target, self.k, self.one, *self.filters]
+
+    @property
+    def outputs(self) -> list:
+        """What a search's answer updates."""
+        return [self.status, self.query_view, self.grid_view, self.more, self.table, self.found, self.shown,
+                self.prompt, self.upload]
+
+    @property
+    def kind_outputs(self) -> list:
+        """What choosing how to search shows or hides."""
+        return [self.prompt, self.example_box, self.upload, self.clip_row, self.placement, self.target, self.concept_box]
+
+
+@dataclass
+class RecordingTab:
+    """The Recording tab's components: one recording's figure, player and video, and teaching a span."""
+    back: gr.Button
+    pick: gr.Dropdown
+    go: gr.Button
+    header: gr.Markdown
+    plot: gr.Plot
+    player: gr.HTML
+    video: gr.Video
+    note: gr.Markdown
+    span_from: gr.Number
+    span_to: gr.Number
+    span_name: gr.Textbox
+    span_go: gr.Button
+    span_status: gr.Markdown
+
+    @property
+    def outputs(self) -> list:
+        """What opening a recording updates (the tabs first: it switches to this one)."""
+        return [self.pick, self.header, self.plot, self.player, self.video, self.note, self.span_from, self.span_to]
+
+
+@dataclass
+class BrowseTab:
+    """The Browse tab's components: the recordings as a table, filtered."""
+    filters: list
+    contains: gr.Textbox
+    go: gr.Button
+    status: gr.Markdown
+    table: gr.Dataframe
+
+
+def build_app(index: Index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
               max_prompt_chars: int = views.MAX_PROMPT_CHARS) -> gr.Blocks:
     """The page for one open Index. `workdir` is the folder rendered media go to; serve() also
     makes it Gradio's upload folder, so it is the only folder the app serves files from."""
@@ -154,319 +245,384 @@ def build_app(index, workdir: str | Path, max_upload_mb: float = DEFAULT_MAX_UPL
                   max_upload_bytes=int(max_upload_mb * 1e6), max_prompt_chars=max_prompt_chars)
     feats = ctx.features
     picks = views.choices(ctx)
-    first_kind = feats.query_kinds[0] if feats.query_kinds else None
-    default_target = _default_target(first_kind, feats.targets)
-    n_recordings = len(picks["recording"])
     hide = [index.uri]
 
     with gr.Blocks(title="motionsearch", delete_cache=(1800, 3600)) as app:
-        gr.Markdown(f"## motionsearch\nIndex `{Path(index.uri).name}`: {n_recordings} recordings; "
+        gr.Markdown(f"## motionsearch\nIndex `{Path(index.uri).name}`: {len(picks['recording'])} recordings; "
                     f"searchable: {', '.join(feats.targets)} windows.", elem_id="page-header")
         with gr.Tabs() as tabs:
-            # ------------------------------------------------------------------ search
             with gr.Tab("Search", id="search"):
-                with gr.Row(elem_id="search-row"):
-                    with gr.Column(scale=1, min_width=300, elem_id="search-controls"):
-                        # Grouped so that a narrow screen can put the results right under the query (CSS).
-                        with gr.Column(elem_id="search-ask", elem_classes="ms-group"):
-                            kind = gr.Radio([(KIND_NAMES[k], k) for k in feats.query_kinds], value=first_kind,
-                                            label="Search by", elem_id="kind")
-                            prompt = gr.Textbox(label="Describe the motion", elem_id="prompt",
-                                                placeholder="e.g. a person waves the right hand",
-                                                visible=first_kind == "text", max_length=ctx.max_prompt_chars)
-                            # No file_types: Gradio would refuse other files with a pop-up; the handler
-                            # refuses them with the reason in the status line, like every other bad upload.
-                            upload = gr.File(label=_upload_label(first_kind), type="filepath", elem_id="query-file",
-                                             visible=first_kind not in (None, "text"))
-                            # Gradio shows an empty number as 0, so 0 means "not given" in these fields.
-                            with gr.Column(visible=first_kind not in (None, "text")) as clip_row:
-                                rate = gr.Number(None, label="Sample rate (Hz)", minimum=0, elem_id="rate",
-                                                 info=".csv / .parquet / .npy need it; 0 = not given")
-                                with gr.Row():
-                                    start = gr.Number(None, label="From (s)", minimum=0, elem_id="start")
-                                    end = gr.Number(None, label="To (s)", minimum=0, elem_id="end",
-                                                    info="0 = to the end")
-                            placement = gr.Dropdown(PLACEMENTS, value="right_wrist", label="Sensor placement",
-                                                    visible=first_kind == "imu", allow_custom_value=True)
-                        with gr.Column(elem_id="search-hints", elem_classes="ms-group"):
-                            examples = views.example_prompts(ctx)
-                            with gr.Column(visible=first_kind == "text" and bool(examples)) as example_box:
-                                if examples:
-                                    gr.Examples([[e] for e in examples], inputs=[prompt], elem_id="examples",
-                                                label="Examples (labels of this index): click one, then Search")
-                            with gr.Column(visible=first_kind == "text") as concept_box:
-                                # Filled when the page loads and after each teach / forget (a concept may be
-                                # taught from the CLI or HTTP while the page is up).
-                                concept_list = gr.Dataset(components=[prompt], samples=[], elem_id="concepts", visible=False,
-                                                          label="Concepts (taught by example): click one, then Search")
-                        with gr.Column(elem_id="search-options", elem_classes="ms-group"):
-                            target = gr.Dropdown(feats.targets, value=default_target, label="Find (target modality)",
-                                                 elem_id="target")
-                            k = gr.Slider(1, MAX_K, value=views.PAGE_SIZE, step=1, label="Results", elem_id="top-k",
-                                          info=f"shown {views.PAGE_SIZE} at a time")
-                            one = gr.Checkbox(True, label="One hit per recording (its best window)", elem_id="one-per-recording")
-                            with gr.Accordion("Filters", open=False):
-                                search_filters = _filter_widgets(picks, "search")
-                        with gr.Column(elem_id="search-go", elem_classes="ms-group"):
-                            with gr.Row():
-                                go = gr.Button("Search", variant="primary", elem_id="search-button")
-                                clear = gr.Button("Clear", elem_id="clear-button")
-                        with gr.Column(elem_id="search-teach", elem_classes="ms-group"):
-                            with gr.Accordion("Teach by example", open=True, elem_id="teach-box"):
-                                gr.Markdown("Press **Select** on result cards that show what you mean (several searches "
-                                            "may add to the selection), name it, and teach it: a text search for that "
-                                            "name then finds windows like the examples.")
-                                gr.HTML("No window selected.", elem_id="teach-count", js_on_load=None)
-                                concept_name = gr.Textbox(label="Concept name", elem_id="concept-name",
-                                                          placeholder="e.g. my punch", max_length=MAX_NAME_CHARS)
-                                with gr.Row():
-                                    teach_go = gr.Button("Teach as …", elem_id="teach-button", variant="secondary")
-                                    forget_go = gr.Button("Forget it", elem_id="forget-button", size="sm")
-                                picked = gr.Textbox(visible="hidden", elem_id="picked-windows")
-                                teach_status = gr.Markdown("", elem_id="teach-status")
-                            notes = page_notes(feats)
-                            if notes:
-                                gr.Markdown("\n".join(f"- {v}" for v in notes), elem_id="unavailable")
-                    with gr.Column(scale=3, elem_id="search-results"):
-                        status = gr.Markdown("Choose how to search, then press **Search**.", elem_id="search-status")
-                        query_view = gr.HTML("", elem_id="query-view")
-                        grid_view = gr.HTML("", elem_id="result-grid", js_on_load=grid.GRID_JS)
-                        more = gr.Button("More results", visible=False, elem_id="more-button", size="sm")
-                        with gr.Accordion("Results as a table", open=False):
-                            table = gr.Dataframe(interactive=False, elem_id="results-table", max_height=320)
-                found = gr.State(None)
-                shown = gr.State(0)
-
-            # ------------------------------------------------------------------ one recording
+                search = _search_tab(ctx, picks)
             with gr.Tab("Recording", id="recording"):
-                with gr.Row():
-                    back = gr.Button("← Back to results", scale=1, elem_id="back-button", size="sm")
-                    # Custom values reach the handler, which says "no such recording" in the page.
-                    rec_pick = gr.Dropdown(picks["recording"], label="Recording", filterable=True, scale=4,
-                                           elem_id="recording-id", allow_custom_value=True)
-                    rec_go = gr.Button("Open", scale=1, elem_id="recording-open")
-                rec_header = gr.Markdown("Pick a recording, or open one from a search result or the Browse tab.",
-                                         elem_id="recording-header")
-                rec_plot = gr.Plot(label="Skeleton and IMU channels (one playhead: the slider, or Play below)",
-                                   visible=False, elem_id="rec-plot")
-                rec_player = gr.HTML(scene.player_html(), visible=False, elem_id="rec-player",
-                                     js_on_load=scene.PLAYER_JS)
-                rec_video = gr.Video(label="Video (follows the playhead)", interactive=False, visible=False,
-                                     height=320, loop=False, buttons=["download"], elem_id="rec-video")
-                rec_note = gr.Markdown()
-                with gr.Row(equal_height=True):
-                    span_from = gr.Number(None, label="Teach from (s)", minimum=0, elem_id="span-from", scale=1)
-                    span_to = gr.Number(None, label="to (s)", minimum=0, elem_id="span-to", scale=1)
-                    span_name = gr.Textbox(label="Concept name", elem_id="span-name", scale=2,
-                                           placeholder="what this span of the recording shows",
-                                           max_length=MAX_NAME_CHARS)
-                    span_go = gr.Button("Teach this span", elem_id="span-teach", scale=1)
-                span_status = gr.Markdown("", elem_id="span-status")
-
-            # ------------------------------------------------------------------ sync
+                recording = _recording_tab(picks)
             with gr.Tab("Sync", id="sync"):
                 _sync_tab(ctx)
-
-            # ------------------------------------------------------------------ browse
             with gr.Tab("Browse", id="browse"):
-                browse_filters = _filter_widgets(picks, "browse")
-                with gr.Row():
-                    contains = gr.Textbox(label="Id or label contains", elem_id="browse-contains", scale=3)
-                    browse_go = gr.Button("Apply filters", elem_id="browse-button", scale=1)
-                browse_status = gr.Markdown("Select a row to open that recording.", elem_id="browse-status")
-                browse_table = gr.Dataframe(interactive=False, elem_id="browse-table", max_height=600)
-
-        # ---------------------------------------------------------------------- wiring
-        def on_kind(value):
-            files = value not in (None, "text")
-            return (gr.Textbox(visible=value == "text"), gr.Column(visible=value == "text" and bool(examples)),
-                    gr.File(visible=files, label=_upload_label(value)), gr.Column(visible=files),
-                    gr.Dropdown(visible=value == "imu"), gr.Dropdown(value=_default_target(value, feats.targets)),
-                    gr.Column(visible=value == "text"))
-
-        kind_outputs = [prompt, example_box, upload, clip_row, placement, target, concept_box]
-        # .input, not .change: a kind set from the address bar must not reset the target it came with.
-        kind.input(on_kind, kind, kind_outputs, api_visibility="private", queue=False)
-
-        search_inputs = [kind, prompt, upload, rate, start, end, placement, target, k, one, *search_filters]
-        outputs = [status, query_view, grid_view, more, table, found, shown, prompt, upload]
-        skip = [gr.skip()] * len(outputs)
-
-        def page(result: views.Found, n: int) -> list:
-            cards = views.cards(ctx, result, n)
-            return [grid.grid_html(cards, result.hits.height), gr.Button(visible=n < result.hits.height)]
-
-        def answer(q: views.Query) -> list:
-            try:
-                result = views.search(ctx, q)
-                n = min(views.PAGE_SIZE, result.hits.height)
-                used = views.concept_line(ctx, result.hits)
-                return [views.summary(result) + (f"\n\n{used}" if used else ""), views.query_panel(ctx, result.query),
-                        *page(result, n),
-                        views.results_table(result.hits), result, n, gr.skip(), gr.skip()]
-            except Exception as exc:  # noqa: BLE001  # the page shows one line; old results go
-                return failed(exc, q.upload)
-
-        def query_from(kind, prompt, upload, rate, start, end, placement, target, k, one, *filters):
-            """The search the widgets describe (ValueError: a filter's own reason)."""
-            return views.Query(kind=kind, target=target, k=k, prompt=prompt or "", upload=upload, rate=rate,
-                               start=start, end=end, placement=placement, one_per_recording=bool(one),
-                               filters=Filters.from_inputs(*filters))
-
-        def failed(exc: Exception, upload=None) -> list:
-            return [message(exc, upload, hide), "", "", gr.Button(visible=False),
-                    views.results_table(views.empty_hits()), None, 0, gr.skip(), gr.skip()]
-
-        def on_search(kind, prompt, upload, rate, start, end, placement, target, k, one, datasets, subjects, labels,
-                      min_duration, max_duration, result, n, evt: gr.EventData):
-            """Every way a search starts or its results change, as one event listener: Gradio runs
-            one listener's events of a page in order (trigger_mode="always_last"), so a newer
-            search's results can never be overwritten by an older one's."""
-            values = [kind, prompt, upload, rate, start, end, placement, target, k, one, datasets, subjects, labels,
-                      min_duration, max_duration]
-            # The trigger, by elem_id: the event carries a copy of the block, not the one built here.
-            source = getattr(evt.target, "elem_id", None)
-            if source == clear.elem_id:
-                return ["Choose how to search, then press **Search**.", "", "", gr.Button(visible=False),
-                        views.results_table(views.empty_hits()), None, 0, "", None]
-            if source == more.elem_id:
-                if result is None:
-                    return skip
-                n = min(n + views.PAGE_SIZE, result.hits.height)
-                return [gr.skip(), gr.skip(), *page(result, n), gr.skip(), gr.skip(), n, gr.skip(), gr.skip()]
-            extra = {}
-            if source == grid_view.elem_id:
-                data = getattr(evt, "_data", None) or {}
-                if data.get("value") != "similar" or result is None or not 0 <= int(data["index"]) < result.hits.height:
-                    return skip
-                extra = {"kind": "window", "window_id": int(result.hits["window_id"][int(data["index"])])}
-            try:
-                q = query_from(*values)
-            except ValueError as exc:
-                return failed(exc)
-            for key, value in extra.items():
-                setattr(q, key, value)
-            return answer(q)
-
-        url_inputs = [kind, prompt, target, k, one, *search_filters]
-        gr.on([go.click, prompt.submit, more.click, clear.click, grid_view.select], on_search,
-              [*search_inputs, found, shown], outputs, api_visibility="private", trigger_mode="always_last",
-              concurrency_id="search").then(None, url_inputs, None, js=WRITE_URL_JS, api_visibility="private")
-
-        def from_url(request: gr.Request):
-            state = _url_state(request, feats, picks, ctx.max_prompt_chars)
-            kind_value = state["kind"] or first_kind
-            updates = on_kind(kind_value)
-            return [kind_value, gr.Textbox(value=state["query"], visible=kind_value == "text"), *updates[1:5], updates[6],
-                    state["target"] or _default_target(kind_value, feats.targets), state["k"] or views.PAGE_SIZE,
-                    state["one"], state["dataset"], state["subject"], state["label"], state["min_duration"],
-                    state["max_duration"]]
-
-        def search_from_url(*args):
-            *values, _result, _n = args
-            if values[0] != "text" or not (values[1] or "").strip():
-                return skip
-            try:
-                return answer(query_from(*values))
-            except ValueError as exc:
-                return failed(exc)
-
-        app.load(from_url, None, [kind, prompt, example_box, upload, clip_row, placement, concept_box, target, k, one,
-                                  *search_filters], api_visibility="private", queue=False).then(
-            search_from_url, [*search_inputs, found, shown], outputs, api_visibility="private",
-            concurrency_id="search")
-
-        # ------------------------------------------------------------------ recording view
-        rec_outputs = [tabs, rec_pick, rec_header, rec_plot, rec_player, rec_video, rec_note, span_from, span_to]
-
-        def open_recording(recording_id, highlight=None):
-            try:
-                view = views.recording_view(ctx, recording_id, highlight)
-            except Exception as exc:  # noqa: BLE001  # shown in the page, never a traceback
-                return [gr.Tabs(selected="recording"), recording_id, message(exc, hide=hide),
-                        gr.Plot(None, visible=False), gr.HTML(visible=False), gr.Video(None, visible=False), "",
-                        None, None]
-            span = highlight or (None, None)  # the matched window is the span offered for teaching
-            return [gr.Tabs(selected="recording"), recording_id, view.header,
-                    gr.Plot(value=view.figure, visible=view.figure is not None),
-                    gr.HTML(value=view.player, visible=view.figure is not None),
-                    gr.Video(value=str(view.video) if view.video else None, visible=view.video is not None),
-                    view.note and f"*{view.note}*", *span]
-
-        def open_hit(result, evt: gr.SelectData):
-            if evt.value != "open" or result is None or not 0 <= int(evt.index) < result.hits.height:
-                return [gr.skip()] * len(rec_outputs)
-            row = result.hits.row(int(evt.index), named=True)
-            return open_recording(row["recording_id"], (row["t_start"], row["t_end"]))
-
-        grid_view.select(open_hit, found, rec_outputs, api_visibility="private").then(
-            None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
-        rec_go.click(open_recording, rec_pick, rec_outputs, api_visibility="private").then(
-            None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
-        back.click(lambda: gr.Tabs(selected="search"), None, tabs, api_visibility="private", queue=False)
-
-        # ------------------------------------------------------------------ browse
-        @safely(2, status_index=1, hide=hide)
-        def do_browse(datasets, subjects, labels, min_duration, max_duration, contains):
-            filters = Filters.from_inputs(datasets, subjects, labels, min_duration, max_duration)
-            df = views.browse(ctx, filters, contains)
-            return df, f"{df.height} recordings (natural id order). Select a row to open that recording."
-
-        browse_inputs = [*browse_filters, contains]
-        gr.on([browse_go.click, contains.submit, app.load], do_browse, browse_inputs, [browse_table, browse_status],
-              api_visibility="private")
-
-        def on_browse_select(evt: gr.SelectData):
-            row = evt.row_value or []
-            return open_recording(row[0]) if row else [gr.skip()] * len(rec_outputs)
-
-        browse_table.select(on_browse_select, None, rec_outputs, api_visibility="private").then(
-            None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
-
-        # ------------------------------------------------------------------ teach by example
-        def concept_samples():
-            names = views.concept_names(ctx)
-            return gr.Dataset(samples=[[n] for n in names], visible=bool(names))
-
-        def list_concepts():
-            try:
-                return concept_samples(), gr.skip()
-            except Exception as exc:  # noqa: BLE001  # a damaged concepts file: one line, the page works on
-                return gr.Dataset(samples=[], visible=False), message(exc, hide=hide)
-
-        def do_teach(name, picked_json):
-            try:
-                text = views.teach(ctx, name, views.picked_windows(picked_json))
-            except Exception as exc:  # noqa: BLE001  # refused in one line; the selection is kept
-                return message(exc, hide=hide), gr.skip(), picked_json or "[]"
-            return text, concept_samples(), ""
-
-        def do_forget(name):
-            try:
-                return views.forget(ctx, name), concept_samples()
-            except Exception as exc:  # noqa: BLE001
-                return message(exc, hide=hide), gr.skip()
-
-        def do_teach_span(name, recording_id, t0, t1):
-            try:
-                return views.teach(ctx, name, views.span_windows(ctx, recording_id, t0, t1)), concept_samples()
-            except Exception as exc:  # noqa: BLE001
-                return message(exc, hide=hide), gr.skip()
-
-        app.load(list_concepts, None, [concept_list, teach_status], api_visibility="private")
-        concept_name.change(None, concept_name, teach_go, js=grid.TEACH_LABEL_JS, api_visibility="private")
-        gr.on([teach_go.click, concept_name.submit], do_teach, [concept_name, picked],
-              [teach_status, concept_list, picked], js=grid.PICKED_JS, api_visibility="private").then(
-            None, picked, None, js=grid.CLEAR_PICKED_JS, api_visibility="private")
-        forget_go.click(do_forget, concept_name, [teach_status, concept_list], api_visibility="private")
-        span_go.click(do_teach_span, [span_name, rec_pick, span_from, span_to], [span_status, concept_list],
-                      api_visibility="private")
-        concept_list.click(lambda sample: sample[0] if sample else gr.skip(), concept_list, prompt,
-                           api_visibility="private", queue=False)
-
+                browse = _browse_tab(picks)
+        handlers = SearchHandlers(ctx, search, picks, hide)
+        handlers.wire(app)
+        _wire_recording(ctx, tabs, search, recording, browse, app, hide)
+        _wire_teach(ctx, search, recording, app, hide)
         api.register(ctx)
     app.motionsearch_context = ctx  # for tests and embedding: what the page was built on
     return app
+
+
+# ---------------------------------------------------------------------------- the tabs' layout
+def _search_tab(ctx: Context, picks: dict) -> SearchTab:
+    feats = ctx.features
+    first_kind = feats.query_kinds[0] if feats.query_kinds else None
+    with gr.Row(elem_id="search-row"):
+        with gr.Column(scale=1, min_width=300, elem_id="search-controls"):
+            # Grouped so that a narrow screen can put the results right under the query (CSS).
+            ask = _ask_group(ctx, first_kind)
+            hints = _hints_group(ctx, ask["prompt"], first_kind)
+            options = _options_group(ctx, picks, first_kind)
+            with gr.Column(elem_id="search-go", elem_classes="ms-group"):
+                with gr.Row():
+                    go = gr.Button("Search", variant="primary", elem_id="search-button")
+                    clear = gr.Button("Clear", elem_id="clear-button")
+            teach = _teach_group(ctx)
+        with gr.Column(scale=3, elem_id="search-results"):
+            status = gr.Markdown("Choose how to search, then press **Search**.", elem_id="search-status")
+            query_view = gr.HTML("", elem_id="query-view")
+            grid_view = gr.HTML("", elem_id="result-grid", js_on_load=grid.GRID_JS)
+            more = gr.Button("More results", visible=False, elem_id="more-button", size="sm")
+            with gr.Accordion("Results as a table", open=False):
+                table = gr.Dataframe(interactive=False, elem_id="results-table", max_height=320)
+    found = gr.State(None)
+    shown = gr.State(0)
+    return SearchTab(**ask, **hints, **options, go=go, clear=clear, **teach, status=status, query_view=query_view,
+                     grid_view=grid_view, more=more, table=table, found=found, shown=shown)
+
+
+def _ask_group(ctx: Context, first_kind: str | None) -> dict:
+    """How to search: the kind, the prompt or the query file with its rate, span and placement."""
+    with gr.Column(elem_id="search-ask", elem_classes="ms-group"):
+        kind = gr.Radio([(KIND_NAMES[k], k) for k in ctx.features.query_kinds], value=first_kind,
+                        label="Search by", elem_id="kind")
+        prompt = gr.Textbox(label="Describe the motion", elem_id="prompt",
+                            placeholder="e.g. a person waves the right hand",
+                            visible=first_kind == "text", max_length=ctx.max_prompt_chars)
+        # No file_types: Gradio would refuse other files with a pop-up; the handler
+        # refuses them with the reason in the status line, like every other bad upload.
+        upload = gr.File(label=_upload_label(first_kind), type="filepath", elem_id="query-file",
+                         visible=first_kind not in (None, "text"))
+        # Gradio shows an empty number as 0, so 0 means "not given" in these fields.
+        with gr.Column(visible=first_kind not in (None, "text")) as clip_row:
+            rate = gr.Number(None, label="Sample rate (Hz)", minimum=0, elem_id="rate",
+                             info=".csv / .parquet / .npy need it; 0 = not given")
+            with gr.Row():
+                start = gr.Number(None, label="From (s)", minimum=0, elem_id="start")
+                end = gr.Number(None, label="To (s)", minimum=0, elem_id="end", info="0 = to the end")
+        placement = gr.Dropdown(PLACEMENTS, value="right_wrist", label="Sensor placement",
+                                visible=first_kind == "imu", allow_custom_value=True)
+    return {"kind": kind, "prompt": prompt, "upload": upload, "clip_row": clip_row, "rate": rate, "start": start,
+            "end": end, "placement": placement}
+
+
+def _hints_group(ctx: Context, prompt: gr.Textbox, first_kind: str | None) -> dict:
+    """Prompts to click: the index's labels, and the concepts taught to it."""
+    with gr.Column(elem_id="search-hints", elem_classes="ms-group"):
+        examples = views.example_prompts(ctx)
+        with gr.Column(visible=first_kind == "text" and bool(examples)) as example_box:
+            if examples:
+                gr.Examples([[e] for e in examples], inputs=[prompt], elem_id="examples",
+                            label="Examples (labels of this index): click one, then Search")
+        with gr.Column(visible=first_kind == "text") as concept_box:
+            # Filled when the page loads and after each teach / forget (a concept may be
+            # taught from the CLI or HTTP while the page is up).
+            concept_list = gr.Dataset(components=[prompt], samples=[], elem_id="concepts", visible=False,
+                                      label="Concepts (taught by example): click one, then Search")
+    return {"examples": examples, "example_box": example_box, "concept_box": concept_box, "concept_list": concept_list}
+
+
+def _options_group(ctx: Context, picks: dict, first_kind: str | None) -> dict:
+    """What to find: the target modality, how many, one per recording, the filters."""
+    feats = ctx.features
+    with gr.Column(elem_id="search-options", elem_classes="ms-group"):
+        target = gr.Dropdown(feats.targets, value=_default_target(first_kind, feats.targets),
+                             label="Find (target modality)", elem_id="target")
+        k = gr.Slider(1, MAX_K, value=views.PAGE_SIZE, step=1, label="Results", elem_id="top-k",
+                      info=f"shown {views.PAGE_SIZE} at a time")
+        one = gr.Checkbox(True, label="One hit per recording (its best window)", elem_id="one-per-recording")
+        with gr.Accordion("Filters", open=False):
+            filters = _filter_widgets(picks, "search")
+    return {"target": target, "k": k, "one": one, "filters": filters}
+
+
+def _teach_group(ctx: Context) -> dict:
+    """Teach by example: a name for the result cards selected, and what the page cannot do here."""
+    with gr.Column(elem_id="search-teach", elem_classes="ms-group"):
+        with gr.Accordion("Teach by example", open=True, elem_id="teach-box"):
+            gr.Markdown("Press **Select** on result cards that show what you mean (several searches "
+                        "may add to the selection), name it, and teach it: a text search for that "
+                        "name then finds windows like the examples.")
+            gr.HTML("No window selected.", elem_id="teach-count", js_on_load=None)
+            concept_name = gr.Textbox(label="Concept name", elem_id="concept-name",
+                                      placeholder="e.g. my punch", max_length=MAX_NAME_CHARS)
+            with gr.Row():
+                teach_go = gr.Button("Teach as …", elem_id="teach-button", variant="secondary")
+                forget_go = gr.Button("Forget it", elem_id="forget-button", size="sm")
+            picked = gr.Textbox(visible="hidden", elem_id="picked-windows")
+            teach_status = gr.Markdown("", elem_id="teach-status")
+        notes = page_notes(ctx.features)
+        if notes:
+            gr.Markdown("\n".join(f"- {v}" for v in notes), elem_id="unavailable")
+    return {"concept_name": concept_name, "teach_go": teach_go, "forget_go": forget_go, "picked": picked,
+            "teach_status": teach_status}
+
+
+def _recording_tab(picks: dict) -> RecordingTab:
+    with gr.Row():
+        back = gr.Button("← Back to results", scale=1, elem_id="back-button", size="sm")
+        # Custom values reach the handler, which says "no such recording" in the page.
+        pick = gr.Dropdown(picks["recording"], label="Recording", filterable=True, scale=4,
+                           elem_id="recording-id", allow_custom_value=True)
+        go = gr.Button("Open", scale=1, elem_id="recording-open")
+    header = gr.Markdown("Pick a recording, or open one from a search result or the Browse tab.",
+                         elem_id="recording-header")
+    plot = gr.Plot(label="Skeleton and IMU channels (one playhead: the slider, or Play below)",
+                   visible=False, elem_id="rec-plot")
+    player = gr.HTML(scene.player_html(), visible=False, elem_id="rec-player", js_on_load=scene.PLAYER_JS)
+    video = gr.Video(label="Video (follows the playhead)", interactive=False, visible=False,
+                     height=320, loop=False, buttons=["download"], elem_id="rec-video")
+    note = gr.Markdown()
+    with gr.Row(equal_height=True):
+        span_from = gr.Number(None, label="Teach from (s)", minimum=0, elem_id="span-from", scale=1)
+        span_to = gr.Number(None, label="to (s)", minimum=0, elem_id="span-to", scale=1)
+        span_name = gr.Textbox(label="Concept name", elem_id="span-name", scale=2,
+                               placeholder="what this span of the recording shows", max_length=MAX_NAME_CHARS)
+        span_go = gr.Button("Teach this span", elem_id="span-teach", scale=1)
+    span_status = gr.Markdown("", elem_id="span-status")
+    return RecordingTab(back, pick, go, header, plot, player, video, note, span_from, span_to, span_name, span_go,
+                        span_status)
+
+
+def _browse_tab(picks: dict) -> BrowseTab:
+    filters = _filter_widgets(picks, "browse")
+    with gr.Row():
+        contains = gr.Textbox(label="Id or label contains", elem_id="browse-contains", scale=3)
+        go = gr.Button("Apply filters", elem_id="browse-button", scale=1)
+    status = gr.Markdown("Select a row to open that recording.", elem_id="browse-status")
+    table = gr.Dataframe(interactive=False, elem_id="browse-table", max_height=600)
+    return BrowseTab(filters, contains, go, status, table)
+
+
+# ---------------------------------------------------------------------------- searching
+class SearchHandlers:
+    """The Search tab's event handlers; each answers with the components it updates."""
+
+    def __init__(self, ctx: Context, tab: SearchTab, picks: dict, hide: list[str]):
+        self.ctx, self.tab, self.picks, self.hide = ctx, tab, picks, hide
+        kinds = ctx.features.query_kinds
+        self.first_kind = kinds[0] if kinds else None
+
+    def wire(self, app: gr.Blocks) -> None:
+        """Attach the handlers to the page being built (call inside its `with`)."""
+        t = self.tab
+        # .input, not .change: a kind set from the address bar must not reset the target it came with.
+        t.kind.input(self.on_kind, t.kind, t.kind_outputs, api_visibility="private", queue=False)
+        gr.on([t.go.click, t.prompt.submit, t.more.click, t.clear.click, t.grid_view.select], self.on_search,
+              [*t.query_inputs, t.found, t.shown], t.outputs, api_visibility="private", trigger_mode="always_last",
+              concurrency_id="search").then(None, t.url_inputs, None, js=WRITE_URL_JS, api_visibility="private")
+        app.load(self.from_url, None, [t.kind, t.prompt, t.example_box, t.upload, t.clip_row, t.placement, t.concept_box,
+                                       t.target, t.k, t.one, *t.filters], api_visibility="private", queue=False).then(
+            self.search_from_url, [*t.query_inputs, t.found, t.shown], t.outputs, api_visibility="private",
+            concurrency_id="search")
+
+    def on_kind(self, value) -> dict:
+        t, files = self.tab, value not in (None, "text")
+        return {t.prompt: gr.Textbox(visible=value == "text"),
+                t.example_box: gr.Column(visible=value == "text" and bool(t.examples)),
+                t.upload: gr.File(visible=files, label=_upload_label(value)), t.clip_row: gr.Column(visible=files),
+                t.placement: gr.Dropdown(visible=value == "imu"),
+                t.target: gr.Dropdown(value=_default_target(value, self.ctx.features.targets)),
+                t.concept_box: gr.Column(visible=value == "text")}
+
+    def page(self, result: views.Found, n: int) -> dict:
+        """The first `n` result cards, and More while there are others."""
+        cards = views.cards(self.ctx, result, n)
+        return {self.tab.grid_view: grid.grid_html(cards, result.hits.height),
+                self.tab.more: gr.Button(visible=n < result.hits.height)}
+
+    def answer(self, q: views.Query) -> dict:
+        t = self.tab
+        try:
+            result = views.search(self.ctx, q)
+            n = min(views.PAGE_SIZE, result.hits.height)
+            used = views.concept_line(self.ctx, result.hits)
+            return {t.status: views.summary(result) + (f"\n\n{used}" if used else ""),
+                    t.query_view: views.query_panel(self.ctx, result.query), **self.page(result, n),
+                    t.table: views.results_table(result.hits), t.found: result, t.shown: n}
+        except Exception as exc:  # noqa: BLE001  # the page shows one line; old results go
+            return self.failed(exc, q.upload)
+
+    def cleared(self, status: str) -> dict:
+        """No results, `status` said above where they were."""
+        t = self.tab
+        return {t.status: status, t.query_view: "", t.grid_view: "", t.more: gr.Button(visible=False),
+                t.table: views.results_table(views.empty_hits()), t.found: None, t.shown: 0}
+
+    def failed(self, exc: Exception, upload=None) -> dict:
+        return self.cleared(message(exc, upload, self.hide))
+
+    @staticmethod
+    def query_from(kind, prompt, upload, rate, start, end, placement, target, k, one, *filters) -> views.Query:
+        """The search the widgets describe (ValueError: a filter's own reason)."""
+        return views.Query(kind=kind, target=target, k=k, prompt=prompt or "", upload=upload, rate=rate,
+                           start=start, end=end, placement=placement, one_per_recording=bool(one),
+                           filters=Filters.from_inputs(*filters))
+
+    def on_search(self, kind, prompt, upload, rate, start, end, placement, target, k, one, datasets, subjects, labels,
+                  min_duration, max_duration, result, n, evt: gr.EventData):
+        """Every way a search starts or its results change, as one event listener: Gradio runs
+        one listener's events of a page in order (trigger_mode="always_last"), so a newer
+        search's results can never be overwritten by an older one's."""
+        values = [kind, prompt, upload, rate, start, end, placement, target, k, one, datasets, subjects, labels,
+                  min_duration, max_duration]
+        t = self.tab
+        # The trigger, by elem_id: the event carries a copy of the block, not the one built here.
+        source = getattr(evt.target, "elem_id", None)
+        if source == t.clear.elem_id:
+            return {**self.cleared("Choose how to search, then press **Search**."), t.prompt: "", t.upload: None}
+        if source == t.more.elem_id:
+            if result is None:
+                return gr.skip()
+            n = min(n + views.PAGE_SIZE, result.hits.height)
+            return {**self.page(result, n), t.shown: n}
+        extra = {}
+        if source == t.grid_view.elem_id:
+            data = getattr(evt, "_data", None) or {}
+            if data.get("value") != "similar" or result is None or not 0 <= int(data["index"]) < result.hits.height:
+                return gr.skip()
+            extra = {"kind": "window", "window_id": int(result.hits["window_id"][int(data["index"])])}
+        try:
+            q = self.query_from(*values)
+        except ValueError as exc:
+            return self.failed(exc)
+        for key, value in extra.items():
+            setattr(q, key, value)
+        return self.answer(q)
+
+    def from_url(self, request: gr.Request) -> dict:
+        """The widgets set to the search a shared link describes."""
+        t, feats = self.tab, self.ctx.features
+        state = _url_state(request, feats, self.picks, self.ctx.max_prompt_chars)
+        kind_value = state["kind"] or self.first_kind
+        filters = [state[key] for key in ("dataset", "subject", "label", "min_duration", "max_duration")]
+        return {**self.on_kind(kind_value), t.kind: kind_value,
+                t.prompt: gr.Textbox(value=state["query"], visible=kind_value == "text"),
+                t.target: state["target"] or _default_target(kind_value, feats.targets),
+                t.k: state["k"] or views.PAGE_SIZE, t.one: state["one"], **dict(zip(t.filters, filters))}
+
+    def search_from_url(self, *args):
+        *values, _result, _n = args
+        if values[0] != "text" or not (values[1] or "").strip():
+            return gr.skip()
+        try:
+            return self.answer(self.query_from(*values))
+        except ValueError as exc:
+            return self.failed(exc)
+
+
+# ---------------------------------------------------------------------------- one recording, browsing
+def _wire_recording(ctx: Context, tabs: gr.Tabs, search: SearchTab, rec: RecordingTab, browse: BrowseTab,
+                    app: gr.Blocks, hide: list[str]) -> None:
+    """Opening a recording (from a result card, its id, or a Browse row) and the Browse table."""
+    outputs = [tabs, *rec.outputs]
+
+    def open_recording(recording_id, highlight=None) -> dict:
+        on_tab = {tabs: gr.Tabs(selected="recording"), rec.pick: recording_id}
+        try:
+            view = views.recording_view(ctx, recording_id, highlight)
+        except Exception as exc:  # noqa: BLE001  # shown in the page, never a traceback
+            return {**on_tab, rec.header: message(exc, hide=hide), rec.plot: gr.Plot(None, visible=False),
+                    rec.player: gr.HTML(visible=False), rec.video: gr.Video(None, visible=False), rec.note: "",
+                    rec.span_from: None, rec.span_to: None}
+        span = highlight or (None, None)  # the matched window is the span offered for teaching
+        return {**on_tab, rec.header: view.header, rec.plot: gr.Plot(value=view.figure, visible=view.figure is not None),
+                rec.player: gr.HTML(value=view.player, visible=view.figure is not None),
+                rec.video: gr.Video(value=str(view.video) if view.video else None, visible=view.video is not None),
+                rec.note: view.note and f"*{view.note}*", rec.span_from: span[0], rec.span_to: span[1]}
+
+    def open_hit(result, evt: gr.SelectData):
+        if evt.value != "open" or result is None or not 0 <= int(evt.index) < result.hits.height:
+            return gr.skip()
+        row = result.hits.row(int(evt.index), named=True)
+        return open_recording(row["recording_id"], (row["t_start"], row["t_end"]))
+
+    def do_browse(datasets, subjects, labels, min_duration, max_duration, contains) -> dict:
+        try:
+            df = views.browse(ctx, Filters.from_inputs(datasets, subjects, labels, min_duration, max_duration),
+                              contains)
+        except Exception as exc:  # noqa: BLE001  # the page must show a sentence, whatever went wrong
+            return {browse.status: message(exc, hide=hide)}
+        return {browse.table: df,
+                browse.status: f"{df.height} recordings (natural id order). Select a row to open that recording."}
+
+    def on_browse_select(evt: gr.SelectData):
+        row = evt.row_value or []
+        return open_recording(row[0]) if row else gr.skip()
+
+    search.grid_view.select(open_hit, search.found, outputs, api_visibility="private").then(
+        None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
+    rec.go.click(open_recording, rec.pick, outputs, api_visibility="private").then(
+        None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
+    rec.back.click(lambda: gr.Tabs(selected="search"), None, tabs, api_visibility="private", queue=False)
+    gr.on([browse.go.click, browse.contains.submit, app.load], do_browse, [*browse.filters, browse.contains],
+          [browse.table, browse.status], api_visibility="private")
+    browse.table.select(on_browse_select, None, outputs, api_visibility="private").then(
+        None, None, None, js=LINK_VIDEO_JS, api_visibility="private")
+
+
+# ---------------------------------------------------------------------------- teach by example
+def _wire_teach(ctx: Context, search: SearchTab, rec: RecordingTab, app: gr.Blocks, hide: list[str]) -> None:
+    """Teaching a concept from the selected result cards or a recording's span, forgetting it,
+    and the list of concepts to click."""
+    concept_list, status = search.concept_list, search.teach_status
+
+    def concept_samples():
+        names = views.concept_names(ctx)
+        return gr.Dataset(samples=[[n] for n in names], visible=bool(names))
+
+    def list_concepts() -> dict:
+        try:
+            return {concept_list: concept_samples()}
+        except Exception as exc:  # noqa: BLE001  # a damaged concepts file: one line, the page works on
+            return {concept_list: gr.Dataset(samples=[], visible=False), status: message(exc, hide=hide)}
+
+    def do_teach(name, picked_json) -> dict:
+        try:
+            text = views.teach(ctx, name, views.picked_windows(picked_json))
+        except Exception as exc:  # noqa: BLE001  # refused in one line; the selection is kept
+            return {status: message(exc, hide=hide), search.picked: picked_json or "[]"}
+        return {status: text, concept_list: concept_samples(), search.picked: ""}
+
+    def do_forget(name) -> dict:
+        try:
+            return {status: views.forget(ctx, name), concept_list: concept_samples()}
+        except Exception as exc:  # noqa: BLE001
+            return {status: message(exc, hide=hide)}
+
+    def do_teach_span(name, recording_id, t0, t1) -> dict:
+        try:
+            text = views.teach(ctx, name, views.span_windows(ctx, recording_id, t0, t1))
+            return {rec.span_status: text, concept_list: concept_samples()}
+        except Exception as exc:  # noqa: BLE001
+            return {rec.span_status: message(exc, hide=hide)}
+
+    app.load(list_concepts, None, [concept_list, status], api_visibility="private")
+    search.concept_name.change(None, search.concept_name, search.teach_go, js=grid.TEACH_LABEL_JS,
+                               api_visibility="private")
+    gr.on([search.teach_go.click, search.concept_name.submit], do_teach, [search.concept_name, search.picked],
+          [status, concept_list, search.picked], js=grid.PICKED_JS, api_visibility="private").then(
+        None, search.picked, None, js=grid.CLEAR_PICKED_JS, api_visibility="private")
+    search.forget_go.click(do_forget, search.concept_name, [status, concept_list], api_visibility="private")
+    rec.span_go.click(do_teach_span, [rec.span_name, rec.pick, rec.span_from, rec.span_to],
+                      [rec.span_status, concept_list], api_visibility="private")
+    concept_list.click(lambda sample: sample[0] if sample else gr.skip(), concept_list, search.prompt,
+                       api_visibility="private", queue=False)
 
 
 def _sync_tab(ctx: Context) -> None:
@@ -524,7 +680,7 @@ def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
     return app, url
 
 
-def _warm(index) -> None:
+def _warm(index: Index) -> None:
     for encoder_id in index.encoder_ids():
         try:
             index.encoder(encoder_id)

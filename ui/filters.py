@@ -7,8 +7,12 @@ made into a filter by `query.where_filter`, the one place that quotes them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from query import where_filter
+
+if TYPE_CHECKING:
+    from query import Searcher
 
 
 @dataclass
@@ -44,7 +48,7 @@ class Filters:
         """Filter over the `recordings` table (its label text is the `text` column)."""
         return where_filter(dataset=self.datasets, subject=self.subjects, text=self.labels, **self._duration())
 
-    def windows_where(self, index) -> str | None:
+    def windows_where(self, index: Searcher) -> str | None:
         """Filter over windows. Raises LookupError when no recording has a duration in range,
         since then nothing can match."""
         ids = None

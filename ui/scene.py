@@ -176,6 +176,21 @@ def recording_figure(rec: Recording, highlight: tuple[float, float] | None = Non
         raise ValueError("this recording has neither pose nor IMU to draw")
     duration = rec.duration
     times = np.linspace(0.0, duration, min(MAX_STEPS, max(2, int(duration * 10) + 1)))
+    fig, rows, cols = _subplots(subplots, pose, panels)
+    moving: list[int] = []  # trace indices the playhead restyles, and their data per step
+    steps_data: list[list[dict]] = [[] for _ in times]
+    player: dict = {"duration": float(duration), "steps": len(times), "pose": None, "cursors": [],
+                    "window": [float(highlight[0]), float(min(highlight[1], duration))] if highlight else None}
+    if pose is not None:
+        player["pose"] = _add_pose(go, fig, pose, times, duration, moving, steps_data)
+    player["cursors"] = _add_imu(go, fig, panels, cols, times, highlight, moving, steps_data)
+    fig.update_xaxes(title_text="time (s)", row=rows, col=cols)
+    _add_playhead(fig, times, steps_data, moving, player, rows)
+    return fig
+
+
+def _subplots(subplots, pose: PoseStream | None, panels: list[tuple[ImuStream, str, list[int]]]):
+    """(figure, rows, cols): the pose on the left across all rows, one IMU panel a row on the right."""
     rows = max(1, len(panels))
     specs, titles = [], []
     for r in range(rows):
@@ -193,41 +208,48 @@ def recording_figure(rec: Recording, highlight: tuple[float, float] | None = Non
     fig = subplots.make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles,
                                  column_widths=[0.42, 0.58] if cols == 2 else None, shared_xaxes=True,
                                  horizontal_spacing=0.04, vertical_spacing=0.06)
-    moving = []  # trace indices the playhead restyles, and their data per step
-    player: dict = {"duration": float(duration), "steps": len(times), "pose": None, "cursors": [],
-                    "window": [float(highlight[0]), float(min(highlight[1], duration))] if highlight else None}
-    steps_data: list[list[dict]] = [[] for _ in times]
-    if pose is not None:
-        joints = pose.canonical()
-        planar = joints.shape[2] == 2
-        joints = joints * np.array([1.0, -1.0]) if planar else body_frame(joints)
-        idx = np.clip(np.round(times * pose.rate).astype(int), 0, len(joints) - 1)
-        xs, ys, zs = _bones(joints[idx[0]])
-        line = {"color": "#333", "width": 5}
-        if planar:
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line=line, name="pose", showlegend=False),
-                          row=1, col=1)
-            fig.update_yaxes(scaleanchor="x", row=1, col=1)
-        else:
-            # Left bones blue, right red, as in the grid's pictures (one value per vertex).
-            sides = [0.0 if "left" in b else 1.0 if "right" in b else 0.5 for _, b in render.BONES for _ in range(3)]
-            scale = [[0.0, render.SIDE_COLOURS["left"]], [0.5, render.SIDE_COLOURS["centre"]],
-                     [1.0, render.SIDE_COLOURS["right"]]]
-            line = {"color": sides, "colorscale": scale, "cmin": 0.0, "cmax": 1.0, "width": 6}
-            fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines+markers", line=line, marker={"size": 3},
-                                       name="skeleton", showlegend=False), row=1, col=1)
-            # A cube around all the poses, seen from the front (the person faces +z, see body_frame).
-            lo, hi = joints.reshape(-1, 3).min(axis=0), joints.reshape(-1, 3).max(axis=0)
-            mid, half = (lo + hi) / 2, float(max(hi - lo)) / 2 + 0.1
-            fig.update_scenes(aspectmode="cube", camera={"up": {"x": 0, "y": 1, "z": 0}, "eye": {"x": 0.5, "y": 0.3, "z": 1.7}},
-                              **{f"{a}axis": {"showticklabels": False, "title": a, "range": [mid[i] - half, mid[i] + half]}
-                                 for i, a in enumerate("xyz")})
-        moving.append(len(fig.data) - 1)
-        player["pose"] = _play_poses(joints, pose.rate, duration, len(fig.data) - 1)
-        for n, i in enumerate(idx):
-            xs, ys, zs = _bones(joints[i])
-            steps_data[n].append({"x": xs, "y": ys, **({} if planar else {"z": zs})})
-    col = cols
+    return fig, rows, cols
+
+
+def _add_pose(go, fig, pose: PoseStream, times: np.ndarray, duration: float, moving: list[int],
+              steps_data: list[list[dict]]) -> dict:
+    """The skeleton (3-D) or the image-plane pose at the playhead; returns the player's poses."""
+    joints = pose.canonical()
+    planar = joints.shape[2] == 2
+    joints = joints * np.array([1.0, -1.0]) if planar else body_frame(joints)
+    idx = np.clip(np.round(times * pose.rate).astype(int), 0, len(joints) - 1)
+    xs, ys, zs = _bones(joints[idx[0]])
+    line = {"color": "#333", "width": 5}
+    if planar:
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line=line, name="pose", showlegend=False),
+                      row=1, col=1)
+        fig.update_yaxes(scaleanchor="x", row=1, col=1)
+    else:
+        # Left bones blue, right red, as in the grid's pictures (one value per vertex).
+        sides = [0.0 if "left" in b else 1.0 if "right" in b else 0.5 for _, b in render.BONES for _ in range(3)]
+        scale = [[0.0, render.SIDE_COLOURS["left"]], [0.5, render.SIDE_COLOURS["centre"]],
+                 [1.0, render.SIDE_COLOURS["right"]]]
+        line = {"color": sides, "colorscale": scale, "cmin": 0.0, "cmax": 1.0, "width": 6}
+        fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines+markers", line=line, marker={"size": 3},
+                                   name="skeleton", showlegend=False), row=1, col=1)
+        # A cube around all the poses, seen from the front (the person faces +z, see body_frame).
+        lo, hi = joints.reshape(-1, 3).min(axis=0), joints.reshape(-1, 3).max(axis=0)
+        mid, half = (lo + hi) / 2, float(max(hi - lo)) / 2 + 0.1
+        fig.update_scenes(aspectmode="cube", camera={"up": {"x": 0, "y": 1, "z": 0}, "eye": {"x": 0.5, "y": 0.3, "z": 1.7}},
+                          **{f"{a}axis": {"showticklabels": False, "title": a, "range": [mid[i] - half, mid[i] + half]}
+                             for i, a in enumerate("xyz")})
+    moving.append(len(fig.data) - 1)
+    for n, i in enumerate(idx):
+        xs, ys, zs = _bones(joints[i])
+        steps_data[n].append({"x": xs, "y": ys, **({} if planar else {"z": zs})})
+    return _play_poses(joints, pose.rate, duration, len(fig.data) - 1)
+
+
+def _add_imu(go, fig, panels: list[tuple[ImuStream, str, list[int]]], col: int, times: np.ndarray,
+             highlight: tuple[float, float] | None, moving: list[int], steps_data: list[list[dict]]) -> list[dict]:
+    """One row of IMU channels per panel, the matched window shaded, a playhead line on each;
+    returns the player's cursors."""
+    cursors = []
     for r, (stream, _, chans) in enumerate(panels, start=1):
         step = max(1, len(stream.data) // IMU_POINTS)
         t = np.arange(0, len(stream.data), step) / stream.rate
@@ -243,10 +265,15 @@ def recording_figure(rec: Recording, highlight: tuple[float, float] | None = Non
         fig.add_trace(go.Scatter(x=[0, 0], y=[lo, hi], mode="lines", line={"color": "#d62728", "width": 2},
                                  name="playhead", showlegend=False, hoverinfo="skip"), row=r, col=col)
         moving.append(len(fig.data) - 1)
-        player["cursors"].append({"trace": len(fig.data) - 1, "y": [lo, hi]})
+        cursors.append({"trace": len(fig.data) - 1, "y": [lo, hi]})
         for n, tt in enumerate(times):
             steps_data[n].append({"x": [float(tt), float(tt)], "y": [lo, hi]})
-    fig.update_xaxes(title_text="time (s)", row=rows, col=col)
+    return cursors
+
+
+def _add_playhead(fig, times: np.ndarray, steps_data: list[list[dict]], moving: list[int], player: dict,
+                  rows: int) -> None:
+    """The slider that restyles the `moving` traces to each step's data, and the player's settings."""
     slider_steps = []
     for n, tt in enumerate(times):
         data = steps_data[n]
@@ -260,4 +287,3 @@ def recording_figure(rec: Recording, highlight: tuple[float, float] | None = Non
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.06, "yanchor": "bottom", "font": {"size": 11}},
         sliders=[{"active": 0, "steps": slider_steps, "currentvalue": {"prefix": "playhead t = ", "suffix": " s"},
                   "pad": {"t": 50}, "name": "playhead"}])
-    return fig

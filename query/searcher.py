@@ -1,0 +1,241 @@
+"""What every query is made of: the index's rows, the choice of encoder, filtered nearest windows.
+
+A `Searcher` is the part of an opened index that the query helpers (query.text_aligned,
+query.sensors, query.locator, query.concepts) are handed; `query.api.Index` is a Searcher with
+the queries built on those helpers. It is the one place the query layer reaches indexer's store
+(`self.store`, an IndexStore): everyone else asks these methods, scoping by keyword (encoder=,
+modality=, body_part=, recording=, ids=, exclude_recording=) with the user's own filter as
+`where`; indexer alone writes SQL.
+
+Which encoder embeds a query is chosen in one place, `Searcher.pick_encoder_id`, from the
+checkpoints' configs alone (no weights, no torch); `Searcher.encoder` loads its choice.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from encoders import checkpoint_config, load_checkpoint, load_text_tower
+from indexer import IndexStore, Recording
+from indexer.bounds import MAX_K, check_range
+from query import match_score, recordings
+from query.search import nearest_windows
+
+if TYPE_CHECKING:  # annotations only: the class brings torch, which text searches and listings never load
+    from encoders import Encoder
+
+# `match`: the hit's calibrated probability of being relevant (query.match_score)
+RESULT_COLUMNS = ["rank", "score", "match", "window_id", "recording_id", "dataset", "subject", "label",
+                  "modality", "body_part", "t_start", "t_end"]
+# What a query embedded by an encoder can be: a text prompt, a clip of a modality, or "tokens"
+# (the 0.2 s vectors of a MoBind token encoder, for temporal work); None asks for none of these.
+QUERY_KINDS = ("text", "imu", "pose", "video", "tokens")
+
+
+def can_embed(config: dict, query: str | None) -> bool:
+    """Whether an encoder with this checkpoint config embeds a `query` (QUERY_KINDS, or None: any)."""
+    if query is None:
+        return True
+    if query == "text":
+        return bool(config.get("text"))
+    if query == "tokens":
+        return "tokens" in config
+    return query in config.get("towers", {})
+
+
+class Searcher:
+    """The store reads, the encoder choice and the filtered searches of one index (a folder or
+    an s3:// URI)."""
+
+    def __init__(self, path: str | Path):
+        self.store = IndexStore(path)
+        self._encoders: dict[str, Encoder] = {}
+        self._configs: dict[str, dict] = {}  # encoder id -> its checkpoint config (no weights)
+        # Asked on every search, answered from the commit log: kept per version of it, which this
+        # handle reads until it writes (IndexStore.version), instead of a LanceDB scan per request.
+        self._ids: tuple[int, list[str]] | None = None
+        self._picks: dict[tuple, str] = {}  # (query kind, target, encoder asked for, log version) -> encoder id
+        self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
+        self._backgrounds: dict[tuple[str, str, int], np.ndarray] = {}  # match scores' window samples
+
+    # ---- the index's rows, scoped by keyword ----------------------------------------------
+    @property
+    def uri(self) -> str:
+        """Where the index lives (a folder, or an s3:// URI)."""
+        return self.store.uri
+
+    def encoder_ids(self) -> list[str]:
+        """The encoders of this index, in the order they were first built into it (newest last)."""
+        version = self._log_version()
+        if self._ids is None or self._ids[0] != version:
+            self._ids = (version, self.store.encoders())
+        return list(self._ids[1])
+
+    def windows(self, where: str | None = None, columns: list[str] | None = None, **scope) -> pl.DataFrame:
+        """Windows that the user filter `where` admits within `scope`, e.g. recording="lab/a"."""
+        return self.store.windows(where, columns, **scope)
+
+    def recordings(self, where: str | None = None, columns: list[str] | None = None, **scope) -> pl.DataFrame:
+        """Recordings that the user filter `where` admits within `scope` (recording= one id or a list)."""
+        return self.store.recordings(where, columns, **scope)
+
+    def tokens(self, columns: list[str] | None = None, **scope) -> pl.DataFrame:
+        """Token rows (0.2 s vectors of a token encoder) within `scope`."""
+        return self.store.filtered("tokens", None, columns, **scope)
+
+    def count(self, table: str = "windows", **scope) -> int:
+        """Rows of `table` ("windows", "recordings", "tokens") within `scope`."""
+        return self.store.count(table, **scope)
+
+    def has_tokens(self, encoder_id: str | None = None) -> bool:
+        return self.store.has_tokens(encoder_id)
+
+    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
+        """The mean stored vector of one encoder and modality: what zero-shot scores are taken
+        relative to (`Encoder.label_cosines`); None when the index has no such window."""
+        return self.store.mean_vector(encoder_id, modality)
+
+    def indexed_modalities(self) -> list[str]:
+        """The modalities that have windows in this index: the possible search targets."""
+        df = self.windows(columns=["modality"])
+        return sorted(set(df["modality"].to_list())) if df.height else []
+
+    def recording(self, recording_id: str) -> dict:
+        """The metadata row of one recording (id, dataset, subject, labels, duration, sources, ...)."""
+        df = self.recordings(recording=recording_id)
+        if df.height == 0:
+            raise LookupError(f"no recording {recording_id!r} in {self.uri}")
+        return df.row(0, named=True)
+
+    def load_recording(self, recording_id: str) -> Recording:
+        """The whole recording (signals included), re-read from its source files by its importer."""
+        return recordings.load(self.recording(recording_id))
+
+    def stored_concepts(self) -> dict:
+        """The concepts file as stored ({key: concept}); query.concepts reads and writes through these."""
+        return self.store.concepts()
+
+    def save_concepts(self, stored: dict) -> None:
+        self.store.save_concepts(stored)
+
+    def _log_version(self) -> int:
+        return self.store.version("indexed")
+
+    def _checkpoint_folder(self, encoder_id: str) -> Path:
+        return self.store.encoder_folder(encoder_id)
+
+    # ---- encoders ------------------------------------------------------------------------
+    def pick_encoder_id(self, query: str | None, target: str | None, encoder_id: str | None = None) -> str:
+        """The encoder that embeds a `query` (QUERY_KINDS; None: any) for a search of `target`
+        windows (None: any): `encoder_id` when given (refused when it is not in the index or
+        cannot embed the query), else the newest one that can and whose `target` windows the
+        index holds; for "tokens", the newest one with stored token vectors. Chosen from the
+        configs alone, once per version of the commit log: weights load only when a clip is
+        embedded."""
+        key = (query, target, encoder_id, self._log_version())
+        if key not in self._picks:
+            self._picks[key] = self._pick(query, target, encoder_id)
+        return self._picks[key]
+
+    def _pick(self, query: str | None, target: str | None, encoder_id: str | None) -> str:
+        if encoder_id is not None:
+            if can_embed(self.encoder_config(encoder_id), query):
+                return encoder_id
+            if query == "tokens":
+                raise LookupError(f"encoder {encoder_id!r} is not a token encoder")
+            raise LookupError(f"encoder {encoder_id} cannot embed a {query} query")
+        have_target = [e for e in self._known_encoders()
+                       if target is None or self.count("windows", encoder=e, modality=target)]
+        if not have_target:
+            raise LookupError(f"the index holds no {target!r} windows (it has {', '.join(self.indexed_modalities())})")
+        if query == "tokens":
+            have_target = [e for e in have_target if self.has_tokens(e)]
+            if not have_target:
+                raise LookupError(f"{self.uri}: the index holds no token vectors; build it with a "
+                                  "token checkpoint (`python -m encoders train-tokens`)")
+        for eid in reversed(have_target):
+            if can_embed(self.encoder_config(eid), query):
+                return eid
+        what = ("text-aligned encoder (trained with --text-tower)" if query == "text"
+                else "token encoder" if query == "tokens" else f"encoder with a {query} tower")
+        raise LookupError(f"no {what} built the {target!r} windows of this index; build it with such a checkpoint")
+
+    def encoder(self, encoder_id: str | None = None, modality: str | None = None, query: str | None = None) -> Encoder:
+        """The encoder pick_encoder_id chooses for a `query` over `modality` windows (the one
+        named, else the newest that fits), loaded once."""
+        encoder_id = self.pick_encoder_id(query, modality, encoder_id)
+        if encoder_id not in self._encoders:
+            self._encoders[encoder_id] = load_checkpoint(self._checkpoint_folder(encoder_id))
+        return self._encoders[encoder_id]
+
+    def encoder_config(self, encoder_id: str) -> dict:
+        """The config of an encoder of this index, read without its weights (the loaded encoder's
+        own when it is loaded)."""
+        if encoder_id in self._encoders:
+            return self._encoders[encoder_id].config
+        if encoder_id not in self._configs:
+            if encoder_id not in (ids := self._known_encoders()):
+                raise LookupError(f"encoder {encoder_id!r} is not in this index; it has {ids}")
+            self._configs[encoder_id] = checkpoint_config(self._checkpoint_folder(encoder_id))
+        return self._configs[encoder_id]
+
+    def encode_text(self, texts: list[str], encoder_id: str, templates: bool = True) -> np.ndarray:
+        """Unit vectors (N, d) for text in `encoder_id`'s joint space (Encoder.encode_text), through
+        its frozen text tower alone: the encoder's own weights are not loaded for it."""
+        spec = self.encoder_config(encoder_id).get("text")
+        if not spec:
+            raise ValueError(f"encoder {encoder_id} is not text-aligned (its space is "
+                             f"{self.encoder_config(encoder_id).get('space')!r}); train one with "
+                             "`python -m encoders train --text-tower minilm`")
+        tower = load_text_tower(spec)
+        return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))
+
+    def _known_encoders(self) -> list[str]:
+        ids = self.encoder_ids()
+        if not ids:
+            raise LookupError(f"{self.uri}: the index holds no windows yet")
+        return ids
+
+    # ---- nearest windows -------------------------------------------------------------------
+    def nearest(self, encoder_id: str, target: str, queries: np.ndarray, k: int, where: str | None = None,
+                **kw) -> pl.DataFrame:
+        """query.search.nearest_windows over this index (kw: columns, search_params, ranked, and
+        the scope: body_part=, recording=, exclude_recording=)."""
+        return nearest_windows(self.store, encoder_id, target, queries, k, where, **kw)
+
+    def search_vector(self, vector: np.ndarray, target: str, k: int = 10, where: str | None = None,
+                      encoder_id: str | None = None, exclude_recording: str | None = None,
+                      match_kind: str = "example", **search_params) -> pl.DataFrame:
+        """The k windows of `target` nearest one query vector. `search_params` (nprobe=,
+        efSearch=) override an approximate index's tuned ones for this search. The `match`
+        column is each hit's calibrated probability of being relevant for a query of
+        `match_kind` ("text", "example", "concept"; query.match_score)."""
+        hits = self.search_vectors(np.atleast_2d(vector), target, k, where, encoder_id, exclude_recording,
+                                   match_kind, **search_params)
+        return pl.DataFrame(hits.get_columns()[1:])
+
+    def search_vectors(self, vectors: np.ndarray, target: str, k: int = 10, where: str | None = None,
+                       encoder_id: str | None = None, exclude_recording: str | None = None,
+                       match_kind: str = "example", **search_params) -> pl.DataFrame:
+        """Many query vectors (n, d) at once, one FAISS call: the columns of search_vector plus
+        `query`, the row of `vectors` each hit answers; ranks count within each query."""
+        check_range("k", k, 1, MAX_K)
+        encoder_id = encoder_id or self.pick_encoder_id(None, target)
+        hits = self.nearest(encoder_id, target, vectors, k, where, exclude_recording=exclude_recording,
+                            columns=RESULT_COLUMNS[4:], search_params={**self.search_params, **search_params},
+                            ranked=True)  # by query, each query's best first: RESULT_COLUMNS but `match`
+        calibration = match_score.for_checkpoint(encoder_id, lambda: self._checkpoint_folder(encoder_id))
+        return match_score.with_match(hits, vectors, self.match_background(encoder_id, target), calibration,
+                                      match_kind)
+
+    def match_background(self, encoder_id: str, target: str) -> np.ndarray:
+        """The window vectors a hit's match probability is taken relative to: those of random
+        recordings holding about query.match_score.BACKGROUND_WINDOWS windows of `target`, drawn
+        once per version of the index."""
+        key = (encoder_id, target, self._log_version())
+        if key not in self._backgrounds:
+            self._backgrounds[key] = match_score.background_vectors(self.windows, encoder_id, target)
+        return self._backgrounds[key]
