@@ -20,7 +20,7 @@ from indexer.importers.example import write_example
 from indexer.model import Entry
 from indexer.store import IndexStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IMU_HEADER = "acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z"
 
 

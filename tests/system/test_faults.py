@@ -28,7 +28,7 @@ from test_build import add_good_recording, write_example
 from indexer import cli as indexer_cli
 from indexer.store import IndexStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOOK = Path(__file__).with_name("fault_hook.py")
 RECORDINGS = 8
 COMMIT_EVERY = 2  # 8 recordings -> 4 commits in the killed builds

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 DEMO = REPO / "demo-index"
 needs_demo = pytest.mark.skipif(not (DEMO / "windows.lance").exists(),
