@@ -491,6 +491,7 @@ def test_a_corrupt_bvh_is_skipped_in_a_bvh_folder_build(tmp_path, tiny_encoder):
     assert [m["modality"] for m in store.faiss_manifests()] == ["pose"]
 
 
+@pytest.mark.slow
 def test_cli_build_exits_0_and_prints_what_it_skipped(tmp_path, tiny_encoder):
     folder = tmp_path / "messy"
     bad = _bad_archive(folder)

@@ -56,6 +56,7 @@ def test_a_cold_text_search_loads_neither_torch_nor_the_front_ends(builtin_demo_
     assert ix.search_vector(vec, "imu", 5)["window_id"].to_list() == [r["window_id"] for r in rows]
 
 
+@pytest.mark.slow
 def test_bounded_load_on_the_json_api_answers_every_request(builtin_demo_dir, tmp_path):
     """bench/load.py against `query serve` on the quick start's index: 4 users for 3 s, no error,
     and the figures it reports (p50 <= p95, a rate, the server's start-up time) are there."""
