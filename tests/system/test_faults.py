@@ -1,5 +1,5 @@
 """Fault injection on real `python -m indexer build` processes: SIGKILL at named phases of the
-build (tests/fault_hook.py pauses the process there, then the test kills it from outside), two
+build (tests/system/fault_hook.py pauses the process there, then the test kills it from outside), two
 builds into one index at once, and a disk that fills up (a small tmpfs in a user namespace where
 the machine allows one, and an injected ENOSPC everywhere).
 
