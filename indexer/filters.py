@@ -16,7 +16,7 @@ sqlglot's dialects, DuckDB's output is the closest (single-quoted strings with '
 double-quoted identifiers, [..] array literals, array_has / array_has_any); Spark, Hive,
 BigQuery and Databricks escape quotes inside strings with a backslash, which LanceDB rejects, and
 Postgres, BigQuery and Trino rewrite array functions into forms it does not support. `Lance`
-is DuckDB with the differences LanceDB 0.40 showed (tests/test_filters.py checks each one on a
+is DuckDB with the differences LanceDB 0.40 showed (tests/indexer/test_filters.py checks each one on a
 real table): backtick identifiers are read too (LanceDB's documented way to quote a column),
 casts to text are written `STRING` (LanceDB refuses TEXT and VARCHAR), and `array_has_all` and
 `regexp_like` keep their names instead of becoming `@>` / `REGEXP_MATCHES`.

@@ -3,7 +3,7 @@ through pyarrow's filesystem layer, so that a local folder and an object store (
 alike. Writes are atomic: a reader sees the old file or the new one, never half of one.
 
 Callers go through the module (`sidefiles.write_atomic(...)`), so that a test can pause or fail
-every side-file write in one place (tests/fault_hook.py).
+every side-file write in one place (tests/system/fault_hook.py).
 """
 from __future__ import annotations
 

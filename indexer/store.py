@@ -1,13 +1,13 @@
 """The LanceDB tables of an index directory (indexer.schema) and its commit log. Everything else
-asks this module for rows; the FAISS files beside the tables are `indexer.faiss_files`, the
-writer lock `indexer.locks`, atomic side-file writes `indexer.sidefiles`, and values become SQL
-in `indexer.sql` only.
+asks this module for rows; the FAISS files beside the tables are `indexer.faiss_files`, the kept
+checkpoints and concepts file `indexer.kept`, the writer lock `indexer.locks`, atomic side-file
+writes `indexer.sidefiles`, and values become SQL in `indexer.sql` only.
 
     DIR/
       recordings.lance, windows.lance, tokens.lance   the truth (vectors included)
       indexed.lance      the commit log: (recording, encoder) pairs whose windows are complete
       faiss/             rebuildable accelerators (indexer.faiss_files)
-      encoders/<id>/     the checkpoints the index was built with
+      encoders/<id>/     the checkpoints the index was built with (indexer.kept)
       concepts.json      concepts taught by example (query's Index.teach); a build never touches it
 
 Writes are ordered so that a crash leaves the previous index readable: a recording's windows
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import time
 from pathlib import Path
 
@@ -35,14 +34,11 @@ import pyarrow as pa
 import pyarrow.fs
 
 from indexer import schema, sidefiles, sql
-from indexer.errors import DamagedTable, ReadOnlyIndex, first_line
+from indexer.errors import DamagedTable
 from indexer.faiss_files import FaissEntry, FaissFiles
+from indexer.kept import KeptFiles
 from indexer.locks import WriterLock, writer_lock
 from indexer.search_rows import SearchRows
-
-# The checkpoint file that completes an encoder folder kept in an index (written last).
-ENCODER_COMPLETE = "config.json"
-CONCEPTS = "concepts.json"  # concepts taught by example, beside the tables (IndexStore.concepts)
 
 
 def _writes(method):
@@ -99,11 +95,11 @@ class IndexStore:
         self.tables = {name: self.db.open_table(name) for name in schema.TABLES if name in existing}
         self.fs, self.root = pyarrow.fs.FileSystem.from_uri(self.uri)
         self.faiss_files = FaissFiles(self)
+        self.kept = KeptFiles(self)  # kept checkpoints and the concepts file
         self._search = SearchRows(self)  # admitted ids and hit metadata, kept in memory per table version
         self._lock: WriterLock | None = None  # held by writer()
         self._versions: dict[str, int] = {}  # table versions, forgotten on every write (version())
         self._hidden: tuple[tuple, dict] | None = None  # (table versions, _uncommitted_scope per table)
-        self._means: dict[tuple, np.ndarray | None] = {}  # mean_vector per (encoder, modality, version)
 
     # ---- reading -------------------------------------------------------------------------
     def table(self, name: str, where: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
@@ -340,58 +336,15 @@ class IndexStore:
                         table.create_index(column, config=kind())
                 table.optimize()
 
-    # ---- encoders kept with the index, so queries embed with the very weights it was built with
-    def _encoder_dir(self, encoder_id: str) -> str:
-        return f"{self.root}/encoders/{sidefiles.slug(encoder_id)}"
-
-    def save_encoder(self, encoder_id: str, files) -> None:
-        """Keep a model's checkpoint with the index; `files()` -> {name: bytes}, called only when
-        the index does not hold this encoder yet (the config is written last: sidefiles.save_folder)."""
-        sidefiles.save_folder(self.fs, self._encoder_dir(encoder_id), files, last=ENCODER_COMPLETE)
-
+    # ---- the checkpoints and concepts kept beside the tables (indexer.kept) ---------------
     def encoder_folder(self, encoder_id: str) -> Path:
-        """A local folder holding the checkpoint an index was built with (copied to a temp
-        folder when the index is remote); load it with `encoders.load_checkpoint`."""
-        return sidefiles.local_folder(self.fs, self._encoder_dir(encoder_id), remote="://" in self.uri)
+        return self.kept.encoder_folder(encoder_id)
 
-    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
-        """The mean of the committed vectors of one encoder and modality, the archive's common
-        direction that zero-shot scores are taken relative to (query.text_aligned); None when
-        there is none. Streamed in batches as a FAISS build reads them, cached per table version."""
-        key = (encoder_id, modality, int(self.tables["windows"].version))
-        if key not in self._means:
-            total, count = None, 0
-            for _, batch in self.faiss_files.vector_batches(encoder_id, modality):
-                part = batch.astype(np.float64).sum(0)
-                total, count = (part if total is None else total + part), count + len(batch)
-            self._means[key] = None if total is None else (total / count).astype(np.float32)
-        return self._means[key]
-
-    # ---- concepts taught by example: one small JSON side file, written whole and atomically, that
-    # builds (full or incremental) never touch, so concepts outlive rebuilds of the tables
     def concepts(self) -> dict:
-        """The concepts taught to this index, {key: concept dict} (empty when none was)."""
-        path = f"{self.root}/{CONCEPTS}"
-        try:
-            if not sidefiles.exists(self.fs, path):
-                return {}
-            data = json.loads(sidefiles.read(self.fs, path))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{self.uri}: {CONCEPTS} cannot be read ({first_line(exc).strip()}); delete it to "
-                             "forget every concept, or restore it from a copy") from None
-        if not isinstance(data, dict) or not isinstance(data.get("concepts"), dict):
-            raise ValueError(f"{self.uri}: {CONCEPTS} is not a concepts file; delete it to forget every concept")
-        return data["concepts"]
+        return self.kept.concepts()
 
     def save_concepts(self, concepts: dict) -> None:
-        """Replace the concepts file with `concepts` (atomically: readers see the old file or the new).
-        An index that cannot be written is refused in one line (ReadOnlyIndex)."""
-        body = json.dumps({"format": 1, "concepts": concepts}, separators=(",", ":")).encode()
-        try:
-            sidefiles.write_atomic(self.fs, f"{self.root}/{CONCEPTS}", body)
-        except OSError as exc:
-            raise ReadOnlyIndex(f"{self.uri}: cannot write {CONCEPTS} ({exc.strerror or first_line(exc).strip()}); "
-                                "teach and forget need an index you can write to") from None
+        self.kept.save_concepts(concepts)
 
     # ---- the FAISS files (indexer.faiss_files), by the names callers of the store know ------
     def faiss(self, encoder_id: str, modality: str, table: str = "windows") -> FaissEntry:
@@ -403,3 +356,6 @@ class IndexStore:
 
     def faiss_manifests(self) -> list[dict]:
         return self.faiss_files.manifests()
+
+    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
+        return self.faiss_files.mean_vector(encoder_id, modality)

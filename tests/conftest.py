@@ -1,7 +1,9 @@
-"""Shared fixtures: where the real datasets live, and a tiny randomly initialised encoder.
+"""Shared fixtures: where the real datasets live, a tiny randomly initialised encoder, and the
+demo indexes several test files search (built once per session; tests only read them).
 
 The datasets are read in place from ../shared/data (never copied into the repo); tests that
-need them skip when it is absent.
+need them skip when it is absent. Test files live in folders mirroring the packages
+(tests/indexer, encoders, query, ui) and tests/system for what crosses them.
 """
 from __future__ import annotations
 
@@ -52,3 +54,36 @@ def make_tiny_encoder(folder: Path, seed: int = 0):
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory):
     return make_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def builtin_demo_dir(tmp_path_factory) -> Path:
+    """The quick start's index: the whole demo archive embedded by the built-in model, as
+    `python -m indexer build --demo DIR` builds it."""
+    from encoders import load_checkpoint
+    from indexer import build_path, discover
+
+    out = tmp_path_factory.mktemp("builtin-demo") / "demo-index"
+    summary = build_path(out, discover(None, "demo"), load_checkpoint("builtin"), progress=False)
+    assert not summary.skipped
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_index_dir(tmp_path_factory) -> Path:
+    """The demo archive's first takes, embedded by a tiny random text-aligned encoder (kept
+    beside the index, in ../encoder)."""
+    from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS
+
+    from encoders import checkpoint, load_checkpoint
+    from encoders.factory import create_model
+    from encoders.model import text_aligned_config
+    from indexer import build_path, discover
+
+    root = tmp_path_factory.mktemp("serve")
+    checkpoint.save(create_model(text_aligned_config("cnn_gru", TINY_CLIP, params=TINY_TOWER_PARAMS), seed=0),
+                    root / "encoder")
+    entries = [e for e in discover(None, "demo") if e.id.endswith("_t1")]
+    summary = build_path(root / "index", entries, load_checkpoint(root / "encoder"), progress=False)
+    assert not summary.skipped
+    return root / "index"

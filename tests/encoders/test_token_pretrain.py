@@ -3,13 +3,12 @@ from mocap (encoders.pretrain.pretrain_tokens, `python -m encoders pretrain-toke
 from __future__ import annotations
 
 import json
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from test_build import _bvh  # a BVH with canonical joint names, limbs swinging (tests/indexer)
 
 from encoders import checkpoint, tokens
 from encoders.cli import main as encoders_main
@@ -25,9 +24,6 @@ from indexer.importers.example import _example_pose
 from indexer.model import Entry, ImuStream, PoseStream, Recording
 from indexer.units import IMU6_CHANNELS
 from indexer.virtual_imu import random_mount, virtual_imu
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_build import _bvh  # noqa: E402  (a BVH with canonical joint names, limbs swinging)
 
 TINY = dict(embed_dim=16, dim=16, layers=1, heads=2, conv_width=8)
 

@@ -121,6 +121,7 @@ def test_grid_pages_through_many_results_and_times_the_page(page, ui_server, sho
     assert not page.locator("#more-button").is_visible()
 
 
+@pytest.mark.slow
 def test_a_new_search_replaces_the_old_results_at_once(page, ui_server):
     page.goto(ui_server[1])
     page.wait_for_selector("#search-button")
@@ -170,6 +171,7 @@ def test_example_prompts_come_from_the_index_labels(page, ui_server):
     page.wait_for_function(f"document.querySelector('#prompt textarea').value === {json.dumps(text)}")
 
 
+@pytest.mark.slow
 def test_a_card_opens_its_recording_and_searches_with_its_window(page, ui_server, shots):
     page.goto(f"{ui_server[1]}?query=a+person+waves&target=pose&k=8&dataset=demo")  # no video to cut: fast
     page.wait_for_selector(".ms-card")
@@ -195,6 +197,7 @@ def test_a_card_opens_its_recording_and_searches_with_its_window(page, ui_server
     assert rec_id in page.eval_on_selector_all(".ms-card", "els => els.slice(0, 3).map(e => e.dataset.recording)")
 
 
+@pytest.mark.slow
 def test_the_playhead_moves_the_video(page, ui_server):
     from conftest import UTD
 
@@ -220,6 +223,7 @@ def _cards(page) -> list[dict]:
                                           .replace(/(strong|fair|weak) match$/, '').trim()}))""")
 
 
+@pytest.mark.slow
 def test_select_cards_teach_a_concept_and_search_it(page, ui_server, monkeypatch):
     """Select three cards of one action, teach them as a concept, click the concept and search:
     the concept's hits come first and the page says the concept was used; a read-only index
@@ -289,6 +293,7 @@ CARD_FRAME = """e => [e.dataset.playing, e.querySelector('svg[data-poses]').data
                     e.querySelector('.ms-timeline .ms-cursor').getAttribute('x1')]"""
 
 
+@pytest.mark.slow
 def test_cards_play_their_window_and_stop_off_screen(browser, ui_server):
     """Each card loops its window (the skeleton's pose changes over time); a card scrolled off
     screen stops, and starts again when it comes back."""
@@ -329,6 +334,7 @@ def _playhead(page) -> float:
     return float(page.evaluate("document.querySelector('#rec-plot .js-plotly-plot').dataset.playhead || '0'"))
 
 
+@pytest.mark.slow
 def test_play_and_pause_move_and_stop_the_playhead(page, ui_server, shots):
     """Play runs the playhead at real speed (skeleton, IMU line and slider on one clock), Pause
     stops it, and Loop plays the matched window again from its start."""

@@ -28,7 +28,7 @@ from indexer.importers import utd_mhad
 from indexer.windows import WindowSpec
 from query.api import open_index
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ACTIONS = {4, 5, 9, 13, 16, 22, 24, 27}  # clap, throw, circle, boxing, arm curl, jogging, sit to stand, squat
 QUERY = "a24_s2_t1"  # sit to stand, subject 2 (held out)
 

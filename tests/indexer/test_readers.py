@@ -19,7 +19,7 @@ from indexer.units import IMU6_CHANNELS
 from query import cli as query_cli
 from query import inputs, read_imu, read_pose
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 BVH = SHARED / "bandai-namco" / "dataset-2" / "data" / "dataset-2_raise-up-right-hand_active_013.bvh"
 
 

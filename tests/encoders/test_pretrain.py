@@ -104,6 +104,7 @@ def test_training_rows_draw_from_their_take_captions_and_sentences_of_their_own_
         assert f"{other} hand" not in described
 
 
+@pytest.mark.slow
 def test_a_pretrained_checkpoint_records_what_it_saw(tmp_path):
     if not minilm_available():
         pytest.skip("MiniLM text tower not installed")

@@ -46,17 +46,11 @@ def test_build_without_a_checkpoint_makes_an_archive_searchable_by_text(tmp_path
 
 
 @pytest.fixture(scope="module")
-def builtin_demo_index(tmp_path_factory):
-    """The demo archive embedded by the shipped model, as the quick start builds it."""
-    from indexer.build import build
-    from indexer.importers import discover
-    from indexer.store import IndexStore
+def builtin_demo_index(builtin_demo_dir):
+    """The demo archive embedded by the shipped model, as the quick start builds it (conftest)."""
     from query.api import open_index
 
-    out = tmp_path_factory.mktemp("builtin-demo")
-    summary = build(discover(None, "demo"), IndexStore(out, create=True), load_checkpoint("builtin"), progress=False)
-    assert not summary.skipped
-    return open_index(out)
+    return open_index(builtin_demo_dir)
 
 
 def test_the_shipped_model_names_demo_actions_it_never_trained_on(builtin_demo_index):

@@ -22,7 +22,6 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
-from test_serve import demo_index_dir  # noqa: E402,F401  # the module fixture: a tiny demo index
 
 from query import open_index  # noqa: E402
 from query.http_guard import Guard, HttpLimits, strip_paths, warn_if_open  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 
 from indexer.units import STANDARD_GRAVITY
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 import zeroshot  # noqa: E402
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 DEMO = REPO / "demo-index"
 needs_demo = pytest.mark.skipif(not (DEMO / "windows.lance").exists(),
@@ -29,6 +29,7 @@ def commands_after(heading: str) -> list[str]:
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 @needs_demo
 def test_the_python_example_runs(tmp_path):
     (code,) = blocks("python")
@@ -37,6 +38,7 @@ def test_the_python_example_runs(tmp_path):
     assert "walking" in run.stdout and "waving" in run.stdout
 
 
+@pytest.mark.slow
 @needs_demo
 def test_the_demo_searches_run():
     for line in commands_after("Then search the demo"):
@@ -48,6 +50,7 @@ def test_the_demo_searches_run():
         assert "demo/" in run.stdout, line
 
 
+@pytest.mark.slow
 @needs_demo
 def test_bringing_your_own_archive_runs(tmp_path):
     for line in commands_after("## Bringing your own recordings"):

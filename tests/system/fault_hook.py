@@ -1,7 +1,7 @@
 """Run `python -m indexer ...` with a pause at a named phase of the build, so a test can kill it
-there with SIGKILL from outside (tests/test_faults.py).
+there with SIGKILL from outside (tests/system/test_faults.py).
 
-    python tests/fault_hook.py PHASE N MARK -- build SOURCE --out DIR ...
+    python tests/system/fault_hook.py PHASE N MARK -- build SOURCE --out DIR ...
 
 When the build reaches PHASE for the N-th time, this writes PHASE to the file MARK and waits
 (until killed, or until the file MARK.release appears, then it goes on). Phases, each at a real

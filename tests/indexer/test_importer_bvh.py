@@ -10,7 +10,7 @@ from indexer.bodyparts import SKELETONS
 from indexer.errors import BadInput
 from indexer.importers import bvh, detect_format
 
-CMU = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmu-mocap"
+CMU = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cmu-mocap"
 
 
 def cmu_or_skip() -> Path:

@@ -14,7 +14,7 @@ import query
 from query.dense_sync import auto_sync, piecewise_sync
 from query.xcorr import check_pose_units, xcorr_sync
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 import eval_temporal_mocap as mocap  # noqa: E402
 

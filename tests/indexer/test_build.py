@@ -20,7 +20,7 @@ from indexer.importers.example import write_example
 from indexer.model import Entry
 from indexer.store import IndexStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IMU_HEADER = "acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z"
 
 
@@ -491,6 +491,7 @@ def test_a_corrupt_bvh_is_skipped_in_a_bvh_folder_build(tmp_path, tiny_encoder):
     assert [m["modality"] for m in store.faiss_manifests()] == ["pose"]
 
 
+@pytest.mark.slow
 def test_cli_build_exits_0_and_prints_what_it_skipped(tmp_path, tiny_encoder):
     folder = tmp_path / "messy"
     bad = _bad_archive(folder)

@@ -148,7 +148,7 @@ def test_match_json_is_null_where_there_is_no_probability():
 
 
 def test_docs_name_the_command_that_fits_each_shipped_calibration():
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "match_score.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "match_score.md").read_text()
     for path in SHIPPED.values():
         command = json.loads(path.read_text())["command"]
         assert command.startswith("python bench/calibrate.py") and command in doc

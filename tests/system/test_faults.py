@@ -1,5 +1,5 @@
 """Fault injection on real `python -m indexer build` processes: SIGKILL at named phases of the
-build (tests/fault_hook.py pauses the process there, then the test kills it from outside), two
+build (tests/system/fault_hook.py pauses the process there, then the test kills it from outside), two
 builds into one index at once, and a disk that fills up (a small tmpfs in a user namespace where
 the machine allows one, and an injected ENOSPC everywhere).
 
@@ -28,7 +28,7 @@ from test_build import add_good_recording, write_example
 from indexer import cli as indexer_cli
 from indexer.store import IndexStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOOK = Path(__file__).with_name("fault_hook.py")
 RECORDINGS = 8
 COMMIT_EVERY = 2  # 8 recordings -> 4 commits in the killed builds
@@ -156,6 +156,7 @@ def _assert_only_committed(out: Path, encoder_id: str) -> int:
 KILLED: list[tuple[str, int, int]] = []  # (phase, windows committed when killed, rerun equal)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase, nth", PHASES, ids=[f"{p}#{n}" for p, n in PHASES])
 def test_a_build_killed_at_a_phase_serves_only_commits_and_reruns_to_the_same_index(world, paused_builds, phase, nth,
                                                                                     capsys):
@@ -188,6 +189,7 @@ def test_the_kills_covered_every_phase(world):
                       "committed_windows_at_kill": {k[0]: k[1] for k in KILLED}}))
 
 
+@pytest.mark.slow
 def test_two_builds_at_once_one_waits_or_fails_naming_the_holder(world):
     """The first build holds the index (paused after its first commit). A second fails at once
     with one line naming the first one's pid; a third with --wait waits and then adds nothing."""
@@ -238,6 +240,7 @@ _FILL = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_up_is_one_line_naming_the_file(world, tmp_path):
     """Real ENOSPC from a small tmpfs (mounted in a user namespace: no root needed), at sizes that
     run out in different writes: the encoder copy, a LanceDB table, a FAISS file."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("indexer", "encoders", "query", "ui")
 HEAVY = ("torch", "lancedb", "gradio", "faiss", "polars", "pyarrow", "ray", "boto3")
 

@@ -20,26 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from query import open_index  # noqa: E402
 from query.serve import create_app  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def demo_index_dir(tmp_path_factory) -> Path:
-    """The demo archive's first takes, embedded by a tiny random text-aligned encoder."""
-    from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS
-
-    from encoders import checkpoint, load_checkpoint
-    from encoders.factory import create_model
-    from encoders.model import text_aligned_config
-    from indexer import build_path, discover
-
-    root = tmp_path_factory.mktemp("serve")
-    checkpoint.save(create_model(text_aligned_config("cnn_gru", TINY_CLIP, params=TINY_TOWER_PARAMS), seed=0),
-                    root / "encoder")
-    entries = [e for e in discover(None, "demo") if e.id.endswith("_t1")]
-    summary = build_path(root / "index", entries, load_checkpoint(root / "encoder"), progress=False)
-    assert not summary.skipped
-    return root / "index"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

