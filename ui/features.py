@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ui.errors import EXPECTED
+
+if TYPE_CHECKING:
+    from query import Index
 
 log = logging.getLogger("ui")
 
@@ -22,7 +26,7 @@ class Features:
     sync: bool = False
 
 
-def _can_embed(index, query: str, targets: list[str]) -> tuple[bool, str]:
+def _can_embed(index: Index, query: str, targets: list[str]) -> tuple[bool, str]:
     """Whether some encoder of the index embeds a `query` ("text", "video") next to windows of
     some target, asked through the query API's own encoder choice (from the checkpoints'
     configs: no model loads for it); else its reason."""
@@ -39,7 +43,7 @@ def _can_embed(index, query: str, targets: list[str]) -> tuple[bool, str]:
     return False, reason
 
 
-def detect(index) -> Features:
+def detect(index: Index) -> Features:
     """Probe the index once at start-up from its encoders' configs, loading the text tower (the
     clip encoders load in the background once the page is up: ui.app.serve)."""
     targets = index.indexed_modalities()

@@ -1,4 +1,4 @@
-"""One checkpoint for any IMU channel subset and every sensor (issue 9, the encoders part):
+"""One checkpoint for any IMU channel subset and every sensor:
 channel-group dropout, IMU-only archives with text, several placements per recording, --init,
 subject selection before reading, the refusal to score on training subjects, the one-class
 warning, per-placement reports and named skipped files."""

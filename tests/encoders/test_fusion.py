@@ -1,4 +1,4 @@
-"""Sensor fusion (issue 9, multi-sensor): a checkpoint trained with `--fusion attention` fuses
+"""Sensor fusion: a checkpoint trained with `--fusion attention` fuses
 the sensors of a recording window into one vector; an index built with it holds one vector per
 sensor and one fused ("all") vector per window; a query of several sensors searches the fused
 windows; checkpoints without fusion load, train and answer by late fusion as before.
