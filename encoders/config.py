@@ -304,6 +304,17 @@ class EncoderConfig(Mapping):
     def modalities(self) -> list[str]:
         return list(self.towers)
 
+    def embeds(self, query: str | None) -> bool:
+        """Whether this encoder embeds a query of this kind: "text" (it has a text tower),
+        "tokens" (a MoBind token model), a modality (it has that tower), or None (any)."""
+        if query is None:
+            return True
+        if query == "text":
+            return bool(self.text)
+        if query == "tokens":
+            return self.is_tokens
+        return query in self.towers
+
     @property
     def rates(self) -> dict[str, float]:
         return {m: float(t.rate) for m, t in self.towers.items()}

@@ -25,7 +25,7 @@ from query import match_score, recordings
 from query.search import nearest_windows
 
 if TYPE_CHECKING:  # annotations only: the class brings torch, which text searches and listings never load
-    from encoders import Encoder
+    from encoders import Encoder, EncoderConfig
 
 # `match`: the hit's calibrated probability of being relevant (query.match_score)
 RESULT_COLUMNS = ["rank", "score", "match", "window_id", "recording_id", "dataset", "subject", "label",
@@ -35,17 +35,6 @@ RESULT_COLUMNS = ["rank", "score", "match", "window_id", "recording_id", "datase
 QUERY_KINDS = ("text", "imu", "pose", "video", "tokens")
 
 
-def can_embed(config: dict, query: str | None) -> bool:
-    """Whether an encoder with this checkpoint config embeds a `query` (QUERY_KINDS, or None: any)."""
-    if query is None:
-        return True
-    if query == "text":
-        return bool(config.get("text"))
-    if query == "tokens":
-        return "tokens" in config
-    return query in config.get("towers", {})
-
-
 class Searcher:
     """The store reads, the encoder choice and the filtered searches of one index (a folder or
     an s3:// URI)."""
@@ -53,7 +42,7 @@ class Searcher:
     def __init__(self, path: str | Path):
         self.store = IndexStore(path)
         self._encoders: dict[str, Encoder] = {}
-        self._configs: dict[str, dict] = {}  # encoder id -> its checkpoint config (no weights)
+        self._configs: dict[str, EncoderConfig] = {}  # encoder id -> its checkpoint config (no weights)
         # Asked on every search, answered from the commit log: kept per version of it, which this
         # handle reads until it writes (IndexStore.version), instead of a LanceDB scan per request.
         self._ids: tuple[int, list[str]] | None = None
@@ -142,7 +131,7 @@ class Searcher:
 
     def _pick(self, query: str | None, target: str | None, encoder_id: str | None) -> str:
         if encoder_id is not None:
-            if can_embed(self.encoder_config(encoder_id), query):
+            if self.encoder_config(encoder_id).embeds(query):
                 return encoder_id
             if query == "tokens":
                 raise LookupError(f"encoder {encoder_id!r} is not a token encoder")
@@ -157,7 +146,7 @@ class Searcher:
                 raise LookupError(f"{self.uri}: the index holds no token vectors; build it with a "
                                   "token checkpoint (`python -m encoders train-tokens`)")
         for eid in reversed(have_target):
-            if can_embed(self.encoder_config(eid), query):
+            if self.encoder_config(eid).embeds(query):
                 return eid
         what = ("text-aligned encoder (trained with --text-tower)" if query == "text"
                 else "token encoder" if query == "tokens" else f"encoder with a {query} tower")
@@ -171,7 +160,7 @@ class Searcher:
             self._encoders[encoder_id] = load_checkpoint(self._checkpoint_folder(encoder_id))
         return self._encoders[encoder_id]
 
-    def encoder_config(self, encoder_id: str) -> dict:
+    def encoder_config(self, encoder_id: str) -> EncoderConfig:
         """The config of an encoder of this index, read without its weights (the loaded encoder's
         own when it is loaded)."""
         if encoder_id in self._encoders:

@@ -268,9 +268,9 @@ def _add_search_routes(app, models: SimpleNamespace, index: Index, limits: HttpL
     def search_vector(req: models.VectorSearch) -> list[dict]:
         vector = np.asarray(req.vector, np.float32)
         encoder = index.encoder(req.encoder_id, modality=req.target)
-        if vector.shape != (encoder.config["embed_dim"],):
+        if vector.shape != (encoder.config.embed_dim,):
             raise ValueError(f"vector has {vector.size} values; encoder {encoder.id} embeds into "
-                             f"{encoder.config['embed_dim']} dimensions")
+                             f"{encoder.config.embed_dim} dimensions")
         return _rows(index.search_vector(vector, req.target, req.k, req.where, encoder.id, **req.params()))
 
     @app.post("/search/window")

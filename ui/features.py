@@ -58,7 +58,7 @@ def detect(index: Index) -> Features:
     modalities = set()
     for encoder_id in index.encoder_ids():
         try:
-            modalities.update(index.encoder_config(encoder_id).get("towers", {}))
+            modalities.update(index.encoder_config(encoder_id).modalities)
         except EXPECTED as exc:  # a damaged checkpoint disables its queries, not the page
             log.warning("encoder %s cannot be loaded: %s", encoder_id, exc)
     for kind in ("imu", "pose"):

@@ -360,10 +360,10 @@ def window_lengths(ctx: Context) -> dict[str, float]:
         for encoder_id in ctx.index.encoder_ids():
             try:  # from the config alone: drawing cards needs no encoder weights
                 config = ctx.index.encoder_config(encoder_id)
-                length = float(config["window"]["length"])
+                length = float(config.window.length)
             except Exception:  # noqa: BLE001  # a damaged checkpoint: its windows are drawn without it
                 continue
-            for modality in config.get("towers", {}):
+            for modality in config.modalities:
                 lengths[modality] = max(lengths.get(modality, 0.0), length)
         ctx.window_lengths = lengths
     return ctx.window_lengths

@@ -30,6 +30,15 @@ def test_made_configs_round_trip_and_name_their_family():
         assert again == config and again.family == family
 
 
+def test_a_config_says_which_queries_its_encoder_embeds():
+    """The one rule the query layer's encoder choice asks (query.searcher)."""
+    shipped = checkpoint_config(SHIPPED["builtin"])
+    assert [q for q in ("text", "imu", "pose", "video", "tokens", None) if shipped.embeds(q)] == ["text", "imu", "pose", None]
+    tokens = default_token_config(embed_dim=16, dim=16, layers=1, heads=2)
+    assert tokens.embeds("tokens") and not tokens.embeds("text")
+    assert not default_config(embed_dim=16).embeds("text")  # no text tower
+
+
 @pytest.mark.parametrize("change, words", [
     ({"embed_dim": 10**12}, "embed_dim must be between 1 and 16384"),
     ({"window": {"length": "long", "hop": 1.0}}, "window.length (seconds)"),
