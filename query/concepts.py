@@ -228,4 +228,8 @@ def search(searcher: Searcher, concept: dict, target: str, k: int, where: str | 
         return None
     hits = searcher.search_vector(prototype(concept, candidates[0], target), target, k, where, candidates[0],
                                match_kind="concept")
-    return hits.with_columns(pl.lit(concept["name"]).alias("concept"))
+    # An example the concept was taught with is relevant to it by the user's own word: its match
+    # is 1.0, as an exact self-match's is, whatever the calibrated model says of its cosine.
+    taught = pl.col("window_id").is_in([int(w) for w in concept.get("windows", [])])
+    return hits.with_columns(pl.when(taught).then(1.0).otherwise(pl.col("match")).alias("match"),
+                             pl.lit(concept["name"]).alias("concept"))

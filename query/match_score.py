@@ -22,7 +22,8 @@ folder, or the shipped model whose encoder id it names). A checkpoint without on
 the relative models of the built-in checkpoint (`relative`: no raw cosine, whose scale is the
 checkpoint's own); a missing or unreadable file is said in one log line and falls back the same
 way. An exact self-match (cosine >= SELF_MATCH, a window searched with itself) is 1.0 whatever
-the model says. docs/match_score.md has the measured reliability.
+the model says, and so is a concept's own example among its hits (query.concepts.search).
+docs/match_score.md has the measured reliability.
 """
 from __future__ import annotations
 

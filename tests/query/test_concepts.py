@@ -64,6 +64,22 @@ def test_teach_search_classify_forget(builtin_demo):
         ix.forget("my punch")
 
 
+def test_the_taught_examples_are_strong_matches_of_their_concept(builtin_demo):
+    """A window the user taught the concept with is relevant to it by their word: match 1.0 (the
+    page's "strong match"), while the other hits keep their calibrated probability."""
+    ix = open_index(builtin_demo[0])
+    ids = _examples(ix)
+    ix.teach("jab", window_ids=ids)
+    try:
+        hits = ix.search_text("jab", "imu", k=20)
+        taught = hits.filter(pl.col("window_id").is_in(ids))
+        assert sorted(taught["window_id"].to_list()) == ids and (taught["match"] == 1.0).all()
+        others = hits.filter(~pl.col("window_id").is_in(ids))["match"]
+        assert others.is_between(0.0, 1.0).all() and (others < 1.0).any()
+    finally:
+        ix.forget("jab")
+
+
 def test_bad_input_is_one_line(builtin_demo):
     path, _ = builtin_demo
     ix = open_index(path)
