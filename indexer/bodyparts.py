@@ -11,6 +11,10 @@ import numpy as np
 
 from indexer.errors import BadInput
 
+# Where an IMU is taken to sit when neither its file, its manifest nor its user says (a watch on the
+# right wrist): every reader, command and form defaults to it.
+DEFAULT_PLACEMENT = "right_wrist"
+
 # Where a sensor can be worn (IMU placements) and what a pose chain can be named after.
 BODY_PARTS = [
     "head", "neck", "chest", "pelvis",

@@ -33,6 +33,7 @@ _EXPORTS = {
     # re-exported from indexer, for front ends that import only this package
     "BadInput": "indexer.errors", "Recording": "indexer.model", "ImuStream": "indexer.model",
     "PoseStream": "indexer.model", "VideoStream": "indexer.model", "CANONICAL_JOINTS": "indexer.bodyparts",
+    "DEFAULT_PLACEMENT": "indexer.bodyparts",
     "VIDEO_SUFFIXES": "indexer.video", "optional": "indexer.imports", "MissingExtra": "indexer.imports",
     "lazy_exports": "indexer.imports",
 }
@@ -41,7 +42,7 @@ __getattr__ = _lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # the same names, for type checkers and the import graph
     from indexer import is_index, where_filter
-    from indexer.bodyparts import CANONICAL_JOINTS
+    from indexer.bodyparts import CANONICAL_JOINTS, DEFAULT_PLACEMENT
     from indexer.errors import BadInput
     from indexer.imports import MissingExtra, lazy_exports, optional
     from indexer.model import ImuStream, PoseStream, Recording, VideoStream

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from indexer import ImuStream, PoseStream
+from indexer.bodyparts import DEFAULT_PLACEMENT
 from query import assignment, concepts, dense_sync, inputs, locator, sensors, text_aligned
 from query.embedding import embed_clip
 from query.searcher import RESULT_COLUMNS, Searcher
@@ -38,7 +39,7 @@ class Index(Searcher):
         return self.search_vector(embed_clip(stream, encoder), target, k, where, encoder.id)
 
     def search_array(self, data: np.ndarray, modality: str, rate: float, target: str, k: int = 10,
-                     where: str | None = None, placement: str = "right_wrist", channels: list[str] | None = None,
+                     where: str | None = None, placement: str = DEFAULT_PLACEMENT, channels: list[str] | None = None,
                      start: float | None = None, end: float | None = None, encoder_id: str | None = None,
                      **read_kw) -> pl.DataFrame:
         """Search with an in-memory clip: IMU (T, C) in m/s^2 and rad/s whose columns are

@@ -36,7 +36,7 @@ import os
 import sys
 
 from indexer import bounds
-from indexer.bodyparts import canonical_placement
+from indexer.bodyparts import DEFAULT_PLACEMENT, canonical_placement
 from indexer.bounds import PORT_RANGE, bounded, positive_int
 from indexer.importers.readers import add_reading_options, options_from_args
 from query.http_guard import (
@@ -143,7 +143,7 @@ def _index(args):
 
 def _placements(args, n: int, each: bool = False) -> list[str]:
     """--placement for `n` IMU files: one per file, or one for all (`each`: one per file required)."""
-    given = [p.strip() for p in (args.placement or "right_wrist").split(",") if p.strip()]
+    given = [p.strip() for p in (args.placement or DEFAULT_PLACEMENT).split(",") if p.strip()]
     if len(given) == n or (len(given) == 1 and not each):
         return given * (n // len(given))
     if each and args.placement is None:

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.io
 
 from indexer import BadInput, ImuStream, PoseStream, VideoStream, probe_video
-from indexer.bodyparts import canonical_placement
+from indexer.bodyparts import DEFAULT_PLACEMENT, canonical_placement
 from indexer.bounds import check_imu_values, check_stream_length
 from indexer.importers import readers
 from indexer.importers.readers import read_npy
@@ -59,7 +59,7 @@ parse_joint_map = readers.parse_joint_map
 
 # ---- IMU -------------------------------------------------------------------------------------------
 def imu_from_array(data: np.ndarray, rate: float, channels: list[str] | str | None = None,
-                   placement: str = "right_wrist", acc_unit: str = "m/s^2", gyr_unit: str = "rad/s",
+                   placement: str = DEFAULT_PLACEMENT, acc_unit: str = "m/s^2", gyr_unit: str = "rad/s",
                    source: str = "array") -> ImuStream:
     """An in-memory IMU clip (T x C) as a stream. `channels` name its columns (any subset of
     acc/gyr/mag/quat, indexer.units.IMU_CHANNEL_GROUPS); default: acc_x.. then gyr_x.., as

@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 
 from indexer import BadInput
+from indexer.bodyparts import DEFAULT_PLACEMENT
 from indexer.imports import optional
 from query import dense_sync
 from query.api import Index
@@ -181,7 +182,7 @@ def request_models() -> SimpleNamespace:
     class Sensor(BaseModel):
         data: list[list[float]]
         rate: float
-        placement: str = "right_wrist"
+        placement: str = DEFAULT_PLACEMENT
         channels: list[str] | None = None
         acc_unit: str = "m/s^2"
         gyr_unit: str = "rad/s"

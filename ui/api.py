@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import typing
 
-from query import optional
+from query import DEFAULT_PLACEMENT, optional
 from query.serve import check_filter, hits_json, recording_json, search_json
 from ui import views
 from ui.errors import UserError, message
@@ -58,7 +58,7 @@ def register(ctx: views.Context) -> None:
         return search_json(ctx.index, query, target, k, filter, ctx.max_prompt_chars)
 
     def search_file(file: gr.FileData, kind: str = "imu", target: str = "pose", k: int = 10, filter: str = "",
-                    rate: float = 0, placement: str = "right_wrist", start: float = 0, end: float = 0) -> dict:
+                    rate: float = 0, placement: str = DEFAULT_PLACEMENT, start: float = 0, end: float = 0) -> dict:
         """Windows of `target` matching an uploaded IMU / pose / video file (its [start, end] s;
         0 = not given), as /search answers."""
         q = views.Query(kind=kind, target=target, k=k, upload=_path(file), rate=rate, start=start, end=end,
@@ -70,7 +70,7 @@ def register(ctx: views.Context) -> None:
         """One recording: metadata, the streams it holds (rates, channels, lengths), its windows."""
         return recording_json(ctx.index, recording_id)
 
-    def sync(imu: gr.FileData, imu_rate: float = 0, placement: str = "right_wrist", other: gr.FileData | None = None,
+    def sync(imu: gr.FileData, imu_rate: float = 0, placement: str = DEFAULT_PLACEMENT, other: gr.FileData | None = None,
              other_rate: float = 0, max_offset: float = 10) -> dict:
         """Offset of a video or pose file against an IMU file (positive: the second lags) ->
         {offset, confidence, reliable, matches, method, notes}."""

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from query import Index, open_index, optional
+from query import DEFAULT_PLACEMENT, Index, open_index, optional
 from query.concepts import MAX_NAME_CHARS
 from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
 from ui import api, defaults, grid, scene, sync_tab, views
@@ -315,7 +315,7 @@ def _ask_group(ctx: Context, first_kind: str | None) -> dict:
             with gr.Row():
                 start = gr.Number(None, label="From (s)", minimum=0, elem_id="start")
                 end = gr.Number(None, label="To (s)", minimum=0, elem_id="end", info="0 = to the end")
-        placement = gr.Dropdown(PLACEMENTS, value="right_wrist", label="Sensor placement",
+        placement = gr.Dropdown(PLACEMENTS, value=DEFAULT_PLACEMENT, label="Sensor placement",
                                 visible=first_kind == "imu", allow_custom_value=True)
     return {"kind": kind, "prompt": prompt, "upload": upload, "clip_row": clip_row, "rate": rate, "start": start,
             "end": end, "placement": placement}

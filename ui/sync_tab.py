@@ -14,6 +14,7 @@ from pathlib import Path
 
 from query import (
     ACTIVITY_RATE,
+    DEFAULT_PLACEMENT,
     PoseStream,
     as_motion,
     imu_activity,
@@ -58,7 +59,7 @@ def run_sync(ctx: Context, imu_path: str | None, imu_rate, placement: str | None
     if max_offset <= 0:
         raise UserError("the largest offset to consider must be positive")
     imu = read_imu(imu_file, None if imu_rate in (None, "", 0) else float(imu_rate),
-                          placement=placement or "right_wrist")
+                          placement=placement or DEFAULT_PLACEMENT)
     other = _other_stream(other_file, None if other_rate in (None, "", 0) else float(other_rate))
     # No token encoder: the clip-level encoder, or for clips shorter than its window the physical
     # baseline, answers; the result's notes say which.
@@ -95,7 +96,7 @@ def build(ctx: Context) -> None:
                                elem_id="sync-imu")
             with gr.Row():
                 imu_rate = gr.Number(None, label="IMU rate (Hz)", minimum=0, info="needed for .csv / .parquet / .npy")
-                placement = gr.Dropdown(PLACEMENTS, value="right_wrist", label="Sensor placement",
+                placement = gr.Dropdown(PLACEMENTS, value=DEFAULT_PLACEMENT, label="Sensor placement",
                                         allow_custom_value=True)
         with gr.Column():
             other_file = gr.File(label=f"Video or pose file ({' '.join(UPLOAD_TYPES['video'] + UPLOAD_TYPES['pose'])})",

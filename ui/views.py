@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from query import VIDEO_SUFFIXES, BadInput, Index, Recording, read_imu, read_pose
+from query import DEFAULT_PLACEMENT, VIDEO_SUFFIXES, BadInput, Index, Recording, read_imu, read_pose
 from query.concepts import MAX_EXAMPLES
 from query.http_guard import DEFAULT_MAX_PROMPT_CHARS
 from query.match_score import FAIR, STRONG
@@ -399,7 +399,7 @@ def query_panel(ctx: Context, q: Query) -> str:
     span = ((q.start or 0.0), q.end) if (q.start or q.end) else None
     try:
         if q.kind == "imu":
-            s = read_imu(q.upload, q.rate, placement=q.placement or "right_wrist")
+            s = read_imu(q.upload, q.rate, placement=q.placement or DEFAULT_PLACEMENT)
             t = np.arange(len(s.data)) / s.rate
             shade = (span[0], span[1] or t[-1]) if span else None
             return grid.query_html(title, grid.sparkline_svg(t, [s.data[:, i] for i in range(min(6, s.data.shape[1]))],

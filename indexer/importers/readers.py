@@ -33,6 +33,7 @@ from indexer import bounds
 from indexer.bodyparts import (
     CANONICAL_JOINTS,
     COCO17_JOINTS,
+    DEFAULT_PLACEMENT,
     KINECT20_JOINTS,
     SKELETONS,
     UP_AXES,
@@ -102,8 +103,8 @@ class ImuFileSpec:
                          "gaps uses its longest gap-free part and says so on stderr",
         option="max_gap", cli={"type": bounds.bounded(0.001, MAX_DURATION), "metavar": "S"})
     placement: str = _option(
-        "right_wrist", "where each IMU was worn, e.g. right_wrist, left_ankle, pelvis, chest (aliases such as 'wrist' "
-                       "or 'lower back' work); one per IMU file, comma-separated (default right_wrist)",
+        DEFAULT_PLACEMENT, "where each IMU was worn, e.g. right_wrist, left_ankle, pelvis, chest (aliases such as "
+                           f"'wrist' or 'lower back' work); one per IMU file, comma-separated (default {DEFAULT_PLACEMENT})",
         option="placement", cli={"metavar": "PART[,PART...]"})
     channels: list[str] | None = _option(
         None, "channel names of an IMU .npy's columns (or, in order, a table's), from acc_x acc_y acc_z gyr_x gyr_y "
@@ -268,7 +269,7 @@ def imu_file_spec(values: Mapping[str, Any], files: list[Path],
     """Check an IMU file's reading values (manifest keys; None or absent: not given) without
     reading the files. ValueError in one line naming what is wrong; `say` names a key the way
     the caller's user gave it (a manifest key, a command-line option)."""
-    placement = text(values.get("placement")) or "right_wrist"
+    placement = text(values.get("placement")) or DEFAULT_PLACEMENT
     acc_unit = text(values.get("acc_unit")) or "m/s^2"
     gyr_unit = text(values.get("gyr_unit")) or "rad/s"
     placement = canonical_placement(placement)
