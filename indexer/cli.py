@@ -128,11 +128,7 @@ def cmd_info(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="embed an archive into an index directory (incremental)")
+def build_options(b: argparse.ArgumentParser) -> None:
     b.add_argument("source", nargs="?", help="archive: a UTD-MHAD folder, a folder with manifest.toml/.csv, "
                    "or a folder of .bvh files")
     b.add_argument("--out", help="index directory (local path or s3:// URI); created if absent")
@@ -162,14 +158,34 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--wait", action="store_true",
                    help="if another build is writing to the index, wait for it instead of stopping")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
-    b.set_defaults(func=cmd_build)
-    i = sub.add_parser("info", help="print what an index holds")
+
+
+def info_options(i: argparse.ArgumentParser) -> None:
     i.add_argument("index", help="index directory")
-    i.set_defaults(func=cmd_info)
+
+
+# name -> (help, add its options, run it), as in every package's command line.
+COMMANDS = {
+    "build": ("embed an archive into an index directory (incremental)", build_options, cmd_build),
+    "info": ("print what an index holds", info_options, cmd_info),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_options, _) in COMMANDS.items():
+        add_options(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return args.func(args)
+        return COMMANDS[args.command][2](args)
     except (FileNotFoundError, ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
