@@ -96,6 +96,8 @@ def teach(url: str, out: Path, prompt: str = TEACH_PROMPT, name: str = "my punch
         page.wait_for_selector("#search-status :text('Searched with the concept')")
         page.wait_for_timeout(300)
         top = page.eval_on_selector_all(".ms-card", CARDS)[:5]
+        page.evaluate("document.querySelector('#search-status').scrollIntoView()")  # the line naming the concept
+        page.wait_for_timeout(200)
         save_png(page.screenshot(), out / "screenshot-teach.png")
         browser.close()
     return {"file": str(out / "screenshot-teach.png"), "taught": chosen, "concept_top_hits": top}

@@ -226,10 +226,7 @@ def search(searcher: Searcher, concept: dict, target: str, k: int, where: str | 
                       if e in concept["prototypes"] and searcher.count("windows", encoder=e, modality=target)]
     if not candidates:
         return None
+    # The examples the concept was taught with are relevant to it by the user's own word: match 1.0.
     hits = searcher.search_vector(prototype(concept, candidates[0], target), target, k, where, candidates[0],
-                               match_kind="concept")
-    # An example the concept was taught with is relevant to it by the user's own word: its match
-    # is 1.0, as an exact self-match's is, whatever the calibrated model says of its cosine.
-    taught = pl.col("window_id").is_in([int(w) for w in concept.get("windows", [])])
-    return hits.with_columns(pl.when(taught).then(1.0).otherwise(pl.col("match")).alias("match"),
-                             pl.lit(concept["name"]).alias("concept"))
+                                  match_kind="concept", known=[int(w) for w in concept.get("windows", [])])
+    return hits.with_columns(pl.lit(concept["name"]).alias("concept"))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,19 +220,26 @@ def background_vectors(windows: Callable[..., pl.DataFrame], encoder_id: str, ta
 
 
 def with_match(hits: pl.DataFrame, queries: np.ndarray, background: np.ndarray, calibration: Calibration | None,
-               kind: str) -> pl.DataFrame:
+               kind: str, known: Collection[int] = ()) -> pl.DataFrame:
     """`hits` (query API columns, with `query` = row of `queries`) with a `match` column: each
-    hit's probability of being relevant, taken per query."""
+    hit's probability of being relevant, taken per query. Hits whose `window_id` is in `known`
+    are relevant by definition (the examples a concept was taught with): 1.0, and left out of
+    the best cosine the others are measured from, as exact self-matches are (the calibration was
+    fitted on concepts searched among recordings other than their examples')."""
     if hits.height == 0:
         return _after_score(hits.with_columns(pl.lit(None, dtype=pl.Float64).alias("match")))
     queries = np.atleast_2d(np.asarray(queries, np.float32))
     bg = queries @ background.T if background.size else np.zeros((len(queries), 0))
     rows = hits["query"].to_numpy() if "query" in hits.columns else np.zeros(hits.height, np.int64)
     scores = hits["score"].to_numpy()
+    is_known = hits["window_id"].is_in(list(known)).to_numpy() if len(known) else np.zeros(hits.height, bool)
     match = np.full(hits.height, np.nan)
     for q in np.unique(rows):
         at = rows == q
-        match[at] = probabilities(calibration, kind, scores[at], bg[q])
+        rest = scores[at & ~is_known & (scores < SELF_MATCH)]
+        best = float(rest.max()) if len(rest) else None
+        match[at] = probabilities(calibration, kind, scores[at], bg[q], best)
+    match[is_known & ~np.isnan(match)] = 1.0
     return _after_score(hits.with_columns(pl.Series("match", match, dtype=pl.Float64).fill_nan(None)))
 
 

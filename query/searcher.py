@@ -12,6 +12,7 @@ checkpoints' configs alone (no weights, no torch); `Searcher.encoder` loads its 
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -197,18 +198,19 @@ class Searcher:
 
     def search_vector(self, vector: np.ndarray, target: str, k: int = 10, where: str | None = None,
                       encoder_id: str | None = None, exclude_recording: str | None = None,
-                      match_kind: str = "example", **search_params) -> pl.DataFrame:
+                      match_kind: str = "example", known: Collection[int] = (), **search_params) -> pl.DataFrame:
         """The k windows of `target` nearest one query vector. `search_params` (nprobe=,
         efSearch=) override an approximate index's tuned ones for this search. The `match`
         column is each hit's calibrated probability of being relevant for a query of
-        `match_kind` ("text", "example", "concept"; query.match_score)."""
+        `match_kind` ("text", "example", "concept"; query.match_score); `known` window ids are
+        relevant by definition (a concept's own examples): 1.0 (query.match_score.with_match)."""
         hits = self.search_vectors(np.atleast_2d(vector), target, k, where, encoder_id, exclude_recording,
-                                   match_kind, **search_params)
+                                   match_kind, known, **search_params)
         return pl.DataFrame(hits.get_columns()[1:])
 
     def search_vectors(self, vectors: np.ndarray, target: str, k: int = 10, where: str | None = None,
                        encoder_id: str | None = None, exclude_recording: str | None = None,
-                       match_kind: str = "example", **search_params) -> pl.DataFrame:
+                       match_kind: str = "example", known: Collection[int] = (), **search_params) -> pl.DataFrame:
         """Many query vectors (n, d) at once, one FAISS call: the columns of search_vector plus
         `query`, the row of `vectors` each hit answers; ranks count within each query."""
         check_range("k", k, 1, MAX_K)
@@ -218,7 +220,7 @@ class Searcher:
                             ranked=True)  # by query, each query's best first: RESULT_COLUMNS but `match`
         calibration = match_score.for_checkpoint(encoder_id, lambda: self._checkpoint_folder(encoder_id))
         return match_score.with_match(hits, vectors, self.match_background(encoder_id, target), calibration,
-                                      match_kind)
+                                      match_kind, known)
 
     def match_background(self, encoder_id: str, target: str) -> np.ndarray:
         """The window vectors a hit's match probability is taken relative to: those of random
