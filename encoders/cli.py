@@ -43,7 +43,7 @@ from pathlib import Path
 
 from encoders import options
 from encoders.channels import DEFAULT_GROUPS, parse_groups
-from encoders.config import CLIP, TOKENS
+from encoders.config import TOKENS
 from encoders.part_features import DEFAULT_PARTS, PRETRAIN_PARTS
 
 
@@ -304,26 +304,27 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval_text_aligned(args) -> int:
-    """eval-text, eval-zeroshot and eval-video (args.kind says which)."""
+    """eval-text, eval-zeroshot and eval-video (TEXT_ALIGNED_KINDS says which)."""
     from encoders.data import model_windows
     from encoders.evaluation import text_aligned as ev
     from encoders.factory import load_checkpoint
 
+    kind = TEXT_ALIGNED_KINDS[args.command]
     encoder = load_checkpoint(args.checkpoint)
     if encoder.config.is_tokens:
         raise ValueError(f"{args.checkpoint}: a MoBind token checkpoint; eval-text/-zeroshot/-video score "
                          "clip-level text-aligned checkpoints")
     entries, fmt, subjects, exclude = _eval_entries(args, encoder)
-    if args.kind != "video":
+    if kind != "video":
         encoder.text_tower()  # fail early, with the clear message, if the text tower is unavailable
     data = model_windows(entries, encoder.config, encoder.model, subjects, progress=not args.quiet,
                          exclude=exclude, drop=_drop(args))
     _report_skipped(data)
     _check_overlap(encoder, set(data.subjects), args.allow_train_subjects)
     start = time.time()
-    if args.kind == "text":
+    if kind == "text":
         report = ev.evaluate_text(encoder, data)
-    elif args.kind == "zeroshot":
+    elif kind == "zeroshot":
         seen = encoder.config.trained_on.labels if encoder.config.trained_on else set()
         if not seen:
             raise ValueError(f"{args.checkpoint}: the checkpoint does not record which labels it trained on")
@@ -336,7 +337,7 @@ def cmd_eval_text_aligned(args) -> int:
         report = ev.evaluate_video(encoder, data)
     report.update(encoder=encoder.id, subjects=sorted(set(data.subjects)), seconds=round(time.time() - start, 2))
     print(f"encoder {encoder.id} ({encoder.config.space}) on subjects {report['subjects']}")
-    if args.kind == "zeroshot":
+    if kind == "zeroshot":
         print(f"unseen labels ({len(report['unseen_labels'])}): {', '.join(report['unseen_labels'])}")
         if report["left_out_labels"]:
             print(f"left out, seen in training ({len(report['left_out_labels'])}): {', '.join(report['left_out_labels'])}")
@@ -345,25 +346,33 @@ def cmd_eval_text_aligned(args) -> int:
     return 0
 
 
-TEXT_ALIGNED_EVALUATIONS = {
-    "eval-text": ("text", "text->IMU / text->pose retrieval and label classification on held-out subjects"),
-    "eval-zeroshot": ("zeroshot", "zero-shot recognition and retrieval of the labels the checkpoint never trained on"),
-    "eval-video": ("video", "video<->IMU retrieval (instance and class level) on held-out subjects"),
+# name -> (help, add its options, run it), as in every package's command line. Pretraining is
+# training over a virtual-IMU source; its commands stay for the scripts that use them.
+COMMANDS = {
+    "train": ("train IMU and pose towers contrastively (symmetric InfoNCE)", options.train_options, cmd_train),
+    "eval": ("IMU<->pose retrieval metrics on held-out subjects", options.eval_options, cmd_eval),
+    "train-tokens": ("train MoBind token towers (IMU <-> pose body parts, 0.2 s tokens)", options.train_tokens_options,
+                     cmd_train),
+    "pretrain": ("pretrain IMU and pose towers on motion capture alone (virtual IMUs, MiniLM text)",
+                 options.pretrain_options, cmd_train),
+    "pretrain-tokens": ("pretrain MoBind token towers on motion capture alone (virtual IMUs)",
+                        options.pretrain_tokens_options, cmd_train),
+    "eval-text": ("text->IMU / text->pose retrieval and label classification on held-out subjects",
+                  options.text_evaluation_options, cmd_eval_text_aligned),
+    "eval-zeroshot": ("zero-shot recognition and retrieval of the labels the checkpoint never trained on",
+                      options.text_evaluation_options, cmd_eval_text_aligned),
+    "eval-video": ("video<->IMU retrieval (instance and class level) on held-out subjects",
+                   options.text_evaluation_options, cmd_eval_text_aligned),
 }
+TEXT_ALIGNED_KINDS = {"eval-text": "text", "eval-zeroshot": "zeroshot", "eval-video": "video"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m encoders", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    options.train_parser(sub).set_defaults(func=cmd_train, family=CLIP)
-    options.eval_parser(sub).set_defaults(func=cmd_eval)
-    options.train_tokens_parser(sub).set_defaults(func=cmd_train, family=TOKENS)
-    # pretraining is training over a virtual-IMU source; the commands stay for the scripts that use them
-    options.pretrain_parser(sub).set_defaults(func=cmd_train, family=CLIP)
-    options.pretrain_tokens_parser(sub).set_defaults(func=cmd_train, family=TOKENS)
-    for name, (kind, help_text) in TEXT_ALIGNED_EVALUATIONS.items():
-        options.text_evaluation_parser(sub, name, help_text).set_defaults(func=cmd_eval_text_aligned, kind=kind)
+    for name, (help_text, add_options, _) in COMMANDS.items():
+        add_options(sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
@@ -371,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return args.func(args)
+        return COMMANDS[args.command][2](args)
     except (FileNotFoundError, ValueError) as exc:
         for path, reason in getattr(exc, "skipped", []):  # what was left out, before saying nothing is left
             print(f"skipped {path}: {reason}", file=sys.stderr)

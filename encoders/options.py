@@ -7,6 +7,7 @@ import argparse
 import json
 
 from encoders.channels import DEFAULT_CHANNEL_DROPOUT
+from encoders.config import CLIP, TOKENS
 from encoders.part_features import DEFAULT_PARTS, PRETRAIN_PARTS
 from indexer import bounds
 from indexer.bounds import EMBED_DIM_RANGE, WINDOW_RANGE, bounded
@@ -179,8 +180,8 @@ def virtual_imu_options(p: argparse.ArgumentParser) -> None:
 
 
 # ---- one parser per command ------------------------------------------------------------------------
-def train_parser(sub) -> argparse.ArgumentParser:
-    t = sub.add_parser("train", help="train IMU and pose towers contrastively (symmetric InfoNCE)")
+def train_options(t: argparse.ArgumentParser) -> None:
+    t.set_defaults(family=CLIP)
     source_options(t)
     output_options(t)
     t.add_argument("--arch", choices=["cnn_gru", "patch_transformer"],
@@ -196,22 +197,18 @@ def train_parser(sub) -> argparse.ArgumentParser:
     init_option(t, "python -m encoders train")
     channel_options(t)
     text_options(t)
-    return t
 
 
-def eval_parser(sub) -> argparse.ArgumentParser:
-    e = sub.add_parser("eval", help="IMU<->pose retrieval metrics on held-out subjects")
+def eval_options(e: argparse.ArgumentParser) -> None:
     source_options(e)
     evaluation_options(e, "checkpoint folder")
-    return e
 
 
-def train_tokens_parser(sub) -> argparse.ArgumentParser:
-    k = sub.add_parser("train-tokens", help="train MoBind token towers (IMU <-> pose body parts, 0.2 s tokens)",
-                       description="Train MoBind token encoders: an IMU tower and a pose body-part tower "
-                       "emitting one vector per 0.2 s, with token-, window-, full-body-level InfoNCE and "
-                       "masked token prediction. Example: python -m encoders train-tokens "
-                       "../shared/data/utd-mhad --concat --out ckpt/utd-tokens")
+def train_tokens_options(k: argparse.ArgumentParser) -> None:
+    k.description = ("Train MoBind token encoders: an IMU tower and a pose body-part tower emitting one vector per "
+                     "0.2 s, with token-, window-, full-body-level InfoNCE and masked token prediction. Example: "
+                     "python -m encoders train-tokens ../shared/data/utd-mhad --concat --out ckpt/utd-tokens")
+    k.set_defaults(family=TOKENS)
     source_options(k)
     output_options(k)
     window_options(k, None, None, "window length in seconds, a multiple of 0.2 (default 2)",
@@ -220,18 +217,17 @@ def train_tokens_parser(sub) -> argparse.ArgumentParser:
     token_options(k)
     optimiser_options(k)
     init_option(k, "python -m encoders train-tokens")
-    return k
 
 
-def pretrain_parser(sub) -> argparse.ArgumentParser:
-    r = sub.add_parser("pretrain", help="pretrain IMU and pose towers on motion capture alone (virtual IMUs, MiniLM text)",
-                       description="Pretrain a motion-text model from BVH motion capture only (UniMTS's recipe): "
+def pretrain_options(r: argparse.ArgumentParser) -> None:
+    r.description = ("Pretrain a motion-text model from BVH motion capture only (UniMTS's recipe): "
                        "each take, and composed everyday motions (sitting down, falls, stairs, gestures: "
                        "encoders/compose.py), gets virtual IMUs at random placements, mountings, rates and noise, "
                        "mirrored copies, and sentences: its own captions and ones computed from each window's "
                        "motion (encoders/describe.py). IMU and pose towers learn the frozen MiniLM text "
                        "space. The result is an ordinary checkpoint (`--checkpoint DIR`, `--init DIR`). "
-                       "Example: python -m encoders pretrain --out ckpt/pretrained")
+                     "Example: python -m encoders pretrain --out ckpt/pretrained")
+    r.set_defaults(family=CLIP)
     output_options(r)
     virtual_imu_options(r)
     r.add_argument("--arch", default="cnn_gru", choices=["cnn_gru", "patch_transformer"])
@@ -264,12 +260,10 @@ def pretrain_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     optimiser_options(r)
     r.set_defaults(batch=128)
-    return r
 
 
-def pretrain_tokens_parser(sub) -> argparse.ArgumentParser:
-    pt = sub.add_parser("pretrain-tokens", help="pretrain MoBind token towers on motion capture alone (virtual IMUs)",
-                        description="Pretrain MoBind token towers from BVH motion capture only: every take is worn "
+def pretrain_tokens_options(pt: argparse.ArgumentParser) -> None:
+    pt.description = ("Pretrain MoBind token towers from BVH motion capture only: every take is worn "
                         "by a virtual IMU on each body part of the config (a random placement on that limb, random "
                         "mounting, bias, noise and rate), copies are mirrored and turned about the vertical, and "
                         "the gyro or the accelerometer is dropped at random (so acc-only IMUs read). By default "
@@ -278,7 +272,8 @@ def pretrain_tokens_parser(sub) -> argparse.ArgumentParser:
                         "checkpoint (`--checkpoint DIR`; fine-tune with `train-tokens --init DIR`). Example: "
                         "python -m encoders pretrain-tokens --out ckpt/pretrained-tokens --dim 128 --width 128 "
                         "--layers 2 --steps 1000 --batch 24 --tower-dropout 0 (12 min on one CPU thread). Body "
-                        f"parts default to {','.join(PRETRAIN_PARTS)} (a virtual IMU on each)")
+                      f"parts default to {','.join(PRETRAIN_PARTS)} (a virtual IMU on each)")
+    pt.set_defaults(family=TOKENS)
     output_options(pt)
     virtual_imu_options(pt)
     pt.add_argument("--takes", choices=["train", "eval", "calib", "all"], default="train",
@@ -291,11 +286,8 @@ def pretrain_tokens_parser(sub) -> argparse.ArgumentParser:
     token_options(pt, concat=False)
     optimiser_options(pt)
     pt.add_argument("--quiet", action="store_true", help="no progress bars")
-    return pt
 
 
-def text_evaluation_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help_text, description=help_text)
+def text_evaluation_options(p: argparse.ArgumentParser) -> None:
     source_options(p)
     evaluation_options(p, "text-aligned checkpoint folder")
-    return p
