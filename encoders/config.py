@@ -26,6 +26,7 @@ from typing import Any
 
 from indexer.bodyparts import BODY_PARTS
 from indexer.bounds import EMBED_DIM_RANGE, MAX_WINDOW_SAMPLES, RATE_RANGE, WINDOW_RANGE
+from indexer.model import Modality
 from indexer.windows import WindowSpec
 
 FORMAT = "motionsearch-encoder/1"
@@ -85,7 +86,7 @@ class TowerConfig:
     _ORDER = ("architecture", "rate", "channels", "joints", "dims", "size", "in_features", "channel_dropout", "params")
 
     @classmethod
-    def from_dict(cls, raw, modality: str) -> TowerConfig:
+    def from_dict(cls, raw, modality: Modality) -> TowerConfig:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"towers.{modality} must be an object")
         if not isinstance(raw.get("architecture"), str):
@@ -107,7 +108,7 @@ class TowerConfig:
                 out[key] = list(value) if key in ("channels", "joints") else dict(value) if key == "params" else value
         return {**out, **self.extra}
 
-    def check(self, modality: str, window: WindowSpec) -> None:
+    def check(self, modality: Modality, window: WindowSpec) -> None:
         rate = _number(self.rate)
         if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
             raise _between(f"towers.{modality}.rate (Hz)", self.rate, *RATE_RANGE)
@@ -351,10 +352,10 @@ class EncoderConfig(Mapping):
     def replace(self, **changes) -> EncoderConfig:
         return replace(self, **changes)
 
-    def with_tower(self, modality: str, **changes) -> EncoderConfig:
+    def with_tower(self, modality: Modality, **changes) -> EncoderConfig:
         return replace(self, towers={**self.towers, modality: replace(self.towers[modality], **changes)})
 
-    def without_tower(self, modality: str) -> EncoderConfig:
+    def without_tower(self, modality: Modality) -> EncoderConfig:
         """This config reading no `modality` windows (a bench scoring the IMU alone)."""
         return replace(self, towers={m: t for m, t in self.towers.items() if m != modality})
 

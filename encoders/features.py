@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.bodyparts import CANONICAL_JOINTS
+from indexer.model import Modality
 
 PELVIS = CANONICAL_JOINTS.index("pelvis")
 
@@ -34,7 +35,7 @@ def pose_feature_count(dims: int = 3) -> int:
 FEATURES = {"imu": imu_features, "pose": pose_features}
 
 
-def featurize(modality: str, window: np.ndarray, valid: int) -> np.ndarray:
+def featurize(modality: Modality, window: np.ndarray, valid: int) -> np.ndarray:
     if modality == "video":  # frames stay uint8 (4x smaller); the video tower scales them
         return np.asarray(window)
     if modality == "pose":

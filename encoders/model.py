@@ -26,7 +26,7 @@ from encoders.text import load_text_tower, space_name
 from encoders.towers import build_tower
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.embedder import EmbeddedWindow
-from indexer.model import Recording
+from indexer.model import Modality, Recording
 from indexer.windows import Window, WindowSpec
 
 # Text-aligned training: loss = sum of these weights times their terms (see encoders.tasks).
@@ -100,7 +100,7 @@ class JointModel(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(float(scale)))
         self.fusion = build_fusion(config.fusion, config.embed_dim) if config.fusion else None
 
-    def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor,
+    def forward(self, modality: Modality, x: torch.Tensor, valid: torch.Tensor,
                 place: torch.Tensor | None = None) -> torch.Tensor:
         """Unit vectors of a batch of one modality; `place` (B,) are the IMU windows' placement
         ids (`placement_ids`), read by an IMU tower trained with placements, ignored otherwise."""
@@ -132,7 +132,7 @@ class Encoder(CheckpointView):
     source: str = ""  # the checkpoint folder it was loaded from
 
     @torch.no_grad()
-    def encode_arrays(self, modality: str, arrays: list[np.ndarray], valid: list[int],
+    def encode_arrays(self, modality: Modality, arrays: list[np.ndarray], valid: list[int],
                       batch: int = 128, placements: list[str] | None = None) -> np.ndarray:
         """Unit-norm vectors (N, d) for raw windows of one modality; `placements` name each IMU
         window's body part for a tower that reads it (unknown or None: placement-blind)."""

@@ -38,6 +38,7 @@ from encoders.losses import caption_info_nce, info_nce, mobind_loss
 from encoders.model import DEFAULT_LOSS_WEIGHTS
 from encoders.text import load_text_tower
 from encoders.token_data import TokenPairs
+from indexer.model import MODALITIES
 
 MIN_CROP = 0.3  # the shortest crop of a window in training (1.5 s of a 5 s window)
 
@@ -272,7 +273,7 @@ class TextAlignedTask(PairedTask):
         captions = self.cap_idx[idx] if self.pool is None else self.pool.draw(idx, gen)
         emb: dict[str, torch.Tensor] = {}  # per modality: vectors of the rows having it, in batch order
         pos: dict[str, torch.Tensor] = {}  # per modality: each batch row's position in emb (-1 if absent)
-        for m in ("imu", "pose", "video"):
+        for m in MODALITIES:
             if m == "video" and not self.use_video:
                 continue
             rows = idx[has[m]]

@@ -41,7 +41,7 @@ from encoders.towers import build_tower, register
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.embedder import EmbeddedWindow
 from indexer.errors import BadInput
-from indexer.model import Recording
+from indexer.model import Modality, Recording
 from indexer.units import IMU6_CHANNELS
 from indexer.windows import Window, WindowSpec
 
@@ -180,7 +180,7 @@ class TokenModel(nn.Module):
         init = float(LOGIT_SCALE_INIT if config.logit_scale_init is None else config.logit_scale_init)
         self.logit_scales = nn.ParameterDict({k: nn.Parameter(torch.tensor(init)) for k in ("token", "window", "body")})
 
-    def forward(self, modality: str, x: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
+    def forward(self, modality: Modality, x: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
         return self.towers[modality](x, valid, mask)
 
 

@@ -15,6 +15,7 @@ _EXPORTS = {
     "BadInput": "indexer.errors",
     "Entry": "indexer.model", "Recording": "indexer.model", "ImuStream": "indexer.model",
     "PoseStream": "indexer.model", "VideoStream": "indexer.model", "TextSpan": "indexer.model",
+    "Modality": "indexer.model", "MODALITIES": "indexer.model",
     "BODY_PARTS": "indexer.bodyparts", "CANONICAL_JOINTS": "indexer.bodyparts", "SKELETONS": "indexer.bodyparts",
     "IMU6_CHANNELS": "indexer.units",
     # importers, windows, video
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph
     from indexer.errors import BadInput
     from indexer.importers import detect_format, discover
     from indexer.imports import MissingExtra, optional
-    from indexer.model import Entry, ImuStream, PoseStream, Recording, TextSpan, VideoStream
+    from indexer.model import MODALITIES, Entry, ImuStream, Modality, PoseStream, Recording, TextSpan, VideoStream
     from indexer.sql import where_filter
     from indexer.store import IndexStore, is_index
     from indexer.units import IMU6_CHANNELS

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.model import Recording
+from indexer.model import Modality, Recording
 from indexer.windows import Window
 
 
@@ -19,7 +19,7 @@ class EmbeddedWindow:
     """One window of a recording as an embedder returns it: where it is and its vector, plus,
     for token embedders, the 0.2 s token vectors this window owns as (t_start, t_end, vector)."""
 
-    modality: str
+    modality: Modality
     body_part: str
     t_start: float
     t_end: float

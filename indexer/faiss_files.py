@@ -27,6 +27,7 @@ import pyarrow.fs
 
 from indexer import sidefiles, sql, vectors
 from indexer.errors import IndexLocked
+from indexer.model import Modality
 
 SCAN_BATCH = 20_000  # rows per batch a FAISS build reads from LanceDB (30 MB of 384-d vectors)
 DELTA_MAX_SHARE = 0.1  # new windows go to a FAISS index's delta file until it holds this share of the main one
@@ -57,12 +58,12 @@ class FaissFiles:
     def fs(self) -> pyarrow.fs.FileSystem:
         return self.store.fs
 
-    def path(self, encoder_id: str, modality: str, table: str = "windows") -> str:
+    def path(self, encoder_id: str, modality: Modality, table: str = "windows") -> str:
         kind = modality if table == "windows" else f"{table}.{modality}"
         return f"{self.store.root}/faiss/{sidefiles.slug(encoder_id)}.{kind}.faiss"
 
     @staticmethod
-    def _key(encoder_id: str, modality: str, table: str) -> tuple:
+    def _key(encoder_id: str, modality: Modality, table: str) -> tuple:
         return (encoder_id, modality) if table == "windows" else (encoder_id, modality, table)
 
     # ---- writing -------------------------------------------------------------------------
@@ -81,7 +82,7 @@ class FaissFiles:
                 written.append(self.write(encoder_id, modality, encoder_checksum, factory, table=table))
         return written
 
-    def write(self, encoder_id: str, modality: str, encoder_checksum: str,
+    def write(self, encoder_id: str, modality: Modality, encoder_checksum: str,
               factory: str | None = None, table: str = "windows") -> dict:
         """Bring the FAISS index of one encoder and modality up to date with the LanceDB vectors
         of `table` ("windows", or "tokens" for a token encoder's 0.2 s vectors), and write it.
@@ -131,7 +132,7 @@ class FaissFiles:
         self._loaded.pop(self._key(encoder_id, modality, table), None)
         return manifest
 
-    def _extend(self, encoder_id: str, modality: str, table: str, want: np.ndarray, path: str,
+    def _extend(self, encoder_id: str, modality: Modality, table: str, want: np.ndarray, path: str,
                 old: dict) -> dict | None:
         """Add the committed rows the files do not hold yet, to the delta (or, past
         DELTA_MAX_SHARE, merged into the main index); the files' part of the manifest, or None
@@ -248,7 +249,7 @@ class FaissFiles:
         except (IndexLocked, OSError):
             pass
 
-    def get(self, encoder_id: str, modality: str, table: str = "windows") -> FaissEntry:
+    def get(self, encoder_id: str, modality: Modality, table: str = "windows") -> FaissEntry:
         """The FAISS index of one encoder and modality, loaded once and kept. An index whose
         manifest disagrees with LanceDB (stale or missing) is rebuilt in memory from LanceDB."""
         key = self._key(encoder_id, modality, table)
@@ -281,7 +282,7 @@ class FaissFiles:
         return entry
 
     # ---- reading LanceDB -----------------------------------------------------------------
-    def vector_batches(self, encoder_id: str, modality: str, table: str = "windows",
+    def vector_batches(self, encoder_id: str, modality: Modality, table: str = "windows",
                         new: np.ndarray | None = None):
         """(ids, vectors) of the committed rows of one encoder and modality, SCAN_BATCH rows at a
         time from a LanceDB scan (never the whole table in memory); `new`: only these sorted ids."""
@@ -300,7 +301,7 @@ class FaissFiles:
                 flat = batch.column("vector").flatten().to_numpy(zero_copy_only=False)
                 yield batch.column("id").to_numpy(), flat.reshape(batch.num_rows, -1)
 
-    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
+    def mean_vector(self, encoder_id: str, modality: Modality) -> np.ndarray | None:
         """The mean of the committed vectors of one encoder and modality, the archive's common
         direction that zero-shot scores are taken relative to (query.text_aligned); None when
         there is none. Streamed in batches as a FAISS build reads them, cached per table version."""
@@ -313,13 +314,13 @@ class FaissFiles:
             self._means[key] = None if total is None else (total / count).astype(np.float32)
         return self._means[key]
 
-    def _dimension(self, encoder_id: str, modality: str, table: str) -> int:
+    def _dimension(self, encoder_id: str, modality: Modality, table: str) -> int:
         """The vector width of one encoder and modality (read from one row)."""
         pred = sql.scope(table, encoder=encoder_id, modality=modality)
         row = self.store.tables[table].search().where(pred).select(["vector"])
         return len(row.limit(1).to_arrow().column("vector")[0])
 
-    def _build(self, encoder_id: str, modality: str, table: str, kind: str, count: int, on_trained=None):
+    def _build(self, encoder_id: str, modality: Modality, table: str, kind: str, count: int, on_trained=None):
         """(index, tuned): a streaming build (vectors.build_streaming) from the LanceDB rows."""
         return vectors.build_streaming(lambda: self.vector_batches(encoder_id, modality, table), count,
                                        self._dimension(encoder_id, modality, table), kind, on_trained=on_trained)

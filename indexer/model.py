@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 
 from indexer.bodyparts import BODY_PARTS, canonical_joint_positions
 from indexer.bounds import MAX_DURATION, RATE_RANGE
 from indexer.errors import BadInput
+
+# What a window holds: the streams a recording can have, each with its own tower.
+Modality = Literal["imu", "pose", "video"]
+MODALITIES: tuple[str, ...] = get_args(Modality)
 
 
 def _check_timing(where: str, what: str, rate: float, samples: int) -> None:

@@ -38,6 +38,7 @@ from indexer.errors import DamagedTable
 from indexer.faiss_files import FaissEntry, FaissFiles
 from indexer.kept import KeptFiles
 from indexer.locks import WriterLock, writer_lock
+from indexer.model import Modality
 from indexer.search_rows import SearchRows
 
 
@@ -188,7 +189,7 @@ class IndexStore:
         pred = sql.all_of(where, sql.scope(name, **keywords))
         return int(self.tables[name].count_rows(pred) if pred else self.tables[name].count_rows())
 
-    def vectors(self, encoder_id: str, modality: str, where: str | None = None,
+    def vectors(self, encoder_id: str, modality: Modality, where: str | None = None,
                 table: str = "windows") -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of one encoder and modality, optionally narrowed by a user filter
         (`table`: "windows" or "tokens")."""
@@ -215,7 +216,7 @@ class IndexStore:
         first = log.group_by("encoder_id").agg(pl.col("built_at").min()).sort(["built_at", "encoder_id"])
         return first["encoder_id"].to_list()
 
-    def committed_ids(self, encoder_id: str, modality: str, table: str = "windows") -> np.ndarray:
+    def committed_ids(self, encoder_id: str, modality: Modality, table: str = "windows") -> np.ndarray:
         """Sorted ids of the rows of one encoder and modality that belong to committed recordings."""
         rows = self.table(table, sql.scope(table, encoder=encoder_id, modality=modality), ["id", "recording_id"])
         return np.sort(self._committed(rows, encoder_id)["id"].to_numpy().astype(np.int64))
@@ -347,15 +348,15 @@ class IndexStore:
         self.kept.save_concepts(concepts)
 
     # ---- the FAISS files (indexer.faiss_files), by the names callers of the store know ------
-    def faiss(self, encoder_id: str, modality: str, table: str = "windows") -> FaissEntry:
+    def faiss(self, encoder_id: str, modality: Modality, table: str = "windows") -> FaissEntry:
         return self.faiss_files.get(encoder_id, modality, table)
 
-    def write_faiss(self, encoder_id: str, modality: str, encoder_checksum: str, factory: str | None = None,
+    def write_faiss(self, encoder_id: str, modality: Modality, encoder_checksum: str, factory: str | None = None,
                     table: str = "windows") -> dict:
         return self.faiss_files.write(encoder_id, modality, encoder_checksum, factory, table)
 
     def faiss_manifests(self) -> list[dict]:
         return self.faiss_files.manifests()
 
-    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
+    def mean_vector(self, encoder_id: str, modality: Modality) -> np.ndarray | None:
         return self.faiss_files.mean_vector(encoder_id, modality)

@@ -16,7 +16,7 @@ import numpy as np
 from indexer.bounds import MAX_STREAM_BYTES
 from indexer.errors import BadInput
 from indexer.imports import optional
-from indexer.model import Recording
+from indexer.model import Modality, Recording
 from indexer.video import probe_video, read_frames
 
 
@@ -39,7 +39,7 @@ class WindowSpec:
 @dataclass
 class Window:
     recording_id: str
-    modality: str  # "imu" | "pose" | "video"
+    modality: Modality  # "imu" | "pose" | "video"
     body_part: str  # an IMU's placement, or "all" for the whole skeleton
     t_start: float
     t_end: float  # true end: less than t_start + length for a padded window

@@ -32,7 +32,8 @@ _EXPORTS = {
     "imu_activity": "query.xcorr", "pose_activity": "query.xcorr", "ACTIVITY_RATE": "query.xcorr",
     # re-exported from indexer, for front ends that import only this package
     "BadInput": "indexer.errors", "Recording": "indexer.model", "ImuStream": "indexer.model",
-    "PoseStream": "indexer.model", "VideoStream": "indexer.model", "CANONICAL_JOINTS": "indexer.bodyparts",
+    "PoseStream": "indexer.model", "VideoStream": "indexer.model", "Modality": "indexer.model",
+    "CANONICAL_JOINTS": "indexer.bodyparts",
     "DEFAULT_PLACEMENT": "indexer.bodyparts",
     "VIDEO_SUFFIXES": "indexer.video", "optional": "indexer.imports", "MissingExtra": "indexer.imports",
     "lazy_exports": "indexer.imports",
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph
     from indexer.bodyparts import CANONICAL_JOINTS, DEFAULT_PLACEMENT
     from indexer.errors import BadInput
     from indexer.imports import MissingExtra, lazy_exports, optional
-    from indexer.model import ImuStream, PoseStream, Recording, VideoStream
+    from indexer.model import ImuStream, Modality, PoseStream, Recording, VideoStream
     from indexer.video import VIDEO_SUFFIXES
     from query.api import Index, open_index
     from query.assignment import assign

@@ -16,6 +16,7 @@ import polars as pl
 
 from indexer import ImuStream, PoseStream
 from indexer.bodyparts import DEFAULT_PLACEMENT
+from indexer.model import Modality
 from query import assignment, concepts, dense_sync, inputs, locator, sensors, text_aligned
 from query.embedding import embed_clip
 from query.searcher import RESULT_COLUMNS, Searcher
@@ -38,7 +39,7 @@ class Index(Searcher):
             stream = inputs.crop_stream(stream, start or 0.0, end)
         return self.search_vector(embed_clip(stream, encoder), target, k, where, encoder.id)
 
-    def search_array(self, data: np.ndarray, modality: str, rate: float, target: str, k: int = 10,
+    def search_array(self, data: np.ndarray, modality: Modality, rate: float, target: str, k: int = 10,
                      where: str | None = None, placement: str = DEFAULT_PLACEMENT, channels: list[str] | None = None,
                      start: float | None = None, end: float | None = None, encoder_id: str | None = None,
                      **read_kw) -> pl.DataFrame:
@@ -55,7 +56,7 @@ class Index(Searcher):
             stream = inputs.pose_from_array(data, rate, source="array", **kw)
         return self.search_stream(stream, target, k, where, start, end, encoder_id)
 
-    def search_file(self, path: str | Path, modality: str, target: str, k: int = 10, where: str | None = None,
+    def search_file(self, path: str | Path, modality: Modality, target: str, k: int = 10, where: str | None = None,
                     rate: float | None = None, start: float | None = None, end: float | None = None,
                     **read_kw) -> pl.DataFrame:
         """Search with a query file. read_kw: the reading options of query.read_imu (placement,
@@ -112,7 +113,7 @@ class Index(Searcher):
                 return hits
         return text_aligned.search_text(self, prompt, target, k, where, encoder_id, templates)
 
-    def classify(self, path_or_stream, labels: list[str], modality: str | None = None, **kw) -> pl.DataFrame:
+    def classify(self, path_or_stream, labels: list[str], modality: Modality | None = None, **kw) -> pl.DataFrame:
         """Zero-shot activity recognition of a clip (a file path, ImuStream or PoseStream) among
         `labels` -> DataFrame (label, score, cosine) sorted by score; score = softmax over the
         labels of the cosines at the checkpoint's learned temperature. `modality` defaults to a
@@ -121,7 +122,7 @@ class Index(Searcher):
         return text_aligned.classify(self, path_or_stream, labels, modality, **kw)
 
     # ---- concepts taught by example (query.concepts) -------------------------------------------
-    def teach(self, name: str, window_ids=(), files=(), modality: str | None = None, **read_kw) -> dict:
+    def teach(self, name: str, window_ids=(), files=(), modality: Modality | None = None, **read_kw) -> dict:
         """Teach concept `name` (a phrase) by example: windows of this index (`window_ids`, e.g. from
         a search's window_id column) and/or query `files` (read like search_file's; read_kw:
         rate and the reading options). Replaces a concept of the same name; kept in the index, it
@@ -137,12 +138,12 @@ class Index(Searcher):
         """The concept a phrase names (case and surrounding spaces aside), or None."""
         return concepts.find(self, name)
 
-    def concept_vector(self, name: str, encoder_id: str, modality: str) -> np.ndarray | None:
+    def concept_vector(self, name: str, encoder_id: str, modality: Modality) -> np.ndarray | None:
         """The prototype of the concept `name` names for `encoder_id`'s windows of `modality`
         (query.concepts.prototype), or None when no concept is so named or it has none."""
         return concepts.vector(self, name, encoder_id, modality)
 
-    def concept_cosine(self, name: str, encoder_id: str, modality: str, vector: np.ndarray,
+    def concept_cosine(self, name: str, encoder_id: str, modality: Modality, vector: np.ndarray,
                        center: np.ndarray | None = None) -> float | None:
         """How well one window's `vector` matches the concept `name` names (query.concepts.cosines,
         relative to `center`), or None when no concept is so named or it has no prototype."""

@@ -39,6 +39,7 @@ from indexer import bounds
 from indexer.bodyparts import DEFAULT_PLACEMENT, canonical_placement
 from indexer.bounds import PORT_RANGE, bounded, positive_int
 from indexer.importers.readers import add_reading_options, options_from_args
+from indexer.model import MODALITIES
 from query.http_guard import (
     DEFAULT_MAX_BODY_MB,
     DEFAULT_MAX_PROMPT_CHARS,
@@ -262,7 +263,7 @@ def classify_options(p):
     p.add_argument("file", help="the clip: IMU (.mat, .csv, .parquet, .npy), pose (.bvh, *_skeleton.mat) or video")
     p.add_argument("--labels", help='comma-separated candidate activities, e.g. "walking,jogging,waving"; '
                    "default: the labels of the index's windows (narrowed with --where)")
-    p.add_argument("--modality", choices=["imu", "pose", "video"],
+    p.add_argument("--modality", choices=MODALITIES,
                    help="what the file holds (default: guessed from its name)")
     index_option(p)
     where_option(p, "windows whose labels are the candidates")
@@ -453,7 +454,7 @@ def teach_options(p):
                    help="example windows of the index, by id (the window_id column of any search's --json output)")
     p.add_argument("--files", nargs="+", default=[], metavar="PATH",
                    help="example query files (IMU, pose or video clips, read like `query imu/pose/video` reads them)")
-    p.add_argument("--modality", choices=["imu", "pose", "video"], help="what --files hold (default: guessed from "
+    p.add_argument("--modality", choices=MODALITIES, help="what --files hold (default: guessed from "
                                                                         "each file's name)")
     p.add_argument("--forget", action="store_true", help="remove the concept NAME instead of teaching it")
     index_option(p)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from indexer.model import Modality
 from query import inputs
 from query.embedding import embed_clip
 from query.searcher import Searcher
@@ -71,7 +72,7 @@ def cosines(vectors, prototypes, center=None) -> np.ndarray:
     return _unit(v) @ _unit(p).T
 
 
-def teach(searcher: Searcher, name: str, window_ids=(), files=(), modality: str | None = None, **read_kw) -> dict:
+def teach(searcher: Searcher, name: str, window_ids=(), files=(), modality: Modality | None = None, **read_kw) -> dict:
     """Store (or replace) concept `name` taught by the windows `window_ids` of the index and the
     query `files` (read like `search_file`'s, `modality` guessed from the name when not given);
     returns the stored concept."""
@@ -136,7 +137,7 @@ def _window_id(value) -> int:
     return out
 
 
-def _embed_file(searcher: Searcher, path: str, modality: str, read_kw: dict) -> dict[str, np.ndarray]:
+def _embed_file(searcher: Searcher, path: str, modality: Modality, read_kw: dict) -> dict[str, np.ndarray]:
     """The file's vector by every encoder of the index that can embed its modality."""
     if modality == "video":
         stream = inputs.read_video(path, None, None)
@@ -188,7 +189,7 @@ def table(searcher: Searcher) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema).sort("name")
 
 
-def prototype(concept: dict, encoder_id: str, modality: str) -> np.ndarray | None:
+def prototype(concept: dict, encoder_id: str, modality: Modality) -> np.ndarray | None:
     """The concept's prototype among windows of `modality`: that of its examples' windows of that
     modality, else (cross-modal, weaker) the mean of its other modalities' prototypes."""
     protos = concept["prototypes"].get(encoder_id) or {}
@@ -199,14 +200,14 @@ def prototype(concept: dict, encoder_id: str, modality: str) -> np.ndarray | Non
     return _unit(np.mean([np.asarray(v, np.float64) for v in protos.values()], axis=0)).astype(np.float32)
 
 
-def vector(searcher: Searcher, name: str, encoder_id: str, modality: str) -> np.ndarray | None:
+def vector(searcher: Searcher, name: str, encoder_id: str, modality: Modality) -> np.ndarray | None:
     """The prototype of the concept `name` names for `encoder_id`'s windows of `modality`, or
     None when no concept is so named or it has none."""
     concept = find(searcher, name)
     return None if concept is None else prototype(concept, encoder_id, modality)
 
 
-def cosine(searcher: Searcher, name: str, encoder_id: str, modality: str, vec: np.ndarray,
+def cosine(searcher: Searcher, name: str, encoder_id: str, modality: Modality, vec: np.ndarray,
            center: np.ndarray | None = None) -> float | None:
     """How well one window's vector `vec` matches the concept `name` names (`cosines`, relative
     to `center`), or None when no concept is so named or it has no prototype."""

@@ -19,6 +19,7 @@ from indexer.bodyparts import DEFAULT_PLACEMENT, canonical_placement
 from indexer.bounds import check_imu_values, check_stream_length
 from indexer.importers import readers
 from indexer.importers.readers import read_npy
+from indexer.model import Modality
 from indexer.pose2d import video_pose
 from indexer.units import IMU6_CHANNELS, IMU_CHANNELS, imu_channels_to_si
 from indexer.video import VIDEO_SUFFIXES
@@ -204,7 +205,7 @@ def guess_modality(path: str | Path) -> str:
     return "imu"
 
 
-def reader_options(read_kw: dict, modality: str) -> dict:
+def reader_options(read_kw: dict, modality: Modality) -> dict:
     """The options of `read_kw` that the reader of `modality` ("imu" or "pose") takes, unset ones
     left out (so each reader's defaults apply)."""
     names = readers.read_options(modality)

@@ -22,6 +22,7 @@ import polars as pl
 from encoders import checkpoint_config, load_checkpoint, load_text_tower
 from indexer import IndexStore, Recording
 from indexer.bounds import MAX_K, check_range
+from indexer.model import Modality
 from query import match_score, recordings
 from query.search import nearest_windows
 
@@ -83,7 +84,7 @@ class Searcher:
     def has_tokens(self, encoder_id: str | None = None) -> bool:
         return self.store.has_tokens(encoder_id)
 
-    def mean_vector(self, encoder_id: str, modality: str) -> np.ndarray | None:
+    def mean_vector(self, encoder_id: str, modality: Modality) -> np.ndarray | None:
         """The mean stored vector of one encoder and modality: what zero-shot scores are taken
         relative to (`Encoder.label_cosines`); None when the index has no such window."""
         return self.store.mean_vector(encoder_id, modality)
@@ -153,7 +154,7 @@ class Searcher:
                 else "token encoder" if query == "tokens" else f"encoder with a {query} tower")
         raise LookupError(f"no {what} built the {target!r} windows of this index; build it with such a checkpoint")
 
-    def encoder(self, encoder_id: str | None = None, modality: str | None = None, query: str | None = None) -> Encoder:
+    def encoder(self, encoder_id: str | None = None, modality: Modality | None = None, query: str | None = None) -> Encoder:
         """The encoder pick_encoder_id chooses for a `query` over `modality` windows (the one
         named, else the newest that fits), loaded once."""
         encoder_id = self.pick_encoder_id(query, modality, encoder_id)

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from indexer import ImuStream, PoseStream
+from indexer.model import Modality
 from query import concepts, inputs
 from query.embedding import embed_clip
 from query.searcher import Searcher
@@ -38,7 +39,7 @@ def search_video(searcher: Searcher, path: str | Path, target: str, k: int = 10,
 
 
 def classify(searcher: Searcher, path_or_stream: str | Path | ImuStream | PoseStream, labels: list[str],
-             modality: str | None = None, start: float | None = None, end: float | None = None, rate: float | None = None,
+             modality: Modality | None = None, start: float | None = None, end: float | None = None, rate: float | None = None,
              encoder_id: str | None = None, **read_kw) -> pl.DataFrame:
     """Zero-shot recognition: how well the clip matches each label's prompt.
 
