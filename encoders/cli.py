@@ -45,6 +45,7 @@ from encoders import options
 from encoders.channels import DEFAULT_GROUPS, parse_groups
 from encoders.config import TOKENS
 from encoders.part_features import DEFAULT_PARTS, PRETRAIN_PARTS
+from indexer.commands import command_parser
 
 
 # ---- shared helpers of the handlers ----------------------------------------------------------------
@@ -368,12 +369,7 @@ TEXT_ALIGNED_KINDS = {"eval-text": "text", "eval-zeroshot": "zeroshot", "eval-vi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m encoders", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, add_options, _) in COMMANDS.items():
-        add_options(sub.add_parser(name, help=help_text, description=help_text))
-    return parser
+    return command_parser("python -m encoders", __doc__, COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

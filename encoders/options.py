@@ -11,6 +11,7 @@ from encoders.config import CLIP, TOKENS
 from encoders.part_features import DEFAULT_PARTS, PRETRAIN_PARTS
 from indexer import bounds
 from indexer.bounds import EMBED_DIM_RANGE, WINDOW_RANGE, bounded
+from indexer.commands import selection_options
 
 
 def json_object(text: str) -> str:
@@ -22,21 +23,6 @@ def json_object(text: str) -> str:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"width\": 64}}', got {text!r}")
     return text
-
-
-def selection_options(p: argparse.ArgumentParser) -> None:
-    """--subjects / --exclude-subjects / --split: which recordings of the archive are read
-    (`indexer.importers.select`), decided from the listing before any file is read."""
-    g = p.add_argument_group("choosing recordings (decided from the listing where it can, so left-out "
-                             "files are not read)")
-    g.add_argument("--subjects", metavar="A,B,...",
-                   help="comma-separated subject ids, or `all` (default for UTD-MHAD: 1,3,5,7 to train, "
-                        "2,4,6,8 to evaluate; otherwise all)")
-    g.add_argument("--exclude-subjects", metavar="A,B,...",
-                   help="leave these subjects out (applied after --subjects), e.g. to keep them for testing")
-    g.add_argument("--split", metavar="NAME",
-                   help="only the recordings of this split of the manifest's `split` column (e.g. train, test); "
-                        "recordings without a split are kept")
 
 
 def token_weights(text: str) -> dict[str, float]:
@@ -62,7 +48,8 @@ def source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", help="archive to read (UTD-MHAD folder, manifest folder, BVH folder)")
     p.add_argument("--demo", action="store_true", help="use the built-in synthetic demo archive")
     p.add_argument("--format", help="importer to use (default: detected from the source)")
-    selection_options(p)
+    selection_options(p, "comma-separated subject ids, or `all` (default for UTD-MHAD: 1,3,5,7 to train, "
+                         "2,4,6,8 to evaluate; otherwise all)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from indexer.bounds import count, positive_int
+from indexer.commands import command_parser, selection_options
 
 
 def _names(text: str | None) -> set[str] | None:
@@ -32,20 +33,6 @@ def _names(text: str | None) -> set[str] | None:
     if not names:
         raise ValueError("give at least one subject, e.g. --subjects 1,2")
     return names
-
-
-def selection_options(p: argparse.ArgumentParser, subjects_help: str) -> None:
-    """--subjects / --exclude-subjects / --split, the one way every command that reads an archive
-    chooses recordings (`indexer.importers.select`); `subjects_help` says what the command does
-    with them."""
-    g = p.add_argument_group("choosing recordings (decided from the listing where it can, so left-out "
-                             "files are not read)")
-    g.add_argument("--subjects", metavar="A,B,...", help=subjects_help)
-    g.add_argument("--exclude-subjects", metavar="A,B,...",
-                   help="leave these subjects out (applied after --subjects), e.g. to keep them for testing")
-    g.add_argument("--split", metavar="NAME",
-                   help="only the recordings of this split of the manifest's `split` column (e.g. train, test); "
-                        "recordings without a split are kept")
 
 
 def cmd_build(args) -> int:
@@ -172,12 +159,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, add_options, _) in COMMANDS.items():
-        add_options(sub.add_parser(name, help=help_text, description=help_text))
-    return parser
+    return command_parser("python -m indexer", __doc__, COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ import sys
 from indexer import bounds
 from indexer.bodyparts import DEFAULT_PLACEMENT, canonical_placement
 from indexer.bounds import PORT_RANGE, bounded, positive_int
+from indexer.commands import command_parser
 from indexer.importers.readers import add_reading_options, options_from_args
 from indexer.model import MODALITIES
 from query.http_guard import (
@@ -551,15 +552,6 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m query", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, add_options, _) in COMMANDS.items():
-        add_options(sub.add_parser(name, help=help_text, description=help_text))
-    return parser
-
-
 def print_frame(df, as_json: bool) -> None:
     import polars as pl
 
@@ -573,6 +565,10 @@ def print_frame(df, as_json: bool) -> None:
     with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
         print(df.select(cols))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return command_parser("python -m query", __doc__, COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
