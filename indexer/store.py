@@ -337,16 +337,6 @@ class IndexStore:
                         table.create_index(column, config=kind())
                 table.optimize()
 
-    # ---- the checkpoints and concepts kept beside the tables (indexer.kept) ---------------
-    def encoder_folder(self, encoder_id: str) -> Path:
-        return self.kept.encoder_folder(encoder_id)
-
-    def concepts(self) -> dict:
-        return self.kept.concepts()
-
-    def save_concepts(self, concepts: dict) -> None:
-        self.kept.save_concepts(concepts)
-
     # ---- the FAISS files (indexer.faiss_files), by the names callers of the store know ------
     def faiss(self, encoder_id: str, modality: Modality, table: str = "windows") -> FaissEntry:
         return self.faiss_files.get(encoder_id, modality, table)
@@ -358,5 +348,3 @@ class IndexStore:
     def faiss_manifests(self) -> list[dict]:
         return self.faiss_files.manifests()
 
-    def mean_vector(self, encoder_id: str, modality: Modality) -> np.ndarray | None:
-        return self.faiss_files.mean_vector(encoder_id, modality)

@@ -10,7 +10,7 @@ prototype instead of the prompt's text vector, and `classify` scores a label tha
 concept against its prototype. On the demo index the prototype alone beat the prototype blended
 with the text vector (README, "Teach by example"), so the text vector is not used.
 
-The concepts live in the index beside its tables (IndexStore.concepts, one JSON side file a
+The concepts live in the index beside its tables (indexer.kept.KeptFiles.concepts, one JSON side file a
 build never touches), so they survive rebuilds and incremental adds; the Index methods teach,
 concepts and forget (query.api) are the way in.
 """

@@ -87,7 +87,7 @@ class Searcher:
     def mean_vector(self, encoder_id: str, modality: Modality) -> np.ndarray | None:
         """The mean stored vector of one encoder and modality: what zero-shot scores are taken
         relative to (`Encoder.label_cosines`); None when the index has no such window."""
-        return self.store.mean_vector(encoder_id, modality)
+        return self.store.faiss_files.mean_vector(encoder_id, modality)
 
     def indexed_modalities(self) -> list[str]:
         """The modalities that have windows in this index: the possible search targets."""
@@ -107,16 +107,16 @@ class Searcher:
 
     def stored_concepts(self) -> dict:
         """The concepts file as stored ({key: concept}); query.concepts reads and writes through these."""
-        return self.store.concepts()
+        return self.store.kept.concepts()
 
     def save_concepts(self, stored: dict) -> None:
-        self.store.save_concepts(stored)
+        self.store.kept.save_concepts(stored)
 
     def _log_version(self) -> int:
         return self.store.version("indexed")
 
     def _checkpoint_folder(self, encoder_id: str) -> Path:
-        return self.store.encoder_folder(encoder_id)
+        return self.store.kept.encoder_folder(encoder_id)
 
     # ---- encoders ------------------------------------------------------------------------
     def pick_encoder_id(self, query: str | None, target: str | None, encoder_id: str | None = None) -> str:
@@ -176,10 +176,11 @@ class Searcher:
     def encode_text(self, texts: list[str], encoder_id: str, templates: bool = True) -> np.ndarray:
         """Unit vectors (N, d) for text in `encoder_id`'s joint space (Encoder.encode_text), through
         its frozen text tower alone: the encoder's own weights are not loaded for it."""
-        spec = self.encoder_config(encoder_id).get("text")
+        config = self.encoder_config(encoder_id)
+        spec = config.text
         if not spec:
             raise ValueError(f"encoder {encoder_id} is not text-aligned (its space is "
-                             f"{self.encoder_config(encoder_id).get('space')!r}); train one with "
+                             f"{config.space!r}); train one with "
                              "`python -m encoders train --text-tower minilm`")
         tower = load_text_tower(spec)
         return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))

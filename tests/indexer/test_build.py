@@ -129,7 +129,7 @@ def test_build_writes_windows_recordings_and_faiss(archive, tmp_path, tiny_encod
         assert m["encoder_checksum"] == tiny_encoder.checksum and m["encoder_id"] == tiny_encoder.id
     assert [(m["modality"], m["count"]) for m in summary.faiss] == [("imu", 9), ("pose", 9)]
     # The encoder is stored with the index, so queries embed with the very same weights.
-    assert load_checkpoint(store.encoder_folder(tiny_encoder.id)).checksum == tiny_encoder.checksum
+    assert load_checkpoint(store.kept.encoder_folder(tiny_encoder.id)).checksum == tiny_encoder.checksum
 
     assert indexer_cli.main(["info", str(out)]) == 0
     info = capsys.readouterr().out
