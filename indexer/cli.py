@@ -71,7 +71,7 @@ def cmd_build(args) -> int:
         return 2
     if args.limit:
         entries = selection.pick(entries)[: args.limit]  # the first N selected, not the first N found
-    vectors.check_factory(args.index_type, int(encoder.config["embed_dim"]))  # before anything is written
+    vectors.check_factory(args.index_type, int(encoder.config.embed_dim))  # before anything is written
     runner = RayRunner(args.ray_address) if args.ray or args.ray_address else None
     if runner:
         runner.start()
