@@ -300,23 +300,28 @@ def confusions(pred: np.ndarray, top: int = 3) -> list[dict]:
 
 
 def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: list[str],
-                     center: np.ndarray | None = None) -> dict:
+                     center: np.ndarray | None = None, archive: np.ndarray | None = None) -> dict:
     """Windows classified among `labels` by the text tower, as `Index.classify` does: relative to
     `center`, the mean vector of the archive's windows, which an index of the archive holds
-    (`encoders.model.centred_cosines`); `uncentred` gives the plain-cosine figures beside. Each label's
-    prompt ranking the windows (text->IMU) uses plain cosines, as a text search does."""
+    (`encoders.labels.centred_cosines`). Beside: `refined`, as `Index.classify(..., refine=True)`
+    does, the label vectors first refined by the `archive`'s windows (every window an index of the
+    archive holds; default `vectors`), and `uncentred`, plain cosines. Each label's prompt
+    ranking the windows (text->IMU) uses plain cosines, as a text search does."""
     from encoders.evaluation.text_aligned import macro_f1, text_retrieval
-    from encoders.model import centred_cosines
+    from encoders.labels import centred_cosines, label_sums, refined_labels
 
     text = encoder.encode_text(labels)
     true, names = np.asarray(captions), np.asarray(labels)
     pred = names[np.argmax(centred_cosines(vectors, text, center), axis=1)]
     plain = names[np.argmax(centred_cosines(vectors, text), axis=1)]
+    sums = label_sums(vectors if archive is None else archive, text, center)
+    refined = names[np.argmax(centred_cosines(vectors, refined_labels(text, sums), center), axis=1)]
     ret = text_retrieval(encoder, vectors, captions, labels)
     return {"accuracy": float((pred == true).mean()), "balanced_accuracy": balanced_accuracy(true, pred, labels),
             "macro_f1": macro_f1(true, pred, labels), "text_imu_p1": ret["P@1"], "text_imu_map": ret["mAP"],
             "chance": 1.0 / len(labels), "chance_map": ret["chance_mAP"], "labels": len(labels),
             "windows": int(len(true)), "confusions": confusions(pred),
+            "refined": {"accuracy": float((refined == true).mean()), "macro_f1": macro_f1(true, refined, labels)},
             "uncentred": {"accuracy": float((plain == true).mean()), "macro_f1": macro_f1(true, plain, labels)}}
 
 
@@ -425,7 +430,7 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
         center = vectors.mean(0)  # what an index of this archive holds as its mean IMU window
         z = zero_shot_scores(encoder, vectors, caps, labels, center)
         rv, rc = per_recording(vectors, caps, groups)
-        r = zero_shot_scores(encoder, rv, rc, sorted(set(rc)), center)
+        r = zero_shot_scores(encoder, rv, rc, sorted(set(rc)), center, archive=vectors)
         z["per_recording"] = {key: r[key] for key in ("accuracy", "balanced_accuracy", "macro_f1", "labels", "windows")}
         z["per_recording"]["recordings"] = z["per_recording"].pop("windows")
         z["per_placement"] = {}
@@ -435,7 +440,8 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                 own = sorted({c for c, k in zip(caps, keep) if k})  # asked about its own labels only
                 if len(own) >= 2:
                     z["per_placement"][place] = zero_shot_scores(encoder, vectors[keep],
-                                                                 [c for c, k in zip(caps, keep) if k], own, center)
+                                                                 [c for c, k in zip(caps, keep) if k], own, center,
+                                                                 archive=vectors)
         out["zero_shot"] = z
     else:
         out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned
@@ -538,7 +544,7 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
     """Archive x checkpoint: the headline figures, one line each, and one per sensor placement
     where an archive has a few (all of them are in the JSON)."""
     head = (f"{'archive':<15} {'checkpoint':<12} {'labels':>6} {'windows':>7} {'chance':>6} {'acc':>6} {'bal.acc':>7} "
-            f"{'mF1':>6} {'raw mF1':>7} {'rec.acc':>7} {'P@1':>6} {'mAP':>6} {shot + '-shot':>7} {'+text':>6}  "
+            f"{'mF1':>6} {'refin.':>6} {'raw mF1':>7} {'rec.acc':>7} {'P@1':>6} {'mAP':>6} {shot + '-shot':>7} {'+text':>6}  "
             "top prediction (share)")
     lines = [head, "-" * len(head)]
     for name, entry in report["archives"].items():
@@ -551,6 +557,7 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
             lines.append(
                 f"{name:<15} {label:<12} {z.get('labels', '-'):>6} {z.get('windows', '-'):>7} {_f(z.get('chance')):>6} "
                 f"{_f(z.get('accuracy')):>6} {_f(z.get('balanced_accuracy')):>7} {_f(z.get('macro_f1')):>6} "
+                f"{_f(z.get('refined', {}).get('macro_f1')):>6} "
                 f"{_f(z.get('uncentred', {}).get('macro_f1')):>7} {_f(z.get('per_recording', {}).get('accuracy')):>7} "
                 f"{_f(z.get('text_imu_p1')):>6} "
                 f"{_f(z.get('text_imu_map')):>6} {_f(fs.get('accuracy')):>7} {_f(fb.get('accuracy')):>6}  "
@@ -559,7 +566,7 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
             for place, p in places.items() if len(places) <= max_placements else ():
                 lines.append(f"{'  ' + place:<15} {label:<12} {p['labels']:>6} {p['windows']:>7} {_f(p['chance']):>6} "
                              f"{_f(p['accuracy']):>6} {_f(p['balanced_accuracy']):>7} {_f(p['macro_f1']):>6} "
-                             f"{_f(p['uncentred']['macro_f1']):>7} {'':>7} "
+                             f"{_f(p['refined']['macro_f1']):>6} {_f(p['uncentred']['macro_f1']):>7} {'':>7} "
                              f"{_f(p['text_imu_p1']):>6} {_f(p['text_imu_map']):>6}")
     for name, reason in report.get("skipped", {}).items():
         lines.append(f"{name:<15} skipped: {reason}")
@@ -567,7 +574,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
         for label, r in entry["checkpoints"].items():
             if r.get("note"):
                 lines.append(f"note: {name} / {label}: {r['note']}")
-    lines.append(f"(acc, mF1: relative to the archive's mean window, as Index.classify scores; raw mF1: plain cosines; "
+    lines.append(f"(acc, mF1: relative to the archive's mean window, as Index.classify scores; refin.: the label "
+                 f"vectors refined by the archive's windows first (classify --refine); raw mF1: plain cosines; "
                  f"{shot}-shot: mean accuracy of prototypes from {shot} example recordings per class; +text: blended "
                  "0.5/0.5 with the label's text vector; rec.acc: per recording)")
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from encoders.config import EncoderConfig, TowerConfig, fusion_spec
 from encoders.cutting import WindowCutter
 from encoders.features import featurize, pose_feature_count
 from encoders.fusion import FUSED_PART, build_fusion
+from encoders.labels import centred_cosines
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.text import load_text_tower, space_name
 from encoders.towers import build_tower
@@ -72,19 +73,6 @@ def text_aligned_config(architecture: str, text: dict, video: dict | None = None
         name=f"text-{text['architecture']}-{architecture}" + (f"-{video['architecture']}" if video else ""),
         space=space_name(text), text=dict(text), towers=towers,
         loss_weights={**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})})
-
-
-def centred_cosines(vectors: np.ndarray, text: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
-    """(N, L) cosines of unit `vectors` with unit `text` vectors, taken relative to `center`, the
-    mean vector of the archive the windows come from (when given). Vectors of one archive share a
-    common direction (its sensor placement, its recording setup) that says nothing about the
-    action but pulls every window toward the few labels lying along it; centring removes it
-    (docs/words.md, "Centring")."""
-    v = np.asarray(vectors, np.float32)
-    if center is not None:
-        v = v - np.asarray(center, np.float32)[None, :]
-        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
-    return v @ np.asarray(text, np.float32).T
 
 
 class JointModel(nn.Module):

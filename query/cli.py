@@ -266,6 +266,10 @@ def classify_options(p):
                    "default: the labels of the index's windows (narrowed with --where)")
     p.add_argument("--modality", choices=MODALITIES,
                    help="what the file holds (default: guessed from its name)")
+    p.add_argument("--refine", action="store_true",
+                   help="refine the label vectors by the index's own windows first (each moves a little toward "
+                        "the mean window leaning to it): better when the labels name what the index holds, "
+                        "can be worse when they name a few of many activities it holds (docs/words.md)")
     index_option(p)
     where_option(p, "windows whose labels are the candidates")
     output_option(p)
@@ -286,7 +290,8 @@ def classify_cmd(args):
             raise ValueError("no labels: give --labels, or index windows with labels (matching --where)")
     read_kw = {**_imu_kw(args), **_pose_kw(args, None)}
     read_kw.pop("rate")
-    return index.classify(args.file, labels, args.modality, start=args.start, end=args.end, rate=args.rate, **read_kw)
+    return index.classify(args.file, labels, args.modality, start=args.start, end=args.end, rate=args.rate,
+                          refine=args.refine, **read_kw)
 
 
 def sync_options(p):

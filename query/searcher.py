@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from encoders import checkpoint_config, load_checkpoint, load_text_tower
+from encoders.labels import label_sums
 from indexer import IndexStore, Recording
 from indexer.bounds import MAX_K, check_range
 from indexer.model import Modality
@@ -51,6 +52,7 @@ class Searcher:
         self._picks: dict[tuple, str] = {}  # (query kind, target, encoder asked for, log version) -> encoder id
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
         self._backgrounds: dict[tuple[str, str, int], np.ndarray] = {}  # match scores' window samples
+        self._label_sums: dict[tuple, np.ndarray | None] = {}  # (encoder, modality, log version, labels' bytes)
 
     # ---- the index's rows, scoped by keyword ----------------------------------------------
     @property
@@ -88,6 +90,25 @@ class Searcher:
         """The mean stored vector of one encoder and modality: what zero-shot scores are taken
         relative to (`Encoder.label_cosines`); None when the index has no such window."""
         return self.store.faiss_files.mean_vector(encoder_id, modality)
+
+    def label_sums(self, encoder_id: str, modality: Modality, text: np.ndarray,
+                   center: np.ndarray | None) -> np.ndarray | None:
+        """encoders.model.label_sums over every committed window of one encoder and modality,
+        streamed in batches (a pass over the vectors, as `mean_vector` makes), kept per version of
+        the index and label vectors; None without a center or windows."""
+        if center is None:
+            return None
+        text = np.ascontiguousarray(text, np.float32)
+        key = (encoder_id, modality, self._log_version(), text.tobytes())
+        if key not in self._label_sums:
+            total = None
+            for _, batch in self.store.faiss_files.vector_batches(encoder_id, modality):
+                part = label_sums(batch, text, center)
+                total = part if total is None else total + part
+            if len(self._label_sums) >= 64:  # a handful of label sets at a time
+                self._label_sums.pop(next(iter(self._label_sums)))
+            self._label_sums[key] = total
+        return self._label_sums[key]
 
     def indexed_modalities(self) -> list[str]:
         """The modalities that have windows in this index: the possible search targets."""

@@ -12,7 +12,8 @@ import torch
 from encoders.data import TextAlignedSet
 from encoders.evaluation.metrics import mean_average_precision, precision_at_k, ranking_metrics
 from encoders.evaluation.pairs import label_warnings
-from encoders.model import Encoder, centred_cosines
+from encoders.labels import centred_cosines
+from encoders.model import Encoder
 
 
 @torch.no_grad()

@@ -138,6 +138,13 @@ def test_query_cli_text_and_classify(demo_index, tmp_path, capsys):
     assert {r["label"] for r in json.loads(capsys.readouterr().out)} == {"squat", "boxing"}
     assert main(["classify", str(tmp_path / "clip.npy"), "--rate", "50", "--index", demo_index.store.uri,
                  "--labels", "a,b", "--where", "subject = 1"]) == 2
+    # --refine scores against label vectors refined by the index's windows: other cosines
+    runs = []
+    for extra in ([], ["--refine"]):
+        assert main(["classify", str(tmp_path / "clip.npy"), "--rate", "50", "--index", demo_index.store.uri,
+                     "--labels", "waving,squat,boxing", "--json", *extra]) == 0
+        runs.append({r["label"]: r["cosine"] for r in json.loads(capsys.readouterr().out)})
+    assert runs[0].keys() == runs[1].keys() and runs[0] != runs[1]
 
 
 # ---- video: a two-recording UTD-MHAD folder whose second depth video is corrupt ----------------
