@@ -17,7 +17,7 @@ import polars as pl
 from indexer import ImuStream, PoseStream
 from indexer.bodyparts import DEFAULT_PLACEMENT
 from indexer.model import Modality
-from query import assignment, concepts, dense_sync, inputs, locator, sensors, text_aligned
+from query import assignment, concepts, dense_sync, inputs, locator, sensors, text_aligned, wording
 from query.embedding import embed_clip
 from query.searcher import RESULT_COLUMNS, Searcher
 from query.sync_result import SyncResult
@@ -112,6 +112,15 @@ class Index(Searcher):
             if hits is not None:
                 return hits
         return text_aligned.search_text(self, prompt, target, k, where, encoder_id, templates)
+
+    def check_wording(self, prompt: str, target: str, k: int = 10, where: str | None = None,
+                      encoder_id: str | None = None, templates: bool = True) -> dict | None:
+        """Whether the words of `prompt` tell a direction apart here (query.wording.direction_check):
+        {"prompt", "opposite", "shared", "of", "cosine"} when the text search of the prompt with
+        one direction word swapped (left/right, clockwise, forward/backward; "sit to stand" ->
+        "stand to sit") finds mostly the same windows (`shared` of its `of` top-k hits are the
+        prompt's own), else None. None too for a prompt naming a taught concept."""
+        return wording.direction_check(self, prompt, target, k, where, encoder_id, templates)
 
     def classify(self, path_or_stream, labels: list[str], modality: Modality | None = None, **kw) -> pl.DataFrame:
         """Zero-shot activity recognition of a clip (a file path, ImuStream or PoseStream) among

@@ -236,14 +236,23 @@ def recordings_cmd(args):
 
 
 def text_options(p):
-    p.add_argument("prompt", help='what to find, e.g. "tennis serve" or "a person waves"')
+    p.add_argument("prompt", help='what to find, e.g. "tennis serve" or "a person waves"; when its words cannot '
+                   'tell a direction apart here ("swipe to the left" finds the same windows as "... to the right"), '
+                   'a note on stderr says so')
     p.add_argument("--raw", action="store_true",
                    help="embed the prompt as it is, not averaged over the prompt templates used in training")
     search_options(p)
 
 
 def text_cmd(args):
-    return _index(args).search_text(args.prompt, args.target, args.k, args.where, templates=not args.raw)
+    from query.wording import note
+
+    index = _index(args)
+    hits = index.search_text(args.prompt, args.target, args.k, args.where, templates=not args.raw)
+    said = note(index.check_wording(args.prompt, args.target, args.k, args.where, templates=not args.raw))
+    if said:  # stderr: the results on stdout stay what scripts read
+        print(said, file=sys.stderr)
+    return hits
 
 
 def video_options(p):

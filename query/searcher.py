@@ -83,6 +83,14 @@ class Searcher:
         """Rows of `table` ("windows", "recordings", "tokens") within `scope`."""
         return self.store.count(table, **scope)
 
+    def searched_count(self, encoder_id: str, target: str, where: str | None = None) -> int:
+        """How many windows a search of `target` by `encoder_id` within the user filter `where`
+        ranks (the filter's admitted ids are those the search itself keeps, so this costs no scan
+        after it)."""
+        if not where:
+            return self.count("windows", encoder=encoder_id, modality=target)
+        return len(self.store.admitted_ids(where, encoder=encoder_id, modality=target))
+
     def has_tokens(self, encoder_id: str | None = None) -> bool:
         return self.store.has_tokens(encoder_id)
 

@@ -11,6 +11,9 @@ path unless the operator asks (`show_paths`).
     GET  /health                      the index, its encoders and searchable modalities
     GET  /recordings?where=...        recording metadata rows
     POST /search/text    {"prompt": "waving", "target": "imu", "k": 10, "where": "subject = 2"}
+                                      (a prompt whose words cannot tell a direction apart here, e.g.
+                                      "swipe to the left" finding the windows of "... to the right",
+                                      adds the header X-Wording: the JSON of query.wording's check)
     POST /search/vector  {"vector": [...], "target": "pose", "k": 10, "where": ..., "nprobe": 8}
                                       (nprobe / efSearch override an approximate index's tuning)
     POST /search/window  {"window_id": 42, "target": "pose", "k": 10}
@@ -27,7 +30,10 @@ The same answers as the web UI's named Gradio endpoints (`ui.api`), with the sam
 
     POST /search         {"query": "a person walking", "target": "imu", "k": 10, "filter": ""}
                                       -> {"hits": [{"rank", "score", "match", "recording_id", "label", "t_start",
-                                          "t_end", "body_part", "modality", "window_id", "dataset", "subject"}]}
+                                          "t_end", "body_part", "modality", "window_id", "dataset", "subject"}],
+                                          "wording": null or {"prompt", "opposite", "shared", "of", "cosine"}}
+                                      (wording: query.wording's check, when the words cannot tell a
+                                      direction apart here)
     GET  /recording/{id} one recording: metadata, its streams, its windows
     POST /sync           {"imu": {"data": ..., "rate": 50, "placement": "right_wrist"},
                           "pose": {"data": [[[x, y, z], ...], ...], "rate": 30}, "max_offset": 10}
@@ -38,6 +44,7 @@ FastAPI comes with the `ui` extra (Gradio depends on it); uvicorn serves it.
 # No `from __future__ import annotations`: FastAPI reads the request models of the routes below
 # from their annotations, which must be real classes, not strings naming locals.
 import contextlib
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -70,6 +77,8 @@ EXPECTED = (BadInput, ValueError, LookupError, FileNotFoundError)
 UPLOAD_PATHS = ("/search/imu", "/search/sensors", "/sync")
 
 
+# POST /search/text's header carrying query.wording's check, when it fires
+WORDING_HEADER = "X-Wording"
 HIT_FIELDS = ["rank", "score", "match", "recording_id", "label", "t_start", "t_end", "body_part", "modality", "window_id",
               "dataset", "subject"]
 
@@ -109,9 +118,13 @@ def check_filter(where: str | None) -> str | None:
 
 def search_json(index: Index, query: str, target: str = "imu", k: int = 10, where: str | None = None,
                 max_chars: int = HttpLimits.max_prompt_chars) -> dict:
-    """A text search as JSON (the web UI's /search and this server's POST /search)."""
+    """A text search as JSON (the web UI's /search and this server's POST /search): the hits, and
+    `wording`, query.wording's direction check (null when the words tell the directions apart or
+    name none)."""
     prompt = check_prompt(query, max_chars)
-    return hits_json(index.search_text(prompt, target, int(k), check_filter(where) or None))
+    where = check_filter(where) or None
+    out = hits_json(index.search_text(prompt, target, int(k), where))
+    return {**out, "wording": index.check_wording(prompt, target, int(k), where)}
 
 
 def recording_json(index: Index, recording_id: str) -> dict:
@@ -234,7 +247,7 @@ def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool 
     app.add_middleware(Guard, limits=limits)  # token and body size, before any route reads a byte
     install_error_handlers(app, show_paths)
     _add_index_routes(app, fastapi, index, show_paths)
-    _add_search_routes(app, models, index, limits)
+    _add_search_routes(app, fastapi, models, index, limits)
     _add_concept_routes(app, models, index)
     _add_recording_routes(app, models, index)
     return app
@@ -257,13 +270,18 @@ def _add_index_routes(app, fastapi, index: Index, show_paths: bool) -> None:
         return rows
 
 
-def _add_search_routes(app, models: SimpleNamespace, index: Index, limits: HttpLimits) -> None:
+def _add_search_routes(app, fastapi, models: SimpleNamespace, index: Index, limits: HttpLimits) -> None:
     """POST /search/text, /search/vector, /search/window, /search/imu, /search/sensors and /search."""
 
     @app.post("/search/text")
-    def search_text(req: models.TextSearch) -> list[dict]:
-        return _rows(index.search_text(check_prompt(req.prompt, limits.max_prompt_chars), req.target, req.k,
-                                       req.where))
+    def search_text(req: models.TextSearch, response: fastapi.Response) -> list[dict]:
+        prompt = check_prompt(req.prompt, limits.max_prompt_chars)
+        rows = _rows(index.search_text(prompt, req.target, req.k, req.where))
+        # a header, as the body is a bare list of hits that clients already read as it is
+        check = index.check_wording(prompt, req.target, req.k, req.where)
+        if check is not None:
+            response.headers[WORDING_HEADER] = json.dumps(check)
+        return rows
 
     @app.post("/search/vector")
     def search_vector(req: models.VectorSearch) -> list[dict]:

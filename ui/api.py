@@ -2,7 +2,7 @@
 
     from gradio_client import Client, handle_file
     c = Client("http://127.0.0.1:7860")
-    c.predict("a person walking", "imu", 10, "", api_name="/search")   # -> {"hits": [...]}
+    c.predict("a person walking", "imu", 10, "", api_name="/search")   # -> {"hits": [...], "wording": ...}
     c.predict(handle_file("clip.npy"), "imu", "pose", 10, "", 50, "right_wrist", 0, 0, api_name="/search_file")
     c.predict("demo/waving_s2_t1", api_name="/recording")            # -> metadata, streams, windows
     c.predict(handle_file("imu.npy"), 50, "right_wrist", handle_file("pose.npy"), 30, 10, api_name="/sync")
@@ -54,7 +54,8 @@ def register(ctx: views.Context) -> None:
     def search(query: str, target: str = "imu", k: int = 10, filter: str = "") -> dict:
         """Windows of `target` matching a text prompt; `filter`: SQL over windows ("" = none),
         e.g. "subject = '2'". -> {"hits": [{rank, score, match, recording_id, label, t_start, t_end,
-        body_part, modality, window_id, dataset, subject}, ...]}"""
+        body_part, modality, window_id, dataset, subject}, ...], "wording": null or {prompt,
+        opposite, shared, of, cosine} (the prompt's words cannot tell a direction apart here)}"""
         return search_json(ctx.index, query, target, k, filter, ctx.max_prompt_chars)
 
     def search_file(file: gr.FileData, kind: str = "imu", target: str = "pose", k: int = 10, filter: str = "",

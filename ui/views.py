@@ -45,6 +45,8 @@ RESULT_TABLE = ["rank", "score", "match", "label", "recording_id", "subject", "d
 HIT_JSON = ["rank", "score", "match", "recording_id", "label", "t_start", "t_end", "body_part", "modality", "window_id",
             "dataset", "subject"]
 BROWSE_TABLE = ["id", "dataset", "subject", "trial", "label", "duration", "modalities"]
+# A text query's direction check compares the top this-many windows (fewer when fewer are asked for).
+WORDING_K = 10
 # The whole-recording view transcodes at most this much video, so one click cannot tie up a worker.
 MAX_VIDEO_SECONDS = 120.0
 
@@ -118,6 +120,7 @@ class Found:
     query: Query
     hits: pl.DataFrame  # the hits shown, ranked 1..n, with their match probability (query.match_score)
     others: dict[str, int]  # with one hit per recording: further matching windows per recording
+    wording: dict | None = None  # a text query's direction check (query.wording), when it fired
 
 
 def checked(ctx: Context, q: Query) -> Query:
@@ -164,14 +167,16 @@ def search(ctx: Context, q: Query) -> Found:
     q = checked(ctx, q)
     run = runner(ctx, q)
     fetch = q.k * PER_RECORDING_FETCH if q.one_per_recording else q.k
-    hits = run(fetch, q.filters.windows_where(ctx.index))
+    where = q.filters.windows_where(ctx.index)
+    hits = run(fetch, where)
+    wording = ctx.index.check_wording(q.prompt, q.target, min(q.k, WORDING_K), where) if q.kind == "text" else None
     others: dict[str, int] = {}
     if q.one_per_recording and hits.height:
         counts = hits.group_by("recording_id").len()
         others = {r: n - 1 for r, n in zip(counts["recording_id"], counts["len"]) if n > 1}
         hits = hits.unique("recording_id", keep="first", maintain_order=True).head(q.k)
         hits = hits.with_columns(pl.int_range(1, pl.len() + 1).cast(pl.Int64).alias("rank"))
-    return Found(q, hits, others)
+    return Found(q, hits, others, wording)
 
 
 def score_cue(match: float | None) -> tuple[str, str]:
@@ -214,7 +219,16 @@ def summary(found: Found) -> str:
                  "likely relevant, judged on labelled archives); the index may hold nothing like it, or the words "
                  "may not fit this archive. If some hits do show it, teach it by example: select hits and press "
                  "Teach as.")
+    if q.kind == "text" and found.wording:
+        text += "\n\n" + wording_line(found.wording)
     return text
+
+
+def wording_line(check: dict) -> str:
+    """A text query's direction check (query.wording) as a plain sentence."""
+    mine, other = grid.esc(check["prompt"]), grid.esc(check["opposite"])
+    return (f"**The words barely tell \"{mine}\" from \"{other}\" here**: \"{other}\" finds {check['shared']} of "
+            f"the same {check['of']} windows. To find one of them, select the hits that show it and press Teach as.")
 
 
 # ----------------------------------------------------------------------------- cards
