@@ -24,6 +24,10 @@ _EXPORTS = {
     "conform_imu": "encoders.channels",
     "project_2d": "encoders.part_features",
     "demo_encoder": "encoders.demo",
+    # the zero-shot read-out of label vectors against an archive's windows (numpy only)
+    "centred_cosines": "encoders.labels",
+    "label_sums": "encoders.labels",
+    "refined_labels": "encoders.labels",
     # configs
     "EncoderConfig": "encoders.config",
     "ConfigError": "encoders.config",
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
     from encoders.evaluation.pairs import evaluate_pairs
     from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
     from encoders.factory import create_model, load_checkpoint
+    from encoders.labels import centred_cosines, label_sums, refined_labels
     from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
     from encoders.sources import ArchiveSource

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from encoders import checkpoint_config, load_checkpoint, load_text_tower
-from encoders.labels import label_sums
+from encoders import checkpoint_config, label_sums, load_checkpoint, load_text_tower
 from indexer import IndexStore, Recording
 from indexer.bounds import MAX_K, check_range
 from indexer.model import Modality

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from encoders.labels import centred_cosines, refined_labels
+from encoders import centred_cosines, refined_labels
 from indexer import ImuStream, PoseStream
 from indexer.model import Modality
 from query import concepts, inputs
