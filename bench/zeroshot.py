@@ -300,13 +300,16 @@ def confusions(pred: np.ndarray, top: int = 3) -> list[dict]:
 
 
 def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: list[str],
-                     center: np.ndarray | None = None, archive: np.ndarray | None = None) -> dict:
+                     center: np.ndarray | None = None, archive: np.ndarray | None = None,
+                     within: bool = False) -> dict:
     """Windows classified among `labels` by the text tower, as `Index.classify` does: relative to
     `center`, the mean vector of the archive's windows, which an index of the archive holds
     (`encoders.labels.centred_cosines`). Beside: `refined`, as `Index.classify(..., refine=True)`
     does, the label vectors first refined by the `archive`'s windows (every window an index of the
-    archive holds; default `vectors`), and `uncentred`, plain cosines. Each label's prompt
-    ranking the windows (text->IMU) uses plain cosines, as a text search does."""
+    archive holds; default `vectors`), and `uncentred`, plain cosines; with `within`, also
+    `refined_within`: refined by `vectors` alone, as `classify --refine-where` scoping the
+    refinement to those windows (a placement's) does. Each label's prompt ranking the windows
+    (text->IMU) uses plain cosines, as a text search does."""
     from encoders.evaluation.text_aligned import macro_f1, text_retrieval
     from encoders.labels import centred_cosines, label_sums, refined_labels
 
@@ -317,7 +320,12 @@ def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: 
     sums = label_sums(vectors if archive is None else archive, text, center)
     refined = names[np.argmax(centred_cosines(vectors, refined_labels(text, sums), center), axis=1)]
     ret = text_retrieval(encoder, vectors, captions, labels)
-    return {"accuracy": float((pred == true).mean()), "balanced_accuracy": balanced_accuracy(true, pred, labels),
+    extra = {}
+    if within:
+        own = names[np.argmax(centred_cosines(vectors, refined_labels(text, label_sums(vectors, text, center)), center),
+                              axis=1)]
+        extra["refined_within"] = {"accuracy": float((own == true).mean()), "macro_f1": macro_f1(true, own, labels)}
+    return {**extra, "accuracy": float((pred == true).mean()), "balanced_accuracy": balanced_accuracy(true, pred, labels),
             "macro_f1": macro_f1(true, pred, labels), "text_imu_p1": ret["P@1"], "text_imu_map": ret["mAP"],
             "chance": 1.0 / len(labels), "chance_map": ret["chance_mAP"], "labels": len(labels),
             "windows": int(len(true)), "confusions": confusions(pred),
@@ -441,7 +449,7 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                 if len(own) >= 2:
                     z["per_placement"][place] = zero_shot_scores(encoder, vectors[keep],
                                                                  [c for c, k in zip(caps, keep) if k], own, center,
-                                                                 archive=vectors)
+                                                                 archive=vectors, within=True)
         out["zero_shot"] = z
     else:
         out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned

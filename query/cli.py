@@ -279,6 +279,9 @@ def classify_options(p):
                    help="refine the label vectors by the index's own windows first (each moves a little toward "
                         "the mean window leaning to it): better when the labels name what the index holds, "
                         "can be worse when they name a few of many activities it holds (docs/words.md)")
+    p.add_argument("--refine-where", metavar="FILTER",
+                   help="--refine by the windows this filter admits only, e.g. \"body_part = 'right_thigh'\" "
+                        "when the labels name what is worn there")
     index_option(p)
     where_option(p, "windows whose labels are the candidates")
     output_option(p)
@@ -299,8 +302,9 @@ def classify_cmd(args):
             raise ValueError("no labels: give --labels, or index windows with labels (matching --where)")
     read_kw = {**_imu_kw(args), **_pose_kw(args, None)}
     read_kw.pop("rate")
+    refine = args.refine_where or args.refine
     return index.classify(args.file, labels, args.modality, start=args.start, end=args.end, rate=args.rate,
-                          refine=args.refine, **read_kw)
+                          refine=refine, **read_kw)
 
 
 def sync_options(p):

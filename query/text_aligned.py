@@ -41,7 +41,7 @@ def search_video(searcher: Searcher, path: str | Path, target: str, k: int = 10,
 
 def classify(searcher: Searcher, path_or_stream: str | Path | ImuStream | PoseStream, labels: list[str],
              modality: Modality | None = None, start: float | None = None, end: float | None = None, rate: float | None = None,
-             encoder_id: str | None = None, refine: bool = False, **read_kw) -> pl.DataFrame:
+             encoder_id: str | None = None, refine: bool | str = False, **read_kw) -> pl.DataFrame:
     """Zero-shot recognition: how well the clip matches each label's prompt.
 
     Columns: label, score, cosine; sorted by score. `cosine` is the similarity of the clip's
@@ -52,9 +52,10 @@ def classify(searcher: Searcher, path_or_stream: str | Path | ImuStream | PoseSt
 
     With `refine` the label vectors are first refined by the index's own windows
     (encoders.labels.refined_labels: each moves REFINE_SHARE of the way toward the mean window
-    leaning to it). It helps when the labels name what the index holds (macro-F1 over whole
+    leaning to it); `refine` a filter (e.g. "body_part = 'right_thigh'") refines by the windows
+    it admits only. It helps when the labels name what those windows hold (macro-F1 over whole
     archives: demo 0.67 -> 0.87, BasicMotions 0.83 -> 0.99) and can hurt when they name a few of
-    many activities it holds (docs/words.md, "Label vectors refined by the archive").
+    many activities held there (docs/words.md, "Label vectors refined by the archive").
     """
     labels = [s.strip() for s in labels if s and s.strip()]
     labels = list(dict.fromkeys(labels))
@@ -81,7 +82,8 @@ def classify(searcher: Searcher, path_or_stream: str | Path | ImuStream | PoseSt
     center = searcher.mean_vector(encoder.id, modality)
     text = encoder.encode_text(labels)
     if refine:
-        text = refined_labels(text, searcher.label_sums(encoder.id, modality, text, center))
+        within = refine if isinstance(refine, str) else None
+        text = refined_labels(text, searcher.label_sums(encoder.id, modality, text, center, within))
     centred = centred_cosines(vec[None, :], text, center)[0]
     for n, label in enumerate(labels):  # a label naming a taught concept: the clip against its examples
         score = concepts.cosine(searcher, label, encoder.id, modality, vec, center)

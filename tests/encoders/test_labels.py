@@ -85,3 +85,14 @@ def test_classify_refine_on_the_demo(builtin_demo_dir):
     vectors = np.stack(ix.windows(None, ["vector"], encoder=enc, modality="imu")["vector"].to_list())
     np.testing.assert_allclose(ix.label_sums(enc, "imu", text, center), label_sums(vectors, text, center),
                                rtol=1e-4, atol=1e-4)
+    # refined by the windows a filter admits: the sums of those windows alone
+    some = np.stack(ix.windows("subject = '1'", ["vector"], encoder=enc, modality="imu")["vector"].to_list())
+    assert 0 < len(some) < len(vectors)
+    np.testing.assert_allclose(ix.label_sums(enc, "imu", text, center, "subject = '1'"),
+                               label_sums(some, text, center), rtol=1e-4, atol=1e-4)
+    rec = discover(None, "demo")[0].load()
+    scoped = ix.classify(rec.imu[0], labels, start=0.0, end=5.0, refine="subject = '1'")
+    whole = ix.classify(rec.imu[0], labels, start=0.0, end=5.0, refine=True)
+    assert dict(zip(scoped["label"], scoped["cosine"])) != dict(zip(whole["label"], whole["cosine"]))
+    with pytest.raises(ValueError):
+        ix.classify(rec.imu[0], labels, refine="subject = = 1")

@@ -139,12 +139,17 @@ def test_query_cli_text_and_classify(demo_index, tmp_path, capsys):
     assert main(["classify", str(tmp_path / "clip.npy"), "--rate", "50", "--index", demo_index.store.uri,
                  "--labels", "a,b", "--where", "subject = 1"]) == 2
     # --refine scores against label vectors refined by the index's windows: other cosines
+    # (--refine-where: by the windows the filter admits only, which give other cosines again)
     runs = []
-    for extra in ([], ["--refine"]):
+    for extra in ([], ["--refine"], ["--refine-where", "subject = '1'"]):
         assert main(["classify", str(tmp_path / "clip.npy"), "--rate", "50", "--index", demo_index.store.uri,
                      "--labels", "waving,squat,boxing", "--json", *extra]) == 0
         runs.append({r["label"]: r["cosine"] for r in json.loads(capsys.readouterr().out)})
-    assert runs[0].keys() == runs[1].keys() and runs[0] != runs[1]
+    assert runs[0].keys() == runs[1].keys() == runs[2].keys()
+    assert runs[0] != runs[1] and runs[1] != runs[2]
+    assert main(["classify", str(tmp_path / "clip.npy"), "--rate", "50", "--index", demo_index.store.uri,
+                 "--labels", "waving,squat", "--refine-where", "subject = = 1"]) == 2
+    assert "invalid filter" in capsys.readouterr().err
 
 
 # ---- video: a two-recording UTD-MHAD folder whose second depth video is corrupt ----------------
