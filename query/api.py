@@ -132,6 +132,14 @@ class Index(Searcher):
         concept (`teach`) is scored against the concept's prototype, not its words."""
         return text_aligned.classify(self, path_or_stream, labels, modality, **kw)
 
+    def label_recordings(self, labels: list[str], modality: Modality = "imu", where: str | None = None,
+                         encoder_id: str | None = None, refine: bool = False) -> pl.DataFrame:
+        """Zero-shot labels for every recording whose `modality` windows `where` admits, among
+        `labels` (a concept's name scores with its prototype) -> DataFrame (recording_id,
+        body_part, label, cosine, runner_up, margin, windows); `refine`: the label vectors refined
+        by those windows first (query.text_aligned.label_recordings)."""
+        return text_aligned.label_recordings(self, labels, modality, where, encoder_id, refine)
+
     # ---- concepts taught by example (query.concepts) -------------------------------------------
     def teach(self, name: str, window_ids=(), files=(), modality: Modality | None = None, **read_kw) -> dict:
         """Teach concept `name` (a phrase) by example: windows of this index (`window_ids`, e.g. from

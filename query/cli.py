@@ -13,6 +13,7 @@ Examples:
   python -m query video clip.mp4 --start 1 --end 4 --target imu --index ./utd-index
   python -m query imu wrist.mat --target video --index ./utd-index      (IMU -> video: no camera on the wearer)
   python -m query classify wrist.mat --labels "walking,jogging,waving" --index ./utd-index
+  python -m query label --labels "walking,jogging,waving" --refine --index ./utd-index
   python -m query teach "my squat" --windows 12 40 77 --index ./demo-index   (then: query text "my squat")
   python -m query concepts --index ./demo-index
   python -m query teach "my squat" --forget --index ./demo-index
@@ -307,6 +308,30 @@ def classify_cmd(args):
                           refine=refine, **read_kw)
 
 
+def label_options(p):
+    p.add_argument("--labels", help='comma-separated candidate activities, e.g. "walking,jogging,waving"; '
+                   "default: the labels of the index's windows")
+    p.add_argument("--modality", choices=MODALITIES, default="imu", help="whose windows to label (default: imu)")
+    p.add_argument("--refine", action="store_true",
+                   help="refine the label vectors by the windows labelled first (each moves a little toward the "
+                        "mean window leaning to it): for labels that name what those windows hold (docs/words.md)")
+    index_option(p)
+    where_option(p, "windows labelled (their recordings are the rows)")
+    output_option(p)
+
+
+def label_cmd(args):
+    index = _index(args)
+    if args.labels:
+        labels = [s for s in args.labels.split(",") if s.strip()]
+    else:
+        df = index.windows(None, ["label"])
+        labels = sorted({s for s in df["label"].to_list() if s}) if df.height else []
+        if not labels:
+            raise ValueError("no labels: give --labels (the index's windows carry none)")
+    return index.label_recordings(labels, args.modality, args.where, refine=args.refine)
+
+
 def sync_options(p):
     p.add_argument("imu_file", nargs="?", help="IMU recording (.mat, .csv, .parquet, .npy); with --recording, "
                                                "leave out to use the recording's own IMU")
@@ -557,6 +582,8 @@ COMMANDS = {
     "video": ("search with a video clip (needs an encoder with a video tower)", video_options, video_cmd),
     "classify": ("zero-shot activity recognition: score a clip against label prompts", classify_options,
                  classify_cmd),
+    "label": ("zero-shot labels for every recording of the index among label prompts (best, runner-up, margin)",
+              label_options, label_cmd),
     "sync": ("offset between an IMU stream and a pose stream / video (positive: the second lags)", sync_options,
              sync_cmd),
     "locate": ("where in the archive an IMU snippet's motion happens, to 0.2 s", locate_options, locate_cmd),

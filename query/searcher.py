@@ -98,23 +98,29 @@ class Searcher:
         relative to (`Encoder.label_cosines`); None when the index has no such window."""
         return self.store.faiss_files.mean_vector(encoder_id, modality)
 
+    def vector_batches(self, encoder_id: str, modality: Modality, where: str | None = None):
+        """(ids, vectors) of the committed windows of one encoder and modality (those the user
+        filter `where` admits, when given), a batch at a time from a scan: never all in memory."""
+        only = None if where is None else self.store.admitted_ids(where, encoder=encoder_id, modality=modality)
+        if only is not None and not len(only):
+            return
+        yield from self.store.faiss_files.vector_batches(encoder_id, modality, new=only)
+
     def label_sums(self, encoder_id: str, modality: Modality, text: np.ndarray,
                    center: np.ndarray | None, where: str | None = None) -> np.ndarray | None:
         """encoders.labels.label_sums over the committed windows of one encoder and modality (those
-        the user filter `where` admits, when given), streamed in batches (a pass over the vectors,
-        as `mean_vector` makes), kept per version of the index, filter and label vectors; None
-        without a center or windows."""
+        the user filter `where` admits, when given), streamed (`vector_batches`, a pass over the
+        vectors as `mean_vector` makes), kept per version of the index, filter and label vectors;
+        None without a center or windows."""
         if center is None:
             return None
         text = np.ascontiguousarray(text, np.float32)
         key = (encoder_id, modality, self._log_version(), where, text.tobytes())
         if key not in self._label_sums:
-            only = None if where is None else self.store.admitted_ids(where, encoder=encoder_id, modality=modality)
             total = None
-            if only is None or len(only):
-                for _, batch in self.store.faiss_files.vector_batches(encoder_id, modality, new=only):
-                    part = label_sums(batch, text, center)
-                    total = part if total is None else total + part
+            for _, batch in self.vector_batches(encoder_id, modality, where):
+                part = label_sums(batch, text, center)
+                total = part if total is None else total + part
             if len(self._label_sums) >= 64:  # a handful of label sets at a time
                 self._label_sums.pop(next(iter(self._label_sums)))
             self._label_sums[key] = total

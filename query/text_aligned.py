@@ -94,3 +94,61 @@ def classify(searcher: Searcher, path_or_stream: str | Path | ImuStream | PoseSt
     prob = np.exp(z) / np.exp(z).sum()
     df = pl.DataFrame({"label": labels, "score": prob.astype(np.float64), "cosine": centred.astype(np.float64)})
     return df.sort("score", descending=True, maintain_order=True)
+
+
+def label_recordings(searcher: Searcher, labels: list[str], modality: Modality = "imu", where: str | None = None,
+                     encoder_id: str | None = None, refine: bool = False) -> pl.DataFrame:
+    """Zero-shot labels for a whole archive: every recording (one row per recording and body part)
+    whose windows of `modality` the filter `where` admits, among `labels`.
+
+    A recording's vector is the renormalised mean of its windows' unit vectors; it is scored as
+    `classify` scores a clip (cosines with the labels' text vectors relative to the index's mean
+    window; a label naming a taught concept, with its prototype). With `refine` the label vectors
+    are first refined by the windows labelled (those `where` admits): the case refinement is
+    made for, labels that name what those windows hold (docs/words.md, "Label vectors refined by
+    the archive"). The windows are streamed (never all in memory) and no model weights load.
+
+    Columns: recording_id, body_part, label (the best), cosine, runner_up, margin (the best
+    cosine minus the runner-up's), windows; sorted by recording_id, body_part.
+    """
+    labels = list(dict.fromkeys(s.strip() for s in labels if s and s.strip()))
+    if len(labels) < 2:
+        raise ValueError("give at least two distinct labels to choose between")
+    encoder_id = searcher.pick_encoder_id("text", modality, encoder_id)
+    meta = searcher.windows(where, ["id", "recording_id", "body_part"], encoder=encoder_id, modality=modality)
+    if not meta.height:
+        raise LookupError(f"no {modality} windows of encoder {encoder_id} to label" + (f" where {where}" if where else ""))
+    meta = meta.with_columns(pl.col("body_part").fill_null(""))
+    keys = meta.select("recording_id", "body_part").unique(maintain_order=True).sort("recording_id", "body_part")
+    group_of = dict(zip(meta["id"].to_list(), meta.join(keys.with_row_index("group"), on=["recording_id", "body_part"],
+                                                         how="left", maintain_order="left")["group"].to_list()))
+    sums, counts = None, np.zeros(keys.height, np.int64)
+    for ids, batch in searcher.vector_batches(encoder_id, modality, where):
+        rows = np.array([group_of.get(int(i), -1) for i in ids])
+        keep = rows >= 0
+        unit = batch[keep] / np.maximum(np.linalg.norm(batch[keep], axis=1, keepdims=True), 1e-12)
+        sums = np.zeros((keys.height, batch.shape[1])) if sums is None else sums
+        np.add.at(sums, rows[keep], unit)
+        np.add.at(counts, rows[keep], 1)
+    center = searcher.mean_vector(encoder_id, modality)
+    text = searcher.encode_text(labels, encoder_id)
+    if refine:
+        text = refined_labels(text, searcher.label_sums(encoder_id, modality, text, center, where))
+    found = counts > 0
+    vectors = sums[found] / counts[found, None]
+    cos = centred_cosines(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), text, center)
+    for n, label in enumerate(labels):  # a label naming a taught concept: its prototype, as classify scores it
+        proto = concepts.vector(searcher, label, encoder_id, modality)
+        if proto is not None:
+            cos[:, n] = concepts.cosines(vectors, proto, center)[:, 0]
+    order = np.argsort(-cos, axis=1)
+    best, second = order[:, 0], order[:, 1]
+    rows = np.arange(len(cos))
+    names = np.asarray(labels, dtype=object)
+    return keys.filter(pl.Series(found)).with_columns(
+        pl.Series("label", names[best].tolist(), pl.Utf8),
+        pl.Series("cosine", cos[rows, best].astype(np.float64)),
+        pl.Series("runner_up", names[second].tolist(), pl.Utf8),
+        pl.Series("margin", (cos[rows, best] - cos[rows, second]).astype(np.float64)),
+        pl.Series("windows", counts[found].astype(np.int64)),
+    )

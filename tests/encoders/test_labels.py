@@ -96,3 +96,42 @@ def test_classify_refine_on_the_demo(builtin_demo_dir):
     assert dict(zip(scoped["label"], scoped["cosine"])) != dict(zip(whole["label"], whole["cosine"]))
     with pytest.raises(ValueError):
         ix.classify(rec.imu[0], labels, refine="subject = = 1")
+
+
+def test_label_recordings_on_the_demo(builtin_demo_dir, tmp_path, capsys):
+    """Every demo recording labelled among the six names, as a user labels an unlabelled archive:
+    one row per recording, its best label and runner-up; refining by the windows labelled gets
+    more right (34 -> 42 of 48 when measured); a filter narrows the rows; a taught concept's name
+    scores with its examples; the CLI prints the same rows."""
+    import shutil
+
+    import polars as pl
+
+    from indexer.importers.demo import ACTIONS
+    from query.api import open_index
+    from query.cli import main
+
+    ix = open_index(builtin_demo_dir)
+    truth = dict(ix.recordings(None, ["id", "labels"]).select("id", pl.col("labels").list.first()).iter_rows())
+    right = {}
+    for refine in (False, True):
+        df = ix.label_recordings(list(ACTIONS), refine=refine)
+        assert df.height == 48 and df["recording_id"].n_unique() == 48
+        assert (df["margin"] >= 0).all() and (df["label"] != df["runner_up"]).all()
+        right[refine] = sum(truth[r] == lab for r, lab in zip(df["recording_id"], df["label"]))
+    assert right[False] >= 30 and right[True] > right[False]
+    assert ix.label_recordings(list(ACTIONS), where="subject = '1'")["recording_id"].n_unique() == 12
+    with pytest.raises(ValueError, match="two distinct"):
+        ix.label_recordings(["waving"])
+    assert main(["label", "--labels", ",".join(ACTIONS), "--index", str(builtin_demo_dir), "--json"]) == 0
+    rows = pl.read_json(capsys.readouterr().out.encode())
+    assert rows["label"].to_list() == ix.label_recordings(list(ACTIONS))["label"].to_list()
+    # a concept taught from three squat windows names the squats among words that do not
+    copy = tmp_path / "demo-index"
+    shutil.copytree(builtin_demo_dir, copy)
+    taught = open_index(copy)
+    squats = taught.windows("label = 'squat'", ["id", "recording_id"], modality="imu")
+    taught.teach("deep knee bend", window_ids=squats.unique("recording_id", keep="first").head(3)["id"].to_list())
+    df = taught.label_recordings(["deep knee bend", "a person stands still", "a person sleeps"])
+    picked = {r for r, lab in zip(df["recording_id"], df["label"]) if lab == "deep knee bend"}
+    assert {r for r, t in truth.items() if t == "squat"} <= picked and len(picked) < 24
