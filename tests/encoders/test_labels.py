@@ -1,5 +1,5 @@
 """The zero-shot read-out's label vectors: centred cosines and the refinement by an archive's
-windows (encoders.labels), and `Index.classify(..., refine=True)` on the demo with the built-in model."""
+windows (encoders.labels). The query side is in tests/query/test_zero_shot_archive.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -59,79 +59,3 @@ def test_centred_cosines_remove_the_archive_direction(archive):
     truth = np.repeat(np.arange(3), 20)
     assert (centred == truth).mean() >= (plain == truth).mean()
     assert (centred == truth).mean() > 0.9
-
-
-def test_classify_refine_on_the_demo(builtin_demo_dir):
-    """Classifying each demo recording among the demo's six names: the label vectors refined by the
-    index's windows get more right than the words alone (38 -> 42 of 48 when measured), and the
-    index's streamed sums are those of its windows' vectors."""
-    from indexer import discover
-    from indexer.importers.demo import ACTIONS
-    from query.api import open_index
-
-    ix = open_index(builtin_demo_dir)
-    labels = list(ACTIONS)
-    right = {False: 0, True: 0}
-    for entry in discover(None, "demo"):
-        rec = entry.load()
-        for refine in (False, True):
-            df = ix.classify(rec.imu[0], labels, start=0.0, end=5.0, refine=refine)
-            assert df["score"].sum() == pytest.approx(1.0)
-            right[refine] += df["label"][0] == rec.labels[0]
-    assert right[True] > right[False]
-    enc = ix.pick_encoder_id("text", "imu")
-    text = ix.encode_text(labels, enc)
-    center = ix.mean_vector(enc, "imu")
-    vectors = np.stack(ix.windows(None, ["vector"], encoder=enc, modality="imu")["vector"].to_list())
-    np.testing.assert_allclose(ix.label_sums(enc, "imu", text, center), label_sums(vectors, text, center),
-                               rtol=1e-4, atol=1e-4)
-    # refined by the windows a filter admits: the sums of those windows alone
-    some = np.stack(ix.windows("subject = '1'", ["vector"], encoder=enc, modality="imu")["vector"].to_list())
-    assert 0 < len(some) < len(vectors)
-    np.testing.assert_allclose(ix.label_sums(enc, "imu", text, center, "subject = '1'"),
-                               label_sums(some, text, center), rtol=1e-4, atol=1e-4)
-    rec = discover(None, "demo")[0].load()
-    scoped = ix.classify(rec.imu[0], labels, start=0.0, end=5.0, refine="subject = '1'")
-    whole = ix.classify(rec.imu[0], labels, start=0.0, end=5.0, refine=True)
-    assert dict(zip(scoped["label"], scoped["cosine"])) != dict(zip(whole["label"], whole["cosine"]))
-    with pytest.raises(ValueError):
-        ix.classify(rec.imu[0], labels, refine="subject = = 1")
-
-
-def test_label_recordings_on_the_demo(builtin_demo_dir, tmp_path, capsys):
-    """Every demo recording labelled among the six names, as a user labels an unlabelled archive:
-    one row per recording, its best label and runner-up; refining by the windows labelled gets
-    more right (34 -> 42 of 48 when measured); a filter narrows the rows; a taught concept's name
-    scores with its examples; the CLI prints the same rows."""
-    import shutil
-
-    import polars as pl
-
-    from indexer.importers.demo import ACTIONS
-    from query.api import open_index
-    from query.cli import main
-
-    ix = open_index(builtin_demo_dir)
-    truth = dict(ix.recordings(None, ["id", "labels"]).select("id", pl.col("labels").list.first()).iter_rows())
-    right = {}
-    for refine in (False, True):
-        df = ix.label_recordings(list(ACTIONS), refine=refine)
-        assert df.height == 48 and df["recording_id"].n_unique() == 48
-        assert (df["margin"] >= 0).all() and (df["label"] != df["runner_up"]).all()
-        right[refine] = sum(truth[r] == lab for r, lab in zip(df["recording_id"], df["label"]))
-    assert right[False] >= 30 and right[True] > right[False]
-    assert ix.label_recordings(list(ACTIONS), where="subject = '1'")["recording_id"].n_unique() == 12
-    with pytest.raises(ValueError, match="two distinct"):
-        ix.label_recordings(["waving"])
-    assert main(["label", "--labels", ",".join(ACTIONS), "--index", str(builtin_demo_dir), "--json"]) == 0
-    rows = pl.read_json(capsys.readouterr().out.encode())
-    assert rows["label"].to_list() == ix.label_recordings(list(ACTIONS))["label"].to_list()
-    # a concept taught from three squat windows names the squats among words that do not
-    copy = tmp_path / "demo-index"
-    shutil.copytree(builtin_demo_dir, copy)
-    taught = open_index(copy)
-    squats = taught.windows("label = 'squat'", ["id", "recording_id"], modality="imu")
-    taught.teach("deep knee bend", window_ids=squats.unique("recording_id", keep="first").head(3)["id"].to_list())
-    df = taught.label_recordings(["deep knee bend", "a person stands still", "a person sleeps"])
-    picked = {r for r, lab in zip(df["recording_id"], df["label"]) if lab == "deep knee bend"}
-    assert {r for r, t in truth.items() if t == "squat"} <= picked and len(picked) < 24
