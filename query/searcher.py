@@ -51,7 +51,7 @@ class Searcher:
         self._picks: dict[tuple, str] = {}  # (query kind, target, encoder asked for, log version) -> encoder id
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
         self._backgrounds: dict[tuple[str, str, int], np.ndarray] = {}  # match scores' window samples
-        self._label_sums: dict[tuple, np.ndarray | None] = {}  # (encoder, modality, log version, labels' bytes)
+        self._label_sums: dict[tuple, np.ndarray | None] = {}  # (encoder, modality, log version, filter, labels)
 
     # ---- the index's rows, scoped by keyword ----------------------------------------------
     @property

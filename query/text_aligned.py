@@ -120,12 +120,13 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
         raise LookupError(f"no {modality} windows of encoder {encoder_id} to label" + (f" where {where}" if where else ""))
     meta = meta.with_columns(pl.col("body_part").fill_null(""))
     keys = meta.select("recording_id", "body_part").unique(maintain_order=True).sort("recording_id", "body_part")
-    group_of = dict(zip(meta["id"].to_list(), meta.join(keys.with_row_index("group"), on=["recording_id", "body_part"],
-                                                         how="left", maintain_order="left")["group"].to_list()))
+    grouped = meta.join(keys.with_row_index("group"), on=["recording_id", "body_part"], how="left").sort("id")
+    known, group_of = grouped["id"].to_numpy(), grouped["group"].to_numpy().astype(np.int64)
     sums, counts = None, np.zeros(keys.height, np.int64)
     for ids, batch in searcher.vector_batches(encoder_id, modality, where):
-        rows = np.array([group_of.get(int(i), -1) for i in ids])
-        keep = rows >= 0
+        at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+        keep = known[at] == ids
+        rows = group_of[at]
         unit = batch[keep] / np.maximum(np.linalg.norm(batch[keep], axis=1, keepdims=True), 1e-12)
         sums = np.zeros((keys.height, batch.shape[1])) if sums is None else sums
         np.add.at(sums, rows[keep], unit)
