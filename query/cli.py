@@ -294,13 +294,7 @@ def classify_cmd(args):
     if args.labels and args.where:
         raise ValueError("--where picks the candidate labels from the index; give either --labels or --where")
     index = _index(args)
-    if args.labels:
-        labels = [s for s in args.labels.split(",") if s.strip()]
-    else:
-        df = index.windows(args.where, ["label"])
-        labels = sorted(set(df["label"].to_list())) if df.height else []
-        if not labels:
-            raise ValueError("no labels: give --labels, or index windows with labels (matching --where)")
+    labels = _candidate_labels(index, args.labels, args.where)
     read_kw = {**_imu_kw(args), **_pose_kw(args, None)}
     read_kw.pop("rate")
     refine = args.refine_where or args.refine
@@ -322,14 +316,18 @@ def label_options(p):
 
 def label_cmd(args):
     index = _index(args)
-    if args.labels:
-        labels = [s for s in args.labels.split(",") if s.strip()]
-    else:
-        df = index.windows(None, ["label"])
-        labels = sorted({s for s in df["label"].to_list() if s}) if df.height else []
-        if not labels:
-            raise ValueError("no labels: give --labels (the index's windows carry none)")
-    return index.label_recordings(labels, args.modality, args.where, refine=args.refine)
+    return index.label_recordings(_candidate_labels(index, args.labels), args.modality, args.where, refine=args.refine)
+
+
+def _candidate_labels(index, given: str | None, where: str | None = None) -> list[str]:
+    """The comma-separated `given` labels, else those of the index's windows (that `where` admits)."""
+    if given:
+        return [s for s in given.split(",") if s.strip()]
+    df = index.windows(where, ["label"])
+    labels = sorted({s for s in df["label"].to_list() if s}) if df.height else []
+    if not labels:
+        raise ValueError("no labels: give --labels, or index windows with labels" + (" (matching --where)" if where else ""))
+    return labels
 
 
 def sync_options(p):
