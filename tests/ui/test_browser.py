@@ -68,13 +68,14 @@ def _choose(page, selector: str, value: str) -> None:
     under load the option list can lag the typing, and Enter then picks nothing (the dropdown
     goes back to its old value when it loses focus), so the pick is tried again."""
     box = page.locator(f"{selector} input")
-    for _ in range(5):
+    for attempt in range(8):
         box.fill(value)
+        page.wait_for_timeout(100 * attempt)  # later tries give the option list longer to catch up
         box.press("Enter")
         box.blur()
         if box.input_value() == value:
             return
-        page.wait_for_timeout(200)
+        page.wait_for_timeout(250)
     raise AssertionError(f"{selector} did not take {value!r} (shows {box.input_value()!r})")
 
 
