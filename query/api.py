@@ -127,9 +127,9 @@ class Index(Searcher):
         `labels` -> DataFrame (label, score, cosine) sorted by score; score = softmax over the
         labels of the cosines at the checkpoint's learned temperature. `modality` defaults to a
         guess from the file type; kw: start, end, rate, encoder_id, refine (True: label vectors
-        refined by this index's windows; a filter: by the windows it admits; query.text_aligned.classify),
-        and read options. A label that names a
-        concept (`teach`) is scored against the concept's prototype, not its words."""
+        refined by this index's windows; a filter: by the windows it admits;
+        query.text_aligned.classify), and read options. A label that names a concept (`teach`) is
+        scored against the concept's prototype, not its words."""
         return text_aligned.classify(self, path_or_stream, labels, modality, **kw)
 
     def label_recordings(self, labels: list[str], modality: Modality = "imu", where: str | None = None,
