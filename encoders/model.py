@@ -21,7 +21,6 @@ from encoders.config import EncoderConfig, TowerConfig, fusion_spec
 from encoders.cutting import WindowCutter
 from encoders.features import featurize, pose_feature_count
 from encoders.fusion import FUSED_PART, build_fusion
-from encoders.labels import centred_cosines
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.text import load_text_tower, space_name
 from encoders.towers import build_tower
@@ -213,11 +212,6 @@ class Encoder(CheckpointView):
             raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.space!r}); "
                              "train one with `python -m encoders train --text-tower minilm`")
         return load_text_tower(self.config.text)
-
-    def label_cosines(self, vectors: np.ndarray, labels: list[str], center: np.ndarray | None = None) -> np.ndarray:
-        """(N, L) cosines of windows' unit `vectors` with each label's text vector, relative to
-        `center` (see `centred_cosines`)."""
-        return centred_cosines(vectors, self.encode_text(labels), center)
 
     def encode_text(self, texts: list[str], templates: bool = True) -> np.ndarray:
         """Unit vectors (N, d) for text in this encoder's joint space. With `templates` each text

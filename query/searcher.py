@@ -95,7 +95,7 @@ class Searcher:
 
     def mean_vector(self, encoder_id: str, modality: Modality) -> np.ndarray | None:
         """The mean stored vector of one encoder and modality: what zero-shot scores are taken
-        relative to (`Encoder.label_cosines`); None when the index has no such window."""
+        relative to (encoders.labels.centred_cosines); None when the index has no such window."""
         return self.store.faiss_files.mean_vector(encoder_id, modality)
 
     def vector_batches(self, encoder_id: str, modality: Modality, where: str | None = None):

@@ -75,7 +75,7 @@ def text_retrieval(encoder: Encoder, vectors: np.ndarray, captions: list[str], l
 def classification(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str],
                    center: np.ndarray | None = None) -> dict:
     """Zero-shot recognition: each window takes the label whose prompt is nearest (relative to
-    `center`, the archive's mean vector, when given: `encoders.model.centred_cosines`)."""
+    `center`, the archive's mean vector, when given: `encoders.labels.centred_cosines`)."""
     true = np.asarray(captions)
     pred = np.asarray(labels)[np.argmax(centred_cosines(vectors, encoder.encode_text(labels), center), axis=1)]
     return {"accuracy": float((pred == true).mean()), "macro_f1": macro_f1(true, pred, labels),
