@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from encoders import centred_cosines, refined_labels
+from encoders import centred_cosines, label_sums, refined_labels
 from indexer import ImuStream, PoseStream
 from indexer.model import Modality
 from query import concepts, inputs
@@ -122,19 +122,23 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
     keys = meta.select("recording_id", "body_part").unique(maintain_order=True).sort("recording_id", "body_part")
     grouped = meta.join(keys.with_row_index("group"), on=["recording_id", "body_part"], how="left").sort("id")
     known, group_of = grouped["id"].to_numpy(), grouped["group"].to_numpy().astype(np.int64)
-    sums, counts = None, np.zeros(keys.height, np.int64)
+    center = searcher.mean_vector(encoder_id, modality)
+    text = searcher.encode_text(labels, encoder_id)
+    # one scan: the recordings' sums and, to refine, the label sums over the same windows
+    # (what Searcher.label_sums(..., where) would scan for again)
+    sums, counts, leaning = None, np.zeros(keys.height, np.int64), None
     for ids, batch in searcher.vector_batches(encoder_id, modality, where):
         at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
         keep = known[at] == ids
-        rows = group_of[at]
         unit = batch[keep] / np.maximum(np.linalg.norm(batch[keep], axis=1, keepdims=True), 1e-12)
         sums = np.zeros((keys.height, batch.shape[1])) if sums is None else sums
-        np.add.at(sums, rows[keep], unit)
-        np.add.at(counts, rows[keep], 1)
-    center = searcher.mean_vector(encoder_id, modality)
-    text = searcher.encode_text(labels, encoder_id)
+        np.add.at(sums, group_of[at][keep], unit)
+        np.add.at(counts, group_of[at][keep], 1)
+        if refine and center is not None:
+            part = label_sums(batch[keep], text, center)
+            leaning = part if leaning is None else leaning + part
     if refine:
-        text = refined_labels(text, searcher.label_sums(encoder_id, modality, text, center, where))
+        text = refined_labels(text, leaning)
     found = counts > 0
     vectors = sums[found] / counts[found, None]
     cos = centred_cosines(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), text, center)
