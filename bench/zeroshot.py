@@ -38,7 +38,10 @@ Per archive and checkpoint:
               example subjects, --draws times) classify the test subjects' windows through
               query.concepts.cosines, relative to the archive's mean window (what Index.classify
               does for a label naming a taught concept): mean and std of accuracy and macro-F1.
-              `few_shot_blend`: the prototypes blended 0.5/0.5 with the label's text vector.
+              `few_shot_spread`: those scores spread over the graph of the archive's nearest
+              windows with the examples held to their class (encoders.labels.spread, what
+              `query label --spread` does). `few_shot_blend`: the prototypes blended 0.5/0.5
+              with the label's text vector.
 
 The first checkpoint's figures are also at archives.NAME.zero_shot / few_shot; every checkpoint's
 are under archives.NAME.checkpoints.LABEL.
@@ -345,35 +348,43 @@ def per_recording(vectors: np.ndarray, captions: list[str], groups: list[str]) -
 
 
 def prototypes(vectors: np.ndarray, captions: np.ndarray, units: np.ndarray, classes: list[str], k: int,
-               rng: np.random.Generator) -> tuple[np.ndarray, int]:
+               rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray]:
     """Class prototypes from k example units (a recording's windows of one label) per class,
     drawn at random, each made as `query teach` makes a concept's (query.concepts.prototype_vector:
-    the renormalised mean of the examples' unit vectors). Returns the prototypes (classes x d)
-    and the fewest examples any class really had."""
+    the renormalised mean of the examples' unit vectors). Returns the prototypes (classes x d),
+    the fewest examples any class really had, and each row's class number (-1: not an example)."""
     from query.concepts import prototype_vector
 
     protos, fewest = [], k
-    for c in classes:
+    taught = np.full(len(vectors), -1)
+    for n, c in enumerate(classes):
         have = np.unique(units[captions == c])
         pick = rng.choice(have, size=min(k, len(have)), replace=False)
         fewest = min(fewest, len(pick))
-        protos.append(prototype_vector(vectors[np.isin(units, pick) & (captions == c)]))
-    return np.stack(protos).astype(np.float32), fewest
+        rows = np.isin(units, pick) & (captions == c)
+        taught[rows] = n
+        protos.append(prototype_vector(vectors[rows]))
+    return np.stack(protos).astype(np.float32), fewest, taught
 
 
 def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subjects: list[str], examples: set[str],
              tests: set[str], shots: list[int], draws: int, seed: int = 0, text: Callable | None = None,
-             blend: float = 0.5, center: np.ndarray | None = None) -> tuple[dict, dict]:
+             blend: float = 0.5, center: np.ndarray | None = None) -> dict[str, dict]:
     """Few-shot recognition over frozen vectors: prototypes of k example units per class (from
-    the `examples` subjects, `draws` random draws) classify the `tests` subjects' windows, and,
-    with `text` (labels -> unit text vectors), prototypes blended with the label's text vector
-    (`blend` of the prototype). Returns ({k: figures}, {k: blended figures}); the figures are
-    mean and std over the draws of accuracy and macro-F1.
+    the `examples` subjects, `draws` random draws) classify the `tests` subjects' windows.
+    Returns {"few_shot": {k: figures}, "few_shot_spread": ..., "few_shot_blend": ...}; the figures
+    are mean and std over the draws of accuracy and macro-F1.
 
-    Each window goes to the class whose prototype scores highest by `query.concepts.cosines`
-    relative to `center` (the archive's mean window, which an index of it holds): the read-out
-    `Index.classify` gives a label naming a concept taught with `query teach`."""
+    - few_shot: each window goes to the class whose prototype scores highest by
+      `query.concepts.cosines` relative to `center` (the archive's mean window, which an index of
+      it holds): the read-out `Index.classify` gives a label naming a concept taught with `query teach`.
+    - few_shot_spread: those scores spread over the graph of the archive's nearest windows (all of
+      `vectors`), the examples held to their class (encoders.labels.spread): what `query label
+      --spread` does with taught concepts.
+    - few_shot_blend (with `text`, labels -> unit text vectors): prototypes blended with the
+      label's text vector (`blend` of the prototype)."""
     from encoders.evaluation.text_aligned import macro_f1
+    from encoders.labels import neighbour_graph, spread
     from query.concepts import cosines
 
     caps, units, subs = np.asarray(captions), np.asarray(units), np.asarray(subjects)
@@ -383,29 +394,39 @@ def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subject
         raise ValueError(f"{len(classes)} label(s) have both example and test recordings; few-shot needs 2")
     ex = is_example & np.isin(caps, classes)
     test = is_test & np.isin(caps, classes)
-    tv, true = unit(vectors[test]), caps[test]
+    true = caps[test]
+    names = np.asarray(classes)
     text_vectors = text(classes) if text is not None else None
-    plain, blended = {}, {}
+    graph = neighbour_graph(vectors, center)  # every window of the archive, as an index holds them
+    out: dict[str, dict] = {"few_shot": {}, "few_shot_spread": {}, "few_shot_blend": {}}
+
+    def score(pred: np.ndarray) -> tuple[float, float]:
+        return float(np.mean(pred == true)), macro_f1(true, pred, classes)
+
     for k in shots:
         rng = np.random.default_rng([seed, k])
-        runs, runs_b, fewest = [], [], k
+        runs: dict[str, list] = {key: [] for key in out}
+        fewest = k
         for _ in range(draws):
-            protos, n = prototypes(vectors[ex], caps[ex], units[ex], classes, k, rng)
+            protos, n, taught_ex = prototypes(vectors[ex], caps[ex], units[ex], classes, k, rng)
             fewest = min(fewest, n)
-            for out, p in ((runs, protos), (runs_b, None if text_vectors is None else
-                                            unit(blend * protos + (1 - blend) * text_vectors))):
-                if p is None:
-                    continue
-                pred = np.asarray(classes)[np.argmax(cosines(tv, p, center), axis=1)]
-                out.append((float(np.mean(pred == true)), macro_f1(true, pred, classes)))
+            cos = cosines(vectors, protos, center)
+            runs["few_shot"].append(score(names[np.argmax(cos[test], axis=1)]))
+            taught = np.full(len(vectors), -1)
+            taught[np.flatnonzero(ex)] = taught_ex
+            held = {int(r): int(taught[r]) for r in np.flatnonzero(taught >= 0)}
+            runs["few_shot_spread"].append(score(names[np.argmax(spread(cos, graph, held)[test], axis=1)]))
+            if text_vectors is not None:
+                mixed = unit(blend * protos + (1 - blend) * text_vectors)
+                runs["few_shot_blend"].append(score(names[np.argmax(cosines(vectors[test], mixed, center), axis=1)]))
         meta = {"shots_used": fewest, "classes": len(classes), "chance": 1.0 / len(classes),
                 "test_windows": int(test.sum()), "draws": draws}
-        for out, runs_k in ((plain, runs), (blended, runs_b)):
+        for key, runs_k in runs.items():
             if runs_k:
                 a = np.array(runs_k)
-                out[str(k)] = {"accuracy": float(a[:, 0].mean()), "accuracy_std": float(a[:, 0].std()),
-                               "macro_f1": float(a[:, 1].mean()), "macro_f1_std": float(a[:, 1].std()), **meta}
-    return plain, blended
+                out[key][str(k)] = {"accuracy": float(a[:, 0].mean()), "accuracy_std": float(a[:, 0].std()),
+                                    "macro_f1": float(a[:, 1].mean()), "macro_f1_std": float(a[:, 1].std()), **meta}
+    return out
 
 
 def labelled_imu(encoder, data) -> tuple[np.ndarray, np.ndarray]:
@@ -457,13 +478,12 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
     if archive.examples and archive.tests:
         try:
             text = encoder.encode_text if encoder.text_aligned else None
-            out["few_shot"], out["few_shot_blend"] = few_shot(vectors, caps, [f"{g}|{c}" for g, c in zip(groups, caps)],
-                                                              subs, archive.examples, archive.tests, shots, draws, seed, text,
-                                                              center=vectors.mean(0))
+            out.update(few_shot(vectors, caps, [f"{g}|{c}" for g, c in zip(groups, caps)], subs, archive.examples,
+                                archive.tests, shots, draws, seed, text, center=vectors.mean(0)))
         except ValueError as exc:
-            out["few_shot"], out["few_shot_blend"] = {"skipped": str(exc)}, {}
+            out.update({"few_shot": {"skipped": str(exc)}, "few_shot_spread": {}, "few_shot_blend": {}})
     else:
-        out["few_shot"], out["few_shot_blend"] = {"skipped": archive.no_few_shot}, {}
+        out.update({"few_shot": {"skipped": archive.no_few_shot}, "few_shot_spread": {}, "few_shot_blend": {}})
     return out
 
 
@@ -534,7 +554,7 @@ def run(checkpoints: list[tuple[str, str]], names: list[str], data: Path, work: 
             log(f"  {label}: {z.get('windows', '?')} windows, zero-shot accuracy {z.get('accuracy', float('nan')):.3f} "
                 f"({result['seconds']:.1f} s)")
         first = entry["checkpoints"].get(checkpoints[0][0], {})
-        for key in ("zero_shot", "few_shot", "few_shot_blend"):
+        for key in ("zero_shot", "few_shot", "few_shot_spread", "few_shot_blend"):
             if key in first:
                 entry[key] = first[key]
         entry["label_names"] = sorted(names_seen)
@@ -552,7 +572,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
     """Archive x checkpoint: the headline figures, one line each, and one per sensor placement
     where an archive has a few (all of them are in the JSON)."""
     head = (f"{'archive':<15} {'checkpoint':<12} {'labels':>6} {'windows':>7} {'chance':>6} {'acc':>6} {'bal.acc':>7} "
-            f"{'mF1':>6} {'refin.':>6} {'raw mF1':>7} {'rec.acc':>7} {'P@1':>6} {'mAP':>6} {shot + '-shot':>7} {'+text':>6}  "
+            f"{'mF1':>6} {'refin.':>6} {'raw mF1':>7} {'rec.acc':>7} {'P@1':>6} {'mAP':>6} {shot + '-shot':>7} "
+            f"{'spread':>7} {'+text':>6}  "
             "top prediction (share)")
     lines = [head, "-" * len(head)]
     for name, entry in report["archives"].items():
@@ -561,6 +582,7 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                 lines.append(f"{name:<15} {label:<12} skipped: {r['skipped']}")
                 continue
             z, fs, fb = r.get("zero_shot", {}), r.get("few_shot", {}).get(shot, {}), r.get("few_shot_blend", {}).get(shot, {})
+            fsp = r.get("few_shot_spread", {}).get(shot, {})
             top = z.get("confusions", [{}])[0]
             lines.append(
                 f"{name:<15} {label:<12} {z.get('labels', '-'):>6} {z.get('windows', '-'):>7} {_f(z.get('chance')):>6} "
@@ -568,7 +590,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                 f"{_f(z.get('refined', {}).get('macro_f1')):>6} "
                 f"{_f(z.get('uncentred', {}).get('macro_f1')):>7} {_f(z.get('per_recording', {}).get('accuracy')):>7} "
                 f"{_f(z.get('text_imu_p1')):>6} "
-                f"{_f(z.get('text_imu_map')):>6} {_f(fs.get('accuracy')):>7} {_f(fb.get('accuracy')):>6}  "
+                f"{_f(z.get('text_imu_map')):>6} {_f(fs.get('accuracy')):>7} {_f(fsp.get('accuracy')):>7} "
+                f"{_f(fb.get('accuracy')):>6}  "
                 + (f"{top['label'][:28]} ({top['share']:.2f})" if top else ""))
             places = z.get("per_placement", {})
             for place, p in places.items() if len(places) <= max_placements else ():
@@ -584,7 +607,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                 lines.append(f"note: {name} / {label}: {r['note']}")
     lines.append(f"(acc, mF1: relative to the archive's mean window, as Index.classify scores; refin.: the label "
                  f"vectors refined by the archive's windows first (classify --refine); raw mF1: plain cosines; "
-                 f"{shot}-shot: mean accuracy of prototypes from {shot} example recordings per class; +text: blended "
+                 f"{shot}-shot: mean accuracy of prototypes from {shot} example recordings per class; spread: their scores "
+                 "spread over the archive's nearest-window graph (label --spread); +text: blended "
                  "0.5/0.5 with the label's text vector; rec.acc: per recording)")
     return "\n".join(lines)
 

@@ -28,6 +28,9 @@ _EXPORTS = {
     "centred_cosines": "encoders.labels",
     "label_sums": "encoders.labels",
     "refined_labels": "encoders.labels",
+    "neighbour_graph": "encoders.labels",
+    "spread": "encoders.labels",
+    "MAX_SPREAD_WINDOWS": "encoders.labels",
     # configs
     "EncoderConfig": "encoders.config",
     "ConfigError": "encoders.config",
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
     from encoders.evaluation.pairs import evaluate_pairs
     from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
     from encoders.factory import create_model, load_checkpoint
-    from encoders.labels import centred_cosines, label_sums, refined_labels
+    from encoders.labels import MAX_SPREAD_WINDOWS, centred_cosines, label_sums, neighbour_graph, refined_labels, spread
     from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
     from encoders.sources import ArchiveSource

@@ -5,10 +5,16 @@ bench/zeroshot.py share (numpy only, so a query that never loads a model never l
 - `label_sums` and `refined_labels`: each label's text vector moved a little toward the mean of
   the archive's windows that lean to it, one step of the soft k-means that transductive
   zero-shot methods run, with the text vector keeping most of the weight.
+- `neighbour_graph` and `spread`: scores of many windows smoothed over the archive's graph of
+  nearest windows, with the taught examples held to their own label (label propagation, "learning
+  with local and global consistency"): the read-out of `query label --spread` and of
+  bench/zeroshot.py's `few_shot_spread` figures.
 """
 from __future__ import annotations
 
+import faiss
 import numpy as np
+import scipy.sparse as sp
 
 # One step of refining label vectors by the archive's own windows (docs/words.md, "Label vectors
 # refined by the archive"): each label vector moves REFINE_SHARE of the way toward the mean of
@@ -56,3 +62,67 @@ def refined_labels(text: np.ndarray, sums: np.ndarray | None, share: float = REF
     toward = np.where(norm > 1e-9, sums / np.maximum(norm, 1e-12), text)
     out = (1.0 - share) * text + share * toward
     return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+# Label propagation over the archive's nearest-window graph (docs/words.md, "Few-shot labels spread
+# over the archive"), chosen on the few-shot selection splits: each window linked to its
+# SPREAD_NEIGHBOURS nearest (centred cosines), weighted exp((cos - 1) / SPREAD_SIGMA); start scores a
+# softmax of the read-out at SPREAD_TAU; each step keeps SPREAD_ALPHA of the neighbours' scores.
+SPREAD_NEIGHBOURS = 10
+SPREAD_SIGMA = 0.05
+SPREAD_ALPHA = 0.9
+SPREAD_TAU = 0.1
+SPREAD_STEPS = 60
+MAX_SPREAD_WINDOWS = 200_000  # the exact neighbour search grows with the square of the windows
+
+
+def _centred_units(vectors: np.ndarray, center: np.ndarray | None) -> np.ndarray:
+    v = np.asarray(vectors, np.float32)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+    if center is not None:
+        v = v - np.asarray(center, np.float32)[None, :]
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+    return np.ascontiguousarray(v, np.float32)
+
+
+def neighbour_graph(vectors: np.ndarray, center: np.ndarray | None = None, k: int = SPREAD_NEIGHBOURS,
+                    sigma: float = SPREAD_SIGMA) -> sp.csr_matrix:
+    """(N, N) symmetric, degree-normalised affinities D^-1/2 W D^-1/2 of the windows: each window
+    linked to its `k` nearest others by cosine relative to `center` (the archive's mean window),
+    weighted exp((cos - 1) / sigma). Exact, so quadratic in N: callers bound N (MAX_SPREAD_WINDOWS)."""
+    u = _centred_units(vectors, center)
+    n = len(u)
+    k = min(k, n - 1)
+    if k < 1:
+        return sp.csr_matrix((n, n), dtype=np.float64)
+    index = faiss.IndexFlatIP(u.shape[1])  # exact: BLAS-blocked, ~1 min per 100k windows on one core
+    index.add(u)
+    cos, ids = index.search(u, k + 1)
+    rows = np.repeat(np.arange(n), k + 1)
+    keep = (ids.ravel() >= 0) & (ids.ravel() != rows)  # a window is not its own neighbour
+    rows, cols, cos = rows[keep], ids.ravel()[keep], cos.ravel()[keep]
+    w = sp.csr_matrix((np.exp((np.minimum(cos.astype(np.float64), 1.0) - 1.0) / sigma), (rows, cols)), shape=(n, n))
+    w = (w + w.T).tocsr()
+    degree = np.asarray(w.sum(axis=1)).ravel()
+    scale = sp.diags(1.0 / np.sqrt(np.maximum(degree, 1e-12)))
+    return (scale @ w @ scale).tocsr()
+
+
+def spread(scores: np.ndarray, graph: sp.spmatrix, examples: dict[int, int] | None = None,
+           alpha: float = SPREAD_ALPHA, tau: float = SPREAD_TAU, steps: int = SPREAD_STEPS) -> np.ndarray:
+    """(N, L) label scores of N windows spread over their `graph` (`neighbour_graph`): each row
+    starts as a softmax of its read-out `scores` at `tau`, the taught examples (`examples`: window
+    row -> label column) as their own label alone, and F = (1 - alpha) * sum_t (alpha * graph)^t Y
+    is summed for `steps` steps (the fixed point of F = alpha * graph @ F + (1 - alpha) * Y).
+    Rows are returned summing to 1."""
+    s = np.asarray(scores, np.float64)
+    y = np.exp((s - s.max(axis=1, keepdims=True)) / tau)
+    y /= y.sum(axis=1, keepdims=True)
+    for row, col in (examples or {}).items():
+        y[row] = 0.0
+        y[row, col] = 1.0
+    f = y.copy()
+    for _ in range(steps):
+        f = alpha * (graph @ f) + y
+    f *= 1.0 - alpha
+    return f / np.maximum(f.sum(axis=1, keepdims=True), 1e-12)

@@ -309,6 +309,10 @@ def label_options(p):
     p.add_argument("--refine", action="store_true",
                    help="refine the label vectors by the windows labelled first (each moves a little toward the "
                         "mean window leaning to it): for labels that name what those windows hold (docs/words.md)")
+    p.add_argument("--spread", action="store_true",
+                   help="spread the windows' scores over the graph of their nearest windows, the examples of taught "
+                        "concepts held to their concept: for labelling an archive from concepts taught with a few "
+                        "examples each (`query teach`); holds the windows' vectors in memory (at most 200,000)")
     index_option(p)
     where_option(p, "windows labelled (their recordings are the rows)")
     output_option(p)
@@ -316,7 +320,8 @@ def label_options(p):
 
 def label_cmd(args):
     index = _index(args)
-    return index.label_recordings(_candidate_labels(index, args.labels), args.modality, args.where, refine=args.refine)
+    return index.label_recordings(_candidate_labels(index, args.labels), args.modality, args.where, refine=args.refine,
+                                  spread=args.spread)
 
 
 def _candidate_labels(index, given: str | None, where: str | None = None) -> list[str]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from encoders import checkpoint_config, label_sums, load_checkpoint, load_text_tower
+from encoders import MAX_SPREAD_WINDOWS, checkpoint_config, label_sums, load_checkpoint, load_text_tower, neighbour_graph
 from indexer import IndexStore, Recording
 from indexer.bounds import MAX_K, check_range
 from indexer.model import Modality
@@ -52,6 +52,7 @@ class Searcher:
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
         self._backgrounds: dict[tuple[str, str, int], np.ndarray] = {}  # match scores' window samples
         self._label_sums: dict[tuple, np.ndarray | None] = {}  # (encoder, modality, log version, filter, labels)
+        self._graphs: dict[tuple, tuple] = {}  # (encoder, modality, log version, filter) -> ids, vectors, graph
 
     # ---- the index's rows, scoped by keyword ----------------------------------------------
     @property
@@ -125,6 +126,32 @@ class Searcher:
                 self._label_sums.pop(next(iter(self._label_sums)))
             self._label_sums[key] = total
         return self._label_sums[key]
+
+    def window_graph(self, encoder_id: str, modality: Modality, center: np.ndarray | None,
+                     where: str | None = None) -> tuple[np.ndarray, np.ndarray, object]:
+        """(ids, unit vectors, graph) of the committed windows of one encoder and modality that
+        `where` admits, with encoders.labels.neighbour_graph over them (each window's nearest
+        others, relative to `center`), kept per version of the index and filter (the last two).
+        Refused above MAX_SPREAD_WINDOWS windows: the graph's exact search is quadratic."""
+        key = (encoder_id, modality, self._log_version(), where)
+        if key not in self._graphs:
+            ids, vectors, total = [], [], 0
+            for batch_ids, batch in self.vector_batches(encoder_id, modality, where):
+                total += len(batch_ids)
+                if total > MAX_SPREAD_WINDOWS:
+                    raise ValueError(f"over {MAX_SPREAD_WINDOWS:,} {modality} windows to spread over; narrow them "
+                                     "with a filter (--where), e.g. one dataset or body part at a time")
+                ids.append(np.asarray(batch_ids, np.int64))
+                vectors.append(batch / np.maximum(np.linalg.norm(batch, axis=1, keepdims=True), 1e-12))
+            if not ids:
+                raise LookupError(f"no {modality} windows of encoder {encoder_id}" + (f" where {where}" if where else ""))
+            ids_all, vec_all = np.concatenate(ids), np.concatenate(vectors).astype(np.float32)
+            order = np.argsort(ids_all, kind="stable")
+            ids_all, vec_all = ids_all[order], vec_all[order]
+            while len(self._graphs) >= 2:  # a graph of 100k windows holds ~150 MB of vectors
+                self._graphs.pop(next(iter(self._graphs)))
+            self._graphs[key] = (ids_all, vec_all, neighbour_graph(vec_all, center))
+        return self._graphs[key]
 
     def indexed_modalities(self) -> list[str]:
         """The modalities that have windows in this index: the possible search targets."""

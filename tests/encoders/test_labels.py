@@ -59,3 +59,38 @@ def test_centred_cosines_remove_the_archive_direction(archive):
     truth = np.repeat(np.arange(3), 20)
     assert (centred == truth).mean() >= (plain == truth).mean()
     assert (centred == truth).mean() > 0.9
+
+
+def _clusters(rng, n=60, d=16):
+    """Windows of two actions (two clusters of vectors) and per-window scores for them that are
+    right on average but wrong for about a third of the windows, as a read-out from a few
+    examples is near its decision boundary."""
+    centres = _unit(rng.normal(size=(2, d)))
+    truth = np.repeat([0, 1], n)
+    vectors = _unit(centres[truth] + 0.15 * rng.normal(size=(2 * n, d))).astype(np.float32)
+    scores = 0.05 * np.eye(2)[truth] + 0.1 * rng.normal(size=(2 * n, 2))
+    return vectors, truth, scores
+
+
+def test_spread_corrects_scores_that_disagree_with_their_neighbours():
+    from encoders.labels import neighbour_graph, spread
+
+    vectors, truth, scores = _clusters(np.random.default_rng(0))
+    plain = (scores.argmax(1) == truth).mean()
+    examples = {0: 0, 1: 0, 60: 1, 61: 1}
+    scores[[0, 60]] = scores[[0, 60]][:, ::-1] + np.array([[-1.0, 1.0], [1.0, -1.0]])  # examples the scores get wrong
+    out = spread(scores, neighbour_graph(vectors, vectors.mean(0)), examples)
+    assert out.shape == scores.shape and np.allclose(out.sum(1), 1.0)
+    assert all(out[row].argmax() == col for row, col in examples.items())  # taught examples keep their label
+    assert plain < 0.7 and (out.argmax(1) == truth).mean() > 0.85
+
+
+def test_neighbour_graph_is_symmetric_and_links_nearest_windows():
+    from encoders.labels import neighbour_graph
+
+    vectors, truth, _ = _clusters(np.random.default_rng(1), n=30)
+    g = neighbour_graph(vectors, vectors.mean(0), k=4)
+    assert g.shape == (60, 60) and abs(g - g.T).max() < 1e-9 and g.diagonal().max() == 0
+    rows, cols = g.nonzero()
+    assert (truth[rows] == truth[cols]).all()  # neighbours within an action, not across
+    assert neighbour_graph(vectors[:1]).nnz == 0  # one window has no neighbour

@@ -82,3 +82,49 @@ def test_label_recordings_on_the_demo(builtin_demo_dir, tmp_path, capsys):
     df = taught.label_recordings(["deep knee bend", "a person stands still", "a person sleeps"])
     picked = {r for r, lab in zip(df["recording_id"], df["label"]) if lab == "deep knee bend"}
     assert {r for r, t in truth.items() if t == "squat"} <= picked and len(picked) < 24
+
+
+def test_label_recordings_spread_from_taught_examples(builtin_demo_dir, tmp_path, capsys, monkeypatch):
+    """Labelling a whole archive from concepts taught with one window each, under names the words
+    cannot help with: spreading the scores over the archive's nearest windows keeps every taught
+    window's recording on its concept and labels the demo at least as well as the prototypes
+    alone; the CLI gives the same rows; an archive over the limit is refused in one line."""
+    import shutil
+
+    import polars as pl
+
+    from indexer.importers.demo import ACTIONS
+    from query import searcher as searcher_module
+    from query.api import open_index
+    from query.cli import main
+
+    copy = tmp_path / "demo-index"
+    shutil.copytree(builtin_demo_dir, copy)
+    ix = open_index(copy)
+    truth = dict(ix.recordings(None, ["id", "labels"]).select("id", pl.col("labels").list.first()).iter_rows())
+    names, taught = {}, {}
+    for n, action in enumerate(ACTIONS):
+        row = ix.windows(f"label = '{action}' AND subject = '1'", ["id", "recording_id"], modality="imu").row(0)
+        names[f"motion {n}"] = action
+        taught[row[1]] = f"motion {n}"
+        ix.teach(f"motion {n}", window_ids=[row[0]])
+    right = {}
+    for spread in (False, True):
+        df = ix.label_recordings(list(names), spread=spread)
+        assert df.height == 48 and (df["margin"] >= 0).all()
+        right[spread] = sum(truth[r] == names[lab] for r, lab in zip(df["recording_id"], df["label"]))
+        if spread:
+            assert (df["margin"] <= 1).all()
+            assert all(dict(zip(df["recording_id"], df["label"]))[r] == c for r, c in taught.items())
+    assert right[True] >= max(right[False], 44)
+    assert main(["label", "--labels", ",".join(names), "--spread", "--index", str(copy), "--json"]) == 0
+    rows = pl.read_json(capsys.readouterr().out.encode())
+    assert rows["label"].to_list() == ix.label_recordings(list(names), spread=True)["label"].to_list()
+    monkeypatch.setattr(searcher_module, "MAX_SPREAD_WINDOWS", 100)
+    fresh = open_index(copy)
+    with pytest.raises(ValueError, match="narrow them"):
+        fresh.label_recordings(list(names), spread=True)
+    assert fresh.label_recordings(list(names), spread=True, where="subject = '1'").height == 12
+    assert main(["label", "--labels", ",".join(names), "--spread", "--index", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "narrow them" in err[0]

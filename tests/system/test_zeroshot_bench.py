@@ -61,17 +61,19 @@ def test_cli_report_on_the_demo_has_the_documented_shape(tmp_path, capsys):
     assert z["windows"] == 192 and z["per_recording"]["recordings"] == 48
     assert z["accuracy"] > 2 * z["chance"]  # the demo's actions are what the mocap showed
     assert sum(c["share"] for c in z["confusions"]) <= 1.0 and len(z["confusions"]) == 3
-    assert set(demo["few_shot"]) == {"1", "2"} and set(demo["few_shot_blend"]) == {"1", "2"}
+    assert set(demo["few_shot"]) == set(demo["few_shot_spread"]) == set(demo["few_shot_blend"]) == {"1", "2"}
     assert demo["few_shot"]["2"]["draws"] == 2 and demo["few_shot"]["2"]["test_windows"] == 96
     assert len(demo["label_names"]) == 6
 
 
 def test_prototypes_from_two_demo_subjects_recognise_the_other_two(demo_vectors, builtin):
     _, _, vectors, caps, recs, subs = demo_vectors
-    plain, blended = zeroshot.few_shot(vectors, caps, recs, subs, {"1", "2"}, {"3", "4"}, [1, 4], draws=3,
-                                       text=builtin.encode_text)
+    out = zeroshot.few_shot(vectors, caps, recs, subs, {"1", "2"}, {"3", "4"}, [1, 4], draws=3,
+                            text=builtin.encode_text)
+    plain, spread, blended = out["few_shot"], out["few_shot_spread"], out["few_shot_blend"]
     assert plain["1"]["chance"] == pytest.approx(1 / 6) and plain["4"]["shots_used"] == 4
     assert plain["1"]["accuracy"] > 0.8 and plain["4"]["accuracy"] > 0.9
+    assert spread["1"]["accuracy"] > 0.8 and spread["4"]["accuracy"] > 0.9
     assert 0 <= blended["4"]["accuracy"] <= 1 and blended["4"]["accuracy"] > 0.5
 
 
@@ -82,8 +84,9 @@ def test_few_shot_learns_from_the_example_subjects_and_scores_the_test_subjects(
         noisy = vectors.copy()
         rows = np.isin(subs, garbled)
         noisy[rows] = rng.normal(size=noisy[rows].shape)
-        plain, _ = zeroshot.few_shot(noisy, caps, recs, subs, {"1", "2"}, {"3", "4"}, [2], draws=2)
-        assert plain["2"]["accuracy"] < 0.5, garbled
+        out = zeroshot.few_shot(noisy, caps, recs, subs, {"1", "2"}, {"3", "4"}, [2], draws=2)
+        assert out["few_shot"]["2"]["accuracy"] < 0.5, garbled
+        assert out["few_shot_spread"]["2"]["accuracy"] < 0.5, garbled
 
 
 def test_missing_folders_skip_their_archive_and_the_run_goes_on(tmp_path, capsys):
