@@ -29,6 +29,8 @@ _EXPORTS = {
     "label_sums": "encoders.labels",
     "refined_labels": "encoders.labels",
     "neighbour_graph": "encoders.labels",
+    "expanded_query": "encoders.labels",
+    "EXPAND_HITS": "encoders.labels",
     "spread": "encoders.labels",
     "MAX_SPREAD_WINDOWS": "encoders.labels",
     # configs
@@ -65,7 +67,16 @@ if TYPE_CHECKING:
     from encoders.evaluation.pairs import evaluate_pairs
     from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
     from encoders.factory import create_model, load_checkpoint
-    from encoders.labels import MAX_SPREAD_WINDOWS, centred_cosines, label_sums, neighbour_graph, refined_labels, spread
+    from encoders.labels import (
+        EXPAND_HITS,
+        MAX_SPREAD_WINDOWS,
+        centred_cosines,
+        expanded_query,
+        label_sums,
+        neighbour_graph,
+        refined_labels,
+        spread,
+    )
     from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
     from encoders.sources import ArchiveSource

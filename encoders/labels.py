@@ -5,6 +5,8 @@ bench/zeroshot.py share (numpy only, so a query that never loads a model never l
 - `label_sums` and `refined_labels`: each label's text vector moved a little toward the mean of
   the archive's windows that lean to it, one step of the soft k-means that transductive
   zero-shot methods run, with the text vector keeping most of the weight.
+- `expanded_query`: a text prompt's vector joined by the mean of its first hits (pseudo-relevance
+  feedback), what a text search searches with.
 - `neighbour_graph` and `spread`: scores of many windows smoothed over the archive's graph of
   nearest windows, with the taught examples held to their own label (label propagation, "learning
   with local and global consistency"): the read-out of `query label --spread` and of
@@ -62,6 +64,27 @@ def refined_labels(text: np.ndarray, sums: np.ndarray | None, share: float = REF
     toward = np.where(norm > 1e-9, sums / np.maximum(norm, 1e-12), text)
     out = (1.0 - share) * text + share * toward
     return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+# A text search's second pass (docs/words.md, "Text search joined by its first hits"), chosen on
+# the selection sets: the prompt's vector plus EXPAND_WEIGHT x the unit mean of its EXPAND_HITS best hits.
+EXPAND_HITS = 5
+EXPAND_WEIGHT = 0.25
+
+
+def expanded_query(query: np.ndarray, hits: np.ndarray, weight: float = EXPAND_WEIGHT) -> np.ndarray:
+    """The unit vector of `query` plus `weight` times the unit mean of its first `hits`' unit
+    vectors: the prompt keeps the lead, and the archive's own windows that the words found first
+    pull the search toward what those windows look like (pseudo-relevance feedback). `query`
+    unchanged without hits."""
+    q = np.asarray(query, np.float64)
+    h = np.atleast_2d(np.asarray(hits, np.float64))
+    if not h.size:
+        return q.astype(np.float32)
+    h = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+    mean = h.mean(axis=0)
+    out = q / max(float(np.linalg.norm(q)), 1e-12) + weight * mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return (out / max(float(np.linalg.norm(out)), 1e-12)).astype(np.float32)
 
 
 # Label propagation over the archive's nearest-window graph (docs/words.md, "Few-shot labels spread

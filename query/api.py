@@ -101,17 +101,19 @@ class Index(Searcher):
 
     # ---- the text-aligned space (IMU2CLIP / AURA-MFM; see query.text_aligned) -------------------
     def search_text(self, prompt: str, target: str, k: int = 10, where: str | None = None,
-                    encoder_id: str | None = None, templates: bool = True) -> pl.DataFrame:
+                    encoder_id: str | None = None, templates: bool = True, expand: bool = True) -> pl.DataFrame:
         """Windows of `target` ("imu", "pose", "video") that match a text prompt, e.g. "waving"
-        (`templates=False`: the prompt as it is, without the training prompt templates). A prompt
-        that names a concept taught to the index (`teach`) searches with the concept's prototype
-        instead, and the hits carry a `concept` column naming it."""
+        (`templates=False`: the prompt as it is, without the training prompt templates;
+        `expand=False`: one search with the prompt alone, not joined by its first hits, see
+        query.text_aligned.search_text). A prompt that names a concept taught to the index
+        (`teach`) searches with the concept's prototype instead, and the hits carry a `concept`
+        column naming it."""
         concept = concepts.find(self, prompt)
         if concept is not None:
             hits = concepts.search(self, concept, target, k, where, encoder_id)
             if hits is not None:
                 return hits
-        return text_aligned.search_text(self, prompt, target, k, where, encoder_id, templates)
+        return text_aligned.search_text(self, prompt, target, k, where, encoder_id, templates, expand)
 
     def check_wording(self, prompt: str, target: str, k: int = 10, where: str | None = None,
                       encoder_id: str | None = None, templates: bool = True) -> dict | None:

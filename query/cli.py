@@ -242,6 +242,10 @@ def text_options(p):
                    'a note on stderr says so')
     p.add_argument("--raw", action="store_true",
                    help="embed the prompt as it is, not averaged over the prompt templates used in training")
+    p.add_argument("--no-expand", dest="expand", action="store_false",
+                   help="search with the prompt alone; by default the prompt's vector is joined by the mean of its "
+                        "5 best windows and searched again, which ranks more of the prompt's own action first on "
+                        "most archives measured (docs/words.md)")
     search_options(p)
 
 
@@ -249,7 +253,7 @@ def text_cmd(args):
     from query.wording import note
 
     index = _index(args)
-    hits = index.search_text(args.prompt, args.target, args.k, args.where, templates=not args.raw)
+    hits = index.search_text(args.prompt, args.target, args.k, args.where, templates=not args.raw, expand=args.expand)
     said = note(index.check_wording(args.prompt, args.target, args.k, args.where, templates=not args.raw))
     if said:  # stderr: the results on stdout stay what scripts read
         print(said, file=sys.stderr)

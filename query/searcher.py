@@ -264,15 +264,30 @@ class Searcher:
 
     def search_vector(self, vector: np.ndarray, target: str, k: int = 10, where: str | None = None,
                       encoder_id: str | None = None, exclude_recording: str | None = None,
-                      match_kind: str = "example", known: Collection[int] = (), **search_params) -> pl.DataFrame:
+                      match_kind: str = "example", known: Collection[int] = (), match_for: np.ndarray | None = None,
+                      **search_params) -> pl.DataFrame:
         """The k windows of `target` nearest one query vector. `search_params` (nprobe=,
         efSearch=) override an approximate index's tuned ones for this search. The `match`
         column is each hit's calibrated probability of being relevant for a query of
         `match_kind` ("text", "example", "concept"; query.match_score); `known` window ids are
-        relevant by definition (a concept's own examples): 1.0 (query.match_score.with_match)."""
+        relevant by definition (a concept's own examples): 1.0 (query.match_score.with_match).
+        `match_for`: the vector the match is taken for when it is not the one searched with (an
+        expanded text search: the prompt's own, which the calibration was fitted on)."""
         hits = self.search_vectors(np.atleast_2d(vector), target, k, where, encoder_id, exclude_recording,
                                    match_kind, known, **search_params)
+        if match_for is not None and hits.height:
+            encoder_id = encoder_id or self.pick_encoder_id(None, target)
+            own = np.asarray(self.windows_at(hits["window_id"].to_numpy(), ["vector"])["vector"].to_list(), np.float64)
+            calibration = match_score.for_checkpoint(encoder_id, lambda: self._checkpoint_folder(encoder_id))
+            scored = match_score.with_match(hits.drop("match").with_columns(pl.Series("score", own @ match_for)),
+                                            np.atleast_2d(match_for), self.match_background(encoder_id, target),
+                                            calibration, match_kind, known)
+            hits = hits.with_columns(scored["match"])
         return pl.DataFrame(hits.get_columns()[1:])
+
+    def windows_at(self, ids: np.ndarray, columns: list[str]) -> pl.DataFrame:
+        """The `columns` of the windows `ids`, one row per id in the order given (a take, no scan)."""
+        return self.store.windows_at(np.asarray(ids, np.int64), columns)
 
     def search_vectors(self, vectors: np.ndarray, target: str, k: int = 10, where: str | None = None,
                        encoder_id: str | None = None, exclude_recording: str | None = None,

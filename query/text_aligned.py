@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from encoders import centred_cosines, label_sums, refined_labels, spread
+from encoders import EXPAND_HITS, centred_cosines, expanded_query, label_sums, refined_labels, spread
 from indexer import ImuStream, PoseStream
 from indexer.model import Modality
 from query import concepts, inputs
@@ -21,14 +21,27 @@ from query.searcher import Searcher
 
 
 def search_text(searcher: Searcher, prompt: str, target: str, k: int = 10, where: str | None = None,
-                encoder_id: str | None = None, templates: bool = True) -> pl.DataFrame:
+                encoder_id: str | None = None, templates: bool = True, expand: bool = True) -> pl.DataFrame:
     """Windows of `target` that match a text prompt; `templates=False` embeds the prompt as it
-    is, not averaged over the prompt templates the towers were trained against."""
+    is, not averaged over the prompt templates the towers were trained against.
+
+    With `expand` (the default) the search runs twice: the prompt finds its EXPAND_HITS best
+    windows, and the prompt's vector joined by their mean (encoders.labels.expanded_query)
+    searches again (docs/words.md, "Text search joined by its first hits"). The hits' `score` is
+    their cosine with that joined vector; their `match` is taken from their cosines with the
+    prompt itself, which the calibration was fitted on."""
     if not prompt or not prompt.strip():
         raise ValueError("the text prompt is empty")
     encoder_id = searcher.pick_encoder_id("text", target, encoder_id)
     vec = searcher.encode_text([prompt.strip() if templates else prompt], encoder_id, templates=templates)[0]
-    return searcher.search_vector(vec, target, k, where, encoder_id, match_kind="text")
+    if not expand:
+        return searcher.search_vector(vec, target, k, where, encoder_id, match_kind="text")
+    first = searcher.nearest(encoder_id, target, vec, EXPAND_HITS, where, columns=["vector"])
+    if not first.height:
+        return searcher.search_vector(vec, target, k, where, encoder_id, match_kind="text")
+    joined = expanded_query(vec, np.asarray(first["vector"].to_list(), np.float32))
+    return searcher.search_vector(joined, target, k, where, encoder_id, match_kind="text",
+                                  match_for=np.asarray(vec, np.float64))
 
 
 def search_video(searcher: Searcher, path: str | Path, target: str, k: int = 10, where: str | None = None,

@@ -66,18 +66,21 @@ def direction_check(searcher: Searcher, prompt: str, target: str, k: int = 10, w
     vectors. None when no opposite does so, the prompt has no opposite or names a taught concept,
     its search found fewer than 2 windows, or its hits are more than MAX_COVER of the windows
     searched (then many would be shared by chance). The searches are query.text_aligned.search_text's,
-    with the same target, filter, encoder, k and templates as the prompt's own."""
+    with the same target, filter, encoder, k and templates as the prompt's own, and without the
+    expansion by the first hits (`expand=False`): the check is about the words, and two expanded
+    searches drift toward the same windows whatever the words say."""
     others = opposites(prompt)
     if not others or concepts.find(searcher, prompt) is not None:
         return None
     encoder_id = searcher.pick_encoder_id("text", target, encoder_id)
-    mine = text_aligned.search_text(searcher, prompt, target, k, where, encoder_id, templates)
+    mine = text_aligned.search_text(searcher, prompt, target, k, where, encoder_id, templates, expand=False)
     if mine.height < 2 or mine.height > MAX_COVER * searcher.searched_count(encoder_id, target, where):
         return None
     own = set(mine["window_id"].to_list())
     best = None
     for other in others:
-        ids = text_aligned.search_text(searcher, other, target, k, where, encoder_id, templates)["window_id"].to_list()
+        ids = text_aligned.search_text(searcher, other, target, k, where, encoder_id, templates,
+                                       expand=False)["window_id"].to_list()
         shared = len(own.intersection(ids))
         if ids and (best is None or shared / len(ids) > best[1] / best[2]):
             best = (other, shared, len(ids))

@@ -75,7 +75,7 @@ def test_a_window_searched_with_itself_is_a_strong_match_in_the_api_and_on_the_p
 
 
 def test_text_and_concept_searches_use_their_own_models(demo_ix):
-    text = demo_ix.search_text("a person squats", "pose", 20)
+    text = demo_ix.search_text("a person squats", "pose", 20, expand=False)
     cal = match_score.read(SHIPPED["builtin"])
     bg = demo_ix.match_background(demo_ix.encoder(modality="pose").id, "pose")
     assert bg.shape[0] == demo_ix.count("windows", modality="pose")  # under 1,000: every window
@@ -83,6 +83,13 @@ def test_text_and_concept_searches_use_their_own_models(demo_ix):
     want = match_score.probabilities(cal, "text", text["score"].to_numpy(), bg @ vec)
     assert text["match"].to_numpy() == pytest.approx(want, abs=1e-5)
     assert text["match"].is_sorted(descending=True)
+    # expanded (the default): ranked by the joined vector, the match still from the prompt's own cosines
+    joined = demo_ix.search_text("a person squats", "pose", 20)
+    rows = demo_ix.windows(columns=["id", "vector"], modality="pose", ids=joined["window_id"].to_list())
+    by_id = {i: float(np.asarray(v) @ vec) for i, v in zip(rows["id"], rows["vector"])}
+    own = np.array([by_id[i] for i in joined["window_id"]])
+    want = match_score.probabilities(cal, "text", own, bg @ vec)
+    assert joined["match"].to_numpy() == pytest.approx(want, abs=1e-5)
     as_example = match_score.probabilities(cal, "example", text["score"].to_numpy(), bg @ vec)
     assert not np.allclose(as_example, want)  # the kind picks the model
     squats = demo_ix.windows(columns=["id"], modality="pose", where="label = 'squat'")["id"].to_list()[:3]

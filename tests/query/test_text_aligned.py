@@ -14,6 +14,7 @@ from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS, TINY_VIDEO_PARAMS
 from encoders import checkpoint, text
 from encoders.data import text_aligned_windows
 from encoders.factory import create_model, load_checkpoint
+from encoders.labels import EXPAND_HITS, expanded_query
 from encoders.losses import caption_info_nce
 from encoders.model import text_aligned_config
 from encoders.train import TrainSettings, train_text_aligned
@@ -94,10 +95,24 @@ def test_search_text_contract_and_filters(demo_index):
     assert hits.columns == RESULT_COLUMNS and hits.height == 7
     assert (hits["modality"] == "imu").all() and hits["rank"].to_list() == list(range(1, 8))
     assert hits["score"].to_list() == sorted(hits["score"].to_list(), reverse=True)
-    # the score is the cosine of the prompt's vector and the window's stored vector
+    # without expansion the score is the cosine of the prompt's vector and the window's stored vector;
+    # expanded (the default), of that vector joined by the mean of the prompt's 5 best windows
     enc = demo_index.encoder(modality="imu")
-    row = demo_index.store.windows(None, ["vector"], scope=f"id = {hits['window_id'][0]}")
-    assert hits["score"][0] == pytest.approx(float(enc.encode_text(["waving"])[0] @ np.array(row["vector"][0])), abs=1e-4)
+    prompt = enc.encode_text(["waving"])[0]
+
+    def vector_of(window_id):
+        return np.array(demo_index.store.windows(None, ["vector"], scope=f"id = {window_id}")["vector"][0])
+
+    plain = demo_index.search_text("waving", "imu", k=7, expand=False)
+    assert plain["score"][0] == pytest.approx(float(prompt @ vector_of(plain["window_id"][0])), abs=1e-4)
+    joined = expanded_query(prompt, np.stack([vector_of(i) for i in plain["window_id"][:EXPAND_HITS]]))
+    assert hits["score"][0] == pytest.approx(float(joined @ vector_of(hits["window_id"][0])), abs=1e-4)
+    assert hits["score"][0] != pytest.approx(plain["score"][0], abs=1e-4)
+    # its match is taken from the prompt's own cosines (which the calibration was fitted on):
+    # a higher cosine with the prompt never reads as a lower match
+    own = np.array([float(prompt @ vector_of(i)) for i in hits["window_id"]])
+    order = np.argsort(own)
+    assert np.all(np.diff(hits["match"].to_numpy()[order]) >= -1e-9)
     sub = demo_index.search_text("squat", "pose", k=50, where="subject = 2")
     assert sub.height > 0 and (sub["subject"] == "2").all() and (sub["modality"] == "pose").all()
     with pytest.raises(ValueError, match="empty"):

@@ -50,7 +50,13 @@ def ix(builtin_demo_dir):
 
 
 def _ids(ix, prompt, target, k, where=None):
-    return ix.search_text(prompt, target, k, where)["window_id"].to_list()
+    """The prompt's own search, not joined by its first hits: what the check compares."""
+    return ix.search_text(prompt, target, k, where, expand=False)["window_id"].to_list()
+
+
+def _shown(ix, prompt, target, k):
+    """The search a user is shown (joined by its first hits)."""
+    return ix.search_text(prompt, target, k)["window_id"].to_list()
 
 
 @pytest.mark.parametrize("target", ["imu", "pose"])
@@ -117,7 +123,7 @@ def test_the_text_command_notes_it_on_stderr_only(ix, builtin_demo_dir, capsys):
             assert "query teach" in err
     assert query_main(["text", FIRES, "--target", "imu", "--json", "--index", str(builtin_demo_dir)]) == 0
     out, err = capsys.readouterr()
-    assert [r["window_id"] for r in json.loads(out)] == _ids(ix, FIRES, "imu", 10) and err.startswith("note:")
+    assert [r["window_id"] for r in json.loads(out)] == _shown(ix, FIRES, "imu", 10) and err.startswith("note:")
 
 
 def test_http_answers_carry_the_check(ix):
@@ -128,7 +134,7 @@ def test_http_answers_carry_the_check(ix):
 
     client = TestClient(create_app(ix))
     r = client.post("/search/text", json={"prompt": FIRES, "target": "imu", "k": 10})
-    assert r.status_code == 200 and [h["window_id"] for h in r.json()] == _ids(ix, FIRES, "imu", 10)
+    assert r.status_code == 200 and [h["window_id"] for h in r.json()] == _shown(ix, FIRES, "imu", 10)
     assert json.loads(r.headers[WORDING_HEADER]) == ix.check_wording(FIRES, "imu")
     plain = client.post("/search/text", json={"prompt": "waving", "target": "imu"})
     assert plain.status_code == 200 and WORDING_HEADER not in plain.headers

@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from encoders import text
+from encoders.labels import EXPAND_HITS, expanded_query
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_FOR_TEXT = ("torch", "gradio", "ray", "sentence_transformers", "transformers", "scipy.signal", "fastapi")
@@ -53,7 +55,9 @@ def test_a_cold_text_search_loads_neither_torch_nor_the_front_ends(builtin_demo_
     assert [r["window_id"] for r in rows] == want["window_id"].to_list()
     encoder = ix.encoder(modality="imu")
     vec = encoder.encode_text(["a person waves the right hand above the head"])[0]  # the loaded encoder's way
-    assert ix.search_vector(vec, "imu", 5)["window_id"].to_list() == [r["window_id"] for r in rows]
+    first = ix.search_vector(vec, "imu", EXPAND_HITS)["window_id"].to_list()  # the prompt's own hits, then joined
+    joined = expanded_query(vec, np.stack(ix.windows(columns=["vector"], modality="imu", ids=first)["vector"].to_list()))
+    assert ix.search_vector(joined, "imu", 5)["window_id"].to_list() == [r["window_id"] for r in rows]
 
 
 @pytest.mark.slow
