@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from encoders import MAX_SPREAD_WINDOWS, checkpoint_config, label_sums, load_checkpoint, load_text_tower, neighbour_graph
+from encoders import (
+    MAX_SPREAD_WINDOWS,
+    centred_cosines,
+    checkpoint_config,
+    label_sums,
+    load_checkpoint,
+    load_text_tower,
+    neighbour_graph,
+)
 from indexer import IndexStore, Recording
 from indexer.bounds import MAX_K, check_range
 from indexer.model import Modality
@@ -52,6 +60,7 @@ class Searcher:
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
         self._backgrounds: dict[tuple[str, str, int], np.ndarray] = {}  # match scores' window samples
         self._label_sums: dict[tuple, np.ndarray | None] = {}  # (encoder, modality, log version, filter, labels)
+        self._score_stats: dict[tuple, tuple | None] = {}  # (encoder, modality, log version, filter, labels)
         self._graphs: dict[tuple, tuple] = {}  # (encoder, modality, log version, filter) -> ids, vectors, graph
 
     # ---- the index's rows, scoped by keyword ----------------------------------------------
@@ -126,6 +135,28 @@ class Searcher:
                 self._label_sums.pop(next(iter(self._label_sums)))
             self._label_sums[key] = total
         return self._label_sums[key]
+
+    def score_stats(self, encoder_id: str, modality: Modality, labels: np.ndarray, center: np.ndarray | None,
+                    where: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, std) per label of encoders.labels.centred_cosines of the committed windows of one
+        encoder and modality (those `where` admits) with the `labels` vectors, streamed as
+        `label_sums` is and kept per version of the index, filter and label vectors; None
+        without windows."""
+        labels = np.ascontiguousarray(labels, np.float32)
+        key = (encoder_id, modality, self._log_version(), where, labels.tobytes())
+        if key not in self._score_stats:
+            n, total, squares = 0, 0.0, 0.0
+            for _, batch in self.vector_batches(encoder_id, modality, where):
+                cos = centred_cosines(batch, labels, center).astype(np.float64)
+                n, total, squares = n + len(cos), total + cos.sum(axis=0), squares + (cos * cos).sum(axis=0)
+            stats = None
+            if n:
+                mean = total / n
+                stats = (mean, np.sqrt(np.maximum(squares / n - mean * mean, 1e-12)))
+            if len(self._score_stats) >= 64:
+                self._score_stats.pop(next(iter(self._score_stats)))
+            self._score_stats[key] = stats
+        return self._score_stats[key]
 
     def window_graph(self, encoder_id: str, modality: Modality, center: np.ndarray | None,
                      where: str | None = None) -> tuple[np.ndarray, np.ndarray, object]:

@@ -97,13 +97,11 @@ def classify(searcher: Searcher, path_or_stream: str | Path | ImuStream | PoseSt
     if refine:
         within = refine if isinstance(refine, str) else None
         text = refined_labels(text, searcher.label_sums(encoder.id, modality, text, center, within))
-    centred = centred_cosines(vec[None, :], text, center)[0]
-    for n, label in enumerate(labels):  # a label naming a taught concept: the clip against its examples
-        score = concepts.cosine(searcher, label, encoder.id, modality, vec, center)
-        if score is not None:  # both taken relative to the archive's mean window, as the text cosines are
-            centred[n] = score
+    w, taught = _label_matrix(searcher, labels, text, encoder.id, modality, center)
+    centred = centred_cosines(vec[None, :], w, center)[0]  # a concept's: the clip against its examples
+    scores = _one_scale(searcher, centred[None, :], w, taught, encoder.id, modality, center)[0]
     scale = float(np.exp(min(float(encoder.model.logit_scale.detach()), np.log(100.0))))
-    z = scale * (centred - centred.max())
+    z = scale * (scores - scores.max())
     prob = np.exp(z) / np.exp(z).sum()
     df = pl.DataFrame({"label": labels, "score": prob.astype(np.float64), "cosine": centred.astype(np.float64)})
     return df.sort("score", descending=True, maintain_order=True)
@@ -164,10 +162,11 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
         text = refined_labels(text, leaning)
     found = counts > 0
     vectors = sums[found] / counts[found, None]
-    cos = _label_cosines(searcher, labels, text, vectors, encoder_id, modality, center)
-    score = cos
+    w, taught = _label_matrix(searcher, labels, text, encoder_id, modality, center)
+    cos = centred_cosines(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), w, center)
+    score = _one_scale(searcher, cos, w, taught, encoder_id, modality, center, where)
     if spread:
-        score = _spread_scores(searcher, labels, text, encoder_id, modality, center, where,
+        score = _spread_scores(searcher, labels, w, taught, encoder_id, modality, center, where,
                                known, group_of, keys.height)[found]
     order = np.argsort(-score, axis=1)
     best, second = order[:, 0], order[:, 1]
@@ -182,22 +181,44 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
     )
 
 
-def _label_cosines(searcher: Searcher, labels: list[str], text: np.ndarray, vectors: np.ndarray, encoder_id: str,
-                   modality: Modality, center: np.ndarray | None) -> np.ndarray:
-    """(N, L) the windows' (or recordings') centred cosines with the labels' text vectors; a label
-    naming a taught concept, with its prototype (as classify scores it)."""
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    cos = centred_cosines(unit, text, center)
+def _label_matrix(searcher: Searcher, labels: list[str], text: np.ndarray, encoder_id: str, modality: Modality,
+                  center: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(L, d) one vector per label, so that centred_cosines(windows, it, center) scores every
+    label: its text vector, or for a label naming a taught concept the concept's prototype taken
+    relative to `center` (query.concepts.cosines); and which labels are concepts."""
+    w = np.array(text, np.float32)
+    taught = np.zeros(len(labels), bool)
     for n, label in enumerate(labels):
         proto = concepts.vector(searcher, label, encoder_id, modality)
         if proto is not None:
-            cos[:, n] = concepts.cosines(unit, proto, center)[:, 0]
-    return cos
+            p = proto / max(float(np.linalg.norm(proto)), 1e-12)
+            if center is not None:
+                p = p - np.asarray(center, np.float32)
+            w[n] = p / max(float(np.linalg.norm(p)), 1e-12)
+            taught[n] = True
+    return w, taught
 
 
-def _spread_scores(searcher: Searcher, labels: list[str], text: np.ndarray, encoder_id: str, modality: Modality,
-                   center: np.ndarray | None, where: str | None, known: np.ndarray, group_of: np.ndarray,
-                   groups: int) -> np.ndarray:
+def _one_scale(searcher: Searcher, scores: np.ndarray, w: np.ndarray, taught: np.ndarray, encoder_id: str,
+               modality: Modality, center: np.ndarray | None, where: str | None = None) -> np.ndarray:
+    """`scores` (N, L) as they are when the labels are all words or all concepts; when they mix
+    the two, each label's column standardised by the mean and spread of its scores over the
+    index's windows (those `where` admits), times the labels' mean spread. A concept's cosines
+    are taken among motion vectors and a prompt's across the gap between text and motion, so
+    unscaled a concept outscores every word on every window (docs/words.md, "Concepts and words
+    among one set of labels")."""
+    if taught.all() or not taught.any():
+        return scores
+    stats = searcher.score_stats(encoder_id, modality, w, center, where)
+    if stats is None:
+        return scores
+    mean, std = stats
+    return (scores - mean) / std * float(std.mean())
+
+
+def _spread_scores(searcher: Searcher, labels: list[str], w: np.ndarray, taught: np.ndarray, encoder_id: str,
+                   modality: Modality, center: np.ndarray | None, where: str | None, known: np.ndarray,
+                   group_of: np.ndarray, groups: int) -> np.ndarray:
     """(groups, L) per recording, the mean of its windows' label scores spread over the graph of
     the windows `where` admits (Searcher.window_graph), each taught concept's example windows
     among them held to its label."""
@@ -206,10 +227,11 @@ def _spread_scores(searcher: Searcher, labels: list[str], text: np.ndarray, enco
     for n, label in enumerate(labels):
         concept = concepts.find(searcher, label)
         if concept is not None and concept["windows"]:
-            taught = np.asarray(concept["windows"], np.int64)
-            at = np.minimum(np.searchsorted(ids, taught), len(ids) - 1)
-            held.update({int(row): n for row in at[ids[at] == taught]})
-    spread_scores = spread(_label_cosines(searcher, labels, text, vectors, encoder_id, modality, center), graph, held)
+            examples = np.asarray(concept["windows"], np.int64)
+            at = np.minimum(np.searchsorted(ids, examples), len(ids) - 1)
+            held.update({int(row): n for row in at[ids[at] == examples]})
+    scores = _one_scale(searcher, centred_cosines(vectors, w, center), w, taught, encoder_id, modality, center, where)
+    spread_scores = spread(scores, graph, held)
     at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
     keep = known[at] == ids
     out = np.zeros((groups, len(labels)))

@@ -128,3 +128,33 @@ def test_label_recordings_spread_from_taught_examples(builtin_demo_dir, tmp_path
     assert main(["label", "--labels", ",".join(names), "--spread", "--index", str(copy)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "narrow them" in err[0]
+
+
+def test_a_concept_among_words_does_not_swallow_the_archive(builtin_demo_dir, tmp_path):
+    """One concept taught from three boxing windows, labelled and classified among the other five
+    actions' sentences: a concept's cosines (among motion vectors) would outscore every word on
+    every window, so each label is put on one scale over the index's windows; the concept then
+    takes the boxing recordings and the words the rest (38 of 48 right, 7 called the concept,
+    when measured; 17 and 28 unscaled)."""
+    import shutil
+
+    import polars as pl
+
+    from indexer import discover
+    from indexer.importers.demo import ACTIONS
+    from query.api import open_index
+
+    copy = tmp_path / "demo-index"
+    shutil.copytree(builtin_demo_dir, copy)
+    ix = open_index(copy)
+    boxing = ix.windows("label = 'boxing' AND subject = '1'", ["id"], modality="imu")["id"].to_list()[:3]
+    ix.teach("my punch", window_ids=boxing)
+    labels = ["my punch"] + [s for a, s in ACTIONS.items() if a != "boxing"]
+    name = {"my punch": "boxing", **{s: a for a, s in ACTIONS.items()}}
+    truth = dict(ix.recordings(None, ["id", "labels"]).select("id", pl.col("labels").list.first()).iter_rows())
+    for spread in (False, True):
+        df = ix.label_recordings(labels, spread=spread)
+        assert sum(truth[r] == name[lab] for r, lab in zip(df["recording_id"], df["label"])) >= 34
+        assert (df["label"] == "my punch").sum() <= 12
+    tops = [ix.classify(e.load().imu[0], labels, start=0.0, end=5.0)["label"][0] for e in discover(None, "demo")]
+    assert tops.count("my punch") <= 12 and len(set(tops)) >= 4
