@@ -179,6 +179,7 @@ def request_models() -> SimpleNamespace:
 
     class TextSearch(Search):
         prompt: str
+        expand: bool = True  # False: the prompt alone, not joined by its first hits (docs/words.md, section 10)
 
     class VectorSearch(Search):
         vector: list[float]
@@ -276,7 +277,7 @@ def _add_search_routes(app, fastapi, models: SimpleNamespace, index: Index, limi
     @app.post("/search/text")
     def search_text(req: models.TextSearch, response: fastapi.Response) -> list[dict]:
         prompt = check_prompt(req.prompt, limits.max_prompt_chars)
-        rows = _rows(index.search_text(prompt, req.target, req.k, req.where))
+        rows = _rows(index.search_text(prompt, req.target, req.k, req.where, expand=req.expand))
         # a header, as the body is a bare list of hits that clients already read as it is
         check = index.check_wording(prompt, req.target, req.k, req.where)
         if check is not None:
