@@ -20,6 +20,9 @@ path unless the operator asks (`show_paths`).
     POST /teach          {"name": "my squat", "window_ids": [12, 40, 77]}  (query.concepts; a text
                                       search or classify label naming it then uses the examples)
     GET  /concepts                    the concepts taught; DELETE /concepts/{name} forgets one
+    POST /label          {"labels": ["my squat", "a person walks"], "modality": "imu", "where": ...,
+                          "refine": false, "spread": false}  every recording's best label among
+                                      words and concepts (Index.label_recordings)
     POST /search/imu     {"data": [[ax, ay, az, gx, gy, gz], ...], "rate": 50, "target": "pose",
                           "placement": "left_wrist", "channels": ["acc_x", ...], "acc_unit": "g"}
                                       (channels: any subset, default acc then gyr by column count)
@@ -222,6 +225,13 @@ def request_models() -> SimpleNamespace:
         name: str = Field(..., max_length=1000)
         window_ids: list[int] = Field(..., min_length=1, max_length=1000)
 
+    class Label(BaseModel):
+        labels: list[str] = Field(..., min_length=2, max_length=1000)
+        modality: str = "imu"
+        where: str | None = Field(None, max_length=MAX_FILTER_CHARS)
+        refine: bool = False
+        spread: bool = False
+
     class Pose(BaseModel):
         data: list[list[list[float]]]  # frames x canonical joints x 3, metres
         rate: float
@@ -232,8 +242,8 @@ def request_models() -> SimpleNamespace:
         max_offset: float = Field(10.0, gt=0)
 
     return SimpleNamespace(**{m.__name__: m for m in (
-        Search, TextSearch, VectorSearch, WindowSearch, Sensor, ImuSearch, SensorsSearch, UiSearch, Teach, Pose,
-        SyncRequest)})
+        Search, TextSearch, VectorSearch, WindowSearch, Sensor, ImuSearch, SensorsSearch, UiSearch, Teach, Label,
+        Pose, SyncRequest)})
 
 
 def create_app(index: Index, limits: HttpLimits | None = None, show_paths: bool = False):
@@ -316,7 +326,7 @@ def _add_search_routes(app, fastapi, models: SimpleNamespace, index: Index, limi
 
 
 def _add_concept_routes(app, models: SimpleNamespace, index: Index) -> None:
-    """POST /teach, GET /concepts, DELETE /concepts/{name}."""
+    """POST /teach, GET /concepts, DELETE /concepts/{name}, POST /label."""
 
     @app.post("/teach")
     def teach(req: models.Teach) -> dict:  # examples from the index's windows (files stay with the CLI and Python)
@@ -330,6 +340,11 @@ def _add_concept_routes(app, models: SimpleNamespace, index: Index) -> None:
     @app.delete("/concepts/{name:path}")
     def forget(name: str) -> dict:
         return {"forgot": index.forget(name)["name"]}
+
+    @app.post("/label")
+    def label(req: models.Label) -> list[dict]:
+        return _rows(index.label_recordings(req.labels, req.modality, check_filter(req.where) or None,
+                                            refine=req.refine, spread=req.spread))
 
 
 def _add_recording_routes(app, models: SimpleNamespace, index: Index) -> None:

@@ -36,7 +36,8 @@ def search_text(searcher: Searcher, prompt: str, target: str, k: int = 10, where
     vec = searcher.encode_text([prompt.strip() if templates else prompt], encoder_id, templates=templates)[0]
     if not expand:
         return searcher.search_vector(vec, target, k, where, encoder_id, match_kind="text")
-    first = searcher.nearest(encoder_id, target, vec, EXPAND_HITS, where, columns=["vector"])
+    first = searcher.nearest(encoder_id, target, vec, EXPAND_HITS, where, columns=["vector"],
+                             search_params=dict(searcher.search_params))
     if not first.height:
         return searcher.search_vector(vec, target, k, where, encoder_id, match_kind="text")
     joined = expanded_query(vec, np.asarray(first["vector"].to_list(), np.float32))
@@ -123,10 +124,10 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
 
     With `spread` the windows' own scores are spread over the graph of their nearest windows
     (encoders.labels.spread), a taught concept's example windows held to it, and a recording takes
-    the mean of its windows' spread scores: with concepts taught from a few examples each, this
-    labels UTD-MHAD's test subjects right 0.600 of the time against 0.561 (docs/words.md, "Few-shot
-    labels spread over the archive"). The windows' vectors are then held in memory (at most
-    MAX_SPREAD_WINDOWS).
+    the mean of its windows' spread scores: with 27 concepts taught from 5 recordings each, this
+    labels UTD-MHAD's test subjects' recordings right 0.591 of the time against 0.563
+    (docs/words.md, "Few-shot labels spread over the archive"). The windows' vectors are then held
+    in memory (at most MAX_SPREAD_WINDOWS).
 
     Columns: recording_id, body_part, label (the best), cosine (the recording's with that label),
     runner_up, margin (the best score minus the runner-up's: cosines, or with `spread` the shares

@@ -129,3 +129,17 @@ def test_the_command_serves_on_localhost(demo_index_dir):
     assert [line for line in log.splitlines() if "refused" in line] == [
         "WARNING refused POST /search/text: 400 k: input should be greater than or equal to 1"], log
     assert "Traceback" not in log
+
+
+def test_label_answers_like_the_python_api(served):
+    ix, client = served
+    body = {"labels": ["waving", "walking", "squat"], "where": "subject = 2"}
+    rows = client.post("/label", json=body).json()
+    want = ix.label_recordings(body["labels"], where="subject = 2")
+    assert [(r["recording_id"], r["label"]) for r in rows] == list(zip(want["recording_id"], want["label"]))
+    assert rows and {r["recording_id"].split("_s")[1][0] for r in rows} == {"2"}
+    spread = client.post("/label", json={**body, "spread": True}).json()
+    assert len(spread) == len(rows) and all(0 <= r["margin"] <= 1 for r in spread)
+    for bad, says in (({"labels": ["waving"]}, "labels"), ({"labels": ["a", "b"], "where": "subjct = 2"}, "subjct")):
+        r = client.post("/label", json=bad)
+        assert r.status_code == 400 and says in r.json()["error"], r.json()
