@@ -1,5 +1,6 @@
-"""Label vectors against an archive's windows: the zero-shot read-out `Index.classify` and
-bench/zeroshot.py share (numpy only, so a query that never loads a model never loads torch).
+"""Label vectors against an archive's windows: the read-outs `Index.classify`, `Index.label_recordings`,
+a text search and bench/zeroshot.py share (numpy, scipy and FAISS only, so a query that never
+loads a model never loads torch).
 
 - `centred_cosines`: window-label cosines taken relative to the archive's mean window.
 - `label_sums` and `refined_labels`: each label's text vector moved a little toward the mean of
