@@ -54,6 +54,7 @@ from query.http_guard import (
 )
 
 DEFAULT_INDEX = os.environ.get("MOTIONSEARCH_INDEX", "./demo-index")
+SPREAD_NOTE_ABOVE = 20_000  # label --spread says what it is doing first above this many windows
 COLUMNS = ["rank", "score", "match", "recording_id", "body_part", "label", "t_start", "t_end", "ties", "concept"]
 
 
@@ -324,8 +325,15 @@ def label_options(p):
 
 def label_cmd(args):
     index = _index(args)
-    return index.label_recordings(_candidate_labels(index, args.labels), args.modality, args.where, refine=args.refine,
-                                  spread=args.spread)
+    labels = _candidate_labels(index, args.labels)
+    if args.spread:  # the one slow step: say so before it starts (a refusal above the limit says its own line)
+        from query.searcher import MAX_SPREAD_WINDOWS
+
+        n = index.windows(args.where, ["id"], modality=args.modality).height
+        if SPREAD_NOTE_ABOVE < n <= MAX_SPREAD_WINDOWS:
+            print(f"--spread: finding the nearest windows of each of {n:,} windows first (it grows with the square "
+                  "of their number: about 70 s for 100,000 on one core)", file=sys.stderr)
+    return index.label_recordings(labels, args.modality, args.where, refine=args.refine, spread=args.spread)
 
 
 def _candidate_labels(index, given: str | None, where: str | None = None) -> list[str]:

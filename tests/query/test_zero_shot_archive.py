@@ -120,6 +120,11 @@ def test_label_recordings_spread_from_taught_examples(builtin_demo_dir, tmp_path
     assert main(["label", "--labels", ",".join(names), "--spread", "--index", str(copy), "--json"]) == 0
     rows = pl.read_json(capsys.readouterr().out.encode())
     assert rows["label"].to_list() == ix.label_recordings(list(names), spread=True)["label"].to_list()
+    monkeypatch.setattr("query.cli.SPREAD_NOTE_ABOVE", 10)  # a long spread says so on stderr first
+    assert main(["label", "--labels", ",".join(names), "--spread", "--index", str(copy), "--json"]) == 0
+    said = capsys.readouterr()
+    assert pl.read_json(said.out.encode())["label"].to_list() == rows["label"].to_list()
+    assert said.err.startswith("--spread: finding the nearest windows of each of 192 windows")
     monkeypatch.setattr(searcher_module, "MAX_SPREAD_WINDOWS", 100)
     fresh = open_index(copy)
     with pytest.raises(ValueError, match="narrow them"):
