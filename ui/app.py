@@ -21,7 +21,7 @@ from pathlib import Path
 from query import DEFAULT_PLACEMENT, Index, open_index, optional
 from query.concepts import MAX_NAME_CHARS
 from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
-from ui import api, defaults, grid, scene, sync_tab, views
+from ui import api, defaults, grid, label_tab, scene, sync_tab, views
 from ui.errors import log, message
 from ui.features import detect, page_notes
 from ui.filters import Filters
@@ -257,6 +257,8 @@ def build_app(index: Index, workdir: str | Path, max_upload_mb: float = DEFAULT_
                 recording = _recording_tab(picks)
             with gr.Tab("Sync", id="sync"):
                 _sync_tab(ctx)
+            with gr.Tab("Label", id="label"):
+                _label_tab(ctx)
             with gr.Tab("Browse", id="browse"):
                 browse = _browse_tab(picks)
         handlers = SearchHandlers(ctx, search, picks, hide)
@@ -631,6 +633,15 @@ def _sync_tab(ctx: Context) -> None:
         gr.Markdown(ctx.features.unavailable.get("sync", "Temporal sync is not available."), elem_id="sync-unavailable")
         return
     sync_tab.build(ctx)
+
+
+def _label_tab(ctx: Context) -> None:
+    """The Label tab, or why the index's encoders cannot score names."""
+    if "text" not in ctx.features.query_kinds:
+        gr.Markdown(ctx.features.unavailable.get("text", "Labelling by name needs a text-aligned encoder."),
+                    elem_id="label-unavailable")
+        return
+    label_tab.build(ctx)
 
 
 def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int | None = None, share: bool = False,

@@ -396,3 +396,35 @@ def test_at_phone_width_the_results_come_first(browser, ui_server):
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         page.close()
+
+
+def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_server):
+    """Type names on the Label tab (one a concept taught by example), press the button: a row per
+    recording and body part, as Index.label_recordings gives them, and a summary that counts the
+    labels and marks the concept; fewer than two names are refused in one line."""
+    index = ui_server[0].motionsearch_context.index
+    target = ui_server[0].motionsearch_context.features.targets[0]
+    windows = index.windows("dataset = 'demo'", ["id"], modality=target)["id"].to_list()[:2]
+    index.teach("my label move", window_ids=windows)
+    try:
+        page.goto(ui_server[1])
+        page.get_by_role("tab", name="Label").click()
+        page.fill("#label-names textarea", "a person walks")
+        page.click("#label-button")
+        page.wait_for_selector("#label-status :text('at least two names')")
+        assert "\n" not in page.inner_text("#label-status").strip()
+        names = ["my label move", "a person walks", "a person waves"]
+        page.fill("#label-names textarea", ", ".join(names))
+        page.click("#label-button")
+        page.wait_for_selector("#label-status :text('recordings labelled')")
+        want = index.label_recordings(names, target)
+        status = page.inner_text("#label-status")
+        assert f"{want.height} recordings labelled" in status
+        if "my label move" in want["label"].to_list():
+            assert "my label move" in status and "(concept)" in status
+        # Gradio's table is a virtual grid: its row count is an attribute, its first rows are drawn
+        page.wait_for_selector(f"#label-table [role=grid][aria-rowcount='{want.height + 1}']")
+        table = page.inner_text("#label-table")
+        assert want["recording_id"][0] in table and want["label"][0] in table
+    finally:
+        index.forget("my label move")
