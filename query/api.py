@@ -144,13 +144,16 @@ class Index(Searcher):
         return text_aligned.label_recordings(self, labels, modality, where, encoder_id, refine, spread)
 
     # ---- concepts taught by example (query.concepts) -------------------------------------------
-    def teach(self, name: str, window_ids=(), files=(), modality: Modality | None = None, **read_kw) -> dict:
+    def teach(self, name: str, window_ids=(), files=(), modality: Modality | None = None, not_windows=(),
+              **read_kw) -> dict:
         """Teach concept `name` (a phrase) by example: windows of this index (`window_ids`, e.g. from
         a search's window_id column) and/or query `files` (read like search_file's; read_kw:
-        rate and the reading options). Replaces a concept of the same name; kept in the index, it
-        survives rebuilds and incremental adds. Returns the stored concept (name, windows,
-        files, labels, prototypes per encoder, examples per encoder)."""
-        return concepts.teach(self, name, window_ids, files, modality, **read_kw)
+        rate and the reading options); `not_windows`: windows that do not show it (a search for it
+        leans away from them and leaves them out; given alone, added to an existing concept's).
+        Replaces a concept of the same name; kept in the index, it survives rebuilds and
+        incremental adds. Returns the stored concept (name, windows, files, not_windows, labels,
+        prototypes and counter-example prototypes per encoder, examples per encoder)."""
+        return concepts.teach(self, name, window_ids, files, modality, not_windows, **read_kw)
 
     def concepts(self) -> pl.DataFrame:
         """The concepts taught to this index: name, examples, windows, files, encoders, labels."""

@@ -515,6 +515,9 @@ def teach_options(p):
                    help="example query files (IMU, pose or video clips, read like `query imu/pose/video` reads them)")
     p.add_argument("--modality", choices=MODALITIES, help="what --files hold (default: guessed from "
                                                                         "each file's name)")
+    p.add_argument("--not-windows", nargs="+", default=[], metavar="ID",
+                   help="windows that do not show it (e.g. wrong hits of a search for it): its search leans away "
+                        "from them and leaves them out; given alone, they are added to the concept already taught")
     p.add_argument("--forget", action="store_true", help="remove the concept NAME instead of teaching it")
     index_option(p)
     output_option(p)
@@ -524,18 +527,21 @@ def teach_options(p):
 def teach_cmd(args):
     index = _index(args)
     if args.forget:
-        if args.windows or args.files:
-            raise ValueError("--forget takes no --windows or --files")
+        if args.windows or args.files or args.not_windows:
+            raise ValueError("--forget takes no --windows, --files or --not-windows")
         gone = index.forget(args.name)
         return f"forgot concept {gone['name']!r}"
     read_kw = {**_imu_kw(args), **_pose_kw(args, None)}
     read_kw["rate"] = args.rate
-    concept = index.teach(args.name, window_ids=args.windows, files=args.files, modality=args.modality, **read_kw)
+    concept = index.teach(args.name, window_ids=args.windows, files=args.files, modality=args.modality,
+                          not_windows=args.not_windows, **read_kw)
     if args.json:
         return index.concepts().filter(index.concepts()["name"] == concept["name"])
     n = len(concept["windows"]) + len(concept["files"])
     labels = ", ".join(list(concept["labels"])[:3])
+    nots = len(concept.get("not_windows", []))
     return (f"taught concept {concept['name']!r} from {n} example(s)" + (f" (labelled {labels})" if labels else "")
+            + (f" and {nots} counter-example(s)" if nots else "")
             + f"; search it with: python -m query text {concept['name']!r} --index {args.index}")
 
 

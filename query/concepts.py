@@ -29,6 +29,9 @@ from query.searcher import Searcher
 
 MAX_NAME_CHARS = 200
 MAX_EXAMPLES = 1000
+# A search for a concept with counter-examples searches with unit(prototype - COUNTER_WEIGHT x unit(their
+# prototype)): chosen on the selection sets (docs/words.md, "Counter-examples").
+COUNTER_WEIGHT = 0.5
 
 
 def key(name: str) -> str:
@@ -72,59 +75,85 @@ def cosines(vectors, prototypes, center=None) -> np.ndarray:
     return _unit(v) @ _unit(p).T
 
 
-def teach(searcher: Searcher, name: str, window_ids=(), files=(), modality: Modality | None = None, **read_kw) -> dict:
+def teach(searcher: Searcher, name: str, window_ids=(), files=(), modality: Modality | None = None,
+          not_windows=(), **read_kw) -> dict:
     """Store (or replace) concept `name` taught by the windows `window_ids` of the index and the
-    query `files` (read like `search_file`'s, `modality` guessed from the name when not given);
-    returns the stored concept."""
+    query `files` (read like `search_file`'s, `modality` guessed from the name when not given),
+    with `not_windows`, windows of the index that do not show it (counter-examples: a search
+    for the concept then leans away from them and leaves them out). Counter-examples alone, for
+    a concept already taught, are added to its own. Returns the stored concept."""
     name = check_name(name)
-    ids = [_window_id(i) for i in (window_ids or [])]
-    ids = list(dict.fromkeys(ids))
+    ids = list(dict.fromkeys(_window_id(i) for i in (window_ids or [])))
+    nots = list(dict.fromkeys(_window_id(i) for i in (not_windows or [])))
     files = [str(f) for f in (files or [])]
-    if not ids and not files:
-        raise ValueError(f"no examples for {name!r}: give window ids (--windows) or query files (--files)")
-    if len(ids) + len(files) > MAX_EXAMPLES:
-        raise ValueError(f"{len(ids) + len(files)} examples; a concept takes at most {MAX_EXAMPLES}")
-    sums: dict[tuple[str, str], list] = {}  # (encoder id, modality) -> unit vectors of its examples
-    labels: list[str] = []
-    if ids:
-        rows = searcher.windows(None, ["id", "encoder_id", "recording_id", "modality", "t_start", "label"], ids=ids)
-        missing = sorted(set(ids) - set(rows["id"].to_list()))
-        if missing:
-            shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-            raise LookupError(f"no window with id {shown} in this index (ids come from a search's window_id column)")
-        labels = [s for s in rows["label"].to_list() if s]
-        # the examples' own windows and those of the same moments in the recordings' other
-        # modalities (a pose window beside an IMU one): on the demo a prototype searches its own
-        # modality with mAP 1.0 but another one with 0.46, below the words (README, Teach by example)
-        spans = rows.select("encoder_id", "recording_id", pl.col("t_start").round(3)).unique()
-        moments = searcher.windows(None, ["encoder_id", "recording_id", "modality", "t_start", "vector"],
-                                recording=spans["recording_id"].unique().to_list())
-        moments = moments.with_columns(pl.col("t_start").round(3)).join(
-            spans, on=["encoder_id", "recording_id", "t_start"], how="semi")
-        for enc, mod, vec in moments.select("encoder_id", "modality", "vector").iter_rows():
-            sums.setdefault((enc, mod), []).append(_unit(vec))
-    for path in files:
-        mod = modality or inputs.guess_modality(path)
-        for enc, vec in _embed_file(searcher, path, mod, read_kw).items():
-            sums.setdefault((enc, mod), []).append(_unit(vec))
-    prototypes: dict[str, dict] = {}
-    examples: dict[str, dict] = {}
-    for (enc, mod), vecs in sums.items():
-        prototypes.setdefault(enc, {})[mod] = [float(x) for x in prototype_vector(vecs)]
-        examples.setdefault(enc, {})[mod] = len(vecs)
-    concept = {
-        "name": name,
-        "windows": ids,
-        "files": [Path(f).name for f in files],
-        "labels": dict(pl.Series(labels, dtype=pl.Utf8).value_counts(sort=True).iter_rows()) if labels else {},
-        "prototypes": prototypes,  # encoder id -> modality -> unit vector
-        "examples": examples,  # encoder id -> modality -> how many windows (or files) made it
-        "taught_at": time.time(),
-    }
     stored = searcher.stored_concepts()
+    if not ids and not files:
+        if not nots:
+            raise ValueError(f"no examples for {name!r}: give window ids (--windows) or query files (--files)")
+        if key(name) not in stored:
+            raise ValueError(f"no concept {name!r} to add counter-examples to: teach it by examples first "
+                             "(--windows or --files); what it is not cannot say what it is")
+        concept = dict(stored[key(name)])
+        nots = list(dict.fromkeys([*concept.get("not_windows", []), *nots]))
+        ids = concept["windows"]
+    else:
+        if len(ids) + len(files) > MAX_EXAMPLES:
+            raise ValueError(f"{len(ids) + len(files)} examples; a concept takes at most {MAX_EXAMPLES}")
+        sums, labels = _window_vectors(searcher, ids)
+        for path in files:
+            mod = modality or inputs.guess_modality(path)
+            for enc, vec in _embed_file(searcher, path, mod, read_kw).items():
+                sums.setdefault((enc, mod), []).append(_unit(vec))
+        concept = {
+            "name": name,
+            "windows": ids,
+            "files": [Path(f).name for f in files],
+            "labels": dict(pl.Series(labels, dtype=pl.Utf8).value_counts(sort=True).iter_rows()) if labels else {},
+            "prototypes": _means(sums),  # encoder id -> modality -> unit vector
+            "examples": {enc: {m: len(v) for (e, m), v in sums.items() if e == enc} for enc, _ in sums},
+        }
+    both = sorted(set(ids) & set(nots))
+    if both:
+        raise ValueError(f"window(s) {', '.join(map(str, both[:10]))} given both as examples and as counter-examples")
+    if len(nots) > MAX_EXAMPLES:
+        raise ValueError(f"{len(nots)} counter-examples; a concept takes at most {MAX_EXAMPLES}")
+    concept["not_windows"] = nots
+    concept["counters"] = _means(_window_vectors(searcher, nots)[0]) if nots else {}  # as prototypes
+    concept["taught_at"] = time.time()
     stored[key(name)] = concept
     searcher.save_concepts(stored)
     return concept
+
+
+def _window_vectors(searcher: Searcher, ids: list[int]) -> tuple[dict[tuple[str, str], list], list[str]]:
+    """({(encoder id, modality): unit vectors}, labels) of the windows `ids` and of the same
+    moments in their recordings' other modalities (a pose window beside an IMU one: on the demo a
+    prototype searches its own modality with mAP 1.0 but another one with 0.46, below the words;
+    README, Teach by example)."""
+    sums: dict[tuple[str, str], list] = {}
+    if not ids:
+        return sums, []
+    rows = searcher.windows(None, ["id", "encoder_id", "recording_id", "modality", "t_start", "label"], ids=ids)
+    missing = sorted(set(ids) - set(rows["id"].to_list()))
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise LookupError(f"no window with id {shown} in this index (ids come from a search's window_id column)")
+    spans = rows.select("encoder_id", "recording_id", pl.col("t_start").round(3)).unique()
+    moments = searcher.windows(None, ["encoder_id", "recording_id", "modality", "t_start", "vector"],
+                               recording=spans["recording_id"].unique().to_list())
+    moments = moments.with_columns(pl.col("t_start").round(3)).join(
+        spans, on=["encoder_id", "recording_id", "t_start"], how="semi")
+    for enc, mod, vec in moments.select("encoder_id", "modality", "vector").iter_rows():
+        sums.setdefault((enc, mod), []).append(_unit(vec))
+    return sums, [s for s in rows["label"].to_list() if s]
+
+
+def _means(sums: dict[tuple[str, str], list]) -> dict[str, dict]:
+    """{encoder id: {modality: the renormalised mean of the unit vectors}} (prototype_vector)."""
+    out: dict[str, dict] = {}
+    for (enc, mod), vecs in sums.items():
+        out.setdefault(enc, {})[mod] = [float(x) for x in prototype_vector(vecs)]
+    return out
 
 
 def _window_id(value) -> int:
@@ -179,25 +208,38 @@ def find(searcher: Searcher, name: str) -> dict | None:
 
 
 def table(searcher: Searcher) -> pl.DataFrame:
-    """The concepts as rows: name, examples (how many), windows, files, encoders, labels (the
-    example windows' labels, most common first)."""
+    """The concepts as rows: name, examples (how many), windows, files, not_windows (the
+    counter-examples), encoders, labels (the example windows' labels, most common first)."""
     rows = [{"name": c["name"], "examples": len(c["windows"]) + len(c["files"]), "windows": c["windows"],
-             "files": c["files"], "encoders": sorted(c["prototypes"]), "labels": list(c.get("labels", {}))}
+             "files": c["files"], "not_windows": c.get("not_windows", []), "encoders": sorted(c["prototypes"]),
+             "labels": list(c.get("labels", {}))}
             for c in searcher.stored_concepts().values()]
     schema = {"name": pl.Utf8, "examples": pl.Int64, "windows": pl.List(pl.Int64), "files": pl.List(pl.Utf8),
-              "encoders": pl.List(pl.Utf8), "labels": pl.List(pl.Utf8)}
+              "not_windows": pl.List(pl.Int64), "encoders": pl.List(pl.Utf8), "labels": pl.List(pl.Utf8)}
     return pl.DataFrame(rows, schema=schema).sort("name")
 
 
-def prototype(concept: dict, encoder_id: str, modality: Modality) -> np.ndarray | None:
+def prototype(concept: dict, encoder_id: str, modality: Modality, field: str = "prototypes") -> np.ndarray | None:
     """The concept's prototype among windows of `modality`: that of its examples' windows of that
-    modality, else (cross-modal, weaker) the mean of its other modalities' prototypes."""
-    protos = concept["prototypes"].get(encoder_id) or {}
+    modality, else (cross-modal, weaker) the mean of its other modalities' prototypes.
+    `field="counters"`: the same of its counter-examples."""
+    protos = (concept.get(field) or {}).get(encoder_id) or {}
     if modality in protos:
         return np.asarray(protos[modality], np.float32)
     if not protos:
         return None
     return _unit(np.mean([np.asarray(v, np.float64) for v in protos.values()], axis=0)).astype(np.float32)
+
+
+def search_vector(concept: dict, encoder_id: str, modality: Modality) -> np.ndarray | None:
+    """What a search for the concept searches with: its prototype, leaning away from its
+    counter-examples' prototype by COUNTER_WEIGHT when it has them (Rocchio's feedback; chosen on
+    the selection sets, docs/words.md, "Counter-examples")."""
+    proto = prototype(concept, encoder_id, modality)
+    counter = prototype(concept, encoder_id, modality, "counters")
+    if proto is None or counter is None:
+        return proto
+    return _unit(_unit(proto) - COUNTER_WEIGHT * _unit(counter)).astype(np.float32)
 
 
 def vector(searcher: Searcher, name: str, encoder_id: str, modality: Modality) -> np.ndarray | None:
@@ -227,7 +269,12 @@ def search(searcher: Searcher, concept: dict, target: str, k: int, where: str | 
                       if e in concept["prototypes"] and searcher.count("windows", encoder=e, modality=target)]
     if not candidates:
         return None
-    # The examples the concept was taught with are relevant to it by the user's own word: match 1.0.
-    hits = searcher.search_vector(prototype(concept, candidates[0], target), target, k, where, candidates[0],
-                                  match_kind="concept", known=[int(w) for w in concept.get("windows", [])])
+    # The examples the concept was taught with are relevant to it by the user's own word: match 1.0;
+    # its counter-examples are not, by the same word: left out (k more are asked for in their place).
+    nots = [int(w) for w in concept.get("not_windows", [])]
+    hits = searcher.search_vector(search_vector(concept, candidates[0], target), target, k + len(nots), where,
+                                  candidates[0], match_kind="concept", known=[int(w) for w in concept.get("windows", [])])
+    if nots:
+        hits = hits.filter(~pl.col("window_id").is_in(nots)).head(k)
+        hits = hits.with_columns(pl.int_range(1, hits.height + 1, dtype=hits["rank"].dtype).alias("rank"))
     return hits.with_columns(pl.lit(concept["name"]).alias("concept"))

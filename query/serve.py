@@ -17,8 +17,9 @@ path unless the operator asks (`show_paths`).
     POST /search/vector  {"vector": [...], "target": "pose", "k": 10, "where": ..., "nprobe": 8}
                                       (nprobe / efSearch override an approximate index's tuning)
     POST /search/window  {"window_id": 42, "target": "pose", "k": 10}
-    POST /teach          {"name": "my squat", "window_ids": [12, 40, 77]}  (query.concepts; a text
-                                      search or classify label naming it then uses the examples)
+    POST /teach          {"name": "my squat", "window_ids": [12, 40, 77], "not_window_ids": [5]}
+                                      (query.concepts; a text search or classify label naming it then
+                                      uses the examples; not_window_ids: counter-examples)
     GET  /concepts                    the concepts taught; DELETE /concepts/{name} forgets one
     POST /label          {"labels": ["my squat", "a person walks"], "modality": "imu", "where": ...,
                           "refine": false, "spread": false}  every recording's best label among
@@ -223,7 +224,8 @@ def request_models() -> SimpleNamespace:
 
     class Teach(BaseModel):
         name: str = Field(..., max_length=1000)
-        window_ids: list[int] = Field(..., min_length=1, max_length=1000)
+        window_ids: list[int] = Field([], max_length=1000)
+        not_window_ids: list[int] = Field([], max_length=1000)  # counter-examples (alone: added to the concept's)
 
     class Label(BaseModel):
         labels: list[str] = Field(..., min_length=2, max_length=1000)
@@ -330,8 +332,8 @@ def _add_concept_routes(app, models: SimpleNamespace, index: Index) -> None:
 
     @app.post("/teach")
     def teach(req: models.Teach) -> dict:  # examples from the index's windows (files stay with the CLI and Python)
-        concept = index.teach(req.name, window_ids=req.window_ids)
-        return {key: concept[key] for key in ("name", "windows", "labels", "examples")}
+        concept = index.teach(req.name, window_ids=req.window_ids, not_windows=req.not_window_ids)
+        return {key: concept[key] for key in ("name", "windows", "not_windows", "labels", "examples")}
 
     @app.get("/concepts")
     def concepts() -> list[dict]:

@@ -265,3 +265,35 @@ def test_classify_reads_a_concept_out_as_the_few_shot_bench_does(builtin_demo):
     v, p = np.random.default_rng(0).standard_normal((2, 8))
     assert abs(concepts.cosines(v, p)[0, 0] - v @ p / np.linalg.norm(v) / np.linalg.norm(p)) < 1e-12
     ix.forget("bench punch")
+
+
+def test_counter_examples_steer_the_search_away_and_are_left_out(builtin_demo, capsys):
+    """A concept taught from two boxing windows and a waving one finds waving windows among its
+    hits; marking waving windows "not this" (a user's wrong hits) leans the search away from
+    them, leaves them out, and is kept with the concept; added alone, they join the concept's."""
+    path, _ = builtin_demo
+    ix = open_index(path)
+    mixed = _examples(ix, n=2) + _examples(ix, "waving", n=1)
+    ix.teach("arm move", window_ids=mixed)
+    try:
+        before = ix.search_text("arm move", "imu", k=20, where="subject IN (3, 4)")
+        wrong = before.filter(pl.col("label") == "waving")["window_id"].to_list()
+        assert len(wrong) >= 3, before["label"].to_list()
+        ix.teach("arm move", window_ids=mixed, not_windows=wrong[:2])
+        after = ix.search_text("arm move", "imu", k=20, where="subject IN (3, 4)")
+        assert after.height == 20 and after["rank"].to_list() == list(range(1, 21))
+        assert not set(wrong[:2]) & set(after["window_id"].to_list())
+        assert (after["label"] == ACTION).sum() > (before["label"] == ACTION).sum()
+        # counter-examples alone are added to the concept already taught
+        concept = ix.teach("arm move", not_windows=wrong[2:3])
+        assert concept["windows"] == mixed and concept["not_windows"] == wrong[:3]
+        assert ix.concepts().filter(pl.col("name") == "arm move")["not_windows"].to_list() == [wrong[:3]]
+        with pytest.raises(ValueError, match="both as examples and as counter-examples"):
+            ix.teach("arm move", window_ids=mixed, not_windows=mixed[:1])
+        with pytest.raises(ValueError, match="teach it by examples first"):
+            ix.teach("no such move", not_windows=wrong[:1])
+        assert query_main(["teach", "arm move", "--not-windows", str(wrong[3]) if len(wrong) > 3 else str(wrong[0]),
+                           "--index", str(path)]) == 0
+        assert "counter-example(s)" in capsys.readouterr().out
+    finally:
+        ix.forget("arm move")
