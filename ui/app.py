@@ -170,6 +170,7 @@ class SearchTab:
     clear: gr.Button
     concept_name: gr.Textbox
     teach_go: gr.Button
+    not_go: gr.Button
     forget_go: gr.Button
     picked: gr.Textbox
     teach_status: gr.Markdown
@@ -365,14 +366,15 @@ def _teach_group(ctx: Context) -> dict:
                                       placeholder="e.g. my punch", max_length=MAX_NAME_CHARS)
             with gr.Row():
                 teach_go = gr.Button("Teach as …", elem_id="teach-button", variant="secondary")
+                not_go = gr.Button("Not this", elem_id="not-button", size="sm")
                 forget_go = gr.Button("Forget it", elem_id="forget-button", size="sm")
             picked = gr.Textbox(visible="hidden", elem_id="picked-windows")
             teach_status = gr.Markdown("", elem_id="teach-status")
         notes = page_notes(ctx.features)
         if notes:
             gr.Markdown("\n".join(f"- {v}" for v in notes), elem_id="unavailable")
-    return {"concept_name": concept_name, "teach_go": teach_go, "forget_go": forget_go, "picked": picked,
-            "teach_status": teach_status}
+    return {"concept_name": concept_name, "teach_go": teach_go, "not_go": not_go, "forget_go": forget_go,
+            "picked": picked, "teach_status": teach_status}
 
 
 def _recording_tab(picks: dict) -> RecordingTab:
@@ -601,6 +603,13 @@ def _wire_teach(ctx: Context, search: SearchTab, rec: RecordingTab, app: gr.Bloc
             return {status: message(exc, hide=hide), search.picked: picked_json or "[]"}
         return {status: text, concept_list: concept_samples(), search.picked: ""}
 
+    def do_not_this(name, picked_json) -> dict:
+        try:
+            text = views.mark_not(ctx, name, views.picked_windows(picked_json))
+        except Exception as exc:  # noqa: BLE001  # refused in one line; the selection is kept
+            return {status: message(exc, hide=hide), search.picked: picked_json or "[]"}
+        return {status: text, search.picked: ""}
+
     def do_forget(name) -> dict:
         try:
             return {status: views.forget(ctx, name), concept_list: concept_samples()}
@@ -620,6 +629,9 @@ def _wire_teach(ctx: Context, search: SearchTab, rec: RecordingTab, app: gr.Bloc
     gr.on([search.teach_go.click, search.concept_name.submit], do_teach, [search.concept_name, search.picked],
           [status, concept_list, search.picked], js=grid.PICKED_JS, api_visibility="private").then(
         None, search.picked, None, js=grid.CLEAR_PICKED_JS, api_visibility="private")
+    search.not_go.click(do_not_this, [search.concept_name, search.picked], [status, search.picked], js=grid.PICKED_JS,
+                        api_visibility="private").then(None, search.picked, None, js=grid.CLEAR_PICKED_JS,
+                                                       api_visibility="private")
     search.forget_go.click(do_forget, search.concept_name, [status, concept_list], api_visibility="private")
     rec.span_go.click(do_teach_span, [rec.span_name, rec.pick, rec.span_from, rec.span_to],
                       [rec.span_status, concept_list], api_visibility="private")

@@ -502,6 +502,19 @@ def teach(ctx: Context, name: str, window_ids: list[int]) -> str:
             f"Search for it by its name, or click it under *Concepts*.")
 
 
+def mark_not(ctx: Context, name: str, window_ids: list[int]) -> str:
+    """Mark index windows as counter-examples of the concept `name` (Index.teach with not_windows);
+    the page's one-line answer."""
+    if not (name or "").strip():
+        raise UserError("type the name of the concept these windows do not show, then press Not this")
+    if not window_ids:
+        raise UserError("select the windows that do not show it first: press Select on result cards")
+    concept = ctx.index.teach(name, not_windows=window_ids)
+    n, total = len(window_ids), len(concept["not_windows"])
+    return (f"Marked {n} window{'s' if n != 1 else ''} as not **{grid.esc(concept['name'])}** ({total} in all): "
+            "its search leans away from them and leaves them out.")
+
+
 def forget(ctx: Context, name: str) -> str:
     if not (name or "").strip():
         raise UserError("type the name of the concept to forget")

@@ -428,3 +428,38 @@ def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_
         assert want["recording_id"][0] in table and want["label"][0] in table
     finally:
         index.forget("my label move")
+
+
+@pytest.mark.slow
+def test_not_this_marks_selected_cards_as_counter_examples(page, ui_server):
+    """A concept is taught from two cards; a card of its search is selected and marked *Not this*:
+    the concept keeps it as a counter-example and its next search leaves it out; with nothing
+    selected the button is refused in one line."""
+    index = ui_server[0].motionsearch_context.index
+    page.goto(ui_server[1])
+    page.wait_for_selector("#search-button")
+    page.get_by_label("One hit per recording").uncheck()
+    _search(page, "a person waves", "imu", 20)
+    page.wait_for_selector(".ms-card")
+    examples = [c["window"] for c in _cards(page)[:2]]
+    index.teach("my wave", window_ids=[int(w) for w in examples])
+    try:
+        _search(page, "my wave", "imu", 20)
+        page.wait_for_selector("#search-status :text('Searched with the concept')")
+        other = next(c["window"] for c in _cards(page) if c["window"] not in examples)
+        page.fill("#concept-name textarea", "my wave")
+        page.click("#not-button")
+        page.wait_for_selector("#teach-status :text('select the windows that do not show it')")
+        page.locator(f".ms-card[data-window='{other}'] [data-action=pick]").click()
+        page.wait_for_function("document.querySelector('#teach-count').innerText.includes('1 window')")
+        page.click("#not-button")
+        page.wait_for_selector("#teach-status :text('Marked 1 window as not')")
+        assert index.concept("my wave")["not_windows"] == [int(other)]
+        page.wait_for_function("document.querySelectorAll('.ms-card.ms-picked').length === 0")
+        page.click("#search-button")  # the old grid holds `other`: the new one, drawn, does not
+        page.wait_for_function("(w) => { const c = [...document.querySelectorAll('.ms-card')]; "
+                               "return c.length > 0 && !c.some(e => e.dataset.window === w); }", arg=other)
+        assert other not in [c["window"] for c in _cards(page)]
+        assert int(other) not in index.search_text("my wave", "imu", 20)["window_id"].to_list()
+    finally:
+        index.forget("my wave")
