@@ -224,18 +224,24 @@ def _cards(page) -> list[dict]:
                                           .replace(/(strong|fair|weak) match$/, '').trim()}))""")
 
 
+def _search_every_window(page, url: str, prompt: str, k: int) -> list[dict]:
+    """Open the page, search IMU windows for `prompt` with every window shown (not one hit per
+    recording), and return the cards."""
+    page.goto(url)
+    page.wait_for_selector("#search-button")
+    page.get_by_label("One hit per recording").uncheck()
+    _search(page, prompt, "imu", k)
+    page.wait_for_selector(".ms-card")
+    return _cards(page)
+
+
 @pytest.mark.slow
 def test_select_cards_teach_a_concept_and_search_it(page, ui_server, monkeypatch):
     """Select three cards of one action, teach them as a concept, click the concept and search:
     the concept's hits come first and the page says the concept was used; a read-only index
     refuses to teach in one line."""
     index = ui_server[0].motionsearch_context.index
-    page.goto(ui_server[1])
-    page.wait_for_selector("#search-button")
-    page.get_by_label("One hit per recording").uncheck()
-    _search(page, "a person boxes", "imu", 80)
-    page.wait_for_selector(".ms-card")
-    cards = _cards(page)
+    cards = _search_every_window(page, ui_server[1], "a person boxes", 80)
     demo = set(index.recordings("dataset = 'demo'")["text"].to_list())
     counts = {lab: sum(c["label"] == lab for c in cards) for lab in demo}
     action = max(sorted(counts), key=counts.get)
@@ -436,12 +442,7 @@ def test_not_this_marks_selected_cards_as_counter_examples(page, ui_server):
     the concept keeps it as a counter-example and its next search leaves it out; with nothing
     selected the button is refused in one line."""
     index = ui_server[0].motionsearch_context.index
-    page.goto(ui_server[1])
-    page.wait_for_selector("#search-button")
-    page.get_by_label("One hit per recording").uncheck()
-    _search(page, "a person waves", "imu", 20)
-    page.wait_for_selector(".ms-card")
-    examples = [c["window"] for c in _cards(page)[:2]]
+    examples = [c["window"] for c in _search_every_window(page, ui_server[1], "a person waves", 20)[:2]]
     index.teach("my wave", window_ids=[int(w) for w in examples])
     try:
         _search(page, "my wave", "imu", 20)
