@@ -7,8 +7,10 @@ the result grid twice, 0.6 s apart, so the cards' skeletons are caught in two di
 (screenshot-grid-a.png, screenshot-grid-b.png), the first card's recording playing
 (screenshot-recording-playing.png), and teaching by example (screenshot-teach.png: three cards
 of one action selected and taught as a concept, then searched with it; on a copy of the index,
-so the index given is left as it was). Prints a JSON line: each file, the pose each of the
-first cards showed in the two grid pictures, and the concept's taught and top hits. Uses Debian's /usr/bin/chromium through
+so the index given is left as it was), and the Label tab labelling every recording among that
+concept and the other demo actions' sentences, spread over the nearest windows
+(screenshot-label.png). Prints a JSON line: each file, the pose each of the first cards showed
+in the two grid pictures, the concept's taught and top hits, and the Label tab's summary. Uses Debian's /usr/bin/chromium through
 Playwright (never a downloaded browser).
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from indexer.importers.demo import ACTIONS
 from ui.app import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,6 +106,28 @@ def teach(url: str, out: Path, prompt: str = TEACH_PROMPT, name: str = "my punch
     return {"file": str(out / "screenshot-teach.png"), "taught": chosen, "concept_top_hits": top}
 
 
+def label(url: str, out: Path, names: list[str]) -> dict:
+    """The Label tab: every recording labelled among `names` (a taught concept among them), spread
+    over the nearest windows; the picture shows the summary and the first rows."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        page.get_by_role("tab", name="Label").click()
+        page.fill("#label-names textarea", ", ".join(names))
+        page.get_by_label("Spread over the nearest windows").check()
+        page.click("#label-button")
+        page.wait_for_selector("#label-status :text('recordings labelled')")
+        page.wait_for_timeout(500)
+        summary = page.inner_text("#label-status")
+        save_png(page.screenshot(), out / "screenshot-label.png")
+        browser.close()
+    return {"file": str(out / "screenshot-label.png"), "summary": summary}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     app, url = serve(copy, block=False, workdir=tempfile.mkdtemp(prefix="motionsearch-shots-"))
     try:
         result["teach"] = teach(url.rstrip("/") + "/", Path(args.out))
+        others = [s for a, s in ACTIONS.items() if a != result["teach"]["taught"][0]["label"]]
+        result["label"] = label(url.rstrip("/") + "/", Path(args.out), ["my punch", *others])
     finally:
         app.close()
         shutil.rmtree(copy.parent, ignore_errors=True)
