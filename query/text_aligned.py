@@ -150,8 +150,7 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
     # (what Searcher.label_sums(..., where) would scan for again)
     sums, counts, leaning = None, np.zeros(keys.height, np.int64), None
     for ids, batch in searcher.vector_batches(encoder_id, modality, where):
-        at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
-        keep = known[at] == ids
+        at, keep = _rows_of(known, ids)
         unit = batch[keep] / np.maximum(np.linalg.norm(batch[keep], axis=1, keepdims=True), 1e-12)
         sums = np.zeros((keys.height, batch.shape[1])) if sums is None else sums
         np.add.at(sums, group_of[at][keep], unit)
@@ -165,10 +164,11 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
     vectors = sums[found] / counts[found, None]
     w, taught = _label_matrix(searcher, labels, text, encoder_id, modality, center)
     cos = centred_cosines(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), w, center)
-    score = _one_scale(searcher, cos, w, taught, encoder_id, modality, center, where)
     if spread:
-        score = _spread_scores(searcher, labels, w, taught, encoder_id, modality, center, where,
-                               known, group_of, keys.height)[found]
+        score = _spread_scores(w, taught, searcher, encoder_id, modality, center, where, known, group_of,
+                               keys.height)[found]
+    else:
+        score = _one_scale(searcher, cos, w, taught, encoder_id, modality, center, where)
     order = np.argsort(-score, axis=1)
     best, second = order[:, 0], order[:, 1]
     rows = np.arange(len(cos))
@@ -183,24 +183,27 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
 
 
 def _label_matrix(searcher: Searcher, labels: list[str], text: np.ndarray, encoder_id: str, modality: Modality,
-                  center: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                  center: np.ndarray | None) -> tuple[np.ndarray, list[dict | None]]:
     """(L, d) one vector per label, so that centred_cosines(windows, it, center) scores every
     label: its text vector, or for a label naming a taught concept the concept's prototype taken
-    relative to `center` (query.concepts.cosines); and which labels are concepts."""
+    relative to `center` (query.concepts.cosines); and each label's concept (None for words).
+    The concepts file is read once for all the labels."""
+    stored = searcher.stored_concepts()
     w = np.array(text, np.float32)
-    taught = np.zeros(len(labels), bool)
+    taught: list[dict | None] = [None] * len(labels)
     for n, label in enumerate(labels):
-        proto = concepts.vector(searcher, label, encoder_id, modality)
+        concept = stored.get(concepts.key(label))
+        proto = None if concept is None else concepts.prototype(concept, encoder_id, modality)
         if proto is not None:
             p = proto / max(float(np.linalg.norm(proto)), 1e-12)
             if center is not None:
                 p = p - np.asarray(center, np.float32)
             w[n] = p / max(float(np.linalg.norm(p)), 1e-12)
-            taught[n] = True
+            taught[n] = concept
     return w, taught
 
 
-def _one_scale(searcher: Searcher, scores: np.ndarray, w: np.ndarray, taught: np.ndarray, encoder_id: str,
+def _one_scale(searcher: Searcher, scores: np.ndarray, w: np.ndarray, taught: list[dict | None], encoder_id: str,
                modality: Modality, center: np.ndarray | None, where: str | None = None) -> np.ndarray:
     """`scores` (N, L) as they are when the labels are all words or all concepts; when they mix
     the two, each label's column standardised by the mean and spread of its scores over the
@@ -208,7 +211,8 @@ def _one_scale(searcher: Searcher, scores: np.ndarray, w: np.ndarray, taught: np
     are taken among motion vectors and a prompt's across the gap between text and motion, so
     unscaled a concept outscores every word on every window (docs/words.md, "Concepts and words
     among one set of labels")."""
-    if taught.all() or not taught.any():
+    concept_labels = sum(c is not None for c in taught)
+    if concept_labels in (0, len(taught)):
         return scores
     stats = searcher.score_stats(encoder_id, modality, w, center, where)
     if stats is None:
@@ -217,7 +221,7 @@ def _one_scale(searcher: Searcher, scores: np.ndarray, w: np.ndarray, taught: np
     return (scores - mean) / std * float(std.mean())
 
 
-def _spread_scores(searcher: Searcher, labels: list[str], w: np.ndarray, taught: np.ndarray, encoder_id: str,
+def _spread_scores(w: np.ndarray, taught: list[dict | None], searcher: Searcher, encoder_id: str,
                    modality: Modality, center: np.ndarray | None, where: str | None, known: np.ndarray,
                    group_of: np.ndarray, groups: int) -> np.ndarray:
     """(groups, L) per recording, the mean of its windows' label scores spread over the graph of
@@ -225,17 +229,20 @@ def _spread_scores(searcher: Searcher, labels: list[str], w: np.ndarray, taught:
     among them held to its label."""
     ids, vectors, graph = searcher.window_graph(encoder_id, modality, center, where)
     held: dict[int, int] = {}
-    for n, label in enumerate(labels):
-        concept = concepts.find(searcher, label)
+    for n, concept in enumerate(taught):
         if concept is not None and concept["windows"]:
-            examples = np.asarray(concept["windows"], np.int64)
-            at = np.minimum(np.searchsorted(ids, examples), len(ids) - 1)
-            held.update({int(row): n for row in at[ids[at] == examples]})
+            at, keep = _rows_of(ids, np.asarray(concept["windows"], np.int64))
+            held.update({int(row): n for row in at[keep]})
     scores = _one_scale(searcher, centred_cosines(vectors, w, center), w, taught, encoder_id, modality, center, where)
     spread_scores = spread(scores, graph, held)
-    at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
-    keep = known[at] == ids
-    out = np.zeros((groups, len(labels)))
+    at, keep = _rows_of(known, ids)
+    out = np.zeros((groups, w.shape[0]))
     np.add.at(out, group_of[at][keep], spread_scores[keep])
     total = out.sum(axis=1, keepdims=True)
     return out / np.maximum(total, 1e-12)
+
+
+def _rows_of(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of `ids` sits in the ascending `sorted_ids`, and whether it is there at all."""
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return at, sorted_ids[at] == ids
