@@ -329,7 +329,7 @@ def label_cmd(args):
     if args.spread:  # the one slow step: say so before it starts (a refusal above the limit says its own line)
         from query.searcher import MAX_SPREAD_WINDOWS
 
-        n = index.windows(args.where, ["id"], modality=args.modality).height
+        n = index.searched_count(index.pick_encoder_id("text", args.modality), args.modality, args.where)
         if SPREAD_NOTE_ABOVE < n <= MAX_SPREAD_WINDOWS:
             print(f"--spread: finding the nearest windows of each of {n:,} windows first (it grows with the square "
                   "of their number: about 70 s for 100,000 on one core)", file=sys.stderr)
