@@ -110,8 +110,10 @@ def teach(searcher: Searcher, name: str, window_ids=(), files=(), modality: Moda
             "files": [Path(f).name for f in files],
             "labels": dict(pl.Series(labels, dtype=pl.Utf8).value_counts(sort=True).iter_rows()) if labels else {},
             "prototypes": _means(sums),  # encoder id -> modality -> unit vector
-            "examples": {enc: {m: len(v) for (e, m), v in sums.items() if e == enc} for enc, _ in sums},
+            "examples": {},  # encoder id -> modality -> how many windows (or files) made it
         }
+        for (enc, mod), vecs in sums.items():
+            concept["examples"].setdefault(enc, {})[mod] = len(vecs)
     both = sorted(set(ids) & set(nots))
     if both:
         raise ValueError(f"window(s) {', '.join(map(str, both[:10]))} given both as examples and as counter-examples")
