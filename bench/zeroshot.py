@@ -33,15 +33,17 @@ Per archive and checkpoint:
               per-class recall), macro-F1, text->IMU P@1 and mAP (each label's prompt ranks the
               windows), chance (1 / labels), the 3 most predicted labels and their shares
               (`confusions`: a share far above 1/labels means the predictions collapse), the same
-              per recording (window vectors averaged) and per sensor placement.
+              per recording (window vectors averaged) and per sensor placement; `balanced`: the
+              scores made to share the labels equally first (`query label --balance`).
   few_shot    class prototypes from k example recordings per class (drawn at random from the
               example subjects, --draws times) classify the test subjects' windows through
               query.concepts.cosines, relative to the archive's mean window (what Index.classify
               does for a label naming a taught concept): mean and std of accuracy and macro-F1.
               `few_shot_spread`: those scores spread over the graph of the archive's nearest
               windows with the examples held to their class (encoders.labels.spread, what
-              `query label --spread` does). `few_shot_blend`: the prototypes blended 0.5/0.5
-              with the label's text vector.
+              `query label --spread` does). `few_shot_balanced`: the spread scores of the test
+              windows made to share the classes equally (`query label --spread --balance`).
+              `few_shot_blend`: the prototypes blended 0.5/0.5 with the label's text vector.
 
 The first checkpoint's figures are also at archives.NAME.zero_shot / few_shot; every checkpoint's
 are under archives.NAME.checkpoints.LABEL.
@@ -76,6 +78,7 @@ if str(REPO) not in sys.path:
 
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 CHANNELS6 = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+FEW_SHOT_KEYS = ("few_shot", "few_shot_spread", "few_shot_balanced", "few_shot_blend")
 
 
 def log(message: str) -> None:
@@ -311,17 +314,22 @@ def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: 
     does, the label vectors first refined by the `archive`'s windows (every window an index of the
     archive holds; default `vectors`), and `uncentred`, plain cosines; with `within`, also
     `refined_within`: refined by `vectors` alone, as `classify --refine-where` scoping the
-    refinement to those windows (a placement's) does. Each label's prompt ranking the windows
+    refinement to those windows (a placement's) does. `balanced` and `refined_balanced`: the
+    same, the scores of all of `vectors` made to share the labels equally first
+    (encoders.labels.balanced, `query label --balance`). Each label's prompt ranking the windows
     (text->IMU) uses plain cosines, as a text search does."""
     from encoders.evaluation.text_aligned import macro_f1, text_retrieval
-    from encoders.labels import centred_cosines, label_sums, refined_labels
+    from encoders.labels import balanced, centred_cosines, label_sums, refined_labels
 
     text = encoder.encode_text(labels)
     true, names = np.asarray(captions), np.asarray(labels)
     pred = names[np.argmax(centred_cosines(vectors, text, center), axis=1)]
     plain = names[np.argmax(centred_cosines(vectors, text), axis=1)]
     sums = label_sums(vectors if archive is None else archive, text, center)
-    refined = names[np.argmax(centred_cosines(vectors, refined_labels(text, sums), center), axis=1)]
+    refined_scores = centred_cosines(vectors, refined_labels(text, sums), center)
+    refined = names[np.argmax(refined_scores, axis=1)]
+    even = names[np.argmax(balanced(centred_cosines(vectors, text, center)), axis=1)]
+    refined_even = names[np.argmax(balanced(refined_scores), axis=1)]
     ret = text_retrieval(encoder, vectors, captions, labels)
     extra = {"expanded": expanded_retrieval(text, vectors, true, names)}
     if within:
@@ -333,6 +341,9 @@ def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: 
             "chance": 1.0 / len(labels), "chance_map": ret["chance_mAP"], "labels": len(labels),
             "windows": int(len(true)), "confusions": confusions(pred),
             "refined": {"accuracy": float((refined == true).mean()), "macro_f1": macro_f1(true, refined, labels)},
+            "balanced": {"accuracy": float((even == true).mean()), "macro_f1": macro_f1(true, even, labels)},
+            "refined_balanced": {"accuracy": float((refined_even == true).mean()),
+                                 "macro_f1": macro_f1(true, refined_even, labels)},
             "uncentred": {"accuracy": float((plain == true).mean()), "macro_f1": macro_f1(true, plain, labels)}}
 
 
@@ -394,10 +405,12 @@ def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subject
     - few_shot_spread: those scores spread over the graph of the archive's nearest windows (all of
       `vectors`), the examples held to their class (encoders.labels.spread): what `query label
       --spread` does with taught concepts.
+    - few_shot_balanced: the spread scores of the test windows made to share the classes equally
+      (encoders.labels.balanced): what `query label --spread --balance` does.
     - few_shot_blend (with `text`, labels -> unit text vectors): prototypes blended with the
       label's text vector (`blend` of the prototype)."""
     from encoders.evaluation.text_aligned import macro_f1
-    from encoders.labels import neighbour_graph, spread
+    from encoders.labels import balanced, neighbour_graph, spread
     from query.concepts import cosines
 
     caps, units, subs = np.asarray(captions), np.asarray(units), np.asarray(subjects)
@@ -411,7 +424,7 @@ def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subject
     names = np.asarray(classes)
     text_vectors = text(classes) if text is not None else None
     graph = neighbour_graph(vectors, center)  # every window of the archive, as an index holds them
-    out: dict[str, dict] = {"few_shot": {}, "few_shot_spread": {}, "few_shot_blend": {}}
+    out: dict[str, dict] = {key: {} for key in FEW_SHOT_KEYS}
 
     def score(pred: np.ndarray) -> tuple[float, float]:
         return float(np.mean(pred == true)), macro_f1(true, pred, classes)
@@ -428,7 +441,10 @@ def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subject
             taught = np.full(len(vectors), -1)
             taught[np.flatnonzero(ex)] = taught_ex
             held = {int(r): int(taught[r]) for r in np.flatnonzero(taught >= 0)}
-            runs["few_shot_spread"].append(score(names[np.argmax(spread(cos, graph, held)[test], axis=1)]))
+            spread_test = spread(cos, graph, held)[test]
+            runs["few_shot_spread"].append(score(names[np.argmax(spread_test, axis=1)]))
+            shares = balanced(np.log(np.maximum(spread_test, 1e-12)), tau=1.0)
+            runs["few_shot_balanced"].append(score(names[np.argmax(shares, axis=1)]))
             if text_vectors is not None:
                 mixed = unit(blend * protos + (1 - blend) * text_vectors)
                 runs["few_shot_blend"].append(score(names[np.argmax(cosines(vectors[test], mixed, center), axis=1)]))
@@ -473,7 +489,8 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
         z = zero_shot_scores(encoder, vectors, caps, labels, center)
         rv, rc = per_recording(vectors, caps, groups)
         r = zero_shot_scores(encoder, rv, rc, sorted(set(rc)), center, archive=vectors)
-        z["per_recording"] = {key: r[key] for key in ("accuracy", "balanced_accuracy", "macro_f1", "labels", "windows")}
+        z["per_recording"] = {key: r[key] for key in ("accuracy", "balanced_accuracy", "macro_f1", "labels", "windows",
+                                                      "balanced", "refined_balanced")}
         z["per_recording"]["recordings"] = z["per_recording"].pop("windows")
         z["per_placement"] = {}
         if len(set(places)) > 1:
@@ -494,9 +511,9 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
             out.update(few_shot(vectors, caps, [f"{g}|{c}" for g, c in zip(groups, caps)], subs, archive.examples,
                                 archive.tests, shots, draws, seed, text, center=vectors.mean(0)))
         except ValueError as exc:
-            out.update({"few_shot": {"skipped": str(exc)}, "few_shot_spread": {}, "few_shot_blend": {}})
+            out.update({key: {} for key in FEW_SHOT_KEYS} | {"few_shot": {"skipped": str(exc)}})
     else:
-        out.update({"few_shot": {"skipped": archive.no_few_shot}, "few_shot_spread": {}, "few_shot_blend": {}})
+        out.update({key: {} for key in FEW_SHOT_KEYS} | {"few_shot": {"skipped": archive.no_few_shot}})
     return out
 
 
@@ -567,7 +584,7 @@ def run(checkpoints: list[tuple[str, str]], names: list[str], data: Path, work: 
             log(f"  {label}: {z.get('windows', '?')} windows, zero-shot accuracy {z.get('accuracy', float('nan')):.3f} "
                 f"({result['seconds']:.1f} s)")
         first = entry["checkpoints"].get(checkpoints[0][0], {})
-        for key in ("zero_shot", "few_shot", "few_shot_spread", "few_shot_blend"):
+        for key in ("zero_shot", *FEW_SHOT_KEYS):
             if key in first:
                 entry[key] = first[key]
         entry["label_names"] = sorted(names_seen)
@@ -586,7 +603,7 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
     where an archive has a few (all of them are in the JSON)."""
     head = (f"{'archive':<15} {'checkpoint':<12} {'labels':>6} {'windows':>7} {'chance':>6} {'acc':>6} {'bal.acc':>7} "
             f"{'mF1':>6} {'refin.':>6} {'raw mF1':>7} {'rec.acc':>7} {'P@1':>6} {'P@1+':>6} {'mAP':>6} {shot + '-shot':>7} "
-            f"{'spread':>7} {'+text':>6}  "
+            f"{'spread':>7} {'sp+bal':>7} {'+text':>6}  "
             "top prediction (share)")
     lines = [head, "-" * len(head)]
     for name, entry in report["archives"].items():
@@ -596,6 +613,7 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                 continue
             z, fs, fb = r.get("zero_shot", {}), r.get("few_shot", {}).get(shot, {}), r.get("few_shot_blend", {}).get(shot, {})
             fsp = r.get("few_shot_spread", {}).get(shot, {})
+            fbal = r.get("few_shot_balanced", {}).get(shot, {})
             top = z.get("confusions", [{}])[0]
             lines.append(
                 f"{name:<15} {label:<12} {z.get('labels', '-'):>6} {z.get('windows', '-'):>7} {_f(z.get('chance')):>6} "
@@ -604,7 +622,7 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                 f"{_f(z.get('uncentred', {}).get('macro_f1')):>7} {_f(z.get('per_recording', {}).get('accuracy')):>7} "
                 f"{_f(z.get('text_imu_p1')):>6} {_f(z.get('expanded', {}).get('text_imu_p1')):>6} "
                 f"{_f(z.get('text_imu_map')):>6} {_f(fs.get('accuracy')):>7} {_f(fsp.get('accuracy')):>7} "
-                f"{_f(fb.get('accuracy')):>6}  "
+                f"{_f(fbal.get('accuracy')):>7} {_f(fb.get('accuracy')):>6}  "
                 + (f"{top['label'][:28]} ({top['share']:.2f})" if top else ""))
             places = z.get("per_placement", {})
             for place, p in places.items() if len(places) <= max_placements else ():
@@ -621,7 +639,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
     lines.append(f"(acc, mF1: relative to the archive's mean window, as Index.classify scores; refin.: the label "
                  f"vectors refined by the archive's windows first (classify --refine); raw mF1: plain cosines; "
                  f"{shot}-shot: mean accuracy of prototypes from {shot} example recordings per class; spread: their scores "
-                 "spread over the archive's nearest-window graph (label --spread); P@1+: text->IMU P@1 of the prompt "
+                 "spread over the archive's nearest-window graph (label --spread); sp+bal: spread, then the test windows balanced "
+                 "over the classes (label --spread --balance); P@1+: text->IMU P@1 of the prompt "
                  "joined by its first hits (a text search's default); +text: blended "
                  "0.5/0.5 with the label's text vector; rec.acc: per recording)")
     return "\n".join(lines)

@@ -32,6 +32,7 @@ _EXPORTS = {
     "expanded_query": "encoders.labels",
     "EXPAND_HITS": "encoders.labels",
     "spread": "encoders.labels",
+    "balanced": "encoders.labels",
     "MAX_SPREAD_WINDOWS": "encoders.labels",
     # configs
     "EncoderConfig": "encoders.config",
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from encoders.labels import (
         EXPAND_HITS,
         MAX_SPREAD_WINDOWS,
+        balanced,
         centred_cosines,
         expanded_query,
         label_sums,

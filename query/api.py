@@ -135,13 +135,15 @@ class Index(Searcher):
         return text_aligned.classify(self, path_or_stream, labels, modality, **kw)
 
     def label_recordings(self, labels: list[str], modality: Modality = "imu", where: str | None = None,
-                         encoder_id: str | None = None, refine: bool = False, spread: bool = False) -> pl.DataFrame:
+                         encoder_id: str | None = None, refine: bool = False, spread: bool = False,
+                         balance: bool = False) -> pl.DataFrame:
         """Labels for every recording whose `modality` windows `where` admits, among `labels` (text
         prompts; a concept's name scores with its prototype) -> DataFrame (recording_id, body_part,
         label, cosine, runner_up, margin, windows); `refine`: the label vectors refined by those
         windows first; `spread`: the windows' scores spread over their nearest-window graph, taught
-        examples held to their concept (query.text_aligned.label_recordings)."""
-        return text_aligned.label_recordings(self, labels, modality, where, encoder_id, refine, spread)
+        examples held to their concept; `balance`: the recordings made to share the labels equally,
+        for activities about equally common among them (query.text_aligned.label_recordings)."""
+        return text_aligned.label_recordings(self, labels, modality, where, encoder_id, refine, spread, balance)
 
     # ---- concepts taught by example (query.concepts) -------------------------------------------
     def teach(self, name: str, window_ids=(), files=(), modality: Modality | None = None, not_windows=(),

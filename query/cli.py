@@ -318,6 +318,11 @@ def label_options(p):
                    help="spread the windows' scores over the graph of their nearest windows, the examples of taught "
                         "concepts held to their concept: for labelling an archive from concepts taught with a few "
                         "examples each (`query teach`); holds the windows' vectors in memory (at most 200,000)")
+    p.add_argument("--balance", action="store_true",
+                   help="make the recordings share the labels equally before each takes its best: for an archive "
+                        "whose activities are about equally common (a lab protocol), where words alone pile most "
+                        "recordings onto a few labels; it misleads where some activities are much rarer "
+                        "(docs/words.md)")
     index_option(p)
     where_option(p, "windows labelled (their recordings are the rows)")
     output_option(p)
@@ -333,7 +338,8 @@ def label_cmd(args):
         if SPREAD_NOTE_ABOVE < n <= MAX_SPREAD_WINDOWS:
             print(f"--spread: finding the nearest windows of each of {n:,} windows first (it grows with the square "
                   "of their number: about 70 s for 100,000 on one core)", file=sys.stderr)
-    return index.label_recordings(labels, args.modality, args.where, refine=args.refine, spread=args.spread)
+    return index.label_recordings(labels, args.modality, args.where, refine=args.refine, spread=args.spread,
+                                  balance=args.balance)
 
 
 def _candidate_labels(index, given: str | None, where: str | None = None) -> list[str]:

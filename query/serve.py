@@ -22,8 +22,8 @@ path unless the operator asks (`show_paths`).
                                       uses the examples; not_window_ids: counter-examples)
     GET  /concepts                    the concepts taught; DELETE /concepts/{name} forgets one
     POST /label          {"labels": ["my squat", "a person walks"], "modality": "imu", "where": ...,
-                          "refine": false, "spread": false}  every recording's best label among
-                                      words and concepts (Index.label_recordings)
+                          "refine": false, "spread": false, "balance": false}  every recording's best
+                                      label among words and concepts (Index.label_recordings)
     POST /search/imu     {"data": [[ax, ay, az, gx, gy, gz], ...], "rate": 50, "target": "pose",
                           "placement": "left_wrist", "channels": ["acc_x", ...], "acc_unit": "g"}
                                       (channels: any subset, default acc then gyr by column count)
@@ -233,6 +233,7 @@ def request_models() -> SimpleNamespace:
         where: str | None = Field(None, max_length=MAX_FILTER_CHARS)
         refine: bool = False
         spread: bool = False
+        balance: bool = False
 
     class Pose(BaseModel):
         data: list[list[list[float]]]  # frames x canonical joints x 3, metres
@@ -346,7 +347,7 @@ def _add_concept_routes(app, models: SimpleNamespace, index: Index) -> None:
     @app.post("/label")
     def label(req: models.Label) -> list[dict]:
         return _rows(index.label_recordings(req.labels, req.modality, check_filter(req.where) or None,
-                                            refine=req.refine, spread=req.spread))
+                                            refine=req.refine, spread=req.spread, balance=req.balance))
 
 
 def _add_recording_routes(app, models: SimpleNamespace, index: Index) -> None:

@@ -5,7 +5,8 @@ words or the concepts taught on the Search tab (`Index.label_recordings`, as `qu
 Options as the query API has them: the modality whose windows are labelled, a filter over them,
 `refine` (label vectors refined by those windows first) and `spread` (the windows' scores spread
 over their nearest windows, the taught examples held to their concept: for labelling an archive
-from concepts taught with a few examples each). The summary says how many recordings each label
+from concepts taught with a few examples each) and `balance` (the recordings made to share the
+names equally: for activities about equally common among them). The summary says how many recordings each label
 took; the table has one row per recording and body part, with its runner-up and margin.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ def split_labels(text: str | None) -> list[str]:
 
 
 def run_label(ctx: Context, text: str | None, modality: str | None, where: str | None, refine: bool,
-              spread: bool) -> LabelView:
+              spread: bool, balance: bool = False) -> LabelView:
     labels = split_labels(text)
     if len(labels) < 2:
         raise UserError("give at least two names to choose between, separated by commas "
@@ -46,11 +47,12 @@ def run_label(ctx: Context, text: str | None, modality: str | None, where: str |
         raise UserError(f"{len(labels)} names; the page labels with at most {MAX_LABELS} at a time")
     taught = {c.casefold() for c in ctx.index.concepts()["name"].to_list()}
     df = ctx.index.label_recordings(labels, modality or "imu", (where or "").strip() or None,
-                                    refine=bool(refine), spread=bool(spread))
+                                    refine=bool(refine), spread=bool(spread), balance=bool(balance))
     counts = df["label"].value_counts(sort=True)
     shares = ", ".join(f"{name} {n}" + (" (concept)" if name.casefold() in taught else "")
                        for name, n in counts.iter_rows())
-    how = " and ".join(w for w, on in (("refined", refine), ("spread over the nearest windows", spread)) if on)
+    how = ", ".join(w for w, on in (("refined", refine), ("spread over the nearest windows", spread),
+                                    ("balanced", balance)) if on)
     summary = f"**{df.height} recordings labelled**{' (' + how + ')' if how else ''}: {shares}."
     unused = [name for name in labels if name not in set(counts["label"].to_list())]
     if unused:
@@ -63,7 +65,8 @@ def build(ctx: Context) -> None:
     gr.Markdown("Give every recording its best label among names you type: words (\"a person walks\"), or "
                 "concepts taught by example on the Search tab, whose names then stand for their examples. "
                 "*Spread* lets each window's nearest windows vote, which helps most when the names are "
-                "concepts taught from a few examples each.")
+                "concepts taught from a few examples each. *Balance* makes the recordings share the names "
+                "equally: for activities about equally common among them, as in a lab protocol.")
     with gr.Row():
         names = gr.Textbox(label="Names, separated by commas", lines=2, scale=3, elem_id="label-names",
                            placeholder="e.g. my punch, a person walks, a person waves the right hand")
@@ -74,14 +77,15 @@ def build(ctx: Context) -> None:
     with gr.Row():
         refine = gr.Checkbox(False, label="Refine the names by these windows first", elem_id="label-refine")
         spread = gr.Checkbox(False, label="Spread over the nearest windows", elem_id="label-spread")
+        balance = gr.Checkbox(False, label="Activities about equally common: balance", elem_id="label-balance")
     go = gr.Button("Label recordings", variant="primary", elem_id="label-button")
     status = gr.Markdown(elem_id="label-status")
     table = gr.Dataframe(headers=LABEL_COLUMNS, interactive=False, elem_id="label-table")
 
     @safely(2, on_error=[None], hide=[ctx.index.uri])
-    def do_label(text, modality, where, refine, spread):
-        view = run_label(ctx, text, modality, where, refine, spread)
+    def do_label(text, modality, where, refine, spread, balance):
+        view = run_label(ctx, text, modality, where, refine, spread, balance)
         return view.summary, view.table
 
-    gr.on([go.click, names.submit], do_label, [names, modality, where, refine, spread], [status, table],
+    gr.on([go.click, names.submit], do_label, [names, modality, where, refine, spread, balance], [status, table],
           api_visibility="private")

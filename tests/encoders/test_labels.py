@@ -94,3 +94,24 @@ def test_neighbour_graph_is_symmetric_and_links_nearest_windows():
     rows, cols = g.nonzero()
     assert (truth[rows] == truth[cols]).all()  # neighbours within an action, not across
     assert neighbour_graph(vectors[:1]).nnz == 0  # one window has no neighbour
+
+
+def test_balanced_shares_undo_predictions_piled_onto_one_label():
+    """Three equally common actions whose scores all lean to the first label (a direction the
+    archive's windows share): the plain argmax piles most items onto it; balanced shares give
+    each label a third and put most items back on their own."""
+    from encoders.labels import balanced
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1, 2], 50)
+    scores = 0.05 * np.eye(3)[truth] + 0.02 * rng.normal(size=(150, 3))
+    scores[:, 0] += 0.06
+    plain = scores.argmax(1)
+    out = balanced(scores)
+    assert out.shape == scores.shape and np.allclose(out.sum(1), 1.0)
+    np.testing.assert_allclose(out.sum(0), 50.0, rtol=1e-3)
+    assert (plain == 0).mean() > 0.7 and (plain == truth).mean() < 0.6
+    assert (out.argmax(1) == truth).mean() > 0.85
+    # log-shares at temperature 1 (how spread scores are balanced) give the same answer
+    assert (balanced(np.log(balanced(scores)), tau=1.0).argmax(1) == out.argmax(1)).all()
+    assert balanced(np.zeros((0, 3))).shape == (0, 3)

@@ -140,6 +140,9 @@ def test_label_answers_like_the_python_api(served):
     assert rows and {r["recording_id"].split("_s")[1][0] for r in rows} == {"2"}
     spread = client.post("/label", json={**body, "spread": True}).json()
     assert len(spread) == len(rows) and all(0 <= r["margin"] <= 1 for r in spread)
+    even = client.post("/label", json={**body, "balance": True}).json()
+    want = ix.label_recordings(body["labels"], where="subject = 2", balance=True)
+    assert [r["label"] for r in even] == want["label"].to_list() and all(0 <= r["margin"] <= 1 for r in even)
     for bad, says in (({"labels": ["waving"]}, "labels"), ({"labels": ["a", "b"], "where": "subjct = 2"}, "subjct")):
         r = client.post("/label", json=bad)
         assert r.status_code == 400 and says in r.json()["error"], r.json()

@@ -84,6 +84,32 @@ def test_label_recordings_on_the_demo(builtin_demo_dir, tmp_path, capsys):
     assert {r for r, t in truth.items() if t == "squat"} <= picked and len(picked) < 24
 
 
+
+def test_label_recordings_balanced_on_the_demo(builtin_demo_dir, capsys):
+    """The demo holds its six actions equally often, so a user who knows that asks for balanced
+    labels: the words alone pile recordings onto some names (15 of 48 on one, none on another, 34
+    right when measured); balanced, every name takes a share near 8 and more are right (41); the
+    margins are label shares; the CLI gives the same rows; with spread too, shares stay in [0, 1]."""
+    import polars as pl
+
+    from indexer.importers.demo import ACTIONS
+    from query.api import open_index
+    from query.cli import main
+
+    ix = open_index(builtin_demo_dir)
+    truth = dict(ix.recordings(None, ["id", "labels"]).select("id", pl.col("labels").list.first()).iter_rows())
+    plain = ix.label_recordings(list(ACTIONS))
+    even = ix.label_recordings(list(ACTIONS), balance=True)
+    right = [sum(truth[r] == lab for r, lab in zip(df["recording_id"], df["label"])) for df in (plain, even)]
+    assert right[1] > right[0] and right[1] >= 38
+    taken = even["label"].value_counts()["count"].to_list()
+    assert len(taken) == 6 and max(taken) <= 12 and min(taken) >= 4
+    assert ((even["margin"] >= 0) & (even["margin"] <= 1)).all()
+    assert main(["label", "--labels", ",".join(ACTIONS), "--balance", "--index", str(builtin_demo_dir), "--json"]) == 0
+    assert pl.read_json(capsys.readouterr().out.encode())["label"].to_list() == even["label"].to_list()
+    both = ix.label_recordings(list(ACTIONS), spread=True, balance=True)
+    assert both.height == 48 and ((both["margin"] >= 0) & (both["margin"] <= 1)).all()
+
 def test_label_recordings_spread_from_taught_examples(builtin_demo_dir, tmp_path, capsys, monkeypatch):
     """Labelling a whole archive from concepts taught with one window each, under names the words
     cannot help with: spreading the scores over the archive's nearest windows keeps every taught

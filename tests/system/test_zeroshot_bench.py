@@ -62,6 +62,9 @@ def test_cli_report_on_the_demo_has_the_documented_shape(tmp_path, capsys):
     assert z["accuracy"] > 2 * z["chance"]  # the demo's actions are what the mocap showed
     assert sum(c["share"] for c in z["confusions"]) <= 1.0 and len(z["confusions"]) == 3
     assert set(demo["few_shot"]) == set(demo["few_shot_spread"]) == set(demo["few_shot_blend"]) == {"1", "2"}
+    assert set(demo["few_shot_balanced"]) == {"1", "2"}
+    # the demo holds its actions equally often: balanced shares get more right than the plain read-out
+    assert z["balanced"]["macro_f1"] > z["macro_f1"] and z["per_recording"]["balanced"]["macro_f1"] > z["macro_f1"]
     assert demo["few_shot"]["2"]["draws"] == 2 and demo["few_shot"]["2"]["test_windows"] == 96
     assert len(demo["label_names"]) == 6
 
@@ -71,6 +74,7 @@ def test_prototypes_from_two_demo_subjects_recognise_the_other_two(demo_vectors,
     out = zeroshot.few_shot(vectors, caps, recs, subs, {"1", "2"}, {"3", "4"}, [1, 4], draws=3,
                             text=builtin.encode_text)
     plain, spread, blended = out["few_shot"], out["few_shot_spread"], out["few_shot_blend"]
+    assert out["few_shot_balanced"]["1"]["accuracy"] > 0.8 and out["few_shot_balanced"]["4"]["accuracy"] > 0.9
     assert plain["1"]["chance"] == pytest.approx(1 / 6) and plain["4"]["shots_used"] == 4
     assert plain["1"]["accuracy"] > 0.8 and plain["4"]["accuracy"] > 0.9
     assert spread["1"]["accuracy"] > 0.8 and spread["4"]["accuracy"] > 0.9
@@ -87,6 +91,7 @@ def test_few_shot_learns_from_the_example_subjects_and_scores_the_test_subjects(
         out = zeroshot.few_shot(noisy, caps, recs, subs, {"1", "2"}, {"3", "4"}, [2], draws=2)
         assert out["few_shot"]["2"]["accuracy"] < 0.5, garbled
         assert out["few_shot_spread"]["2"]["accuracy"] < 0.5, garbled
+        assert out["few_shot_balanced"]["2"]["accuracy"] < 0.5, garbled
 
 
 def test_missing_folders_skip_their_archive_and_the_run_goes_on(tmp_path, capsys):

@@ -407,7 +407,8 @@ def test_at_phone_width_the_results_come_first(browser, ui_server):
 def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_server):
     """Type names on the Label tab (one a concept taught by example), press the button: a row per
     recording and body part, as Index.label_recordings gives them, and a summary that counts the
-    labels and marks the concept; fewer than two names are refused in one line."""
+    labels and marks the concept; ticked *balance*, the balanced labels; fewer than two names are
+    refused in one line."""
     index = ui_server[0].motionsearch_context.index
     target = ui_server[0].motionsearch_context.features.targets[0]
     windows = index.windows("dataset = 'demo'", ["id"], modality=target)["id"].to_list()[:2]
@@ -432,6 +433,14 @@ def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_
         page.wait_for_selector(f"#label-table [role=grid][aria-rowcount='{want.height + 1}']")
         table = page.inner_text("#label-table")
         assert want["recording_id"][0] in table and want["label"][0] in table
+        # activities about equally common: the balanced labels, and the summary says so
+        page.check("#label-balance input")
+        page.click("#label-button")
+        page.wait_for_selector("#label-status :text('balanced')")
+        even = index.label_recordings(names, target, balance=True)
+        status = page.inner_text("#label-status")
+        for name, n in even["label"].value_counts().iter_rows():
+            assert f"{name} {n}" in status, status
     finally:
         index.forget("my label move")
 
