@@ -490,7 +490,7 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
         rv, rc = per_recording(vectors, caps, groups)
         r = zero_shot_scores(encoder, rv, rc, sorted(set(rc)), center, archive=vectors)
         z["per_recording"] = {key: r[key] for key in ("accuracy", "balanced_accuracy", "macro_f1", "labels", "windows",
-                                                      "balanced", "refined_balanced")}
+                                                      "refined", "balanced", "refined_balanced")}
         z["per_recording"]["recordings"] = z["per_recording"].pop("windows")
         z["per_placement"] = {}
         if len(set(places)) > 1:
