@@ -177,6 +177,9 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
                                keys.height)[found]
     else:
         score = _one_scale(searcher, cos, w, taught, encoder_id, modality, center, where)
+    if balance and len(score) < len(labels):
+        raise ValueError(f"balance: {len(score)} recording(s) among {len(labels)} labels; sharing the labels equally "
+                         "needs at least as many recordings as labels (widen --where, or label without balance)")
     if balance:  # spread scores are shares already: balanced as log-shares
         score = balanced(np.log(np.maximum(score, 1e-12)), tau=1.0) if spread else balanced(score)
     order = np.argsort(-score, axis=1)

@@ -109,6 +109,16 @@ def test_label_recordings_balanced_on_the_demo(builtin_demo_dir, capsys):
     assert pl.read_json(capsys.readouterr().out.encode())["label"].to_list() == even["label"].to_list()
     both = ix.label_recordings(list(ACTIONS), spread=True, balance=True)
     assert both.height == 48 and ((both["margin"] >= 0) & (both["margin"] <= 1)).all()
+    # fewer recordings than labels cannot share them equally: refused in one line, not a uniform guess
+    with pytest.raises(ValueError, match="at least as many recordings as labels"):
+        ix.label_recordings(list(ACTIONS), where="recording_id = 'demo/boxing_s1_t1'", balance=True)
+    assert main(["label", "--labels", ",".join(ACTIONS), "--balance", "--where", "recording_id LIKE '%_s1_t1'",
+                 "--index", str(builtin_demo_dir)]) == 0  # six recordings, six labels: allowed
+    capsys.readouterr()
+    assert main(["label", "--labels", ",".join(ACTIONS), "--balance", "--where",
+                 "recording_id = 'demo/boxing_s1_t1'", "--index", str(builtin_demo_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at least as many recordings as labels" in err[0]
 
 def test_label_recordings_spread_from_taught_examples(builtin_demo_dir, tmp_path, capsys, monkeypatch):
     """Labelling a whole archive from concepts taught with one window each, under names the words
