@@ -8,8 +8,8 @@ the result grid twice, 0.6 s apart, so the cards' skeletons are caught in two di
 (screenshot-recording-playing.png), and teaching by example (screenshot-teach.png: three cards
 of one action selected and taught as a concept, then searched with it; on a copy of the index,
 so the index given is left as it was), and the Label tab labelling every recording among that
-concept and the other demo actions' sentences, spread over the nearest windows
-(screenshot-label.png). Prints a JSON line: each file, the pose each of the first cards showed
+concept and the other demo actions' sentences, spread over the nearest windows and balanced (the
+demo holds its actions equally often; screenshot-label.png). Prints a JSON line: each file, the pose each of the first cards showed
 in the two grid pictures, the concept's taught and top hits, and the Label tab's summary. Uses Debian's /usr/bin/chromium through
 Playwright (never a downloaded browser).
 """
@@ -108,7 +108,7 @@ def teach(url: str, out: Path, prompt: str = TEACH_PROMPT, name: str = "my punch
 
 def label(url: str, out: Path, names: list[str]) -> dict:
     """The Label tab: every recording labelled among `names` (a taught concept among them), spread
-    over the nearest windows; the picture shows the summary and the first rows."""
+    over the nearest windows and balanced; the picture shows the summary and the first rows."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -119,6 +119,7 @@ def label(url: str, out: Path, names: list[str]) -> dict:
         page.get_by_role("tab", name="Label").click()
         page.fill("#label-names textarea", ", ".join(names))
         page.get_by_label("Spread over the nearest windows").check()
+        page.get_by_label("Activities about equally common: balance").check()
         page.click("#label-button")
         page.wait_for_selector("#label-status :text('recordings labelled')")
         page.wait_for_timeout(500)
