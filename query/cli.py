@@ -317,7 +317,8 @@ def label_options(p):
     p.add_argument("--spread", action="store_true",
                    help="spread the windows' scores over the graph of their nearest windows, the examples of taught "
                         "concepts held to their concept: for labelling an archive from concepts taught with a few "
-                        "examples each (`query teach`); holds the windows' vectors in memory (at most 200,000)")
+                        "examples each (`query teach`); holds the windows' vectors in memory (at most 1,000,000; "
+                        "their neighbour search takes about 15 s for 100,000 and 10 min for 1,000,000 on one core)")
     p.add_argument("--balance", action="store_true",
                    help="make the recordings share the labels equally before each takes its best: for an archive "
                         "whose activities are about equally common (a lab protocol), where words alone pile most "
@@ -336,8 +337,8 @@ def label_cmd(args):
 
         n = index.searched_count(index.pick_encoder_id("text", args.modality), args.modality, args.where)
         if SPREAD_NOTE_ABOVE < n <= MAX_SPREAD_WINDOWS:
-            print(f"--spread: finding the nearest windows of each of {n:,} windows first (it grows with the square "
-                  "of their number: about 70 s for 100,000 on one core)", file=sys.stderr)
+            print(f"--spread: finding the nearest windows of each of {n:,} windows first (about 15 s for 100,000 "
+                  "and 10 min for 1,000,000 on one core)", file=sys.stderr)
     return index.label_recordings(labels, args.modality, args.where, refine=args.refine, spread=args.spread,
                                   balance=args.balance)
 

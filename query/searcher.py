@@ -162,8 +162,9 @@ class Searcher:
                      where: str | None = None) -> tuple[np.ndarray, np.ndarray, object]:
         """(ids, unit vectors, graph) of the committed windows of one encoder and modality that
         `where` admits, with encoders.labels.neighbour_graph over them (each window's nearest
-        others, relative to `center`), kept per version of the index and filter (the last two).
-        Refused above MAX_SPREAD_WINDOWS windows: the graph's exact search is quadratic."""
+        others, relative to `center`), kept per version of the index and filter (the last two, or
+        the last one when it is large). Refused above MAX_SPREAD_WINDOWS windows: the vectors are
+        held in memory, and the neighbour search takes minutes there."""
         key = (encoder_id, modality, self._log_version(), where)
         if key not in self._graphs:
             ids, vectors, total = [], [], 0
@@ -179,7 +180,8 @@ class Searcher:
             ids_all, vec_all = np.concatenate(ids), np.concatenate(vectors).astype(np.float32)
             order = np.argsort(ids_all, kind="stable")
             ids_all, vec_all = ids_all[order], vec_all[order]
-            while len(self._graphs) >= 2:  # a graph of 100k windows holds ~150 MB of vectors
+            # a graph of 100k windows holds ~150 MB of vectors: keep two, or one of a large archive
+            while self._graphs and (len(self._graphs) >= 2 or len(ids_all) > MAX_SPREAD_WINDOWS // 4):
                 self._graphs.pop(next(iter(self._graphs)))
             self._graphs[key] = (ids_all, vec_all, neighbour_graph(vec_all, center))
         return self._graphs[key]
