@@ -155,9 +155,13 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
     center = searcher.mean_vector(encoder_id, modality)
     text = searcher.encode_text(labels, encoder_id)
     # one scan: the recordings' sums and, to refine, the label sums over the same windows
-    # (what Searcher.label_sums(..., where) would scan for again)
+    # (what Searcher.label_sums(..., where) would scan for again); to spread, the graph holds
+    # those windows' vectors in memory already (and keeps them between calls), so none
+    batches = searcher.vector_batches(encoder_id, modality, where)
+    if spread:
+        batches = [searcher.window_graph(encoder_id, modality, center, where)[:2]]
     sums, counts, leaning = None, np.zeros(keys.height, np.int64), None
-    for ids, batch in searcher.vector_batches(encoder_id, modality, where):
+    for ids, batch in batches:
         at, keep = _rows_of(known, ids)
         unit = batch[keep] / np.maximum(np.linalg.norm(batch[keep], axis=1, keepdims=True), 1e-12)
         sums = np.zeros((keys.height, batch.shape[1])) if sums is None else sums
