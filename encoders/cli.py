@@ -235,8 +235,11 @@ def _config(args, init):
 def _augment(args):
     from encoders.pretrain import Augment
 
-    return Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout,
-                   **({"yaw_degrees": args.yaw_degrees} if args.family == TOKENS else {"active": args.active_placement}))
+    if args.family == TOKENS:
+        extra = {"yaw_degrees": args.yaw_degrees}
+    else:
+        extra = {"active": args.active_placement, "roll_degrees": args.forearm_roll, "limb_frame": args.limb_frame}
+    return Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout, **extra)
 
 
 def _training_source(args):

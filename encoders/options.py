@@ -235,6 +235,13 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
                    help="share of the virtual sensors placed by how much each placement moves in their take, the "
                         "rest at random (default 0: all at random, as the shipped models; 0.5 won at a small scale, "
                         "not at full scale, docs/words.md)")
+    r.add_argument("--forearm-roll", type=bounded(0.0, 180.0), default=0.0, metavar="DEGREES",
+                   help="turn virtual sensors on the forearm, wrist or hand about the forearm's axis at random, up to "
+                        "DEGREES (pronation and supination, which mocap joints do not hold; default 0)")
+    r.add_argument("--limb-frame", choices=["plane", "carried"], default="plane",
+                   help="how a virtual sensor's roll about its limb is found: from the limb's plane (default, the "
+                        "shipped models), or carried without twist where the limb is nearly straight, whose plane "
+                        "spins on noise (docs/words.md, section 4)")
     r.add_argument("--no-placement", action="store_true",
                    help="an IMU tower blind to where the sensor is worn (default: it reads the placement)")
     r.add_argument("--crop", type=bounds.share, default=0.3,

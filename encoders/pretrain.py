@@ -73,6 +73,25 @@ class Augment:
     # sensors where the motion they care about happens). 0 by default: it won at a small scale but
     # lost on the selection sets at the shipped model's scale (docs/words.md, section 4).
     active: float = 0.0
+    # largest turn (degrees) of a sensor on the forearm, wrist or hand about the forearm's axis:
+    # joint positions carry no pronation or supination, which real wrist sensors feel in every
+    # gesture (`forearm_roll`). 0 by default (docs/words.md, section 4).
+    roll_degrees: float = 0.0
+    # how a limb segment's roll is found (indexer.virtual_imu.segment_frames): "plane", as the
+    # shipped models, or "carried", which does not spin a nearly straight limb about itself
+    limb_frame: str = "plane"
+
+
+ROLL_SECONDS = 0.3  # how smooth a forearm's random roll is (Gaussian low-pass, seconds)
+ROLLING = ("forearm", "wrist", "hand")  # placements on the forearm, whose roll positions cannot say
+
+
+def forearm_roll(n: int, rate: float, rng: np.random.Generator, degrees: float) -> np.ndarray:
+    """(n,) radians: a smooth random pronation/supination of the forearm, within +-`degrees` and
+    scaled per take by a uniform draw (some people turn their wrists more than others)."""
+    noise = scipy.ndimage.gaussian_filter1d(rng.normal(size=n + 1), ROLL_SECONDS * rate, mode="wrap")[:n]
+    noise = noise / max(float(noise.std()), 1e-9)
+    return np.deg2rad(degrees * rng.uniform(0, 1)) * np.tanh(noise)
 
 
 def mocap_split(take_id: str) -> str:
@@ -174,7 +193,12 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
                     placement = moving_placement(pose, rec.pose.rate, choices, rng)
                 else:
                     placement = str(rng.choice(choices))
-                imu = virtual_imu(pose, rec.pose.rate, placement, random_mount(rng, augment.mount_degrees))
+                roll = None
+                if augment.roll_degrees and placement.partition("_")[2] in ROLLING:
+                    # its own stream, so the roll leaves every other draw of the copy as it was
+                    roll = forearm_roll(len(pose), rec.pose.rate, rng.spawn(1)[0], augment.roll_degrees)
+                imu = virtual_imu(pose, rec.pose.rate, placement, random_mount(rng, augment.mount_degrees), roll,
+                                  augment.limb_frame)
                 if rng.random() < augment.linear:
                     imu = _without_gravity(imu, rec.pose.rate)
                 imu = imu + augment.bias * rng.uniform(-1, 1, size=(1, 6))

@@ -6,6 +6,7 @@ from encoders.factory import load_checkpoint
 from encoders.pretrain import (
     Augment,
     captions,
+    forearm_roll,
     heldout_split,
     mirror_pose,
     mirrored_caption,
@@ -73,6 +74,22 @@ def test_moving_placement_reads_the_limb_that_moves():
     # a mirrored copy waves the left hand, and says so: the sensor should sit on the arm its caption names
     on_arm = lambda made: np.mean([r.imu[0].placement.split("_")[0] in r.labels[0] for r in made])  # noqa: E731
     assert on_arm(active) > 0.8 > 0.5 > on_arm(uniform)
+
+
+def test_forearm_roll_turns_forearm_sensors_only_smoothly_and_within_its_bound():
+    """`pretrain --forearm-roll 60`: sensors on the forearm, wrist or hand turn about the forearm
+    (pronation, which mocap joints do not hold), smoothly and never past 60 degrees; the others
+    read what they read without it."""
+    rng = np.random.default_rng(0)
+    angles = np.stack([forearm_roll(300, 50.0, rng, 60.0) for _ in range(20)])
+    assert np.abs(angles).max() <= np.deg2rad(60.0) and np.abs(angles).max() > np.deg2rad(20.0)
+    assert np.abs(np.diff(angles, axis=1)).max() < np.deg2rad(10.0)  # under 10 degrees in 20 ms
+    take = _take(["walk"], "walk")
+    for place, changed in (("right_wrist", True), ("left_forearm", True), ("right_thigh", False), ("chest", False)):
+        plain = synthetic_recordings(take, np.random.default_rng(3), Augment(copies=1, mirror=0.0), placements=(place,))
+        rolled = synthetic_recordings(take, np.random.default_rng(3), Augment(copies=1, mirror=0.0, roll_degrees=60.0),
+                                      placements=(place,))
+        assert np.allclose(plain[0].imu[0].data, rolled[0].imu[0].data) != changed, place
 
 
 def test_heldout_split_is_a_stable_tenth_of_the_takes():
