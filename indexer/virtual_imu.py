@@ -232,12 +232,7 @@ def virtual_imu(canonical: np.ndarray, rate: float, placement: str, mount: np.nd
 
 def _about_y(angles: np.ndarray) -> np.ndarray:
     """(T, 3, 3) rotations by `angles` about the y axis (a segment's long axis)."""
-    c, s = np.cos(angles), np.sin(angles)
-    out = np.zeros((len(angles), 3, 3))
-    out[:, 0, 0] = out[:, 2, 2] = c
-    out[:, 0, 2], out[:, 2, 0] = s, -s
-    out[:, 1, 1] = 1.0
-    return out
+    return _scipy("spatial.transform").Rotation.from_rotvec(np.outer(angles, [0.0, 1.0, 0.0])).as_matrix()
 
 
 def random_mount(rng: np.random.Generator, max_degrees: float = 180.0) -> np.ndarray:
