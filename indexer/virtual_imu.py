@@ -107,6 +107,11 @@ def _plane_normals(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
         z = z[idx]
     else:
         z = np.cross(y, np.array([1.0, 0.0, 0.0]))
+    return _square_to(z, y)
+
+
+def _square_to(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(T, 3) unit vectors: `z` with its component along the unit axes `y` taken out."""
     return _unit(z - (z * y).sum(-1, keepdims=True) * y)
 
 
@@ -124,8 +129,7 @@ def _carried_frame(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
     ahead = _carried_normals(y, plane, trust)
     back = _carried_normals(y[::-1], plane[::-1], trust[::-1])[::-1]
     share = _stretch_share(trust)[:, None]
-    z = _unit((1 - share) * ahead + share * back)
-    return _unit(z - (z * y).sum(-1, keepdims=True) * y)
+    return _square_to((1 - share) * ahead + share * back, y)
 
 
 PLANE_NONE, PLANE_FULL = 10.0, 25.0  # bend (degrees from straight) where the limb's plane is not / fully trusted

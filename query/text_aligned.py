@@ -157,9 +157,10 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality =
     # one scan: the recordings' sums and, to refine, the label sums over the same windows
     # (what Searcher.label_sums(..., where) would scan for again); to spread, the graph holds
     # those windows' vectors in memory already (and keeps them between calls), so none
-    batches = searcher.vector_batches(encoder_id, modality, where)
     if spread:
         batches = [searcher.window_graph(encoder_id, modality, center, where)[:2]]
+    else:
+        batches = searcher.vector_batches(encoder_id, modality, where)
     sums, counts, leaning = None, np.zeros(keys.height, np.int64), None
     for ids, batch in batches:
         at, keep = _rows_of(known, ids)
