@@ -9,6 +9,7 @@ t_end, ...) the caller can filter further.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,12 +135,13 @@ class Index(Searcher):
         scored against the concept's prototype, not its words."""
         return text_aligned.classify(self, path_or_stream, labels, modality, **kw)
 
-    def label_recordings(self, labels: list[str], modality: Modality = "imu", where: str | None = None,
-                         encoder_id: str | None = None, refine: bool = False, spread: bool = False,
-                         balance: bool = False) -> pl.DataFrame:
+    def label_recordings(self, labels: list[str], modality: Modality | str | Sequence[str] = "imu",
+                         where: str | None = None, encoder_id: str | None = None, refine: bool = False,
+                         spread: bool = False, balance: bool = False) -> pl.DataFrame:
         """Labels for every recording whose `modality` windows `where` admits, among `labels` (text
         prompts; a concept's name scores with its prototype) -> DataFrame (recording_id, body_part,
-        label, cosine, runner_up, margin, windows); `refine`: the label vectors refined by those
+        label, cosine, runner_up, margin, windows); several modalities (("imu", "pose") or
+        "imu+pose"): one row per recording, scored by all of them; `refine`: the label vectors refined by those
         windows first; `spread`: the windows' scores spread over their nearest-window graph, taught
         examples held to their concept; `balance`: the recordings made to share the labels equally,
         for activities about equally common among them (query.text_aligned.label_recordings)."""

@@ -310,7 +310,9 @@ def classify_cmd(args):
 def label_options(p):
     p.add_argument("--labels", help='comma-separated candidate activities, e.g. "walking,jogging,waving"; '
                    "default: the labels of the index's windows")
-    p.add_argument("--modality", choices=MODALITIES, default="imu", help="whose windows to label (default: imu)")
+    p.add_argument("--modality", choices=MODALITIES, nargs="+", default=["imu"],
+                   help="whose windows to label (default: imu); several, e.g. --modality imu pose: one row per "
+                        "recording, named by all it holds (a sensor and a skeleton see different things)")
     p.add_argument("--refine", action="store_true",
                    help="refine the label vectors by the windows labelled first (each moves a little toward the "
                         "mean window leaning to it): for labels that name what those windows hold (docs/words.md)")
@@ -332,10 +334,10 @@ def label_options(p):
 def label_cmd(args):
     index = _index(args)
     labels = _candidate_labels(index, args.labels)
-    if args.spread:  # the one slow step: say so before it starts (a refusal above the limit says its own line)
-        from query.searcher import MAX_SPREAD_WINDOWS
+    if args.spread and len(args.modality) == 1:  # the one slow step: say so before it starts (a refusal above
+        from query.searcher import MAX_SPREAD_WINDOWS  # the limit, or of several modalities, says its own line)
 
-        n = index.searched_count(index.pick_encoder_id("text", args.modality), args.modality, args.where)
+        n = index.searched_count(index.pick_encoder_id("text", args.modality[0]), args.modality[0], args.where)
         if SPREAD_NOTE_ABOVE < n <= MAX_SPREAD_WINDOWS:
             print(f"--spread: finding the nearest windows of each of {n:,} windows first (about 15 s for 100,000 "
                   "and 10 min for 1,000,000 on one core)", file=sys.stderr)

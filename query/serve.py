@@ -21,7 +21,7 @@ path unless the operator asks (`show_paths`).
                                       (query.concepts; a text search or classify label naming it then
                                       uses the examples; not_window_ids: counter-examples)
     GET  /concepts                    the concepts taught; DELETE /concepts/{name} forgets one
-    POST /label          {"labels": ["my squat", "a person walks"], "modality": "imu", "where": ...,
+    POST /label          {"labels": ["my squat", "a person walks"], "modality": "imu" (or ["imu", "pose"]), "where": ...,
                           "refine": false, "spread": false, "balance": false}  every recording's best
                                       label among words and concepts (Index.label_recordings)
     POST /search/imu     {"data": [[ax, ay, az, gx, gy, gz], ...], "rate": 50, "target": "pose",
@@ -229,7 +229,7 @@ def request_models() -> SimpleNamespace:
 
     class Label(BaseModel):
         labels: list[str] = Field(..., min_length=2, max_length=1000)
-        modality: str = "imu"
+        modality: str | list[str] = "imu"  # several ("imu+pose" or a list): each recording by all it holds
         where: str | None = Field(None, max_length=MAX_FILTER_CHARS)
         refine: bool = False
         spread: bool = False

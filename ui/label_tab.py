@@ -2,7 +2,8 @@
 words or the concepts taught on the Search tab (`Index.label_recordings`, as `query label` and
 `POST /label` answer).
 
-Options as the query API has them: the modality whose windows are labelled, a filter over them,
+Options as the query API has them: the modality whose windows are labelled (or a sensor and a
+skeleton together), a filter over them,
 `refine` (label vectors refined by those windows first) and `spread` (the windows' scores spread
 over their nearest windows, the taught examples held to their concept: for labelling an archive
 from concepts taught with a few examples each) and `balance` (the recordings made to share the
@@ -35,6 +36,14 @@ def split_labels(text: str | None) -> list[str]:
     """The comma- or line-separated names of the box, in order, each once."""
     names = [s.strip() for s in (text or "").replace("\n", ",").split(",")]
     return list(dict.fromkeys(s for s in names if s))
+
+
+def modality_choices(targets: list[str] | None) -> list[tuple[str, str]]:
+    """The dropdown's (shown, value) pairs: each modality the index holds and, where it holds a
+    sensor and a skeleton, both together (each recording named by all it holds)."""
+    targets = list(targets or ["imu"])
+    both = [("imu + pose (each recording by both)", "imu+pose")] if {"imu", "pose"} <= set(targets) else []
+    return [(t, t) for t in targets] + both
 
 
 def run_label(ctx: Context, text: str | None, modality: str | None, where: str | None, refine: bool,
@@ -71,7 +80,7 @@ def build(ctx: Context) -> None:
         names = gr.Textbox(label="Names, separated by commas", lines=2, scale=3, elem_id="label-names",
                            placeholder="e.g. my punch, a person walks, a person waves the right hand")
         with gr.Column(scale=1):
-            modality = gr.Dropdown(ctx.features.targets or ["imu"], value=(ctx.features.targets or ["imu"])[0],
+            modality = gr.Dropdown(modality_choices(ctx.features.targets), value=(ctx.features.targets or ["imu"])[0],
                                    label="Windows of", elem_id="label-modality")
             where = gr.Textbox(label="Filter (SQL over windows)", placeholder="subject = 2", elem_id="label-where")
     with gr.Row():

@@ -143,6 +143,9 @@ def test_label_answers_like_the_python_api(served):
     even = client.post("/label", json={**body, "balance": True}).json()
     want = ix.label_recordings(body["labels"], where="subject = 2", balance=True)
     assert [r["label"] for r in even] == want["label"].to_list() and all(0 <= r["margin"] <= 1 for r in even)
+    both = client.post("/label", json={**body, "modality": ["imu", "pose"]}).json()
+    want = ix.label_recordings(body["labels"], ("imu", "pose"), where="subject = 2")
+    assert [(r["recording_id"], r["label"]) for r in both] == list(zip(want["recording_id"], want["label"]))
     for bad, says in (({"labels": ["waving"]}, "labels"), ({"labels": ["a", "b"], "where": "subjct = 2"}, "subjct")):
         r = client.post("/label", json=bad)
         assert r.status_code == 400 and says in r.json()["error"], r.json()

@@ -85,6 +85,39 @@ def test_label_recordings_on_the_demo(builtin_demo_dir, tmp_path, capsys):
 
 
 
+def test_label_recordings_by_sensor_and_skeleton(builtin_demo_dir, capsys):
+    """Every demo take has a wrist sensor and a skeleton, and the two see different things. Asked
+    to label by both, each recording is one row scored by the mean of the two modalities' scores,
+    and more are right than by either alone (measured: 34 of 48 by the sensor, 32 by the skeleton,
+    48 by both); the CLI (`--modality imu pose`) and "imu+pose" give the same rows; spread, which
+    follows one modality's neighbours, and an unknown modality are refused in one line."""
+    import polars as pl
+
+    from indexer.importers.demo import ACTIONS
+    from query.api import open_index
+    from query.cli import main
+
+    ix = open_index(builtin_demo_dir)
+    truth = dict(ix.recordings(None, ["id", "labels"]).select("id", pl.col("labels").list.first()).iter_rows())
+
+    def right(df):
+        return sum(truth[r] == lab for r, lab in zip(df["recording_id"], df["label"]))
+
+    by_imu, by_pose = ix.label_recordings(list(ACTIONS), "imu"), ix.label_recordings(list(ACTIONS), "pose")
+    both = ix.label_recordings(list(ACTIONS), ("imu", "pose"))
+    assert both.height == 48 and both["recording_id"].n_unique() == 48
+    assert set(both["body_part"]) == {"right_wrist"} and (both["windows"] == 8).all()
+    assert right(both) >= 44 and right(both) > max(right(by_imu), right(by_pose)), (right(by_imu), right(by_pose))
+    assert ix.label_recordings(list(ACTIONS), "imu+pose")["label"].to_list() == both["label"].to_list()
+    assert main(["label", "--labels", ",".join(ACTIONS), "--modality", "imu", "pose", "--index", str(builtin_demo_dir),
+                 "--json"]) == 0
+    assert pl.read_json(capsys.readouterr().out.encode())["label"].to_list() == both["label"].to_list()
+    with pytest.raises(ValueError, match="one modality"):
+        ix.label_recordings(list(ACTIONS), ("imu", "pose"), spread=True)
+    with pytest.raises(ValueError, match="unknown modality 'gyro'"):
+        ix.label_recordings(list(ACTIONS), "imu+gyro")
+
+
 def test_label_recordings_balanced_on_the_demo(builtin_demo_dir, capsys):
     """The demo holds its six actions equally often, so a user who knows that asks for balanced
     labels: the words alone pile recordings onto some names (15 of 48 on one, none on another, 34
