@@ -458,20 +458,64 @@ def few_shot(vectors: np.ndarray, captions: list[str], units: list[str], subject
     return out
 
 
-def labelled_imu(encoder, data) -> tuple[np.ndarray, np.ndarray]:
-    """IMU vectors of the windows that have IMU and a caption, and their row numbers in `data`."""
+def labelled_imu(encoder, data) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """IMU vectors of the windows that have IMU and a caption, their row numbers in `data`, and
+    every modality's vectors of all of `data`'s rows (encoders.evaluation.text_aligned.embed_set)."""
     from encoders.evaluation.text_aligned import embed_set
 
     rows = np.flatnonzero(data.has_imu & data.has_text)
     emb = embed_set(encoder, data)
-    return emb["imu"][rows], rows
+    return emb["imu"][rows], rows, emb
+
+
+def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str], recordings: list[str],
+                  places: list[str]) -> dict:
+    """Windows that have a sensor and a skeleton named by the skeleton alone (`pose`) and by both
+    (`imu_and_pose`): the mean of the two modalities' centred cosines, each relative to its own
+    mean window, as `query label --modality imu pose` scores a recording. Per recording (each
+    modality's window vectors averaged first, as `query label` does), per sensor placement (its
+    own labels), and text retrieval by the mean of the two plain cosines."""
+    from encoders.evaluation.metrics import mean_average_precision, precision_at_k
+    from encoders.evaluation.text_aligned import macro_f1
+    from encoders.labels import centred_cosines
+
+    labels = sorted(set(captions))
+    names, true, text = np.asarray(labels), np.asarray(captions), encoder.encode_text(labels)
+    centres = {"imu": imu.mean(0), "pose": pose.mean(0)}
+
+    def scores(vectors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {m: centred_cosines(v, text, centres[m]) for m, v in vectors.items()}
+
+    def figures(s: np.ndarray, truth: np.ndarray, keep: np.ndarray | None = None) -> dict:
+        own = list(range(len(labels))) if keep is None else [i for i, n in enumerate(labels) if n in set(truth[keep])]
+        pick = np.ones(len(truth), bool) if keep is None else keep
+        pred = names[own][np.argmax(s[pick][:, own], axis=1)]
+        return {"accuracy": float((pred == truth[pick]).mean()), "macro_f1": macro_f1(truth[pick], pred, names[own].tolist())}
+
+    window = scores({"imu": imu, "pose": pose})
+    both = (window["imu"] + window["pose"]) / 2
+    rv, rc = per_recording(imu, captions, recordings)
+    pv, _ = per_recording(pose, captions, recordings)
+    rec = scores({"imu": rv, "pose": pv})
+    relevant = true[None, :] == names[:, None]
+    sim = text @ imu.T / 2 + text @ pose.T / 2
+    places_arr = np.asarray(places)
+    return {
+        "pose": {**figures(window["pose"], true), "per_recording": figures(rec["pose"], np.asarray(rc))},
+        "imu_and_pose": {
+            **figures(both, true), "per_recording": figures((rec["imu"] + rec["pose"]) / 2, np.asarray(rc)),
+            "text_p1": precision_at_k(sim, relevant)["P@1"], "text_map": mean_average_precision(sim, relevant),
+            "per_placement": ({p: figures(both, true, places_arr == p) for p in sorted(set(places))}
+                              if len(set(places)) > 1 else {}),
+        },
+    }
 
 
 def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed: int = 0) -> dict:
     """The zero-shot and few-shot figures of one checkpoint on one archive's windows."""
     if "imu" not in encoder.model.towers:
         raise ValueError("the checkpoint has no IMU tower")
-    vectors, rows = labelled_imu(encoder, data)
+    vectors, rows, emb = labelled_imu(encoder, data)
     if not len(rows):
         raise ValueError("no window has both IMU and a label")
     pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
@@ -501,6 +545,10 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                     z["per_placement"][place] = zero_shot_scores(encoder, vectors[keep],
                                                                  [c for c, k in zip(caps, keep) if k], own, center,
                                                                  archive=vectors, within=True)
+        if "pose" in emb and data.has_pose[rows].any():
+            both = data.has_pose[rows]
+            z.update(with_skeleton(encoder, vectors[both], emb["pose"][rows][both], [c for c, b in zip(caps, both) if b],
+                                   [r for r, b in zip(recs, both) if b], [p for p, b in zip(places, both) if b]))
         out["zero_shot"] = z
     else:
         out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned

@@ -33,7 +33,7 @@ def demo_vectors(builtin):
 
     archive = zeroshot.demo(zeroshot.DEFAULT_DATA, Path("."))
     data = model_windows(archive.entries, builtin.config, builtin.model, progress=False)
-    vectors, rows = zeroshot.labelled_imu(builtin, data)
+    vectors, rows, _ = zeroshot.labelled_imu(builtin, data)
     pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
     return archive, data, vectors, pick(data.captions), pick(data.recording_ids), pick(data.subjects)
 
@@ -65,6 +65,10 @@ def test_cli_report_on_the_demo_has_the_documented_shape(tmp_path, capsys):
     assert set(demo["few_shot_balanced"]) == {"1", "2"}
     # the demo holds its actions equally often: balanced shares get more right than the plain read-out
     assert z["balanced"]["macro_f1"] > z["macro_f1"] and z["per_recording"]["balanced"]["macro_f1"] > z["macro_f1"]
+    # every demo window has a skeleton too: named by both, more are right than by either alone
+    both, pose = z["imu_and_pose"], z["pose"]
+    assert both["macro_f1"] > max(z["macro_f1"], pose["macro_f1"]) and both["per_recording"]["accuracy"] >= 0.9
+    assert 0 <= both["text_p1"] <= 1 and both["text_map"] > z["text_imu_map"] and both["per_placement"] == {}
     assert demo["few_shot"]["2"]["draws"] == 2 and demo["few_shot"]["2"]["test_windows"] == 96
     assert len(demo["label_names"]) == 6
 
