@@ -407,8 +407,9 @@ def test_at_phone_width_the_results_come_first(browser, ui_server):
 def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_server):
     """Type names on the Label tab (one a concept taught by example), press the button: a row per
     recording and body part, as Index.label_recordings gives them, and a summary that counts the
-    labels and marks the concept; ticked *balance*, the balanced labels; fewer than two names are
-    refused in one line."""
+    labels and marks the concept; ticked *balance*, the balanced labels; *imu + pose*, one row per
+    recording named by its sensor and skeleton together; fewer than two names are refused in one
+    line."""
     index = ui_server[0].motionsearch_context.index
     target = ui_server[0].motionsearch_context.features.targets[0]
     windows = index.windows("dataset = 'demo'", ["id"], modality=target)["id"].to_list()[:2]
@@ -441,6 +442,15 @@ def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_
         status = page.inner_text("#label-status")
         for name, n in even["label"].value_counts().iter_rows():
             assert f"{name} {n}" in status, status
+        # an index of sensors and skeletons offers both together: one row per recording
+        if {"imu", "pose"} <= set(ui_server[0].motionsearch_context.features.targets):
+            page.uncheck("#label-balance input")
+            _choose(page, "#label-modality", "imu + pose (each recording by both)")
+            page.click("#label-button")
+            both = index.label_recordings(names, ("imu", "pose"))
+            page.wait_for_selector(f"#label-table [role=grid][aria-rowcount='{both.height + 1}']")
+            assert both["recording_id"].n_unique() == both.height
+            assert f"{both.height} recordings labelled" in page.inner_text("#label-status")
     finally:
         index.forget("my label move")
 
