@@ -242,9 +242,6 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
                    help="how a virtual sensor's roll about its limb is found: from the limb's plane (default, the "
                         "shipped models), or carried without twist where the limb is nearly straight, whose plane "
                         "spins on noise (docs/words.md, section 4)")
-    r.add_argument("--pose-noise", type=bounded(0.0, 0.5), default=0.0, metavar="METRES",
-                   help="jitter the training skeletons by up to METRES (std, drawn per window), as a depth camera's "
-                        "or a video's skeleton shakes and mocap does not (default 0, the shipped models)")
     r.add_argument("--no-placement", action="store_true",
                    help="an IMU tower blind to where the sensor is worn (default: it reads the placement)")
     r.add_argument("--crop", type=bounds.share, default=0.3,

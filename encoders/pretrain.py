@@ -80,14 +80,9 @@ class Augment:
     # how a limb segment's roll is found (indexer.virtual_imu.segment_frames): "plane", as the
     # shipped models, or "carried", which does not spin a nearly straight limb about itself
     limb_frame: str = "plane"
-    # largest std (metres) of the jitter added to each training window's skeleton, drawn per window
-    # (`jittered_pose`): real skeletons from a depth camera or from video shake by centimetres,
-    # mocap does not. 0 by default (docs/words.md, "A recording named by all it holds").
-    pose_noise: float = 0.0
 
 
 ROLL_SECONDS = 0.3  # how smooth a forearm's random roll is (Gaussian low-pass, seconds)
-JITTER_SECONDS = 0.04  # how smooth a skeleton's jitter is (Gaussian low-pass, seconds)
 ROLLING = ("forearm", "wrist", "hand")  # placements on the forearm, whose roll positions cannot say
 
 
@@ -97,18 +92,6 @@ def forearm_roll(n: int, rate: float, rng: np.random.Generator, degrees: float) 
     noise = scipy.ndimage.gaussian_filter1d(rng.normal(size=n + 1), ROLL_SECONDS * rate, mode="wrap")[:n]
     noise = noise / max(float(noise.std()), 1e-9)
     return np.deg2rad(degrees * rng.uniform(0, 1)) * np.tanh(noise)
-
-
-def jittered_pose(features: np.ndarray, valid: np.ndarray, rate: float, metres: float,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Pose windows' features (N, T, F: joints relative to the pelvis and the pelvis path, in
-    metres, encoders.features.pose_features) with a smooth jitter added to each coordinate of each
-    valid frame, its std drawn per window up to `metres` (some skeletons shake more than others);
-    padded frames stay zero."""
-    noise = scipy.ndimage.gaussian_filter1d(rng.normal(size=features.shape), JITTER_SECONDS * rate, axis=1)
-    noise *= metres * rng.uniform(0, 1, size=(len(features), 1, 1)) / max(float(noise.std()), 1e-9)
-    noise[np.arange(features.shape[1])[None, :] >= np.asarray(valid)[:, None]] = 0.0
-    return (features + noise).astype(features.dtype)
 
 
 def mocap_split(take_id: str) -> str:
@@ -362,9 +345,6 @@ def pretraining_set(folders: list[Path], seed: int = 0, augment: Augment = Augme
                                 progress=progress)
     if described:
         data.caption_pool = described_pools(data, entries, every_caption, window, seed, described)
-    if augment.pose_noise:  # after the sentences, which describe the clean motion
-        data.pose = jittered_pose(data.pose, data.pose_valid, (rates or {}).get("pose", 25.0), augment.pose_noise,
-                                  np.random.default_rng([seed, 1]))
     return PretrainingSet(data, entries, skipped, composed, described, every_caption)
 
 

@@ -8,7 +8,6 @@ from encoders.pretrain import (
     captions,
     forearm_roll,
     heldout_split,
-    jittered_pose,
     mirror_pose,
     mirrored_caption,
     moving_placement,
@@ -91,28 +90,6 @@ def test_forearm_roll_turns_forearm_sensors_only_smoothly_and_within_its_bound()
         rolled = synthetic_recordings(take, np.random.default_rng(3), Augment(copies=1, mirror=0.0, roll_degrees=60.0),
                                       placements=(place,))
         assert np.allclose(plain[0].imu[0].data, rolled[0].imu[0].data) != changed, place
-
-
-def test_pose_noise_shakes_the_skeletons_only_and_their_sentences_stay_those_of_the_clean_motion():
-    """`pretrain --pose-noise 0.03`: the training skeletons shake by a few centimetres (a depth
-    camera's or a video's do; mocap does not), smoothly, never in padded frames; the sensors read
-    what they read without it, and the sentences still describe the clean motion."""
-    features = np.zeros((200, 50, 6), np.float32)
-    valid = np.full(200, 50)
-    valid[:20] = 30
-    shaken = jittered_pose(features, valid, 25.0, 0.03, np.random.default_rng(0))
-    assert not shaken[:20, 30:].any() and shaken[:20, :30].any()
-    per_window = shaken[20:].std(axis=(1, 2))
-    assert per_window.max() < 0.045 and per_window.min() < 0.005 < np.median(per_window)  # std drawn per window
-    steps, spread = np.abs(np.diff(shaken[20:], axis=1)).mean(), np.abs(shaken[20:]).mean()
-    assert steps < spread  # smooth: neighbouring frames agree more than white noise would
-    plain = pretraining_set([], seed=0, augment=Augment(copies=1), composed=1, described=2, split=None, progress=False)
-    noisy = pretraining_set([], seed=0, augment=Augment(copies=1, pose_noise=0.03), composed=1, described=2, split=None,
-                            progress=False)
-    assert noisy.data.caption_pool == plain.data.caption_pool
-    assert np.array_equal(noisy.data.imu, plain.data.imu) and not np.array_equal(noisy.data.pose, plain.data.pose)
-    moved = (noisy.data.pose - plain.data.pose)[noisy.data.has_pose]
-    assert 0.003 < moved.std() < 0.03
 
 
 def test_heldout_split_is_a_stable_tenth_of_the_takes():
