@@ -34,7 +34,10 @@ Per archive and checkpoint:
               windows), chance (1 / labels), the 3 most predicted labels and their shares
               (`confusions`: a share far above 1/labels means the predictions collapse), the same
               per recording (window vectors averaged) and per sensor placement; `balanced`: the
-              scores made to share the labels equally first (`query label --balance`).
+              scores made to share the labels equally first (`query label --balance`). Where the
+              windows have a skeleton too (utd-mhad, demo, mocap-heldout): `pose`, the skeleton
+              alone, and `imu_and_pose`, both together (the mean of the two modalities' centred
+              cosines, as `query label --modality imu pose`), per window, recording and placement.
   few_shot    class prototypes from k example recordings per class (drawn at random from the
               example subjects, --draws times) classify the test subjects' windows through
               query.concepts.cosines, relative to the archive's mean window (what Index.classify
@@ -672,6 +675,11 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                 f"{_f(z.get('text_imu_map')):>6} {_f(fs.get('accuracy')):>7} {_f(fsp.get('accuracy')):>7} "
                 f"{_f(fbal.get('accuracy')):>7} {_f(fb.get('accuracy')):>6}  "
                 + (f"{top['label'][:28]} ({top['share']:.2f})" if top else ""))
+            if "imu_and_pose" in z:  # the same windows named by the skeleton alone, and by both
+                both, pose = z["imu_and_pose"], z["pose"]
+                lines.append(f"{'  +skeleton':<15} {label:<12} {'':>6} {'':>7} {'':>6} "
+                             f"{_f(both['accuracy']):>6} {'':>7} {_f(both['macro_f1']):>6}  "
+                             f"(skeleton alone: acc {_f(pose['accuracy'])}, mF1 {_f(pose['macro_f1'])})")
             places = z.get("per_placement", {})
             for place, p in places.items() if len(places) <= max_placements else ():
                 lines.append(f"{'  ' + place:<15} {label:<12} {p['labels']:>6} {p['windows']:>7} {_f(p['chance']):>6} "
@@ -690,7 +698,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                  "spread over the archive's nearest-window graph (label --spread); sp+bal: spread, then the test windows balanced "
                  "over the classes (label --spread --balance); P@1+: text->IMU P@1 of the prompt "
                  "joined by its first hits (a text search's default); +text: blended "
-                 "0.5/0.5 with the label's text vector; rec.acc: per recording)")
+                 "0.5/0.5 with the label's text vector; rec.acc: per recording; +skeleton: windows named by their IMU "
+                 "and skeleton together, the mean of the two modalities' scores, as query label --modality imu pose)")
     return "\n".join(lines)
 
 
