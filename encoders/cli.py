@@ -10,6 +10,8 @@ Commands:
   eval-video     video<->IMU retrieval
   pretrain       IMU and pose towers from motion capture alone (virtual IMUs), into MiniLM's space
   pretrain-tokens  MoBind token towers from motion capture alone (a virtual IMU on every limb)
+  ensemble       one checkpoint from several of one recipe trained apart (other seeds): a window's
+                 vector is the renormalised mean of theirs
 
 Examples (UTD-MHAD; train on subjects 1,3,5,7, evaluate on 2,4,6,8):
   python -m encoders train ../shared/data/utd-mhad --out ckpt/utd-cnn-gru
@@ -350,6 +352,14 @@ def cmd_eval_text_aligned(args) -> int:
     return 0
 
 
+def cmd_ensemble(args) -> int:
+    from encoders.ensemble import combine
+
+    out = combine(args.checkpoints, args.out)
+    print(f"saved an ensemble of {len(args.checkpoints)} checkpoints to {out}")
+    return 0
+
+
 # name -> (help, add its options, run it), as in every package's command line. Pretraining is
 # training over a virtual-IMU source; its commands stay for the scripts that use them.
 COMMANDS = {
@@ -361,6 +371,8 @@ COMMANDS = {
                  options.pretrain_options, cmd_train),
     "pretrain-tokens": ("pretrain MoBind token towers on motion capture alone (virtual IMUs)",
                         options.pretrain_tokens_options, cmd_train),
+    "ensemble": ("join checkpoints of one recipe trained apart into one model (their vectors averaged)",
+                 options.ensemble_options, cmd_ensemble),
     "eval-text": ("text->IMU / text->pose retrieval and label classification on held-out subjects",
                   options.text_evaluation_options, cmd_eval_text_aligned),
     "eval-zeroshot": ("zero-shot recognition and retrieval of the labels the checkpoint never trained on",

@@ -1,6 +1,6 @@
 """Signal encoder architectures (IMU and pose windows), registered in encoders.towers. Each maps
 (batch, time, features) plus valid lengths to a unit-norm vector. Also the masking helpers every
-tower shares.
+tower shares, and `Ensemble`: several towers of one architecture read as one (encoders.ensemble).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders.conditioning import FRAMES, PlacementFilm, gravity_frame, heading_frame
-from encoders.towers import register
+from encoders.towers import TOWERS, register
 
 
 def length_mask(valid: torch.Tensor, steps: int) -> torch.Tensor:
@@ -152,3 +152,28 @@ class PatchTransformer(nn.Module):
         h = self.encoder(h, src_key_padding_mask=pad)
         return F.normalize(self.head(self.out_norm(h[:, 0])), dim=-1)
 
+
+ENSEMBLE = "ensemble"
+
+
+@register(ENSEMBLE)
+class Ensemble(nn.Module):
+    """`count` towers of the registered architecture `member`, built alike from `params`; a
+    window's vector is the renormalised mean of theirs."""
+
+    def __init__(self, in_features: int, embed_dim: int, member: str = "cnn_gru", count: int = 2, **params):
+        super().__init__()
+        if member == ENSEMBLE or member not in TOWERS:
+            raise ValueError(f"an ensemble's members are towers of one registered architecture, not {member!r}")
+        if int(count) < 2:
+            raise ValueError(f"an ensemble has at least two members, not {count}")
+        self.members = nn.ModuleList(TOWERS[member](in_features, embed_dim, **params) for _ in range(int(count)))
+
+    @property
+    def placement(self) -> nn.Module | None:
+        """The first member's placement embedding: the ensemble reads placements if its members do."""
+        return getattr(self.members[0], "placement", None)
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:
+        outs = [m(x, valid) if place is None else m(x, valid, place) for m in self.members]
+        return F.normalize(torch.stack([F.normalize(o, dim=-1) for o in outs]).mean(0), dim=-1)

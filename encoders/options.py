@@ -285,3 +285,10 @@ def pretrain_tokens_options(pt: argparse.ArgumentParser) -> None:
 def text_evaluation_options(p: argparse.ArgumentParser) -> None:
     source_options(p)
     evaluation_options(p, "text-aligned checkpoint folder")
+
+
+def ensemble_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+                   help="two or more checkpoint folders (or builtin) of one recipe trained apart, e.g. the same "
+                        "`pretrain` at --seed 0, 1 and 2")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")

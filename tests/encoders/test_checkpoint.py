@@ -129,3 +129,36 @@ def test_a_config_that_does_not_fit_the_weights_is_refused(tmp_path):
     (other / checkpoint.CONFIG).write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_checkpoint(other)
+
+
+def test_an_ensemble_of_runs_reads_as_the_mean_of_its_members(tmp_path, capsys):
+    """`python -m encoders ensemble --out DIR A B`: one checkpoint from runs of one recipe trained
+    apart. It loads through the real checkpoint code, and each window's vector is the
+    renormalised mean of the members' vectors (IMU with its placement, and pose); its record
+    names the members. One checkpoint, the same weights twice, or runs of different recipes are
+    refused in one line each."""
+    from encoders.cli import main
+
+    folders = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        config = default_config("cnn_gru", embed_dim=TINY_DIM, params=TINY_PARAMS, frame="gravity", placement=True)
+        folders.append(str(checkpoint.save(JointModel(config), tmp_path / f"run{seed}")))
+    assert main(["ensemble", "--out", str(tmp_path / "both"), *folders]) == 0
+    assert "saved an ensemble of 2 checkpoints" in capsys.readouterr().out
+    both, members = load_checkpoint(tmp_path / "both"), [load_checkpoint(f) for f in folders]
+    assert both.model.reads_placement and both.config.towers["imu"].params["member"] == "cnn_gru"
+    imu, imu_valid, pose, pose_valid = _windows()
+    places = ["right_wrist", "left_thigh", "right_wrist"]
+    for modality, x, valid, kw in (("imu", imu, imu_valid, {"placements": places}), ("pose", pose, pose_valid, {})):
+        want = sum(m.encode_arrays(modality, x, valid, **kw) for m in members)
+        want /= np.linalg.norm(want, axis=1, keepdims=True)
+        assert np.allclose(both.encode_arrays(modality, x, valid, **kw), want, atol=1e-5), modality
+    assert [m["weights_sha256"] for m in both.config["trained_on"]["members"]] == [m.checksum for m in members]
+    other = checkpoint.save(_model(2), tmp_path / "other")  # sensor axes, no placement: another recipe
+    for argv, says in (([folders[0]], "at least two"), ([folders[0], folders[0]], "same weights"),
+                       ([folders[0], str(other)], "not the same model")):
+        assert main(["ensemble", "--out", str(tmp_path / "bad"), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and "\n" not in err, err
+    assert not (tmp_path / "bad").exists()

@@ -1,0 +1,66 @@
+"""Ensembles: checkpoints of one recipe, trained apart (other seeds), read as one model.
+
+Two runs of the same pretraining recipe differ by as much as the recipe changes measured against
+each other (docs/words.md, section 4): one seed is one draw. Runs into the same frozen text space
+can be read together. A window's vector is the renormalised mean of the members' unit vectors,
+so its cosine with a label's text vector is the members' mean cosine up to one norm.
+
+`python -m encoders ensemble --out DIR A B ...` (`combine`) writes such a checkpoint, whose towers
+are `encoders.nets.Ensemble`s. It loads, embeds and indexes like any other (`--checkpoint DIR`),
+at the members' summed cost per window.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from encoders import checkpoint
+from encoders.factory import create_model, load_checkpoint
+from encoders.nets import ENSEMBLE
+
+
+def _recipe(config) -> dict:
+    """What members must share: everything a config says but its run (name, time, provenance)."""
+    raw = config.to_dict()
+    for key in ("name", "train_seconds", "trained_on", "logit_scale_init"):
+        raw.pop(key, None)
+    return raw
+
+
+def combine(folders: list[str | Path], out: str | Path) -> Path:
+    """An ensemble checkpoint in `out` of the checkpoints `folders` ("builtin" included): the
+    same towers, params, window and text space, trained apart. Its `trained_on` lists each
+    member's source, weights checksum and record."""
+    if len(folders) < 2:
+        raise ValueError("an ensemble needs at least two checkpoints")
+    members = [load_checkpoint(f) for f in folders]
+    first = members[0].config
+    for folder, encoder in zip(folders, members):
+        config = encoder.config
+        if config.is_tokens or config.fusion:
+            raise ValueError(f"{folder}: ensembles join clip-level checkpoints without sensor fusion")
+        if any(t.architecture == ENSEMBLE for t in config.towers.values()):
+            raise ValueError(f"{folder}: already an ensemble; give its members instead")
+        if _recipe(config) != _recipe(first):
+            raise ValueError(f"{folder}: not the same model as {folders[0]} (an ensemble joins runs of one recipe: "
+                             "the same towers, params, window and text space)")
+    if len({m.checksum for m in members}) < len(members):
+        raise ValueError("the same weights given twice: an ensemble joins runs trained apart")
+    towers = {m: replace(t, architecture=ENSEMBLE, params={"member": t.architecture, "count": len(members), **t.params})
+              for m, t in first.towers.items()}
+    record = {"source": f"an ensemble of {len(members)} checkpoints of one recipe (encoders.ensemble)",
+              "members": [{"checkpoint": str(f), "weights_sha256": m.checksum,
+                           **(m.config.trained_on.to_dict() if m.config.trained_on else {})}
+                          for f, m in zip(folders, members)]}
+    config = first.replace(name=f"ensemble{len(members)}-{first.name}", towers=towers,
+                           train_seconds=sum(m.config.train_seconds or 0.0 for m in members) or None)
+    model = create_model(config)
+    state = {"logit_scale": torch.stack([m.model.logit_scale.detach() for m in members]).mean()}
+    for modality in towers:
+        for i, member in enumerate(members):
+            state.update({f"towers.{modality}.members.{i}.{k}": v
+                          for k, v in member.model.towers[modality].state_dict().items()})
+    model.load_state_dict(state, strict=True)
+    return checkpoint.save(model, out, {"trained_on": record})
