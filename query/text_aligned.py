@@ -128,10 +128,10 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality |
     one row per recording, its scores the mean of each modality's (each relative to that
     modality's mean window), over the modalities the recording has; `body_part` then lists its
     sensors' body parts joined by "+" ("all" for a skeleton alone), and `windows` counts the
-    windows of every modality. A
-    sensor and a skeleton of the same take see different things: on UTD-MHAD, words alone name
-    0.151 of the actions (macro-F1) from the wrist or thigh sensor, 0.112 from the Kinect
-    skeleton and 0.218 from both (docs/words.md, "A recording named by all it holds").
+    windows of every modality. A sensor and a skeleton of the same take see different things: on
+    UTD-MHAD, words alone name the actions with a macro-F1 of 0.151 from the wrist or thigh
+    sensor, 0.112 from the Kinect skeleton and 0.218 from both (docs/words.md, "A recording named
+    by all it holds").
 
     With `spread` the windows' own scores are spread over the graph of their nearest windows
     (encoders.labels.spread), a taught concept's example windows held to it, and a recording takes
