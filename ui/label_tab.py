@@ -60,8 +60,8 @@ def run_label(ctx: Context, text: str | None, modality: str | None, where: str |
     counts = df["label"].value_counts(sort=True)
     shares = ", ".join(f"{name} {n}" + (" (concept)" if name.casefold() in taught else "")
                        for name, n in counts.iter_rows())
-    how = ", ".join(w for w, on in (("refined", refine), ("spread over the nearest windows", spread),
-                                    ("balanced", balance)) if on)
+    how = ", ".join(w for w, on in (("by sensor and skeleton together", "+" in (modality or "")), ("refined", refine),
+                                    ("spread over the nearest windows", spread), ("balanced", balance)) if on)
     summary = f"**{df.height} recordings labelled**{' (' + how + ')' if how else ''}: {shares}."
     unused = [name for name in labels if name not in set(counts["label"].to_list())]
     if unused:

@@ -448,9 +448,11 @@ def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_
             _choose(page, "#label-modality", "imu + pose (each recording by both)")
             page.click("#label-button")
             both = index.label_recordings(names, ("imu", "pose"))
+            page.wait_for_selector("#label-status :text('sensor and skeleton together')")
             page.wait_for_selector(f"#label-table [role=grid][aria-rowcount='{both.height + 1}']")
             assert both["recording_id"].n_unique() == both.height
-            assert f"{both.height} recordings labelled" in page.inner_text("#label-status")
+            status = page.inner_text("#label-status")
+            assert f"{both.height} recordings labelled" in status and "sensor and skeleton together" in status
     finally:
         index.forget("my label move")
 
