@@ -29,10 +29,33 @@ def _recipe(config) -> dict:
     return raw
 
 
+MEMBER_FACTS = ("seed", "split", "epochs", "final_loss", "windows")  # what the record keeps of each member's run
+
+
+def _record(folders: list[str | Path], members: list) -> dict:
+    """The ensemble's `trained_on`: the first member's record with what every member saw (labels,
+    subjects, and the split where they agree), and per member its checkpoint, weights checksum
+    and run, so the checks that read a record (labels seen in training, a held-out split) hold."""
+    facts = [m.config.trained_on.to_dict() if m.config.trained_on else {} for m in members]
+    record = dict(facts[0])
+    for key in ("labels", "subjects"):
+        seen = set().union(*(f.get(key, []) for f in facts))
+        if seen:
+            record[key] = sorted(seen)
+    splits = {str(f.get("split")) for f in facts}
+    if len(splits) > 1:
+        record["split"] = "mixed: " + ", ".join(sorted(splits))
+    record["source"] = f"an ensemble of {len(members)} checkpoints of one recipe (encoders.ensemble)"
+    record["members"] = [{"checkpoint": str(folder), "weights_sha256": m.checksum,
+                          **{k: f[k] for k in MEMBER_FACTS if k in f}} for folder, m, f in zip(folders, members, facts)]
+    return record
+
+
 def combine(folders: list[str | Path], out: str | Path) -> Path:
     """An ensemble checkpoint in `out` of the checkpoints `folders` ("builtin" included): the
-    same towers, params, window and text space, trained apart. Its `trained_on` lists each
-    member's source, weights checksum and record."""
+    same towers, params, window and text space, trained apart (`_record` says what its
+    `trained_on` holds). Its match scores use the fallback calibration until one is fitted for it
+    (bench/calibrate.py)."""
     if len(folders) < 2:
         raise ValueError("an ensemble needs at least two checkpoints")
     members = [load_checkpoint(f) for f in folders]
@@ -50,10 +73,7 @@ def combine(folders: list[str | Path], out: str | Path) -> Path:
         raise ValueError("the same weights given twice: an ensemble joins runs trained apart")
     towers = {m: replace(t, architecture=ENSEMBLE, params={"member": t.architecture, "count": len(members), **t.params})
               for m, t in first.towers.items()}
-    record = {"source": f"an ensemble of {len(members)} checkpoints of one recipe (encoders.ensemble)",
-              "members": [{"checkpoint": str(f), "weights_sha256": m.checksum,
-                           **(m.config.trained_on.to_dict() if m.config.trained_on else {})}
-                          for f, m in zip(folders, members)]}
+    record = _record(folders, members)
     config = first.replace(name=f"ensemble{len(members)}-{first.name}", towers=towers,
                            train_seconds=sum(m.config.train_seconds or 0.0 for m in members) or None)
     model = create_model(config)

@@ -143,7 +143,8 @@ def test_an_ensemble_of_runs_reads_as_the_mean_of_its_members(tmp_path, capsys):
     for seed in (0, 1):
         torch.manual_seed(seed)
         config = default_config("cnn_gru", embed_dim=TINY_DIM, params=TINY_PARAMS, frame="gravity", placement=True)
-        folders.append(str(checkpoint.save(JointModel(config), tmp_path / f"run{seed}")))
+        record = {"trained_on": {"split": "train", "seed": seed, "labels": ["walk", f"label {seed}"]}}
+        folders.append(str(checkpoint.save(JointModel(config), tmp_path / f"run{seed}", record)))
     assert main(["ensemble", "--out", str(tmp_path / "both"), *folders]) == 0
     assert "saved an ensemble of 2 checkpoints" in capsys.readouterr().out
     both, members = load_checkpoint(tmp_path / "both"), [load_checkpoint(f) for f in folders]
@@ -154,7 +155,10 @@ def test_an_ensemble_of_runs_reads_as_the_mean_of_its_members(tmp_path, capsys):
         want = sum(m.encode_arrays(modality, x, valid, **kw) for m in members)
         want /= np.linalg.norm(want, axis=1, keepdims=True)
         assert np.allclose(both.encode_arrays(modality, x, valid, **kw), want, atol=1e-5), modality
-    assert [m["weights_sha256"] for m in both.config["trained_on"]["members"]] == [m.checksum for m in members]
+    record = both.config["trained_on"]
+    assert [m["weights_sha256"] for m in record["members"]] == [m.checksum for m in members]
+    assert [m["seed"] for m in record["members"]] == [0, 1] and record["split"] == "train"
+    assert both.config.trained_on.labels == {"walk", "label 0", "label 1"}  # what any member saw
     other = checkpoint.save(_model(2), tmp_path / "other")  # sensor axes, no placement: another recipe
     for argv, says in (([folders[0]], "at least two"), ([folders[0], folders[0]], "same weights"),
                        ([folders[0], str(other)], "not the same model")):
