@@ -114,3 +114,22 @@ def test_heading_frame_tells_apart_the_shapes_the_gravity_frame_cannot():
     a, b = heading_frame(imu(line), valid, rate)[0], heading_frame(imu(eight), valid, rate)[0]
     assert a[:, 8].abs().max() < 0.01 < b[:, 8].abs().max()  # nothing square to a line's axis; the eight has it
     assert torch.all(heading_frame(imu(line) - torch.tensor([0, 0, 9.80665, 0, 0, 0]), valid, rate)[0, :, 7:] == 0)
+
+
+def test_gravity_frame_keeps_which_way_a_swipe_turns_at_any_mounting():
+    """A swipe turns the forearm about the vertical, and the rate about the vertical keeps its
+    sign whatever the mounting: composed right-hand swipes to the left turn one way and swipes to
+    the right the other, each worn at a random mounting. So it is the words, not the features,
+    that lose a swipe's direction (docs/words.md, section 8)."""
+    from encoders.compose import compose
+    from indexer.virtual_imu import random_mount, virtual_imu
+
+    def turn(name: str, seed: int) -> float:
+        rng = np.random.default_rng(seed)
+        take = compose(name, rng, side="right")
+        imu = virtual_imu(take.pose.astype(np.float64), take.rate, "right_wrist", random_mount(rng, 180.0))
+        rate_v = gravity_frame(torch.tensor(imu[None], dtype=torch.float32), torch.tensor([len(imu)]), take.rate)[0, :, 3]
+        return float((rate_v**3).mean() / (rate_v**2).mean() ** 1.5)  # skew: which way the quick turns go
+
+    for seed in range(1, 6):
+        assert turn("swipe_left", seed) < -1.0 and turn("swipe_right", seed) > 1.0, seed
