@@ -62,8 +62,9 @@ def combine(folders: list[str | Path], out: str | Path) -> Path:
     first = members[0].config
     for folder, encoder in zip(folders, members):
         config = encoder.config
-        if config.is_tokens or config.fusion:
-            raise ValueError(f"{folder}: ensembles join clip-level checkpoints without sensor fusion")
+        if config.is_tokens or config.fusion or "video" in config.towers:
+            raise ValueError(f"{folder}: ensembles join clip-level IMU and pose checkpoints (no token towers, "
+                             "sensor fusion or video tower)")
         if any(t.architecture == ENSEMBLE for t in config.towers.values()):
             raise ValueError(f"{folder}: already an ensemble; give its members instead")
         if _recipe(config) != _recipe(first):
