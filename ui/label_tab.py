@@ -38,12 +38,11 @@ def split_labels(text: str | None) -> list[str]:
     return list(dict.fromkeys(s for s in names if s))
 
 
-def modality_choices(targets: list[str] | None) -> list[tuple[str, str]]:
-    """The dropdown's (shown, value) pairs: each modality the index holds and, where it holds a
-    sensor and a skeleton, both together (each recording named by all it holds)."""
+def modality_choices(targets: list[str] | None) -> list[str]:
+    """The dropdown's choices: each modality the index holds and, where it holds a sensor and a
+    skeleton, "imu+pose", both together (each recording named by all it holds)."""
     targets = list(targets or ["imu"])
-    both = [("imu + pose (each recording by both)", "imu+pose")] if {"imu", "pose"} <= set(targets) else []
-    return [(t, t) for t in targets] + both
+    return targets + (["imu+pose"] if {"imu", "pose"} <= set(targets) else [])
 
 
 def run_label(ctx: Context, text: str | None, modality: str | None, where: str | None, refine: bool,
@@ -80,8 +79,10 @@ def build(ctx: Context) -> None:
         names = gr.Textbox(label="Names, separated by commas", lines=2, scale=3, elem_id="label-names",
                            placeholder="e.g. my punch, a person walks, a person waves the right hand")
         with gr.Column(scale=1):
-            modality = gr.Dropdown(modality_choices(ctx.features.targets), value=(ctx.features.targets or ["imu"])[0],
-                                   label="Windows of", elem_id="label-modality")
+            choices = modality_choices(ctx.features.targets)
+            modality = gr.Dropdown(choices, value=choices[0], label="Windows of", elem_id="label-modality",
+                                   info="imu+pose: each recording named by its sensor and skeleton together"
+                                   if "imu+pose" in choices else None)
             where = gr.Textbox(label="Filter (SQL over windows)", placeholder="subject = 2", elem_id="label-where")
     with gr.Row():
         refine = gr.Checkbox(False, label="Refine the names by these windows first", elem_id="label-refine")

@@ -407,7 +407,7 @@ def test_at_phone_width_the_results_come_first(browser, ui_server):
 def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_server):
     """Type names on the Label tab (one a concept taught by example), press the button: a row per
     recording and body part, as Index.label_recordings gives them, and a summary that counts the
-    labels and marks the concept; ticked *balance*, the balanced labels; *imu + pose*, one row per
+    labels and marks the concept; ticked *balance*, the balanced labels; *imu+pose*, one row per
     recording named by its sensor and skeleton together; fewer than two names are refused in one
     line."""
     index = ui_server[0].motionsearch_context.index
@@ -445,7 +445,7 @@ def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_
         # an index of sensors and skeletons offers both together: one row per recording
         if {"imu", "pose"} <= set(ui_server[0].motionsearch_context.features.targets):
             page.uncheck("#label-balance input")
-            _choose(page, "#label-modality", "imu + pose (each recording by both)")
+            _choose(page, "#label-modality", "imu+pose")
             page.click("#label-button")
             both = index.label_recordings(names, ("imu", "pose"))
             page.wait_for_selector("#label-status :text('sensor and skeleton together')")
