@@ -157,8 +157,10 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality |
     modalities = label_modalities(modality)
     if spread and len(modalities) > 1:
         raise ValueError("spread follows one modality's nearest windows: label with one modality, or without spread")
-    parts = [_recording_scores(searcher, labels, m, where, encoder_id, refine, spread, len(modalities) == 1)
-             for m in modalities]
+    encoders = {m: searcher.pick_encoder_id("text", m, encoder_id) for m in modalities}
+    texts = {e: searcher.encode_text(labels, e) for e in set(encoders.values())}  # once per encoder
+    parts = [_recording_scores(searcher, labels, texts[encoders[m]], m, where, encoders[m], refine, spread,
+                               len(modalities) == 1) for m in modalities]
     keys, cos, score, counts = parts[0] if len(parts) == 1 else _joined(parts)
     if balance and len(score) < len(labels):
         raise ValueError(f"balance: {len(score)} recording(s) among {len(labels)} labels; sharing the labels equally "
@@ -190,14 +192,13 @@ def label_modalities(modality: Modality | str | Sequence[str]) -> tuple[Modality
     return out  # type: ignore[return-value]
 
 
-def _recording_scores(searcher: Searcher, labels: list[str], modality: Modality, where: str | None,
-                      encoder_id: str | None, refine: bool, spread: bool,
+def _recording_scores(searcher: Searcher, labels: list[str], text: np.ndarray, modality: Modality, where: str | None,
+                      encoder_id: str, refine: bool, spread: bool,
                       by_body_part: bool) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """One modality's recordings (rows: recording_id, body_part; per body part or, without
-    `by_body_part`, per recording with its body parts joined by "+"), their (R, L) centred
-    cosines with the labels, their scores (the cosines on one scale, or spread shares) and their
-    windows."""
-    encoder_id = searcher.pick_encoder_id("text", modality, encoder_id)
+    `by_body_part`, per recording with the list of its body parts), their (R, L) centred cosines
+    with the labels (`text`: their text vectors), their scores (the cosines on one scale, or
+    spread shares) and their windows."""
     meta = searcher.windows(where, ["id", "recording_id", "body_part"], encoder=encoder_id, modality=modality)
     if not meta.height:
         raise LookupError(f"no {modality} windows of encoder {encoder_id} to label" + (f" where {where}" if where else ""))
@@ -206,13 +207,11 @@ def _recording_scores(searcher: Searcher, labels: list[str], modality: Modality,
         keys = meta.select("recording_id", "body_part").unique(maintain_order=True).sort("recording_id", "body_part")
         grouped = meta.join(keys.with_row_index("group"), on=["recording_id", "body_part"], how="left").sort("id")
     else:
-        keys = (meta.group_by("recording_id").agg(pl.col("body_part").filter(pl.col("body_part") != "").unique().sort()
-                                                  .str.join("+"))
+        keys = (meta.group_by("recording_id").agg(pl.col("body_part").filter(pl.col("body_part") != "").unique())
                 .sort("recording_id"))
         grouped = meta.join(keys.select("recording_id").with_row_index("group"), on="recording_id", how="left").sort("id")
     known, group_of = grouped["id"].to_numpy(), grouped["group"].to_numpy().astype(np.int64)
     center = searcher.mean_vector(encoder_id, modality)
-    text = searcher.encode_text(labels, encoder_id)
     # one scan: the recordings' sums and, to refine, the label sums over the same windows
     # (what Searcher.label_sums(..., where) would scan for again); to spread, the graph holds
     # those windows' vectors in memory already (and keeps them between calls), so none
@@ -261,7 +260,7 @@ def _joined(parts: list[tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]]
         seen[at] += 1
         windows[at] += n
         for i, parts_of in zip(at, keys["body_part"].to_list()):
-            body[i].update(p for p in parts_of.split("+") if p)
+            body[i].update(parts_of)
     # a skeleton's or a video's windows are the whole body's ("all"): the sensors' parts say more
     keys = pl.DataFrame({"recording_id": ids, "body_part": ["+".join(sorted(b - {"all"} or b)) for b in body]},
                         schema={"recording_id": pl.Utf8, "body_part": pl.Utf8})
