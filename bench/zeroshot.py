@@ -37,7 +37,8 @@ Per archive and checkpoint:
               scores made to share the labels equally first (`query label --balance`). Where the
               windows have a skeleton too (utd-mhad, demo, mocap-heldout): `pose`, the skeleton
               alone, and `imu_and_pose`, both together (the mean of the two modalities' centred
-              cosines, as `query label --modality imu pose`), per window, recording and placement.
+              cosines, as `query label --modality imu pose`), per window, recording and placement,
+              and text retrieval by both (`expanded`: as `query text --target imu+pose` ranks).
   few_shot    class prototypes from k example recordings per class (drawn at random from the
               example subjects, --draws times) classify the test subjects' windows through
               query.concepts.cosines, relative to the archive's mean window (what Index.classify
@@ -350,15 +351,20 @@ def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: 
             "uncentred": {"accuracy": float((plain == true).mean()), "macro_f1": macro_f1(true, plain, labels)}}
 
 
-def expanded_retrieval(text: np.ndarray, vectors: np.ndarray, true: np.ndarray, labels: np.ndarray) -> dict:
-    """Text->IMU P@1 and mAP with each label's prompt joined by the mean of its EXPAND_HITS best
-    windows (encoders.labels.expanded_query), the way a text search ranks by default."""
-    from encoders.evaluation.metrics import mean_average_precision, precision_at_k
+def expanded_sims(text: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """(labels, windows) cosines of the windows with each label's prompt joined by the mean of its
+    EXPAND_HITS best windows (encoders.labels.expanded_query), the way a text search ranks by default."""
     from encoders.labels import EXPAND_HITS, expanded_query
 
     first = np.argsort(-(text @ vectors.T), axis=1)[:, :EXPAND_HITS]
-    joined = np.stack([expanded_query(t, vectors[rows]) for t, rows in zip(text, first)])
-    sim = joined @ vectors.T
+    return np.stack([expanded_query(t, vectors[rows]) for t, rows in zip(text, first)]) @ vectors.T
+
+
+def expanded_retrieval(text: np.ndarray, vectors: np.ndarray, true: np.ndarray, labels: np.ndarray) -> dict:
+    """Text->IMU P@1 and mAP of `expanded_sims`."""
+    from encoders.evaluation.metrics import mean_average_precision, precision_at_k
+
+    sim = expanded_sims(text, vectors)
     relevant = true[None, :] == labels[:, None]
     return {"text_imu_p1": precision_at_k(sim, relevant)["P@1"], "text_imu_map": mean_average_precision(sim, relevant)}
 
@@ -502,12 +508,15 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
     rec = scores({"imu": rv, "pose": pv})
     relevant = true[None, :] == names[:, None]
     sim = text @ imu.T / 2 + text @ pose.T / 2
+    joined = (expanded_sims(text, imu) + expanded_sims(text, pose)) / 2  # what `--target imu+pose` ranks by
     places_arr = np.asarray(places)
     return {
         "pose": {**figures(window["pose"], true), "per_recording": figures(rec["pose"], np.asarray(rc))},
         "imu_and_pose": {
             **figures(both, true), "per_recording": figures((rec["imu"] + rec["pose"]) / 2, np.asarray(rc)),
             "text_p1": precision_at_k(sim, relevant)["P@1"], "text_map": mean_average_precision(sim, relevant),
+            "expanded": {"text_p1": precision_at_k(joined, relevant)["P@1"],
+                         "text_map": mean_average_precision(joined, relevant)},
             "per_placement": ({p: figures(both, true, places_arr == p) for p in sorted(set(places))}
                               if len(set(places)) > 1 else {}),
         },
@@ -679,7 +688,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                 both, pose = z["imu_and_pose"], z["pose"]
                 lines.append(f"{'  +skeleton':<15} {label:<12} {'':>6} {'':>7} {'':>6} "
                              f"{_f(both['accuracy']):>6} {'':>7} {_f(both['macro_f1']):>6}  "
-                             f"(skeleton alone: acc {_f(pose['accuracy'])}, mF1 {_f(pose['macro_f1'])})")
+                             f"(skeleton alone: acc {_f(pose['accuracy'])}, mF1 {_f(pose['macro_f1'])}; "
+                             f"text P@1 by both, expanded {_f(both.get('expanded', {}).get('text_p1'))})")
             places = z.get("per_placement", {})
             for place, p in places.items() if len(places) <= max_placements else ():
                 lines.append(f"{'  ' + place:<15} {label:<12} {p['labels']:>6} {p['windows']:>7} {_f(p['chance']):>6} "

@@ -103,16 +103,18 @@ class Index(Searcher):
     # ---- the text-aligned space (IMU2CLIP / AURA-MFM; see query.text_aligned) -------------------
     def search_text(self, prompt: str, target: str, k: int = 10, where: str | None = None,
                     encoder_id: str | None = None, templates: bool = True, expand: bool = True) -> pl.DataFrame:
-        """Windows of `target` ("imu", "pose", "video") that match a text prompt, e.g. "waving"
+        """Windows of `target` ("imu", "pose", "video") that match a text prompt, e.g. "waving";
+        several modalities ("imu+pose"): one hit per moment, scored by all of them (a concept
+        searches the first of them it has a prototype for)
         (`templates=False`: the prompt as it is, without the training prompt templates;
         `expand=False`: one search with the prompt alone, not joined by its first hits, see
         query.text_aligned.search_text). A prompt that names a concept taught to the index
         (`teach`) searches with the concept's prototype instead, and the hits carry a `concept`
         column naming it."""
         concept = concepts.find(self, prompt)
-        if concept is not None:
-            hits = concepts.search(self, concept, target, k, where, encoder_id)
-            if hits is not None:
+        for modality in text_aligned.modalities_of(target) if concept is not None else ():
+            hits = concepts.search(self, concept, modality, k, where, encoder_id)
+            if hits is not None:  # several modalities: the first one the concept was taught in
                 return hits
         return text_aligned.search_text(self, prompt, target, k, where, encoder_id, templates, expand)
 

@@ -71,8 +71,11 @@ def where_option(p: argparse.ArgumentParser, what: str = "windows searched") -> 
     p.add_argument("--where", help=f"SQL filter over the {what}, e.g. \"subject = 2 AND label = 'tennis serve'\"")
 
 
-def target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", default="pose", help="modality to search: imu, pose, ... (default: pose)")
+def target_options(p: argparse.ArgumentParser, joined: bool = False) -> None:
+    what = ("modality to search: imu, pose, ...; imu+pose finds moments by sensor and skeleton together, one "
+            "hit per time span (on the demo each of its six action sentences finds its action first that way, "
+            "4 of 6 by either alone; docs/words.md)" if joined else "modality to search: imu, pose, ...")
+    p.add_argument("--target", default="pose", help=f"{what} (default: pose)")
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default 10)")
 
 
@@ -125,10 +128,10 @@ def _recording_imu(rec, args):
     raise ValueError(f"recording {rec.id!r} has no IMU at {want}; it has {', '.join(s.placement for s in rec.imu)}")
 
 
-def search_options(p: argparse.ArgumentParser) -> None:
-    """What every search of the index takes."""
+def search_options(p: argparse.ArgumentParser, joined: bool = False) -> None:
+    """What every search of the index takes (`joined`: the target may be several modalities)."""
     index_option(p)
-    target_options(p)
+    target_options(p, joined)
     where_option(p)
     output_option(p)
     g = p.add_argument_group("approximate indexes (IVF, HNSW; an exact index ignores these)")
@@ -247,7 +250,7 @@ def text_options(p):
                    help="search with the prompt alone; by default the prompt's vector is joined by the mean of its "
                         "5 best windows and searched again, which ranks more of the prompt's own action first on "
                         "most archives measured (docs/words.md)")
-    search_options(p)
+    search_options(p, joined=True)
 
 
 def text_cmd(args):

@@ -311,10 +311,8 @@ class Searcher:
         if match_for is not None and hits.height:
             encoder_id = encoder_id or self.pick_encoder_id(None, target)
             own = np.asarray(self.windows_at(hits["window_id"].to_numpy(), ["vector"])["vector"].to_list(), np.float64)
-            calibration = match_score.for_checkpoint(encoder_id, lambda: self._checkpoint_folder(encoder_id))
-            scored = match_score.with_match(hits.drop("match").with_columns(pl.Series("score", own @ match_for)),
-                                            np.atleast_2d(match_for), self.match_background(encoder_id, target),
-                                            calibration, match_kind, known)
+            scored = self.with_match(hits.drop("match").with_columns(pl.Series("score", own @ match_for)),
+                                     np.atleast_2d(match_for), encoder_id, target, match_kind, known)
             hits = hits.with_columns(scored["match"])
         return pl.DataFrame(hits.get_columns()[1:])
 
@@ -332,8 +330,15 @@ class Searcher:
         hits = self.nearest(encoder_id, target, vectors, k, where, exclude_recording=exclude_recording,
                             columns=RESULT_COLUMNS[4:], search_params={**self.search_params, **search_params},
                             ranked=True)  # by query, each query's best first: RESULT_COLUMNS but `match`
+        return self.with_match(hits, vectors, encoder_id, target, match_kind, known)
+
+    def with_match(self, hits: pl.DataFrame, queries: np.ndarray, encoder_id: str, target: str,
+                   match_kind: str = "example", known: Collection[int] = ()) -> pl.DataFrame:
+        """`hits` (`query`: the row of `queries` each answers, `window_id`, `score`: its cosine with
+        that row) with their `match` column under `encoder_id`'s calibration
+        (query.match_score.with_match)."""
         calibration = match_score.for_checkpoint(encoder_id, lambda: self._checkpoint_folder(encoder_id))
-        return match_score.with_match(hits, vectors, self.match_background(encoder_id, target), calibration,
+        return match_score.with_match(hits, queries, self.match_background(encoder_id, target), calibration,
                                       match_kind, known)
 
     def match_background(self, encoder_id: str, target: str) -> np.ndarray:

@@ -11,6 +11,7 @@ path unless the operator asks (`show_paths`).
     GET  /health                      the index, its encoders and searchable modalities
     GET  /recordings?where=...        recording metadata rows
     POST /search/text    {"prompt": "waving", "target": "imu", "k": 10, "where": "subject = 2"}
+                                      ("target": "imu+pose": one hit per moment, scored by both)
                                       (a prompt whose words cannot tell a direction apart here, e.g.
                                       "swipe to the left" finding the windows of "... to the right",
                                       adds the header X-Wording: the JSON of query.wording's check)

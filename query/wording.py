@@ -72,9 +72,13 @@ def direction_check(searcher: Searcher, prompt: str, target: str, k: int = 10, w
     others = opposites(prompt)
     if not others or concepts.find(searcher, prompt) is not None:
         return None
-    encoder_id = searcher.pick_encoder_id("text", target, encoder_id)
+    modalities = text_aligned.modalities_of(target)
+    picked = {m: searcher.pick_encoder_id("text", m, encoder_id) for m in modalities}
+    if len(modalities) == 1:  # several: each modality searched by its own encoder, as the search does
+        encoder_id = picked[modalities[0]]
     mine = text_aligned.search_text(searcher, prompt, target, k, where, encoder_id, templates, expand=False)
-    if mine.height < 2 or mine.height > MAX_COVER * searcher.searched_count(encoder_id, target, where):
+    searched = max(searcher.searched_count(e, m, where) for m, e in picked.items())
+    if mine.height < 2 or mine.height > MAX_COVER * searched:
         return None
     own = set(mine["window_id"].to_list())
     best = None
@@ -87,7 +91,7 @@ def direction_check(searcher: Searcher, prompt: str, target: str, k: int = 10, w
     if best is None or best[1] / best[2] < SHARED:
         return None
     texts = [prompt.strip(), best[0]] if templates else [prompt, best[0]]
-    vecs = searcher.encode_text(texts, encoder_id, templates=templates)
+    vecs = searcher.encode_text(texts, picked[modalities[0]], templates=templates)
     return {"prompt": prompt.strip(), "opposite": best[0], "shared": best[1], "of": best[2],
             "cosine": round(float(np.dot(vecs[0], vecs[1])), 4)}
 

@@ -23,7 +23,7 @@ from query.concepts import MAX_NAME_CHARS
 from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
 from ui import api, defaults, grid, label_tab, scene, sync_tab, views
 from ui.errors import log, message
-from ui.features import detect, page_notes
+from ui.features import JOINED, detect, page_notes, targets_for
 from ui.filters import Filters
 from ui.media import MediaDir
 from ui.views import KIND_NAMES, MAX_K, PLACEMENTS, UPLOAD_TYPES, Context
@@ -117,9 +117,18 @@ def _upload_label(kind: str | None) -> str:
 
 
 def _default_target(kind: str | None, targets: list[str]) -> str:
-    """Cross-modal by default: an IMU clip finds pose, a pose clip finds IMU, words find IMU."""
-    wanted = {"imu": "pose", "pose": "imu"}.get(kind or "", "imu")
-    return wanted if wanted in targets else targets[0]
+    """Cross-modal by default: an IMU clip finds pose, a pose clip finds IMU, words find a sensor
+    and a skeleton together where both are held (on both selection sets that ranks more of a
+    prompt's own action first than the sensor alone: docs/words.md), else IMU."""
+    wanted = {"imu": ["pose"], "pose": ["imu"]}.get(kind or "", [JOINED, "imu"])
+    return next((w for w in wanted if w in targets), targets[0])
+
+
+def _target_widget(kind: str | None, feats, value: str | None = None) -> dict:
+    """The target dropdown's choices for a search of `kind`, and its value (`value` if it is one)."""
+    choices = targets_for(kind, feats)
+    return {"choices": choices, "value": value if value in choices else _default_target(kind, choices),
+            "info": f"{JOINED}: each moment found by its sensor and skeleton together" if JOINED in choices else None}
 
 
 def _url_state(request, feats, picks: dict, max_chars: int = views.MAX_PROMPT_CHARS) -> dict:
@@ -141,7 +150,7 @@ def _url_state(request, feats, picks: dict, max_chars: int = views.MAX_PROMPT_CH
     if kind is None and params.get("query") and "text" in feats.query_kinds:
         kind = "text"
     return {"kind": kind, "query": (params.get("query") or "")[:max_chars],
-            "target": params.get("target") if params.get("target") in feats.targets else None,
+            "target": params.get("target") if params.get("target") in targets_for(kind, feats) else None,
             "k": number("k", 1, MAX_K), "one": params.get("all_windows") not in ("1", "true"),
             "dataset": listed("dataset"), "subject": listed("subject"), "label": listed("label"),
             "min_duration": number("min_duration", 0, 1e9), "max_duration": number("max_duration", 0, 1e9)}
@@ -344,8 +353,7 @@ def _options_group(ctx: Context, picks: dict, first_kind: str | None) -> dict:
     """What to find: the target modality, how many, one per recording, the filters."""
     feats = ctx.features
     with gr.Column(elem_id="search-options", elem_classes="ms-group"):
-        target = gr.Dropdown(feats.targets, value=_default_target(first_kind, feats.targets),
-                             label="Find (target modality)", elem_id="target")
+        target = gr.Dropdown(**_target_widget(first_kind, feats), label="Find (target modality)", elem_id="target")
         k = gr.Slider(1, MAX_K, value=views.PAGE_SIZE, step=1, label="Results", elem_id="top-k",
                       info=f"shown {views.PAGE_SIZE} at a time")
         one = gr.Checkbox(True, label="One hit per recording (its best window)", elem_id="one-per-recording")
@@ -441,7 +449,7 @@ class SearchHandlers:
                 t.example_box: gr.Column(visible=value == "text" and bool(t.examples)),
                 t.upload: gr.File(visible=files, label=_upload_label(value)), t.clip_row: gr.Column(visible=files),
                 t.placement: gr.Dropdown(visible=value == "imu"),
-                t.target: gr.Dropdown(value=_default_target(value, self.ctx.features.targets)),
+                t.target: gr.Dropdown(**_target_widget(value, self.ctx.features)),
                 t.concept_box: gr.Column(visible=value == "text")}
 
     def page(self, result: views.Found, n: int) -> dict:
@@ -517,7 +525,7 @@ class SearchHandlers:
         filters = [state[key] for key in ("dataset", "subject", "label", "min_duration", "max_duration")]
         return {**self.on_kind(kind_value), t.kind: kind_value,
                 t.prompt: gr.Textbox(value=state["query"], visible=kind_value == "text"),
-                t.target: state["target"] or _default_target(kind_value, feats.targets),
+                t.target: gr.Dropdown(**_target_widget(kind_value, feats, state["target"])),
                 t.k: state["k"] or views.PAGE_SIZE, t.one: state["one"], **dict(zip(t.filters, filters))}
 
     def search_from_url(self, *args):

@@ -26,6 +26,21 @@ class Features:
     sync: bool = False
 
 
+JOINED = "imu+pose"  # a sensor and a skeleton together: a text search's target, or what labels recordings
+
+
+def with_joined(targets: list[str]) -> list[str]:
+    """`targets` and, where they hold a sensor and a skeleton, JOINED: both together (a text search
+    scores each moment by both, `query label` each recording)."""
+    return list(targets) + ([JOINED] if {"imu", "pose"} <= set(targets) else [])
+
+
+def targets_for(kind: str | None, features: Features) -> list[str]:
+    """What a search of `kind` can find: words find a sensor and a skeleton together too."""
+    return with_joined(features.targets) if kind in (None, "text") and "text" in features.query_kinds \
+        else list(features.targets)
+
+
 def _can_embed(index: Index, query: str, targets: list[str]) -> tuple[bool, str]:
     """Whether some encoder of the index embeds a `query` ("text", "video") next to windows of
     some target, asked through the query API's own encoder choice (from the checkpoints'

@@ -18,6 +18,7 @@ import polars as pl
 
 from query import optional
 from ui.errors import UserError, safely
+from ui.features import with_joined
 from ui.views import Context
 
 gr = optional("gradio", "ui", "the web page")
@@ -36,13 +37,6 @@ def split_labels(text: str | None) -> list[str]:
     """The comma- or line-separated names of the box, in order, each once."""
     names = [s.strip() for s in (text or "").replace("\n", ",").split(",")]
     return list(dict.fromkeys(s for s in names if s))
-
-
-def modality_choices(targets: list[str] | None) -> list[str]:
-    """The dropdown's choices: each modality the index holds and, where it holds a sensor and a
-    skeleton, "imu+pose", both together (each recording named by all it holds)."""
-    targets = list(targets or ["imu"])
-    return targets + (["imu+pose"] if {"imu", "pose"} <= set(targets) else [])
 
 
 def run_label(ctx: Context, text: str | None, modality: str | None, where: str | None, refine: bool,
@@ -79,7 +73,7 @@ def build(ctx: Context) -> None:
         names = gr.Textbox(label="Names, separated by commas", lines=2, scale=3, elem_id="label-names",
                            placeholder="e.g. my punch, a person walks, a person waves the right hand")
         with gr.Column(scale=1):
-            choices = modality_choices(ctx.features.targets)
+            choices = with_joined(ctx.features.targets or ["imu"])
             modality = gr.Dropdown(choices, value=choices[0], label="Windows of", elem_id="label-modality",
                                    info="imu+pose: each recording named by its sensor and skeleton together"
                                    if "imu+pose" in choices else None)

@@ -21,7 +21,7 @@ from query.http_guard import DEFAULT_MAX_PROMPT_CHARS
 from query.match_score import FAIR, STRONG
 from ui import grid, render, scene
 from ui.errors import UserError
-from ui.features import Features
+from ui.features import Features, targets_for, with_joined
 from ui.filters import Filters
 from ui.media import MediaDir
 
@@ -126,7 +126,9 @@ class Found:
 def checked(ctx: Context, q: Query) -> Query:
     if q.kind != "window" and q.kind not in ctx.features.query_kinds:
         raise UserError(ctx.features.unavailable.get(q.kind, f"unknown search kind {q.kind!r}"))
-    if q.target not in ctx.features.targets:
+    if q.target not in targets_for(q.kind, ctx.features):
+        if q.target in with_joined(ctx.features.targets):
+            raise UserError(f"{q.target} finds moments by words only; choose one of {', '.join(ctx.features.targets)}")
         raise UserError(f"this index has no {q.target!r} windows; it has {', '.join(ctx.features.targets)}")
     q.k = int(q.k or PAGE_SIZE)
     if not 1 <= q.k <= MAX_K:

@@ -67,8 +67,9 @@ def test_the_shipped_model_names_demo_actions_it_never_trained_on(builtin_demo_i
 
 
 def test_demo_example_sentences_that_reach_their_action(builtin_demo_index):
-    """The demo's example sentences as a user types them: three find their own action first
-    today (README, "The built-in model"); a model that loses them fails here."""
+    """The demo's example sentences as a user types them, searched in the sensor's windows alone:
+    four find their own action first today (README, "The built-in model"; all six with the sensor
+    and skeleton together, tests/query/test_zero_shot_archive.py); a model that loses them fails here."""
     from indexer.importers.demo import ACTIONS
 
     first = {a: builtin_demo_index.search_text(s, "imu", 1)["label"][0] for a, s in ACTIONS.items()}

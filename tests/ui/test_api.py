@@ -206,6 +206,12 @@ def test_the_page_offers_what_the_index_can_do(ui_server):
     if "text" not in features.query_kinds:
         note = _page_component(ui_server[1], "unavailable")["value"]
         assert features.unavailable["text"] in note and "Text search is not available" in note
+    # words find a sensor and a skeleton together where the index holds both, and do by default
+    target, kind = _page_component(ui_server[1], "target"), _page_component(ui_server[1], "kind")["value"]
+    choices = [value for _, value in target["choices"]]
+    joined = kind == "text" and {"imu", "pose"} <= set(features.targets)
+    assert choices == features.targets + (["imu+pose"] if joined else [])
+    assert target["value"] == ("imu+pose" if joined else "imu" if kind == "text" else target["value"])
 
 
 def _sync(client, imu, imu_rate, other, other_rate, max_offset=3):

@@ -71,7 +71,11 @@ def _choose(page, selector: str, value: str) -> None:
     for attempt in range(8):
         box.fill(value)
         page.wait_for_timeout(100 * attempt)  # later tries give the option list longer to catch up
-        box.press("Enter")
+        option = page.locator(f"{selector} [role=option][aria-label={json.dumps(value)}]")
+        if option.count() == 1:  # the exact option, as a user clicks it ("imu" also begins "imu+pose")
+            option.click()
+        else:
+            box.press("Enter")
         box.blur()
         if box.input_value() == value:
             return
