@@ -337,9 +337,12 @@ class Searcher:
         """`hits` (`query`: the row of `queries` each answers, `window_id`, `score`: its cosine with
         that row) with their `match` column under `encoder_id`'s calibration
         (query.match_score.with_match)."""
-        calibration = match_score.for_checkpoint(encoder_id, lambda: self._checkpoint_folder(encoder_id))
-        return match_score.with_match(hits, queries, self.match_background(encoder_id, target), calibration,
-                                      match_kind, known)
+        return match_score.with_match(hits, queries, self.match_background(encoder_id, target),
+                                      self.calibration(encoder_id), match_kind, known)
+
+    def calibration(self, encoder_id: str) -> match_score.Calibration | None:
+        """The match-score models of `encoder_id` (query.match_score.for_checkpoint)."""
+        return match_score.for_checkpoint(encoder_id, lambda: self._checkpoint_folder(encoder_id))
 
     def match_background(self, encoder_id: str, target: str) -> np.ndarray:
         """The window vectors a hit's match probability is taken relative to: those of random

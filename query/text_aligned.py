@@ -17,7 +17,7 @@ from encoders import EXPAND_HITS, balanced, centred_cosines, expanded_query, lab
 from indexer import ImuStream, PoseStream
 from indexer.bounds import MAX_K, check_range
 from indexer.model import MODALITIES, Modality
-from query import concepts, inputs
+from query import concepts, inputs, match_score
 from query.embedding import embed_clip
 from query.searcher import Searcher
 
@@ -67,7 +67,8 @@ def _search_joined(searcher: Searcher, prompt: str, modalities: tuple[Modality, 
     windows (at least JOINED_MIN) taken, and every time span any of them found scored by every
     modality: a span's windows of a modality are those of its recording starting at the same
     time (to 10 ms); a modality's score there is the best of its windows (several sensors: the
-    best sensor), and the span's `score` and `match` are the means over the modalities it has.
+    best sensor), and the span's `score` is the mean over the modalities it has; its `match`
+    comes from the calibration's model for such spans (`_joined_match`).
     A span ranked high by both modalities yet in neither's pool is missed, as any re-ranking
     misses it. The hit's `window_id`, `body_part` and metadata are those of its first modality's
     window (the order given), `modality` names the modalities that scored it ("imu+pose").
@@ -90,11 +91,12 @@ def _search_joined(searcher: Searcher, prompt: str, modalities: tuple[Modality, 
         joined = joined.join(frame.rename({c: f"{c}:{m}" for c in frame.columns if c not in ("recording_id", "span")}),
                              on=["recording_id", "span"], how="left")
     have = [pl.col(f"score:{m}").is_not_null() for m in modalities]
-    mean = lambda col: pl.mean_horizontal([pl.col(f"{col}:{m}") for m in modalities])  # noqa: E731  nulls left out
     first = lambda col: pl.coalesce([pl.col(f"{col}:{m}") for m in modalities])  # noqa: E731
     named = pl.concat_str([pl.when(h).then(pl.lit(m)) for h, m in zip(have, modalities)], separator="+",
                           ignore_nulls=True)
-    hits = (joined.with_columns(score=mean("score"), match=mean("match"), modality=named)
+    hits = (joined.with_columns(score=pl.mean_horizontal([pl.col(f"score:{m}") for m in modalities]),  # nulls left out
+                                match=pl.Series(_joined_match(searcher, joined, per), dtype=pl.Float64).fill_nan(None),
+                                modality=named)
             .sort(["score", "recording_id", "span"], descending=[True, False, False]).head(k))
     return hits.select(
         pl.int_range(1, pl.len() + 1).cast(pl.Int64).alias("rank"), "score", "match",
@@ -108,6 +110,31 @@ JOINED_MIN = 50  # ... and at least this many
 SPAN_COLUMNS = ["recording_id", "dataset", "subject", "label", "body_part", "t_start", "t_end"]
 
 
+def _joined_match(searcher: Searcher, joined: pl.DataFrame, per: list[tuple]) -> np.ndarray:
+    """Each span's match probability: the "joined" model of the calibration (fitted on spans of
+    the selection sets scored by a sensor and a skeleton together, docs/match_score.md) over the
+    mean of the modalities' features of the prompt's own cosines, when one encoder searched every
+    modality and its calibration has that model; else the mean of the modalities' text matches."""
+    parts, probs = [], []
+    for m, eid, vec, _query, _top in per:
+        own = joined[f"own:{m}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        have = ~np.isnan(own)
+        bg = searcher.match_background(eid, m)
+        bg = bg @ np.asarray(vec, np.float32) if bg.size else np.zeros(0)
+        f, p = np.full((len(own), len(match_score.FEATURES)), np.nan), np.full(len(own), np.nan)
+        if have.any():
+            f[have] = match_score.features(own[have], bg)
+            p[have] = match_score.probabilities(searcher.calibration(eid), "text", own[have], bg)
+        parts.append(f)
+        probs.append(p)
+    encoders = {eid for _, eid, *_ in per}
+    calibration = searcher.calibration(encoders.pop()) if len(encoders) == 1 else None
+    model = calibration.model("joined") if calibration is not None else None
+    if model is None:
+        return np.nanmean(np.stack(probs), axis=0)
+    return np.clip(model.predict(match_score.joined_features(parts)), 0.0, 1.0)
+
+
 def _span_key() -> pl.Expr:
     return (pl.col("t_start") * 100).round().cast(pl.Int64).alias("span")
 
@@ -115,8 +142,9 @@ def _span_key() -> pl.Expr:
 def _modality_scores(searcher: Searcher, modality: Modality, encoder_id: str, vec: np.ndarray, query: np.ndarray,
                      top: pl.DataFrame, spans: pl.DataFrame, where: str | None) -> pl.DataFrame:
     """One modality's best window at each span (recording_id, span) it has among `spans`: its
-    window's columns, `score` (cosine with `query`) and `match` (calibrated, from its cosine with
-    the prompt's own vector `vec`). The spans its own search did not find are read from the store."""
+    window's columns, `score` (cosine with `query`) and `own` (its cosine with the prompt's own
+    vector `vec`, what its match is taken from). The spans its own search did not find are read
+    from the store."""
     windows = top.with_columns(_span_key())
     missing = spans.join(windows.select("recording_id", "span"), on=["recording_id", "span"], how="anti")
     if missing.height:
@@ -126,12 +154,11 @@ def _modality_scores(searcher: Searcher, modality: Modality, encoder_id: str, ve
                 .join(missing, on=["recording_id", "span"], how="semi"))
         windows = pl.concat([windows, more.select(windows.columns)])
     if not windows.height:
-        return windows.drop("vector").with_columns(score=pl.lit(None, pl.Float64), match=pl.lit(None, pl.Float64))
+        return windows.drop("vector").with_columns(score=pl.lit(None, pl.Float64), own=pl.lit(None, pl.Float64))
     v = np.asarray(windows["vector"].to_list(), np.float64)
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    own = pl.DataFrame({"window_id": windows["window_id"], "score": v @ np.asarray(vec, np.float64)})
-    match = searcher.with_match(own, np.atleast_2d(vec), encoder_id, modality, "text")["match"]
-    return (windows.drop("vector").with_columns(pl.Series("score", v @ np.asarray(query, np.float64)), match)
+    return (windows.drop("vector").with_columns(pl.Series("score", v @ np.asarray(query, np.float64)),
+                                                pl.Series("own", v @ np.asarray(vec, np.float64)))
             .sort("score", descending=True).unique(["recording_id", "span"], keep="first"))
 
 
