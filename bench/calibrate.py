@@ -155,24 +155,29 @@ def simulate(encoder, vecs: dict, seed: int = 0) -> dict[str, dict]:
                 for target in vecs:
                     add("concept", proto, name, target, ~np.isin(vecs[target][2], chosen))
     if encoder.text_aligned and pair is not None:  # last: the draws above stay those of earlier fits
-        imu, pose, labels = pair
-        names = sorted(set(labels))
-        for name, t in zip(names, encoder.encode_text(names)):
-            t = zeroshot.unit(t).astype(np.float32)
-            ranked = (zeroshot.expanded_sims(t[None], imu)[0] + zeroshot.expanded_sims(t[None], pose)[0]) / 2
-            top = np.argsort(-ranked, kind="stable")[:HITS]
-            parts = []
-            for v in (imu, pose):
-                own = v @ t
-                bg = own[rng.choice(len(v), size=min(match_score.BACKGROUND_WINDOWS, len(v)), replace=False)]
-                parts.append(match_score.features(own[top], bg))
-            o = out["joined"]
-            o["X"].append(match_score.joined_features(parts))
-            o["y"].append(labels[top] == name)
-            o["q"].append(np.full(len(top), qid))
-            o["rank"].append(np.arange(1, len(top) + 1))
-            qid += 1
+        joined_queries(encoder, pair, rng, out["joined"], qid)
     return {k: {f: np.concatenate(o[f]) for f in o} for k, o in out.items() if o["X"]}
+
+
+def joined_queries(encoder, pair: tuple, rng: np.random.Generator, o: dict, qid: int) -> None:
+    """Every label name searching a sensor's and a skeleton's windows at once, appended to `o`:
+    ranked as `query text --target imu+pose` ranks, featured by query.match_score.joined_features."""
+    imu, pose, labels = pair
+    names = sorted(set(labels))
+    for name, t in zip(names, encoder.encode_text(names)):
+        t = zeroshot.unit(t).astype(np.float32)
+        ranked = (zeroshot.expanded_sims(t[None], imu)[0] + zeroshot.expanded_sims(t[None], pose)[0]) / 2
+        top = np.argsort(-ranked, kind="stable")[:HITS]
+        parts = []
+        for v in (imu, pose):
+            own = v @ t
+            bg = own[rng.choice(len(v), size=min(match_score.BACKGROUND_WINDOWS, len(v)), replace=False)]
+            parts.append(match_score.features(own[top], bg))
+        o["X"].append(match_score.joined_features(parts))
+        o["y"].append(labels[top] == name)
+        o["q"].append(np.full(len(top), qid))
+        o["rank"].append(np.arange(1, len(top) + 1))
+        qid += 1
 
 
 def merge(parts: list[dict]) -> dict:
