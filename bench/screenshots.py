@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 from indexer.importers.demo import ACTIONS
 from ui.app import serve
@@ -47,7 +48,7 @@ def save_png(png: bytes, path: Path) -> None:
 def take(url: str, out: Path, prompt: str, target: str) -> dict:
     from playwright.sync_api import sync_playwright
 
-    query = f"?query={prompt.replace(' ', '+')}&target={target}&k=40&all_windows=1"
+    query = f"?query={quote_plus(prompt)}&target={quote_plus(target)}&k=40&all_windows=1"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", default="./demo-index", help="index to serve (default ./demo-index)")
     parser.add_argument("--out", default="docs", help="folder for the PNGs (default docs)")
     parser.add_argument("--prompt", default=PROMPT, help="the text search shown in the grid")
-    parser.add_argument("--target", default="imu", help="the modality searched for (default imu)")
+    parser.add_argument("--target", default="imu+pose",
+                        help="the modality searched for (default imu+pose, what the page searches words in on the demo)")
     args = parser.parse_args(argv)
     if not CHROMIUM.exists():
         print(f"{CHROMIUM} not found: apt-get install chromium", file=sys.stderr)

@@ -212,7 +212,8 @@ def summary(found: Found) -> str:
         return "No results: nothing in the index matches these filters."
     best = hits.row(0, named=True)
     word, detail = score_cue(best.get("match"))
-    what = f"recordings (best {q.target} window of each)" if q.one_per_recording else f"{q.target} windows"
+    unit = "moment" if "+" in q.target else "window"  # several modalities: one hit per time span
+    what = f"recordings (best {q.target} {unit} of each)" if q.one_per_recording else f"{q.target} {unit}s"
     by = "a window of the index" if q.kind == "window" else KIND_NAMES[q.kind].lower()
     text = (f"**{hits.height} {what}** found for the {by}; best: *{best['label']}* "
             f"(score {best['score']:.3f}{f', {word}: {detail}' if word else ''}).")
@@ -405,7 +406,7 @@ def cards(ctx: Context, found: Found, n: int) -> list[str]:
 def query_panel(ctx: Context, q: Query) -> str:
     """The query drawn beside its results: the prompt, the uploaded clip, or the window used."""
     if q.kind == "text":
-        return grid.query_html(f"“{grid.esc(q.prompt)}” → {q.target} windows")
+        return grid.query_html(f"“{grid.esc(q.prompt)}” → {q.target} {'moments' if '+' in q.target else 'windows'}")
     if q.kind == "window":
         row = ctx.index.windows(columns=["id", "recording_id", "t_start", "t_end"], ids=int(q.window_id))
         rid, t0, t1 = row["recording_id"][0], float(row["t_start"][0]), float(row["t_end"][0])
