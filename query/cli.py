@@ -74,8 +74,10 @@ def where_option(p: argparse.ArgumentParser, what: str = "windows searched") -> 
 def target_options(p: argparse.ArgumentParser, joined: bool = False) -> None:
     what = ("modality to search: imu, pose, ...; imu+pose finds moments by sensor and skeleton together, one "
             "hit per time span (on the demo each of its six action sentences finds its action first that way, "
-            "4 of 6 by either alone; docs/words.md)" if joined else "modality to search: imu, pose, ...")
-    p.add_argument("--target", default="pose", help=f"{what} (default: pose)")
+            "4 of 6 by either alone; docs/words.md). Default: imu+pose where the index holds both, else imu"
+            if joined else "modality to search: imu, pose, .... Default, where the index holds it: an IMU clip "
+            "finds pose, a pose or video clip finds imu, a window finds pose; else what the index holds")
+    p.add_argument("--target", help=what)
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default 10)")
 
 
@@ -140,11 +142,15 @@ def search_options(p: argparse.ArgumentParser, joined: bool = False) -> None:
 
 
 # ---- helpers the handlers share --------------------------------------------------------------------
-def _index(args):
+def _index(args, kind: str | None = None):
+    """The index of --index; with a search `kind` ("text", "imu", ...), --target set to what such a
+    search finds unless told (query.searcher.default_target)."""
     from query import open_index
 
     index = open_index(args.index)
     index.search_params = {k: v for k in ("nprobe", "efSearch") if (v := getattr(args, k, None))}
+    if kind is not None and getattr(args, "target", "") is None:
+        args.target = index.default_target(kind)
     return index
 
 
@@ -201,9 +207,9 @@ def imu_cmd(args):
     # The files are read before the index is opened: a mistake in them is named at once.
     if len(args.files) == 1:
         stream = _read_imu(args.files[0], args)
-        return _index(args).search_stream(stream, args.target, args.k, args.where, args.start, args.end)
+        return _index(args, "imu").search_stream(stream, args.target, args.k, args.where, args.start, args.end)
     streams = [_read_imu(f, args, p) for f, p in zip(args.files, _placements(args, len(args.files), each=True))]
-    return _index(args).search_sensors(streams, args.target, args.k, args.where, candidates=args.candidates,
+    return _index(args, "imu").search_sensors(streams, args.target, args.k, args.where, candidates=args.candidates,
                                        start=args.start, end=args.end)
 
 
@@ -218,7 +224,7 @@ def pose_cmd(args):
     from query import read_pose
 
     stream = read_pose(args.file, **_pose_kw(args, args.rate))  # before the index: file mistakes first
-    return _index(args).search_stream(stream, args.target, args.k, args.where, args.start, args.end)
+    return _index(args, "pose").search_stream(stream, args.target, args.k, args.where, args.start, args.end)
 
 
 def window_options(p):
@@ -227,7 +233,7 @@ def window_options(p):
 
 
 def window_cmd(args):
-    return _index(args).search_window(args.window_id, args.target, args.k, args.where)
+    return _index(args, "window").search_window(args.window_id, args.target, args.k, args.where)
 
 
 def recordings_options(p):
@@ -256,7 +262,7 @@ def text_options(p):
 def text_cmd(args):
     from query.wording import note
 
-    index = _index(args)
+    index = _index(args, "text")
     hits = index.search_text(args.prompt, args.target, args.k, args.where, templates=not args.raw, expand=args.expand)
     said = note(index.check_wording(args.prompt, args.target, args.k, args.where, templates=not args.raw))
     if said:  # stderr: the results on stdout stay what scripts read
@@ -274,7 +280,7 @@ def video_cmd(args):
     from indexer.video import probe_video
 
     probe_video(args.file)  # a file that is not a video is named before the index is opened
-    return _index(args).search_file(args.file, "video", args.target, args.k, args.where, start=args.start,
+    return _index(args, "video").search_file(args.file, "video", args.target, args.k, args.where, start=args.start,
                                     end=args.end)
 
 
@@ -467,7 +473,7 @@ def locate_cmd(args):
         raise ValueError("give the IMU snippet file, or --from-recording ID")
     if args.start is not None or args.end is not None:
         imu = crop_stream(imu, args.start or 0.0, args.end)
-    return _index(args).locate(imu, k=args.k, recording=args.recording, target=args.target,
+    return _index(args, "imu").locate(imu, k=args.k, recording=args.recording, target=args.target,
                                candidates=args.candidates, where=args.where, method=args.method)
 
 

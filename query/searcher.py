@@ -43,6 +43,17 @@ RESULT_COLUMNS = ["rank", "score", "match", "window_id", "recording_id", "datase
 # What a query embedded by an encoder can be: a text prompt, a clip of a modality, or "tokens"
 # (the 0.2 s vectors of a MoBind token encoder, for temporal work); None asks for none of these.
 QUERY_KINDS = ("text", "imu", "pose", "video", "tokens")
+JOINED = "imu+pose"  # a sensor and a skeleton together: one text search of both (query.text_aligned)
+
+
+def default_target(kind: str | None, targets: list[str]) -> str:
+    """What a search of `kind` ("text", "imu", "pose", "video", "window") finds unless told,
+    among `targets`: cross-modal, an IMU clip finds pose, a pose clip and a video clip find IMU,
+    an indexed window pose; words find a sensor and a skeleton together (JOINED, where offered:
+    on both selection sets it ranks more of a prompt's own action first than the sensor alone,
+    docs/words.md, section 14), else IMU; else whatever there is."""
+    wanted = {"imu": ["pose"], "pose": ["imu"], "video": ["imu"], "window": ["pose"]}.get(kind or "", [JOINED, "imu"])
+    return next((w for w in wanted if w in targets), targets[0])
 
 
 class Searcher:
@@ -185,6 +196,14 @@ class Searcher:
                 self._graphs.pop(next(iter(self._graphs)))
             self._graphs[key] = (ids_all, vec_all, neighbour_graph(vec_all, center))
         return self._graphs[key]
+
+    def default_target(self, kind: str | None) -> str:
+        """`default_target` among the modalities this index holds (and JOINED for words, where
+        it holds a sensor and a skeleton)."""
+        held = self.indexed_modalities()
+        if not held:
+            raise LookupError(f"{self.uri}: the index holds no windows yet")
+        return default_target(kind, held + ([JOINED] if kind == "text" and {"imu", "pose"} <= set(held) else []))
 
     def indexed_modalities(self) -> list[str]:
         """The modalities that have windows in this index: the possible search targets."""

@@ -21,9 +21,10 @@ from pathlib import Path
 from query import DEFAULT_PLACEMENT, Index, open_index, optional
 from query.concepts import MAX_NAME_CHARS
 from query.http_guard import DEFAULT_MAX_BODY_MB, MB, Guard, HttpLimits, check_token, warn_if_open
+from query.searcher import JOINED, default_target
 from ui import api, defaults, grid, label_tab, scene, sync_tab, views
 from ui.errors import log, message
-from ui.features import JOINED, detect, page_notes, targets_for
+from ui.features import detect, page_notes, targets_for
 from ui.filters import Filters
 from ui.media import MediaDir
 from ui.views import KIND_NAMES, MAX_K, PLACEMENTS, UPLOAD_TYPES, Context
@@ -116,18 +117,10 @@ def _upload_label(kind: str | None) -> str:
     return f"Query file ({' '.join(UPLOAD_TYPES[kind])})" if kind in UPLOAD_TYPES else "Query file"
 
 
-def _default_target(kind: str | None, targets: list[str]) -> str:
-    """Cross-modal by default: an IMU clip finds pose, a pose clip finds IMU, words find a sensor
-    and a skeleton together where both are held (on both selection sets that ranks more of a
-    prompt's own action first than the sensor alone: docs/words.md), else IMU."""
-    wanted = {"imu": ["pose"], "pose": ["imu"]}.get(kind or "", [JOINED, "imu"])
-    return next((w for w in wanted if w in targets), targets[0])
-
-
 def _target_widget(kind: str | None, feats, value: str | None = None) -> dict:
     """The target dropdown's choices for a search of `kind`, and its value (`value` if it is one)."""
     choices = targets_for(kind, feats)
-    return {"choices": choices, "value": value if value in choices else _default_target(kind, choices),
+    return {"choices": choices, "value": value if value in choices else default_target(kind, choices),
             "info": f"{JOINED}: each moment found by its sensor and skeleton together" if JOINED in choices else None}
 
 

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from query.searcher import JOINED
 from ui.errors import EXPECTED
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ class Features:
     sync: bool = False
 
 
-JOINED = "imu+pose"  # a sensor and a skeleton together: a text search's target, or what labels recordings
 
 
 def with_joined(targets: list[str]) -> list[str]:

@@ -285,3 +285,32 @@ def test_text_search_by_sensor_and_skeleton_finds_each_demo_sentence(builtin_dem
     taught.teach("my punch", window_ids=taught.windows("label = 'boxing'", ["id"], modality="imu")["id"].to_list()[:3])
     hits = taught.search_text("my punch", "imu+pose", 5)
     assert set(hits["concept"]) == {"my punch"} and set(hits["modality"]) == {"imu"}
+
+
+def test_a_search_without_target_finds_what_the_index_holds(builtin_demo_dir, tmp_path, capsys):
+    """Left out, --target is what the page picks: words find the sensor and the skeleton together
+    where an index holds both, else the sensor; an indexed window finds the skeleton where there is
+    one, else other sensor windows. So a first text search of a sensor-only archive works as typed."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    from encoders import load_checkpoint
+    from indexer import build_path, discover
+    from indexer.model import Entry
+    from query.cli import main
+
+    def hits(*argv):
+        assert main([*argv, "-k", "3", "--json"]) == 0
+        return pl.read_json(capsys.readouterr().out.encode())
+
+    prompt = "a person does jumping jacks"
+    assert set(hits("text", prompt, "--index", str(builtin_demo_dir))["modality"]) == {"imu+pose"}
+    sensors = [Entry(id=e.id, sources=e.sources, load=lambda e=e: replace(e.load(), pose=None), subject=e.subject)
+               for e in discover(None, "demo") if e.subject == "1"]
+    build_path(tmp_path / "sensor-index", sensors, load_checkpoint("builtin"), progress=False)
+    found = hits("text", prompt, "--index", str(tmp_path / "sensor-index"))
+    assert set(found["modality"]) == {"imu"} and found["label"][0] == "jumping jacks"
+    window = int(found["window_id"][0])
+    assert set(hits("window", str(window), "--index", str(tmp_path / "sensor-index"))["modality"]) == {"imu"}
+    assert set(hits("window", str(window), "--index", str(builtin_demo_dir))["modality"]) == {"pose"}
