@@ -11,7 +11,8 @@ path unless the operator asks (`show_paths`).
     GET  /health                      the index, its encoders and searchable modalities
     GET  /recordings?where=...        recording metadata rows
     POST /search/text    {"prompt": "waving", "target": "imu", "k": 10, "where": "subject = 2"}
-                                      ("target": "imu+pose": one hit per moment, scored by both)
+                                      ("target": "imu+pose": one hit per moment, scored by both; left
+                                      out: that where the index holds both, else imu)
                                       (a prompt whose words cannot tell a direction apart here, e.g.
                                       "swipe to the left" finding the windows of "... to the right",
                                       adds the header X-Wording: the JSON of query.wording's check)
@@ -183,6 +184,7 @@ def request_models() -> SimpleNamespace:
         where: str | None = Field(None, max_length=MAX_FILTER_CHARS)
 
     class TextSearch(Search):
+        target: str | None = None  # None: what `query text` finds unless told (imu+pose where held, else imu)
         prompt: str
         expand: bool = True  # False: the prompt alone, not joined by its first hits (docs/words.md, section 10)
 
@@ -219,7 +221,7 @@ def request_models() -> SimpleNamespace:
 
     class UiSearch(BaseModel):
         query: str
-        target: str = "imu"
+        target: str | None = None  # as TextSearch
         k: int = Field(10, ge=1, le=10_000)
         filter: str = Field("", max_length=MAX_FILTER_CHARS)
 
@@ -291,9 +293,10 @@ def _add_search_routes(app, fastapi, models: SimpleNamespace, index: Index, limi
     @app.post("/search/text")
     def search_text(req: models.TextSearch, response: fastapi.Response) -> list[dict]:
         prompt = check_prompt(req.prompt, limits.max_prompt_chars)
-        rows = _rows(index.search_text(prompt, req.target, req.k, req.where, expand=req.expand))
+        target = req.target or index.default_target("text")
+        rows = _rows(index.search_text(prompt, target, req.k, req.where, expand=req.expand))
         # a header, as the body is a bare list of hits that clients already read as it is
-        check = index.check_wording(prompt, req.target, req.k, req.where)
+        check = index.check_wording(prompt, target, req.k, req.where)
         if check is not None:
             response.headers[WORDING_HEADER] = json.dumps(check)
         return rows
@@ -326,7 +329,8 @@ def _add_search_routes(app, fastapi, models: SimpleNamespace, index: Index, limi
 
     @app.post("/search")
     def search(req: models.UiSearch) -> dict:
-        return search_json(index, req.query, req.target, req.k, req.filter, limits.max_prompt_chars)
+        return search_json(index, req.query, req.target or index.default_target("text"), req.k, req.filter,
+                           limits.max_prompt_chars)
 
 
 def _add_concept_routes(app, models: SimpleNamespace, index: Index) -> None:

@@ -40,8 +40,10 @@ def test_searches_answer_like_the_python_api(served):
     rows = client.post("/search/text", json={"prompt": "waving", "target": "imu", "k": 5, "where": "subject = 2"}).json()
     want = ix.search_text("waving", "imu", 5, "subject = 2")
     assert [r["window_id"] for r in rows] == want["window_id"].to_list() and {r["subject"] for r in rows} == {"2"}
+    # no target: a sensor and a skeleton together where the index holds both, as the page and the CLI
     alone = client.post("/search/text", json={"prompt": "waving", "k": 5, "where": "subject = 2", "expand": False}).json()
-    assert [r["score"] for r in alone] == pytest.approx(ix.search_text("waving", "imu", 5, "subject = 2",
+    assert {r["modality"] for r in alone} == {"imu+pose"}
+    assert [r["score"] for r in alone] == pytest.approx(ix.search_text("waving", "imu+pose", 5, "subject = 2",
                                                                       expand=False)["score"].to_list())
     wid = rows[0]["window_id"]
     by_window = client.post("/search/window", json={"window_id": wid, "target": "pose", "k": 3}).json()
