@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from encoders import EXPAND_HITS, balanced, centred_cosines, expanded_query, label_sums, refined_labels, spread
-from indexer import ImuStream, PoseStream
+from indexer import ImuStream, PoseStream, sql
 from indexer.bounds import MAX_K, check_range
 from indexer.model import MODALITIES, Modality
 from query import concepts, inputs, match_score
@@ -148,8 +148,13 @@ def _modality_scores(searcher: Searcher, modality: Modality, encoder_id: str, ve
     windows = top.with_columns(_span_key())
     missing = spans.join(windows.select("recording_id", "span"), on=["recording_id", "span"], how="anti")
     if missing.height:
-        more = searcher.windows(where, ["id", *SPAN_COLUMNS, "vector"], encoder=encoder_id, modality=modality,
-                                recording=missing["recording_id"].unique().to_list())
+        # only the stretch of each recording the missing spans lie in: a long recording's other
+        # windows are never read
+        bounds = missing.group_by("recording_id").agg(pl.col("span").min().alias("lo"), pl.col("span").max().alias("hi"))
+        spans_sql = " OR ".join(f"({sql.scope('windows', recording=r)} AND t_start >= {(lo - 1) / 100!r} "
+                                f"AND t_start <= {(hi + 1) / 100!r})" for r, lo, hi in bounds.sort("recording_id").iter_rows())
+        more = searcher.windows(f"({where}) AND ({spans_sql})" if where else spans_sql, ["id", *SPAN_COLUMNS, "vector"],
+                                encoder=encoder_id, modality=modality)
         more = (more.rename({"id": "window_id"}).with_columns(_span_key())
                 .join(missing, on=["recording_id", "span"], how="semi"))
         windows = pl.concat([windows, more.select(windows.columns)])

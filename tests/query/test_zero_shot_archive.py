@@ -234,7 +234,7 @@ def test_a_concept_among_words_does_not_swallow_the_archive(builtin_demo_dir, tm
     assert tops.count("my punch") <= 12 and len(set(tops)) >= 4
 
 
-def test_text_search_by_sensor_and_skeleton_finds_each_demo_sentence(builtin_demo_dir, tmp_path, capsys):
+def test_text_search_by_sensor_and_skeleton_finds_each_demo_sentence(builtin_demo_dir, tmp_path, capsys, monkeypatch):
     """`--target imu+pose`: each moment of the demo scored by its wrist sensor's and its
     skeleton's windows together. Each of the demo's six example sentences then finds its own action
     first (measured: 4 of 6 by the sensor alone, 4 of 6 by the skeleton alone). One hit per time
@@ -269,6 +269,16 @@ def test_text_search_by_sensor_and_skeleton_finds_each_demo_sentence(builtin_dem
     got = ix.search_text(sentence, "imu+pose", 5, expand=False)
     assert got.select("recording_id", "t_start").rows() == spans.select("recording_id", "t_start").rows()
     assert got["score"].to_list() == pytest.approx(spans["expected"].to_list(), abs=1e-5)
+    # pools of one window each: the other modality's window at each span is read from the store
+    from query import text_aligned
+
+    monkeypatch.setattr(text_aligned, "JOINED_MIN", 1)
+    monkeypatch.setattr(text_aligned, "JOINED_POOL", 1)
+    small = ix.search_text(sentence, "imu+pose", 2, expand=False).join(
+        cos.group_by("recording_id", "t_start").agg(pl.col("cos").mean()), on=["recording_id", "t_start"])
+    assert set(small["modality"]) == {"imu+pose"}
+    assert small["score"].to_list() == pytest.approx(small["cos"].to_list(), abs=1e-5)
+    monkeypatch.undo()
 
     assert main(["text", sentence, "--target", "imu+pose", "-k", "5", "--index", str(builtin_demo_dir), "--json"]) == 0
     cli = pl.read_json(capsys.readouterr().out.encode())
