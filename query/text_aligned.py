@@ -78,7 +78,7 @@ def _search_joined(searcher: Searcher, prompt: str, modalities: tuple[Modality, 
     skeleton alone 0.740), the demo's six sentences 6 of 6 first (sensor 4, skeleton 4)."""
     check_range("k", k, 1, MAX_K)
     pool = min(MAX_K, max(JOINED_MIN, JOINED_POOL * k))
-    per: list[pl.DataFrame] = []
+    per: list[tuple] = []  # (modality, encoder id, prompt vector, search vector, its pool)
     for m in modalities:
         eid, vec, query = _text_query(searcher, prompt, m, where, encoder_id, templates, expand)
         top = searcher.nearest(eid, m, query, pool, where, columns=[*SPAN_COLUMNS, "vector"],
@@ -111,10 +111,11 @@ SPAN_COLUMNS = ["recording_id", "dataset", "subject", "label", "body_part", "t_s
 
 
 def _joined_match(searcher: Searcher, joined: pl.DataFrame, per: list[tuple]) -> np.ndarray:
-    """Each span's match probability: the "joined" model of the calibration (fitted on spans of
-    the selection sets scored by a sensor and a skeleton together, docs/match_score.md) over the
-    mean of the modalities' features of the prompt's own cosines, when one encoder searched every
-    modality and its calibration has that model; else the mean of the modalities' text matches."""
+    """Each span's match probability: for a span every modality scored, the "joined" model of the
+    calibration (fitted on spans of the selection sets scored by a sensor and a skeleton together,
+    docs/match_score.md) over the mean of the modalities' features of the prompt's own cosines,
+    when one encoder searched every modality and its calibration has that model; else (and for a
+    span only some modalities have) the mean of its modalities' text matches."""
     parts, probs = [], []
     for m, eid, vec, _query, _top in per:
         own = joined[f"own:{m}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
@@ -127,12 +128,16 @@ def _joined_match(searcher: Searcher, joined: pl.DataFrame, per: list[tuple]) ->
             p[have] = match_score.probabilities(searcher.calibration(eid), "text", own[have], bg)
         parts.append(f)
         probs.append(p)
+    if not joined.height:
+        return np.zeros(0)
     encoders = {eid for _, eid, *_ in per}
     calibration = searcher.calibration(encoders.pop()) if len(encoders) == 1 else None
     model = calibration.model("joined") if calibration is not None else None
-    if model is None:
-        return np.nanmean(np.stack(probs), axis=0)
-    return np.clip(model.predict(match_score.joined_features(parts)), 0.0, 1.0)
+    out = np.nanmean(np.stack(probs), axis=0)
+    every = ~np.isnan(np.stack([f[:, 0] for f in parts])).any(axis=0)  # spans every modality scored
+    if model is not None and every.any():
+        out[every] = np.clip(model.predict(match_score.joined_features(parts)[every]), 0.0, 1.0)
+    return out
 
 
 def _span_key() -> pl.Expr:
@@ -157,7 +162,8 @@ def _modality_scores(searcher: Searcher, modality: Modality, encoder_id: str, ve
                                 encoder=encoder_id, modality=modality)
         more = (more.rename({"id": "window_id"}).with_columns(_span_key())
                 .join(missing, on=["recording_id", "span"], how="semi"))
-        windows = pl.concat([windows, more.select(windows.columns)])
+        more = more.select(windows.columns)  # an empty pool's columns are typed as text: concatenate with rows only
+        windows = pl.concat([windows, more]) if windows.height else more
     if not windows.height:
         return windows.drop("vector").with_columns(score=pl.lit(None, pl.Float64), own=pl.lit(None, pl.Float64))
     v = np.asarray(windows["vector"].to_list(), np.float64)

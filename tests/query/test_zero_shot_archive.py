@@ -283,6 +283,12 @@ def test_text_search_by_sensor_and_skeleton_finds_each_demo_sentence(builtin_dem
     assert main(["text", sentence, "--target", "imu+pose", "-k", "5", "--index", str(builtin_demo_dir), "--json"]) == 0
     cli = pl.read_json(capsys.readouterr().out.encode())
     assert cli["window_id"].to_list() == ix.search_text(sentence, "imu+pose", 5)["window_id"].to_list()
+    # a filter that admits nothing: no hits; one that admits the sensor alone: the sensor's own hits
+    assert ix.search_text(sentence, "imu+pose", 5, "subject = '99'").height == 0
+    sensor_only = ix.search_text(sentence, "imu+pose", 5, "modality = 'imu'")
+    alone = ix.search_text(sentence, "imu", 5, "modality = 'imu'")
+    assert set(sensor_only["modality"]) == {"imu"} and sensor_only["window_id"].to_list() == alone["window_id"].to_list()
+    assert sensor_only["match"].to_list() == pytest.approx(alone["match"].to_list(), abs=1e-6)
     with pytest.raises(ValueError, match="unknown modality 'gyro'"):
         ix.search_text(sentence, "imu+gyro")
     with pytest.raises(LookupError, match="no 'video' windows"):
