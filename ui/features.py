@@ -27,8 +27,6 @@ class Features:
     sync: bool = False
 
 
-
-
 def with_joined(targets: list[str]) -> list[str]:
     """`targets` and, where they hold a sensor and a skeleton, JOINED: both together (a text search
     scores each moment by both, `query label` each recording)."""
