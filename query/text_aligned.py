@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from encoders import EXPAND_HITS, balanced, centred_cosines, expanded_query, label_sums, refined_labels, spread
-from indexer import ImuStream, PoseStream, sql
+from indexer import ImuStream, PoseStream, where_filter
 from indexer.bounds import MAX_K, check_range
 from indexer.model import MODALITIES, Modality
 from query import concepts, inputs, match_score
@@ -156,8 +156,9 @@ def _modality_scores(searcher: Searcher, modality: Modality, encoder_id: str, ve
         # only the stretch of each recording the missing spans lie in: a long recording's other
         # windows are never read
         bounds = missing.group_by("recording_id").agg(pl.col("span").min().alias("lo"), pl.col("span").max().alias("hi"))
-        spans_sql = " OR ".join(f"({sql.scope('windows', recording=r)} AND t_start >= {(lo - 1) / 100!r} "
-                                f"AND t_start <= {(hi + 1) / 100!r})" for r, lo, hi in bounds.sort("recording_id").iter_rows())
+        stretch = [where_filter(recording_id=[r], at_least={"t_start": (lo - 1) / 100}, at_most={"t_start": (hi + 1) / 100})
+                   for r, lo, hi in bounds.sort("recording_id").iter_rows()]
+        spans_sql = " OR ".join(f"({one})" for one in stretch)
         more = searcher.windows(f"({where}) AND ({spans_sql})" if where else spans_sql, ["id", *SPAN_COLUMNS, "vector"],
                                 encoder=encoder_id, modality=modality)
         more = (more.rename({"id": "window_id"}).with_columns(_span_key())
