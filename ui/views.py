@@ -347,13 +347,28 @@ def choices(ctx: Context) -> dict[str, list[str]]:
 
 
 def example_prompts(ctx: Context, n: int = 8) -> list[str]:
-    """Prompts a new user can click: the index's own labels, the most common first."""
-    df = ctx.index.recordings()
+    """Prompts a new user can click: the index's own labels, the most common first, each said in
+    the archive's own words where it has them (`_described`: the demo's "a person walks forward
+    swinging the arms" for "walking"), else as "a person <label>"."""
+    df = ctx.index.recordings(columns=["id", "text"])
     if df.height == 0:
         return []
-    counts = df.filter(pl.col("text").fill_null("") != "").group_by("text").len().sort(["len", "text"],
-                                                                                       descending=[True, False])
-    return [f"a person {t}" if len(t.split()) <= 2 else t for t in counts["text"].head(n).to_list()]
+    counts = (df.filter(pl.col("text").fill_null("") != "").group_by("text")
+              .agg(pl.len(), pl.col("id").sort().first()).sort(["len", "text"], descending=[True, False]))
+    return [_described(ctx, rid) or (f"a person {t}" if len(t.split()) <= 2 else t)
+            for t, rid in counts.select("text", "id").head(n).iter_rows()]
+
+
+def _described(ctx: Context, recording_id: str) -> str | None:
+    """The sentence a recording's archive describes it with as a whole (a text span lasting the
+    whole recording, which the index does not keep beside the labels), read from its sources;
+    None when it has none or cannot be read."""
+    try:
+        rec = ctx.recording(recording_id)
+    except (BadInput, OSError, ValueError, LookupError):
+        return None
+    said = [span.text.strip() for span in rec.text if rec.covers_whole(span) and span.text.strip()]
+    return said[0] if said and len(said[0].split()) >= 3 else None
 
 
 # ----------------------------------------------------------------------------- the grid
