@@ -9,11 +9,7 @@ answer them: a hit is relevant when its label is the query's. Three query kinds:
   example  a window searches the other recordings' (other takes') windows of each modality (IMU->IMU, IMU->pose,
            pose->pose, pose->IMU), as a query clip would;
   concept  the prototype of 3 windows of one label from 3 recordings (query.concepts'
-           prototype_vector) searches the other recordings' windows;
-  joined   where the windows have a sensor and a skeleton, each label name searches both at once
-           as `query text --target imu+pose` does: ranked by the mean of the two modalities'
-           cosines with the prompt joined by its own first hits, featured by the mean of the two
-           modalities' features of the prompt's own cosines (query.match_score.joined_features).
+           prototype_vector) searches the other recordings' windows.
 
 Each query keeps its best HITS hits, its features are taken against BACKGROUND_WINDOWS random
 windows of the searched set (query.match_score.features, the very code a search runs), and per
@@ -59,7 +55,6 @@ EXAMPLE_QUERIES = 300  # example queries per archive and modality pair
 CONCEPT_QUERIES = 8  # concept queries per label
 CONCEPT_SHOTS = 3
 UTD_TEST = {"2", "4", "6", "8"}
-JOINED = "imu+pose"  # archive_vectors' key of the windows that have both, for "joined" queries
 BINS = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
 
 
@@ -92,10 +87,6 @@ def archive_vectors(encoder, name: str, data: Path, work: Path) -> dict:
         if modality in emb and len(rows) >= 20:
             out[modality] = (zeroshot.unit(emb[modality][rows]).astype(np.float32),
                              np.asarray([ws.captions[i] for i in rows]), np.asarray([take(ws.recording_ids[i]) for i in rows]))
-    rows = np.flatnonzero(ws.has_imu & ws.has_pose & ws.has_text)
-    if {"imu", "pose"} <= set(out) and len(rows) >= 20:  # each window's sensor and skeleton, side by side
-        out[JOINED] = (zeroshot.unit(emb["imu"][rows]).astype(np.float32), zeroshot.unit(emb["pose"][rows]).astype(np.float32),
-                       np.asarray([ws.captions[i] for i in rows]))
     return out
 
 
@@ -127,8 +118,6 @@ def simulate(encoder, vecs: dict, seed: int = 0) -> dict[str, dict]:
         o["rank"].append(np.arange(1, len(rows) + 1))
         qid += 1
 
-    pair = vecs.get(JOINED)
-    vecs = {m: v for m, v in vecs.items() if m != JOINED}  # the loops below are over single modalities
     if encoder.text_aligned:
         for target in vecs:
             names = sorted(set(vecs[target][1]))
@@ -154,30 +143,7 @@ def simulate(encoder, vecs: dict, seed: int = 0) -> dict[str, dict]:
                 proto = prototype_vector(v[rows]).astype(np.float32)
                 for target in vecs:
                     add("concept", proto, name, target, ~np.isin(vecs[target][2], chosen))
-    if encoder.text_aligned and pair is not None:  # last: the draws above stay those of earlier fits
-        joined_queries(encoder, pair, rng, out["joined"], qid)
     return {k: {f: np.concatenate(o[f]) for f in o} for k, o in out.items() if o["X"]}
-
-
-def joined_queries(encoder, pair: tuple, rng: np.random.Generator, o: dict, qid: int) -> None:
-    """Every label name searching a sensor's and a skeleton's windows at once, appended to `o`:
-    ranked as `query text --target imu+pose` ranks, featured by query.match_score.joined_features."""
-    imu, pose, labels = pair
-    names = sorted(set(labels))
-    for name, t in zip(names, encoder.encode_text(names)):
-        t = zeroshot.unit(t).astype(np.float32)
-        ranked = (zeroshot.expanded_sims(t[None], imu)[0] + zeroshot.expanded_sims(t[None], pose)[0]) / 2
-        top = np.argsort(-ranked, kind="stable")[:HITS]
-        parts = []
-        for v in (imu, pose):
-            own = v @ t
-            bg = own[rng.choice(len(v), size=min(match_score.BACKGROUND_WINDOWS, len(v)), replace=False)]
-            parts.append(match_score.features(own[top], bg))
-        o["X"].append(match_score.joined_features(parts))
-        o["y"].append(labels[top] == name)
-        o["q"].append(np.full(len(top), qid))
-        o["rank"].append(np.arange(1, len(top) + 1))
-        qid += 1
 
 
 def merge(parts: list[dict]) -> dict:

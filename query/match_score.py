@@ -13,8 +13,7 @@ the hit is relevant (shares the query's label):
                  self-matches left out)
 
 One model per query kind: "text" (a prompt), "example" (an IMU / pose / video clip or an
-indexed window), "concept" (a concept's prototype, query.concepts), "joined" (a prompt searching
-several modalities at once, one hit per time span: `joined_features`). A model is a linear score
+indexed window), "concept" (a concept's prototype, query.concepts). A model is a linear score
 over some of the features, made a probability by a logistic (Platt) or an isotonic map, both
 non-decreasing, so within one query a higher cosine never gets a lower probability.
 
@@ -44,7 +43,7 @@ log = logging.getLogger(__name__)
 CALIBRATION = "calibration.json"
 FORMAT = "motionsearch-match-score/1"
 FEATURES = ("cosine", "z", "percentile", "below_best")
-KINDS = ("text", "example", "concept", "joined")
+KINDS = ("text", "example", "concept")
 SELF_MATCH = 0.9999  # a cosine this high is the query's own vector found again
 BACKGROUND_WINDOWS = 1000  # windows of random recordings the scores are taken relative to
 FALLBACK_CHECKPOINT = "builtin"  # whose relative models serve a checkpoint without calibration
@@ -66,16 +65,6 @@ def features(scores: np.ndarray, background: np.ndarray, best: float | None = No
     z = (scores - mean) / max(std, 1e-6)
     below = np.searchsorted(background, scores, side="left") / max(len(background), 1)
     return np.column_stack([scores, z, below, np.minimum(scores - best, 0.0)])
-
-
-def joined_features(parts: list[np.ndarray]) -> np.ndarray:
-    """Features of hits scored by several modalities (a text search of "imu+pose"): `parts`, each
-    modality's `features` of the same hits (rows of NaN where a hit has no window of it). The
-    cosine, z and percentile are their means over the modalities a hit has; below_best is the
-    hit's mean cosine minus the best mean cosine among the hits."""
-    f = np.nanmean(np.stack([np.asarray(p, np.float64) for p in parts]), axis=0)
-    f[:, 3] = np.minimum(f[:, 0] - np.nanmax(f[:, 0]), 0.0)
-    return f
 
 
 @dataclass
@@ -136,9 +125,7 @@ class Calibration:
     source: str
 
     def model(self, kind: str) -> Model | None:
-        """The model of `kind`; a kind the file has none for takes the example model, but for
-        "joined", whose hits then take the mean of their modalities' text matches (older files)."""
-        return self.kinds.get(kind) or (None if kind == "joined" else self.kinds.get("example"))
+        return self.kinds.get(kind) or self.kinds.get("example")
 
 
 def read(path: str | Path) -> Calibration:
@@ -150,7 +137,7 @@ def read(path: str | Path) -> Calibration:
             raise ValueError(f"format is {d.get('format')!r}, not {FORMAT!r}")
         kinds = {k: Model.from_json(m) for k, m in d["kinds"].items() if k in KINDS}
         relative = {k: Model.from_json(m) for k, m in d.get("relative", {}).items() if k in KINDS}
-        if not set(kinds) - {"joined"}:
+        if not kinds:
             raise ValueError(f"no model for any of {list(KINDS)}")
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path}: not a match-score calibration ({type(exc).__name__}: {exc})") from None

@@ -67,8 +67,8 @@ def _search_joined(searcher: Searcher, prompt: str, modalities: tuple[Modality, 
     windows (at least JOINED_MIN) taken, and every time span any of them found scored by every
     modality: a span's windows of a modality are those of its recording starting at the same
     time (to 10 ms); a modality's score there is the best of its windows (several sensors: the
-    best sensor), and the span's `score` is the mean over the modalities it has; its `match`
-    comes from the calibration's model for such spans (`_joined_match`).
+    best sensor), and the span's `score` and `match` are the means over the modalities it has
+    (`_joined_match`).
     A span ranked high by both modalities yet in neither's pool is missed, as any re-ranking
     misses it. The hit's `window_id`, `body_part` and metadata are those of its first modality's
     window (the order given), `modality` names the modalities that scored it ("imu+pose").
@@ -111,33 +111,21 @@ SPAN_COLUMNS = ["recording_id", "dataset", "subject", "label", "body_part", "t_s
 
 
 def _joined_match(searcher: Searcher, joined: pl.DataFrame, per: list[tuple]) -> np.ndarray:
-    """Each span's match probability: for a span every modality scored, the "joined" model of the
-    calibration (fitted on spans of the selection sets scored by a sensor and a skeleton together,
-    docs/match_score.md) over the mean of the modalities' features of the prompt's own cosines,
-    when one encoder searched every modality and its calibration has that model; else (and for a
-    span only some modalities have) the mean of its modalities' text matches."""
-    parts, probs = [], []
+    """Each span's match probability: the mean of its modalities' text matches, each taken as that
+    modality's own search takes it (from the prompt's own cosines, relative to the modality's
+    background sample and its best hit here). A model of its own for such spans, fitted on the
+    selection sets, was measured and not kept (docs/match_score.md)."""
+    probs = []
     for m, eid, vec, _query, _top in per:
         own = joined[f"own:{m}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
         have = ~np.isnan(own)
         bg = searcher.match_background(eid, m)
         bg = bg @ np.asarray(vec, np.float32) if bg.size else np.zeros(0)
-        f, p = np.full((len(own), len(match_score.FEATURES)), np.nan), np.full(len(own), np.nan)
+        p = np.full(len(own), np.nan)
         if have.any():
-            f[have] = match_score.features(own[have], bg)
             p[have] = match_score.probabilities(searcher.calibration(eid), "text", own[have], bg)
-        parts.append(f)
         probs.append(p)
-    if not joined.height:
-        return np.zeros(0)
-    encoders = {eid for _, eid, *_ in per}
-    calibration = searcher.calibration(encoders.pop()) if len(encoders) == 1 else None
-    model = calibration.model("joined") if calibration is not None else None
-    out = np.nanmean(np.stack(probs), axis=0)
-    every = ~np.isnan(np.stack([f[:, 0] for f in parts])).any(axis=0)  # spans every modality scored
-    if model is not None and every.any():
-        out[every] = np.clip(model.predict(match_score.joined_features(parts)[every]), 0.0, 1.0)
-    return out
+    return np.nanmean(np.stack(probs), axis=0) if joined.height else np.zeros(0)
 
 
 def _span_key() -> pl.Expr:
