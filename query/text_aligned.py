@@ -17,7 +17,7 @@ from encoders import EXPAND_HITS, balanced, centred_cosines, expanded_query, lab
 from indexer import ImuStream, PoseStream, where_filter
 from indexer.bounds import MAX_K, check_range
 from indexer.model import MODALITIES, Modality
-from query import concepts, inputs, match_score
+from query import concepts, inputs
 from query.embedding import embed_clip
 from query.searcher import Searcher
 
@@ -117,13 +117,11 @@ def _joined_match(searcher: Searcher, joined: pl.DataFrame, per: list[tuple]) ->
     selection sets, was measured and not kept (docs/match_score.md)."""
     probs = []
     for m, eid, vec, _query, _top in per:
-        own = joined[f"own:{m}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        have = ~np.isnan(own)
-        bg = searcher.match_background(eid, m)
-        bg = bg @ np.asarray(vec, np.float32) if bg.size else np.zeros(0)
-        p = np.full(len(own), np.nan)
+        own = joined.select(pl.col(f"window_id:{m}").alias("window_id"), pl.col(f"own:{m}").alias("score"))
+        have = own["score"].is_not_null().to_numpy()
+        p = np.full(joined.height, np.nan)
         if have.any():
-            p[have] = match_score.probabilities(searcher.calibration(eid), "text", own[have], bg)
+            p[have] = searcher.with_match(own.filter(pl.Series(have)), np.atleast_2d(vec), eid, m, "text")["match"].to_numpy()
         probs.append(p)
     return np.nanmean(np.stack(probs), axis=0) if joined.height else np.zeros(0)
 
