@@ -30,7 +30,7 @@ from encoders import (
 )
 from indexer import IndexStore, Recording
 from indexer.bounds import MAX_K, check_range
-from indexer.model import Modality
+from indexer.model import MODALITIES, Modality
 from query import match_score, recordings
 from query.search import nearest_windows
 
@@ -200,7 +200,8 @@ class Searcher:
     def default_target(self, kind: str | None) -> str:
         """`default_target` among the modalities this index holds (and JOINED for words, where
         it holds a sensor and a skeleton)."""
-        held = self.indexed_modalities()
+        # counted per modality, as pick_encoder_id checks the target it picks: no scan of the windows
+        held = [m for m in MODALITIES if self.count("windows", modality=m)]
         if not held:
             raise LookupError(f"{self.uri}: the index holds no windows yet")
         return default_target(kind, held + ([JOINED] if kind == "text" and {"imu", "pose"} <= set(held) else []))
