@@ -46,6 +46,12 @@ QUERY_KINDS = ("text", "imu", "pose", "video", "tokens")
 JOINED = "imu+pose"  # a sensor and a skeleton together: one text search of both (query.text_aligned)
 
 
+def with_joined(targets: list[str]) -> list[str]:
+    """`targets` and, where they hold a sensor and a skeleton, JOINED: both together (a text search
+    scores each moment by both, `label_recordings` each recording)."""
+    return list(targets) + ([JOINED] if {"imu", "pose"} <= set(targets) else [])
+
+
 def default_target(kind: str | None, targets: list[str]) -> str:
     """What a search of `kind` ("text", "imu", "pose", "video", "window") finds unless told,
     among `targets`: cross-modal, an IMU clip finds pose, a pose clip and a video clip find IMU,
@@ -204,7 +210,7 @@ class Searcher:
         held = [m for m in MODALITIES if self.count("windows", modality=m)]
         if not held:
             raise LookupError(f"{self.uri}: the index holds no windows yet")
-        return default_target(kind, held + ([JOINED] if kind == "text" and {"imu", "pose"} <= set(held) else []))
+        return default_target(kind, with_joined(held) if kind == "text" else held)
 
     def indexed_modalities(self) -> list[str]:
         """The modalities that have windows in this index: the possible search targets."""

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from query.searcher import JOINED
+from query.searcher import with_joined
 from ui.errors import EXPECTED
 
 if TYPE_CHECKING:
@@ -25,12 +25,6 @@ class Features:
     query_kinds: list[str]  # "text", "imu", "pose", "video"
     unavailable: dict[str, str] = field(default_factory=dict)  # kind or tab -> why not
     sync: bool = False
-
-
-def with_joined(targets: list[str]) -> list[str]:
-    """`targets` and, where they hold a sensor and a skeleton, JOINED: both together (a text search
-    scores each moment by both, `query label` each recording)."""
-    return list(targets) + ([JOINED] if {"imu", "pose"} <= set(targets) else [])
 
 
 def targets_for(kind: str | None, features: Features) -> list[str]:

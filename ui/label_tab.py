@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from query import optional
+from query.searcher import with_joined
 from ui.errors import UserError, safely
-from ui.features import with_joined
 from ui.views import Context
 
 gr = optional("gradio", "ui", "the web page")

@@ -19,9 +19,10 @@ from query import DEFAULT_PLACEMENT, VIDEO_SUFFIXES, BadInput, Index, Recording,
 from query.concepts import MAX_EXAMPLES
 from query.http_guard import DEFAULT_MAX_PROMPT_CHARS
 from query.match_score import FAIR, STRONG
+from query.searcher import with_joined
 from ui import grid, render, scene
 from ui.errors import UserError
-from ui.features import Features, targets_for, with_joined
+from ui.features import Features, targets_for
 from ui.filters import Filters
 from ui.media import MediaDir
 
