@@ -137,13 +137,15 @@ class Index(Searcher):
         scored against the concept's prototype, not its words."""
         return text_aligned.classify(self, path_or_stream, labels, modality, **kw)
 
-    def label_recordings(self, labels: list[str], modality: Modality | str | Sequence[str] = "imu",
+    def label_recordings(self, labels: list[str], modality: Modality | str | Sequence[str] | None = None,
                          where: str | None = None, encoder_id: str | None = None, refine: bool = False,
                          spread: bool = False, balance: bool = False) -> pl.DataFrame:
         """Labels for every recording whose `modality` windows `where` admits, among `labels` (text
         prompts; a concept's name scores with its prototype) -> DataFrame (recording_id, body_part,
         label, cosine, runner_up, margin, windows); several modalities (("imu", "pose") or
-        "imu+pose"): one row per recording, scored by all of them; `refine`: the label vectors refined by those
+        "imu+pose"): one row per recording, scored by all of them; None (the default): what the index
+        holds, a sensor and a skeleton together where it holds both, else the sensor; `refine`: the
+        label vectors refined by those
         windows first; `spread`: the windows' scores spread over their nearest-window graph, taught
         examples held to their concept; `balance`: the recordings made to share the labels equally,
         for activities about equally common among them (query.text_aligned.label_recordings)."""

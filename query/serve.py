@@ -25,7 +25,8 @@ path unless the operator asks (`show_paths`).
     GET  /concepts                    the concepts taught; DELETE /concepts/{name} forgets one
     POST /label          {"labels": ["my squat", "a person walks"], "modality": "imu" (or ["imu", "pose"]), "where": ...,
                           "refine": false, "spread": false, "balance": false}  every recording's best
-                                      label among words and concepts (Index.label_recordings)
+                                      label among words and concepts (Index.label_recordings); without
+                                      "modality": sensor and skeleton together where the index holds both
     POST /search/imu     {"data": [[ax, ay, az, gx, gy, gz], ...], "rate": 50, "target": "pose",
                           "placement": "left_wrist", "channels": ["acc_x", ...], "acc_unit": "g"}
                                       (channels: any subset, default acc then gyr by column count)
@@ -232,7 +233,9 @@ def request_models() -> SimpleNamespace:
 
     class Label(BaseModel):
         labels: list[str] = Field(..., min_length=2, max_length=1000)
-        modality: str | list[str] = "imu"  # several ("imu+pose" or a list): each recording by all it holds
+        # several ("imu+pose" or a list): each recording by all it holds; None: what the index holds,
+        # a sensor and a skeleton together where it holds both, else imu (with spread: imu)
+        modality: str | list[str] | None = None
         where: str | None = Field(None, max_length=MAX_FILTER_CHARS)
         refine: bool = False
         spread: bool = False

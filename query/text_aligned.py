@@ -223,7 +223,7 @@ def classify(searcher: Searcher, path_or_stream: str | Path | ImuStream | PoseSt
     return df.sort("score", descending=True, maintain_order=True)
 
 
-def label_recordings(searcher: Searcher, labels: list[str], modality: Modality | str | Sequence[str] = "imu",
+def label_recordings(searcher: Searcher, labels: list[str], modality: Modality | str | Sequence[str] | None = None,
                      where: str | None = None, encoder_id: str | None = None, refine: bool = False,
                      spread: bool = False, balance: bool = False) -> pl.DataFrame:
     """Labels for a whole archive: every recording (one row per recording and body part) whose
@@ -237,6 +237,10 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality |
     made for, labels that name what those windows hold (docs/words.md, "Label vectors refined by
     the archive"). Without `spread` the windows are streamed (never all in memory) and no model
     weights load.
+
+    `modality` None labels by what the index holds, as words search (`Searcher.default_target`):
+    a sensor and a skeleton together where it holds both, else the sensor, else what there is;
+    with `spread`, which follows one modality, the first of those.
 
     Several modalities (`("imu", "pose")`, or "imu+pose") label each recording by all it holds:
     one row per recording, its scores the mean of each modality's (each relative to that
@@ -268,6 +272,9 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality |
     labels = list(dict.fromkeys(s.strip() for s in labels if s and s.strip()))
     if len(labels) < 2:
         raise ValueError("give at least two distinct labels to choose between")
+    if modality is None:
+        modality = searcher.default_target("text")
+        modality = modalities_of(modality)[0] if spread else modality
     modalities = modalities_of(modality)
     if spread and len(modalities) > 1:
         raise ValueError("spread follows one modality's nearest windows: label with one modality, or without spread")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from query import optional
-from query.searcher import with_joined
+from query.searcher import JOINED, default_target, with_joined
 from ui.errors import UserError, safely
 from ui.views import Context
 
@@ -48,13 +48,17 @@ def run_label(ctx: Context, text: str | None, modality: str | None, where: str |
     if len(labels) > MAX_LABELS:
         raise UserError(f"{len(labels)} names; the page labels with at most {MAX_LABELS} at a time")
     taught = {c.casefold() for c in ctx.index.concepts()["name"].to_list()}
-    df = ctx.index.label_recordings(labels, modality or "imu", (where or "").strip() or None,
+    joined = "+" in (modality or "")
+    if joined and spread:  # spread follows one modality's nearest windows: the first of the pair, said below
+        modality, joined = modality.split("+")[0], False
+    df = ctx.index.label_recordings(labels, modality or None, (where or "").strip() or None,
                                     refine=bool(refine), spread=bool(spread), balance=bool(balance))
     counts = df["label"].value_counts(sort=True)
     shares = ", ".join(f"{name} {n}" + (" (concept)" if name.casefold() in taught else "")
                        for name, n in counts.iter_rows())
-    how = ", ".join(w for w, on in (("by sensor and skeleton together", "+" in (modality or "")), ("refined", refine),
-                                    ("spread over the nearest windows", spread), ("balanced", balance)) if on)
+    how = ", ".join(w for w, on in (("by sensor and skeleton together", joined), ("refined", refine),
+                                    (f"spread over the nearest {modality} windows", spread), ("balanced", balance))
+                    if on)
     summary = f"**{df.height} recordings labelled**{' (' + how + ')' if how else ''}: {shares}."
     unused = [name for name in labels if name not in set(counts["label"].to_list())]
     if unused:
@@ -74,9 +78,10 @@ def build(ctx: Context) -> None:
                            placeholder="e.g. my punch, a person walks, a person waves the right hand")
         with gr.Column(scale=1):
             choices = with_joined(ctx.features.targets or ["imu"])
-            modality = gr.Dropdown(choices, value=choices[0], label="Windows of", elem_id="label-modality",
-                                   info="imu+pose: each recording named by its sensor and skeleton together"
-                                   if "imu+pose" in choices else None)
+            modality = gr.Dropdown(choices, value=default_target("text", choices), label="Windows of",
+                                   elem_id="label-modality",
+                                   info="imu+pose: each recording named by its sensor and skeleton together "
+                                        "(spread: by imu)" if JOINED in choices else None)
             where = gr.Textbox(label="Filter (SQL over windows)", placeholder="subject = 2", elem_id="label-where")
     with gr.Row():
         refine = gr.Checkbox(False, label="Refine the names by these windows first", elem_id="label-refine")

@@ -62,24 +62,25 @@ def test_label_recordings_on_the_demo(builtin_demo_dir, tmp_path, capsys):
     truth = dict(ix.recordings(None, ["id", "labels"]).select("id", pl.col("labels").list.first()).iter_rows())
     right = {}
     for refine in (False, True):
-        df = ix.label_recordings(list(ACTIONS), refine=refine)
+        df = ix.label_recordings(list(ACTIONS), "imu", refine=refine)
         assert df.height == 48 and df["recording_id"].n_unique() == 48
         assert (df["margin"] >= 0).all() and (df["label"] != df["runner_up"]).all()
         right[refine] = sum(truth[r] == lab for r, lab in zip(df["recording_id"], df["label"]))
     assert right[False] >= 30 and right[True] > right[False]
-    assert ix.label_recordings(list(ACTIONS), where="subject = '1'")["recording_id"].n_unique() == 12
+    assert ix.label_recordings(list(ACTIONS), "imu", where="subject = '1'")["recording_id"].n_unique() == 12
     with pytest.raises(ValueError, match="two distinct"):
         ix.label_recordings(["waving"])
-    assert main(["label", "--labels", ",".join(ACTIONS), "--index", str(builtin_demo_dir), "--json"]) == 0
+    assert main(["label", "--labels", ",".join(ACTIONS), "--modality", "imu", "--index", str(builtin_demo_dir),
+                 "--json"]) == 0
     rows = pl.read_json(capsys.readouterr().out.encode())
-    assert rows["label"].to_list() == ix.label_recordings(list(ACTIONS))["label"].to_list()
+    assert rows["label"].to_list() == ix.label_recordings(list(ACTIONS), "imu")["label"].to_list()
     # a concept taught from three squat windows names the squats among words that do not
     copy = tmp_path / "demo-index"
     shutil.copytree(builtin_demo_dir, copy)
     taught = open_index(copy)
     squats = taught.windows("label = 'squat'", ["id", "recording_id"], modality="imu")
     taught.teach("deep knee bend", window_ids=squats.unique("recording_id", keep="first").head(3)["id"].to_list())
-    df = taught.label_recordings(["deep knee bend", "a person stands still", "a person sleeps"])
+    df = taught.label_recordings(["deep knee bend", "a person stands still", "a person sleeps"], "imu")
     picked = {r for r, lab in zip(df["recording_id"], df["label"]) if lab == "deep knee bend"}
     assert {r for r, t in truth.items() if t == "squat"} <= picked and len(picked) < 24
 
@@ -89,8 +90,10 @@ def test_label_recordings_by_sensor_and_skeleton(builtin_demo_dir, capsys):
     """Every demo take has a wrist sensor and a skeleton, and the two see different things. Asked
     to label by both, each recording is one row scored by the mean of the two modalities' scores,
     and more are right than by either alone (measured: 34 of 48 by the sensor, 32 by the skeleton,
-    48 by both); the CLI (`--modality imu pose`) and "imu+pose" give the same rows; spread, which
-    follows one modality's neighbours, and an unknown modality are refused in one line."""
+    48 by both); the CLI (`--modality imu pose`) and "imu+pose" give the same rows, and so does
+    labelling without a modality (Python and CLI), since the demo holds both; spread, which follows
+    one modality's neighbours, is refused with both named and takes the sensor unless told; an
+    unknown modality is refused in one line."""
     import polars as pl
 
     from indexer.importers.demo import ACTIONS
@@ -114,6 +117,15 @@ def test_label_recordings_by_sensor_and_skeleton(builtin_demo_dir, capsys):
     assert pl.read_json(capsys.readouterr().out.encode())["label"].to_list() == both["label"].to_list()
     with pytest.raises(ValueError, match="one modality"):
         ix.label_recordings(list(ACTIONS), ("imu", "pose"), spread=True)
+    # unless told one, a recording is named by all the index holds (Python, CLI); spread, which
+    # follows one modality, then takes the sensor's windows instead of refusing
+    assert ix.label_recordings(list(ACTIONS))["label"].to_list() == both["label"].to_list()
+    assert main(["label", "--labels", ",".join(ACTIONS), "--index", str(builtin_demo_dir), "--json"]) == 0
+    assert pl.read_json(capsys.readouterr().out.encode())["label"].to_list() == both["label"].to_list()
+    spread = ix.label_recordings(list(ACTIONS), spread=True)
+    assert spread["label"].to_list() == ix.label_recordings(list(ACTIONS), "imu", spread=True)["label"].to_list()
+    assert main(["label", "--labels", ",".join(ACTIONS), "--spread", "--index", str(builtin_demo_dir), "--json"]) == 0
+    assert pl.read_json(capsys.readouterr().out.encode())["label"].to_list() == spread["label"].to_list()
     with pytest.raises(ValueError, match="unknown modality 'gyro'"):
         ix.label_recordings(list(ACTIONS), "imu+gyro")
 
@@ -131,14 +143,15 @@ def test_label_recordings_balanced_on_the_demo(builtin_demo_dir, capsys):
 
     ix = open_index(builtin_demo_dir)
     truth = dict(ix.recordings(None, ["id", "labels"]).select("id", pl.col("labels").list.first()).iter_rows())
-    plain = ix.label_recordings(list(ACTIONS))
-    even = ix.label_recordings(list(ACTIONS), balance=True)
+    plain = ix.label_recordings(list(ACTIONS), "imu")
+    even = ix.label_recordings(list(ACTIONS), "imu", balance=True)
     right = [sum(truth[r] == lab for r, lab in zip(df["recording_id"], df["label"])) for df in (plain, even)]
     assert right[1] > right[0] and right[1] >= 38
     taken = even["label"].value_counts()["count"].to_list()
     assert len(taken) == 6 and max(taken) <= 12 and min(taken) >= 4
     assert ((even["margin"] >= 0) & (even["margin"] <= 1)).all()
-    assert main(["label", "--labels", ",".join(ACTIONS), "--balance", "--index", str(builtin_demo_dir), "--json"]) == 0
+    assert main(["label", "--labels", ",".join(ACTIONS), "--balance", "--modality", "imu", "--index",
+                 str(builtin_demo_dir), "--json"]) == 0
     assert pl.read_json(capsys.readouterr().out.encode())["label"].to_list() == even["label"].to_list()
     both = ix.label_recordings(list(ACTIONS), spread=True, balance=True)
     assert both.height == 48 and ((both["margin"] >= 0) & (both["margin"] <= 1)).all()

@@ -422,9 +422,9 @@ def test_at_phone_width_the_results_come_first(browser, ui_server):
 def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_server):
     """Type names on the Label tab (one a concept taught by example), press the button: a row per
     recording and body part, as Index.label_recordings gives them, and a summary that counts the
-    labels and marks the concept; ticked *balance*, the balanced labels; *imu+pose*, one row per
-    recording named by its sensor and skeleton together; fewer than two names are refused in one
-    line."""
+    labels and marks the concept; ticked *balance*, the balanced labels. An index of sensors and
+    skeletons names each recording by both unless one modality is chosen; fewer than two names are
+    refused in one line."""
     index = ui_server[0].motionsearch_context.index
     target = ui_server[0].motionsearch_context.features.targets[0]
     windows = index.windows("dataset = 'demo'", ["id"], modality=target)["id"].to_list()[:2]
@@ -440,8 +440,10 @@ def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_
         page.fill("#label-names textarea", ", ".join(names))
         page.click("#label-button")
         page.wait_for_selector("#label-status :text('recordings labelled')")
-        want = index.label_recordings(names, target)
+        want = index.label_recordings(names)  # as the page labels by default: all the index holds
+        both = {"imu", "pose"} <= set(ui_server[0].motionsearch_context.features.targets)
         status = page.inner_text("#label-status")
+        assert ("sensor and skeleton together" in status) == both, status
         assert f"{want.height} recordings labelled" in status
         if "my label move" in want["label"].to_list():
             assert "my label move" in status and "(concept)" in status
@@ -453,21 +455,22 @@ def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_
         page.check("#label-balance input")
         page.click("#label-button")
         page.wait_for_selector("#label-status :text('balanced')")
-        even = index.label_recordings(names, target, balance=True)
+        even = index.label_recordings(names, balance=True)
         status = page.inner_text("#label-status")
         for name, n in even["label"].value_counts().iter_rows():
             assert f"{name} {n}" in status, status
-        # an index of sensors and skeletons offers both together: one row per recording
-        if {"imu", "pose"} <= set(ui_server[0].motionsearch_context.features.targets):
+        # an index of sensors and skeletons names each recording by both unless told one: one row per recording
+        if both:
+            assert want["recording_id"].n_unique() == want.height
+            assert want["label"].to_list() == index.label_recordings(names, ("imu", "pose"))["label"].to_list()
             page.uncheck("#label-balance input")
-            _choose(page, "#label-modality", "imu+pose")
+            _choose(page, "#label-modality", target)
             page.click("#label-button")
-            both = index.label_recordings(names, ("imu", "pose"))
-            page.wait_for_selector("#label-status :text('sensor and skeleton together')")
-            page.wait_for_selector(f"#label-table [role=grid][aria-rowcount='{both.height + 1}']")
-            assert both["recording_id"].n_unique() == both.height
+            one = index.label_recordings(names, target)
+            page.wait_for_function("() => !document.querySelector('#label-status').innerText.includes('together')")
+            page.wait_for_selector(f"#label-table [role=grid][aria-rowcount='{one.height + 1}']")
             status = page.inner_text("#label-status")
-            assert f"{both.height} recordings labelled" in status and "sensor and skeleton together" in status
+            assert f"{one.height} recordings labelled" in status and "together" not in status
     finally:
         index.forget("my label move")
 
