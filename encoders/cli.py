@@ -273,7 +273,8 @@ def _settings(args):
         return TokenTrainSettings(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                                   token_shift=args.token_shift)
     return TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
-                         threads=getattr(args, "threads", None), crop=getattr(args, "crop", 0.0))
+                         threads=getattr(args, "threads", None), crop=getattr(args, "crop", 0.0),
+                         paraphrase=getattr(args, "paraphrase", None))
 
 
 def _announce(init, config, data) -> None:

@@ -54,14 +54,23 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> tor
 
 
 def caption_info_nce(x: torch.Tensor, caption_idx: torch.Tensor, text: torch.Tensor,
-                     logit_scale: torch.Tensor) -> torch.Tensor:
+                     logit_scale: torch.Tensor, paraphrase: float | None = None) -> torch.Tensor:
     """x: (B, d) unit-norm window embeddings; text: (L, d) unit-norm embeddings of the batch's
-    distinct captions; caption_idx: (B,) row of `text` each window belongs to."""
+    distinct captions; caption_idx: (B,) row of `text` each window belongs to.
+
+    `paraphrase`: a text cosine at and above which two distinct captions count as saying the same
+    motion ("a person walks forward", "walking"), so neither is a negative of the other's windows:
+    those logits are left out of both softmaxes (TMR's negative filtering, Petrovich et al.
+    2023). None: every other caption is a negative."""
     logits = clamp_logit_scale(logit_scale) * x @ text.t()  # (B, L)
+    positives = (caption_idx[None, :] == torch.arange(text.shape[0], device=x.device)[:, None]).to(x.dtype)  # (L, B)
+    if paraphrase is not None:
+        same = (text @ text.t()) >= paraphrase  # (L, L), the diagonal included
+        same.fill_diagonal_(False)
+        logits = logits.masked_fill(same[caption_idx], float("-inf"))  # a window's caption's paraphrases
     window_to_text = F.cross_entropy(logits, caption_idx)
-    positives = (caption_idx[None, :] == torch.arange(text.shape[0], device=x.device)[:, None]).to(x.dtype)
     target = positives / positives.sum(1, keepdim=True).clamp_min(1.0)
-    text_to_window = -(target * F.log_softmax(logits.t(), dim=1)).sum(1)
+    text_to_window = -(target * F.log_softmax(logits.t(), dim=1).masked_fill(positives == 0, 0.0)).sum(1)
     has_pos = positives.sum(1) > 0
     return 0.5 * (window_to_text + text_to_window[has_pos].mean())
 

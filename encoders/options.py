@@ -247,6 +247,10 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--crop", type=bounds.share, default=0.3,
                    help="share of IMU windows cut to a random shorter length in training, so clips shorter than "
                         "a window read well (default 0.3)")
+    r.add_argument("--paraphrase", type=bounded(-1.0, 1.0), default=None, metavar="COS",
+                   help="two training sentences whose text vectors have at least this cosine say the same motion, "
+                        "so neither is a negative of the other's windows (TMR's negative filtering; e.g. 0.8; "
+                        "default: off, every other sentence of a batch is a negative)")
     r.add_argument("--split", choices=["train", "all"], default="train",
                    help="train: leave out the held-out tenth of the takes (encoders.pretrain.heldout_split) used "
                         "for model selection (default); all: every take")

@@ -305,7 +305,7 @@ class TextAlignedTask(PairedTask):
             a = emb[left][pos[left][both]]
             if right == "text":
                 uniq, inv = torch.unique(captions[both], return_inverse=True)
-                value = caption_info_nce(a, inv, self.text[uniq], scale)
+                value = caption_info_nce(a, inv, self.text[uniq], scale, getattr(self.settings, "paraphrase", None))
             else:
                 value = info_nce(a, emb[right][pos[right][both]], scale)
             terms[term] = value.detach()

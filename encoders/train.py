@@ -41,10 +41,13 @@ class Settings:
     scale_jitter: float = 0.1  # per-window amplitude scaling of IMU inputs
     threads: int | None = None  # torch CPU threads while training; None leaves torch's own setting
     crop: float = 0.0  # share of IMU windows cut short at random in training (encoders.tasks.PairedTask.cropped)
+    # text cosine at and above which two captions are not each other's negatives (losses.caption_info_nce)
+    paraphrase: float | None = None
 
     def record(self) -> dict:
         """What a checkpoint's `trained_on` says of the run."""
-        return {"batch": self.batch, "lr": self.lr, "seed": self.seed}
+        return {"batch": self.batch, "lr": self.lr, "seed": self.seed,
+                **({"paraphrase": self.paraphrase} if self.paraphrase is not None else {})}
 
 
 @dataclass

@@ -350,14 +350,25 @@ def choices(ctx: Context) -> dict[str, list[str]]:
 def example_prompts(ctx: Context, n: int = 8) -> list[str]:
     """Prompts a new user can click: the index's own labels, the most common first, each said in
     the archive's own words where it has them (`_described`: the demo's "a person walks forward
-    swinging the arms" for "walking"), else as "a person <label>"."""
+    swinging the arms" for "walking"), else as a person would type it (`as_prompt`)."""
     df = ctx.index.recordings(columns=["id", "text"])
     if df.height == 0:
         return []
     counts = (df.filter(pl.col("text").fill_null("") != "").group_by("text")
               .agg(pl.len(), pl.col("id").sort().first()).sort(["len", "text"], descending=[True, False]))
-    return [_described(ctx, rid) or (f"a person {t}" if len(t.split()) <= 2 else t)
-            for t, rid in counts.select("text", "id").head(n).iter_rows()]
+    return [_described(ctx, rid) or as_prompt(t) for t, rid in counts.select("text", "id").head(n).iter_rows()]
+
+
+def as_prompt(label: str) -> str:
+    """A short label said as a prompt a person would type: a verb ("walking", "walking fast") ->
+    "a person walking"; a noun ("squat", "jumping jacks", "arm circles") -> "a person doing
+    squat"; a label of three words or more is left as the archive says it ("right arm swipe to
+    the left")."""
+    words = label.lower().split()
+    if len(words) > 2:
+        return label
+    verb = bool(words) and words[0].endswith("ing") and not (len(words) == 2 and words[1].endswith("s"))
+    return f"a person {label}" if verb else f"a person doing {label}"
 
 
 def _described(ctx: Context, recording_id: str) -> str | None:

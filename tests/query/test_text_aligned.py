@@ -40,6 +40,30 @@ def test_caption_loss_does_not_punish_windows_that_share_a_caption():
     assert shuffled.item() > aligned.item() + 1.0
 
 
+def test_caption_loss_can_leave_paraphrases_out_of_the_negatives():
+    """Two distinct sentences that say the same motion ("walking", "a person walks forward") are
+    negatives of each other's windows in plain InfoNCE; with `paraphrase`, a pair at or above that
+    text cosine is left out of both softmaxes, so how near a window lies to its caption's
+    paraphrase no longer changes the loss; a threshold no pair reaches changes nothing."""
+    n = torch.nn.functional.normalize
+    text = n(torch.tensor([[1.0, 0.0, 0.0], [0.95, 0.31, 0.0], [0.0, 0.0, 1.0]]), dim=1)  # walking x2, waving
+    idx = torch.tensor([0, 1, 2])
+    scale = torch.tensor(np.log(10.0))
+    others = text[1:].clone()
+    # the first window ("walking") at the same cosine with its own sentence and with "waving",
+    # nearer to or further from the paraphrase (the sign of its second axis)
+    near, far = (torch.cat([n(torch.tensor([[0.6, s * 0.6, 0.53]]), dim=1), others]) for s in (1.0, -1.0))
+
+    def loss(windows, paraphrase=None):
+        value = caption_info_nce(windows, idx, text, scale, paraphrase)
+        assert torch.isfinite(value)
+        return value.item()
+
+    assert loss(near) != pytest.approx(loss(far), abs=1e-3)  # plain: the paraphrase counts as a negative
+    assert loss(near, 0.9) == pytest.approx(loss(far, 0.9), abs=1e-6)  # left out
+    assert loss(near, 0.999) == pytest.approx(loss(near), abs=1e-6)  # 0.95 < 0.999: an ordinary negative
+
+
 def tiny_config(video: bool = False) -> dict:
     vid = video_tower_spec("small_cnn", rate=4.0, size=48, params=TINY_VIDEO_PARAMS) if video else None
     return text_aligned_config("cnn_gru", TINY_CLIP, vid, params=TINY_TOWER_PARAMS)

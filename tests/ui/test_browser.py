@@ -167,7 +167,8 @@ def test_query_state_round_trips_through_the_url(page, ui_server):
 
 def test_example_prompts_come_from_the_index_labels(page, ui_server):
     """The examples are the index's labels, each in its archive's own words where a recording of it
-    has a description of its whole (the demo's sentences), else "a person <label>"."""
+    has a description of its whole (the demo's sentences), else the label said as a prompt
+    ("a person walking", "a person doing squat")."""
     ctx = ui_server[0].motionsearch_context
     rows = ctx.index.recordings(columns=["id", "text"])
     labels = set(rows["text"].to_list())

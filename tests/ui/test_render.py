@@ -176,3 +176,15 @@ def test_the_search_page_notes_only_what_applies():
     notes = page_notes(with_video)
     assert notes[0] == "Text search is not available: no text tower."
     assert len(notes) == 2 and "video file" in notes[1] and "tower" not in notes[1] and "sync" not in " ".join(notes)
+
+
+def test_example_prompts_say_a_short_label_as_a_person_would():
+    """Where an archive has no sentence for a label, its example prompt is the label said as a
+    person types it: verbs after "a person", nouns after "a person doing" (not "a person squat"),
+    long labels as the archive says them."""
+    from ui.views import as_prompt
+
+    assert as_prompt("walking") == "a person walking" and as_prompt("walking fast") == "a person walking fast"
+    assert as_prompt("squat") == "a person doing squat" and as_prompt("badminton") == "a person doing badminton"
+    assert as_prompt("jumping jacks") == "a person doing jumping jacks"
+    assert as_prompt("right arm swipe to the left") == "right arm swipe to the left"
