@@ -481,12 +481,14 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
                   places: list[str]) -> dict:
     """Windows that have a sensor and a skeleton named by the skeleton alone (`pose`) and by both
     (`imu_and_pose`): the mean of the two modalities' centred cosines, each relative to its own
-    mean window, as `query label --modality imu pose` scores a recording. Per recording (each
-    modality's window vectors averaged first, as `query label` does), per sensor placement (its
-    own labels), and text retrieval by the mean of the two plain cosines."""
+    mean window, as `query label --modality imu pose` (its default where an index holds both)
+    scores a recording. Per recording (each modality's window vectors averaged first, as `query
+    label` does), per sensor placement (its own labels), text retrieval by the mean of the two
+    plain cosines, and `refined` / `balanced` / `refined_balanced` as `query label --refine` /
+    `--balance` give them by both (each modality's label vectors refined by its own windows)."""
     from encoders.evaluation.metrics import mean_average_precision, precision_at_k
     from encoders.evaluation.text_aligned import macro_f1
-    from encoders.labels import centred_cosines
+    from encoders.labels import balanced, centred_cosines, label_sums, refined_labels
 
     labels = sorted(set(captions))
     names, true, text = np.asarray(labels), np.asarray(captions), encoder.encode_text(labels)
@@ -506,6 +508,15 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
     rv, rc = per_recording(imu, captions, recordings)
     pv, _ = per_recording(pose, captions, recordings)
     rec = scores({"imu": rv, "pose": pv})
+    rec_both = (rec["imu"] + rec["pose"]) / 2
+    refined_text = {m: refined_labels(text, label_sums(v, text, centres[m])) for m, v in (("imu", imu), ("pose", pose))}
+
+    def refined(vectors: dict[str, np.ndarray]) -> np.ndarray:
+        return sum(centred_cosines(v, refined_text[m], centres[m]) for m, v in vectors.items()) / len(vectors)
+
+    def options(s: np.ndarray, r: np.ndarray, truth: np.ndarray) -> dict:
+        return {"refined": figures(r, truth), "balanced": figures(balanced(s), truth),
+                "refined_balanced": figures(balanced(r), truth)}
     relevant = true[None, :] == names[:, None]
     sim = text @ imu.T / 2 + text @ pose.T / 2
     joined = (expanded_sims(text, imu) + expanded_sims(text, pose)) / 2  # what `--target imu+pose` ranks by
@@ -513,7 +524,9 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
     return {
         "pose": {**figures(window["pose"], true), "per_recording": figures(rec["pose"], np.asarray(rc))},
         "imu_and_pose": {
-            **figures(both, true), "per_recording": figures((rec["imu"] + rec["pose"]) / 2, np.asarray(rc)),
+            **figures(both, true), **options(both, refined({"imu": imu, "pose": pose}), true),
+            "per_recording": {**figures(rec_both, np.asarray(rc)),
+                              **options(rec_both, refined({"imu": rv, "pose": pv}), np.asarray(rc))},
             "text_p1": precision_at_k(sim, relevant)["P@1"], "text_map": mean_average_precision(sim, relevant),
             "expanded": {"text_p1": precision_at_k(joined, relevant)["P@1"],
                          "text_map": mean_average_precision(joined, relevant)},

@@ -69,6 +69,9 @@ def test_cli_report_on_the_demo_has_the_documented_shape(tmp_path, capsys):
     both, pose = z["imu_and_pose"], z["pose"]
     assert both["macro_f1"] > max(z["macro_f1"], pose["macro_f1"]) and both["per_recording"]["accuracy"] >= 0.9
     assert 0 <= both["text_p1"] <= 1 and both["text_map"] > z["text_imu_map"] and both["per_placement"] == {}
+    # `query label --refine` / `--balance` by both, as the label command gives them by default here
+    for key in ("refined", "balanced", "refined_balanced"):
+        assert 0 <= both[key]["macro_f1"] <= 1 and both["per_recording"][key]["accuracy"] >= 0.9, key
     assert demo["few_shot"]["2"]["draws"] == 2 and demo["few_shot"]["2"]["test_windows"] == 96
     assert len(demo["label_names"]) == 6
 
