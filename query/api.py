@@ -143,12 +143,12 @@ class Index(Searcher):
         """Labels for every recording whose `modality` windows `where` admits, among `labels` (text
         prompts; a concept's name scores with its prototype) -> DataFrame (recording_id, body_part,
         label, cosine, runner_up, margin, windows); several modalities (("imu", "pose") or
-        "imu+pose"): one row per recording, scored by all of them; None (the default): what the index
-        holds, a sensor and a skeleton together where it holds both, else the sensor; `refine`: the
-        label vectors refined by those
-        windows first; `spread`: the windows' scores spread over their nearest-window graph, taught
-        examples held to their concept; `balance`: the recordings made to share the labels equally,
-        for activities about equally common among them (query.text_aligned.label_recordings)."""
+        "imu+pose"): one row per recording, scored by all of them; None (the default): what the
+        index holds, a sensor and a skeleton together where it holds both, else the sensor
+        (`default_label_target`); `refine`: the label vectors refined by those windows first;
+        `spread`: the windows' scores spread over their nearest-window graph, taught examples held
+        to their concept; `balance`: the recordings made to share the labels equally, for
+        activities about equally common among them (query.text_aligned.label_recordings)."""
         return text_aligned.label_recordings(self, labels, modality, where, encoder_id, refine, spread, balance)
 
     # ---- concepts taught by example (query.concepts) -------------------------------------------

@@ -345,9 +345,8 @@ def label_options(p):
 def label_cmd(args):
     index = _index(args)
     labels = _candidate_labels(index, args.labels)
-    if args.modality is None:  # what the index holds (query.text_aligned.label_recordings)
-        held = index.default_target("text").split("+")
-        args.modality = held[:1] if args.spread else held
+    if args.modality is None:  # what the index holds, as label_recordings would pick it
+        args.modality = index.default_label_target(args.spread).split("+")
     if args.spread and len(args.modality) == 1:  # the one slow step: say so before it starts (a refusal above
         from query.searcher import MAX_SPREAD_WINDOWS  # the limit, or of several modalities, says its own line)
 

@@ -212,6 +212,13 @@ class Searcher:
             raise LookupError(f"{self.uri}: the index holds no windows yet")
         return default_target(kind, with_joined(held) if kind == "text" else held)
 
+    def default_label_target(self, spread: bool = False) -> str:
+        """What `label_recordings` names recordings by unless told: what words search (a sensor
+        and a skeleton together where the index holds both, else the sensor); with `spread`,
+        which follows one modality's nearest windows, the first of those."""
+        target = self.default_target("text")
+        return target.split("+")[0] if spread else target
+
     def indexed_modalities(self) -> list[str]:
         """The modalities that have windows in this index: the possible search targets."""
         df = self.windows(columns=["modality"])

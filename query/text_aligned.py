@@ -238,9 +238,9 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality |
     the archive"). Without `spread` the windows are streamed (never all in memory) and no model
     weights load.
 
-    `modality` None labels by what the index holds, as words search (`Searcher.default_target`):
-    a sensor and a skeleton together where it holds both, else the sensor, else what there is;
-    with `spread`, which follows one modality, the first of those.
+    `modality` None labels by what the index holds, as words search
+    (`Searcher.default_label_target`): a sensor and a skeleton together where it holds both, else
+    the sensor, else what there is; with `spread`, which follows one modality, the first of those.
 
     Several modalities (`("imu", "pose")`, or "imu+pose") label each recording by all it holds:
     one row per recording, its scores the mean of each modality's (each relative to that
@@ -272,10 +272,7 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality |
     labels = list(dict.fromkeys(s.strip() for s in labels if s and s.strip()))
     if len(labels) < 2:
         raise ValueError("give at least two distinct labels to choose between")
-    if modality is None:
-        modality = searcher.default_target("text")
-        modality = modalities_of(modality)[0] if spread else modality
-    modalities = modalities_of(modality)
+    modalities = modalities_of(searcher.default_label_target(spread) if modality is None else modality)
     if spread and len(modalities) > 1:
         raise ValueError("spread follows one modality's nearest windows: label with one modality, or without spread")
     encoders = {m: searcher.pick_encoder_id("text", m, encoder_id) for m in modalities}

@@ -48,10 +48,11 @@ def run_label(ctx: Context, text: str | None, modality: str | None, where: str |
     if len(labels) > MAX_LABELS:
         raise UserError(f"{len(labels)} names; the page labels with at most {MAX_LABELS} at a time")
     taught = {c.casefold() for c in ctx.index.concepts()["name"].to_list()}
-    joined = "+" in (modality or "")
+    modality = modality or ctx.index.default_label_target(bool(spread))
+    joined = "+" in modality
     if joined and spread:  # spread follows one modality's nearest windows: the first of the pair, said below
         modality, joined = modality.split("+")[0], False
-    df = ctx.index.label_recordings(labels, modality or None, (where or "").strip() or None,
+    df = ctx.index.label_recordings(labels, modality, (where or "").strip() or None,
                                     refine=bool(refine), spread=bool(spread), balance=bool(balance))
     counts = df["label"].value_counts(sort=True)
     shares = ", ".join(f"{name} {n}" + (" (concept)" if name.casefold() in taught else "")
