@@ -274,7 +274,7 @@ def _settings(args):
                                   token_shift=args.token_shift)
     return TrainSettings(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
                          threads=getattr(args, "threads", None), crop=getattr(args, "crop", 0.0),
-                         paraphrase=getattr(args, "paraphrase", None))
+                         paraphrase=getattr(args, "paraphrase", None), gain=getattr(args, "gain", 1.0))
 
 
 def _announce(init, config, data) -> None:

@@ -251,6 +251,10 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
                    help="two training sentences whose text vectors have at least this cosine say the same motion, "
                         "so neither is a negative of the other's windows (TMR's negative filtering; e.g. 0.8; "
                         "default: off, every other sentence of a batch is a negative)")
+    r.add_argument("--gain", type=bounded(1.0, 10.0), default=1.0, metavar="FACTOR",
+                   help="scale each training window's angular rate and dynamic acceleration by a factor drawn "
+                        "log-uniformly between 1/FACTOR and FACTOR, as people do one motion at many vigours "
+                        "(e.g. 2.5; default 1: off)")
     r.add_argument("--split", choices=["train", "all"], default="train",
                    help="train: leave out the held-out tenth of the takes (encoders.pretrain.heldout_split) used "
                         "for model selection (default); all: every take")

@@ -50,6 +50,26 @@ def augment_imu(x: torch.Tensor, s, gen: torch.Generator) -> torch.Tensor:
     return x * scale + noise
 
 
+def vigour(x: torch.Tensor, valid: torch.Tensor, acc: list[int], gyr: list[int], gain: float,
+           gen: torch.Generator) -> torch.Tensor:
+    """Windows moved more or less briskly: each window's angular rate and its acceleration's
+    departure from the window's mean (gravity, where the sensor feels it) scaled by one factor
+    drawn log-uniformly in [1/gain, gain]. People do one motion at many vigours; the virtual
+    sensors of composed takes move more calmly than real ones (docs/words.md, section 4)."""
+    if gain <= 1.0:
+        return x
+    g = torch.exp((2 * torch.rand(x.shape[0], 1, 1, generator=gen) - 1) * float(np.log(gain)))
+    mask = (torch.arange(x.shape[1])[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    out = x.clone()
+    if acc:
+        a = x[..., acc]
+        mean = (a * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
+        out[..., acc] = (mean + g * (a - mean)) * mask
+    if gyr:
+        out[..., gyr] = x[..., gyr] * g
+    return out
+
+
 def drop_channel_groups(x: torch.Tensor, present: torch.Tensor, groups: list[list[int]], p: float,
                         gen: torch.Generator) -> torch.Tensor:
     """Zero each sensor group a window lacks (`present` (B, C) False) and, with probability `p`
@@ -96,6 +116,8 @@ class PairedTask:
         self.place = self.model.placement_ids(d.placements, len(d)) if hasattr(self.model, "placement_ids") else None
         imu = self.model.config.imu
         self.groups, self.dropout = imu.group_columns, imu.dropout
+        channels = list(imu.channels or ())
+        self.acc, self.gyr = ([i for i, c in enumerate(channels) if c.startswith(f"{g}_")] for g in ("acc", "gyr"))
         self.fusion = getattr(self.model, "fusion", None)
         if self.fusion is not None:
             moments = d.moments()
@@ -113,7 +135,8 @@ class PairedTask:
 
     def imu_input(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Augmented IMU windows of rows `idx`, with absent and dropped sensor groups zeroed."""
-        x = augment_imu(self.imu[idx], self.settings, gen)
+        x = vigour(self.imu[idx], self.imu_v[idx], self.acc, self.gyr, getattr(self.settings, "gain", 1.0), gen)
+        x = augment_imu(x, self.settings, gen)
         return drop_channel_groups(x, self.present[idx], self.groups, self.dropout, gen)
 
     def cropped(self, x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,11 +43,13 @@ class Settings:
     crop: float = 0.0  # share of IMU windows cut short at random in training (encoders.tasks.PairedTask.cropped)
     # text cosine at and above which two captions are not each other's negatives (losses.caption_info_nce)
     paraphrase: float | None = None
+    gain: float = 1.0  # IMU windows scaled in vigour by up to this factor either way (encoders.tasks.vigour); 1: off
 
     def record(self) -> dict:
         """What a checkpoint's `trained_on` says of the run."""
         return {"batch": self.batch, "lr": self.lr, "seed": self.seed,
-                **({"paraphrase": self.paraphrase} if self.paraphrase is not None else {})}
+                **({"paraphrase": self.paraphrase} if self.paraphrase is not None else {}),
+                **({"gain": self.gain} if self.gain != 1.0 else {})}
 
 
 @dataclass
