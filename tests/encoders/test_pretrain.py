@@ -147,3 +147,29 @@ def test_a_caption_pool_draws_each_rows_own_sentences_and_none_for_an_empty_row(
     draws = torch.stack([pool.draw(torch.tensor([0, 1, 2]), gen) for _ in range(200)])
     assert set(draws[:, 0].tolist()) == {0, 1} and set(draws[:, 1].tolist()) == {-1} and set(draws[:, 2].tolist()) == {2}
     assert pool.draw(torch.tensor([1]), gen).tolist() == [-1]  # the last rows' empty pool stays in range
+
+
+def test_vigour_scales_a_windows_motion_but_not_its_gravity_or_padding():
+    """`pretrain --gain`: each window's angular rate and its acceleration's departure from the
+    window's mean are scaled by one factor within [1/gain, gain]; the mean (gravity, as the
+    sensor felt it) stays, padding stays zero, and gain 1 leaves the window as it was."""
+    import torch
+
+    from encoders.tasks import vigour
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 20, 6)
+    x[..., 2] += 9.81
+    valid = torch.randint(2, 21, (64,))
+    for i, v in enumerate(valid.tolist()):
+        x[i, v:] = 0.0
+    y = vigour(x, valid, [0, 1, 2], [3, 4, 5], 2.0, gen)
+    factor = y[:, 0, 3] / x[:, 0, 3]
+    assert ((factor >= 0.5 - 1e-5) & (factor <= 2.0 + 1e-5)).all() and factor.std() > 0.1
+    assert torch.allclose(y[..., 3:], x[..., 3:] * factor[:, None, None], atol=1e-5)
+    for i, v in enumerate(valid.tolist()):
+        assert torch.allclose(y[i, :v, :3].mean(0), x[i, :v, :3].mean(0), atol=1e-4)
+        assert torch.allclose(y[i, :v, :3] - y[i, :v, :3].mean(0), factor[i] * (x[i, :v, :3] - x[i, :v, :3].mean(0)),
+                              atol=1e-4)
+        assert (y[i, v:] == 0).all()
+    assert torch.equal(vigour(x, valid, [0, 1, 2], [3, 4, 5], 1.0, gen), x)
