@@ -48,10 +48,9 @@ def run_label(ctx: Context, text: str | None, modality: str | None, where: str |
     if len(labels) > MAX_LABELS:
         raise UserError(f"{len(labels)} names; the page labels with at most {MAX_LABELS} at a time")
     taught = {c.casefold() for c in ctx.index.concepts()["name"].to_list()}
-    modality = modality or ctx.index.default_label_target(bool(spread))
+    if not modality or (spread and "+" in modality):  # spread follows one modality's nearest windows
+        modality = ctx.index.default_label_target(bool(spread))  # the summary below says which
     joined = "+" in modality
-    if joined and spread:  # spread follows one modality's nearest windows: the first of the pair, said below
-        modality, joined = modality.split("+")[0], False
     df = ctx.index.label_recordings(labels, modality, (where or "").strip() or None,
                                     refine=bool(refine), spread=bool(spread), balance=bool(balance))
     counts = df["label"].value_counts(sort=True)

@@ -207,13 +207,19 @@ def results_table(hits: pl.DataFrame) -> pl.DataFrame:
         pl.col(c).round(3) for c in ("score", "match", "t_start", "t_end") if c in cols)
 
 
+def hit_unit(target: str) -> str:
+    """What one hit of a search of `target` is: a window, or for several modalities ("imu+pose")
+    a moment (one hit per time span, scored by all of them)."""
+    return "moment" if "+" in target else "window"
+
+
 def summary(found: Found) -> str:
     q, hits = found.query, found.hits
     if hits.height == 0:
         return "No results: nothing in the index matches these filters."
     best = hits.row(0, named=True)
     word, detail = score_cue(best.get("match"))
-    unit = "moment" if "+" in q.target else "window"  # several modalities: one hit per time span
+    unit = hit_unit(q.target)
     what = f"recordings (best {q.target} {unit} of each)" if q.one_per_recording else f"{q.target} {unit}s"
     by = "a window of the index" if q.kind == "window" else KIND_NAMES[q.kind].lower()
     text = (f"**{hits.height} {what}** found for the {by}; best: *{best['label']}* "
@@ -433,7 +439,7 @@ def cards(ctx: Context, found: Found, n: int) -> list[str]:
 def query_panel(ctx: Context, q: Query) -> str:
     """The query drawn beside its results: the prompt, the uploaded clip, or the window used."""
     if q.kind == "text":
-        return grid.query_html(f"“{grid.esc(q.prompt)}” → {q.target} {'moments' if '+' in q.target else 'windows'}")
+        return grid.query_html(f"“{grid.esc(q.prompt)}” → {q.target} {hit_unit(q.target)}s")
     if q.kind == "window":
         row = ctx.index.windows(columns=["id", "recording_id", "t_start", "t_end"], ids=int(q.window_id))
         rid, t0, t1 = row["recording_id"][0], float(row["t_start"][0]), float(row["t_end"][0])
