@@ -319,7 +319,8 @@ def test_text_search_by_sensor_and_skeleton_finds_each_demo_sentence(builtin_dem
 def test_a_search_without_target_finds_what_the_index_holds(builtin_demo_dir, tmp_path, capsys):
     """Left out, --target is what the page picks: words find the sensor and the skeleton together
     where an index holds both, else the sensor; an indexed window finds the skeleton where there is
-    one, else other sensor windows. So a first text search of a sensor-only archive works as typed."""
+    one, else other sensor windows. So a first text search of a sensor-only archive works as typed,
+    and so does labelling it (by the sensor)."""
     from dataclasses import replace
 
     import polars as pl
@@ -343,3 +344,8 @@ def test_a_search_without_target_finds_what_the_index_holds(builtin_demo_dir, tm
     window = int(found["window_id"][0])
     assert set(hits("window", str(window), "--index", str(tmp_path / "sensor-index"))["modality"]) == {"imu"}
     assert set(hits("window", str(window), "--index", str(builtin_demo_dir))["modality"]) == {"pose"}
+    # labelling without --modality on the sensor-only index names each recording by its sensor
+    assert main(["label", "--index", str(tmp_path / "sensor-index"), "--json"]) == 0
+    labelled = pl.read_json(capsys.readouterr().out.encode())
+    assert labelled.height == 12 and set(labelled["body_part"]) == {"right_wrist"}
+    assert (labelled["windows"] == 4).all()  # the sensor's windows alone
