@@ -19,6 +19,12 @@ signal that does not depend on how the sensor is mounted.
   by the skew of the motion along it), the second is horizontal and square to it. The shape of
   a movement survives (an X, a triangle and a circle drawn in the air differ; the two axes of a
   rotation stay apart) while any mounting and any facing direction give the same features.
+- **Facing frame** (the pose tower's). A skeleton comes in its capture room's axes, so the same
+  wave faces another way in every archive (a Kinect's subject faces the camera; a mocap take
+  faces wherever the room's axes point). `facing_frame` turns each pose window about the
+  vertical so that the body faces one way: its mean shoulder and hip lines, across the window,
+  point along -x (the body's left along +x, as encoders.compose's heading 0). Joints and the
+  pelvis path turn together, so walking forward is +z in any room.
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ TILT_SECONDS = 0.5  # the short-term gravity estimate: a moving mean this long
 FRAME_FEATURES = 7
 HEADING_FEATURES = FRAME_FEATURES + 6
 FRAMES = {"sensor": None, "gravity": FRAME_FEATURES, "heading": HEADING_FEATURES}  # frame -> features it gives
+POSE_FRAMES = ("room", "facing")  # what a pose tower reads: the skeleton in its room's axes, or turned to face one way
 WEAK_GRAVITY = 0.35  # a window's mean specific force below this share of g: gravity was removed
 
 
@@ -152,3 +159,27 @@ def heading_frame(x: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Te
     along = [(v * axis).sum(-1, keepdim=True) / scale
              for v, scale in ((dyn, GRAVITY), (w.gyr, GYRO_SCALE), (w.short, 1.0)) for axis in (first, second)]
     return torch.cat([_gravity_features(w), *along], dim=-1) * w.mask
+
+
+def facing_frame(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, T, 3 * J + 3) pose features (encoders.features.pose_features: the canonical joints
+    relative to the pelvis, then the pelvis path; y up) turned about the vertical so that the
+    window's mean right-minus-left line (shoulders plus hips, over its valid frames) points along
+    -x (module doc). A window whose line has no horizontal extent is left as it is."""
+    from indexer.bodyparts import CANONICAL_JOINTS
+
+    b, t, f = x.shape
+    if f != 3 * len(CANONICAL_JOINTS) + 3:
+        raise ValueError(f"the facing frame reads 3-D canonical joints ({3 * len(CANONICAL_JOINTS) + 3} features), got {f}")
+    p = x.reshape(b, t, -1, 3)
+    j = CANONICAL_JOINTS.index
+    across = (p[:, :, j("right_shoulder")] - p[:, :, j("left_shoulder")]
+              + p[:, :, j("right_hip")] - p[:, :, j("left_hip")])  # (B, T, 3)
+    mask = (torch.arange(t, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    across = (across * mask).sum(1) / mask.sum(1).clamp_min(1.0)  # (B, 3)
+    flat = torch.stack([across[:, 0], across[:, 2]], dim=-1)
+    norm = flat.norm(dim=-1, keepdim=True)
+    flat = torch.where(norm > 1e-6, flat / norm.clamp_min(1e-6), torch.tensor([-1.0, 0.0], dtype=x.dtype))
+    c, s = flat[:, 0, None, None], flat[:, 1, None, None]  # the line's direction: turn it onto -x
+    turned = torch.stack([-(c * p[..., 0] + s * p[..., 2]), p[..., 1], s * p[..., 0] - c * p[..., 2]], dim=-1)
+    return turned.reshape(b, t, f)

@@ -360,10 +360,17 @@ def content_labelled(entries: list[Entry], every_caption: dict[str, list[str]]) 
 
 
 def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
-                    augment: Augment = Augment(), frame: str = "gravity", placement: bool = True) -> EncoderConfig:
-    """The config of a pretrained model: IMU and pose towers in MiniLM's space."""
+                    augment: Augment = Augment(), frame: str = "gravity", placement: bool = True,
+                    pose_frame: str = "room") -> EncoderConfig:
+    """The config of a pretrained model: IMU and pose towers in MiniLM's space. `pose_frame`
+    "facing" has the pose tower turn each window to face one way (encoders.conditioning)."""
     config = text_aligned_config(architecture, MINILM, params=params, window=window, hop=hop,
                                  channel_dropout=augment.channel_dropout, frame=frame, placement=placement)
+    if pose_frame == "facing":
+        pose = config.towers["pose"]
+        config = config.with_tower("pose", params={**pose.params, "frame": "facing"})
+    elif pose_frame != "room":
+        raise ValueError(f"pose_frame must be 'room' or 'facing', got {pose_frame!r}")
     return config.replace(name=f"pretrained-{architecture}")
 
 

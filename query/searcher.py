@@ -74,6 +74,7 @@ class Searcher:
         # handle reads until it writes (IndexStore.version), instead of a LanceDB scan per request.
         self._ids: tuple[int, list[str]] | None = None
         self._picks: dict[tuple, str] = {}  # (query kind, target, encoder asked for, log version) -> encoder id
+        self._held: tuple[int, list[str]] | None = None  # (log version, the modalities that have windows)
         self.search_params: dict = {}  # nprobe / efSearch for every search of this handle (CLI --nprobe)
         self._backgrounds: dict[tuple[str, str, int], np.ndarray] = {}  # match scores' window samples
         self._label_sums: dict[tuple, np.ndarray | None] = {}  # (encoder, modality, log version, filter, labels)
@@ -206,8 +207,11 @@ class Searcher:
     def default_target(self, kind: str | None) -> str:
         """`default_target` among the modalities this index holds (and JOINED for words, where
         it holds a sensor and a skeleton)."""
-        # counted per modality, as pick_encoder_id checks the target it picks: no scan of the windows
-        held = [m for m in MODALITIES if self.count("windows", modality=m)]
+        # counted per modality, as pick_encoder_id checks the target it picks, once per log version
+        version = self._log_version()
+        if self._held is None or self._held[0] != version:
+            self._held = (version, [m for m in MODALITIES if self.count("windows", modality=m)])
+        held = self._held[1]
         if not held:
             raise LookupError(f"{self.uri}: the index holds no windows yet")
         return default_target(kind, with_joined(held) if kind == "text" else held)

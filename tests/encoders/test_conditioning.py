@@ -7,9 +7,12 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from encoders.conditioning import gravity_frame, heading_frame, placement_ids
+from encoders.conditioning import facing_frame, gravity_frame, heading_frame, placement_ids
 from encoders.factory import create_model
+from encoders.features import pose_features
 from encoders.model import Encoder, default_config
+from encoders.pretrain import pretrain_config
+from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers import demo
 from indexer.windows import Window
 
@@ -133,3 +136,51 @@ def test_gravity_frame_keeps_which_way_a_swipe_turns_at_any_mounting():
 
     for seed in range(1, 6):
         assert turn("swipe_left", seed) < -1.0 and turn("swipe_right", seed) > 1.0, seed
+
+
+def _turn_about_vertical(features: np.ndarray, degrees: float) -> np.ndarray:
+    """Pose features (T, 3 * J + 3) of the same motion done facing `degrees` further round."""
+    t = np.deg2rad(degrees)
+    rot = np.array([[np.cos(t), 0.0, np.sin(t)], [0.0, 1.0, 0.0], [-np.sin(t), 0.0, np.cos(t)]], np.float32)
+    return (features.reshape(len(features), -1, 3) @ rot.T).reshape(features.shape)
+
+
+def _demo_pose_features(action: str = "waving") -> np.ndarray:
+    rec = demo.make_recording(action, "1", "1")
+    return pose_features(rec.pose.canonical()[:125])
+
+
+def test_facing_frame_is_the_same_whichever_way_the_body_faces():
+    """A skeleton arrives in its capture room's axes (a Kinect's subject faces the camera, a
+    mocap take wherever the room points); the facing frame turns every window to face one way:
+    the body's left along +x."""
+    x = _demo_pose_features()
+    valid = torch.tensor([len(x)])
+    base = facing_frame(torch.from_numpy(x)[None], valid)
+    for degrees in (37.0, 180.0, -100.0):
+        turned = _turn_about_vertical(x, degrees)
+        assert np.abs(turned - x).max() > 0.1  # the room's axes differ a lot
+        assert torch.allclose(facing_frame(torch.from_numpy(turned)[None], valid), base, atol=1e-5)
+    joints = base[0].reshape(len(x), -1, 3).numpy()
+    left, right = CANONICAL_JOINTS.index("left_shoulder"), CANONICAL_JOINTS.index("right_shoulder")
+    assert (joints[:, left, 0] > joints[:, right, 0]).all()
+    with pytest.raises(ValueError, match="3-D canonical joints"):
+        facing_frame(torch.zeros(1, 10, 34), torch.tensor([10]))
+
+
+def test_a_pose_tower_in_the_facing_frame_embeds_a_turned_body_alike():
+    """`pretrain --pose-frame facing`: the pose tower reads the facing frame, so the same wave
+    done facing the camera or the room's far wall gives one vector; the room-frame tower tells
+    them apart."""
+    x = _demo_pose_features()
+    windows = [Window("r", "pose", "", 0.0, 5.0, canon, len(canon)) for canon in
+               (x[:, :48].reshape(len(x), 16, 3), _turn_about_vertical(x, 120.0)[:, :48].reshape(len(x), 16, 3))]
+    config = pretrain_config("cnn_gru", {"width": 8, "hidden": 8}, pose_frame="facing")
+    assert config.towers["pose"].params["frame"] == "facing" and "frame" not in default_config().towers["pose"].params
+    facing = Encoder(create_model(config, seed=0), config, "", "").encode(windows)
+    assert np.abs(facing[0] - facing[1]).max() < 1e-4
+    room_config = pretrain_config("cnn_gru", {"width": 8, "hidden": 8})
+    room = Encoder(create_model(room_config, seed=0), room_config, "", "").encode(windows)
+    assert np.abs(room[0] - room[1]).max() > 1e-3
+    with pytest.raises(ValueError, match="pose_frame"):
+        pretrain_config("cnn_gru", pose_frame="camera")
