@@ -25,6 +25,11 @@ signal that does not depend on how the sensor is mounted.
   vertical so that the body faces one way: its mean shoulder and hip lines, across the window,
   point along -x (the body's left along +x, as encoders.compose's heading 0). Joints and the
   pelvis path turn together, so walking forward is +z in any room.
+- **Body frame** (also the pose tower's): the facing frame with every bone set to one length
+  (`BONES`), keeping its direction, so that skeletons whose joints sit differently on the body
+  (a Kinect's spine joint just above the hips and shoulders at the shoulder tips; a mocap
+  chest joint mid-thorax and shoulders at the collar bones) and bodies of any size show the
+  same motion as the same joint paths.
 """
 from __future__ import annotations
 
@@ -46,7 +51,18 @@ TILT_SECONDS = 0.5  # the short-term gravity estimate: a moving mean this long
 FRAME_FEATURES = 7
 HEADING_FEATURES = FRAME_FEATURES + 6
 FRAMES = {"sensor": None, "gravity": FRAME_FEATURES, "heading": HEADING_FEATURES}  # frame -> features it gives
-POSE_FRAMES = ("room", "facing")  # what a pose tower reads: the skeleton in its room's axes, or turned to face one way
+POSE_FRAMES = ("room", "facing", "body")  # what a pose tower reads (module doc)
+# canonical joint -> (its parent, bone length in metres): the body frame's one body (about the
+# medians of the pretraining skeletons, a head joint at the head's centre)
+BONES = {
+    "chest": ("pelvis", 0.28), "neck": ("chest", 0.19), "head": ("neck", 0.15),
+    "left_shoulder": ("neck", 0.16), "right_shoulder": ("neck", 0.16),
+    "left_elbow": ("left_shoulder", 0.27), "right_elbow": ("right_shoulder", 0.27),
+    "left_wrist": ("left_elbow", 0.24), "right_wrist": ("right_elbow", 0.24),
+    "left_hip": ("pelvis", 0.09), "right_hip": ("pelvis", 0.09),
+    "left_knee": ("left_hip", 0.41), "right_knee": ("right_hip", 0.41),
+    "left_ankle": ("left_knee", 0.42), "right_ankle": ("right_knee", 0.42),
+}
 WEAK_GRAVITY = 0.35  # a window's mean specific force below this share of g: gravity was removed
 
 
@@ -183,3 +199,20 @@ def facing_frame(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     c, s = flat[:, 0, None, None], flat[:, 1, None, None]  # the line's direction: turn it onto -x
     turned = torch.stack([-(c * p[..., 0] + s * p[..., 2]), p[..., 1], s * p[..., 0] - c * p[..., 2]], dim=-1)
     return turned.reshape(b, t, f)
+
+
+def uniform_bones(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, T, 3 * J + 3) pose features with every bone of `BONES` set to its length along its own
+    direction, from the pelvis out (module doc); the pelvis path is kept. Padded steps stay zero."""
+    from indexer.bodyparts import CANONICAL_JOINTS
+
+    b, t, f = x.shape
+    p = x[..., : f - 3].reshape(b, t, -1, 3)
+    out = [None] * p.shape[2]
+    j = CANONICAL_JOINTS.index
+    out[j("pelvis")] = p[:, :, j("pelvis")]
+    for joint, (parent, length) in BONES.items():  # parents come first
+        bone = p[:, :, j(joint)] - p[:, :, j(parent)]
+        out[j(joint)] = out[j(parent)] + length * F.normalize(bone, dim=-1, eps=1e-6)
+    mask = (torch.arange(t, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    return torch.cat([torch.stack(out, dim=2).reshape(b, t, f - 3), x[..., f - 3 :]], dim=-1) * mask

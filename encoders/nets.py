@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.conditioning import FRAMES, PlacementFilm, facing_frame, gravity_frame, heading_frame
+from encoders.conditioning import FRAMES, PlacementFilm, facing_frame, gravity_frame, heading_frame, uniform_bones
 from encoders.towers import TOWERS, register
 
 
@@ -43,34 +43,40 @@ def sensor_norm(in_features: int, groups: int, group_sizes: list[int] | None = N
     return nn.GroupNorm(groups, in_features)
 
 
+POSE_ONLY = ("facing", "body")  # the frames of a pose tower (encoders.conditioning)
+
+
 class ImuInput(nn.Module):
     """The input end every signal tower shares: optionally the mounting-free gravity frame
     (encoders.conditioning) in place of the raw sensor axes, or for a pose tower the facing
-    frame (the skeleton turned to face one way), then GroupNorm per sensor group. Holds no
+    frame (the skeleton turned to face one way) or the body frame (that, on one body), then
+    GroupNorm per sensor group. Holds no
     weights of its own: the norm stays the tower's `norm`, as in checkpoints written before the
     gravity frame existed."""
 
     def __init__(self, in_features: int, frame: str, rate: float | None):
         super().__init__()
-        if frame not in FRAMES and frame != "facing":
-            raise ValueError(f"tower param frame must be one of {', '.join(map(repr, [*FRAMES, 'facing']))}, "
+        if frame not in FRAMES and frame not in POSE_ONLY:
+            raise ValueError(f"tower param frame must be one of {', '.join(map(repr, [*FRAMES, *POSE_ONLY]))}, "
                              f"got {frame!r}")
-        if frame not in ("sensor", "facing") and (in_features != 6 or not rate):
+        if frame not in ("sensor", *POSE_ONLY) and (in_features != 6 or not rate):
             raise ValueError(f"frame {frame!r} reads acc + gyr (6 channels) and needs the tower's rate")
         self.frame, self.rate = frame, rate
         self.features = FRAMES.get(frame) or in_features
 
     def norm(self, in_features: int, groups: int, group_sizes: list[int] | None) -> nn.Module:
         # the gravity features are scaled to order 1 already: a per-window norm would erase their amplitude
-        return nn.Identity() if self.frame not in ("sensor", "facing") else sensor_norm(in_features, groups, group_sizes)
+        return nn.Identity() if self.frame not in ("sensor", *POSE_ONLY) else sensor_norm(in_features, groups, group_sizes)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor, norm: nn.Module) -> torch.Tensor:  # (B, T, C) -> (B, C', T)
         if self.frame == "gravity":
             x = gravity_frame(x, valid, self.rate)
         elif self.frame == "heading":
             x = heading_frame(x, valid, self.rate)
-        elif self.frame == "facing":
+        elif self.frame in POSE_ONLY:
             x = facing_frame(x, valid)
+            if self.frame == "body":
+                x = uniform_bones(x, valid)
         return norm(x.transpose(1, 2))
 
 

@@ -231,9 +231,10 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
                    help="what the IMU tower reads: features against gravity, the same at any mounting (default); "
                         "those plus the motion's signed components in a horizontal frame the window defines "
                         "(heading, also mounting-free); or the raw sensor axes")
-    r.add_argument("--pose-frame", choices=["room", "facing"], default="room",
-                   help="what the pose tower reads: the skeleton in its capture room's axes (default), or turned "
-                        "about the vertical so that every window faces one way (facing)")
+    r.add_argument("--pose-frame", choices=["room", "facing", "body"], default="room",
+                   help="what the pose tower reads: the skeleton in its capture room's axes (default); turned "
+                        "about the vertical so that every window faces one way (facing); or that with every bone "
+                        "set to one body's length (body)")
     r.add_argument("--active-placement", type=bounds.share, default=0.0, metavar="SHARE",
                    help="share of the virtual sensors placed by how much each placement moves in their take, the "
                         "rest at random (default 0: all at random, as the shipped models; 0.5 won at a small scale, "

@@ -32,6 +32,7 @@ import scipy.ndimage
 from tqdm import tqdm
 
 from encoders.compose import composed_recordings
+from encoders.conditioning import POSE_FRAMES
 from encoders.config import EncoderConfig
 from encoders.data import TextAlignedSet, text_aligned_windows
 from encoders.describe import describe
@@ -363,14 +364,15 @@ def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, w
                     augment: Augment = Augment(), frame: str = "gravity", placement: bool = True,
                     pose_frame: str = "room") -> EncoderConfig:
     """The config of a pretrained model: IMU and pose towers in MiniLM's space. `pose_frame`
-    "facing" has the pose tower turn each window to face one way (encoders.conditioning)."""
+    "facing" has the pose tower turn each window to face one way, "body" also sets its bones to
+    one body's lengths (encoders.conditioning)."""
     config = text_aligned_config(architecture, MINILM, params=params, window=window, hop=hop,
                                  channel_dropout=augment.channel_dropout, frame=frame, placement=placement)
-    if pose_frame == "facing":
+    if pose_frame not in POSE_FRAMES:
+        raise ValueError(f"pose_frame must be one of {', '.join(POSE_FRAMES)}, got {pose_frame!r}")
+    if pose_frame != "room":
         pose = config.towers["pose"]
-        config = config.with_tower("pose", params={**pose.params, "frame": "facing"})
-    elif pose_frame != "room":
-        raise ValueError(f"pose_frame must be 'room' or 'facing', got {pose_frame!r}")
+        config = config.with_tower("pose", params={**pose.params, "frame": pose_frame})
     return config.replace(name=f"pretrained-{architecture}")
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from encoders.conditioning import facing_frame, gravity_frame, heading_frame, placement_ids
+from encoders.conditioning import BONES, facing_frame, gravity_frame, heading_frame, placement_ids, uniform_bones
 from encoders.factory import create_model
 from encoders.features import pose_features
 from encoders.model import Encoder, default_config
@@ -168,15 +168,16 @@ def test_facing_frame_is_the_same_whichever_way_the_body_faces():
         facing_frame(torch.zeros(1, 10, 34), torch.tensor([10]))
 
 
-def test_a_pose_tower_in_the_facing_frame_embeds_a_turned_body_alike():
+@pytest.mark.parametrize("frame", ["facing", "body"])
+def test_a_pose_tower_in_the_facing_frame_embeds_a_turned_body_alike(frame):
     """`pretrain --pose-frame facing`: the pose tower reads the facing frame, so the same wave
     done facing the camera or the room's far wall gives one vector; the room-frame tower tells
     them apart."""
     x = _demo_pose_features()
     windows = [Window("r", "pose", "", 0.0, 5.0, canon, len(canon)) for canon in
                (x[:, :48].reshape(len(x), 16, 3), _turn_about_vertical(x, 120.0)[:, :48].reshape(len(x), 16, 3))]
-    config = pretrain_config("cnn_gru", {"width": 8, "hidden": 8}, pose_frame="facing")
-    assert config.towers["pose"].params["frame"] == "facing" and "frame" not in default_config().towers["pose"].params
+    config = pretrain_config("cnn_gru", {"width": 8, "hidden": 8}, pose_frame=frame)
+    assert config.towers["pose"].params["frame"] == frame and "frame" not in default_config().towers["pose"].params
     facing = Encoder(create_model(config, seed=0), config, "", "").encode(windows)
     assert np.abs(facing[0] - facing[1]).max() < 1e-4
     room_config = pretrain_config("cnn_gru", {"width": 8, "hidden": 8})
@@ -184,3 +185,24 @@ def test_a_pose_tower_in_the_facing_frame_embeds_a_turned_body_alike():
     assert np.abs(room[0] - room[1]).max() > 1e-3
     with pytest.raises(ValueError, match="pose_frame"):
         pretrain_config("cnn_gru", pose_frame="camera")
+
+
+def test_body_frame_shows_a_small_and_a_tall_body_alike():
+    """`--pose-frame body`: the facing frame with each bone set to one length along its own
+    direction, so two skeletons whose joints sit differently (a short body, long arms) doing
+    the same wave read as one body; the facing frame alone keeps their sizes."""
+    x = _demo_pose_features()
+    valid = torch.tensor([len(x)])
+    joints = x[:, :48].reshape(len(x), 16, 3)
+    other = joints * 0.8
+    other[:, CANONICAL_JOINTS.index("right_wrist")] += 0.3 * (joints[:, CANONICAL_JOINTS.index("right_wrist")]
+                                                              - joints[:, CANONICAL_JOINTS.index("right_elbow")])
+    y = np.concatenate([other.reshape(len(x), 48), x[:, 48:]], axis=1)
+    a, b = (uniform_bones(facing_frame(torch.from_numpy(v)[None], valid), valid)[0].numpy() for v in (x, y))
+    assert np.abs(a - b).max() < 1e-4
+    assert np.abs(facing_frame(torch.from_numpy(x)[None], valid) - facing_frame(torch.from_numpy(y)[None], valid)).max() > 0.05
+    out = a[:, :48].reshape(len(x), 16, 3)
+    for joint, (parent, length) in BONES.items():
+        bone = np.linalg.norm(out[:, CANONICAL_JOINTS.index(joint)] - out[:, CANONICAL_JOINTS.index(parent)], axis=-1)
+        assert np.allclose(bone, length, atol=1e-4)
+    assert np.array_equal(a[:, 48:], facing_frame(torch.from_numpy(x)[None], valid)[0, :, 48:].numpy())  # the path
