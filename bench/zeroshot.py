@@ -39,6 +39,9 @@ Per archive and checkpoint:
               alone, and `imu_and_pose`, both together (the mean of the two modalities' centred
               cosines, as `query label --modality imu pose`), per window, recording and placement,
               and text retrieval by both (`expanded`: as `query text --target imu+pose` ranks).
+              `pose.turned`: the skeleton alone with every window turned about the vertical by
+              90, 180 and 270 degrees (the mean of the three macro-F1s): the same motions as
+              another room, or a camera, would face them.
   few_shot    class prototypes from k example recordings per class (drawn at random from the
               example subjects, --draws times) classify the test subjects' windows through
               query.concepts.cosines, relative to the archive's mean window (what Index.classify
@@ -536,6 +539,34 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
     }
 
 
+TURNS = (90.0, 180.0, 270.0)
+
+
+def turned_pose(encoder, pose: np.ndarray, valid: np.ndarray, captions: list[str]) -> dict:
+    """The skeleton's zero-shot figures with its windows (pose features, encoders.features)
+    turned about the vertical by each of TURNS: a tower that learned its rooms' headings loses
+    here, one that reads the facing frame does not."""
+    import torch
+
+    from encoders.evaluation.text_aligned import macro_f1
+    from encoders.labels import centred_cosines
+
+    labels = sorted(set(captions))
+    names, true, text = np.asarray(labels), np.asarray(captions), encoder.encode_text(labels)
+    model = encoder.model.eval()
+    scores = []
+    for degrees in TURNS:
+        t = np.deg2rad(degrees)
+        rot = np.array([[np.cos(t), 0.0, np.sin(t)], [0.0, 1.0, 0.0], [-np.sin(t), 0.0, np.cos(t)]], np.float32)
+        turned = (pose.reshape(*pose.shape[:2], -1, 3) @ rot.T).reshape(pose.shape).astype(np.float32)
+        with torch.no_grad():
+            v = np.concatenate([model("pose", torch.from_numpy(turned[i : i + 256]),
+                                      torch.from_numpy(np.maximum(valid[i : i + 256], 1))).numpy()
+                                for i in range(0, len(turned), 256)])
+        scores.append(macro_f1(true, names[np.argmax(centred_cosines(v, text, v.mean(0)), axis=1)], labels))
+    return {"macro_f1": float(np.mean(scores)), "per_turn": {str(int(d)): round(float(f), 4) for d, f in zip(TURNS, scores)}}
+
+
 def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed: int = 0) -> dict:
     """The zero-shot and few-shot figures of one checkpoint on one archive's windows."""
     if "imu" not in encoder.model.towers:
@@ -572,8 +603,11 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                                                                  archive=vectors, within=True)
         if "pose" in emb and data.has_pose[rows].any():
             both = data.has_pose[rows]
-            z.update(with_skeleton(encoder, vectors[both], emb["pose"][rows][both], [c for c, b in zip(caps, both) if b],
+            both_caps = [c for c, b in zip(caps, both) if b]
+            z.update(with_skeleton(encoder, vectors[both], emb["pose"][rows][both], both_caps,
                                    [r for r, b in zip(recs, both) if b], [p for p, b in zip(places, both) if b]))
+            if len(set(both_caps)) >= 2:
+                z["pose"]["turned"] = turned_pose(encoder, data.pose[rows][both], data.pose_valid[rows][both], both_caps)
         out["zero_shot"] = z
     else:
         out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned
@@ -701,7 +735,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                 both, pose = z["imu_and_pose"], z["pose"]
                 lines.append(f"{'  +skeleton':<15} {label:<12} {'':>6} {'':>7} {'':>6} "
                              f"{_f(both['accuracy']):>6} {'':>7} {_f(both['macro_f1']):>6}  "
-                             f"(skeleton alone: acc {_f(pose['accuracy'])}, mF1 {_f(pose['macro_f1'])}; "
+                             f"(skeleton alone: acc {_f(pose['accuracy'])}, mF1 {_f(pose['macro_f1'])}, "
+                             f"turned {_f(pose.get('turned', {}).get('macro_f1'))}; "
                              f"text P@1 by both, expanded {_f(both.get('expanded', {}).get('text_p1'))})")
             places = z.get("per_placement", {})
             for place, p in places.items() if len(places) <= max_placements else ():
