@@ -12,6 +12,8 @@ Commands:
   pretrain-tokens  MoBind token towers from motion capture alone (a virtual IMU on every limb)
   ensemble       one checkpoint from several of one recipe trained apart (other seeds): a window's
                  vector is the renormalised mean of theirs
+  graft          one checkpoint's towers with one modality's tower taken from another run into the
+                 same text space (the shipped model: its pose tower reads the facing frame)
 
 Examples (UTD-MHAD; train on subjects 1,3,5,7, evaluate on 2,4,6,8):
   python -m encoders train ../shared/data/utd-mhad --out ckpt/utd-cnn-gru
@@ -361,6 +363,14 @@ def cmd_ensemble(args) -> int:
     return 0
 
 
+def cmd_graft(args) -> int:
+    from encoders.ensemble import graft
+
+    out = graft(args.base, args.donor, args.modality, args.out)
+    print(f"saved {args.base} with the {args.modality} tower of {args.donor} to {out}")
+    return 0
+
+
 # name -> (help, add its options, run it), as in every package's command line. Pretraining is
 # training over a virtual-IMU source; its commands stay for the scripts that use them.
 COMMANDS = {
@@ -374,6 +384,8 @@ COMMANDS = {
                         options.pretrain_tokens_options, cmd_train),
     "ensemble": ("join checkpoints of one recipe trained apart into one model (their vectors averaged)",
                  options.ensemble_options, cmd_ensemble),
+    "graft": ("one checkpoint's towers with one modality's tower taken from another checkpoint of the same text space",
+              options.graft_options, cmd_graft),
     "eval-text": ("text->IMU / text->pose retrieval and label classification on held-out subjects",
                   options.text_evaluation_options, cmd_eval_text_aligned),
     "eval-zeroshot": ("zero-shot recognition and retrieval of the labels the checkpoint never trained on",

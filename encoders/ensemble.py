@@ -85,3 +85,45 @@ def combine(folders: list[str | Path], out: str | Path) -> Path:
                           for k, v in member.model.towers[modality].state_dict().items()})
     model.load_state_dict(state, strict=True)
     return checkpoint.save(model, out, {"trained_on": record})
+
+
+def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -> Path:
+    """A checkpoint in `out` with `base`'s towers but its `modality` tower (config and weights)
+    taken from `donor`. Both must be trained into the same frozen text space with the same
+    window, so each tower's vectors are read against the same sentences (docs/words.md, section
+    15: the shipped pose tower reads the facing frame, its IMU tower is the room-frame run's).
+    The record keeps both runs (`trained_on.grafted`); the match scores use `base`'s calibration
+    file only where one is written beside the result (bench/calibrate.py)."""
+    first, second = load_checkpoint(base), load_checkpoint(donor)
+    for folder, encoder in ((base, first), (donor, second)):
+        config = encoder.config
+        if config.is_tokens or not config.text or modality not in config.towers:
+            raise ValueError(f"{folder}: a graft joins text-aligned clip-level checkpoints that both have a "
+                             f"{modality} tower")
+    if first.config.space != second.config.space or first.config.window != second.config.window:
+        raise ValueError(f"{donor}: not the same text space and window as {base} ({second.config.space}, "
+                         f"{second.config.window} against {first.config.space}, {first.config.window})")
+    if first.checksum == second.checksum:
+        raise ValueError("the same weights given twice: a graft takes a tower from another run")
+    towers = {**first.config.towers, modality: second.config.towers[modality]}
+    facts = first.config.trained_on.to_dict() if first.config.trained_on else {}
+    donor_facts = second.config.trained_on.to_dict() if second.config.trained_on else {}
+    record = {**facts, "grafted": {modality: {"checkpoint": str(donor), "weights_sha256": second.checksum,
+                                              **{k: donor_facts[k] for k in (*MEMBER_FACTS, "augment", "folders")
+                                                 if k in donor_facts}},
+                                   "base": {"checkpoint": str(base), "weights_sha256": first.checksum}}}
+    for key in ("labels", "subjects"):
+        seen = set(facts.get(key, [])) | set(donor_facts.get(key, []))
+        if seen:
+            record[key] = sorted(seen)
+    # what either run read, so a check of the data behind the model (a licence, a test archive) sees both
+    record["folders"] = list(dict.fromkeys([*facts.get("folders", []), *donor_facts.get("folders", [])]))
+    if donor_facts.get("licence") and donor_facts.get("licence") != facts.get("licence"):
+        record["licence"] = f"{facts.get('licence', 'unknown')}; the {modality} tower: {donor_facts['licence']}"
+    config = first.config.replace(towers=towers, train_seconds=(first.config.train_seconds or 0.0)
+                                  + (second.config.train_seconds or 0.0) or None)
+    model = create_model(config)
+    state = {k: v for k, v in first.model.state_dict().items() if not k.startswith(f"towers.{modality}.")}
+    state.update({f"towers.{modality}.{k}": v for k, v in second.model.towers[modality].state_dict().items()})
+    model.load_state_dict(state, strict=True)
+    return checkpoint.save(model, out, {"trained_on": record})

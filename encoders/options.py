@@ -299,6 +299,14 @@ def text_evaluation_options(p: argparse.ArgumentParser) -> None:
     evaluation_options(p, "text-aligned checkpoint folder")
 
 
+def graft_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("base", metavar="BASE", help="checkpoint folder (or builtin) whose towers are kept")
+    p.add_argument("donor", metavar="DONOR", help="checkpoint folder trained into the same text space and window")
+    p.add_argument("--modality", default="pose", choices=["imu", "pose"],
+                   help="the tower taken from DONOR (default pose)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+
+
 def ensemble_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
                    help="two or more checkpoint folders (or builtin) of one recipe trained apart, e.g. the same "

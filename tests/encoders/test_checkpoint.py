@@ -166,3 +166,41 @@ def test_an_ensemble_of_runs_reads_as_the_mean_of_its_members(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert says in err and "\n" not in err, err
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_graft_takes_one_tower_from_another_run_of_the_same_text_space(tmp_path, capsys):
+    """`python -m encoders graft BASE DONOR --out DIR`: BASE's IMU tower and DONOR's pose tower
+    (its config too: here the facing frame) in one checkpoint, as the shipped model is made. Each
+    tower embeds exactly as in its own run; the record names both runs and what each read; the
+    same weights twice or another text space are refused in one line."""
+    from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS
+
+    from encoders.cli import main
+    from encoders.factory import create_model
+    from encoders.model import text_aligned_config
+
+    config = text_aligned_config("cnn_gru", TINY_CLIP, params=TINY_TOWER_PARAMS)
+    base = checkpoint.save(create_model(config, seed=0), tmp_path / "base",
+                           {"trained_on": {"seed": 0, "folders": ["cmu"], "licence": "free"}})
+    facing = config.with_tower("pose", params={**config.towers["pose"].params, "frame": "facing"})
+    donor = checkpoint.save(create_model(facing, seed=1), tmp_path / "donor",
+                            {"trained_on": {"seed": 1, "folders": ["cmu", "bandai"], "licence": "CC BY-NC 4.0"}})
+    assert main(["graft", str(base), str(donor), "--out", str(tmp_path / "graft")]) == 0
+    assert "with the pose tower of" in capsys.readouterr().out
+    graft, first, second = (load_checkpoint(f) for f in (tmp_path / "graft", base, donor))
+    imu, imu_valid, pose, pose_valid = _windows()
+    assert np.allclose(graft.encode_arrays("imu", imu, imu_valid), first.encode_arrays("imu", imu, imu_valid), atol=1e-6)
+    assert np.allclose(graft.encode_arrays("pose", pose, pose_valid), second.encode_arrays("pose", pose, pose_valid),
+                       atol=1e-6)
+    assert not np.allclose(graft.encode_arrays("pose", pose, pose_valid), first.encode_arrays("pose", pose, pose_valid))
+    assert graft.config.towers["pose"].params["frame"] == "facing"
+    record = graft.config["trained_on"]
+    assert record["grafted"]["pose"]["weights_sha256"] == second.checksum and record["grafted"]["pose"]["seed"] == 1
+    assert record["grafted"]["base"]["weights_sha256"] == first.checksum
+    assert record["folders"] == ["cmu", "bandai"] and "CC BY-NC 4.0" in record["licence"]  # what either read
+    other = checkpoint.save(_model(2), tmp_path / "other")  # no text space
+    for argv, says in (([str(base), str(base)], "same weights"), ([str(base), str(other)], "text-aligned")):
+        assert main(["graft", *argv, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and "\n" not in err, err
+    assert not (tmp_path / "bad").exists()

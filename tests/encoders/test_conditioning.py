@@ -12,6 +12,7 @@ from encoders.factory import create_model
 from encoders.features import pose_features
 from encoders.model import Encoder, default_config
 from encoders.pretrain import pretrain_config
+from encoders.text import minilm_available
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers import demo
 from indexer.windows import Window
@@ -168,6 +169,7 @@ def test_facing_frame_is_the_same_whichever_way_the_body_faces():
         facing_frame(torch.zeros(1, 10, 34), torch.tensor([10]))
 
 
+@pytest.mark.skipif(not minilm_available(), reason="pretraining's text tower (MiniLM) is not installed")
 @pytest.mark.parametrize("frame", ["facing", "body"])
 def test_a_pose_tower_in_the_facing_frame_embeds_a_turned_body_alike(frame):
     """`pretrain --pose-frame facing`: the pose tower reads the facing frame, so the same wave
