@@ -101,16 +101,20 @@ class Index(Searcher):
         return self.search_vector(vec, target, k, where, row["encoder_id"][0])
 
     # ---- the text-aligned space (IMU2CLIP / AURA-MFM; see query.text_aligned) -------------------
-    def search_text(self, prompt: str, target: str, k: int = 10, where: str | None = None,
-                    encoder_id: str | None = None, templates: bool = True, expand: bool = True) -> pl.DataFrame:
+    def search_text(self, prompt: str, target: str | Sequence[str] | None = None, k: int = 10,
+                    where: str | None = None, encoder_id: str | None = None, templates: bool = True,
+                    expand: bool = True) -> pl.DataFrame:
         """Windows of `target` ("imu", "pose", "video") that match a text prompt, e.g. "waving";
         several modalities ("imu+pose"): one hit per moment, scored by all of them (a concept
-        searches the first of them it has a prototype for)
+        searches the first of them it has a prototype for); None (the default): what words
+        search on the page and from `query text`, a sensor and a skeleton together where the
+        index holds both, else the sensor (`Searcher.default_target`)
         (`templates=False`: the prompt as it is, without the training prompt templates;
         `expand=False`: one search with the prompt alone, not joined by its first hits, see
         query.text_aligned.search_text). A prompt that names a concept taught to the index
         (`teach`) searches with the concept's prototype instead, and the hits carry a `concept`
         column naming it."""
+        target = self.default_target("text") if target is None else target
         concept = concepts.find(self, prompt)
         for modality in text_aligned.modalities_of(target) if concept is not None else ():
             hits = concepts.search(self, concept, modality, k, where, encoder_id)

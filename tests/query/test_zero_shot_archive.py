@@ -349,3 +349,9 @@ def test_a_search_without_target_finds_what_the_index_holds(builtin_demo_dir, tm
     labelled = pl.read_json(capsys.readouterr().out.encode())
     assert labelled.height == 12 and set(labelled["body_part"]) == {"right_wrist"}
     assert (labelled["windows"] == 4).all()  # the sensor's windows alone
+    # the Python call without a target searches as the command line does
+    from query.api import open_index
+
+    assert set(open_index(tmp_path / "sensor-index").search_text(prompt, k=3)["modality"]) == {"imu"}
+    both = open_index(builtin_demo_dir)
+    assert both.search_text(prompt, k=3)["window_id"].to_list() == both.search_text(prompt, "imu+pose", 3)["window_id"].to_list()
