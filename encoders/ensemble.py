@@ -8,6 +8,10 @@ so its cosine with a label's text vector is the members' mean cosine up to one n
 `python -m encoders ensemble --out DIR A B ...` (`combine`) writes such a checkpoint, whose towers
 are `encoders.nets.Ensemble`s. It loads, embeds and indexes like any other (`--checkpoint DIR`),
 at the members' summed cost per window.
+
+`python -m encoders graft BASE DONOR --out DIR` (`graft`) joins runs another way: BASE's towers
+with one modality's tower taken from DONOR, another recipe into the same text space (a sensor
+tower from one pretraining, a skeleton tower from one that reads the facing frame).
 """
 from __future__ import annotations
 
@@ -91,9 +95,9 @@ def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -
     """A checkpoint in `out` with `base`'s towers but its `modality` tower (config and weights)
     taken from `donor`. Both must be trained into the same frozen text space with the same
     window, so each tower's vectors are read against the same sentences (docs/words.md, section
-    15: the shipped pose tower reads the facing frame, its IMU tower is the room-frame run's).
-    The record keeps both runs (`trained_on.grafted`); the match scores use `base`'s calibration
-    file only where one is written beside the result (bench/calibrate.py)."""
+    15: a room-frame run's IMU tower with a facing-frame run's pose tower, measured, not shipped).
+    The record keeps both runs (`trained_on.grafted`) and the folders either read. Its match
+    scores use the fallback calibration until one is fitted for it (bench/calibrate.py)."""
     first, second = load_checkpoint(base), load_checkpoint(donor)
     for folder, encoder in ((base, first), (donor, second)):
         config = encoder.config
@@ -120,8 +124,8 @@ def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -
     record["folders"] = list(dict.fromkeys([*facts.get("folders", []), *donor_facts.get("folders", [])]))
     if donor_facts.get("licence") and donor_facts.get("licence") != facts.get("licence"):
         record["licence"] = f"{facts.get('licence', 'unknown')}; the {modality} tower: {donor_facts['licence']}"
-    config = first.config.replace(towers=towers, train_seconds=(first.config.train_seconds or 0.0)
-                                  + (second.config.train_seconds or 0.0) or None)
+    seconds = round((first.config.train_seconds or 0.0) + (second.config.train_seconds or 0.0), 1)
+    config = first.config.replace(towers=towers, train_seconds=seconds or None)
     model = create_model(config)
     state = {k: v for k, v in first.model.state_dict().items() if not k.startswith(f"towers.{modality}.")}
     state.update({f"towers.{modality}.{k}": v for k, v in second.model.towers[modality].state_dict().items()})
