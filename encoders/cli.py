@@ -13,7 +13,7 @@ Commands:
   ensemble       one checkpoint from several of one recipe trained apart (other seeds): a window's
                  vector is the renormalised mean of theirs
   graft          one checkpoint's towers with one modality's tower taken from another run into the
-                 same text space (the shipped model: its pose tower reads the facing frame)
+                 same text space (a sensor tower from one pretraining, a skeleton tower from another)
 
 Examples (UTD-MHAD; train on subjects 1,3,5,7, evaluate on 2,4,6,8):
   python -m encoders train ../shared/data/utd-mhad --out ckpt/utd-cnn-gru

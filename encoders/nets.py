@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders.conditioning import FRAMES, PlacementFilm, facing_frame, gravity_frame, heading_frame, uniform_bones
+from encoders.features import pose_feature_count
 from encoders.towers import TOWERS, register
 
 
@@ -50,9 +51,8 @@ class ImuInput(nn.Module):
     """The input end every signal tower shares: optionally the mounting-free gravity frame
     (encoders.conditioning) in place of the raw sensor axes, or for a pose tower the facing
     frame (the skeleton turned to face one way) or the body frame (that, on one body), then
-    GroupNorm per sensor group. Holds no
-    weights of its own: the norm stays the tower's `norm`, as in checkpoints written before the
-    gravity frame existed."""
+    GroupNorm per sensor group. Holds no weights of its own: the norm stays the tower's `norm`,
+    as in checkpoints written before the gravity frame existed."""
 
     def __init__(self, in_features: int, frame: str, rate: float | None):
         super().__init__()
@@ -61,6 +61,9 @@ class ImuInput(nn.Module):
                              f"got {frame!r}")
         if frame not in ("sensor", *POSE_ONLY) and (in_features != 6 or not rate):
             raise ValueError(f"frame {frame!r} reads acc + gyr (6 channels) and needs the tower's rate")
+        if frame in POSE_ONLY and in_features != pose_feature_count(3):
+            raise ValueError(f"frame {frame!r} reads 3-D canonical joints ({pose_feature_count(3)} features), "
+                             f"got {in_features}")
         self.frame, self.rate = frame, rate
         self.features = FRAMES.get(frame) or in_features
 

@@ -170,8 +170,8 @@ def test_an_ensemble_of_runs_reads_as_the_mean_of_its_members(tmp_path, capsys):
 
 def test_a_graft_takes_one_tower_from_another_run_of_the_same_text_space(tmp_path, capsys):
     """`python -m encoders graft BASE DONOR --out DIR`: BASE's IMU tower and DONOR's pose tower
-    (its config too: here the facing frame) in one checkpoint, as the shipped model is made. Each
-    tower embeds exactly as in its own run; the record names both runs and what each read; the
+    (its config too: here the facing frame) in one checkpoint. Each tower embeds exactly as in
+    its own run; the record names both runs and what each read; the
     same weights twice or another text space are refused in one line."""
     from tiny_clip import TINY_CLIP, TINY_TOWER_PARAMS
 

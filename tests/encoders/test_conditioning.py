@@ -14,6 +14,8 @@ from encoders.model import Encoder, default_config
 from encoders.pretrain import pretrain_config
 from encoders.text import minilm_available
 from indexer.bodyparts import CANONICAL_JOINTS
+
+TINY = {"width": 8, "hidden": 8}
 from indexer.importers import demo
 from indexer.windows import Window
 
@@ -167,6 +169,9 @@ def test_facing_frame_is_the_same_whichever_way_the_body_faces():
     assert (joints[:, left, 0] > joints[:, right, 0]).all()
     with pytest.raises(ValueError, match="3-D canonical joints"):
         facing_frame(torch.zeros(1, 10, 34), torch.tensor([10]))
+    with pytest.raises(ValueError, match="3-D canonical joints"):  # a 2-D pose tower cannot read it
+        create_model(default_config(params=TINY).with_tower("pose", params={"groups": 1, **TINY, "frame": "facing"},
+                                                            in_features=34, dims=2))
 
 
 @pytest.mark.skipif(not minilm_available(), reason="pretraining's text tower (MiniLM) is not installed")
