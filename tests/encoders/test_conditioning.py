@@ -14,10 +14,10 @@ from encoders.model import Encoder, default_config
 from encoders.pretrain import pretrain_config
 from encoders.text import minilm_available
 from indexer.bodyparts import CANONICAL_JOINTS
-
-TINY = {"width": 8, "hidden": 8}
 from indexer.importers import demo
 from indexer.windows import Window
+
+TINY = {"width": 8, "hidden": 8}
 
 
 def _demo_imu() -> tuple[np.ndarray, float]:
