@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from indexer.bodyparts import BODY_PARTS
+from indexer.bodyparts import BODY_PARTS, CANONICAL_JOINTS
 
 UNKNOWN = "unknown"
 PLACEMENT_VOCAB = [UNKNOWN, *BODY_PARTS]  # id 0: no placement known (a fused window, a user's unnamed sensor)
@@ -182,8 +182,6 @@ def facing_frame(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     relative to the pelvis, then the pelvis path; y up) turned about the vertical so that the
     window's mean right-minus-left line (shoulders plus hips, over its valid frames) points along
     -x (module doc). A window whose line has no horizontal extent is left as it is."""
-    from indexer.bodyparts import CANONICAL_JOINTS
-
     b, t, f = x.shape
     if f != 3 * len(CANONICAL_JOINTS) + 3:
         raise ValueError(f"the facing frame reads 3-D canonical joints ({3 * len(CANONICAL_JOINTS) + 3} features), got {f}")
@@ -204,8 +202,6 @@ def facing_frame(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 def uniform_bones(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """(B, T, 3 * J + 3) pose features with every bone of `BONES` set to its length along its own
     direction, from the pelvis out (module doc); the pelvis path is kept. Padded steps stay zero."""
-    from indexer.bodyparts import CANONICAL_JOINTS
-
     b, t, f = x.shape
     p = x[..., : f - 3].reshape(b, t, -1, 3)
     out = [None] * p.shape[2]
