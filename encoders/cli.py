@@ -242,7 +242,8 @@ def _augment(args):
     if args.family == TOKENS:
         extra = {"yaw_degrees": args.yaw_degrees}
     else:
-        extra = {"active": args.active_placement, "roll_degrees": args.forearm_roll, "limb_frame": args.limb_frame}
+        extra = {"active": args.active_placement, "roll_degrees": args.forearm_roll, "limb_frame": args.limb_frame,
+                 "yaw_degrees": args.yaw_degrees}
     return Augment(copies=args.copies, mount_degrees=args.mount_degrees, channel_dropout=args.channel_dropout, **extra)
 
 

@@ -231,6 +231,9 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
                    help="what the IMU tower reads: features against gravity, the same at any mounting (default); "
                         "those plus the motion's signed components in a horizontal frame the window defines "
                         "(heading, also mounting-free); or the raw sensor axes")
+    r.add_argument("--yaw-degrees", type=bounded(0.0, 360.0), default=0.0,
+                   help="largest random turn of each copy's skeleton about the vertical, so the pose tower learns "
+                        "any heading from the data (default 0: as captured, as the shipped models)")
     r.add_argument("--pose-frame", choices=["room", "facing", "body"], default="room",
                    help="what the pose tower reads: the skeleton in its capture room's axes (default); turned "
                         "about the vertical so that every window faces one way (facing); or that with every bone "

@@ -33,3 +33,22 @@ def test_every_architecture_is_registered():
 def test_a_name_is_registered_once():
     with pytest.raises(ValueError, match="registered twice"):
         register("cnn_gru")(type("Other", (), {}))
+
+
+def test_pretrain_options_reach_the_recipe():
+    """`pretrain --yaw-degrees 180 --pose-frame facing`: the turn reaches each copy's
+    augmentation (and so the checkpoint's record) and the frame the pose tower's config; left
+    out, both stay as the shipped models were trained (no turn, the room's axes)."""
+    from encoders.cli import _augment, _config, build_parser
+    from encoders.text import minilm_available
+
+    args = build_parser().parse_args(["pretrain", "--yaw-degrees", "180", "--pose-frame", "facing", "--out", "x"])
+    assert _augment(args).yaw_degrees == 180.0
+    plain = build_parser().parse_args(["pretrain", "--out", "x"])
+    assert _augment(plain).yaw_degrees == 0.0 and plain.pose_frame == "room"
+    if minilm_available():
+        assert _config(args, None).towers["pose"].params["frame"] == "facing"
+        assert "frame" not in _config(plain, None).towers["pose"].params
+    bad = subprocess.run([sys.executable, "-m", "encoders", "pretrain", "--pose-frame", "camera", "--out", "x"],
+                         capture_output=True, text=True, env=os.environ)
+    assert bad.returncode == 2 and "invalid choice: 'camera'" in bad.stderr
