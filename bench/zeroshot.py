@@ -550,15 +550,15 @@ def turned_pose(encoder, pose: np.ndarray, valid: np.ndarray, captions: list[str
 
     from encoders.evaluation.text_aligned import macro_f1
     from encoders.labels import centred_cosines
+    from encoders.pretrain import turn_about_vertical
 
     labels = sorted(set(captions))
     names, true, text = np.asarray(labels), np.asarray(captions), encoder.encode_text(labels)
     model = encoder.model.eval()
     scores = []
     for degrees in TURNS:
-        t = np.deg2rad(degrees)
-        rot = np.array([[np.cos(t), 0.0, np.sin(t)], [0.0, 1.0, 0.0], [-np.sin(t), 0.0, np.cos(t)]], np.float32)
-        turned = (pose.reshape(*pose.shape[:2], -1, 3) @ rot.T).reshape(pose.shape).astype(np.float32)
+        turned = turn_about_vertical(pose.reshape(*pose.shape[:2], -1, 3), degrees).reshape(pose.shape)
+        turned = turned.astype(np.float32)
         with torch.no_grad():
             v = np.concatenate([model("pose", torch.from_numpy(turned[i : i + 256]),
                                       torch.from_numpy(np.maximum(valid[i : i + 256], 1))).numpy()

@@ -152,8 +152,9 @@ def _pieces(n: int, rate: float) -> Iterator[slice]:
             yield slice(i, min(n, i + step))
 
 
-def _turn(canonical: np.ndarray, degrees: float) -> np.ndarray:
-    """(T, 16, 3) y-up joints turned by `degrees` about the vertical axis."""
+def turn_about_vertical(canonical: np.ndarray, degrees: float) -> np.ndarray:
+    """(..., 3) y-up points (joints, or pose features reshaped to triples) turned by `degrees`
+    about the vertical axis; same dtype."""
     a = np.deg2rad(degrees)
     c, s = np.cos(a), np.sin(a)
     out = canonical.copy()
@@ -187,7 +188,7 @@ def synthetic_recordings(rec: Recording, rng: np.random.Generator, augment: Augm
             caption = str(rng.choice(texts)) if texts else ""
             caption = mirrored_caption(caption) if mirrored else caption
             if augment.yaw_degrees:
-                pose = _turn(pose, rng.uniform(-augment.yaw_degrees, augment.yaw_degrees))
+                pose = turn_about_vertical(pose, rng.uniform(-augment.yaw_degrees, augment.yaw_degrees))
             streams = []
             for choices in sensor_sets or [placements]:
                 if augment.active and rng.random() < augment.active:

@@ -11,7 +11,7 @@ from encoders.conditioning import BONES, facing_frame, gravity_frame, heading_fr
 from encoders.factory import create_model
 from encoders.features import pose_features
 from encoders.model import Encoder, default_config
-from encoders.pretrain import pretrain_config
+from encoders.pretrain import pretrain_config, turn_about_vertical
 from encoders.text import minilm_available
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers import demo
@@ -143,9 +143,7 @@ def test_gravity_frame_keeps_which_way_a_swipe_turns_at_any_mounting():
 
 def _turn_about_vertical(features: np.ndarray, degrees: float) -> np.ndarray:
     """Pose features (T, 3 * J + 3) of the same motion done facing `degrees` further round."""
-    t = np.deg2rad(degrees)
-    rot = np.array([[np.cos(t), 0.0, np.sin(t)], [0.0, 1.0, 0.0], [-np.sin(t), 0.0, np.cos(t)]], np.float32)
-    return (features.reshape(len(features), -1, 3) @ rot.T).reshape(features.shape)
+    return turn_about_vertical(features.reshape(len(features), -1, 3), degrees).reshape(features.shape)
 
 
 def _demo_pose_features(action: str = "waving") -> np.ndarray:

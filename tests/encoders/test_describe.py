@@ -12,7 +12,7 @@ import pytest
 from conftest import DATA
 
 from encoders.describe import describe, describe_all, motion_facts
-from encoders.pretrain import mirror_pose, mirrored_caption
+from encoders.pretrain import mirror_pose, mirrored_caption, turn_about_vertical
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.importers import bvh, demo
 
@@ -129,15 +129,6 @@ def test_demo_actions(action, expect, never, subject):
     assert not re.search(never, text), text
 
 
-def _turn(canonical: np.ndarray, degrees: float) -> np.ndarray:
-    """Joints turned about the vertical (y) axis."""
-    a = np.deg2rad(degrees)
-    out = canonical.copy()
-    out[..., 0] = np.cos(a) * canonical[..., 0] + np.sin(a) * canonical[..., 2]
-    out[..., 2] = -np.sin(a) * canonical[..., 0] + np.cos(a) * canonical[..., 2]
-    return out
-
-
 def test_size_and_heading_do_not_change_the_words():
     """A child-sized and a tall body, walking or waving towards any direction of the room,
     are described alike."""
@@ -145,7 +136,7 @@ def test_size_and_heading_do_not_change_the_words():
         pose = demo_pose(action)
         base = describe_all(pose, demo.POSE_RATE)
         for scale, degrees in ((0.6, 0.0), (1.25, 0.0), (1.0, 90.0), (1.0, -150.0), (0.7, 200.0)):
-            assert describe_all(_turn(pose * scale, degrees), demo.POSE_RATE) == base, (action, scale, degrees)
+            assert describe_all(turn_about_vertical(pose * scale, degrees), demo.POSE_RATE) == base, (action, scale, degrees)
 
 
 # --- postures and their changes, from poses built on the demo skeleton ---

@@ -14,7 +14,7 @@ from encoders import checkpoint, tokens
 from encoders.cli import main as encoders_main
 from encoders.factory import load_checkpoint
 from encoders.part_features import DEFAULT_PARTS, PRETRAIN_PARTS, part_for_placement
-from encoders.pretrain import Augment, _turn, mocap_split, part_placements, synthetic_recordings
+from encoders.pretrain import Augment, mocap_split, part_placements, synthetic_recordings, turn_about_vertical
 from encoders.tasks import TokenTask
 from encoders.token_data import token_pairs
 from encoders.train import TokenTrainSettings
@@ -121,7 +121,7 @@ def test_copies_wear_one_imu_per_part_and_turn_the_pose_only():
     # a turn about the vertical leaves what a body-worn IMU reads unchanged (gravity is vertical):
     # the pose tower must learn headings, the IMU tower never sees them
     mount = random_mount(np.random.default_rng(1))
-    turned = _turn(pose.astype(np.float64), 73.0)
+    turned = turn_about_vertical(pose.astype(np.float64), 73.0)
     np.testing.assert_allclose(virtual_imu(turned, 30.0, "left_forearm", mount),
                                virtual_imu(pose, 30.0, "left_forearm", mount), atol=1e-3)
 
