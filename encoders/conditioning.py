@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from encoders.features import pose_feature_count
 from indexer.bodyparts import BODY_PARTS, CANONICAL_JOINTS
 
 UNKNOWN = "unknown"
@@ -95,9 +96,14 @@ class _Gravity(NamedTuple):
     short: torch.Tensor  # (B, T, 3) unit direction of the short-term gravity estimate
 
 
+def _step_mask(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, T, 1) of x's dtype: 1 at the steps of (B, T, ...) `x` that hold data, 0 where padded."""
+    return (torch.arange(x.shape[1], device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+
+
 def _gravity(x: torch.Tensor, valid: torch.Tensor, rate: float) -> _Gravity:
     steps = x.shape[1]
-    mask = (torch.arange(steps, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    mask = _step_mask(x, valid)
     acc, gyr = x[..., :3] * mask, x[..., 3:6] * mask
     mean = acc.sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
     g = mean.norm(dim=-1, keepdim=True)
@@ -183,13 +189,13 @@ def facing_frame(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     window's mean right-minus-left line (shoulders plus hips, over its valid frames) points along
     -x (module doc). A window whose line has no horizontal extent is left as it is."""
     b, t, f = x.shape
-    if f != 3 * len(CANONICAL_JOINTS) + 3:
-        raise ValueError(f"the facing frame reads 3-D canonical joints ({3 * len(CANONICAL_JOINTS) + 3} features), got {f}")
+    if f != pose_feature_count(3):
+        raise ValueError(f"the facing frame reads 3-D canonical joints ({pose_feature_count(3)} features), got {f}")
     p = x.reshape(b, t, -1, 3)
     j = CANONICAL_JOINTS.index
     across = (p[:, :, j("right_shoulder")] - p[:, :, j("left_shoulder")]
               + p[:, :, j("right_hip")] - p[:, :, j("left_hip")])  # (B, T, 3)
-    mask = (torch.arange(t, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    mask = _step_mask(x, valid)
     across = (across * mask).sum(1) / mask.sum(1).clamp_min(1.0)  # (B, 3)
     flat = torch.stack([across[:, 0], across[:, 2]], dim=-1)
     norm = flat.norm(dim=-1, keepdim=True)
@@ -210,5 +216,5 @@ def uniform_bones(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     for joint, (parent, length) in BONES.items():  # parents come first
         bone = p[:, :, j(joint)] - p[:, :, j(parent)]
         out[j(joint)] = out[j(parent)] + length * F.normalize(bone, dim=-1, eps=1e-6)
-    mask = (torch.arange(t, device=x.device)[None, :] < valid[:, None]).to(x.dtype)[..., None]
+    mask = _step_mask(x, valid)
     return torch.cat([torch.stack(out, dim=2).reshape(b, t, f - 3), x[..., f - 3 :]], dim=-1) * mask
