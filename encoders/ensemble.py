@@ -36,16 +36,27 @@ def _recipe(config) -> dict:
 MEMBER_FACTS = ("seed", "split", "epochs", "final_loss", "windows")  # what the record keeps of each member's run
 
 
-def _record(folders: list[str | Path], members: list) -> dict:
-    """The ensemble's `trained_on`: the first member's record with what every member saw (labels,
-    subjects, and the split where they agree), and per member its checkpoint, weights checksum
-    and run, so the checks that read a record (labels seen in training, a held-out split) hold."""
-    facts = [m.config.trained_on.to_dict() if m.config.trained_on else {} for m in members]
-    record = dict(facts[0])
+def _facts(encoder) -> dict:
+    """A checkpoint's training record as a dict ({} without one)."""
+    return encoder.config.trained_on.to_dict() if encoder.config.trained_on else {}
+
+
+def _with_all_seen(record: dict, facts: list[dict]) -> dict:
+    """`record` with the labels and subjects any of `facts` saw (so the checks that read a record,
+    labels seen in training, hold for a model made of several runs)."""
     for key in ("labels", "subjects"):
         seen = set().union(*(f.get(key, []) for f in facts))
         if seen:
             record[key] = sorted(seen)
+    return record
+
+
+def _record(folders: list[str | Path], members: list) -> dict:
+    """The ensemble's `trained_on`: the first member's record with what every member saw (labels,
+    subjects, and the split where they agree), and per member its checkpoint, weights checksum
+    and run, so the checks that read a record (labels seen in training, a held-out split) hold."""
+    facts = [_facts(m) for m in members]
+    record = _with_all_seen(dict(facts[0]), facts)
     splits = {str(f.get("split")) for f in facts}
     if len(splits) > 1:
         record["split"] = "mixed: " + ", ".join(sorted(splits))
@@ -110,16 +121,12 @@ def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -
     if first.checksum == second.checksum:
         raise ValueError("the same weights given twice: a graft takes a tower from another run")
     towers = {**first.config.towers, modality: second.config.towers[modality]}
-    facts = first.config.trained_on.to_dict() if first.config.trained_on else {}
-    donor_facts = second.config.trained_on.to_dict() if second.config.trained_on else {}
+    facts, donor_facts = _facts(first), _facts(second)
     record = {**facts, "grafted": {modality: {"checkpoint": str(donor), "weights_sha256": second.checksum,
                                               **{k: donor_facts[k] for k in (*MEMBER_FACTS, "augment", "folders")
                                                  if k in donor_facts}},
                                    "base": {"checkpoint": str(base), "weights_sha256": first.checksum}}}
-    for key in ("labels", "subjects"):
-        seen = set(facts.get(key, [])) | set(donor_facts.get(key, []))
-        if seen:
-            record[key] = sorted(seen)
+    record = _with_all_seen(record, [facts, donor_facts])
     # what either run read, so a check of the data behind the model (a licence, a test archive) sees both
     record["folders"] = list(dict.fromkeys([*facts.get("folders", []), *donor_facts.get("folders", [])]))
     if donor_facts.get("licence") and donor_facts.get("licence") != facts.get("licence"):
