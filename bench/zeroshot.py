@@ -42,6 +42,11 @@ Per archive and checkpoint:
               `pose.turned`: the skeleton alone with every window turned about the vertical by
               90, 180 and 270 degrees (the mean of the three macro-F1s): the same motions as
               another room, or a camera, would face them.
+              `direction`: per pair of labels that differ by one direction word ("swipe to the
+              left" / "to the right", "sit to stand" / "stand to sit"), the cosine of their
+              two text vectors, and per modality the share of the pair's windows named right
+              between the two by the words and by a linear probe trained on the other subjects'
+              windows (chance 0.5): whether the direction is lost in the words or in the vectors.
   few_shot    class prototypes from k example recordings per class (drawn at random from the
               example subjects, --draws times) classify the test subjects' windows through
               query.concepts.cosines, relative to the archive's mean window (what Index.classify
@@ -567,6 +572,51 @@ def turned_pose(encoder, pose: np.ndarray, valid: np.ndarray, captions: list[str
     return {"macro_f1": float(np.mean(scores)), "per_turn": {str(int(d)): round(float(f), 4) for d, f in zip(TURNS, scores)}}
 
 
+def direction_pairs(encoder, vectors: dict[str, np.ndarray], captions: list[str], subjects: list[str],
+                    recordings: list[str]) -> dict:
+    """Where a direction is lost, per pair of the archive's labels that differ by one direction
+    word (query.wording.opposites: left/right, clockwise/counterclockwise, forward/backward, the
+    two ends of "sit to stand"): `text_cosine`, that of the two labels' prompt vectors; per
+    modality, `words`, the share of the pair's windows the words name right between the two
+    (relative to the pair's mean window; chance 0.5), and `probe`, the same share for a linear
+    probe (logistic regression) fitted on other windows: whether the vectors hold the direction
+    that the words would have to reach. The probe's folds hold out whole subjects where every
+    subject did both motions (each left out in turn), else whole recordings (up to 8 folds), so
+    a window is never named by a probe that saw its own recording."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    from encoders.labels import centred_cosines
+    from query.wording import opposites
+
+    labels, true = sorted(set(captions)), np.asarray(captions)
+    subs, recs = np.asarray(subjects), np.asarray(recordings)
+    pairs = sorted({tuple(sorted((a, b))) for a in labels for b in opposites(a) if b in labels})
+    out = {}
+    for a, b in pairs:
+        keep = np.isin(true, [a, b])
+        y = (true[keep] == a).astype(int)
+        by_subject = all(len(set(y[subs[keep] == s])) == 2 for s in set(subs[keep]))
+        units = subs[keep] if by_subject else recs[keep]
+        if len(set(units)) < 2:
+            continue
+        folds = GroupKFold(n_splits=min(8, len(set(units))))
+        text = encoder.encode_text([a, b])
+        entry = {"windows": int(keep.sum()), "text_cosine": round(float(text[0] @ text[1]), 4),
+                 "folds_by": "subject" if by_subject else "recording"}
+        for modality, v in vectors.items():
+            x = v[keep]
+            words = np.argmax(centred_cosines(x, text, x.mean(0)), axis=1) == 1 - y
+            right = []
+            for fit, held in folds.split(x, y, units):
+                if len(set(y[fit])) == 2:
+                    right.extend(LogisticRegression(max_iter=2000).fit(x[fit], y[fit]).predict(x[held]) == y[held])
+            entry[modality] = {"words": round(float(words.mean()), 4),
+                               "probe": round(float(np.mean(right)), 4) if right else None}
+        out[f"{a} | {b}"] = entry
+    return out
+
+
 def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed: int = 0) -> dict:
     """The zero-shot and few-shot figures of one checkpoint on one archive's windows."""
     if "imu" not in encoder.model.towers:
@@ -608,6 +658,10 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                                    [r for r, b in zip(recs, both) if b], [p for p, b in zip(places, both) if b]))
             if len(set(both_caps)) >= 2:
                 z["pose"]["turned"] = turned_pose(encoder, data.pose[rows][both], data.pose_valid[rows][both], both_caps)
+            z["direction"] = direction_pairs(encoder, {"imu": vectors[both], "pose": emb["pose"][rows][both]}, both_caps,
+                                             [s for s, b in zip(subs, both) if b], [g for g, b in zip(groups, both) if b])
+        else:
+            z["direction"] = direction_pairs(encoder, {"imu": vectors}, caps, subs, groups)
         out["zero_shot"] = z
     else:
         out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned

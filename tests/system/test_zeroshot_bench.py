@@ -146,3 +146,31 @@ def test_seglearn_watch_is_converted_from_g_by_the_importer(tmp_path):
     np.testing.assert_allclose(imu.data[:, 3:], raw["X"][0][:, 3:], rtol=1e-5)
     # standing still the watch reads ~1 g, now in m/s^2
     assert 8 < np.median(np.linalg.norm(imu.data[:, :3], axis=1)) < 12
+
+
+def test_direction_pairs_say_whether_the_vectors_hold_a_direction_the_words_miss(builtin):
+    """Two labels that differ by one direction word: the probe finds the direction where the
+    vectors hold it (along one axis here) and not where they do not; labels with no such pair
+    give nothing to report."""
+    rng = np.random.default_rng(0)
+    dim, per = builtin.config["embed_dim"], 12
+    base, axis = rng.normal(size=dim), np.eye(dim)[0]
+    labels = ["a person swipes to the left", "a person swipes to the right", "sit to stand", "stand to sit", "waving"]
+    rows, caps, subs, recs = [], [], [], []
+    for subject in "1234":
+        for i, label in enumerate(labels):
+            side = {0: 1.0, 1: -1.0}.get(i, 0.0)  # only the swipes' direction lies in the vectors
+            for n in range(per):
+                rows.append(base + 3.0 * side * axis + rng.normal(size=dim))
+                caps.append(label), subs.append(subject), recs.append(f"s{subject}-{label}-{n // 4}")
+    vectors = np.asarray(rows, np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    out = zeroshot.direction_pairs(builtin, {"imu": vectors}, caps, subs, recs)
+    assert set(out) == {"a person swipes to the left | a person swipes to the right", "sit to stand | stand to sit"}
+    swipes, posture = out["a person swipes to the left | a person swipes to the right"], out["sit to stand | stand to sit"]
+    assert swipes["folds_by"] == "subject" and swipes["windows"] == 2 * 4 * per
+    assert swipes["text_cosine"] > 0.9  # the words barely tell the two apart
+    assert swipes["imu"]["probe"] > 0.95  # the vectors do
+    assert posture["imu"]["probe"] < 0.8  # no direction in these vectors: near chance
+    assert 0 <= swipes["imu"]["words"] <= 1
+    assert zeroshot.direction_pairs(builtin, {"imu": vectors}, ["waving"] * len(caps), subs, recs) == {}
