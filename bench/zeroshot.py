@@ -46,7 +46,9 @@ Per archive and checkpoint:
               left" / "to the right", "sit to stand" / "stand to sit"), the cosine of their
               two text vectors, and per modality the share of the pair's windows named right
               between the two by the words and by a linear probe trained on the other subjects'
-              windows (chance 0.5): whether the direction is lost in the words or in the vectors.
+              windows (chance 0.5), and `signal_probe`, that probe on plain statistics of the
+              gravity-frame features the IMU tower reads: whether a direction is lost in the
+              signal, in the vectors or in the words.
   few_shot    class prototypes from k example recordings per class (drawn at random from the
               example subjects, --draws times) classify the test subjects' windows through
               query.concepts.cosines, relative to the archive's mean window (what Index.classify
@@ -572,8 +574,39 @@ def turned_pose(encoder, pose: np.ndarray, valid: np.ndarray, captions: list[str
     return {"macro_f1": float(np.mean(scores)), "per_turn": {str(int(d)): round(float(f), 4) for d, f in zip(TURNS, scores)}}
 
 
+def gravity_summary(imu: np.ndarray, valid: np.ndarray, rate: float) -> np.ndarray:
+    """(N, 21) per window the mean, standard deviation and skew over its valid steps of each of
+    the gravity frame's 7 features (encoders.conditioning.gravity_frame, from the (N, T, 6) acc
+    and gyro): a plain view of the signal the IMU tower reads, for `direction_pairs`."""
+    import torch
+    from scipy.stats import skew
+
+    from encoders.conditioning import gravity_frame
+
+    with torch.no_grad():
+        g = gravity_frame(torch.from_numpy(imu.astype(np.float32)), torch.from_numpy(np.maximum(valid, 1)), rate).numpy()
+    rows = []
+    for x, n in zip(g, np.maximum(valid, 1)):
+        x = x[:n]
+        rows.append(np.concatenate([x.mean(0), x.std(0), np.nan_to_num(skew(x, axis=0))]))
+    return np.asarray(rows, np.float32)
+
+
+def probe(x: np.ndarray, y: np.ndarray, units: np.ndarray) -> float | None:
+    """Share of the rows of `x` a logistic regression names right (`y`: 0/1), each fold of whole
+    `units` (subjects or recordings; up to 8 folds) named by a fit on the others."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    right = []
+    for fit, held in GroupKFold(n_splits=min(8, len(set(units)))).split(x, y, units):
+        if len(set(y[fit])) == 2:
+            right.extend(LogisticRegression(max_iter=2000).fit(x[fit], y[fit]).predict(x[held]) == y[held])
+    return round(float(np.mean(right)), 4) if right else None
+
+
 def direction_pairs(encoder, vectors: dict[str, np.ndarray], captions: list[str], subjects: list[str],
-                    recordings: list[str]) -> dict:
+                    recordings: list[str], signal: np.ndarray | None = None) -> dict:
     """Where a direction is lost, per pair of the archive's labels that differ by one direction
     word (query.wording.opposites: left/right, clockwise/counterclockwise, forward/backward, the
     two ends of "sit to stand"): `text_cosine`, that of the two labels' prompt vectors; per
@@ -582,10 +615,9 @@ def direction_pairs(encoder, vectors: dict[str, np.ndarray], captions: list[str]
     probe (logistic regression) fitted on other windows: whether the vectors hold the direction
     that the words would have to reach. The probe's folds hold out whole subjects where every
     subject did both motions (each left out in turn), else whole recordings (up to 8 folds), so
-    a window is never named by a probe that saw its own recording."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold
-
+    a window is never named by a probe that saw its own recording. With `signal` (per window,
+    `gravity_summary`), `signal_probe`: the same probe on it (standardised), whether the signal
+    as the IMU tower reads it holds the direction."""
     from encoders.labels import centred_cosines
     from query.wording import opposites
 
@@ -600,19 +632,16 @@ def direction_pairs(encoder, vectors: dict[str, np.ndarray], captions: list[str]
         units = subs[keep] if by_subject else recs[keep]
         if len(set(units)) < 2:
             continue
-        folds = GroupKFold(n_splits=min(8, len(set(units))))
         text = encoder.encode_text([a, b])
         entry = {"windows": int(keep.sum()), "text_cosine": round(float(text[0] @ text[1]), 4),
                  "folds_by": "subject" if by_subject else "recording"}
         for modality, v in vectors.items():
             x = v[keep]
             words = np.argmax(centred_cosines(x, text, x.mean(0)), axis=1) == 1 - y
-            right = []
-            for fit, held in folds.split(x, y, units):
-                if len(set(y[fit])) == 2:
-                    right.extend(LogisticRegression(max_iter=2000).fit(x[fit], y[fit]).predict(x[held]) == y[held])
-            entry[modality] = {"words": round(float(words.mean()), 4),
-                               "probe": round(float(np.mean(right)), 4) if right else None}
+            entry[modality] = {"words": round(float(words.mean()), 4), "probe": probe(x, y, units)}
+        if signal is not None:
+            x = signal[keep]
+            entry["signal_probe"] = probe((x - x.mean(0)) / np.maximum(x.std(0), 1e-6), y, units)
         out[f"{a} | {b}"] = entry
     return out
 
@@ -651,6 +680,8 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                     z["per_placement"][place] = zero_shot_scores(encoder, vectors[keep],
                                                                  [c for c, k in zip(caps, keep) if k], own, center,
                                                                  archive=vectors, within=True)
+        signal = (gravity_summary(data.imu[rows], data.imu_valid[rows], encoder.config.rates["imu"])
+                  if data.imu.shape[-1] == 6 else None)  # acc + gyro, as the gravity frame reads them
         if "pose" in emb and data.has_pose[rows].any():
             both = data.has_pose[rows]
             both_caps = [c for c, b in zip(caps, both) if b]
@@ -659,9 +690,10 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
             if len(set(both_caps)) >= 2:
                 z["pose"]["turned"] = turned_pose(encoder, data.pose[rows][both], data.pose_valid[rows][both], both_caps)
             z["direction"] = direction_pairs(encoder, {"imu": vectors[both], "pose": emb["pose"][rows][both]}, both_caps,
-                                             [s for s, b in zip(subs, both) if b], [g for g, b in zip(groups, both) if b])
+                                             [s for s, b in zip(subs, both) if b], [g for g, b in zip(groups, both) if b],
+                                             None if signal is None else signal[both])
         else:
-            z["direction"] = direction_pairs(encoder, {"imu": vectors}, caps, subs, groups)
+            z["direction"] = direction_pairs(encoder, {"imu": vectors}, caps, subs, groups, signal)
         out["zero_shot"] = z
     else:
         out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned

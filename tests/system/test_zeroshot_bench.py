@@ -165,12 +165,14 @@ def test_direction_pairs_say_whether_the_vectors_hold_a_direction_the_words_miss
                 caps.append(label), subs.append(subject), recs.append(f"s{subject}-{label}-{n // 4}")
     vectors = np.asarray(rows, np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    out = zeroshot.direction_pairs(builtin, {"imu": vectors}, caps, subs, recs)
+    signal = rng.normal(size=(len(caps), 21))  # statistics of a signal that holds no direction
+    out = zeroshot.direction_pairs(builtin, {"imu": vectors}, caps, subs, recs, signal)
     assert set(out) == {"a person swipes to the left | a person swipes to the right", "sit to stand | stand to sit"}
     swipes, posture = out["a person swipes to the left | a person swipes to the right"], out["sit to stand | stand to sit"]
     assert swipes["folds_by"] == "subject" and swipes["windows"] == 2 * 4 * per
     assert swipes["text_cosine"] > 0.9  # the words barely tell the two apart
     assert swipes["imu"]["probe"] > 0.95  # the vectors do
     assert posture["imu"]["probe"] < 0.8  # no direction in these vectors: near chance
+    assert swipes["signal_probe"] < 0.8 and posture["signal_probe"] < 0.8
     assert 0 <= swipes["imu"]["words"] <= 1
     assert zeroshot.direction_pairs(builtin, {"imu": vectors}, ["waving"] * len(caps), subs, recs) == {}
