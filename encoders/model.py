@@ -22,7 +22,8 @@ from encoders.cutting import WindowCutter
 from encoders.features import featurize, pose_feature_count
 from encoders.fusion import FUSED_PART, build_fusion
 from encoders.losses import LOGIT_SCALE_INIT
-from encoders.text import load_text_tower, space_name
+from encoders.nets import TextHead, head_vectors
+from encoders.text import load_text_tower, minilm_with_head, space_name
 from encoders.towers import build_tower
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.embedder import EmbeddedWindow
@@ -63,7 +64,7 @@ def text_aligned_config(architecture: str, text: dict, video: dict | None = None
                         imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0, fusion: str | None = None,
                         frame: str = "sensor", placement: bool = False) -> EncoderConfig:
     """An IMU + pose (+ video) config whose joint space is the text tower's (its width too)."""
-    tower = load_text_tower(text)
+    tower = load_text_tower({k: v for k, v in text.items() if k != "head"})  # a head keeps the width
     config = default_config(architecture, embed_dim=tower.dim, window=window, hop=hop, params=params,
                             imu_groups=imu_groups, channel_dropout=channel_dropout, fusion=fusion,
                             frame=frame, placement=placement)
@@ -86,6 +87,8 @@ class JointModel(nn.Module):
         scale = LOGIT_SCALE_INIT if config.logit_scale_init is None else config.logit_scale_init
         self.logit_scale = nn.Parameter(torch.tensor(float(scale)))
         self.fusion = build_fusion(config.fusion, config.embed_dim) if config.fusion else None
+        head = (config.text or {}).get("head")
+        self.text_head = TextHead(config.embed_dim, int(head["queries"])) if head else None
 
     def forward(self, modality: Modality, x: torch.Tensor, valid: torch.Tensor,
                 place: torch.Tensor | None = None) -> torch.Tensor:
@@ -211,7 +214,11 @@ class Encoder(CheckpointView):
         if not self.text_aligned:
             raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.space!r}); "
                              "train one with `python -m encoders train --text-tower minilm`")
-        return load_text_tower(self.config.text)
+        if self.model.text_head is None:
+            return load_text_tower(self.config.text)
+        if getattr(self, "_head_tower", None) is None:  # the model's own head, trained or loaded
+            self._head_tower = minilm_with_head(self.config.text, lambda states: head_vectors(self.model.text_head, states))
+        return self._head_tower
 
     def encode_text(self, texts: list[str], templates: bool = True) -> np.ndarray:
         """Unit vectors (N, d) for text in this encoder's joint space. With `templates` each text

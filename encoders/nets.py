@@ -4,6 +4,7 @@ tower shares, and `Ensemble`: several towers of one architecture read as one (en
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -190,3 +191,38 @@ class Ensemble(nn.Module):
     def forward(self, x: torch.Tensor, valid: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:
         outs = [m(x, valid) if place is None else m(x, valid, place) for m in self.members]
         return F.normalize(torch.stack([F.normalize(o, dim=-1) for o in outs]).mean(0), dim=-1)
+
+
+class TextHead(nn.Module):
+    """A trained reading of a frozen MiniLM's token vectors (encoders.text.TextHead is its numpy
+    twin, which searches use): `queries` learned queries attend over a text's tokens in their
+    order, and a linear map of what they pool is added to the tokens' mean. The map starts at
+    zero, so an untrained head gives MiniLM's own sentence vector; training moves it only where
+    the words' order says something the mean loses (a direction: "swipe to the left" / "to the
+    right", docs/words.md section 16)."""
+
+    def __init__(self, dim: int, queries: int = 2):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(int(queries), dim) * 0.02)
+        self.proj = nn.Linear(int(queries) * dim, dim)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # (U, L, d), (U, L) -> (U, d)
+        m = mask.unsqueeze(-1).to(states.dtype)
+        mean = (states * m).sum(1) / m.sum(1).clamp_min(1.0)
+        z = (states @ self.queries.t()) / states.shape[-1] ** 0.5  # (U, L, K)
+        w = torch.softmax(z.masked_fill(~mask.unsqueeze(-1), float("-inf")), dim=1)
+        pooled = torch.einsum("ulk,uld->ukd", w, states).reshape(len(states), -1)
+        return F.normalize(mean + self.proj(pooled), dim=-1)
+
+
+@torch.no_grad()
+def head_vectors(head: TextHead, states: list[np.ndarray]) -> np.ndarray:
+    """(N, d) unit vectors of texts given as their MiniLM token vectors (encoders.text.MiniLM.token_states)."""
+    longest = max(len(h) for h in states)
+    x = torch.zeros(len(states), longest, states[0].shape[1])
+    mask = torch.zeros(len(states), longest, dtype=torch.bool)
+    for i, h in enumerate(states):
+        x[i, : len(h)], mask[i, : len(h)] = torch.from_numpy(np.asarray(h, np.float32)), True
+    return head.eval()(x, mask).numpy()

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from encoders.conditioning import PLACEMENT_DROPOUT, hide_placements
@@ -36,7 +37,7 @@ from encoders.data import PairedSet
 from encoders.fusion import random_subset
 from encoders.losses import caption_info_nce, info_nce, mobind_loss
 from encoders.model import DEFAULT_LOSS_WEIGHTS
-from encoders.text import load_text_tower
+from encoders.text import MiniLM, load_text_tower, minilm_path, prompt_texts
 from encoders.token_data import TokenPairs
 from indexer.model import MODALITIES
 
@@ -207,13 +208,16 @@ TERMS = ("imu-text", "pose-text", "imu-pose", "imu-video", "video-text")
 
 
 def caption_embeddings(config: EncoderConfig, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(U, d) template-averaged text embeddings of the distinct captions, and each window's row."""
+    """(U, d) template-averaged text embeddings of the distinct captions (their `TextTokens` for a
+    config whose text head trains), and each window's row."""
     distinct = sorted(set(captions))
     if not distinct:
         return torch.zeros((0, config.embed_dim)), torch.zeros(0, dtype=torch.long)
-    emb = load_text_tower(config.text).encode_prompts(distinct)
     row = {c: i for i, c in enumerate(distinct)}
-    return torch.from_numpy(emb), torch.tensor([row[c] for c in captions], dtype=torch.long)
+    rows = torch.tensor([row[c] for c in captions], dtype=torch.long)
+    if config.text.get("head"):
+        return TextTokens.build(distinct, []), rows
+    return torch.from_numpy(load_text_tower(config.text).encode_prompts(distinct)), rows
 
 
 @dataclass
@@ -234,17 +238,60 @@ class CaptionPool:
         return torch.where(count > 0, drawn, torch.full_like(drawn, -1))
 
 
+@dataclass
+class TextTokens:
+    """For a model that trains a text head (encoders.nets.TextHead): the frozen MiniLM token
+    vectors of every sentence a text row is embedded as (a label: one per prompt template; a pool
+    sentence: itself), kept flat in float16 (`states`, text t's rows at offsets[t]:offsets[t+1]),
+    and each row's sentences (`rows`, -1 padded). `vectors` runs the head over a batch's rows."""
+
+    states: torch.Tensor  # (tokens, d) float16
+    offsets: torch.Tensor  # (texts + 1,)
+    rows: torch.Tensor  # (R, P)
+
+    @classmethod
+    def build(cls, labels: list[str], sentences: list[str], batch: int = 512) -> TextTokens:
+        model = MiniLM(minilm_path())
+        texts = [t for label in labels for t in prompt_texts(label)] + list(sentences)
+        states = [torch.from_numpy(h).half() for i in range(0, len(texts), batch)
+                  for h in model.token_states(texts[i : i + batch])]
+        lengths = torch.tensor([0] + [len(h) for h in states])
+        per = len(prompt_texts("x"))
+        rows = torch.full((len(labels) + len(sentences), per), -1, dtype=torch.long)
+        rows[: len(labels)] = torch.arange(len(labels) * per).reshape(len(labels), per)
+        rows[len(labels):, 0] = len(labels) * per + torch.arange(len(sentences))
+        return cls(torch.cat(states) if states else torch.zeros(0, 0), torch.cumsum(lengths, 0), rows)
+
+    def vectors(self, head: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+        """(len(rows), d) unit vectors of text rows through `head` (a label's templates averaged)."""
+        idx = self.rows[rows]
+        used = idx >= 0
+        texts = idx[used]
+        span = self.offsets[texts + 1] - self.offsets[texts]
+        x = torch.zeros(len(texts), int(span.max()), self.states.shape[1])
+        mask = torch.arange(x.shape[1])[None, :] < span[:, None]
+        for i, (t, n) in enumerate(zip(texts.tolist(), span.tolist())):
+            x[i, :n] = self.states[self.offsets[t] : self.offsets[t] + n].float()
+        out = torch.zeros(*idx.shape, x.shape[2])
+        out[used] = head(x, mask)
+        return F.normalize(out.sum(1) / used.sum(1, keepdim=True), dim=-1)
+
+
 def pooled_caption_embeddings(config: EncoderConfig, captions: list[str], pools: list[list[str]],
-                              batch: int = 512) -> tuple[torch.Tensor, CaptionPool]:
+                              batch: int = 512) -> tuple[torch.Tensor | TextTokens, CaptionPool]:
     """Text embeddings of every distinct caption (through the prompt templates, as labels are
     queried) and pool sentence (as it is: they are whole sentences already), and the pool of
-    each row (its own caption when its pool is empty)."""
-    tower = load_text_tower(config.text)
+    each row (its own caption when its pool is empty). For a config whose text tower has a head
+    to train, their token vectors instead (`TextTokens`)."""
     labels = sorted({c for c in captions if c})
     sentences = sorted({t for p in pools for t in p} - set(labels))
-    parts = [torch.from_numpy(tower.encode_prompts(labels))] if labels else []
-    parts += [torch.from_numpy(tower.encode(sentences[i : i + batch])) for i in range(0, len(sentences), batch)]
-    emb = torch.cat(parts) if parts else torch.zeros((0, config.embed_dim))
+    if config.text.get("head"):
+        emb = TextTokens.build(labels, sentences, batch)
+    else:
+        tower = load_text_tower(config.text)
+        parts = [torch.from_numpy(tower.encode_prompts(labels))] if labels else []
+        parts += [torch.from_numpy(tower.encode(sentences[i : i + batch])) for i in range(0, len(sentences), batch)]
+        emb = torch.cat(parts) if parts else torch.zeros((0, config.embed_dim))
     row = {c: i for i, c in enumerate([*labels, *sentences])}
     flat, start, count = [], [], []
     for caption, pool in zip(captions, pools):
@@ -328,7 +375,8 @@ class TextAlignedTask(PairedTask):
             a = emb[left][pos[left][both]]
             if right == "text":
                 uniq, inv = torch.unique(captions[both], return_inverse=True)
-                value = caption_info_nce(a, inv, self.text[uniq], scale, getattr(self.settings, "paraphrase", None))
+                text = self.text[uniq] if model.text_head is None else self.text.vectors(model.text_head, uniq)
+                value = caption_info_nce(a, inv, text, scale, getattr(self.settings, "paraphrase", None))
             else:
                 value = info_nce(a, emb[right][pos[right][both]], scale)
             terms[term] = value.detach()

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.checkpoint import WEIGHTS
 from indexer.imports import MissingExtra, optional
 
 DEFAULT_OPEN_CLIP = {"architecture": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"}
@@ -85,6 +86,12 @@ ALTERNATIVES = (
 )
 
 
+def prompt_texts(label: str, templates=PROMPT_TEMPLATES) -> list[str]:
+    """The sentences a label is embedded as, one per template (`TextTower.encode_prompts` averages
+    their vectors), a posture change named by its ends read with its motion (`read_transition`)."""
+    return [t.format(read_transition(label)) for t in templates]
+
+
 class TextTowerUnavailable(RuntimeError, LookupError):
     """The chosen text tower's weights or package cannot be loaded here. A LookupError too, so
     every CLI prints it as a plain error message (they catch LookupError), not a traceback."""
@@ -120,7 +127,7 @@ class TextTower:
             known = {label: self._prompts.get((label, templates)) for label in labels}
         missing = [label for label, v in known.items() if v is None]
         if missing:  # a label's vector depends on the label alone: embed each once
-            texts = [t.format(read_transition(label)) for label in missing for t in templates]
+            texts = [text for label in missing for text in prompt_texts(label, templates)]
             emb = self.encode(texts).reshape(len(missing), len(templates), self.dim).mean(axis=1)
             emb = (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             emb.flags.writeable = False  # shared by every caller
@@ -150,14 +157,64 @@ def minilm_path() -> Path:
     return path
 
 
-def _load_minilm(spec: dict) -> TextTower:
+def _load_minilm(spec: dict, weights: Path | None = None) -> TextTower:
     path = Path(spec["path"]) if spec.get("path") else minilm_path()
     if not path.is_dir():
         raise TextTowerUnavailable(f"{path}: no sentence-transformers model folder there; {ALTERNATIVES}")
+    if spec.get("head"):
+        return minilm_with_head(spec, TextHead.from_weights(weights))
     if spec.get("runtime", "numpy") == "torch":
         return _load_minilm_torch(path)
     model = MiniLM(path)
     return TextTower("minilm", model.dim, model.encode)
+
+
+def minilm_with_head(spec: dict, head: Callable[[list[np.ndarray]], np.ndarray]) -> TextTower:
+    """MiniLM read by a trained head (`head`: token vectors -> sentence vectors; a loaded model's
+    torch head, or `TextHead`), with the spec's model folder."""
+    path = Path(spec["path"]) if spec.get("path") else minilm_path()
+    model = MiniLM(path)
+    return TextTower("minilm+head", model.dim, lambda texts: head(model.token_states(texts)))
+
+
+HEAD_PREFIX = "text_head."  # the head's tensors in a checkpoint's weights file
+
+
+class TextHead:
+    """A trained reading of MiniLM's token vectors in their order, on top of its mean: K learned
+    queries attend over the tokens, and a linear map of what they pool is added to the mean
+    (encoders.nets.TextHead trains it; this is the same arithmetic in numpy, for searches that
+    load no torch). Mean pooling reads "swipe to the left" and "... to the right" alike (cosine
+    0.994); a query can pick out the token that says the direction (docs/words.md, section 16)."""
+
+    def __init__(self, queries: np.ndarray, proj: np.ndarray, bias: np.ndarray):
+        self.queries, self.proj, self.bias = queries, proj, bias
+
+    @classmethod
+    def from_weights(cls, weights: Path | None) -> TextHead:
+        if weights is None:
+            raise ValueError("a text tower with a trained head reads the head from its checkpoint's weights; "
+                             "load it through the checkpoint (encoders.load_checkpoint, an index's encoder)")
+        tensors = optional("safetensors.numpy", "", "the text head's weights").load_file(str(weights))
+        try:
+            queries, proj, bias = (tensors[HEAD_PREFIX + k].astype(np.float32)
+                                   for k in ("queries", "proj.weight", "proj.bias"))
+        except KeyError as exc:
+            raise ValueError(f"{weights}: the config names a text head, the weights hold none ({exc})") from None
+        count, dim = queries.shape
+        if proj.shape != (dim, count * dim) or bias.shape != (dim,):
+            raise ValueError(f"{weights}: text head tensors of shapes {queries.shape}, {proj.shape}, {bias.shape} "
+                             "do not fit together")
+        return cls(queries, proj, bias)
+
+    def __call__(self, states: list[np.ndarray]) -> np.ndarray:
+        out = []
+        for h in states:  # (tokens, dim)
+            z = h @ self.queries.T / np.float32(np.sqrt(h.shape[1]))  # (tokens, K)
+            w = np.exp(z - z.max(axis=0, keepdims=True))
+            w /= w.sum(axis=0, keepdims=True)
+            out.append(h.mean(axis=0) + (w.T @ h).reshape(-1) @ self.proj.T + self.bias)
+        return np.asarray(out, np.float32)
 
 
 def _torch():
@@ -240,7 +297,21 @@ class MiniLM:
     def encode(self, texts: list[str], batch: int = 64) -> np.ndarray:
         return np.concatenate([self._forward(texts[i : i + batch]) for i in range(0, len(texts), batch)])
 
+    def token_states(self, texts: list[str], batch: int = 64) -> list[np.ndarray]:
+        """Per text, its (tokens, dim) last-layer vectors, [CLS] and [SEP] included: what the mean
+        pooling of `encode` averages, for a trained head that reads them in order (`TextHead`)."""
+        out = []
+        for i in range(0, len(texts), batch):
+            x, mask = self._states(texts[i : i + batch])
+            out.extend(row[: int(n)] for row, n in zip(x, mask.sum(axis=1)))
+        return out
+
     def _forward(self, texts: list[str]) -> np.ndarray:
+        x, mask = self._states(texts)
+        m = mask[:, :, None].astype(np.float32)
+        return (x * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+
+    def _states(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         enc = self.tokenizer.encode_batch(texts)
         n, length = len(enc), max(len(e.ids) for e in enc)
         ids, types, mask = (np.zeros((n, length), np.int64) for _ in range(3))
@@ -259,8 +330,7 @@ class MiniLM:
             inner = x @ in_w + in_b
             inner = 0.5 * inner * (1.0 + self.erf(inner / np.float32(np.sqrt(2.0))))  # BERT's exact GELU
             x = self._norm(x + inner @ ff_w + ff_b, g2, b2)
-        m = mask[:, :, None].astype(np.float32)
-        return (x * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        return x, mask
 
 
 # ---- open_clip ---------------------------------------------------------------------------------
@@ -384,12 +454,22 @@ TEXT_TOWERS: dict[str, Callable[[dict], TextTower]] = {"open_clip": _load_open_c
 _LOADED: dict[str, TextTower] = {}
 
 
-def load_text_tower(spec: dict) -> TextTower:
-    """The text tower a spec names, loaded once per process."""
+def load_text_tower(spec: dict, checkpoint: str | Path | None = None) -> TextTower:
+    """The text tower a spec names, loaded once per process. A spec with a trained `head`
+    (MiniLM only) also needs the `checkpoint` folder whose weights file holds the head."""
     arch = spec.get("architecture")
     if arch not in TEXT_TOWERS:
         raise ValueError(f"unknown text tower {arch!r}; known: {', '.join(TEXT_TOWERS)}")
+    if spec.get("head") and arch != "minilm":
+        raise ValueError(f"a trained text head reads MiniLM's token vectors; {arch!r} has none")
     key = json.dumps(spec, sort_keys=True)
+    if spec.get("head"):
+        weights = Path(checkpoint, WEIGHTS) if checkpoint is not None else None
+        stat = weights.stat() if weights is not None and weights.exists() else None
+        key += f"|{weights}|{stat.st_size}|{stat.st_mtime_ns}" if stat else ""
+        if key not in _LOADED:
+            _LOADED[key] = _load_minilm(spec, None if weights is None else Path(weights))
+        return _LOADED[key]
     if key not in _LOADED:
         _LOADED[key] = TEXT_TOWERS[arch](spec)
     return _LOADED[key]
@@ -407,9 +487,10 @@ def text_spec(tower: str, clip_weights: str | None = None, clip_model: str = "Vi
 
 
 def space_name(spec: dict) -> str:
-    """The joint space a text-aligned checkpoint maps into, e.g. "text:minilm"."""
+    """The joint space a text-aligned checkpoint maps into, e.g. "text:minilm"; "text:minilm+head"
+    for one whose text head was trained with it (its space is its own)."""
     if spec["architecture"] == "minilm":
-        return "text:minilm"
+        return "text:minilm+head" if spec.get("head") else "text:minilm"
     return "text:" + open_clip_name(spec)
 
 

@@ -316,7 +316,8 @@ class Searcher:
             raise ValueError(f"encoder {encoder_id} is not text-aligned (its space is "
                              f"{config.space!r}); train one with "
                              "`python -m encoders train --text-tower minilm`")
-        tower = load_text_tower(spec)
+        # a text head trained with the towers is read from the index's copy of the checkpoint, in numpy
+        tower = load_text_tower(spec, self._checkpoint_folder(encoder_id) if spec.get("head") else None)
         return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))
 
     def _known_encoders(self) -> list[str]:

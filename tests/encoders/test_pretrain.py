@@ -173,3 +173,34 @@ def test_vigour_scales_a_windows_motion_but_not_its_gravity_or_padding():
                               atol=1e-4)
         assert (y[i, v:] == 0).all()
     assert torch.equal(vigour(x, valid, [0, 1, 2], [3, 4, 5], 1.0, gen), x)
+
+
+@pytest.mark.slow
+def test_a_text_head_trains_with_the_towers_and_reads_alike_with_and_without_torch(tmp_path):
+    """`pretrain --text-head 2`: the head's weights are in the checkpoint; the loaded model and a
+    search that loads no torch (encoders.text.TextHead over the weights file) embed words alike;
+    trained, it moves the words off MiniLM's own vectors; ensembles and grafts refuse it."""
+    import numpy as np
+
+    from encoders.ensemble import combine, graft
+    from encoders.text import MINILM, load_text_tower
+
+    if not minilm_available():
+        pytest.skip("MiniLM text tower not installed")
+    settings = TrainSettings(epochs=1, batch=32, threads=1, crop=0.3)
+    out, _ = pretrain([], tmp_path / "ckpt", settings, Augment(copies=1), params={"width": 8, "hidden": 8},
+                      composed=1, described=2, text_head=2)
+    enc = load_checkpoint(out)
+    assert enc.config["text"]["head"] == {"queries": 2} and enc.config["space"] == "text:minilm+head"
+    words = ["right arm swipe to the left", "right arm swipe to the right", "a person walks"]
+    loaded = enc.encode_text(words)
+    searched = load_text_tower(enc.config["text"], out).encode_prompts(words)
+    np.testing.assert_allclose(loaded, searched, atol=1e-5)
+    plain = load_text_tower(MINILM).encode_prompts(words)
+    assert np.abs(loaded - plain).max() > 1e-4  # trained: no longer MiniLM's mean alone
+    with pytest.raises(ValueError, match="text space is its own"):
+        combine([out, out], tmp_path / "ens")
+    with pytest.raises(ValueError, match="text space of its own"):
+        graft("builtin", out, "pose", tmp_path / "graft")
+    with pytest.raises(ValueError, match="reads the head from its checkpoint"):
+        load_text_tower(enc.config["text"])
