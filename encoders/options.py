@@ -242,7 +242,7 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
                    help="train a text head on MiniLM's token vectors with the towers: QUERIES learned queries read "
                         "the words in their order, added to MiniLM's mean, so that \"swipe to the left\" and \"... "
                         "to the right\" can differ (default 0: MiniLM's frozen mean, as the shipped models; "
-                        "docs/words.md, section 16)")
+                        "docs/words.md, section 17: measured, not shipped)")
     r.add_argument("--active-placement", type=bounds.share, default=0.0, metavar="SHARE",
                    help="share of the virtual sensors placed by how much each placement moves in their take, the "
                         "rest at random (default 0: all at random, as the shipped models; 0.5 won at a small scale, "

