@@ -118,9 +118,9 @@ def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -
         if config.is_tokens or not config.text or modality not in config.towers:
             raise ValueError(f"{folder}: a graft joins text-aligned clip-level checkpoints that both have a "
                              f"{modality} tower")
-    if (first.config.text or {}).get("head") or (second.config.text or {}).get("head"):
-        raise ValueError("a checkpoint whose text head was trained with its towers has a text space of its own; "
-                         "a graft joins towers of one frozen text space")
+        if config.text.get("head"):
+            raise ValueError(f"{folder}: its text head was trained with its towers, so it has a text space of its "
+                             "own; a graft joins towers of one frozen text space")
     if first.config.space != second.config.space or first.config.window != second.config.window:
         raise ValueError(f"{donor}: not the same text space and window as {base} ({second.config.space}, "
                          f"{second.config.window} against {first.config.space}, {first.config.window})")

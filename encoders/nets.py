@@ -217,12 +217,18 @@ class TextHead(nn.Module):
         return F.normalize(mean + self.proj(pooled), dim=-1)
 
 
-@torch.no_grad()
-def head_vectors(head: TextHead, states: list[np.ndarray]) -> np.ndarray:
-    """(N, d) unit vectors of texts given as their MiniLM token vectors (encoders.text.MiniLM.token_states)."""
+def padded_states(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Texts' (tokens, d) token vectors as one float32 (N, longest, d) batch and its (N, longest)
+    mask of real tokens, what `TextHead` reads."""
     longest = max(len(h) for h in states)
     x = torch.zeros(len(states), longest, states[0].shape[1])
     mask = torch.zeros(len(states), longest, dtype=torch.bool)
     for i, h in enumerate(states):
-        x[i, : len(h)], mask[i, : len(h)] = torch.from_numpy(np.asarray(h, np.float32)), True
-    return head.eval()(x, mask).numpy()
+        x[i, : len(h)], mask[i, : len(h)] = h.float(), True
+    return x, mask
+
+
+@torch.no_grad()
+def head_vectors(head: TextHead, states: list[np.ndarray]) -> np.ndarray:
+    """(N, d) unit vectors of texts given as their MiniLM token vectors (encoders.text.MiniLM.token_states)."""
+    return head.eval()(*padded_states([torch.from_numpy(np.asarray(h, np.float32)) for h in states])).numpy()

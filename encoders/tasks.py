@@ -37,6 +37,7 @@ from encoders.data import PairedSet
 from encoders.fusion import random_subset
 from encoders.losses import caption_info_nce, info_nce, mobind_loss
 from encoders.model import DEFAULT_LOSS_WEIGHTS
+from encoders.nets import padded_states
 from encoders.text import MiniLM, load_text_tower, minilm_path, prompt_texts
 from encoders.token_data import TokenPairs
 from indexer.model import MODALITIES
@@ -266,12 +267,7 @@ class TextTokens:
         """(len(rows), d) unit vectors of text rows through `head` (a label's templates averaged)."""
         idx = self.rows[rows]
         used = idx >= 0
-        texts = idx[used]
-        span = self.offsets[texts + 1] - self.offsets[texts]
-        x = torch.zeros(len(texts), int(span.max()), self.states.shape[1])
-        mask = torch.arange(x.shape[1])[None, :] < span[:, None]
-        for i, (t, n) in enumerate(zip(texts.tolist(), span.tolist())):
-            x[i, :n] = self.states[self.offsets[t] : self.offsets[t] + n].float()
+        x, mask = padded_states([self.states[self.offsets[t] : self.offsets[t + 1]] for t in idx[used].tolist()])
         out = torch.zeros(*idx.shape, x.shape[2])
         out[used] = head(x, mask)
         return F.normalize(out.sum(1) / used.sum(1, keepdim=True), dim=-1)
@@ -361,6 +357,9 @@ class TextAlignedTask(PairedTask):
             else:
                 emb[m] = model.towers["video"].forward_prepared(self.video[rows], self.video_v[rows])
             pos[m] = torch.cumsum(has[m].long(), 0) - 1
+        if model.text_head is not None:  # the head reads the batch's sentences once, for every text term
+            drawn = torch.unique(captions)
+            head_text = self.text.vectors(model.text_head, drawn)
         loss = scale * 0.0  # keeps the graph when no term has two rows
         terms: dict[str, torch.Tensor] = {}
         fused_terms = tuple(t.replace("imu-", "fused-") for t in TERMS if t.startswith("imu-")) if "fused" in emb else ()
@@ -375,7 +374,7 @@ class TextAlignedTask(PairedTask):
             a = emb[left][pos[left][both]]
             if right == "text":
                 uniq, inv = torch.unique(captions[both], return_inverse=True)
-                text = self.text[uniq] if model.text_head is None else self.text.vectors(model.text_head, uniq)
+                text = self.text[uniq] if model.text_head is None else head_text[torch.searchsorted(drawn, uniq)]
                 value = caption_info_nce(a, inv, text, scale, getattr(self.settings, "paraphrase", None))
             else:
                 value = info_nce(a, emb[right][pos[right][both]], scale)
