@@ -707,7 +707,7 @@ def probe(x: np.ndarray, y: np.ndarray, units: np.ndarray) -> float | None:
 
 
 def direction_pairs(encoder, vectors: dict[str, np.ndarray], captions: list[str], subjects: list[str],
-                    recordings: list[str], signal: np.ndarray | None = None) -> dict:
+                    recordings: list[str], imu: tuple[np.ndarray, np.ndarray, float] | None = None) -> dict:
     """Where a direction is lost, per pair of the archive's labels that differ by one direction
     word (query.wording.opposites: left/right, clockwise/counterclockwise, forward/backward, the
     two ends of "sit to stand"): `text_cosine`, that of the two labels' prompt vectors; per
@@ -716,9 +716,10 @@ def direction_pairs(encoder, vectors: dict[str, np.ndarray], captions: list[str]
     probe (logistic regression) fitted on other windows: whether the vectors hold the direction
     that the words would have to reach. The probe's folds hold out whole subjects where every
     subject did both motions (each left out in turn), else whole recordings (up to 8 folds), so
-    a window is never named by a probe that saw its own recording. With `signal` (per window,
-    `gravity_summary`), `signal_probe`: the same probe on it (standardised), whether the signal
-    as the IMU tower reads it holds the direction."""
+    a window is never named by a probe that saw its own recording. With `imu` (the windows' raw
+    acc + gyro, their valid samples and the rate), `signal_probe`: the same probe on their
+    `gravity_summary` (standardised), whether the signal as the IMU tower reads it holds the
+    direction; it is computed for the pairs' windows only."""
     from encoders.labels import centred_cosines
     from query.wording import opposites
 
@@ -740,8 +741,8 @@ def direction_pairs(encoder, vectors: dict[str, np.ndarray], captions: list[str]
             x = v[keep]
             words = np.argmax(centred_cosines(x, text, x.mean(0)), axis=1) == 1 - y
             entry[modality] = {"words": round(float(words.mean()), 4), "probe": probe(x, y, units)}
-        if signal is not None:
-            x = signal[keep]
+        if imu is not None:
+            x = gravity_summary(imu[0][keep], imu[1][keep], imu[2])
             entry["signal_probe"] = probe((x - x.mean(0)) / np.maximum(x.std(0), 1e-6), y, units)
         out[f"{a} | {b}"] = entry
     return out
@@ -781,8 +782,8 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                     z["per_placement"][place] = zero_shot_scores(encoder, vectors[keep],
                                                                  [c for c, k in zip(caps, keep) if k], own, center,
                                                                  archive=vectors, within=True)
-        signal = (gravity_summary(data.imu[rows], data.imu_valid[rows], encoder.config.rates["imu"])
-                  if data.imu.shape[-1] == 6 else None)  # acc + gyro, as the gravity frame reads them
+        # acc + gyro, as the gravity frame reads them, for the direction pairs' signal probe
+        raw = (data.imu[rows], data.imu_valid[rows], encoder.config.rates["imu"]) if data.imu.shape[-1] == 6 else None
         if "pose" in emb and data.has_pose[rows].any():
             both = data.has_pose[rows]
             both_caps = [c for c, b in zip(caps, both) if b]
@@ -792,9 +793,9 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                 z["pose"]["turned"] = turned_pose(encoder, data.pose[rows][both], data.pose_valid[rows][both], both_caps)
             z["direction"] = direction_pairs(encoder, {"imu": vectors[both], "pose": emb["pose"][rows][both]}, both_caps,
                                              [s for s, b in zip(subs, both) if b], [g for g, b in zip(groups, both) if b],
-                                             None if signal is None else signal[both])
+                                             None if raw is None else (raw[0][both], raw[1][both], raw[2]))
         else:
-            z["direction"] = direction_pairs(encoder, {"imu": vectors}, caps, subs, groups, signal)
+            z["direction"] = direction_pairs(encoder, {"imu": vectors}, caps, subs, groups, raw)
         out["zero_shot"] = z
     else:
         out["zero_shot"] = {"skipped": "not a text-aligned checkpoint" if not encoder.text_aligned

@@ -167,8 +167,10 @@ def test_direction_pairs_say_whether_the_vectors_hold_a_direction_the_words_miss
                 caps.append(label), subs.append(subject), recs.append(f"s{subject}-{label}-{n // 4}")
     vectors = np.asarray(rows, np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    signal = rng.normal(size=(len(caps), 21))  # statistics of a signal that holds no direction
-    out = zeroshot.direction_pairs(builtin, {"imu": vectors}, caps, subs, recs, signal)
+    # raw acc + gyro at rest with noise: a signal that holds no direction
+    raw = rng.normal(scale=0.3, size=(len(caps), 250, 6)) + np.array([0, 0, STANDARD_GRAVITY, 0, 0, 0])
+    out = zeroshot.direction_pairs(builtin, {"imu": vectors}, caps, subs, recs,
+                                   (raw.astype(np.float32), np.full(len(caps), 250), 50.0))
     assert set(out) == {"a person swipes to the left | a person swipes to the right", "sit to stand | stand to sit"}
     swipes, posture = out["a person swipes to the left | a person swipes to the right"], out["sit to stand | stand to sit"]
     assert swipes["folds_by"] == "subject" and swipes["windows"] == 2 * 4 * per
