@@ -3,7 +3,10 @@
 Two runs of the same pretraining recipe differ by as much as the recipe changes measured against
 each other (docs/words.md, section 4): one seed is one draw. Runs into the same frozen text space
 can be read together. A window's vector is the renormalised mean of the members' unit vectors,
-so its cosine with a label's text vector is the members' mean cosine up to one norm.
+so its cosine with a label's text vector is the members' mean cosine up to one norm. Runs that
+trained a text head with their towers (`pretrain --text-head`) are read with one head holding
+all their queries, which adds to MiniLM's mean the mean of what each run's head adds
+(`_stacked_heads`), as the window is the mean of the runs' windows.
 
 `python -m encoders ensemble --out DIR A B ...` (`combine`) writes such a checkpoint, whose towers
 are `encoders.nets.Ensemble`s. It loads, embeds and indexes like any other (`--checkpoint DIR`),
@@ -66,6 +69,17 @@ def _record(folders: list[str | Path], members: list) -> dict:
     return record
 
 
+def _stacked_heads(members: list) -> dict[str, torch.Tensor]:
+    """Runs' text heads (encoders.nets.TextHead) as one: their queries side by side, and a map that
+    is the mean of theirs, so the head adds to MiniLM's mean the mean of what each run's head adds.
+    Each run's window vectors learned its own head's words; the ensemble reads the mean of both,
+    as it reads the mean of their windows."""
+    heads = [m.model.text_head for m in members]
+    return {"text_head.queries": torch.cat([h.queries.detach() for h in heads]),
+            "text_head.proj.weight": torch.cat([h.proj.weight.detach() for h in heads], dim=1) / len(heads),
+            "text_head.proj.bias": torch.stack([h.proj.bias.detach() for h in heads]).mean(0)}
+
+
 def combine(folders: list[str | Path], out: str | Path) -> Path:
     """An ensemble checkpoint in `out` of the checkpoints `folders` ("builtin" included): the
     same towers, params, window and text space, trained apart (`_record` says what its
@@ -80,9 +94,6 @@ def combine(folders: list[str | Path], out: str | Path) -> Path:
         if config.is_tokens or config.fusion or "video" in config.towers:
             raise ValueError(f"{folder}: ensembles join clip-level IMU and pose checkpoints (no token towers, "
                              "sensor fusion or video tower)")
-        if config.text and config.text.get("head"):
-            raise ValueError(f"{folder}: its text head was trained with its towers, so its text space is its own; "
-                             "an ensemble joins runs into one frozen text space")
         if any(t.architecture == ENSEMBLE for t in config.towers.values()):
             raise ValueError(f"{folder}: already an ensemble; give its members instead")
         if _recipe(config) != _recipe(first):
@@ -93,10 +104,14 @@ def combine(folders: list[str | Path], out: str | Path) -> Path:
     towers = {m: replace(t, architecture=ENSEMBLE, params={"member": t.architecture, "count": len(members), **t.params})
               for m, t in first.towers.items()}
     record = _record(folders, members)
-    config = first.replace(name=f"ensemble{len(members)}-{first.name}", towers=towers,
+    head = (first.text or {}).get("head")
+    text = {**first.text, "head": {**head, "queries": int(head["queries"]) * len(members)}} if head else first.text
+    config = first.replace(name=f"ensemble{len(members)}-{first.name}", towers=towers, text=text,
                            train_seconds=sum(m.config.train_seconds or 0.0 for m in members) or None)
     model = create_model(config)
     state = {"logit_scale": torch.stack([m.model.logit_scale.detach() for m in members]).mean()}
+    if head:
+        state.update(_stacked_heads(members))
     for modality in towers:
         for i, member in enumerate(members):
             state.update({f"towers.{modality}.members.{i}.{k}": v

@@ -179,11 +179,17 @@ def test_vigour_scales_a_windows_motion_but_not_its_gravity_or_padding():
 def test_a_text_head_trains_with_the_towers_and_reads_alike_with_and_without_torch(tmp_path):
     """`pretrain --text-head 2`: the head's weights are in the checkpoint; the loaded model and a
     search that loads no torch (encoders.text.TextHead over the weights file) embed words alike;
-    trained, it moves the words off MiniLM's own vectors; ensembles and grafts refuse it."""
-    import numpy as np
+    trained, it moves the words off MiniLM's own vectors. An ensemble of two such runs reads words
+    through one head that adds the mean of what the runs' heads add, with and without torch;
+    a graft refuses it."""
+    from pathlib import Path
 
+    import numpy as np
+    import torch
+
+    from encoders import checkpoint
     from encoders.ensemble import combine, graft
-    from encoders.text import MINILM, load_text_tower
+    from encoders.text import MINILM, TextHead, load_text_tower, minilm_with_head
 
     if not minilm_available():
         pytest.skip("MiniLM text tower not installed")
@@ -198,8 +204,19 @@ def test_a_text_head_trains_with_the_towers_and_reads_alike_with_and_without_tor
     np.testing.assert_allclose(loaded, searched, atol=1e-5)
     plain = load_text_tower(MINILM).encode_prompts(words)
     assert np.abs(loaded - plain).max() > 1e-4  # trained: no longer MiniLM's mean alone
-    with pytest.raises(ValueError, match="text space is its own"):
-        combine([out, out], tmp_path / "ens")
+
+    with torch.no_grad():  # another run of the recipe: other weights, the head's included
+        for p in enc.model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    other = checkpoint.save(enc.model, tmp_path / "other", {"trained_on": {**enc.config["trained_on"], "seed": 1}})
+    both = load_checkpoint(combine([out, other], tmp_path / "ens"))
+    assert both.config["text"]["head"] == {"queries": 4} and both.config["space"] == "text:minilm+head"
+    heads = [TextHead.from_weights(Path(f) / checkpoint.WEIGHTS) for f in (out, other)]
+    mean_of_heads = minilm_with_head(MINILM, lambda states: sum(h(states) for h in heads) / len(heads))
+    want = mean_of_heads.encode_prompts(words)
+    np.testing.assert_allclose(both.encode_text(words), want, atol=1e-5)
+    np.testing.assert_allclose(load_text_tower(both.config["text"], tmp_path / "ens").encode_prompts(words), want,
+                               atol=1e-5)
     with pytest.raises(ValueError, match="text space of its own"):
         graft("builtin", out, "pose", tmp_path / "graft")
     with pytest.raises(ValueError, match="reads the head from its checkpoint"):
