@@ -234,15 +234,16 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--yaw-degrees", type=bounded(0.0, 360.0), default=0.0,
                    help="largest random turn of each copy's skeleton about the vertical, so the pose tower learns "
                         "any heading from the data (default 0: as captured, as the shipped models)")
-    r.add_argument("--pose-frame", choices=["room", "facing", "body"], default="room",
-                   help="what the pose tower reads: the skeleton in its capture room's axes (default); turned "
-                        "about the vertical so that every window faces one way (facing); or that with every bone "
+    r.add_argument("--pose-frame", choices=["room", "facing", "body"], default="facing",
+                   help="what the pose tower reads: the skeleton turned about the vertical so that every window "
+                        "faces one way (facing, the default, as the shipped models); in its capture room's axes "
+                        "(room, the models shipped before; docs/words.md, section 15); or facing with every bone "
                         "set to one body's length (body)")
-    r.add_argument("--text-head", type=bounded(0, 16, int), default=0, metavar="QUERIES",
+    r.add_argument("--text-head", type=bounded(0, 16, int), default=2, metavar="QUERIES",
                    help="train a text head on MiniLM's token vectors with the towers: QUERIES learned queries read "
                         "the words in their order, added to MiniLM's mean, so that \"swipe to the left\" and \"... "
-                        "to the right\" can differ (default 0: MiniLM's frozen mean, as the shipped models; "
-                        "docs/words.md, section 17: measured, not shipped)")
+                        "to the right\" can differ (default 2, as the shipped models; 0: MiniLM's frozen mean "
+                        "alone, as the models shipped before; docs/words.md, sections 17-18)")
     r.add_argument("--active-placement", type=bounds.share, default=0.0, metavar="SHARE",
                    help="share of the virtual sensors placed by how much each placement moves in their take, the "
                         "rest at random (default 0: all at random, as the shipped models; 0.5 won at a small scale, "

@@ -88,9 +88,12 @@ def _curves(action: str, t: np.ndarray, tempo: float, amp: float) -> dict[str, n
     elif action == "arm circles":
         c.update(r_flex=np.pi / 2 + amp * 0.8 * np.sin(w * 1.2 * t),
                  r_abd=-(0.3 + amp * 0.8 * (1 + np.cos(w * 1.2 * t)) / 2), r_elbow=z + 0.05)
-    elif action == "boxing":
-        p = 0.5 * (1 + np.sin(w * 1.5 * t))
-        c.update(r_flex=z + 1.5, l_flex=z + 1.5, r_elbow=2.2 * (1 - p) * amp, l_elbow=2.2 * p * amp,
+    elif action == "boxing":  # fists up by the chin, elbows low; each arm in turn straightens forward
+        s = np.sin(w * 0.75 * t)
+        right, left = np.clip(s, 0, None) ** 2, np.clip(-s, 0, None) ** 2
+        reach = min(amp, 1.0)
+        c.update(r_flex=0.5 + amp * right, l_flex=0.5 + amp * left,
+                 r_elbow=2.3 - 2.2 * reach * right, l_elbow=2.3 - 2.2 * reach * left,
                  r_abd=z - 0.15, l_abd=z + 0.15)
     else:
         raise ValueError(f"unknown demo action {action!r}")

@@ -36,19 +36,21 @@ def test_a_name_is_registered_once():
 
 
 def test_pretrain_options_reach_the_recipe():
-    """`pretrain --yaw-degrees 180 --pose-frame facing`: the turn reaches each copy's
+    """`pretrain --yaw-degrees 180 --pose-frame room --text-head 0`: the turn reaches each copy's
     augmentation (and so the checkpoint's record) and the frame the pose tower's config; left
-    out, both stay as the shipped models were trained (no turn, the room's axes)."""
+    out, all stay as the shipped models were trained (no turn, the facing frame, a text head of 2
+    queries)."""
     from encoders.cli import _augment, _config, build_parser
     from encoders.text import minilm_available
 
-    args = build_parser().parse_args(["pretrain", "--yaw-degrees", "180", "--pose-frame", "facing", "--out", "x"])
-    assert _augment(args).yaw_degrees == 180.0
+    args = build_parser().parse_args(["pretrain", "--yaw-degrees", "180", "--pose-frame", "room", "--text-head", "0",
+                                      "--out", "x"])
+    assert _augment(args).yaw_degrees == 180.0 and args.text_head == 0
     plain = build_parser().parse_args(["pretrain", "--out", "x"])
-    assert _augment(plain).yaw_degrees == 0.0 and plain.pose_frame == "room"
+    assert _augment(plain).yaw_degrees == 0.0 and plain.pose_frame == "facing" and plain.text_head == 2
     if minilm_available():
-        assert _config(args, None).towers["pose"].params["frame"] == "facing"
-        assert "frame" not in _config(plain, None).towers["pose"].params
+        assert "frame" not in _config(args, None).towers["pose"].params
+        assert _config(plain, None).towers["pose"].params["frame"] == "facing"
     bad = subprocess.run([sys.executable, "-m", "encoders", "pretrain", "--pose-frame", "camera", "--out", "x"],
                          capture_output=True, text=True, env=os.environ)
     assert bad.returncode == 2 and "invalid choice: 'camera'" in bad.stderr
