@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from encoders.text import MINILM, load_text_tower
 from indexer.units import STANDARD_GRAVITY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,8 +153,9 @@ def test_seglearn_watch_is_converted_from_g_by_the_importer(tmp_path):
 
 def test_direction_pairs_say_whether_the_vectors_hold_a_direction_the_words_miss(builtin):
     """Two labels that differ by one direction word: the probe finds the direction where the
-    vectors hold it (along one axis here) and not where they do not; labels with no such pair
-    give nothing to report."""
+    vectors hold it (along one axis here) and not where they do not; the pair's text cosine is the
+    checkpoint's own, the built-in model's text head telling the two apart more than MiniLM's mean
+    (0.61 against 0.97 when measured); labels with no such pair give nothing to report."""
     rng = np.random.default_rng(0)
     dim, per = builtin.config["embed_dim"], 12
     base, axis = rng.normal(size=dim), np.eye(dim)[0]
@@ -176,6 +178,8 @@ def test_direction_pairs_say_whether_the_vectors_hold_a_direction_the_words_miss
     assert swipes["folds_by"] == "subject" and swipes["windows"] == 2 * 4 * per
     said = builtin.encode_text(["a person swipes to the left", "a person swipes to the right"])
     assert swipes["text_cosine"] == pytest.approx(float(said[0] @ said[1]), abs=1e-4)  # the checkpoint's own words
+    mean = load_text_tower(MINILM).encode(["a person swipes to the left", "a person swipes to the right"])
+    assert swipes["text_cosine"] < float(mean[0] @ mean[1]) - 0.05  # its text head reads the direction word
     assert swipes["imu"]["probe"] > 0.95  # the vectors do
     assert posture["imu"]["probe"] < 0.8  # no direction in these vectors: near chance
     assert swipes["signal_probe"] < 0.8 and posture["signal_probe"] < 0.8
