@@ -46,13 +46,21 @@ def cmd_build(args) -> int:
     from indexer.store import IndexStore
 
     if args.demo:
+        if args.source or args.index:
+            print(f"error: --demo builds the built-in demo archive into {args.demo}; give no archive "
+                  f"({args.source}) with it", file=sys.stderr)
+            return 2
         out = args.demo  # a local path or an object-store URI, as with --out
         entries = discover(None, "demo")
     else:
-        if not args.source or not args.out:
-            print("error: give SOURCE and --out DIR (or --demo DIR)", file=sys.stderr)
+        if args.index and args.out and args.index != args.out:
+            print(f"error: two index directories given ({args.index} and --out {args.out}); give one", file=sys.stderr)
             return 2
-        out = args.out  # a local path or an object-store URI: kept as the user wrote it
+        if not args.source or not (args.out or args.index):
+            print("error: give SOURCE and the index directory (SOURCE INDEX, or SOURCE --out INDEX; or --demo DIR)",
+                  file=sys.stderr)
+            return 2
+        out = args.out or args.index  # a local path or an object-store URI: kept as the user wrote it
         entries = discover(args.source, args.format or detect_format(args.source))
     if args.train_demo_encoder and args.demo:
         if "://" in out:
@@ -118,6 +126,7 @@ def cmd_info(args) -> int:
 def build_options(b: argparse.ArgumentParser) -> None:
     b.add_argument("source", nargs="?", help="archive: a UTD-MHAD folder, a folder with manifest.toml/.csv, "
                    "or a folder of .bvh files")
+    b.add_argument("index", nargs="?", metavar="INDEX", help="index directory, the same as --out")
     b.add_argument("--out", help="index directory (local path or s3:// URI); created if absent")
     b.add_argument("--demo", metavar="DIR", help="build the built-in synthetic demo archive into DIR")
     b.add_argument("--checkpoint", default="builtin",

@@ -509,6 +509,24 @@ def test_cli_build_exits_0_and_prints_what_it_skipped(tmp_path, tiny_encoder):
     assert IndexStore(out).count("indexed") == 3
 
 
+def test_cli_build_takes_the_index_as_a_second_argument(archive, tmp_path, tiny_encoder, capsys):
+    # `build ARCHIVE INDEX`, as a user first types it, is the same as `build ARCHIVE --out INDEX`
+    base = ["build", str(archive), "--checkpoint", tiny_encoder.source, "--quiet"]
+    assert indexer_cli.main([*base[:2], str(tmp_path / "ix"), *base[2:]]) == 0
+    assert IndexStore(tmp_path / "ix").count("indexed") == 4
+    capsys.readouterr()
+
+    # two different directories, an archive with --demo, or no directory at all: one line, nothing written
+    for argv, says in (([*base[:2], str(tmp_path / "a"), *base[2:], "--out", str(tmp_path / "b")],
+                        "two index directories given"),
+                       (["build", str(archive), "--demo", str(tmp_path / "d")], "give no archive"),
+                       (base, "give SOURCE and the index directory")):
+        assert indexer_cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
+    assert not any((tmp_path / d).exists() for d in ("a", "b", "d"))
+
+
 def test_cli_build_with_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     write_example(tmp_path / "arch")
     missing = tmp_path / "no-such-ckpt"
