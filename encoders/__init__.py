@@ -53,6 +53,7 @@ _EXPORTS = {
     "evaluate_text": "encoders.evaluation.text_aligned",
     "evaluate_zeroshot": "encoders.evaluation.text_aligned",
     "evaluate_video": "encoders.evaluation.text_aligned",
+    "macro_f1": "encoders.evaluation.metrics",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from encoders.checkpoint import SHIPPED, checkpoint_config
     from encoders.config import ConfigError, EncoderConfig
     from encoders.demo import demo_encoder
+    from encoders.evaluation.metrics import macro_f1
     from encoders.evaluation.pairs import evaluate_pairs
     from encoders.evaluation.text_aligned import evaluate_text, evaluate_video, evaluate_zeroshot
     from encoders.factory import create_model, load_checkpoint

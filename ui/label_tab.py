@@ -8,7 +8,8 @@ skeleton together), a filter over them,
 over their nearest windows, the taught examples held to their concept: for labelling an archive
 from concepts taught with a few examples each) and `balance` (the recordings made to share the
 names equally: for activities about equally common among them). The summary says how many recordings each label
-took; the table has one row per recording and body part, with its runner-up and margin.
+took, and how often the recordings' own labels agree where they have them; the table has one row
+per recording and body part, with its runner-up, margin and own labels.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ import polars as pl
 
 from query import optional
 from query.searcher import JOINED, default_target, with_joined
+from query.text_aligned import agreement
 from ui.errors import UserError, safely
 from ui.views import Context
 
 gr = optional("gradio", "ui", "the web page")
 
-LABEL_COLUMNS = ["recording_id", "body_part", "label", "runner_up", "margin", "windows"]
+LABEL_COLUMNS = ["recording_id", "body_part", "label", "runner_up", "margin", "windows", "given"]
 MAX_LABELS = 200  # names in one request; the API takes more, a person types fewer
 
 
@@ -63,7 +65,13 @@ def run_label(ctx: Context, text: str | None, modality: str | None, where: str |
     unused = [name for name in labels if name not in set(counts["label"].to_list())]
     if unused:
         summary += f"\n\n*No recording took {', '.join(unused)}.*"
-    return LabelView(summary, df.select(LABEL_COLUMNS).with_columns(pl.col("margin").round(3)))
+    agree = agreement(df, labels)
+    if agree is not None:
+        summary += (f"\n\nNamed as their own labels say (the `given` column): **{agree['right']} of "
+                    f"{agree['recordings']}** recordings whose own labels are among the names (accuracy "
+                    f"{agree['accuracy']:.2f}, macro-F1 {agree['macro_f1']:.2f}).")
+    return LabelView(summary, df.select(LABEL_COLUMNS).with_columns(pl.col("margin").round(3),
+                                                                    pl.col("given").list.join(", ")))
 
 
 def build(ctx: Context) -> None:

@@ -43,3 +43,15 @@ def mean_average_precision(sim: np.ndarray, relevant: np.ndarray) -> float:
     n_rel = hits.sum(axis=1)
     ap = (prec * hits).sum(axis=1) / np.maximum(n_rel, 1)
     return float(ap[n_rel > 0].mean())
+
+
+def macro_f1(true: np.ndarray, pred: np.ndarray, classes) -> float:
+    """The mean over `classes` of each class's F1 (0 for a class never predicted right)."""
+    true, pred = np.asarray(true, dtype=object), np.asarray(pred, dtype=object)
+    scores = []
+    for c in classes:
+        tp = np.sum((pred == c) & (true == c))
+        fp = np.sum((pred == c) & (true != c))
+        fn = np.sum((pred != c) & (true == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))

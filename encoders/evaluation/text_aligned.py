@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from encoders.data import TextAlignedSet
-from encoders.evaluation.metrics import mean_average_precision, precision_at_k, ranking_metrics
+from encoders.evaluation.metrics import macro_f1, mean_average_precision, precision_at_k, ranking_metrics
 from encoders.evaluation.pairs import label_warnings
 from encoders.labels import centred_cosines
 from encoders.model import Encoder
@@ -39,16 +39,6 @@ def embed_set(encoder: Encoder, data: TextAlignedSet, batch: int = 256) -> dict[
                                    torch.from_numpy(data.video_valid[keep[i : i + batch]])).numpy()
             for i in range(0, len(keep), batch)])
     return out
-
-
-def macro_f1(true: np.ndarray, pred: np.ndarray, classes) -> float:
-    scores = []
-    for c in classes:
-        tp = np.sum((pred == c) & (true == c))
-        fp = np.sum((pred == c) & (true != c))
-        fn = np.sum((pred != c) & (true == c))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
 
 
 def random_map(relevant: np.ndarray, draws: int = 200, seed: int = 0) -> float:

@@ -440,3 +440,24 @@ def test_clip_frames_checkpoint_trains_imu_against_frozen_frame_embeddings(utd_w
     windows = [w for w in recording_windows(rec, encoder.window, encoder.rates, video_size=encoder.video_size)
                if w.modality == "video"]
     np.testing.assert_allclose(encoder.encode(windows)[0], data.video[0] / np.linalg.norm(data.video[0]), atol=1e-5)
+
+
+def test_agreement_scores_rows_against_the_recordings_own_labels():
+    """`query label`'s closing line: a row is right when its best label is among the recording's
+    own; a recording with several own labels counts as the one it was named by when right; one
+    whose own labels name none of the candidates (or none at all) is left out, not counted wrong."""
+    import polars as pl
+
+    from query.text_aligned import agreement
+
+    rows = pl.DataFrame({"label": ["walk", "walk", "run", "run", "walk", "run"],
+                         "given": [["walk"], ["run"], ["run", "jog"], ["jog", "walk"], ["swim"], None]},
+                        schema={"label": pl.Utf8, "given": pl.List(pl.Utf8)})
+    got = agreement(rows, ["walk", "run"])
+    assert (got["recordings"], got["right"], got["left_out"], got["labels"]) == (4, 2, 2, 2)
+    assert got["accuracy"] == 0.5
+    # truth walk, run, run, walk against walk, walk, run, run: each label 1 of 2 named and of 2 true
+    assert got["macro_f1"] == pytest.approx(0.5)
+    one = agreement(rows.head(3), ["walk", "run"])  # walk 1 of 2 named, 1 of 1 true; run 1 of 1 and 1 of 2
+    assert one["macro_f1"] == pytest.approx(2 / 3)
+    assert agreement(rows.with_columns(pl.lit(None, pl.List(pl.Utf8)).alias("given")), ["walk", "run"]) is None

@@ -118,7 +118,15 @@ def test_label_recordings_by_sensor_and_skeleton(builtin_demo_dir, capsys):
     assert ix.label_recordings(list(ACTIONS), "imu+pose")["label"].to_list() == both["label"].to_list()
     assert main(["label", "--labels", ",".join(ACTIONS), "--modality", "imu", "pose", "--index", str(builtin_demo_dir),
                  "--json"]) == 0
-    assert pl.read_json(capsys.readouterr().out.encode())["label"].to_list() == both["label"].to_list()
+    out = capsys.readouterr()
+    assert pl.read_json(out.out.encode())["label"].to_list() == both["label"].to_list()
+    # each row carries the recording's own labels, and the command says how often the words agree
+    # with them (beside JSON, on stderr; below a table, on stdout)
+    assert [g[0] for g in both["given"].to_list()] == [truth[r] for r in both["recording_id"]]
+    said = f"named as their own labels say: {right(both)} of 48 recordings (accuracy {right(both) / 48:.3f}"
+    assert said in out.err
+    assert main(["label", "--labels", ",".join(ACTIONS), "--index", str(builtin_demo_dir)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(said)
     with pytest.raises(ValueError, match="one modality"):
         ix.label_recordings(list(ACTIONS), ("imu", "pose"), spread=True)
     # unless told one, a recording is named by all the index holds (Python, CLI); spread, which

@@ -452,6 +452,16 @@ def test_the_label_tab_labels_every_recording_among_names_and_concepts(page, ui_
         page.wait_for_selector(f"#label-table [role=grid][aria-rowcount='{want.height + 1}']")
         table = page.inner_text("#label-table")
         assert want["recording_id"][0] in table and want["label"][0] in table
+        # names the recordings carry as their own labels: the summary says how often the words agree
+        from indexer.importers.demo import ACTIONS
+        from query.text_aligned import agreement
+
+        page.fill("#label-names textarea", ", ".join(ACTIONS))
+        page.click("#label-button")
+        page.wait_for_selector("#label-status :text('their own labels say')")
+        agree = agreement(index.label_recordings(list(ACTIONS)), list(ACTIONS))
+        assert f"{agree['right']} of {agree['recordings']}" in page.inner_text("#label-status")
+        page.fill("#label-names textarea", ", ".join(names))
         # activities about equally common: the balanced labels, and the summary says so
         page.check("#label-balance input")
         page.click("#label-button")
