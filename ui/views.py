@@ -366,15 +366,20 @@ def example_prompts(ctx: Context, n: int = 8) -> list[str]:
 
 
 def as_prompt(label: str) -> str:
-    """A short label said as a prompt a person would type: a verb ("walking", "walking fast") ->
-    "a person walking"; a noun ("squat", "jumping jacks", "arm circles") -> "a person doing
-    squat"; a label of three words or more is left as the archive says it ("right arm swipe to
-    the left")."""
+    """A short label said as a prompt a person would type: a verb ("walking", "walking fast",
+    "walking upstairs") -> "a person walking"; a noun ("squat", "jumping jacks", "arm circles")
+    -> "a person doing squat"; a label of three words or more is left as the archive says it
+    ("right arm swipe to the left")."""
     words = label.lower().split()
     if len(words) > 2:
         return label
-    verb = bool(words) and words[0].endswith("ing") and not (len(words) == 2 and words[1].endswith("s"))
+    noun = len(words) == 2 and words[1].endswith("s") and words[1] not in ADVERBS_IN_S  # "jumping jacks"
+    verb = bool(words) and words[0].endswith("ing") and not noun
     return f"a person {label}" if verb else f"a person doing {label}"
+
+
+# words ending in "s" that follow a verb without being its object ("walking downstairs")
+ADVERBS_IN_S = {"upstairs", "downstairs", "backwards", "forwards", "sideways", "outdoors", "indoors", "towards"}
 
 
 def _described(ctx: Context, recording_id: str) -> str | None:

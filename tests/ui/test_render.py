@@ -187,4 +187,7 @@ def test_example_prompts_say_a_short_label_as_a_person_would():
     assert as_prompt("walking") == "a person walking" and as_prompt("walking fast") == "a person walking fast"
     assert as_prompt("squat") == "a person doing squat" and as_prompt("badminton") == "a person doing badminton"
     assert as_prompt("jumping jacks") == "a person doing jumping jacks"
+    # UCI HAPT's stairs: the "s" of an adverb does not make a noun
+    assert as_prompt("walking downstairs") == "a person walking downstairs"
+    assert as_prompt("running backwards") == "a person running backwards"
     assert as_prompt("right arm swipe to the left") == "right arm swipe to the left"
