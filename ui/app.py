@@ -545,7 +545,7 @@ def _wire_recording(ctx: Context, tabs: gr.Tabs, search: SearchTab, rec: Recordi
             return {**on_tab, rec.header: message(exc, hide=hide), rec.plot: gr.Plot(None, visible=False),
                     rec.player: gr.HTML(visible=False), rec.video: gr.Video(None, visible=False), rec.note: "",
                     rec.span_from: None, rec.span_to: None}
-        span = highlight or (None, None)  # the matched window is the span offered for teaching
+        span = views.offered_span(highlight)  # the matched window is the span offered for teaching
         return {**on_tab, rec.header: view.header, rec.plot: gr.Plot(value=view.figure, visible=view.figure is not None),
                 rec.player: gr.HTML(value=view.player, visible=view.figure is not None),
                 rec.video: gr.Video(value=str(view.video) if view.video else None, visible=view.video is not None),

@@ -277,6 +277,12 @@ class RecordingView:
     player: str = ""  # HTML: the play / pause / loop bar (scene.player_html)
 
 
+def offered_span(highlight: tuple[float, float] | None) -> tuple[float | None, float | None]:
+    """The span the Recording tab offers for teaching: the matched window, to the millisecond (a
+    window found at 0.94 s ends at 5.94 s, not 5.9399999999999995)."""
+    return (round(float(highlight[0]), 3), round(float(highlight[1]), 3)) if highlight else (None, None)
+
+
 def recording_view(ctx: Context, recording_id: str, highlight: tuple[float, float] | None = None) -> RecordingView:
     row = ctx.index.recording(recording_id)
     rec = ctx.recording(recording_id)
@@ -284,7 +290,7 @@ def recording_view(ctx: Context, recording_id: str, highlight: tuple[float, floa
     window = f" · matched window **{highlight[0]:.1f}–{highlight[1]:.1f} s** (shaded)" if highlight else ""
     header = (f"### {recording_id}\n"
               f"**{rec.label_text() or '(no label)'}** · dataset {rec.dataset} · subject {rec.subject or '?'} · "
-              f"trial {rec.trial or '?'} · {rec.duration:.1f} s · {', '.join(rec.modalities())}{window}\n\n"
+              f"{f'trial {rec.trial} · ' if rec.trial else ''}{rec.duration:.1f} s · {', '.join(rec.modalities())}{window}\n\n"
               f"sources: {files}")
     notes: list[str] = []
     figure = _draw("plot", notes, lambda: scene.recording_figure(rec, highlight))

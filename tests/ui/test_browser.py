@@ -203,6 +203,15 @@ def test_a_card_opens_its_recording_and_searches_with_its_window(page, ui_server
     assert page.evaluate(f"{plot}.layout.sliders.length") == 1
     page.wait_for_timeout(500)
     _save_small_png(page.screenshot(full_page=True), shots / "screenshot-recording.png")
+    # the matched window is offered for teaching as a span, in numbers a person reads (no float noise)
+    t0, t1 = (page.input_value(f"#span-{end} input") for end in ("from", "to"))
+    assert all(len(t.partition(".")[2]) <= 3 for t in (t0, t1)), (t0, t1)
+    assert 0 < float(t1) - float(t0) <= 5.0 + 1e-6
+    page.fill("#span-name textarea", "my opened span")
+    page.click("#span-teach")
+    page.wait_for_selector("#span-status :text('Taught')")
+    assert "my opened span" in page.inner_text("#span-status")
+    ui_server[0].motionsearch_context.index.forget("my opened span")
     page.click("#back-button")
     page.wait_for_selector(".ms-card")
     assert page.locator(".ms-card").first.get_attribute("data-recording") == rec_id  # the results are still there

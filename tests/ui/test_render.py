@@ -191,3 +191,10 @@ def test_example_prompts_say_a_short_label_as_a_person_would():
     assert as_prompt("walking downstairs") == "a person walking downstairs"
     assert as_prompt("running backwards") == "a person running backwards"
     assert as_prompt("right arm swipe to the left") == "right arm swipe to the left"
+
+
+def test_the_span_offered_for_teaching_reads_to_the_millisecond():
+    from ui.views import offered_span
+
+    assert offered_span((0.94, 0.94 + 5.0)) == (0.94, 5.94)  # 0.94 + 5.0 is 5.9399999999999995
+    assert offered_span(None) == (None, None)
