@@ -25,8 +25,9 @@ path unless the operator asks (`show_paths`).
     GET  /concepts                    the concepts taught; DELETE /concepts/{name} forgets one
     POST /label          {"labels": ["my squat", "a person walks"], "modality": "imu" (or ["imu", "pose"]), "where": ...,
                           "refine": false, "spread": false, "balance": false}  every recording's best
-                                      label among words and concepts (Index.label_recordings); without
-                                      "modality": sensor and skeleton together where the index holds both
+                                      label among words and concepts (Index.label_recordings; each row with
+                                      the recording's own labels, "given"); without "modality": sensor and
+                                      skeleton together where the index holds both
     POST /search/imu     {"data": [[ax, ay, az, gx, gy, gz], ...], "rate": 50, "target": "pose",
                           "placement": "left_wrist", "channels": ["acc_x", ...], "acc_unit": "g"}
                                       (channels: any subset, default acc then gyr by column count)
