@@ -31,10 +31,9 @@ Every training reads the channels its IMU tower names (--imu-channels, default a
 whole sensor groups at random (--channel-dropout), so one checkpoint embeds acc-only and acc+gyr
 streams alike. Subjects are chosen (--subjects, --exclude-subjects, --split) before any file is
 read; evaluations refuse the subjects a checkpoint trained on unless --allow-train-subjects.
-
-Only argparse runs before the arguments are parsed: each command handler imports torch and the
-models itself, so `--help` and a mistyped command answer at once.
 """
+# Only argparse runs before the arguments are parsed: each command handler imports torch and the
+# models itself, so `--help` and a mistyped command answer at once.
 from __future__ import annotations
 
 import argparse

@@ -1,19 +1,18 @@
 """python -m indexer build|info: embed a motion archive into a searchable index.
 
-This is the one module of `indexer` that knows concrete encoders: it loads (or, for the demo,
-trains) one and hands it to `indexer.build`, which only sees the `indexer.embedder` protocol.
-torch is imported after the arguments are parsed, so `--help` and typos answer at once.
-
 Examples:
   python -m indexer build --demo ./demo-index
       builds the synthetic demo archive with the built-in pretrained model (no training)
-  python -m indexer build ARCHIVE --out ./my-index
+  python -m indexer build ARCHIVE ./my-index      (or: build ARCHIVE --out ./my-index)
       any archive, searchable by text, IMU and pose at once with the built-in model
   python -m indexer build ../shared/data/utd-mhad --out ./utd-index --checkpoint ckpt/utd-cnn-gru
   python -m indexer build ARCHIVE --out ./train-index --checkpoint CKPT --split train --exclude-subjects 7,8
       only the manifest's `train` rows, leaving out subjects 7 and 8 (their files are never read)
   python -m indexer info ./utd-index
 """
+# This is the one module of `indexer` that knows concrete encoders: it loads (or, for the demo,
+# trains) one and hands it to `indexer.build`, which only sees the `indexer.embedder` protocol.
+# torch is imported after the arguments are parsed, so `--help` and typos answer at once.
 from __future__ import annotations
 
 import argparse

@@ -25,11 +25,10 @@ The index defaults to $MOTIONSEARCH_INDEX, else ./demo-index. Filters (--where) 
 predicates over window columns: dataset, subject, recording_id, label, modality, body_part,
 t_start, t_end. Every command that reads a query file takes the same reading options (see
 "reading the query files" in each command's --help).
-
-Each command declares the option groups it uses (the functions below); its handler imports the
-query API only once the arguments are parsed, so --help and a mistyped command answer before
-torch is loaded.
 """
+# Each command declares the option groups it uses (the functions below); its handler imports the
+# query API only once the arguments are parsed, so --help and a mistyped command answer before
+# torch is loaded.
 from __future__ import annotations
 
 import argparse

@@ -14,11 +14,12 @@ Then open the printed URL (default http://127.0.0.1:7860). Tabs:
   Recording  one whole recording: a 3-D skeleton, the IMU channels, the video, one playhead
   Sync       estimated offset between an IMU file and a video or pose file (when an encoder
              of the index has an IMU tower)
+  Label      every recording given its best name among names you type (words, or concepts
+             taught by example), and how often that agrees with its own labels
   Browse     the index's recordings (natural id order) as a filterable table; select a row
              to open it
-
-Gradio loads only once the arguments are parsed, so --help answers at once.
 """
+# Gradio loads only once the arguments are parsed, so --help answers at once.
 from __future__ import annotations
 
 import argparse
