@@ -72,7 +72,24 @@ def text_aligned_config(architecture: str, text: dict, video: dict | None = None
     return config.replace(
         name=f"text-{text['architecture']}-{architecture}" + (f"-{video['architecture']}" if video else ""),
         space=space_name(text), text=dict(text), towers=towers,
-        loss_weights={**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})})
+        loss_weights={**DEFAULT_LOSS_WEIGHTS, **checked_loss_weights(loss_weights)})
+
+
+def checked_loss_weights(given: dict | None) -> dict[str, float]:
+    """`given` loss weights as floats; ValueError naming an unknown term or a weight that is not a
+    finite number >= 0 (a typo would otherwise train with the default and say nothing)."""
+    out = {}
+    for term, weight in (given or {}).items():
+        if term not in DEFAULT_LOSS_WEIGHTS:
+            raise ValueError(f"unknown loss term {term!r}; the terms are {', '.join(DEFAULT_LOSS_WEIGHTS)}")
+        try:
+            value = float(weight)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"the weight of {term} must be a finite number >= 0, got {weight!r}")
+        out[term] = value
+    return out
 
 
 class JointModel(nn.Module):

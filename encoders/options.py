@@ -244,6 +244,9 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
                         "the words in their order, added to MiniLM's mean, so that \"swipe to the left\" and \"... "
                         "to the right\" can differ (default 2, as the shipped models; 0: MiniLM's frozen mean "
                         "alone, as the models shipped before; docs/words.md, sections 17-18)")
+    r.add_argument("--loss-weights", type=json_object, metavar="JSON",
+                   help="JSON overriding the training terms' weights, e.g. '{\"imu-text\": 2}' (terms: imu-text, "
+                        "pose-text, imu-pose; 1 each by default, as the shipped models)")
     r.add_argument("--active-placement", type=bounds.share, default=0.0, metavar="SHARE",
                    help="share of the virtual sensors placed by how much each placement moves in their take, the "
                         "rest at random (default 0: all at random, as the shipped models; 0.5 won at a small scale, "

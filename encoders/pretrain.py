@@ -363,14 +363,16 @@ def content_labelled(entries: list[Entry], every_caption: dict[str, list[str]]) 
 
 def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
                     augment: Augment = Augment(), frame: str = "gravity", placement: bool = True,
-                    pose_frame: str = "room", text_head: int = 0) -> EncoderConfig:
+                    pose_frame: str = "room", text_head: int = 0, loss_weights: dict | None = None) -> EncoderConfig:
     """The config of a pretrained model: IMU and pose towers in MiniLM's space. `pose_frame`
     "facing" has the pose tower turn each window to face one way, "body" also sets its bones to
     one body's lengths (encoders.conditioning). `text_head` > 0 trains a head of that many
-    queries on MiniLM's token vectors with the towers (encoders.nets.TextHead)."""
+    queries on MiniLM's token vectors with the towers (encoders.nets.TextHead). `loss_weights`
+    overrides the terms' weights (encoders.tasks; 1 each by default)."""
     text = {**MINILM, "head": {"queries": int(text_head)}} if text_head else MINILM
     config = text_aligned_config(architecture, text, params=params, window=window, hop=hop,
-                                 channel_dropout=augment.channel_dropout, frame=frame, placement=placement)
+                                 channel_dropout=augment.channel_dropout, frame=frame, placement=placement,
+                                 loss_weights=loss_weights)
     if pose_frame not in POSE_FRAMES:
         raise ValueError(f"pose_frame must be one of {', '.join(POSE_FRAMES)}, got {pose_frame!r}")
     if pose_frame != "room":
@@ -442,14 +444,16 @@ class VirtualImuSource:
 def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: Augment = Augment(),
              architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
              progress: bool = True, composed: int = COMPOSED_PER_PRIMITIVE, described: int = DESCRIBED_SENTENCES,
-             frame: str = "gravity", placement: bool = True, split: str | None = "train", text_head: int = 0
-             ) -> tuple[Path, list[tuple[str, str]]]:
+             frame: str = "gravity", placement: bool = True, split: str | None = "train", text_head: int = 0,
+             loss_weights: dict | None = None) -> tuple[Path, list[tuple[str, str]]]:
     """Train IMU and pose towers into the frozen MiniLM space on `pretraining_set`'s windows;
     `frame` and `placement` configure the IMU tower (encoders.conditioning), `text_head` a head
-    trained on MiniLM's token vectors with them (`pretrain_config`). Returns the checkpoint folder
+    trained on MiniLM's token vectors with them, `loss_weights` the terms' weights (`pretrain_config`).
+    Returns the checkpoint folder
     and the takes skipped. Data, split, seed and settings are recorded in the checkpoint's config
     (`trained_on`)."""
-    config = pretrain_config(architecture, params, window, hop, augment, frame, placement, text_head=text_head)
+    config = pretrain_config(architecture, params, window, hop, augment, frame, placement, text_head=text_head,
+                             loss_weights=loss_weights)
     source = VirtualImuSource(folders, augment, split, composed, described, settings.seed, progress)
     return train(config, source, settings, out, progress=progress)[0], source.skipped
 

@@ -1,4 +1,6 @@
 """Pretraining data from mocap alone (encoders.pretrain): virtual-IMU copies of each take."""
+import re
+
 import numpy as np
 import pytest
 
@@ -127,8 +129,9 @@ def test_a_pretrained_checkpoint_records_what_it_saw(tmp_path):
         pytest.skip("MiniLM text tower not installed")
     settings = TrainSettings(epochs=1, batch=32, threads=1, crop=0.3)
     out, skipped = pretrain([], tmp_path / "ckpt", settings, Augment(copies=1), params={"width": 8, "hidden": 8},
-                            composed=1, described=2)
+                            composed=1, described=2, loss_weights={"imu-text": 2})
     enc = load_checkpoint(out)
+    assert enc.config["loss_weights"]["imu-text"] == 2.0 and enc.config["loss_weights"]["pose-text"] == 1.0
     trained = enc.config["trained_on"]
     assert trained["split"] == "train" and 0 < trained["composed_takes"] < 48  # the held-out tenth left out
     assert trained["described_sentences_per_window"] == 2 and trained["distinct_sentences"] > trained["composed_takes"]
@@ -221,3 +224,17 @@ def test_a_text_head_trains_with_the_towers_and_reads_alike_with_and_without_tor
         graft("builtin", out, "pose", tmp_path / "graft")
     with pytest.raises(ValueError, match="reads the head from its checkpoint"):
         load_text_tower(enc.config["text"])
+
+
+def test_loss_weights_name_known_terms_with_finite_weights():
+    """`pretrain --loss-weights` / `train --loss-weights`: a misspelt term or a negative weight
+    is refused in one line instead of training with the default."""
+    from encoders.model import checked_loss_weights
+
+    assert checked_loss_weights({"imu-text": 2, "imu-pose": "0.5"}) == {"imu-text": 2.0, "imu-pose": 0.5}
+    assert checked_loss_weights(None) == {}
+    for given, says in (({"imu_text": 2}, "unknown loss term 'imu_text'; the terms are imu-text"),
+                        ({"imu-text": -1}, "finite number >= 0, got -1"),
+                        ({"pose-text": "lots"}, "got 'lots'"), ({"pose-text": float("inf")}, "got inf")):
+        with pytest.raises(ValueError, match=re.escape(says)):
+            checked_loss_weights(given)
