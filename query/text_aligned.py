@@ -307,8 +307,8 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality |
         pl.Series("margin", (score[rows, best] - score[rows, second]).astype(np.float64)),
         pl.Series("windows", counts.astype(np.int64)),
     )
-    ids = out["recording_id"].unique().to_list()
-    own = searcher.recordings(columns=["id", "labels"], recording=ids).rename({"id": "recording_id", "labels": "given"})
+    # the recordings table whole (two columns), not scoped by id: an index may hold 100,000 recordings
+    own = searcher.recordings(columns=["id", "labels"]).rename({"id": "recording_id", "labels": "given"})
     return out.join(own, on="recording_id", how="left", maintain_order="left")
 
 
