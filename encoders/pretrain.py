@@ -448,10 +448,9 @@ def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: A
              loss_weights: dict | None = None) -> tuple[Path, list[tuple[str, str]]]:
     """Train IMU and pose towers into the frozen MiniLM space on `pretraining_set`'s windows;
     `frame` and `placement` configure the IMU tower (encoders.conditioning), `text_head` a head
-    trained on MiniLM's token vectors with them, `loss_weights` the terms' weights (`pretrain_config`).
-    Returns the checkpoint folder
-    and the takes skipped. Data, split, seed and settings are recorded in the checkpoint's config
-    (`trained_on`)."""
+    trained on MiniLM's token vectors with them, `loss_weights` the terms' weights
+    (`pretrain_config`). Returns the checkpoint folder and the takes skipped. Data, split, seed and
+    settings are recorded in the checkpoint's config (`trained_on`)."""
     config = pretrain_config(architecture, params, window, hop, augment, frame, placement, text_head=text_head,
                              loss_weights=loss_weights)
     source = VirtualImuSource(folders, augment, split, composed, described, settings.seed, progress)
