@@ -47,7 +47,7 @@ def mean_average_precision(sim: np.ndarray, relevant: np.ndarray) -> float:
 
 def macro_f1(true: np.ndarray, pred: np.ndarray, classes) -> float:
     """The mean over `classes` of each class's F1 (0 for a class never predicted right)."""
-    true, pred = np.asarray(true, dtype=object), np.asarray(pred, dtype=object)
+    true, pred = np.asarray(true), np.asarray(pred)
     scores = []
     for c in classes:
         tp = np.sum((pred == c) & (true == c))
