@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from encoders.channels import DEFAULT_CHANNEL_DROPOUT
 from encoders.config import CLIP, TOKENS
@@ -33,9 +34,12 @@ def token_weights(text: str) -> dict[str, float]:
         if key.strip() not in ("token", "window", "body", "masked") or not value:
             raise argparse.ArgumentTypeError(f"expected token=,window=,body=,masked= entries, got {item!r}")
         try:
-            weights[key.strip()] = float(value)
+            weight = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number in {item!r}") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise argparse.ArgumentTypeError(f"a weight must be a finite number >= 0, got {item!r}")
+        weights[key.strip()] = weight
     return weights
 
 

@@ -2,6 +2,7 @@
 from mocap (encoders.pretrain.pretrain_tokens, `python -m encoders pretrain-tokens`)."""
 from __future__ import annotations
 
+import argparse
 import json
 import zlib
 
@@ -13,6 +14,7 @@ from test_build import _bvh  # a BVH with canonical joint names, limbs swinging 
 from encoders import checkpoint, tokens
 from encoders.cli import main as encoders_main
 from encoders.factory import load_checkpoint
+from encoders.options import token_weights
 from encoders.part_features import DEFAULT_PARTS, PRETRAIN_PARTS, part_for_placement
 from encoders.pretrain import Augment, mocap_split, part_placements, synthetic_recordings, turn_about_vertical
 from encoders.tasks import TokenTask
@@ -162,3 +164,14 @@ def test_pretrain_tokens_default_split_leaves_out_eval_and_calib_takes(tmp_path)
                           "--quiet"]) == 0
     on = json.loads((out / "config.json").read_text())["trained_on"]
     assert on["split"] == "train" and on["takes"] == 1
+
+
+def test_token_weights_are_known_terms_with_finite_weights():
+    """`train-tokens --weights`: a misspelt term, a negative or an infinite weight is refused by
+    argparse in one line instead of training with it."""
+    assert token_weights("body=1,masked=0") == {"body": 1.0, "masked": 0.0}
+    for given, says in (("bodies=1", "expected token=,window=,body=,masked="), ("body=-1", "finite number >= 0"),
+                        ("masked=inf", "finite number >= 0"), ("token=nan", "finite number >= 0"),
+                        ("window=x", "not a number")):
+        with pytest.raises(argparse.ArgumentTypeError, match=says):
+            token_weights(given)
