@@ -445,14 +445,16 @@ def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: A
              architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
              progress: bool = True, composed: int = COMPOSED_PER_PRIMITIVE, described: int = DESCRIBED_SENTENCES,
              frame: str = "gravity", placement: bool = True, split: str | None = "train", text_head: int = 0,
-             loss_weights: dict | None = None) -> tuple[Path, list[tuple[str, str]]]:
+             loss_weights: dict | None = None, pose_frame: str = "room") -> tuple[Path, list[tuple[str, str]]]:
     """Train IMU and pose towers into the frozen MiniLM space on `pretraining_set`'s windows;
-    `frame` and `placement` configure the IMU tower (encoders.conditioning), `text_head` a head
-    trained on MiniLM's token vectors with them, `loss_weights` the terms' weights
-    (`pretrain_config`). Returns the checkpoint folder and the takes skipped. Data, split, seed and
-    settings are recorded in the checkpoint's config (`trained_on`)."""
-    config = pretrain_config(architecture, params, window, hop, augment, frame, placement, text_head=text_head,
-                             loss_weights=loss_weights)
+    `frame` and `placement` configure the IMU tower (encoders.conditioning), `pose_frame` the pose
+    tower, `text_head` a head trained on MiniLM's token vectors with them, `loss_weights` the
+    terms' weights (`pretrain_config`). The defaults are the plainest recipe; the shipped one
+    (what `python -m encoders pretrain` trains) is pose_frame="facing", text_head=2. Returns the
+    checkpoint folder and the takes skipped. Data, split, seed and settings are recorded in the
+    checkpoint's config (`trained_on`)."""
+    config = pretrain_config(architecture, params, window, hop, augment, frame, placement, pose_frame=pose_frame,
+                             text_head=text_head, loss_weights=loss_weights)
     source = VirtualImuSource(folders, augment, split, composed, described, settings.seed, progress)
     return train(config, source, settings, out, progress=progress)[0], source.skipped
 

@@ -129,8 +129,9 @@ def test_a_pretrained_checkpoint_records_what_it_saw(tmp_path):
         pytest.skip("MiniLM text tower not installed")
     settings = TrainSettings(epochs=1, batch=32, threads=1, crop=0.3)
     out, skipped = pretrain([], tmp_path / "ckpt", settings, Augment(copies=1), params={"width": 8, "hidden": 8},
-                            composed=1, described=2, loss_weights={"imu-text": 2})
+                            composed=1, described=2, loss_weights={"imu-text": 2}, pose_frame="facing")
     enc = load_checkpoint(out)
+    assert enc.config["towers"]["pose"]["params"]["frame"] == "facing"
     assert enc.config["loss_weights"]["imu-text"] == 2.0 and enc.config["loss_weights"]["pose-text"] == 1.0
     trained = enc.config["trained_on"]
     assert trained["split"] == "train" and 0 < trained["composed_takes"] < 48  # the held-out tenth left out
