@@ -194,15 +194,19 @@ class _Runs:
         return (print, ("ran",))
 
 
-def test_hapt_reader_runs_no_code_a_file_names(tmp_path, capsys):
+@pytest.mark.parametrize("reader, content, protocol, says", [
+    ("read_hapt", {1: [_Runs()]}, 2, r"builtin__\.print, which"),  # UCI HAPT's file
+    ("read_frame", [_Runs()], 3, r"builtins\.print, which a pickled DataFrame does not"),  # CrowdSignals'
+])
+def test_pickle_readers_run_no_code_a_file_names(tmp_path, capsys, reader, content, protocol, says):
     import gzip
     import pickle
 
-    path = tmp_path / "HAPT.pkl.gz"
+    path = tmp_path / "data.pkl.gz"
     with gzip.open(path, "wb") as f:
-        pickle.dump({1: [_Runs()]}, f, protocol=2)
-    with pytest.raises(pickle.UnpicklingError, match=r"builtin__\.print, which"):
-        zeroshot.read_hapt(path)
+        pickle.dump(content, f, protocol=protocol)
+    with pytest.raises(pickle.UnpicklingError, match=says):
+        getattr(zeroshot, reader)(path)
     assert "ran" not in capsys.readouterr().out
 
 
@@ -218,18 +222,6 @@ def test_hapt_is_written_as_a_generic_archive_of_labelled_runs(tmp_path):
     # standing, the phone reads ~1 g, converted from g to m/s^2 by the importer
     assert 9 < np.median(np.linalg.norm(imu.data[:, :3], axis=1)) < 10.6
     assert np.abs(imu.data[:, 3:]).max() < 3  # rad/s, standing
-
-
-def test_frame_reader_runs_no_code_a_file_names(tmp_path, capsys):
-    import gzip
-    import pickle
-
-    path = tmp_path / "labels.pkl.gz"
-    with gzip.open(path, "wb") as f:
-        pickle.dump([_Runs()], f, protocol=3)
-    with pytest.raises(pickle.UnpicklingError, match=r"builtins\.print, which a pickled DataFrame does not"):
-        zeroshot.read_frame(path)
-    assert "ran" not in capsys.readouterr().out
 
 
 @needs_kse801
