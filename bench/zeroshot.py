@@ -287,6 +287,20 @@ HAPT_LABELS = {1: "WALKING", 2: "WALKING_UPSTAIRS", 3: "WALKING_DOWNSTAIRS", 4: 
                11: "STAND_TO_LIE", 12: "LIE_TO_STAND"}
 
 
+def guarded_unpickle(path: Path, resolve: Callable[[str, str], object]):
+    """The object of a gzipped pickle whose every global name goes through `resolve(module, name)`,
+    which returns what to build it with or raises: a file can only call what `resolve` admits."""
+    import gzip
+    import pickle
+
+    class Reader(pickle.Unpickler):
+        def find_class(self, module, name):
+            return resolve(module, name)
+
+    with gzip.open(path, "rb") as f:
+        return Reader(f).load()
+
+
 class _Kept:
     """What an old pandas object pickled as its state, kept as it is (`read_hapt`)."""
 
@@ -309,7 +323,6 @@ def read_hapt(path: Path) -> dict[int, list[dict[str, np.ndarray]]]:
     pandas object's state as data (`_Kept`); anything else in the file stops it."""
     import codecs
     import copyreg
-    import gzip
     import pickle
 
     allowed = {("copy_reg", "_reconstructor"): copyreg._reconstructor,
@@ -319,16 +332,14 @@ def read_hapt(path: Path) -> dict[int, list[dict[str, np.ndarray]]]:
                ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
                ("pandas.core.indexes.base", "_new_Index"): _new_index}
 
-    class Reader(pickle.Unpickler):
-        def find_class(self, module, name):
-            if module.startswith("pandas."):
-                return allowed.get((module, name), _Kept)
-            if (module, name) not in allowed:
-                raise pickle.UnpicklingError(f"{path}: names {module}.{name}, which a HAPT file does not")
-            return allowed[(module, name)]
+    def resolve(module, name):
+        if module.startswith("pandas."):
+            return allowed.get((module, name), _Kept)
+        if (module, name) not in allowed:
+            raise pickle.UnpicklingError(f"{path}: names {module}.{name}, which a HAPT file does not")
+        return allowed[(module, name)]
 
-    with gzip.open(path, "rb") as f:
-        raw = Reader(f).load()
+    raw = guarded_unpickle(path, resolve)
     out = {}
     for subject, frames in raw.items():
         out[int(subject)] = []
@@ -387,17 +398,15 @@ def read_frame(path: Path):
     """A gzipped pickle of a pandas DataFrame, read by an unpickler that admits only the numpy
     and pandas names such a file holds (FRAME_PICKLE_NAMES): any other name in the file stops it
     before it can run."""
-    import gzip
+    import importlib
     import pickle
 
-    class Reader(pickle.Unpickler):
-        def find_class(self, module, name):
-            if (module, name) not in FRAME_PICKLE_NAMES:
-                raise pickle.UnpicklingError(f"{path}: names {module}.{name}, which a pickled DataFrame does not")
-            return super().find_class(module, name)
+    def resolve(module, name):
+        if (module, name) not in FRAME_PICKLE_NAMES:
+            raise pickle.UnpicklingError(f"{path}: names {module}.{name}, which a pickled DataFrame does not")
+        return getattr(importlib.import_module(module), name)
 
-    with gzip.open(path, "rb") as f:
-        return Reader(f).load()
+    return guarded_unpickle(path, resolve)
 
 
 # The label names of the CrowdSignals recording as a user would write them
