@@ -17,6 +17,7 @@ _EXPORTS = {
     "load_checkpoint": "encoders.factory",
     "checkpoint_config": "encoders.checkpoint",
     "load_text_tower": "encoders.text",
+    "spec_for_modality": "encoders.text",
     "create_model": "encoders.factory",
     "SHIPPED": "encoders.checkpoint",  # the shipped checkpoints' folders by name ("builtin", ...)
     "owned_tokens": "encoders.tokens",
@@ -84,6 +85,6 @@ if TYPE_CHECKING:
     from encoders.model import Encoder, default_config, text_aligned_config
     from encoders.part_features import project_2d
     from encoders.sources import ArchiveSource
-    from encoders.text import load_text_tower
+    from encoders.text import load_text_tower, spec_for_modality
     from encoders.tokens import TokenEncoder, default_token_config, owned_tokens, token_spans
     from encoders.train import TokenTrainSettings, TrainSettings, train, train_paired, train_text_aligned, train_tokens

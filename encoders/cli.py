@@ -224,7 +224,7 @@ def _config(args, init):
     if args.command == "pretrain":
         return pretrain_config(args.arch, _json(args.tower_params), augment=_augment(args), frame=args.frame,
                                placement=not args.no_placement, pose_frame=args.pose_frame, text_head=args.text_head,
-                               loss_weights=_json(args.loss_weights))
+                               loss_weights=_json(args.loss_weights), text_head_for=args.text_head_for)
     groups = parse_groups(args.imu_channels) if args.imu_channels else list(DEFAULT_GROUPS)
     shape = {"window": args.window or 5.0, "hop": args.hop or 1.0, "imu_groups": groups,
              "channel_dropout": args.channel_dropout, "fusion": None if args.fusion in (None, "none") else args.fusion}

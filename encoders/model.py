@@ -23,7 +23,7 @@ from encoders.features import featurize, pose_feature_count
 from encoders.fusion import FUSED_PART, build_fusion
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.nets import TextHead, head_vectors
-from encoders.text import load_text_tower, minilm_with_head, space_name
+from encoders.text import load_text_tower, minilm_with_head, space_name, spec_for_modality
 from encoders.towers import build_tower
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.embedder import EmbeddedWindow
@@ -227,18 +227,22 @@ class Encoder(CheckpointView):
     def text_aligned(self) -> bool:
         return bool(self.config.text)
 
-    def text_tower(self):
+    def text_tower(self, modality: str | None = None):
+        """The text tower `modality`'s windows were trained against (`spec_for_modality`: a head
+        may serve some modalities only; None where every modality reads text one way)."""
         if not self.text_aligned:
             raise ValueError(f"encoder {self.id} is not text-aligned (its space is {self.config.space!r}); "
                              "train one with `python -m encoders train --text-tower minilm`")
-        if self.model.text_head is None:
-            return load_text_tower(self.config.text)
+        spec = spec_for_modality(self.config.text, modality)
+        if self.model.text_head is None or not spec.get("head"):
+            return load_text_tower(spec)
         if getattr(self, "_head_tower", None) is None:  # the model's own head, trained or loaded
-            self._head_tower = minilm_with_head(self.config.text, lambda states: head_vectors(self.model.text_head, states))
+            self._head_tower = minilm_with_head(spec, lambda states: head_vectors(self.model.text_head, states))
         return self._head_tower
 
-    def encode_text(self, texts: list[str], templates: bool = True) -> np.ndarray:
-        """Unit vectors (N, d) for text in this encoder's joint space. With `templates` each text
-        is embedded through the prompt templates the towers were trained against, averaged."""
-        tower = self.text_tower()
+    def encode_text(self, texts: list[str], templates: bool = True, modality: str | None = None) -> np.ndarray:
+        """Unit vectors (N, d) for text in this encoder's joint space, as `modality`'s windows
+        read it (needed where the text head serves some modalities only). With `templates` each
+        text is embedded through the prompt templates the towers were trained against, averaged."""
+        tower = self.text_tower(modality)
         return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))

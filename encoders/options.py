@@ -248,6 +248,10 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
                         "the words in their order, added to MiniLM's mean, so that \"swipe to the left\" and \"... "
                         "to the right\" can differ (default 2, as the shipped models; 0: MiniLM's frozen mean "
                         "alone, as the models shipped before; docs/words.md, sections 17-18)")
+    r.add_argument("--text-head-for", nargs="+", choices=["imu", "pose"], metavar="TOWER",
+                   help="the towers the text head serves (imu, pose; default both); the others are trained "
+                        "against MiniLM's plain mean vectors, and a text query of their windows is embedded "
+                        "the same way (docs/words.md, section 21)")
     r.add_argument("--loss-weights", type=json_object, metavar="JSON",
                    help="JSON overriding the training terms' weights, e.g. '{\"imu-text\": 2}' (terms: imu-text, "
                         "pose-text, imu-pose; 1 each by default, as the shipped models)")

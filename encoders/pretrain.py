@@ -363,13 +363,24 @@ def content_labelled(entries: list[Entry], every_caption: dict[str, list[str]]) 
 
 def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
                     augment: Augment = Augment(), frame: str = "gravity", placement: bool = True,
-                    pose_frame: str = "room", text_head: int = 0, loss_weights: dict | None = None) -> EncoderConfig:
+                    pose_frame: str = "room", text_head: int = 0, loss_weights: dict | None = None,
+                    text_head_for: list[str] | None = None) -> EncoderConfig:
     """The config of a pretrained model: IMU and pose towers in MiniLM's space. `pose_frame`
     "facing" has the pose tower turn each window to face one way, "body" also sets its bones to
     one body's lengths (encoders.conditioning). `text_head` > 0 trains a head of that many
-    queries on MiniLM's token vectors with the towers (encoders.nets.TextHead). `loss_weights`
-    overrides the terms' weights (encoders.tasks; 1 each by default)."""
-    text = {**MINILM, "head": {"queries": int(text_head)}} if text_head else MINILM
+    queries on MiniLM's token vectors with the towers (encoders.nets.TextHead); `text_head_for`
+    names the towers it serves (None: all; the others read MiniLM's plain vectors, docs/words.md
+    section 21). `loss_weights` overrides the terms' weights (encoders.tasks; 1 each by default)."""
+    head = {"queries": int(text_head)}
+    if text_head_for is not None:
+        if not text_head and text_head_for:
+            raise ValueError("text_head_for names the towers a text head serves: give the head queries too (text_head)")
+        unknown = sorted(set(text_head_for) - {"imu", "pose"})
+        if unknown or not text_head_for:
+            raise ValueError(f"text_head_for takes one or both of imu, pose; got {list(text_head_for)}")
+        if set(text_head_for) != {"imu", "pose"}:  # both: as a head that names none
+            head["modalities"] = sorted(set(text_head_for))
+    text = {**MINILM, "head": head} if text_head else MINILM
     config = text_aligned_config(architecture, text, params=params, window=window, hop=hop,
                                  channel_dropout=augment.channel_dropout, frame=frame, placement=placement,
                                  loss_weights=loss_weights)
@@ -445,16 +456,18 @@ def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: A
              architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
              progress: bool = True, composed: int = COMPOSED_PER_PRIMITIVE, described: int = DESCRIBED_SENTENCES,
              frame: str = "gravity", placement: bool = True, split: str | None = "train", text_head: int = 0,
-             loss_weights: dict | None = None, pose_frame: str = "room") -> tuple[Path, list[tuple[str, str]]]:
+             loss_weights: dict | None = None, pose_frame: str = "room",
+             text_head_for: list[str] | None = None) -> tuple[Path, list[tuple[str, str]]]:
     """Train IMU and pose towers into the frozen MiniLM space on `pretraining_set`'s windows;
     `frame` and `placement` configure the IMU tower (encoders.conditioning), `pose_frame` the pose
-    tower, `text_head` a head trained on MiniLM's token vectors with them, `loss_weights` the
+    tower, `text_head` a head trained on MiniLM's token vectors with them (serving the towers
+    `text_head_for` names, all by default), `loss_weights` the
     terms' weights (`pretrain_config`). The defaults are the plainest recipe; the shipped one
     (what `python -m encoders pretrain` trains) is pose_frame="facing", text_head=2. Returns the
     checkpoint folder and the takes skipped. Data, split, seed and settings are recorded in the
     checkpoint's config (`trained_on`)."""
     config = pretrain_config(architecture, params, window, hop, augment, frame, placement, pose_frame=pose_frame,
-                             text_head=text_head, loss_weights=loss_weights)
+                             text_head=text_head, loss_weights=loss_weights, text_head_for=text_head_for)
     source = VirtualImuSource(folders, augment, split, composed, described, settings.seed, progress)
     return train(config, source, settings, out, progress=progress)[0], source.skipped
 

@@ -38,7 +38,7 @@ from encoders.fusion import random_subset
 from encoders.losses import caption_info_nce, info_nce, mobind_loss
 from encoders.model import DEFAULT_LOSS_WEIGHTS
 from encoders.nets import padded_states
-from encoders.text import MiniLM, load_text_tower, minilm_path, prompt_texts
+from encoders.text import MiniLM, head_modalities, load_text_tower, minilm_path, prompt_texts
 from encoders.token_data import TokenPairs
 from indexer.model import MODALITIES
 
@@ -263,13 +263,18 @@ class TextTokens:
         rows[len(labels):, 0] = len(labels) * per + torch.arange(len(sentences))
         return cls(torch.cat(states) if states else torch.zeros(0, 0), torch.cumsum(lengths, 0), rows)
 
-    def vectors(self, head: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-        """(len(rows), d) unit vectors of text rows through `head` (a label's templates averaged)."""
+    def vectors(self, head: nn.Module | None, rows: torch.Tensor) -> torch.Tensor:
+        """(len(rows), d) unit vectors of text rows through `head` (a label's templates averaged);
+        `head` None: MiniLM's own mean-pooled vectors, for the towers a head does not serve."""
         idx = self.rows[rows]
         used = idx >= 0
         x, mask = padded_states([self.states[self.offsets[t] : self.offsets[t + 1]] for t in idx[used].tolist()])
         out = torch.zeros(*idx.shape, x.shape[2])
-        out[used] = head(x, mask)
+        if head is None:
+            m = mask.unsqueeze(-1).to(x.dtype)
+            out[used] = F.normalize((x * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1)
+        else:
+            out[used] = head(x, mask)
         return F.normalize(out.sum(1) / used.sum(1, keepdim=True), dim=-1)
 
 
@@ -360,6 +365,10 @@ class TextAlignedTask(PairedTask):
         if model.text_head is not None:  # the head reads the batch's sentences once, for every text term
             drawn = torch.unique(captions)
             head_text = self.text.vectors(model.text_head, drawn)
+            served = head_modalities(model.config.text)  # None: every modality reads through the head
+            if served is not None:  # the others read MiniLM's plain vectors (docs/words.md, section 21)
+                with torch.no_grad():
+                    plain_text = self.text.vectors(None, drawn)
         loss = scale * 0.0  # keeps the graph when no term has two rows
         terms: dict[str, torch.Tensor] = {}
         fused_terms = tuple(t.replace("imu-", "fused-") for t in TERMS if t.startswith("imu-")) if "fused" in emb else ()
@@ -374,7 +383,12 @@ class TextAlignedTask(PairedTask):
             a = emb[left][pos[left][both]]
             if right == "text":
                 uniq, inv = torch.unique(captions[both], return_inverse=True)
-                text = self.text[uniq] if model.text_head is None else head_text[torch.searchsorted(drawn, uniq)]
+                if model.text_head is None:
+                    text = self.text[uniq]
+                else:
+                    reader = "imu" if left == "fused" else left
+                    by_head = served is None or reader in served
+                    text = (head_text if by_head else plain_text)[torch.searchsorted(drawn, uniq)]
                 value = caption_info_nce(a, inv, text, scale, getattr(self.settings, "paraphrase", None))
             else:
                 value = info_nce(a, emb[right][pos[right][both]], scale)

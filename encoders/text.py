@@ -7,6 +7,11 @@ A spec (kept in a checkpoint config's `text`) picks one from TEXT_TOWERS:
     {"architecture": "minilm", "head": {"queries": 2}} the same, read through a head trained with the
                                                        towers (`TextHead`, in the checkpoint's weights:
                                                        `load_text_tower(spec, checkpoint_folder)`)
+    {"architecture": "minilm", "head": {"queries": 2, "modalities": ["pose"]}}
+                                                       a head that serves the pose tower alone: the
+                                                       other towers were trained against MiniLM's
+                                                       plain vectors, and are queried with them
+                                                       (`spec_for_modality`)
     {"architecture": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"}
     {"architecture": "open_clip", "model": "ViT-B-32", "weights": "/path/open_clip_model.safetensors"}
     {"architecture": "open_clip", "model": "tiny", "model_config": {...}, "pretrained": None, "seed": 0}
@@ -497,11 +502,41 @@ def text_spec(tower: str, clip_weights: str | None = None, clip_model: str = "Vi
     raise ValueError(f"unknown text tower {tower!r}; known: {', '.join(TEXT_TOWERS)}")
 
 
+def head_modalities(spec: dict | None) -> tuple[str, ...] | None:
+    """The modalities a spec's trained head serves: None where it serves every one (a head that
+    names none, as the models shipped with a head), () where there is no head."""
+    head = (spec or {}).get("head")
+    if not head:
+        return ()
+    named = head.get("modalities")
+    return None if named is None else tuple(named)
+
+
+def spec_for_modality(spec: dict, modality: str | None) -> dict:
+    """The text tower `modality`'s windows were trained against: the spec itself, or without its
+    head where the head serves other modalities only (docs/words.md, section 21). `modality` None
+    is allowed only where every modality reads text one way. The IMU tower's fused vectors read
+    what the IMU tower reads."""
+    served = head_modalities(spec)
+    if served is None or served == ():
+        return spec
+    if modality is None:
+        raise ValueError(f"this encoder's text head serves {', '.join(served)} only, so text has one vector per "
+                         "modality: say which modality the text is compared with")
+    if ("imu" if modality == "fused" else modality) in served:
+        return spec
+    return {k: v for k, v in spec.items() if k != "head"}
+
+
 def space_name(spec: dict) -> str:
     """The joint space a text-aligned checkpoint maps into, e.g. "text:minilm"; "text:minilm+head"
-    for one whose text head was trained with it (its space is its own)."""
+    for one whose text head was trained with it (its space is its own); "text:minilm+head(pose)"
+    for one whose head serves the pose tower alone."""
     if spec["architecture"] == "minilm":
-        return "text:minilm+head" if spec.get("head") else "text:minilm"
+        served = head_modalities(spec)
+        if served is None:
+            return "text:minilm+head"
+        return f"text:minilm+head({'+'.join(served)})" if served else "text:minilm"
     return "text:" + open_clip_name(spec)
 
 

@@ -27,6 +27,7 @@ from encoders import (
     load_checkpoint,
     load_text_tower,
     neighbour_graph,
+    spec_for_modality,
 )
 from indexer import IndexStore, Recording
 from indexer.bounds import MAX_K, check_range
@@ -307,15 +308,17 @@ class Searcher:
             self._configs[encoder_id] = checkpoint_config(self._checkpoint_folder(encoder_id))
         return self._configs[encoder_id]
 
-    def encode_text(self, texts: list[str], encoder_id: str, templates: bool = True) -> np.ndarray:
-        """Unit vectors (N, d) for text in `encoder_id`'s joint space (Encoder.encode_text), through
-        its frozen text tower alone: the encoder's own weights are not loaded for it."""
+    def encode_text(self, texts: list[str], encoder_id: str, templates: bool = True,
+                    modality: str | None = None) -> np.ndarray:
+        """Unit vectors (N, d) for text in `encoder_id`'s joint space as its `modality` windows
+        read it (Encoder.encode_text), through its frozen text tower alone: the encoder's own
+        weights are not loaded for it."""
         config = self.encoder_config(encoder_id)
-        spec = config.text
-        if not spec:
+        if not config.text:
             raise ValueError(f"encoder {encoder_id} is not text-aligned (its space is "
                              f"{config.space!r}); train one with "
                              "`python -m encoders train --text-tower minilm`")
+        spec = spec_for_modality(config.text, modality)
         # a text head trained with the towers is read from the index's copy of the checkpoint, in numpy
         tower = load_text_tower(spec, self._checkpoint_folder(encoder_id) if spec.get("head") else None)
         return tower.encode_prompts(list(texts)) if templates else tower.encode(list(texts))

@@ -14,6 +14,7 @@ from encoders.pretrain import (
     mirrored_caption,
     moving_placement,
     pretrain,
+    pretrain_config,
     pretraining_set,
     synthetic_recordings,
 )
@@ -225,6 +226,48 @@ def test_a_text_head_trains_with_the_towers_and_reads_alike_with_and_without_tor
         graft("builtin", out, "pose", tmp_path / "graft")
     with pytest.raises(ValueError, match="reads the head from its checkpoint"):
         load_text_tower(enc.config["text"])
+
+
+@pytest.mark.slow
+def test_a_text_head_for_the_skeleton_alone_leaves_the_sensor_with_minilms_words(tmp_path):
+    """`pretrain --text-head 2 --text-head-for pose`: the sensor's windows are trained against
+    MiniLM's plain vectors and queried with them; the skeleton's through the head, loaded or read
+    without torch alike. Text with no modality named is refused (it has two vectors). The head
+    learns from the skeleton's text term alone: with that term's weight 0 it stays untrained,
+    while a head serving the sensor learns from the sensor's."""
+    import numpy as np
+
+    from encoders.text import MINILM, load_text_tower, spec_for_modality
+
+    if not minilm_available():
+        pytest.skip("MiniLM text tower not installed")
+    settings = TrainSettings(epochs=1, batch=32, threads=1, crop=0.3)
+    common = dict(params={"width": 8, "hidden": 8}, composed=1, described=2, text_head=2)
+    out, _ = pretrain([], tmp_path / "pose", settings, Augment(copies=1), text_head_for=["pose"], **common)
+    enc = load_checkpoint(out)
+    assert enc.config["text"]["head"] == {"queries": 2, "modalities": ["pose"]}
+    assert enc.config["space"] == "text:minilm+head(pose)"
+    words = ["a person sits down on a chair", "a person waves the right hand"]
+    plain = load_text_tower(MINILM).encode_prompts(words)
+    np.testing.assert_allclose(enc.encode_text(words, modality="imu"), plain, atol=1e-5)
+    np.testing.assert_allclose(enc.encode_text(words, modality="fused"), plain, atol=1e-5)
+    skeleton = enc.encode_text(words, modality="pose")
+    assert np.abs(skeleton - plain).max() > 1e-4
+    searched = load_text_tower(spec_for_modality(enc.config["text"], "pose"), out).encode_prompts(words)
+    np.testing.assert_allclose(skeleton, searched, atol=1e-5)
+    with pytest.raises(ValueError, match="say which modality"):
+        enc.encode_text(words)
+
+    weights = {"pose-text": 0.0}
+    idle, _ = pretrain([], tmp_path / "idle", settings, Augment(copies=1), text_head_for=["pose"],
+                       loss_weights=weights, **common)
+    np.testing.assert_allclose(load_checkpoint(idle).encode_text(words, modality="pose"), plain, atol=1e-5)
+    busy, _ = pretrain([], tmp_path / "busy", settings, Augment(copies=1), text_head_for=["imu"],
+                       loss_weights=weights, **common)
+    assert np.abs(load_checkpoint(busy).encode_text(words, modality="imu") - plain).max() > 1e-4
+    with pytest.raises(ValueError, match="one or both of imu, pose"):
+        pretrain_config(text_head=2, text_head_for=["video"])
+    assert pretrain_config(text_head=2, text_head_for=["imu", "pose"]).text["head"] == {"queries": 2}
 
 
 def test_loss_weights_name_known_terms_with_finite_weights():
