@@ -121,7 +121,7 @@ def simulate(encoder, vecs: dict, seed: int = 0) -> dict[str, dict]:
     if encoder.text_aligned:
         for target in vecs:
             names = sorted(set(vecs[target][1]))
-            text = encoder.encode_text(names)
+            text = encoder.encode_text(names, modality=target)
             for name, t in zip(names, text):
                 add("text", zeroshot.unit(t).astype(np.float32), name, target, np.ones(len(vecs[target][0]), bool))
     for source in vecs:

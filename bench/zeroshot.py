@@ -537,7 +537,7 @@ def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: 
     from encoders.evaluation.text_aligned import macro_f1, text_retrieval
     from encoders.labels import balanced, centred_cosines, label_sums, refined_labels
 
-    text = encoder.encode_text(labels)
+    text = encoder.encode_text(labels, modality="imu")
     true, names = np.asarray(captions), np.asarray(labels)
     pred = names[np.argmax(centred_cosines(vectors, text, center), axis=1)]
     plain = names[np.argmax(centred_cosines(vectors, text), axis=1)]
@@ -546,7 +546,7 @@ def zero_shot_scores(encoder, vectors: np.ndarray, captions: list[str], labels: 
     refined = names[np.argmax(refined_scores, axis=1)]
     even = names[np.argmax(balanced(centred_cosines(vectors, text, center)), axis=1)]
     refined_even = names[np.argmax(balanced(refined_scores), axis=1)]
-    ret = text_retrieval(encoder, vectors, captions, labels)
+    ret = text_retrieval(encoder, vectors, captions, labels, "imu")
     extra = {"expanded": expanded_retrieval(text, vectors, true, names)}
     if within:
         own = names[np.argmax(centred_cosines(vectors, refined_labels(text, label_sums(vectors, text, center)), center),
@@ -703,11 +703,12 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
     from encoders.labels import balanced, centred_cosines, label_sums, refined_labels
 
     labels = sorted(set(captions))
-    names, true, text = np.asarray(labels), np.asarray(captions), encoder.encode_text(labels)
+    names, true = np.asarray(labels), np.asarray(captions)
+    text = {m: encoder.encode_text(labels, modality=m) for m in ("imu", "pose")}  # a text space per modality
     centres = {"imu": imu.mean(0), "pose": pose.mean(0)}
 
     def scores(vectors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {m: centred_cosines(v, text, centres[m]) for m, v in vectors.items()}
+        return {m: centred_cosines(v, text[m], centres[m]) for m, v in vectors.items()}
 
     def figures(s: np.ndarray, truth: np.ndarray, keep: np.ndarray | None = None) -> dict:
         own = list(range(len(labels))) if keep is None else [i for i, n in enumerate(labels) if n in set(truth[keep])]
@@ -721,7 +722,7 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
     pv, _ = per_recording(pose, captions, recordings)
     rec = scores({"imu": rv, "pose": pv})
     rec_both = (rec["imu"] + rec["pose"]) / 2
-    refined_text = {m: refined_labels(text, label_sums(v, text, centres[m])) for m, v in (("imu", imu), ("pose", pose))}
+    refined_text = {m: refined_labels(text[m], label_sums(v, text[m], centres[m])) for m, v in (("imu", imu), ("pose", pose))}
 
     def refined(vectors: dict[str, np.ndarray]) -> np.ndarray:
         return sum(centred_cosines(v, refined_text[m], centres[m]) for m, v in vectors.items()) / len(vectors)
@@ -730,8 +731,8 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
         return {"refined": figures(r, truth), "balanced": figures(balanced(s), truth),
                 "refined_balanced": figures(balanced(r), truth)}
     relevant = true[None, :] == names[:, None]
-    sim = text @ imu.T / 2 + text @ pose.T / 2
-    joined = (expanded_sims(text, imu) + expanded_sims(text, pose)) / 2  # what `--target imu+pose` ranks by
+    sim = text["imu"] @ imu.T / 2 + text["pose"] @ pose.T / 2
+    joined = (expanded_sims(text["imu"], imu) + expanded_sims(text["pose"], pose)) / 2  # what `--target imu+pose` ranks by
     places_arr = np.asarray(places)
     return {
         "pose": {**figures(window["pose"], true), "per_recording": figures(rec["pose"], np.asarray(rc))},
@@ -762,7 +763,7 @@ def turned_pose(encoder, pose: np.ndarray, valid: np.ndarray, captions: list[str
     from encoders.pretrain import turn_about_vertical
 
     labels = sorted(set(captions))
-    names, true, text = np.asarray(labels), np.asarray(captions), encoder.encode_text(labels)
+    names, true, text = np.asarray(labels), np.asarray(captions), encoder.encode_text(labels, modality="pose")
     model = encoder.model.eval()
     scores = []
     for degrees in TURNS:
@@ -835,12 +836,13 @@ def direction_pairs(encoder, vectors: dict[str, np.ndarray], captions: list[str]
         units = subs[keep] if by_subject else recs[keep]
         if len(set(units)) < 2:
             continue
-        text = encoder.encode_text([a, b])
-        entry = {"windows": int(keep.sum()), "text_cosine": round(float(text[0] @ text[1]), 4),
+        text = {m: encoder.encode_text([a, b], modality=m) for m in vectors}
+        first = text[next(iter(vectors))]  # the sensor's words where there is a sensor
+        entry = {"windows": int(keep.sum()), "text_cosine": round(float(first[0] @ first[1]), 4),
                  "folds_by": "subject" if by_subject else "recording"}
         for modality, v in vectors.items():
             x = v[keep]
-            words = np.argmax(centred_cosines(x, text, x.mean(0)), axis=1) == 1 - y
+            words = np.argmax(centred_cosines(x, text[modality], x.mean(0)), axis=1) == 1 - y
             entry[modality] = {"words": round(float(words.mean()), 4), "probe": probe(x, y, units)}
         if imu is not None:
             x = gravity_summary(imu[0][keep], imu[1][keep], imu[2])
@@ -903,7 +905,7 @@ def evaluate(encoder, data, archive: Archive, shots: list[int], draws: int, seed
                             else "fewer than 2 labels"}
     if archive.examples and archive.tests:
         try:
-            text = encoder.encode_text if encoder.text_aligned else None
+            text = (lambda names: encoder.encode_text(names, modality="imu")) if encoder.text_aligned else None
             out.update(few_shot(vectors, caps, [f"{g}|{c}" for g, c in zip(groups, caps)], subs, archive.examples,
                                 archive.tests, shots, draws, seed, text, center=vectors.mean(0)))
         except ValueError as exc:

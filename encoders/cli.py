@@ -326,7 +326,7 @@ def cmd_eval_text_aligned(args) -> int:
                          "clip-level text-aligned checkpoints")
     entries, fmt, subjects, exclude = _eval_entries(args, encoder)
     if kind != "video":
-        encoder.text_tower()  # fail early, with the clear message, if the text tower is unavailable
+        encoder.text_tower("imu")  # fail early, with the clear message, if the text tower is unavailable
     data = model_windows(entries, encoder.config, encoder.model, subjects, progress=not args.quiet,
                          exclude=exclude, drop=_drop(args))
     _report_skipped(data)

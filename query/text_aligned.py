@@ -59,7 +59,8 @@ def _text_query(searcher: Searcher, prompt: str, target: Modality, where: str | 
     """(encoder id, the prompt's vector, the vector to search `target` with): the prompt's own, or
     with `expand` joined by the mean of its first hits among the windows `where` admits."""
     encoder_id = searcher.pick_encoder_id("text", target, encoder_id)
-    vec = searcher.encode_text([prompt.strip() if templates else prompt], encoder_id, templates=templates)[0]
+    vec = searcher.encode_text([prompt.strip() if templates else prompt], encoder_id, templates=templates,
+                               modality=target)[0]
     if not expand:
         return encoder_id, vec, vec
     first = searcher.nearest(encoder_id, target, vec, EXPAND_HITS, where, columns=["vector"],
@@ -218,7 +219,7 @@ def classify(searcher: Searcher, path_or_stream: str | Path | ImuStream | PoseSt
     # scored relative to the index's mean window of this modality: the clip is taken as one more
     # window of the archive the index holds
     center = searcher.mean_vector(encoder.id, modality)
-    text = encoder.encode_text(labels)
+    text = encoder.encode_text(labels, modality=modality)
     if refine:
         within = refine if isinstance(refine, str) else None
         text = refined_labels(text, searcher.label_sums(encoder.id, modality, text, center, within))
@@ -287,8 +288,8 @@ def label_recordings(searcher: Searcher, labels: list[str], modality: Modality |
     if spread and len(modalities) > 1:
         raise ValueError("spread follows one modality's nearest windows: label with one modality, or without spread")
     encoders = {m: searcher.pick_encoder_id("text", m, encoder_id) for m in modalities}
-    texts = {e: searcher.encode_text(labels, e) for e in set(encoders.values())}  # once per encoder
-    parts = [_recording_scores(searcher, labels, texts[encoders[m]], m, where, encoders[m], refine, spread,
+    texts = {m: searcher.encode_text(labels, e, modality=m) for m, e in encoders.items()}
+    parts = [_recording_scores(searcher, labels, texts[m], m, where, encoders[m], refine, spread,
                                len(modalities) == 1) for m in modalities]
     keys, cos, score, counts = parts[0] if len(parts) == 1 else _joined(parts)
     if balance and len(score) < len(labels):

@@ -91,7 +91,7 @@ def direction_check(searcher: Searcher, prompt: str, target: str, k: int = 10, w
     if best is None or best[1] / best[2] < SHARED:
         return None
     texts = [prompt.strip(), best[0]] if templates else [prompt, best[0]]
-    vecs = searcher.encode_text(texts, picked[modalities[0]], templates=templates)
+    vecs = searcher.encode_text(texts, picked[modalities[0]], templates=templates, modality=modalities[0])
     return {"prompt": prompt.strip(), "opposite": best[0], "shared": best[1], "of": best[2],
             "cosine": round(float(np.dot(vecs[0], vecs[1])), 4)}
 

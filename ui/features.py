@@ -45,7 +45,7 @@ def _can_embed(index: Index, query: str, targets: list[str]) -> tuple[bool, str]
             reason = str(exc)
             continue
         if query == "text":
-            index.encode_text(["warm-up"], encoder_id)  # the text tower now (0.3 s), not on the first search
+            index.encode_text(["warm-up"], encoder_id, modality=target)  # the text tower now (0.3 s), not on the first search
         return True, ""
     return False, reason
 

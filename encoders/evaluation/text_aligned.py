@@ -48,10 +48,12 @@ def random_map(relevant: np.ndarray, draws: int = 200, seed: int = 0) -> float:
     return float(np.mean([mean_average_precision(rng.random(relevant.shape), relevant) for _ in range(draws)]))
 
 
-def text_retrieval(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
-    """Each label's prompt queries the pool; precision@k and mAP over the label queries."""
+def text_retrieval(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str],
+                   modality: str = "imu") -> dict:
+    """Each label's prompt queries the pool of `modality` vectors; precision@k and mAP over the
+    label queries."""
     captions = np.asarray(captions)
-    sim = encoder.encode_text(labels) @ vectors.T
+    sim = encoder.encode_text(labels, modality=modality) @ vectors.T
     relevant = captions[None, :] == np.asarray(labels)[:, None]
     out = precision_at_k(sim, relevant)
     out["mAP"] = mean_average_precision(sim, relevant)
@@ -63,11 +65,12 @@ def text_retrieval(encoder: Encoder, vectors: np.ndarray, captions: list[str], l
 
 
 def classification(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str],
-                   center: np.ndarray | None = None) -> dict:
-    """Zero-shot recognition: each window takes the label whose prompt is nearest (relative to
-    `center`, the archive's mean vector, when given: `encoders.labels.centred_cosines`)."""
+                   center: np.ndarray | None = None, modality: str = "imu") -> dict:
+    """Zero-shot recognition: each `modality` window takes the label whose prompt is nearest
+    (relative to `center`, the archive's mean vector, when given: `encoders.labels.centred_cosines`)."""
     true = np.asarray(captions)
-    pred = np.asarray(labels)[np.argmax(centred_cosines(vectors, encoder.encode_text(labels), center), axis=1)]
+    text = encoder.encode_text(labels, modality=modality)
+    pred = np.asarray(labels)[np.argmax(centred_cosines(vectors, text, center), axis=1)]
     return {"accuracy": float((pred == true).mean()), "macro_f1": macro_f1(true, pred, labels),
             "chance_accuracy": 1.0 / len(labels), "classes": len(labels), "clips": len(true)}
 
@@ -94,9 +97,10 @@ def _distinct_moments(data: TextAlignedSet, rows: np.ndarray) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
-def _text_scores(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str]) -> dict:
-    return {"retrieval": text_retrieval(encoder, vectors, captions, labels),
-            "classification": classification(encoder, vectors, captions, labels)}
+def _text_scores(encoder: Encoder, vectors: np.ndarray, captions: list[str], labels: list[str],
+                 modality: str = "imu") -> dict:
+    return {"retrieval": text_retrieval(encoder, vectors, captions, labels, modality),
+            "classification": classification(encoder, vectors, captions, labels, modality=modality)}
 
 
 def evaluate_text(encoder: Encoder, data: TextAlignedSet) -> dict:
@@ -112,7 +116,7 @@ def evaluate_text(encoder: Encoder, data: TextAlignedSet) -> dict:
     caps = np.asarray(data.captions)
     for modality, rows in (("imu", np.flatnonzero(data.has_imu)), ("pose", _distinct_moments(data, data.has_pose))):
         if modality in emb and len(rows):
-            r = _text_scores(encoder, emb[modality][rows], list(caps[rows]), labels)
+            r = _text_scores(encoder, emb[modality][rows], list(caps[rows]), labels, modality)
             report[f"text->{modality}"] = r["retrieval"]
             report[f"{modality} classification"] = r["classification"]
     if "imu" in emb and len(report["placements"]) > 1:
@@ -182,7 +186,7 @@ def evaluate_video(encoder: Encoder, data: TextAlignedSet) -> dict:
               "video_tower": encoder.config.video.architecture, "pool": len(part)}
     if encoder.text_aligned:
         labels = sorted(set(part.captions))
-        report["text->video"] = text_retrieval(encoder, emb["video"], part.captions, labels)
+        report["text->video"] = text_retrieval(encoder, emb["video"], part.captions, labels, "video")
     return report
 
 

