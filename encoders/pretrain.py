@@ -374,10 +374,11 @@ def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, w
     head = {"queries": int(text_head)}
     if text_head_for is not None:
         if not text_head and text_head_for:
-            raise ValueError("text_head_for names the towers a text head serves: give the head queries too (text_head)")
+            raise ValueError("the towers a text head serves are named (--text-head-for) but the head has no queries "
+                             "(--text-head 0): give both, or neither")
         unknown = sorted(set(text_head_for) - {"imu", "pose"})
         if unknown or not text_head_for:
-            raise ValueError(f"text_head_for takes one or both of imu, pose; got {list(text_head_for)}")
+            raise ValueError(f"--text-head-for takes one or both of imu, pose; got {list(text_head_for)}")
         if set(text_head_for) != {"imu", "pose"}:  # both: as a head that names none
             head["modalities"] = sorted(set(text_head_for))
     text = {**MINILM, "head": head} if text_head else MINILM

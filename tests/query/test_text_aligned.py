@@ -284,7 +284,7 @@ class _OracleText:
     def __init__(self, labels):
         self.labels = list(labels)
 
-    def encode_text(self, labels):
+    def encode_text(self, labels, modality=None):
         return np.eye(len(self.labels), dtype=np.float32)[[self.labels.index(name) for name in labels]]
 
 
