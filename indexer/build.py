@@ -12,7 +12,9 @@ and so the whole index, do not depend on how many workers ran.
 """
 from __future__ import annotations
 
+import collections
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ class BuildSummary:
     already_indexed: int = 0
     read: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the importers repaired (indexer.reading.importer_notes)
     windows_written: int = 0
     tokens_written: int = 0
     removed_incomplete: int = 0
@@ -64,10 +67,48 @@ class BuildSummary:
             kind = m["modality"] if m.get("table", "windows") == "windows" else f"{m['table']} {m['modality']}"
             lines.append(f"faiss index {m['encoder_id']} / {kind}: {m['count']} vectors, "
                          f"dim {m['dimension']}, {m['index_type']}")
+        kinds = note_kinds(self.notes)
+        if any(len(found) > NOTES_SHOWN for found in kinds.values()):
+            lines.append(f"notes: {len(self.notes)} on what the importer repaired; of each kind the first "
+                         f"{NOTES_SHOWN} were printed above:")
+            lines.extend(f"  {len(found)} x {kind}" for kind, found in kinds.items())
         if self.skipped:
             lines.append("skipped:")
             lines.extend(f"  {path}: {reason}" for path, reason in self.skipped)
         return "\n".join(lines)
+
+
+NOTES_SHOWN = 3  # an importer's notes of one kind printed as they come; the rest are counted
+
+
+def note_kind(note: str) -> str:
+    """What a note says without the file it names or its numbers ("N timestamp(s) went
+    backwards; samples sorted by time"), so that one repair over many files reads as one line."""
+    return re.sub(r"\d+(\.\d+)?", "N", note.split(": ", 1)[-1])
+
+
+def note_kinds(notes: list[str]) -> dict[str, list[str]]:
+    kinds: dict[str, list[str]] = {}
+    for note in notes:
+        kinds.setdefault(note_kind(note), []).append(note)
+    return kinds
+
+
+class NotePrinter:
+    """A build's importer notes: each kept in `kept`, the first NOTES_SHOWN of a kind printed as
+    they come (`write`), so a repair made to every file of an archive costs a few lines, not one
+    per file; the summary counts them all (`BuildSummary.format`)."""
+
+    def __init__(self, kept: list[str], write):
+        self.kept, self.write, self.seen = kept, write, collections.Counter()
+
+    def add(self, lines: list[str]) -> None:
+        for line in lines:
+            self.kept.append(line)
+            kind = note_kind(line)
+            self.seen[kind] += 1
+            if self.seen[kind] <= NOTES_SHOWN:
+                self.write(f"note: {line}")
 
 
 def recording_row(rec: Recording) -> dict:
@@ -145,16 +186,16 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
 
     def flush() -> None:
         store.commit(pending_rows, pending_recs, pending_done, tokens=pending_tokens)
-        pending_tokens.clear()
-        pending_rows.clear()
-        pending_recs.clear()
-        pending_done.clear()
+        for pending in (pending_tokens, pending_rows, pending_recs, pending_done):
+            pending.clear()
 
     bar = tqdm(total=len(todo), desc="indexing", unit="rec", disable=not progress)
 
     def skip(path: str, reason: str) -> None:
         summary.skipped.append((path, reason))
         bar.write(f"skipped {path}: {reason}")
+
+    notes = NotePrinter(summary.notes, bar.write)
 
     reader = Reader(encoder.window_cutter(), tuple(encoder.modalities), selection)
     if ray is not None:
@@ -163,6 +204,7 @@ def _build(entries: list[Entry], store: IndexStore, encoder: Embedder, progress:
         embedded = embedded_here(cuts(todo, reader, workers), encoder)
     for cut in embedded:  # in the order of `todo`, whoever read and embedded them
         bar.update(1)
+        notes.add(cut.notes)
         if cut.not_selected:
             summary.not_selected += 1
             continue

@@ -17,6 +17,7 @@ model). Entries that do not pickle (a loader closure of one's own) are read in t
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -67,6 +68,7 @@ class Cut:
     skipped: tuple[str, str] | None = None
     not_selected: bool = False
     embedded: list | None = None
+    notes: list[str] = field(default_factory=list)  # what the importer repaired, one line each (`importer_notes`)
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,42 @@ def where(entry: Entry) -> str:
     return entry.sources[0] if entry.sources else entry.id
 
 
+class _Notes(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def importer_notes() -> Iterator[list[str]]:
+    """The importers' warnings while a recording loads (a repaired clock, ignored joints: one line
+    naming the file each), kept instead of printed: they ride back with the Cut, from a worker
+    too, and the build prints a few of each kind and counts the rest (indexer.build)."""
+    logger = logging.getLogger("indexer.importers")
+    handler, propagate = _Notes(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def read_and_cut(entry: Entry, reader: Reader) -> Cut:
     """Load one recording and cut its windows; bad input becomes a Cut naming the file and the
-    reason instead of an exception, so that it can come back from a worker."""
+    reason instead of an exception, so that it can come back from a worker. The importer's
+    notes on what it repaired come back with it (`importer_notes`)."""
+    with importer_notes() as notes:
+        cut = _read_and_cut(entry, reader)
+    cut.notes = list(notes)
+    return cut
+
+
+def _read_and_cut(entry: Entry, reader: Reader) -> Cut:
     try:
         rec = entry.load()
         if not reader.selection.keeps(rec):  # the listing did not tell the subject; the recording does

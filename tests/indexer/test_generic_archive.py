@@ -108,6 +108,30 @@ def test_unsorted_and_repeated_timestamps_import_with_notes_naming_the_file(tmp_
     assert all(str(tmp_path / "n" / "acc.csv") in n and "\n" not in n for n in notes)
 
 
+def test_a_build_prints_a_few_notes_of_a_kind_and_counts_the_rest(tmp_path, tiny_encoder, capsys):
+    """A logger whose clock stepped back once in every file: the build prints the first
+    NOTES_SHOWN of those notes, each naming its file, and its summary counts all of them in one
+    line instead of one line per file; every recording is indexed."""
+    from indexer.build import NOTES_SHOWN, build
+    from indexer.store import IndexStore
+
+    blocks = []
+    for n in range(NOTES_SHOWN + 4):
+        t = np.arange(400) * 0.02
+        t[[50, 51]] = t[[51, 50]]
+        signal = {c: np.sin(np.arange(400) / 9 + i) for i, c in enumerate(ACC + GYR)}
+        table(tmp_path / "a" / f"r{n}.csv", {"time": t.round(4), **signal})
+        blocks.append(f'[[recording]]\nid = "r{n}"\n[[recording.imu]]\nfile = "r{n}.csv"\ntime_column = "time"\n')
+    entries = archive(tmp_path / "a", "".join(blocks))
+    summary = build(entries, IndexStore(tmp_path / "index", create=True), tiny_encoder, progress=False, workers=0)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert len(printed) == NOTES_SHOWN and all("1 timestamp(s) went backwards" in line for line in printed)
+    assert str(tmp_path / "a" / "r0.csv") in printed[0]
+    assert summary.read == NOTES_SHOWN + 4, summary.skipped[:1]
+    assert len(summary.notes) == NOTES_SHOWN + 4
+    assert f"  {NOTES_SHOWN + 4} x N timestamp(s) went backwards; samples sorted by time" in summary.format()
+
+
 def test_two_sensors_on_wrist_and_foot_give_windows_at_the_same_starts(tmp_path):
     n = 500  # 10 s at 50 Hz
     for name in ("wrist", "foot"):
