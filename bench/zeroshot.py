@@ -52,7 +52,9 @@ Per archive and checkpoint:
               windows have a skeleton too (utd-mhad, demo, mocap-heldout): `pose`, the skeleton
               alone, and `imu_and_pose`, both together (the mean of the two modalities' centred
               cosines, as `query label --modality imu pose`), per window, recording and placement,
-              and text retrieval by both (`expanded`: as `query text --target imu+pose` ranks).
+              and text retrieval by both (`expanded`: as `query text --target imu+pose` ranks);
+              `imu_to_pose`: each sensor window's cosines with every skeleton window, P@1 and
+              mAP of the skeletons of its own action (a sensor clip searching mocap).
               `pose.turned`: the skeleton alone with every window turned about the vertical by
               90, 180 and 270 degrees (the mean of the three macro-F1s): the same motions as
               another room, or a camera, would face them.
@@ -734,7 +736,9 @@ def with_skeleton(encoder, imu: np.ndarray, pose: np.ndarray, captions: list[str
     sim = text["imu"] @ imu.T / 2 + text["pose"] @ pose.T / 2
     joined = (expanded_sims(text["imu"], imu) + expanded_sims(text["pose"], pose)) / 2  # what `--target imu+pose` ranks by
     places_arr = np.asarray(places)
+    cross, same = imu @ pose.T, true[:, None] == true[None, :]  # a sensor's window finding skeletons of its action
     return {
+        "imu_to_pose": {"P@1": precision_at_k(cross, same)["P@1"], "mAP": mean_average_precision(cross, same)},
         "pose": {**figures(window["pose"], true), "per_recording": figures(rec["pose"], np.asarray(rc))},
         "imu_and_pose": {
             **figures(both, true), **options(both, refined({"imu": imu, "pose": pose}), true),
@@ -1028,7 +1032,8 @@ def table(report: dict, shot: str = "5", max_placements: int = 4) -> str:
                              f"{_f(both['accuracy']):>6} {'':>7} {_f(both['macro_f1']):>6}  "
                              f"(skeleton alone: acc {_f(pose['accuracy'])}, mF1 {_f(pose['macro_f1'])}, "
                              f"turned {_f(pose.get('turned', {}).get('macro_f1'))}; "
-                             f"text P@1 by both, expanded {_f(both.get('expanded', {}).get('text_p1'))})")
+                             f"text P@1 by both, expanded {_f(both.get('expanded', {}).get('text_p1'))}; "
+                             f"sensor->skeleton P@1 {_f(z.get('imu_to_pose', {}).get('P@1'))})")
             places = z.get("per_placement", {})
             for place, p in places.items() if len(places) <= max_placements else ():
                 lines.append(f"{'  ' + place:<15} {label:<12} {p['labels']:>6} {p['windows']:>7} {_f(p['chance']):>6} "

@@ -26,6 +26,7 @@ import torch
 from encoders import checkpoint
 from encoders.factory import create_model, load_checkpoint
 from encoders.nets import ENSEMBLE
+from encoders.text import HEAD_PREFIX, head_modalities, space_name, spec_for_modality
 
 
 def _recipe(config) -> dict:
@@ -120,11 +121,29 @@ def combine(folders: list[str | Path], out: str | Path) -> Path:
     return checkpoint.save(model, out, {"trained_on": record})
 
 
+def _frozen(spec: dict) -> dict:
+    """A text spec without its trained head: the frozen tower's own space."""
+    return {k: v for k, v in spec.items() if k != "head"}
+
+
+def _text_without(spec: dict, modality: str, towers: list[str]) -> dict:
+    """`spec` with its head (if any) no longer serving `modality`, whose tower now comes from a
+    run trained against the frozen tower alone; no head where it would serve nothing."""
+    served = head_modalities(spec)
+    if served == ():
+        return spec
+    keep = [m for m in towers if m != modality and (served is None or m in served)]
+    return {**spec, "head": {**spec["head"], "modalities": keep}} if keep else _frozen(spec)
+
+
 def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -> Path:
     """A checkpoint in `out` with `base`'s towers but its `modality` tower (config and weights)
     taken from `donor`. Both must be trained into the same frozen text space with the same
     window, so each tower's vectors are read against the same sentences (docs/words.md, section
     15: a room-frame run's IMU tower with a facing-frame run's pose tower, measured, not shipped).
+    Where `base` has a text head, the donor's tower must have been trained without one (a run
+    with `--text-head 0`, or whose head served other towers): the graft keeps `base`'s head for
+    its other towers and gives `modality` MiniLM's plain vectors (section 21).
     The record keeps both runs (`trained_on.grafted`) and the folders either read. Its match
     scores use the fallback calibration until one is fitted for it (bench/calibrate.py)."""
     first, second = load_checkpoint(base), load_checkpoint(donor)
@@ -133,15 +152,17 @@ def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -
         if config.is_tokens or not config.text or modality not in config.towers:
             raise ValueError(f"{folder}: a graft joins text-aligned clip-level checkpoints that both have a "
                              f"{modality} tower")
-        if config.text.get("head"):
-            raise ValueError(f"{folder}: its text head was trained with its towers, so it has a text space of its "
-                             "own; a graft joins towers of one frozen text space")
-    if first.config.space != second.config.space or first.config.window != second.config.window:
+    if spec_for_modality(second.config.text, modality).get("head"):
+        raise ValueError(f"{donor}: its {modality} tower reads text through a head trained with its towers, a text "
+                         "space of its own; a graft takes a tower trained against the frozen text tower alone "
+                         "(`pretrain --text-head 0`, or a head serving the other towers: `--text-head-for`)")
+    if _frozen(first.config.text) != _frozen(second.config.text) or first.config.window != second.config.window:
         raise ValueError(f"{donor}: not the same text space and window as {base} ({second.config.space}, "
                          f"{second.config.window} against {first.config.space}, {first.config.window})")
     if first.checksum == second.checksum:
         raise ValueError("the same weights given twice: a graft takes a tower from another run")
     towers = {**first.config.towers, modality: second.config.towers[modality]}
+    text = _text_without(first.config.text, modality, list(towers))
     facts, donor_facts = _facts(first), _facts(second)
     record = {**facts, "grafted": {modality: {"checkpoint": str(donor), "weights_sha256": second.checksum,
                                               **{k: donor_facts[k] for k in (*MEMBER_FACTS, "augment", "folders")
@@ -153,9 +174,10 @@ def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -
     if donor_facts.get("licence") and donor_facts.get("licence") != facts.get("licence"):
         record["licence"] = f"{facts.get('licence', 'unknown')}; the {modality} tower: {donor_facts['licence']}"
     seconds = round((first.config.train_seconds or 0.0) + (second.config.train_seconds or 0.0), 1)
-    config = first.config.replace(towers=towers, train_seconds=seconds or None)
+    config = first.config.replace(towers=towers, train_seconds=seconds or None, text=text, space=space_name(text))
     model = create_model(config)
-    state = {k: v for k, v in first.model.state_dict().items() if not k.startswith(f"towers.{modality}.")}
+    state = {k: v for k, v in first.model.state_dict().items() if not k.startswith(f"towers.{modality}.")
+             and (text.get("head") or not k.startswith(HEAD_PREFIX))}
     state.update({f"towers.{modality}.{k}": v for k, v in second.model.towers[modality].state_dict().items()})
     model.load_state_dict(state, strict=True)
     return checkpoint.save(model, out, {"trained_on": record})
