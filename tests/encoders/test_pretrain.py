@@ -265,6 +265,19 @@ def test_a_text_head_for_the_skeleton_alone_leaves_the_sensor_with_minilms_words
     busy, _ = pretrain([], tmp_path / "busy", settings, Augment(copies=1), text_head_for=["imu"],
                        loss_weights=weights, **common)
     assert np.abs(load_checkpoint(busy).encode_text(words, modality="imu") - plain).max() > 1e-4
+    # a graft gives the sensor tower of a run trained against plain vectors to a run with a head:
+    # the head then serves the skeleton alone; a sensor tower that read through a head is refused
+    from encoders.ensemble import graft
+
+    joined = load_checkpoint(graft(out, idle, "imu", tmp_path / "graft"))
+    assert joined.config["text"]["head"] == {"queries": 2, "modalities": ["pose"]}
+    np.testing.assert_allclose(joined.encode_text(words, modality="imu"), plain, atol=1e-5)
+    np.testing.assert_allclose(joined.encode_text(words, modality="pose"), skeleton, atol=1e-5)
+    with pytest.raises(ValueError, match="imu tower reads text through a head"):
+        graft(out, busy, "imu", tmp_path / "refused")
+    headless = load_checkpoint(graft(busy, out, "imu", tmp_path / "headless"))  # its head served the sensor alone
+    assert "head" not in headless.config["text"] and headless.config["space"] == "text:minilm"
+    assert headless.model.text_head is None
     with pytest.raises(ValueError, match="one or both of imu, pose"):
         pretrain_config(text_head=2, text_head_for=["video"])
     assert pretrain_config(text_head=2, text_head_for=["imu", "pose"]).text["head"] == {"queries": 2}
