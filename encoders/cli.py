@@ -210,10 +210,12 @@ def _json(text: str | None):
 def _config(args, init):
     """The config to train: --init's, with the options it allows, else a new one."""
     from encoders.model import default_config, text_aligned_config
-    from encoders.pretrain import pretrain_config, pretrain_tokens_config
+    from encoders.pretrain import pretrain_config, pretrain_init_config, pretrain_tokens_config
     from encoders.text import text_spec
     from encoders.video import video_tower_for
 
+    if init is not None and args.command == "pretrain":
+        return pretrain_init_config(init.config, args.text_head_for, f"--init {args.init}")
     if init is not None:
         origin = f"--init {args.init}"
         return init.config.for_training().expect(args.family, origin).override(origin, **_options(args))

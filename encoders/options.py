@@ -223,6 +223,10 @@ def pretrain_options(r: argparse.ArgumentParser) -> None:
     virtual_imu_options(r)
     r.add_argument("--arch", default="cnn_gru", choices=["cnn_gru", "patch_transformer"])
     r.add_argument("--epochs", type=bounded(1, 10**6, kind=int), default=30, help="training epochs (default 30)")
+    r.add_argument("--init", metavar="CHECKPOINT",
+                   help="train on from this pretrained checkpoint (or builtin): its towers, head and settings are "
+                        "kept, the recipe options that shape a model are ignored, and --text-head-for, when given, "
+                        "re-decides which towers its text head serves (docs/words.md, section 21)")
     r.add_argument("--channel-dropout", type=bounds.share, default=0.3,
                    help="share of windows trained with the gyro (or acc) zeroed, so acc-only data reads (default 0.3)")
     r.add_argument("--tower-params", type=json_object, help="JSON of constructor params for the IMU/pose towers")

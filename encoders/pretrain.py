@@ -38,7 +38,7 @@ from encoders.data import TextAlignedSet, text_aligned_windows
 from encoders.describe import describe
 from encoders.model import text_aligned_config
 from encoders.part_features import part_for_placement
-from encoders.text import MINILM
+from encoders.text import MINILM, space_name
 from encoders.token_data import TokenPairs, token_pairs
 from encoders.train import TrainSettings, train
 from indexer.bodyparts import CANONICAL_JOINTS
@@ -361,6 +361,21 @@ def content_labelled(entries: list[Entry], every_caption: dict[str, list[str]]) 
     return [Entry(id=e.id, sources=e.sources, load=lambda e=e: relabel(e), subject=e.subject) for e in entries]
 
 
+def head_spec(queries: int, serves: list[str] | None) -> dict:
+    """A text head's spec: `queries` learned queries, serving the towers `serves` names (None, or
+    both: every tower, as a head that names none)."""
+    if serves is not None:
+        if not queries and serves:
+            raise ValueError("the towers a text head serves are named (--text-head-for) but the head has no queries "
+                             "(--text-head 0): give both, or neither")
+        if not serves or set(serves) - {"imu", "pose"}:
+            raise ValueError(f"--text-head-for takes one or both of imu, pose; got {list(serves)}")
+    head = {"queries": int(queries)}
+    if serves is not None and set(serves) != {"imu", "pose"}:
+        head["modalities"] = sorted(set(serves))
+    return head
+
+
 def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, window: float = 5.0, hop: float = 1.0,
                     augment: Augment = Augment(), frame: str = "gravity", placement: bool = True,
                     pose_frame: str = "room", text_head: int = 0, loss_weights: dict | None = None,
@@ -371,17 +386,7 @@ def pretrain_config(architecture: str = "cnn_gru", params: dict | None = None, w
     queries on MiniLM's token vectors with the towers (encoders.nets.TextHead); `text_head_for`
     names the towers it serves (None: all; the others read MiniLM's plain vectors, docs/words.md
     section 21). `loss_weights` overrides the terms' weights (encoders.tasks; 1 each by default)."""
-    head = {"queries": int(text_head)}
-    if text_head_for is not None:
-        if not text_head and text_head_for:
-            raise ValueError("the towers a text head serves are named (--text-head-for) but the head has no queries "
-                             "(--text-head 0): give both, or neither")
-        unknown = sorted(set(text_head_for) - {"imu", "pose"})
-        if unknown or not text_head_for:
-            raise ValueError(f"--text-head-for takes one or both of imu, pose; got {list(text_head_for)}")
-        if set(text_head_for) != {"imu", "pose"}:  # both: as a head that names none
-            head["modalities"] = sorted(set(text_head_for))
-    text = {**MINILM, "head": head} if text_head else MINILM
+    text = {**MINILM, "head": head_spec(text_head, text_head_for)} if text_head else MINILM
     config = text_aligned_config(architecture, text, params=params, window=window, hop=hop,
                                  channel_dropout=augment.channel_dropout, frame=frame, placement=placement,
                                  loss_weights=loss_weights)
@@ -451,6 +456,23 @@ class VirtualImuSource:
 
     def record(self, config: EncoderConfig, data) -> dict:
         return self._facts
+
+
+def pretrain_init_config(config: EncoderConfig, text_head_for: list[str] | None, origin: str) -> EncoderConfig:
+    """`pretrain --init CHECKPOINT`: the checkpoint's own config, to be trained further on the
+    pretraining set; `text_head_for` (when given) re-decides which towers its text head serves."""
+    config = config.for_training()
+    if config.is_tokens or not (config.text or {}).get("architecture") == "minilm" or "imu" not in config.towers:
+        raise ValueError(f"{origin}: pretraining goes on from a MiniLM-aligned checkpoint with an IMU tower "
+                         f"(this one's space is {config.space!r})")
+    if text_head_for is None:
+        return config
+    head = config.text.get("head")
+    if not head:
+        raise ValueError(f"{origin}: --text-head-for names the towers a text head serves; this checkpoint has none")
+    served = {k: v for k, v in head.items() if k != "modalities"} | head_spec(int(head["queries"]), text_head_for)
+    text = {**config.text, "head": served}
+    return config.replace(text=text, space=space_name(text))
 
 
 def pretrain(folders: list[Path], out: Path, settings: TrainSettings, augment: Augment = Augment(),
