@@ -54,3 +54,27 @@ def test_pretrain_options_reach_the_recipe():
     bad = subprocess.run([sys.executable, "-m", "encoders", "pretrain", "--pose-frame", "camera", "--out", "x"],
                          capture_output=True, text=True, env=os.environ)
     assert bad.returncode == 2 and "invalid choice: 'camera'" in bad.stderr
+
+
+def test_pretrain_init_goes_on_from_a_checkpoint_and_may_change_what_its_head_serves(tmp_path):
+    """`pretrain --init builtin --text-head-for pose`: the checkpoint's own config (towers, frames,
+    head queries) with its head now serving the skeleton alone; without --text-head-for, as it
+    was; `--text-head-for imu pose` is the head serving both. A checkpoint with no head, or one
+    not aligned to MiniLM, is refused in one line."""
+    from encoders.cli import _config, build_parser
+    from encoders.factory import load_checkpoint
+    from encoders.pretrain import pretrain_init_config
+
+    builtin = load_checkpoint("builtin")
+    args = build_parser().parse_args(["pretrain", "--init", "builtin", "--text-head-for", "pose", "--out", "x"])
+    config = _config(args, builtin)
+    assert config.text["head"] == {"queries": 2, "modalities": ["pose"]} and config.space == "text:minilm+head(pose)"
+    assert config.towers == builtin.config.towers
+    assert pretrain_init_config(config, ["imu", "pose"], "--init x").text["head"] == {"queries": 2}
+    assert pretrain_init_config(builtin.config, None, "--init x").text == builtin.config.text
+    plain = builtin.config.replace(text={"architecture": "minilm"}, space="text:minilm")
+    with pytest.raises(ValueError, match="this checkpoint has none"):
+        pretrain_init_config(plain, ["pose"], "--init x")
+    clip = builtin.config.replace(text={"architecture": "open_clip", "model": "ViT-B-32"}, space="text:open_clip")
+    with pytest.raises(ValueError, match="MiniLM-aligned"):
+        pretrain_init_config(clip, None, "--init x")
