@@ -85,7 +85,7 @@ def test_every_public_name_resolves_and_the_three_lists_agree(package):
 ENCODERS_API = {"Encoder", "load_checkpoint", "TokenEncoder", "owned_tokens", "token_spans", "conform_imu",
                 "project_2d", "SHIPPED", "checkpoint_config", "load_text_tower", "EncoderConfig",
                 "centred_cosines", "label_sums", "refined_labels", "neighbour_graph", "spread", "MAX_SPREAD_WINDOWS",
-                "expanded_query", "EXPAND_HITS", "balanced", "macro_f1"}
+                "expanded_query", "EXPAND_HITS", "balanced", "macro_f1", "spec_for_modality"}
 
 
 def test_query_uses_only_the_public_encoders_names():
