@@ -25,6 +25,7 @@ from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.errors import BadInput
 from indexer.importers import keeps, select
 from indexer.model import Entry
+from indexer.reading import NotePrinter, importer_notes
 from indexer.windows import WindowSpec, recording_windows, video_windows, window_starts
 
 log = logging.getLogger(__name__)
@@ -273,14 +274,19 @@ def text_aligned_windows(entries: list[Entry], spec: WindowSpec, rates: dict[str
                        video_size)
     rows: list[WindowRow] = []
     skipped: list[tuple[str, str]] = []
-    for entry in tqdm(select(entries, subjects, exclude), desc="reading windows", unit="rec", disable=not progress):
-        try:
-            rec = drop_groups(entry.load(), drop)
-        except BadInput as exc:
-            skipped.append((exc.path, exc.reason))
-            continue
-        if keeps(rec.subject, subjects, exclude):
-            rows.extend(reading.rows(rec, entry.id, skipped))
+    with importer_notes() as notes:  # a few of each kind said, the rest counted (indexer.reading.NotePrinter)
+        for entry in tqdm(select(entries, subjects, exclude), desc="reading windows", unit="rec", disable=not progress):
+            try:
+                rec = drop_groups(entry.load(), drop)
+            except BadInput as exc:
+                skipped.append((exc.path, exc.reason))
+                continue
+            if keeps(rec.subject, subjects, exclude):
+                rows.extend(reading.rows(rec, entry.id, skipped))
+    printer = NotePrinter([], log.warning)
+    printer.add(notes)
+    for line in printer.more():
+        log.warning(line)
     if not rows:
         raise NoWindows("no windows found in the source" + (f" for labels {sorted(labels)}" if labels else ""),
                         skipped)

@@ -12,9 +12,7 @@ and so the whole index, do not depend on how many workers ran.
 """
 from __future__ import annotations
 
-import collections
 import logging
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from tqdm import tqdm
 
 from indexer.embedder import EmbeddedWindow, Embedder
 from indexer.model import Entry, Recording
-from indexer.reading import Cut, Reader, Selection, batches, cuts, embed_cuts
+from indexer.reading import NOTES_SHOWN, Cut, NotePrinter, Reader, Selection, batches, cuts, embed_cuts, note_kinds
 from indexer.store import IndexStore
 
 log = logging.getLogger(__name__)
@@ -76,39 +74,6 @@ class BuildSummary:
             lines.append("skipped:")
             lines.extend(f"  {path}: {reason}" for path, reason in self.skipped)
         return "\n".join(lines)
-
-
-NOTES_SHOWN = 3  # an importer's notes of one kind printed as they come; the rest are counted
-
-
-def note_kind(note: str) -> str:
-    """What a note says without the file it names or its numbers ("N timestamp(s) went
-    backwards; samples sorted by time"), so that one repair over many files reads as one line."""
-    return re.sub(r"\d+(\.\d+)?", "N", note.split(": ", 1)[-1])
-
-
-def note_kinds(notes: list[str]) -> dict[str, list[str]]:
-    kinds: dict[str, list[str]] = {}
-    for note in notes:
-        kinds.setdefault(note_kind(note), []).append(note)
-    return kinds
-
-
-class NotePrinter:
-    """A build's importer notes: each kept in `kept`, the first NOTES_SHOWN of a kind printed as
-    they come (`write`), so a repair made to every file of an archive costs a few lines, not one
-    per file; the summary counts them all (`BuildSummary.format`)."""
-
-    def __init__(self, kept: list[str], write):
-        self.kept, self.write, self.seen = kept, write, collections.Counter()
-
-    def add(self, lines: list[str]) -> None:
-        for line in lines:
-            self.kept.append(line)
-            kind = note_kind(line)
-            self.seen[kind] += 1
-            if self.seen[kind] <= NOTES_SHOWN:
-                self.write(f"note: {line}")
 
 
 def recording_row(rec: Recording) -> dict:

@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -112,6 +113,43 @@ def importer_notes() -> Iterator[list[str]]:
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
+
+
+NOTES_SHOWN = 3  # an importer's notes of one kind printed as they come; the rest are counted
+
+
+def note_kind(note: str) -> str:
+    """What a note says without the file it names or its numbers ("N timestamp(s) went
+    backwards; samples sorted by time"), so that one repair over many files reads as one line."""
+    return re.sub(r"\d+(\.\d+)?", "N", note.split(": ", 1)[-1])
+
+
+def note_kinds(notes: list[str]) -> dict[str, list[str]]:
+    kinds: dict[str, list[str]] = {}
+    for note in notes:
+        kinds.setdefault(note_kind(note), []).append(note)
+    return kinds
+
+
+class NotePrinter:
+    """A build's importer notes: each kept in `kept`, the first NOTES_SHOWN of a kind printed as
+    they come (`write`), so a repair made to every file of an archive costs a few lines, not one
+    per file; the summary counts them all (`BuildSummary.format`, `more`)."""
+
+    def __init__(self, kept: list[str], write):
+        self.kept, self.write, self.seen = kept, write, collections.Counter()
+
+    def add(self, lines: list[str]) -> None:
+        for line in lines:
+            self.kept.append(line)
+            kind = note_kind(line)
+            self.seen[kind] += 1
+            if self.seen[kind] <= NOTES_SHOWN:
+                self.write(f"note: {line}")
+
+    def more(self) -> list[str]:
+        """One line per kind with more notes than were printed, counting the rest."""
+        return [f"... and {n - NOTES_SHOWN} more: {kind}" for kind, n in self.seen.items() if n > NOTES_SHOWN]
 
 
 def read_and_cut(entry: Entry, reader: Reader) -> Cut:

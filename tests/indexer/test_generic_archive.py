@@ -108,10 +108,11 @@ def test_unsorted_and_repeated_timestamps_import_with_notes_naming_the_file(tmp_
     assert all(str(tmp_path / "n" / "acc.csv") in n and "\n" not in n for n in notes)
 
 
-def test_a_build_prints_a_few_notes_of_a_kind_and_counts_the_rest(tmp_path, tiny_encoder, capsys):
+def test_a_build_prints_a_few_notes_of_a_kind_and_counts_the_rest(tmp_path, tiny_encoder, capsys, caplog):
     """A logger whose clock stepped back once in every file: the build prints the first
     NOTES_SHOWN of those notes, each naming its file, and its summary counts all of them in one
-    line instead of one line per file; every recording is indexed."""
+    line instead of one line per file; every recording is indexed. Reading it for training or
+    evaluation says the same few and counts the rest."""
     from indexer.build import NOTES_SHOWN, build
     from indexer.store import IndexStore
 
@@ -130,6 +131,15 @@ def test_a_build_prints_a_few_notes_of_a_kind_and_counts_the_rest(tmp_path, tiny
     assert summary.read == NOTES_SHOWN + 4, summary.skipped[:1]
     assert len(summary.notes) == NOTES_SHOWN + 4
     assert f"  {NOTES_SHOWN + 4} x N timestamp(s) went backwards; samples sorted by time" in summary.format()
+
+    # reading the same archive to train or evaluate says it the same way (encoders.data)
+    from encoders.data import text_aligned_windows
+
+    with caplog.at_level(logging.WARNING, logger="encoders.data"):
+        text_aligned_windows(entries, WindowSpec(), {"imu": 50.0, "pose": 25.0}, progress=False)
+    said = [r.getMessage() for r in caplog.records if r.name == "encoders.data"]
+    assert said[-1] == "... and 4 more: N timestamp(s) went backwards; samples sorted by time"
+    assert len(said) == NOTES_SHOWN + 1 and all(line.startswith("note: ") for line in said[:-1])
 
 
 def test_two_sensors_on_wrist_and_foot_give_windows_at_the_same_starts(tmp_path):
