@@ -21,8 +21,8 @@ def pose_features(window: np.ndarray, valid: int | None = None) -> np.ndarray:
     window = np.asarray(window, dtype=np.float32)
     valid = window.shape[0] if valid is None else valid
     pelvis = window[:, PELVIS : PELVIS + 1]
-    rel = (window - pelvis).reshape(window.shape[0], -1)
-    path = window[:, PELVIS] - window[0, PELVIS]
+    rel = (window - pelvis).reshape(window.shape[0], window.shape[1] * window.shape[2])
+    path = window[:, PELVIS] - window[:1, PELVIS]  # (an empty window stays empty: no pose stream read)
     out = np.concatenate([rel, path], axis=1)
     out[valid:] = 0.0
     return out

@@ -136,7 +136,7 @@ def test_a_build_prints_a_few_notes_of_a_kind_and_counts_the_rest(tmp_path, tiny
     from encoders.data import text_aligned_windows
 
     with caplog.at_level(logging.WARNING, logger="encoders.data"):
-        text_aligned_windows(entries, WindowSpec(), {"imu": 50.0, "pose": 25.0}, progress=False)
+        text_aligned_windows(entries, WindowSpec(), {"imu": 50.0}, progress=False)  # no pose rate: none read
     said = [r.getMessage() for r in caplog.records if r.name == "encoders.data"]
     assert said[-1] == "... and 4 more: N timestamp(s) went backwards; samples sorted by time"
     assert len(said) == NOTES_SHOWN + 1 and all(line.startswith("note: ") for line in said[:-1])
