@@ -26,7 +26,7 @@ import torch
 from encoders import checkpoint
 from encoders.factory import create_model, load_checkpoint
 from encoders.nets import ENSEMBLE
-from encoders.text import HEAD_PREFIX, head_modalities, space_name, spec_for_modality
+from encoders.text import HEAD_PREFIX, frozen_spec, head_modalities, space_name, spec_for_modality
 
 
 def _recipe(config) -> dict:
@@ -121,11 +121,6 @@ def combine(folders: list[str | Path], out: str | Path) -> Path:
     return checkpoint.save(model, out, {"trained_on": record})
 
 
-def _frozen(spec: dict) -> dict:
-    """A text spec without its trained head: the frozen tower's own space."""
-    return {k: v for k, v in spec.items() if k != "head"}
-
-
 def _text_without(spec: dict, modality: str, towers: list[str]) -> dict:
     """`spec` with its head (if any) no longer serving `modality`, whose tower now comes from a
     run trained against the frozen tower alone; no head where it would serve nothing."""
@@ -133,7 +128,7 @@ def _text_without(spec: dict, modality: str, towers: list[str]) -> dict:
     if served == ():
         return spec
     keep = [m for m in towers if m != modality and (served is None or m in served)]
-    return {**spec, "head": {**spec["head"], "modalities": keep}} if keep else _frozen(spec)
+    return {**spec, "head": {**spec["head"], "modalities": keep}} if keep else frozen_spec(spec)
 
 
 def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -> Path:
@@ -156,7 +151,7 @@ def graft(base: str | Path, donor: str | Path, modality: str, out: str | Path) -
         raise ValueError(f"{donor}: its {modality} tower reads text through a head trained with its towers, a text "
                          "space of its own; a graft takes a tower trained against the frozen text tower alone "
                          "(`pretrain --text-head 0`, or a head serving the other towers: `--text-head-for`)")
-    if _frozen(first.config.text) != _frozen(second.config.text) or first.config.window != second.config.window:
+    if frozen_spec(first.config.text) != frozen_spec(second.config.text) or first.config.window != second.config.window:
         raise ValueError(f"{donor}: not the same text space and window as {base} ({second.config.space}, "
                          f"{second.config.window} against {first.config.space}, {first.config.window})")
     if first.checksum == second.checksum:

@@ -23,7 +23,7 @@ from encoders.features import featurize, pose_feature_count
 from encoders.fusion import FUSED_PART, build_fusion
 from encoders.losses import LOGIT_SCALE_INIT
 from encoders.nets import TextHead, head_vectors
-from encoders.text import load_text_tower, minilm_with_head, space_name, spec_for_modality
+from encoders.text import frozen_spec, load_text_tower, minilm_with_head, space_name, spec_for_modality
 from encoders.towers import build_tower
 from indexer.bodyparts import CANONICAL_JOINTS
 from indexer.embedder import EmbeddedWindow
@@ -64,7 +64,7 @@ def text_aligned_config(architecture: str, text: dict, video: dict | None = None
                         imu_groups=DEFAULT_GROUPS, channel_dropout: float = 0.0, fusion: str | None = None,
                         frame: str = "sensor", placement: bool = False) -> EncoderConfig:
     """An IMU + pose (+ video) config whose joint space is the text tower's (its width too)."""
-    tower = load_text_tower({k: v for k, v in text.items() if k != "head"})  # a head keeps the width
+    tower = load_text_tower(frozen_spec(text))  # a head keeps the width
     config = default_config(architecture, embed_dim=tower.dim, window=window, hop=hop, params=params,
                             imu_groups=imu_groups, channel_dropout=channel_dropout, fusion=fusion,
                             frame=frame, placement=placement)

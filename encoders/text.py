@@ -512,6 +512,11 @@ def head_modalities(spec: dict | None) -> tuple[str, ...] | None:
     return None if named is None else tuple(named)
 
 
+def frozen_spec(spec: dict) -> dict:
+    """A text spec without its trained head: the frozen tower's own space (and width)."""
+    return {k: v for k, v in spec.items() if k != "head"}
+
+
 def spec_for_modality(spec: dict, modality: str | None) -> dict:
     """The text tower `modality`'s windows were trained against: the spec itself, or without its
     head where the head serves other modalities only (docs/words.md, section 21). `modality` None
@@ -525,7 +530,7 @@ def spec_for_modality(spec: dict, modality: str | None) -> dict:
                          "modality: say which modality the text is compared with")
     if ("imu" if modality == "fused" else modality) in served:
         return spec
-    return {k: v for k, v in spec.items() if k != "head"}
+    return frozen_spec(spec)
 
 
 def space_name(spec: dict) -> str:
