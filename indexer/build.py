@@ -12,6 +12,7 @@ and so the whole index, do not depend on how many workers ran.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from indexer.embedder import EmbeddedWindow, Embedder
 from indexer.model import Entry, Recording
-from indexer.reading import NOTES_SHOWN, Cut, NotePrinter, Reader, Selection, batches, cuts, embed_cuts, note_kinds
+from indexer.reading import NOTES_SHOWN, Cut, NotePrinter, Reader, Selection, batches, cuts, embed_cuts, note_kind
 from indexer.store import IndexStore
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,11 @@ class BuildSummary:
             kind = m["modality"] if m.get("table", "windows") == "windows" else f"{m['table']} {m['modality']}"
             lines.append(f"faiss index {m['encoder_id']} / {kind}: {m['count']} vectors, "
                          f"dim {m['dimension']}, {m['index_type']}")
-        kinds = note_kinds(self.notes)
-        if any(len(found) > NOTES_SHOWN for found in kinds.values()):
+        kinds = collections.Counter(map(note_kind, self.notes))
+        if any(count > NOTES_SHOWN for count in kinds.values()):
             lines.append(f"notes: {len(self.notes)} on what the importer repaired; of each kind the first "
                          f"{NOTES_SHOWN} were printed above:")
-            lines.extend(f"  {len(found)} x {kind}" for kind, found in kinds.items())
+            lines.extend(f"  {count} x {kind}" for kind, count in kinds.items())
         if self.skipped:
             lines.append("skipped:")
             lines.extend(f"  {path}: {reason}" for path, reason in self.skipped)

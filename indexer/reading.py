@@ -124,13 +124,6 @@ def note_kind(note: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", note.split(": ", 1)[-1])
 
 
-def note_kinds(notes: list[str]) -> dict[str, list[str]]:
-    kinds: dict[str, list[str]] = {}
-    for note in notes:
-        kinds.setdefault(note_kind(note), []).append(note)
-    return kinds
-
-
 class NotePrinter:
     """A build's importer notes: each kept in `kept`, the first NOTES_SHOWN of a kind printed as
     they come (`write`), so a repair made to every file of an archive costs a few lines, not one
